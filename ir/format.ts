@@ -1,0 +1,220 @@
+/**
+ * Number formats: part of a tensor's type. `f32` means unquantized.
+ * Canonical text (MLIR-like, stable for print ∘ parse): f32, fixed<8,6>, fixed<8,6,sym>, fixed<8,6,noclamp>,
+ * bfp<8,tensor>, bfp<8,axis=0>, float<5,2>.
+ * Semantics (bit-exact with QPyTorch, differences listed in docs/numerics.md) live in ir/quant/quantize.ts.
+ */
+export type Format =
+  | { kind: 'f32' }
+  | { kind: 'fixed'; wl: number; fl: number; sym?: boolean; noclamp?: boolean }
+  | { kind: 'bfp'; wl: number; axis: number | 'tensor' }
+  | { kind: 'float'; exp: number; man: number };
+
+export type Rounding = 'nearest' | 'stochastic';
+
+export const F32: Format = { kind: 'f32' };
+
+export function formatToString(f: Format): string {
+  switch (f.kind) {
+    case 'f32': return 'f32';
+    case 'fixed': return `fixed<${f.wl},${f.fl}${f.sym ? ',sym' : ''}${f.noclamp ? ',noclamp' : ''}>`;
+    case 'bfp': return `bfp<${f.wl},${f.axis === 'tensor' ? 'tensor' : `axis=${f.axis}`}>`;
+    case 'float': return `float<${f.exp},${f.man}>`;
+  }
+}
+
+export function formatEquals(a: Format, b: Format): boolean {
+  return formatToString(a) === formatToString(b);
+}
+
+/** Named formats; they print as their canonical `float<e,m>` (QPyTorch semantics, not IEEE: see docs/numerics.md). */
+export const FORMAT_ALIASES: Readonly<Record<string, Format>> = {
+  bf16: { kind: 'float', exp: 8, man: 7 },
+  fp16: { kind: 'float', exp: 5, man: 10 },
+  e4m3: { kind: 'float', exp: 4, man: 3 },
+  e5m2: { kind: 'float', exp: 5, man: 2 },
+};
+
+/**
+ * Allowed ranges. QPyTorch's number classes assert wl > 0, fl > 0, 0 < exp <= 8, 0 < man <= 23; lpc adds upper
+ * bounds where f32 simulation stops being meaningful: fixed wl <= 24 (f32 holds 24-bit integers exactly),
+ * fl <= 126 (the grid step stays a normal f32), bfp wl <= 23 (the rebased value keeps 23 mantissa bits).
+ */
+export const FORMAT_LIMITS = {
+  fixedWl: [1, 24], fixedFl: [1, 126], bfpWl: [1, 23], floatExp: [1, 8], floatMan: [1, 23],
+} as const;
+
+function rangeErr(what: string, v: number, [lo, hi]: readonly [number, number]): string | null {
+  if (!Number.isInteger(v) || v < lo || v > hi) return `${what} must satisfy ${lo} <= ${what} <= ${hi} (got ${v})`;
+  return null;
+}
+
+/** Null if `f` is a valid format, else a message stating the allowed range. */
+export function validateFormat(f: Format): string | null {
+  const L = FORMAT_LIMITS;
+  switch (f.kind) {
+    case 'f32': return null;
+    case 'fixed': {
+      const e = rangeErr('wl', f.wl, L.fixedWl);
+      if (e) return `fixed: ${e}`;
+      const g = rangeErr('fl', f.fl, L.fixedFl);
+      return g ? `fixed: ${g}` : null;
+    }
+    case 'bfp': {
+      const e = rangeErr('wl', f.wl, L.bfpWl);
+      if (e) return `bfp: ${e}`;
+      if (f.axis !== 'tensor' && (!Number.isInteger(f.axis) || f.axis < 0))
+        return `bfp: axis must be 'tensor' or an integer >= 0 (got ${f.axis})`;
+      return null;
+    }
+    case 'float': {
+      const e = rangeErr('exp', f.exp, L.floatExp) ?? rangeErr('man', f.man, L.floatMan);
+      return e ? `float: ${e}` : null;
+    }
+  }
+}
+
+/** Storage bits per element (bfp: the per-block shared exponent, BFP_EXPONENT_BITS, is extra). */
+export function formatBits(f: Format): number {
+  switch (f.kind) {
+    case 'f32': return 32;
+    case 'fixed': return f.wl;
+    case 'bfp': return f.wl;
+    case 'float': return 1 + f.exp + f.man;
+  }
+}
+
+/** A bfp block stores one fp32-range exponent (QPyTorch's BFP has no exponent-width parameter). */
+export const BFP_EXPONENT_BITS = 8;
+
+/** One argument inside `<…>`: `8`, `sym`, `axis=0`. `pos` is an opaque position the caller maps back to text. */
+export type FormatArg =
+  | { kind: 'int'; value: number; pos?: number }
+  | { kind: 'ident'; name: string; pos?: number }
+  | { kind: 'kv'; key: string; value: number; pos?: number };
+
+export type BuildResult = { fmt: Format } | { error: string; arg?: number };
+
+const KINDS_HINT = 'expected fixed, bfp, float or an alias (bf16, fp16, e4m3, e5m2)';
+
+function argText(a: FormatArg): string {
+  return a.kind === 'int' ? String(a.value) : a.kind === 'ident' ? a.name : `${a.key}=${a.value}`;
+}
+
+/**
+ * Builds a format from its name and `<…>` arguments (undefined when there are none), validating ranges.
+ * Shared by parseFormat and the precision-spec parser so both give the same messages; `arg` indexes the
+ * offending argument when there is one.
+ */
+export function buildFormat(name: string, args: FormatArg[] | undefined): BuildResult {
+  const alias = FORMAT_ALIASES[name];
+  if (alias || name === 'f32') {
+    if (args) return { error: `'${name}' takes no parameters`, arg: 0 };
+    return { fmt: alias ?? F32 };
+  }
+  const ints = (n: number, usage: string): BuildResult | null => {
+    if (!args || args.length < n) return { error: `${name} expects ${usage}` };
+    for (let i = 0; i < n; i++)
+      if (args[i].kind !== 'int') return { error: `${name} expects ${usage}; got '${argText(args[i])}'`, arg: i };
+    return null;
+  };
+  const iv = (i: number) => (args![i] as { value: number }).value;
+  const check = (fmt: Format, argOf: Record<string, number>): BuildResult => {
+    const err = validateFormat(fmt);
+    if (!err) return { fmt };
+    const field = /^\w+: (\w+)/.exec(err)?.[1] ?? '';
+    return { error: err, arg: argOf[field] };
+  };
+  switch (name) {
+    case 'fixed': {
+      const e = ints(2, 'fixed<wl,fl[,sym][,noclamp]>');
+      if (e) return e;
+      const f: Format = { kind: 'fixed', wl: iv(0), fl: iv(1) };
+      for (let i = 2; i < args!.length; i++) {
+        const a = args![i];
+        if (a.kind === 'ident' && a.name === 'sym' && !f.sym) f.sym = true;
+        else if (a.kind === 'ident' && a.name === 'noclamp' && !f.noclamp) f.noclamp = true;
+        else return { error: `fixed: unexpected option '${argText(a)}'; expected sym or noclamp (each at most once)`, arg: i };
+      }
+      return check(f, { wl: 0, fl: 1 });
+    }
+    case 'bfp': {
+      const e = ints(1, 'bfp<wl[,tensor|axis=k]>');
+      if (e) return e;
+      if (args!.length > 2) return { error: 'bfp expects bfp<wl[,tensor|axis=k]>', arg: 2 };
+      let axis: number | 'tensor' = 'tensor'; // QPyTorch's default dim=-1: one exponent for the whole tensor
+      if (args!.length === 2) {
+        const a = args![1];
+        if (a.kind === 'ident' && a.name === 'tensor') axis = 'tensor';
+        else if (a.kind === 'kv' && a.key === 'axis') axis = a.value;
+        else return { error: `bfp: expected 'tensor' or 'axis=k', got '${argText(a)}'`, arg: 1 };
+      }
+      return check({ kind: 'bfp', wl: iv(0), axis }, { wl: 0, axis: 1 });
+    }
+    case 'float': {
+      const e = ints(2, 'float<exp,man>');
+      if (e) return e;
+      if (args!.length > 2) return { error: 'float expects float<exp,man>', arg: 2 };
+      return check({ kind: 'float', exp: iv(0), man: iv(1) }, { exp: 0, man: 1 });
+    }
+    default:
+      return { error: `unknown format '${name}'; ${KINDS_HINT}` };
+  }
+}
+
+/** Thrown by parseFormat; `col` is 1-based. */
+export class FormatParseError extends Error {
+  constructor(public readonly col: number, public readonly detail: string) {
+    super(`${col}: ${detail}`);
+    this.name = 'FormatParseError';
+  }
+}
+
+/** Parses a canonical format string or an alias (`fixed<8,6,sym>`, `bfp<8>`, `bfp<8,axis=0>`, `e4m3`, `f32`). */
+export function parseFormat(text: string): Format {
+  const re = /\s*(?:([A-Za-z_][A-Za-z0-9_]*)|(-?\d+)|(.))/gy;
+  const toks: { t: 'id' | 'int' | 'p'; s: string; col: number }[] = [];
+  for (let m; (m = re.exec(text)) && m[0].length > 0;) {
+    const col = m.index + m[0].length - (m[1] ?? m[2] ?? m[3] ?? '').length + 1;
+    if (m[1]) toks.push({ t: 'id', s: m[1], col });
+    else if (m[2]) toks.push({ t: 'int', s: m[2], col });
+    else if (m[3]) toks.push({ t: 'p', s: m[3], col });
+  }
+  const end = text.length + 1;
+  let i = 0;
+  const peek = () => toks[i];
+  const fail = (col: number, msg: string): never => { throw new FormatParseError(col, msg); };
+  const name = peek();
+  if (!name || name.t !== 'id') return fail(name?.col ?? end, `expected a format name; ${KINDS_HINT}`);
+  i++;
+  let args: FormatArg[] | undefined;
+  const cols: number[] = [];
+  if (peek()?.s === '<') {
+    i++;
+    args = [];
+    for (;;) {
+      const t = peek();
+      if (!t) return fail(end, "expected '>'");
+      if (t.t === 'int') { args.push({ kind: 'int', value: Number(t.s) }); cols.push(t.col); i++; }
+      else if (t.t === 'id') {
+        i++;
+        if (peek()?.s === '=') {
+          i++;
+          const v = peek();
+          if (!v || v.t !== 'int') return fail(v?.col ?? end, `expected an integer after '${t.s}='`);
+          i++;
+          args.push({ kind: 'kv', key: t.s, value: Number(v.s) });
+        } else args.push({ kind: 'ident', name: t.s });
+        cols.push(t.col);
+      } else return fail(t.col, `unexpected '${t.s}' in format parameters`);
+      const sep = peek();
+      if (sep?.s === ',') { i++; continue; }
+      if (sep?.s === '>') { i++; break; }
+      return fail(sep?.col ?? end, "expected ',' or '>'");
+    }
+  }
+  if (i < toks.length) fail(toks[i].col, `unexpected '${toks[i].s}' after format`);
+  const r = buildFormat(name.s, args);
+  if ('error' in r) fail(r.arg !== undefined && cols[r.arg] !== undefined ? cols[r.arg] : name.col, r.error);
+  return (r as { fmt: Format }).fmt;
+}
