@@ -1,0 +1,372 @@
+/**
+ * WGSL for the quantizers: a transcription of ir/quant/bits.ts and ir/quant/rng.ts using only u32/i32 operations,
+ * so kernels agree bit for bit with the CPU reference whatever the device does with f32 subnormals, NaN/Inf or
+ * signed zeros. Bit widths are function arguments (u32), so a kernel can pass uniforms and one pipeline serves every
+ * width (cyclic precision); the constant-literal defaults exist for kernels that bake them.
+ *
+ * bfp is two steps on every backend: a max-|x| reduction per block (maxAbsKernelWgsl, CPU: blockMaxAbsBits) writing
+ * u32 bit patterns, then the elementwise quantizer that takes the element's block max bits as an argument.
+ */
+import { Format, Rounding } from '../../ir/format.js';
+import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.js';
+import { BlockLayout } from '../../ir/quant/quantize.js';
+import { RngKey } from '../../ir/quant/rng.js';
+
+/** Named WGSL function sources; a module includes each at most once (see mergeWgslDecls). */
+export const WGSL_QUANT_CHUNKS: Readonly<Record<string, string>> = {
+  lpc_pcg4d: `
+// pcg4d (Jarzynski & Olano 2020) plus a final xorshift; identical to ir/quant/rng.ts
+fn lpc_pcg4d(v0: vec4<u32>) -> vec4<u32> {
+  var v = v0 * 1664525u + 1013904223u;
+  v.x += v.y * v.w; v.y += v.z * v.x; v.z += v.x * v.y; v.w += v.y * v.z;
+  v ^= v >> vec4<u32>(16u);
+  v.x += v.y * v.w; v.y += v.z * v.x; v.z += v.x * v.y; v.w += v.y * v.z;
+  v ^= v >> vec4<u32>(16u);
+  return v;
+}`,
+  lpc_random_bits: `
+// element index takes word (index & 3) of the hash of counter index >> 2
+fn lpc_random_bits(seed: u32, step: u32, tid: u32, index: u32) -> u32 {
+  var h = lpc_pcg4d(vec4<u32>(seed, step, tid, index >> 2u));
+  return h[index & 3u];
+}`,
+  lpc_rne_shr: `
+// round half to even of sig / 2^sh (sig < 2^25)
+fn lpc_rne_shr(sig: u32, sh: u32) -> u32 {
+  if (sh == 0u) { return sig; }
+  if (sh >= 26u) { return 0u; }
+  let q = sig >> sh;
+  let rem = sig & ((1u << sh) - 1u);
+  let half = 1u << (sh - 1u);
+  return select(q, q + 1u, rem > half || (rem == half && (q & 1u) == 1u));
+}`,
+  lpc_encode_mag: `
+// bits of q * 2^k for 1 <= q <= 2^24 (exactly representable)
+fn lpc_encode_mag(q: u32, k: i32) -> u32 {
+  let p = 31 - i32(countLeadingZeros(q));
+  let field = p + k + 127;
+  if (field >= 1) {
+    var mant: u32;
+    if (p <= 23) { mant = q << u32(23 - p); } else { mant = q >> u32(p - 23); }
+    return (u32(field) << 23u) | (mant & 0x7fffffu);
+  }
+  return q << u32(k + 149);
+}`,
+  lpc_round_mask: `
+// low-bit mask of a bit rounding that keeps m mantissa bits; m >= 23 drops none (QPyTorch: 1 << -1 bug)
+fn lpc_round_mask(m: u32) -> u32 {
+  return (1u << select(23u - m, 0u, m >= 23u)) - 1u;
+}
+// nearest adds half of the dropped range (ties away from zero in magnitude), stochastic adds random low bits
+fn lpc_round_add(mask: u32, stochastic: bool, r: u32) -> u32 {
+  return select((mask + 1u) >> 1u, r & mask, stochastic);
+}`,
+  lpc_qbits_float: `
+fn lpc_qbits_float(u: u32, e: u32, man: u32, stochastic: bool, r: u32) -> u32 {
+  let mask = lpc_round_mask(man);
+  let add = lpc_round_add(mask, stochastic, r);
+  let emin = 2 - (1 << (e - 1u));
+  let emax = 1 << (e - 1u);
+  let sign = u & 0x80000000u;
+  let ef = (u >> 23u) & 0xffu;
+  if (i32(ef) < emin + 127) {
+    let mf = u & 0x7fffffu;
+    let sig = select(mf | 0x800000u, mf, ef == 0u);
+    let a = lpc_rne_shr(sig, u32(emin + 127 - i32(max(ef, 1u))));
+    let q = (a + add) & ~mask;
+    if (q == 0u) { return 0u; }
+    return sign | lpc_encode_mag(q, emin - 23);
+  }
+  let uq = (u + add) & ~mask;
+  if (uq != 0u && ((uq & 0x7fffffffu) >> 23u) > u32(127 + emax)) {
+    return sign | (u32(127 + emax) << 23u) | (0x7fffffu & ~mask);
+  }
+  return uq;
+}
+fn lpc_q_float(x: f32, e: u32, man: u32, stochastic: bool, r: u32) -> f32 {
+  return bitcast<f32>(lpc_qbits_float(bitcast<u32>(x), e, man, stochastic, r));
+}`,
+  lpc_qbits_bfp: `
+fn lpc_bfp_max_man(wl: u32) -> u32 {
+  if (wl < 2u) { return 0u; }
+  return (((1u << (wl - 2u)) - 1u) << (25u - wl)) & 0x7fffffu;
+}
+// maxbits: bit pattern of max|x| over the element's block (only its exponent field is used)
+fn lpc_qbits_bfp(u: u32, maxbits: u32, wl: u32, stochastic: bool, r: u32) -> u32 {
+  let mask = lpc_round_mask(wl);
+  let add = lpc_round_add(mask, stochastic, r);
+  let ef = (maxbits >> 23u) & 0xffu;
+  if (ef == 255u) { return 0x7fc00000u; }
+  if (ef == 0u) {
+    var tq = (select(u, 0u, u == 0x80000000u) + add) & ~mask;
+    if (((tq >> 23u) & 0xffu) > 0u) { tq = (tq & 0x80000000u) | lpc_bfp_max_man(wl); }
+    return tq;
+  }
+  let ex = (u >> 23u) & 0xffu;
+  let mf = u & 0x7fffffu;
+  let sig = select(mf | 0x800000u, mf, ex == 0u);
+  let sh = i32(ef) + 2 - i32(max(ex, 1u));
+  let xm = lpc_rne_shr(sig, u32(max(sh, 0)));
+  let t = select(0xc00000u + xm, 0xc00000u - xm, (u & 0x80000000u) != 0u);
+  let q = i32((t + add) & ~mask) - 0xc00000;
+  let qs = select(0u, 0x80000000u, q < 0);
+  let qm = u32(abs(q));
+  if (qm >= 0x400000u) { return qs | (ef << 23u) | lpc_bfp_max_man(wl); }
+  if (qm == 0u) { return 0u; }
+  return qs | lpc_encode_mag(qm, i32(ef) - 148);
+}
+fn lpc_q_bfp(x: f32, maxbits: u32, wl: u32, stochastic: bool, r: u32) -> f32 {
+  return bitcast<f32>(lpc_qbits_bfp(bitcast<u32>(x), maxbits, wl, stochastic, r));
+}`,
+  lpc_qbits_fixed: `
+// mode: 1 stochastic, 2 noclamp, 4 symmetric (ir/quant/bits.ts FIXED_*)
+fn lpc_qbits_fixed(u: u32, wl: u32, fl: u32, mode: u32, r: u32) -> u32 {
+  let ef = (u >> 23u) & 0xffu;
+  let mf = u & 0x7fffffu;
+  if (ef == 255u && mf != 0u) { return u | 0x400000u; }
+  let sign = u & 0x80000000u;
+  let stochastic = (mode & 1u) != 0u;
+  let clamp = (mode & 2u) == 0u;
+  let kmax = (1u << (wl - 1u)) - 1u;
+  let lim = select(kmax, kmax + 1u, sign != 0u && (mode & 4u) == 0u);
+  if (ef + fl >= 255u) {
+    if (!clamp) { return sign | 0x7f800000u; }
+    if (lim == 0u) { return 0u; }
+    return sign | lpc_encode_mag(lim, -i32(fl));
+  }
+  let sig = select(mf | 0x800000u, mf, ef == 0u);
+  let sh = 150 - i32(max(ef, 1u)) - i32(fl);
+  if (sh < 0 && !clamp) { return u; }
+  var k: u32;
+  var negz = false;
+  if (sh <= 0) {
+    k = select(sig << u32(-sh), 0xffffffffu, sh < -7);
+    if (sh == 0 && !stochastic && (sig & 1u) == 1u) { k = select(sig + 1u, sig - 1u, sign != 0u); }
+  } else if (!stochastic) {
+    k = lpc_rne_shr(sig, u32(sh));
+    if (sh == 24 && sig == 0x800001u && sign == 0u) { k = 0u; }
+    if (sign != 0u) {
+      if (sh < 26) { negz = sig != 0u; } else if (sh < 50) { negz = sig > (1u << u32(sh - 26)); }
+    }
+  } else {
+    var ip = 0u;
+    if (sh < 32) { ip = sig >> u32(sh); }
+    var frac24 = 0u;
+    if (sh <= 24) { frac24 = (sig & ((1u << u32(sh)) - 1u)) << u32(24 - sh); }
+    else if (sh < 48) { frac24 = sig >> u32(sh - 24); }
+    k = ip + ((frac24 + (r >> 8u)) >> 24u);
+    negz = sign != 0u;
+  }
+  if (clamp && k > lim) { k = lim; }
+  if (k == 0u) { return select(0u, 0x80000000u, negz); }
+  return sign | lpc_encode_mag(k, -i32(fl));
+}
+fn lpc_q_fixed(x: f32, wl: u32, fl: u32, mode: u32, r: u32) -> f32 {
+  return bitcast<f32>(lpc_qbits_fixed(bitcast<u32>(x), wl, fl, mode, r));
+}`,
+};
+
+const DEPS: Record<string, string[]> = {
+  fixed: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_qbits_fixed'],
+  float: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_round_mask', 'lpc_qbits_float'],
+  bfp: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_round_mask', 'lpc_qbits_bfp'],
+  rng: ['lpc_pcg4d', 'lpc_random_bits'],
+};
+
+/** WGSL expressions (u32) a call site passes; omitted widths default to the format's values as literals. */
+export interface WgslQuantArgs {
+  wl?: string; fl?: string; exp?: string; man?: string;
+  /** fixed only: overrides the mode word (FIXED_* flags) */
+  mode?: string;
+  /** stochastic: the rng key words (typically uniforms) */
+  seed?: string; step?: string; tensorId?: string;
+  /** bfp: bit pattern of the element's block max|x| (e.g. `blockMax[lpc_block_index(i, …)]`) */
+  maxAbsBits?: string;
+}
+
+export interface WgslQuantizer {
+  /** function names this quantizer needs; merge several with mergeWgslDecls */
+  chunks: string[];
+  /** the WGSL source of those functions */
+  decls: string;
+  /** an f32 expression quantizing f32 `expr`; `index` is the u32 flat element index (the RNG counter) */
+  call(expr: string, index: string, args?: WgslQuantArgs): string;
+}
+
+/** WGSL source for the union of the quantizers' functions, each once. */
+export function mergeWgslDecls(...qs: { chunks: string[] }[]): string {
+  const names = [...new Set(qs.flatMap((q) => q.chunks))];
+  return names.map((n) => WGSL_QUANT_CHUNKS[n]).join('\n');
+}
+
+const lit = (n: number) => `${n >>> 0}u`;
+
+/** The quantizer for `fmt` with `rounding` as WGSL functions plus a call-site generator. */
+export function wgslQuantFns(fmt: Format, rounding: Rounding): WgslQuantizer {
+  if (fmt.kind === 'f32') return { chunks: [], decls: '', call: (e) => `(${e})` };
+  const stoch = rounding === 'stochastic';
+  const chunks = [...DEPS[fmt.kind], ...(stoch ? DEPS.rng : [])];
+  const rbits = (index: string, a: WgslQuantArgs) => {
+    if (!stoch) return '0u';
+    if (!a.seed || !a.step || !a.tensorId) throw new Error('stochastic WGSL quantizer needs seed, step and tensorId expressions');
+    return `lpc_random_bits(${a.seed}, ${a.step}, ${a.tensorId}, ${index})`;
+  };
+  const call = (expr: string, index: string, a: WgslQuantArgs = {}): string => {
+    switch (fmt.kind) {
+      case 'fixed': {
+        const mode = (stoch ? FIXED_STOCHASTIC : 0) | (fmt.noclamp ? FIXED_NOCLAMP : 0) | (fmt.sym ? FIXED_SYM : 0);
+        return `lpc_q_fixed(${expr}, ${a.wl ?? lit(fmt.wl)}, ${a.fl ?? lit(fmt.fl)}, ${a.mode ?? lit(mode)}, ${rbits(index, a)})`;
+      }
+      case 'float':
+        return `lpc_q_float(${expr}, ${a.exp ?? lit(fmt.exp)}, ${a.man ?? lit(fmt.man)}, ${stoch}, ${rbits(index, a)})`;
+      case 'bfp':
+        if (!a.maxAbsBits) throw new Error('bfp WGSL quantizer needs the block max bits expression (maxAbsBits)');
+        return `lpc_q_bfp(${expr}, ${a.maxAbsBits}, ${a.wl ?? lit(fmt.wl)}, ${stoch}, ${rbits(index, a)})`;
+    }
+  };
+  return { chunks, decls: mergeWgslDecls({ chunks }), call };
+}
+
+/** WGSL expression: the block of flat index `i` for a BlockLayout held in u32 expressions (row-major). */
+export function wgslBlockIndex(i: string, axisLen: string, inner: string): string {
+  return `((${i} / ${inner}) % ${axisLen})`;
+}
+
+// ---- Standalone kernels (lpc quant --backend webgpu, tests) ----
+
+export const QUANT_WORKGROUP = 256;
+
+/**
+ * Uniform block of the standalone kernels, 12 u32 words (48 bytes):
+ * n, a (wl | exp), b (fl | man), mode (fixed: FIXED_* flags; float/bfp: 1 = stochastic), seed, step, tensorId,
+ * axisLen, inner, outer, 2 words padding.
+ */
+export const QUANT_UNIFORM_WORDS = 12;
+
+export interface KernelBinding { binding: number; name: string; type: 'read-only-storage' | 'storage' | 'uniform' }
+
+export interface WgslKernel {
+  code: string;
+  entryPoint: 'main';
+  workgroupSize: number;
+  /** group 0; use an explicit bind group layout (webgpu-on-cpu.md §0: 'auto' drops unused bindings) */
+  bindings: KernelBinding[];
+  uniformBytes: number;
+}
+
+const PARAMS = `struct Params { n: u32, a: u32, b: u32, mode: u32, seed: u32, step: u32, tid: u32, axisLen: u32,
+  inner: u32, outer: u32, pad0: u32, pad1: u32 }`;
+
+/**
+ * Quantizes a whole buffer of f32 bit patterns (array<u32>, so NaN payloads survive the round trip) into another;
+ * format widths, rounding and the rng key are uniforms, so one pipeline per format kind serves all formats of that
+ * kind. bfp also reads the block maxima written by maxAbsKernelWgsl. Dispatch: quantDispatch(n).
+ */
+export function quantKernelWgsl(kind: 'fixed' | 'float' | 'bfp'): WgslKernel {
+  const chunks = [...DEPS[kind], ...DEPS.rng];
+  const body = kind === 'fixed'
+    ? 'lpc_qbits_fixed(u, P.a, P.b, P.mode, r)'
+    : kind === 'float'
+      ? 'lpc_qbits_float(u, P.a, P.b, stochastic, r)'
+      : `lpc_qbits_bfp(u, blockMax[${wgslBlockIndex('i', 'P.axisLen', 'P.inner')}], P.a, stochastic, r)`;
+  const stochastic = kind === 'fixed' ? '(P.mode & 1u) != 0u' : 'P.mode != 0u';
+  const code = `${PARAMS}
+@group(0) @binding(0) var<storage, read> src: array<u32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(2) var<uniform> P: Params;
+${kind === 'bfp' ? '@group(0) @binding(3) var<storage, read> blockMax: array<u32>;\n' : ''}${mergeWgslDecls({ chunks })}
+
+@compute @workgroup_size(${QUANT_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * ${QUANT_WORKGROUP}u;
+  if (i >= P.n) { return; }
+  let stochastic = ${stochastic};
+  var r = 0u;
+  if (stochastic) { r = lpc_random_bits(P.seed, P.step, P.tid, i); }
+  let u = src[i];
+  dst[i] = ${body};
+}
+`;
+  const bindings: KernelBinding[] = [
+    { binding: 0, name: 'src', type: 'read-only-storage' },
+    { binding: 1, name: 'dst', type: 'storage' },
+    { binding: 2, name: 'params', type: 'uniform' },
+  ];
+  if (kind === 'bfp') bindings.push({ binding: 3, name: 'blockMax', type: 'read-only-storage' });
+  return { code, entryPoint: 'main', workgroupSize: QUANT_WORKGROUP, bindings, uniformBytes: QUANT_UNIFORM_WORDS * 4 };
+}
+
+/** Uniform contents for quantKernelWgsl / maxAbsKernelWgsl. `layout` is required for bfp (ir/quant blockLayout). */
+export function quantKernelParams(
+  fmt: Exclude<Format, { kind: 'f32' }>, rounding: Rounding, n: number, rng?: RngKey, layout?: BlockLayout,
+): Uint32Array {
+  const p = new Uint32Array(QUANT_UNIFORM_WORDS);
+  const stoch = rounding === 'stochastic';
+  if (stoch && !rng) throw new Error('stochastic quantization needs an rng key {seed, step, tensorId}');
+  p[0] = n;
+  if (fmt.kind === 'fixed') {
+    p[1] = fmt.wl; p[2] = fmt.fl;
+    p[3] = (stoch ? FIXED_STOCHASTIC : 0) | (fmt.noclamp ? FIXED_NOCLAMP : 0) | (fmt.sym ? FIXED_SYM : 0);
+  } else {
+    p[1] = fmt.kind === 'float' ? fmt.exp : fmt.wl;
+    p[2] = fmt.kind === 'float' ? fmt.man : 0;
+    p[3] = stoch ? 1 : 0;
+  }
+  if (rng) { p[4] = rng.seed; p[5] = rng.step; p[6] = rng.tensorId; }
+  if (fmt.kind === 'bfp') {
+    if (!layout) throw new Error('bfp kernel params need the block layout');
+    p[7] = layout.axisLen; p[8] = layout.inner; p[9] = layout.outer;
+  }
+  return p;
+}
+
+/** Workgroup counts covering n invocations of QUANT_WORKGROUP (2-D beyond 65535 groups). */
+export function quantDispatch(n: number, maxPerDim = 65535): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(n / QUANT_WORKGROUP));
+  if (groups <= maxPerDim) return [groups, 1, 1];
+  const y = Math.ceil(groups / maxPerDim);
+  return [Math.ceil(groups / y), y, 1];
+}
+
+/**
+ * Max |x| per block as u32 bit patterns (unsigned order = order of |x|; NaN above Inf, so NaN poisons its block as
+ * in QPyTorch): `out[a] = max over the block's elements`. The tensor is viewed as [outer, axisLen, inner]; whole
+ * tensor = {outer: 1, axisLen: 1, inner: n}. `out` (axisLen u32s) must be zeroed first (clearBuffer). Workgroups:
+ * x strides over a block's outer·inner elements, y over blocks; each invocation folds its elements and does one
+ * atomicMax (no shared memory: CPU drivers prefer it, webgpu-on-cpu.md §8). Dispatch: maxAbsDispatch(layout).
+ */
+export function maxAbsKernelWgsl(): WgslKernel {
+  const code = `${PARAMS}
+@group(0) @binding(0) var<storage, read> src: array<u32>;
+@group(0) @binding(1) var<storage, read_write> out: array<atomic<u32>>;
+@group(0) @binding(2) var<uniform> P: Params;
+
+@compute @workgroup_size(${QUANT_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let count = P.outer * P.inner;
+  let stride = nwg.x * ${QUANT_WORKGROUP}u;
+  for (var a = gid.y; a < P.axisLen; a += nwg.y) {
+    var m = 0u;
+    for (var j = gid.x; j < count; j += stride) {
+      let i = (j / P.inner) * P.axisLen * P.inner + a * P.inner + (j % P.inner);
+      m = max(m, src[i] & 0x7fffffffu);
+    }
+    if (m != 0u) { atomicMax(&out[a], m); }
+  }
+}
+`;
+  return {
+    code, entryPoint: 'main', workgroupSize: QUANT_WORKGROUP, uniformBytes: QUANT_UNIFORM_WORDS * 4,
+    bindings: [
+      { binding: 0, name: 'src', type: 'read-only-storage' },
+      { binding: 1, name: 'blockMax', type: 'storage' },
+      { binding: 2, name: 'params', type: 'uniform' },
+    ],
+  };
+}
+
+/** Workgroups for maxAbsKernelWgsl: enough x-groups to cover a block (at most 64), one y per block (<= 65535). */
+export function maxAbsDispatch(layout: BlockLayout): [number, number, number] {
+  const count = layout.outer * layout.inner;
+  return [Math.max(1, Math.min(64, Math.ceil(count / QUANT_WORKGROUP))), Math.min(65535, Math.max(1, layout.axisLen)), 1];
+}
