@@ -172,7 +172,7 @@ export class FormatParseError extends Error {
 
 /** Parses a canonical format string or an alias (`fixed<8,6,sym>`, `bfp<8>`, `bfp<8,axis=0>`, `e4m3`, `f32`). */
 export function parseFormat(text: string): Format {
-  const re = /\s*(?:([A-Za-z_][A-Za-z0-9_]*)|(-?\d+)|(.))/gy;
+  const re = /\s*(?:([A-Za-z_][A-Za-z0-9_]*)|(-?\d+)|(\S))/gy;
   const toks: { t: 'id' | 'int' | 'p'; s: string; col: number }[] = [];
   for (let m; (m = re.exec(text)) && m[0].length > 0;) {
     const col = m.index + m[0].length - (m[1] ?? m[2] ?? m[3] ?? '').length + 1;
