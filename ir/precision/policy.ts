@@ -140,7 +140,7 @@ export function parsePolicyDiagnostics(text: string): { policy: PrecisionPolicy;
     if (name.image === 'recompute' && !argsOf(v, 'paren') && !argsOf(v, 'angle')) return { kind: 'recompute' };
     if (name.image === 'division') {
       const args = argsOf(v, 'paren') ?? [];
-      const out = { kind: 'division' as const, ...DEFAULT_DIVISION };
+      const out: Extract<SaveSpec, { kind: 'division' }> = { kind: 'division', ...DEFAULT_DIVISION };
       for (const { a, t } of args) {
         if (a.kind !== 'kv' || (a.key !== 'block' && a.key !== 'bits')) { err(t, 'expected division(block=K,bits=B)'); return undefined; }
         const [lo, hi] = a.key === 'block' ? [1, 64] : [1, 8];
