@@ -1,0 +1,543 @@
+/**
+ * The op table: every op's arity, attribute schema, shape rule, CPU semantics and gradient rule, one entry per op.
+ * The CPU semantics here are the living spec: the WGSL kernels in codegen/ must match them.
+ * Layouts are PyTorch's: activations NCHW, conv weights [O,C,KH,KW], linear weights [O,K].
+ */
+import { Attrs } from './graph.js';
+import { Format, F32 } from './format.js';
+import { TensorType, numel, shapeEq, tensorType } from './types.js';
+import { quantize as quantizeCpu } from './quant/quantize.js';
+
+export type Arr = Float32Array | Float64Array;
+
+export interface CpuCtx {
+  attrs: Attrs;
+  inTypes: TensorType[];
+  type: TensorType;
+  /** Runtime scalars a quantizer needs for stochastic rounding (seed, step) and the node id as tensor id. */
+  rng: { seed: number; step: number; tensorId: number };
+}
+
+/** What a gradient rule sees: the forward node's inputs `x`, its output `y`, the incoming gradient `dy`. */
+export interface GradCtx {
+  x: number[];
+  y: number;
+  dy: number;
+  attrs: Attrs;
+  inTypes: TensorType[];
+  /** Adds a backward node (its loc is the forward node's). */
+  add(op: string, inputs: number[], attrs?: Attrs): number;
+}
+
+export type AttrKind = 'int' | 'float' | 'ints' | 'string' | 'bool' | 'format';
+
+export interface OpDef {
+  name: string;
+  arity: number | [number, number];
+  attrs: Record<string, AttrKind>;
+  /** Attributes that may be absent. */
+  optional?: string[];
+  infer(inTypes: TensorType[], attrs: Attrs): TensorType;
+  cpu(ins: Arr[], out: Arr, c: CpuCtx): void;
+  /** Gradient w.r.t. each input (null: none). Absent: the op is not differentiable (e.g. stats, labels). */
+  grad?(g: GradCtx): (number | null)[];
+  /** Elementwise ops: a scalar formula shared by CPU and WGSL (inputs listed in `scalarInputs` are [1] broadcasts). */
+  ew?: { cpu(v: number[], a: Attrs): number; wgsl(v: string[], a: Attrs): string; scalarInputs?: number[] };
+}
+
+const ops = new Map<string, OpDef>();
+function def(d: OpDef): void { ops.set(d.name, d); }
+
+export function getOp(name: string): OpDef {
+  const d = ops.get(name);
+  if (!d) throw new Error(`unknown op '${name}'`);
+  return d;
+}
+export function allOps(): OpDef[] { return [...ops.values()]; }
+
+// ---------- shape helpers ----------
+const f32 = (shape: number[], fmt: Format = F32) => tensorType(shape, 'f32', fmt);
+function need(cond: boolean, msg: string): void { if (!cond) throw new Error(msg); }
+const str = (s: number[]) => `[${s.join(', ')}]`;
+const int = (a: Attrs, k: string) => a[k] as number;
+
+export function convOutSize(h: number, k: number, stride: number, pad: number): number {
+  return Math.floor((h + 2 * pad - k) / stride) + 1;
+}
+export function poolOutSize(h: number, k: number, stride: number): number {
+  return Math.floor((h - k) / stride) + 1;
+}
+/** Channels of an NCHW or NC tensor, and the per-channel spatial size. */
+function chanDims(shape: number[]): { n: number; c: number; hw: number } {
+  return { n: shape[0], c: shape[1], hw: shape.length === 4 ? shape[2] * shape[3] : 1 };
+}
+
+// ---------- sources ----------
+def({
+  name: 'input', arity: 0, attrs: { name: 'string', kind: 'string', shape: 'ints', dtype: 'string' },
+  infer: (_t, a) => tensorType(a.shape as number[], a.dtype as 'f32' | 'i32'),
+  cpu: () => { throw new Error('input is fed by the runtime'); },
+});
+/** Persistent state: parameters, buffers (BN running stats), optimizer state. Initialised by the runtime from `init`. */
+def({
+  name: 'state', arity: 0, attrs: { name: 'string', kind: 'string', shape: 'ints', init: 'string', bound: 'float' },
+  optional: ['bound'],
+  infer: (_t, a) => f32(a.shape as number[]),
+  cpu: () => { throw new Error('state is held by the runtime'); },
+});
+def({
+  name: 'fill', arity: 0, attrs: { shape: 'ints', value: 'float' },
+  infer: (_t, a) => f32(a.shape as number[]),
+  cpu: (_i, out, c) => out.fill(c.attrs.value as number),
+});
+
+// ---------- elementwise ----------
+function ewInfer(t: TensorType[], scalarInputs: number[] = []): TensorType {
+  const main = t.filter((_, i) => !scalarInputs.includes(i));
+  for (const x of main) need(shapeEq(x.shape, main[0].shape), `shape mismatch: ${str(main[0].shape)} vs ${str(x.shape)}`);
+  for (const i of scalarInputs) need(numel(t[i].shape) === 1, `expected a scalar [1], got ${str(t[i].shape)}`);
+  return f32(main[0].shape);
+}
+function defEw(name: string, arity: number, ew: NonNullable<OpDef['ew']>, grad?: OpDef['grad'], attrs: Record<string, AttrKind> = {}): void {
+  def({
+    name, arity, attrs, ew, grad,
+    infer: (t) => ewInfer(t, ew.scalarInputs),
+    cpu: (ins, out, c) => {
+      const s = ew.scalarInputs ?? [];
+      const v = new Array<number>(ins.length);
+      for (let i = 0; i < out.length; i++) {
+        for (let k = 0; k < ins.length; k++) v[k] = s.includes(k) ? ins[k][0] : ins[k][i];
+        out[i] = ew.cpu(v, c.attrs);
+      }
+    },
+  });
+}
+defEw('add', 2, { cpu: ([a, b]) => a + b, wgsl: ([a, b]) => `(${a} + ${b})` }, (g) => [g.dy, g.dy]);
+defEw('sub', 2, { cpu: ([a, b]) => a - b, wgsl: ([a, b]) => `(${a} - ${b})` }, (g) => [g.dy, g.add('scale', [g.dy], { c: -1 })]);
+defEw('mul', 2, { cpu: ([a, b]) => a * b, wgsl: ([a, b]) => `(${a} * ${b})` },
+  (g) => [g.add('mul', [g.dy, g.x[1]]), g.add('mul', [g.dy, g.x[0]])]);
+defEw('scale', 1, { cpu: ([a], t) => a * (t.c as number), wgsl: ([a], t) => `(${a} * ${wgslF32(t.c as number)})` },
+  (g) => [g.add('scale', [g.dy], { c: g.attrs.c })], { c: 'float' });
+defEw('mul_scalar', 2, { cpu: ([a, s]) => a * s, wgsl: ([a, s]) => `(${a} * ${s})`, scalarInputs: [1] });
+defEw('relu', 1, { cpu: ([a]) => (a > 0 ? a : 0), wgsl: ([a]) => `max(${a}, 0.0)` }, (g) => [g.add('relu_bwd', [g.dy, g.x[0]])]);
+defEw('relu_bwd', 2, { cpu: ([d, x]) => (x > 0 ? d : 0), wgsl: ([d, x]) => `select(0.0, ${d}, ${x} > 0.0)` });
+
+/** A WGSL f32 literal that round-trips the float32 value. */
+export function wgslF32(x: number): string {
+  const f = Math.fround(x);
+  if (!Number.isFinite(f)) throw new Error(`non-finite constant ${x}`);
+  const s = String(f);
+  return /[.e]/.test(s) ? `${s}f` : `${s}.0f`;
+}
+
+// ---------- reshape ----------
+def({
+  name: 'reshape', arity: 1, attrs: { shape: 'ints' },
+  infer: (t, a) => {
+    const s = a.shape as number[];
+    need(numel(s) === numel(t[0].shape), `cannot reshape ${str(t[0].shape)} to ${str(s)}`);
+    return tensorType(s, t[0].dtype, t[0].fmt);
+  },
+  cpu: (ins, out) => out.set(ins[0]),
+  grad: (g) => [g.add('reshape', [g.dy], { shape: g.inTypes[0].shape })],
+});
+
+// ---------- quantize (a format is part of the result type) ----------
+def({
+  name: 'quantize', arity: 1, attrs: { fmt: 'format', rounding: 'string', role: 'string' },
+  infer: (t, a) => f32(t[0].shape, a.fmt as Format),
+  cpu: (ins, out, c) => {
+    const q = quantizeCpu(Float32Array.from(ins[0]), c.inTypes[0].shape, c.attrs.fmt as Format,
+      c.attrs.rounding as 'nearest' | 'stochastic', c.rng);
+    out.set(q);
+  },
+  // Straight-through: QPyTorch's Quantizer quantizes the error on the way back with the E role, inserted by the pass.
+  grad: (g) => [g.dy],
+});
+
+// ---------- dense ----------
+/** y = x·Wᵀ + b, x [N,K], W [O,K], b [O]. */
+def({
+  name: 'linear', arity: [2, 3], attrs: {},
+  infer: (t) => {
+    need(t[0].shape.length === 2, `linear expects 2-D input [N, K], got ${str(t[0].shape)}`);
+    need(t[1].shape[1] === t[0].shape[1], `linear: input has ${t[0].shape[1]} features but the weight expects ${t[1].shape[1]}`);
+    if (t[2]) need(t[2].shape[0] === t[1].shape[0], `linear: bias ${str(t[2].shape)} does not match ${t[1].shape[0]} outputs`);
+    return f32([t[0].shape[0], t[1].shape[0]]);
+  },
+  cpu: (ins, out, c) => {
+    const [x, w, b] = ins;
+    const [N, K] = c.inTypes[0].shape, O = c.inTypes[1].shape[0];
+    for (let n = 0; n < N; n++)
+      for (let o = 0; o < O; o++) {
+        let s = b ? b[o] : 0;
+        for (let k = 0; k < K; k++) s += x[n * K + k] * w[o * K + k];
+        out[n * O + o] = s;
+      }
+  },
+  grad: (g) => [
+    g.add('matmul', [g.dy, g.x[1]], { ta: false, tb: false }),
+    g.add('matmul', [g.dy, g.x[0]], { ta: true, tb: false }),
+    ...(g.x[2] !== undefined ? [g.add('sum_channel', [g.dy])] : []),
+  ],
+});
+/** C = op(A)·op(B), op = transpose when ta/tb. */
+def({
+  name: 'matmul', arity: 2, attrs: { ta: 'bool', tb: 'bool' },
+  infer: (t, a) => {
+    const [m, k1] = a.ta ? [t[0].shape[1], t[0].shape[0]] : t[0].shape;
+    const [k2, n] = a.tb ? [t[1].shape[1], t[1].shape[0]] : t[1].shape;
+    need(k1 === k2, `matmul inner dimensions differ: ${k1} vs ${k2}`);
+    return f32([m, n]);
+  },
+  cpu: (ins, out, c) => {
+    const [A, B] = ins, ta = !!c.attrs.ta, tb = !!c.attrs.tb;
+    const [M, N] = c.type.shape, K = ta ? c.inTypes[0].shape[0] : c.inTypes[0].shape[1];
+    const lda = c.inTypes[0].shape[1], ldb = c.inTypes[1].shape[1];
+    for (let i = 0; i < M; i++)
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+        out[i * N + j] = s;
+      }
+  },
+});
+/** Sum over every axis but 1 (bias gradients of linear [N,O] and conv [N,C,H,W]). */
+def({
+  name: 'sum_channel', arity: 1, attrs: {},
+  infer: (t) => f32([t[0].shape[1]]),
+  cpu: (ins, out, c) => {
+    const { n, c: C, hw } = chanDims(c.inTypes[0].shape);
+    for (let ch = 0; ch < C; ch++) {
+      let s = 0;
+      for (let i = 0; i < n; i++) for (let p = 0; p < hw; p++) s += ins[0][(i * C + ch) * hw + p];
+      out[ch] = s;
+    }
+  },
+});
+
+// ---------- convolution ----------
+def({
+  name: 'conv2d', arity: [2, 3], attrs: { stride: 'int', pad: 'int' },
+  infer: (t, a) => {
+    const [x, w, b] = t;
+    need(x.shape.length === 4, `conv2d expects 4-D input [N, C, H, W], got ${str(x.shape)}`);
+    need(w.shape[1] === x.shape[1], `conv2d: input has ${x.shape[1]} channels but the weight expects ${w.shape[1]}`);
+    if (b) need(b.shape[0] === w.shape[0], `conv2d: bias ${str(b.shape)} does not match ${w.shape[0]} output channels`);
+    const oh = convOutSize(x.shape[2], w.shape[2], int(a, 'stride'), int(a, 'pad'));
+    const ow = convOutSize(x.shape[3], w.shape[3], int(a, 'stride'), int(a, 'pad'));
+    need(oh > 0 && ow > 0, `conv2d: kernel ${w.shape[2]}×${w.shape[3]} is larger than the padded input ${x.shape[2]}×${x.shape[3]}`);
+    return f32([x.shape[0], w.shape[0], oh, ow]);
+  },
+  cpu: (ins, out, c) => {
+    const [x, w, b] = ins;
+    const [N, C, H, W] = c.inTypes[0].shape, [O, , KH, KW] = c.inTypes[1].shape, [, , OH, OW] = c.type.shape;
+    const s = int(c.attrs, 'stride'), p = int(c.attrs, 'pad');
+    for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+      let acc = b ? b[o] : 0;
+      for (let ci = 0; ci < C; ci++) for (let ky = 0; ky < KH; ky++) {
+        const iy = oy * s - p + ky;
+        if (iy < 0 || iy >= H) continue;
+        for (let kx = 0; kx < KW; kx++) {
+          const ix = ox * s - p + kx;
+          if (ix < 0 || ix >= W) continue;
+          acc += x[((n * C + ci) * H + iy) * W + ix] * w[((o * C + ci) * KH + ky) * KW + kx];
+        }
+      }
+      out[((n * O + o) * OH + oy) * OW + ox] = acc;
+    }
+  },
+  grad: (g) => [
+    g.add('conv2d_bwd_data', [g.dy, g.x[1]], { stride: g.attrs.stride, pad: g.attrs.pad, in_hw: g.inTypes[0].shape.slice(2) }),
+    g.add('conv2d_bwd_weight', [g.dy, g.x[0]], { stride: g.attrs.stride, pad: g.attrs.pad, k_hw: g.inTypes[1].shape.slice(2) }),
+    ...(g.x[2] !== undefined ? [g.add('sum_channel', [g.dy])] : []),
+  ],
+});
+/** dx[n,c,iy,ix] = Σ_{o,ky,kx} dy[n,o,oy,ox]·w[o,c,ky,kx] where iy = oy·s − p + ky. */
+def({
+  name: 'conv2d_bwd_data', arity: 2, attrs: { stride: 'int', pad: 'int', in_hw: 'ints' },
+  infer: (t, a) => f32([t[0].shape[0], t[1].shape[1], ...(a.in_hw as number[])]),
+  cpu: (ins, out, c) => {
+    const [dy, w] = ins;
+    const [N, C, H, W] = c.type.shape, [O, , KH, KW] = c.inTypes[1].shape, [, , OH, OW] = c.inTypes[0].shape;
+    const s = int(c.attrs, 'stride'), p = int(c.attrs, 'pad');
+    out.fill(0);
+    for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+      const d = dy[((n * O + o) * OH + oy) * OW + ox];
+      for (let ci = 0; ci < C; ci++) for (let ky = 0; ky < KH; ky++) {
+        const iy = oy * s - p + ky;
+        if (iy < 0 || iy >= H) continue;
+        for (let kx = 0; kx < KW; kx++) {
+          const ix = ox * s - p + kx;
+          if (ix < 0 || ix >= W) continue;
+          out[((n * C + ci) * H + iy) * W + ix] += d * w[((o * C + ci) * KH + ky) * KW + kx];
+        }
+      }
+    }
+  },
+});
+/** dw[o,c,ky,kx] = Σ_{n,oy,ox} dy[n,o,oy,ox]·x[n,c,oy·s−p+ky,ox·s−p+kx]. */
+def({
+  name: 'conv2d_bwd_weight', arity: 2, attrs: { stride: 'int', pad: 'int', k_hw: 'ints' },
+  infer: (t, a) => f32([t[0].shape[1], t[1].shape[1], ...(a.k_hw as number[])]),
+  cpu: (ins, out, c) => {
+    const [dy, x] = ins;
+    const [N, C, H, W] = c.inTypes[1].shape, [O, , KH, KW] = c.type.shape, [, , OH, OW] = c.inTypes[0].shape;
+    const s = int(c.attrs, 'stride'), p = int(c.attrs, 'pad');
+    for (let o = 0; o < O; o++) for (let ci = 0; ci < C; ci++) for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) {
+      let acc = 0;
+      for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) {
+        const iy = oy * s - p + ky;
+        if (iy < 0 || iy >= H) continue;
+        for (let ox = 0; ox < OW; ox++) {
+          const ix = ox * s - p + kx;
+          if (ix < 0 || ix >= W) continue;
+          acc += dy[((n * O + o) * OH + oy) * OW + ox] * x[((n * C + ci) * H + iy) * W + ix];
+        }
+      }
+      out[((o * C + ci) * KH + ky) * KW + kx] = acc;
+    }
+  },
+});
+
+// ---------- pooling ----------
+function poolInfer(t: TensorType[], a: Attrs, op: string): TensorType {
+  const x = t[0].shape;
+  need(x.length === 4, `${op} expects 4-D input [N, C, H, W], got ${str(x)}`);
+  const k = int(a, 'k'), s = int(a, 'stride');
+  const oh = poolOutSize(x[2], k, s), ow = poolOutSize(x[3], k, s);
+  need(oh > 0 && ow > 0, `${op}: window ${k} is larger than the input ${x[2]}×${x[3]}`);
+  return f32([x[0], x[1], oh, ow]);
+}
+/** Max pooling; ties go to the first element in row-major window order (as PyTorch). */
+def({
+  name: 'maxpool', arity: 1, attrs: { k: 'int', stride: 'int' },
+  infer: (t, a) => poolInfer(t, a, 'maxPool'),
+  cpu: (ins, out, c) => poolCpu(ins[0], out, c, (x, base, W, k) => {
+    let m = -Infinity;
+    for (let ky = 0; ky < k; ky++) for (let kx = 0; kx < k; kx++) { const v = x[base + ky * W + kx]; if (v > m) m = v; }
+    return m;
+  }),
+  grad: (g) => [g.add('maxpool_bwd', [g.dy, g.x[0]], { k: g.attrs.k, stride: g.attrs.stride })],
+});
+def({
+  name: 'avgpool', arity: 1, attrs: { k: 'int', stride: 'int' },
+  infer: (t, a) => poolInfer(t, a, 'avgPool'),
+  cpu: (ins, out, c) => poolCpu(ins[0], out, c, (x, base, W, k) => {
+    let s = 0;
+    for (let ky = 0; ky < k; ky++) for (let kx = 0; kx < k; kx++) s += x[base + ky * W + kx];
+    return s / (k * k);
+  }),
+  grad: (g) => [g.add('avgpool_bwd', [g.dy], { k: g.attrs.k, stride: g.attrs.stride, in_hw: g.inTypes[0].shape.slice(2) })],
+});
+function poolCpu(x: Arr, out: Arr, c: CpuCtx, win: (x: Arr, base: number, W: number, k: number) => number): void {
+  const [N, C, H, W] = c.inTypes[0].shape, [, , OH, OW] = c.type.shape;
+  const k = int(c.attrs, 'k'), s = int(c.attrs, 'stride');
+  for (let nc = 0; nc < N * C; nc++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++)
+    out[(nc * OH + oy) * OW + ox] = win(x, (nc * H + oy * s) * W + ox * s, W, k);
+}
+/** Routes each output gradient to the argmax of its window (first max in row-major order). */
+def({
+  name: 'maxpool_bwd', arity: 2, attrs: { k: 'int', stride: 'int' },
+  infer: (t) => f32(t[1].shape),
+  cpu: (ins, out, c) => {
+    const [dy, x] = ins;
+    const [N, C, H, W] = c.inTypes[1].shape, [, , OH, OW] = c.inTypes[0].shape;
+    const k = int(c.attrs, 'k'), s = int(c.attrs, 'stride');
+    out.fill(0);
+    for (let nc = 0; nc < N * C; nc++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+      let best = -1, m = -Infinity;
+      for (let ky = 0; ky < k; ky++) for (let kx = 0; kx < k; kx++) {
+        const idx = (nc * H + oy * s + ky) * W + ox * s + kx;
+        if (x[idx] > m || best < 0) { m = x[idx]; best = idx; }
+      }
+      out[best] += dy[(nc * OH + oy) * OW + ox];
+    }
+  },
+});
+def({
+  name: 'avgpool_bwd', arity: 1, attrs: { k: 'int', stride: 'int', in_hw: 'ints' },
+  infer: (t, a) => f32([t[0].shape[0], t[0].shape[1], ...(a.in_hw as number[])]),
+  cpu: (ins, out, c) => {
+    const [N, C, H, W] = c.type.shape, [, , OH, OW] = c.inTypes[0].shape;
+    const k = int(c.attrs, 'k'), s = int(c.attrs, 'stride');
+    out.fill(0);
+    for (let nc = 0; nc < N * C; nc++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+      const d = ins[0][(nc * OH + oy) * OW + ox] / (k * k);
+      for (let ky = 0; ky < k; ky++) for (let kx = 0; kx < k; kx++) out[(nc * H + oy * s + ky) * W + ox * s + kx] += d;
+    }
+  },
+});
+
+// ---------- batch norm ----------
+/** Per-channel batch mean and biased variance: [2, C] (row 0 mean, row 1 var). Not differentiated: bn_apply's
+ *  x-gradient already includes the path through the statistics. */
+def({
+  name: 'bn_stats', arity: 1, attrs: {},
+  infer: (t) => {
+    need(t[0].shape.length === 4 || t[0].shape.length === 2, `batchNorm expects [N, C, H, W] or [N, C], got ${str(t[0].shape)}`);
+    return f32([2, t[0].shape[1]]);
+  },
+  cpu: (ins, out, c) => {
+    const { n, c: C, hw } = chanDims(c.inTypes[0].shape);
+    const x = ins[0], cnt = n * hw;
+    for (let ch = 0; ch < C; ch++) {
+      let s = 0;
+      for (let i = 0; i < n; i++) for (let p = 0; p < hw; p++) s += x[(i * C + ch) * hw + p];
+      const mean = s / cnt;
+      let v = 0;
+      for (let i = 0; i < n; i++) for (let p = 0; p < hw; p++) { const d = x[(i * C + ch) * hw + p] - mean; v += d * d; }
+      out[ch] = mean;
+      out[C + ch] = v / cnt;
+    }
+  },
+});
+/** y = (x − mean)·rsqrt(var + eps)·γ + β, with stats [2,C] from bn_stats (training) or the running state (eval). */
+def({
+  name: 'bn_apply', arity: 4, attrs: { eps: 'float', training: 'bool' },
+  infer: (t) => {
+    const C = t[0].shape[1];
+    need(t[1].shape[1] === C && t[2].shape[0] === C && t[3].shape[0] === C, `batchNorm: parameters do not match ${C} channels`);
+    return f32(t[0].shape);
+  },
+  cpu: (ins, out, c) => {
+    const [x, st, ga, be] = ins;
+    const { n, c: C, hw } = chanDims(c.inTypes[0].shape), eps = c.attrs.eps as number;
+    for (let ch = 0; ch < C; ch++) {
+      const inv = 1 / Math.sqrt(st[C + ch] + eps), m = st[ch];
+      for (let i = 0; i < n; i++) for (let p = 0; p < hw; p++) {
+        const k = (i * C + ch) * hw + p;
+        out[k] = (x[k] - m) * inv * ga[ch] + be[ch];
+      }
+    }
+  },
+  grad: (g) => [
+    g.attrs.training
+      ? g.add('bn_bwd_x', [g.dy, g.x[0], g.x[1], g.x[2]], { eps: g.attrs.eps })
+      : g.add('bn_bwd_x_eval', [g.dy, g.x[1], g.x[2]], { eps: g.attrs.eps }),
+    null,
+    g.add('bn_bwd_gamma', [g.dy, g.x[0], g.x[1]], { eps: g.attrs.eps }),
+    g.add('sum_channel', [g.dy]),
+  ],
+});
+/** Training-mode input gradient: dx = γ·inv/M · (M·dy − Σdy − x̂·Σ(dy·x̂)). */
+def({
+  name: 'bn_bwd_x', arity: 4, attrs: { eps: 'float' },
+  infer: (t) => f32(t[1].shape),
+  cpu: (ins, out, c) => {
+    const [dy, x, st, ga] = ins;
+    const { n, c: C, hw } = chanDims(c.inTypes[1].shape), eps = c.attrs.eps as number, M = n * hw;
+    for (let ch = 0; ch < C; ch++) {
+      const inv = 1 / Math.sqrt(st[C + ch] + eps), m = st[ch];
+      let sd = 0, sdx = 0;
+      for (let i = 0; i < n; i++) for (let p = 0; p < hw; p++) {
+        const k = (i * C + ch) * hw + p;
+        sd += dy[k];
+        sdx += dy[k] * (x[k] - m) * inv;
+      }
+      for (let i = 0; i < n; i++) for (let p = 0; p < hw; p++) {
+        const k = (i * C + ch) * hw + p;
+        out[k] = (ga[ch] * inv / M) * (M * dy[k] - sd - (x[k] - m) * inv * sdx);
+      }
+    }
+  },
+});
+/** Eval-mode input gradient (statistics are constants): dx = dy·γ·inv. */
+def({
+  name: 'bn_bwd_x_eval', arity: 3, attrs: { eps: 'float' },
+  infer: (t) => f32(t[0].shape),
+  cpu: (ins, out, c) => {
+    const [dy, st, ga] = ins;
+    const { n, c: C, hw } = chanDims(c.inTypes[0].shape), eps = c.attrs.eps as number;
+    for (let i = 0; i < n; i++) for (let ch = 0; ch < C; ch++) for (let p = 0; p < hw; p++) {
+      const k = (i * C + ch) * hw + p;
+      out[k] = dy[k] * ga[ch] / Math.sqrt(st[C + ch] + eps);
+    }
+  },
+});
+/** dγ = Σ dy·x̂ per channel. */
+def({
+  name: 'bn_bwd_gamma', arity: 3, attrs: { eps: 'float' },
+  infer: (t) => f32([t[1].shape[1]]),
+  cpu: (ins, out, c) => {
+    const [dy, x, st] = ins;
+    const { n, c: C, hw } = chanDims(c.inTypes[1].shape), eps = c.attrs.eps as number;
+    for (let ch = 0; ch < C; ch++) {
+      const inv = 1 / Math.sqrt(st[C + ch] + eps);
+      let s = 0;
+      for (let i = 0; i < n; i++) for (let p = 0; p < hw; p++) { const k = (i * C + ch) * hw + p; s += dy[k] * (x[k] - st[ch]) * inv; }
+      out[ch] = s;
+    }
+  },
+});
+/** PyTorch's running-statistics update: r ← (1−m)·r + m·batch, with the unbiased variance (count/(count−1)). */
+def({
+  name: 'bn_running_update', arity: 2, attrs: { momentum: 'float', count: 'int' },
+  infer: (t) => f32(t[0].shape),
+  cpu: (ins, out, c) => {
+    const [r, st] = ins, m = c.attrs.momentum as number, cnt = c.attrs.count as number, C = c.type.shape[1];
+    for (let ch = 0; ch < C; ch++) {
+      out[ch] = (1 - m) * r[ch] + m * st[ch];
+      out[C + ch] = (1 - m) * r[C + ch] + m * st[C + ch] * (cnt / Math.max(cnt - 1, 1));
+    }
+  },
+});
+
+// ---------- loss and metrics ----------
+function xentInfer(t: TensorType[]): void {
+  need(t[0].shape.length === 2, `crossEntropy expects logits [N, classes], got ${str(t[0].shape)}`);
+  need(t[1].dtype === 'i32' && t[1].shape.length === 1 && t[1].shape[0] === t[0].shape[0],
+    `crossEntropy expects i32 labels [${t[0].shape[0]}], got ${t[1].dtype} ${str(t[1].shape)}`);
+}
+/** Mean softmax cross-entropy over the samples whose label is ≥ 0 (label −1 pads a partial batch). */
+def({
+  name: 'softmax_xent', arity: 2, attrs: {},
+  infer: (t) => { xentInfer(t); return f32([1]); },
+  cpu: (ins, out, c) => {
+    const [z, lab] = ins, [N, K] = c.inTypes[0].shape;
+    let s = 0, cnt = 0;
+    for (let n = 0; n < N; n++) {
+      if (lab[n] < 0) continue;
+      let m = -Infinity;
+      for (let k = 0; k < K; k++) m = Math.max(m, z[n * K + k]);
+      let e = 0;
+      for (let k = 0; k < K; k++) e += Math.exp(z[n * K + k] - m);
+      s += Math.log(e) + m - z[n * K + lab[n]];
+      cnt++;
+    }
+    out[0] = cnt ? s / cnt : 0;
+  },
+  grad: (g) => [g.add('softmax_xent_bwd', [g.x[0], g.x[1], g.dy]), null],
+});
+def({
+  name: 'softmax_xent_bwd', arity: 3, attrs: {},
+  infer: (t) => f32(t[0].shape),
+  cpu: (ins, out, c) => {
+    const [z, lab, d] = ins, [N, K] = c.inTypes[0].shape;
+    let cnt = 0;
+    for (let n = 0; n < N; n++) if (lab[n] >= 0) cnt++;
+    for (let n = 0; n < N; n++) {
+      if (lab[n] < 0) { for (let k = 0; k < K; k++) out[n * K + k] = 0; continue; }
+      let m = -Infinity;
+      for (let k = 0; k < K; k++) m = Math.max(m, z[n * K + k]);
+      let e = 0;
+      for (let k = 0; k < K; k++) e += Math.exp(z[n * K + k] - m);
+      for (let k = 0; k < K; k++) out[n * K + k] = (d[0] / cnt) * (Math.exp(z[n * K + k] - m) / e - (k === lab[n] ? 1 : 0));
+    }
+  },
+});
+/** Number of samples whose argmax (first max) equals the label. */
+def({
+  name: 'correct_count', arity: 2, attrs: {},
+  infer: (t) => { xentInfer(t); return f32([1]); },
+  cpu: (ins, out, c) => {
+    const [z, lab] = ins, [N, K] = c.inTypes[0].shape;
+    let cnt = 0;
+    for (let n = 0; n < N; n++) {
+      let best = 0;
+      for (let k = 1; k < K; k++) if (z[n * K + k] > z[n * K + best]) best = k;
+      if (lab[n] >= 0 && best === lab[n]) cnt++;
+    }
+    out[0] = cnt;
+  },
+});
