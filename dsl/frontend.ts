@@ -1,0 +1,152 @@
+/**
+ * The front end: type-check a model file with the TypeScript compiler API, then run it and trace it into IR.
+ * Every DSL call in the file is wrapped with its call site (a small AST transform), so every IR node has a loc.
+ */
+import ts from 'typescript';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as dsl from './index.js';
+import { lpcAt, withTrace } from './trace.js';
+import { Module } from '../ir/graph.js';
+
+export class DiagnosticsError extends Error {
+  constructor(message: string, public readonly count: number) { super(message); this.name = 'DiagnosticsError'; }
+}
+
+/** The repo root (where package.json names "lpc"), found from this file so it works from dist/ and from sources. */
+export function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pj = path.join(dir, 'package.json');
+    if (fs.existsSync(pj) && JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'lpc') return dir;
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('cannot find the lpc package root');
+    dir = up;
+  }
+}
+
+function dslTypesPath(): string {
+  const root = repoRoot();
+  const dts = path.join(root, 'dist', 'dsl', 'index.d.ts');
+  return fs.existsSync(dts) ? dts : path.join(root, 'dsl', 'index.ts');
+}
+
+const compilerOptions: ts.CompilerOptions = {
+  strict: true,
+  noEmit: true,
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.ESNext,
+  moduleResolution: ts.ModuleResolutionKind.Bundler,
+  lib: ['lib.es2022.d.ts'],
+  types: [],
+  skipLibCheck: true,
+};
+
+/** `file:line:col: message` plus a code frame with a caret, for each diagnostic. */
+function formatDiagnostic(d: ts.Diagnostic, displayName: (f: string) => string): string {
+  const msg = ts.flattenDiagnosticMessageText(d.messageText, '\n');
+  if (!d.file || d.start === undefined) return `error TS${d.code}: ${msg}`;
+  const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
+  const text = d.file.text.split(/\r?\n/)[line] ?? '';
+  const gutter = String(line + 1).padStart(4);
+  const caret = ' '.repeat(character) + '^'.repeat(Math.max(1, Math.min(d.length ?? 1, text.length - character)));
+  return `${displayName(d.file.fileName)}:${line + 1}:${character + 1}: error TS${d.code}: ${msg}\n${gutter} | ${text}\n     | ${caret}`;
+}
+
+/** Type-checks a model file; throws DiagnosticsError listing every diagnostic. */
+export function typeCheck(file: string): void {
+  const abs = path.resolve(file);
+  if (!fs.existsSync(abs)) throw new Error(`${file}: no such model file`);
+  const host = ts.createCompilerHost(compilerOptions);
+  const dslPath = dslTypesPath();
+  host.resolveModuleNames = (names, containing) => names.map((n) => {
+    if (n === 'lpc/dsl') return { resolvedFileName: dslPath, extension: dslPath.endsWith('.d.ts') ? ts.Extension.Dts : ts.Extension.Ts };
+    return ts.resolveModuleName(n, containing, compilerOptions, host).resolvedModule;
+  });
+  const program = ts.createProgram([abs], compilerOptions, host);
+  const diags = ts.getPreEmitDiagnostics(program).filter((d) => d.category === ts.DiagnosticCategory.Error);
+  if (diags.length) {
+    const name = (f: string) => (path.resolve(f) === abs ? file : path.relative(process.cwd(), f));
+    throw new DiagnosticsError(diags.map((d) => formatDiagnostic(d, name)).join('\n'), diags.length);
+  }
+}
+
+/** Names imported from 'lpc/dsl' in a source file (named imports and namespace aliases). */
+function dslImports(sf: ts.SourceFile): { names: Set<string>; namespaces: Set<string> } {
+  const names = new Set<string>(), namespaces = new Set<string>();
+  for (const st of sf.statements) {
+    if (!ts.isImportDeclaration(st) || !ts.isStringLiteral(st.moduleSpecifier)) continue;
+    const spec = st.moduleSpecifier.text;
+    if (spec !== 'lpc/dsl') {
+      const { line, character } = sf.getLineAndCharacterOfPosition(st.moduleSpecifier.getStart(sf));
+      throw new Error(`${sf.fileName}:${line + 1}:${character + 1}: a model may import only 'lpc/dsl', not '${spec}'`);
+    }
+    const b = st.importClause?.namedBindings;
+    if (b && ts.isNamedImports(b)) for (const e of b.elements) names.add(e.name.text);
+    if (b && ts.isNamespaceImport(b)) namespaces.add(b.name.text);
+  }
+  return { names, namespaces };
+}
+
+/** Rewrites `f(args)` for every DSL function f into `__lpc_at(file, line, col, f)(args)`. */
+function locTransformer(displayFile: string, sf0: ts.SourceFile): ts.TransformerFactory<ts.SourceFile> {
+  const { names, namespaces } = dslImports(sf0);
+  return (context) => (sf) => {
+    const f = context.factory;
+    const visit = (n: ts.Node): ts.Node => {
+      n = ts.visitEachChild(n, visit, context);
+      if (!ts.isCallExpression(n)) return n;
+      const callee = n.expression;
+      const isDsl = (ts.isIdentifier(callee) && names.has(callee.text)) ||
+        (ts.isPropertyAccessExpression(callee) && ts.isIdentifier(callee.expression) && namespaces.has(callee.expression.text));
+      const orig = ts.getOriginalNode(n);
+      if (!isDsl || orig.pos < 0) return n;
+      const { line, character } = sf0.getLineAndCharacterOfPosition(orig.getStart(sf0));
+      const wrapped = f.createCallExpression(f.createIdentifier('__lpc_at'), undefined, [
+        f.createStringLiteral(displayFile), f.createNumericLiteral(line + 1), f.createNumericLiteral(character + 1), callee]);
+      return f.updateCallExpression(n, wrapped, n.typeArguments, n.arguments);
+    };
+    return ts.visitNode(sf, visit) as ts.SourceFile;
+  };
+}
+
+/** Runs a model file (after its DSL calls were wrapped) and returns its default-exported model. */
+export function loadModel(file: string): dsl.ModelDef {
+  const src = fs.readFileSync(file, 'utf8');
+  const sf0 = ts.createSourceFile(file, src, ts.ScriptTarget.ES2022, true);
+  const out = ts.transpileModule(src, {
+    fileName: file,
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
+    transformers: { before: [locTransformer(file, sf0)] },
+  });
+  const mod: { exports: Record<string, unknown> } = { exports: {} };
+  const req = (name: string) => {
+    if (name === 'lpc/dsl') return dsl;
+    throw new Error(`${file}: a model may import only 'lpc/dsl', not '${name}'`);
+  };
+  // The model is user code that the user asked us to compile; it runs with only the DSL in reach.
+  new Function('require', 'exports', 'module', '__lpc_at', out.outputText)(req, mod.exports, mod, lpcAt);
+  const m = mod.exports.default as dsl.ModelDef | undefined;
+  if (!m || m.kind !== 'lpc.model') throw new Error(`${file}: the default export must be model(name, () => …)`);
+  return m;
+}
+
+/** Traces the model twice, in training and evaluation mode, into a module with graphs `train` and `eval`. */
+export function traceModel(m: dsl.ModelDef, batch: number): Module {
+  const graphs = (['train', 'eval'] as const).map((name) =>
+    withTrace({ batch, training: name === 'train', name }, (ctx) => {
+      const logits = m.build();
+      if (!(logits instanceof dsl.Tensor)) throw new Error(`model '${m.name}' must return its logits tensor`);
+      if (ctx.inputId === undefined) throw new Error(`model '${m.name}' never calls input()`);
+      ctx.loc = undefined;
+      dsl.crossEntropy(logits);
+    }).graph);
+  return { version: 1, name: m.name, graphs };
+}
+
+/** Type-check, load and trace: the front end in one call. */
+export function frontEnd(file: string, batch: number): Module {
+  typeCheck(file);
+  return traceModel(loadModel(file), batch);
+}

@@ -1,0 +1,50 @@
+/**
+ * The optimizer as graph ops: SGD with momentum and weight decay, PyTorch's torch.optim.SGD semantics
+ * (g ← g + wd·w; m ← μ·m + g; w ← w − lr·m; the buffer starts at zero, which equals PyTorch's first-step copy).
+ * The learning rate is a runtime scalar input `lr`, so schedules never recompile.
+ */
+import { Builder, Graph, Module, stateNodes } from '../ir/graph.js';
+import { GRAD_PREFIX } from './autodiff.js';
+
+export interface SgdOptions { kind: 'sgd'; lr: number; momentum: number; wd: number }
+
+export function parseOptimizer(text: string): SgdOptions {
+  const m = /^\s*sgd\s*(?:\(([^)]*)\))?\s*$/.exec(text);
+  if (!m) throw new Error(`--optimizer: expected sgd(lr=…,momentum=…,wd=…), got '${text}'`);
+  const o: SgdOptions = { kind: 'sgd', lr: 0.05, momentum: 0.9, wd: 5e-4 };
+  for (const part of (m[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const kv = /^(lr|momentum|wd)\s*=\s*([-+0-9.eE]+)$/.exec(part);
+    if (!kv || !Number.isFinite(Number(kv[2])))
+      throw new Error(`--optimizer: bad argument '${part}'; expected lr=…, momentum=… or wd=… with a number`);
+    o[kv[1] as 'lr' | 'momentum' | 'wd'] = Number(kv[2]);
+  }
+  if (o.lr <= 0 || o.momentum < 0 || o.momentum >= 1 || o.wd < 0)
+    throw new Error(`--optimizer: need lr > 0, 0 ≤ momentum < 1, wd ≥ 0 (got lr=${o.lr}, momentum=${o.momentum}, wd=${o.wd})`);
+  return o;
+}
+
+export function optimizer(m: Module, o: SgdOptions): Module {
+  return { ...m, graphs: m.graphs.map((g) => (g.name === 'train' ? sgd(g, o) : g)) };
+}
+
+function sgd(g0: Graph, o: SgdOptions): Graph {
+  const g: Graph = { ...g0, nodes: [...g0.nodes], outputs: [], updates: [...g0.updates] };
+  const b = new Builder(g);
+  const params = stateNodes(g0);
+  const lr = b.add('input', [], { name: 'lr', kind: 'scalar', shape: [1], dtype: 'f32' });
+  for (const out of g0.outputs) {
+    if (!out.name.startsWith(GRAD_PREFIX)) { g.outputs.push(out); continue; }
+    const name = out.name.slice(GRAD_PREFIX.length);
+    const p = params.get(name)!;
+    const loc = p.loc;
+    let d = out.node;
+    if (o.wd) d = b.add('add', [d, b.add('scale', [p.id], { c: o.wd }, loc)], {}, loc);
+    if (o.momentum) {
+      const buf = b.add('state', [], { name: `${name}.momentum`, kind: 'optim', shape: p.type.shape, init: 'zeros' }, loc);
+      d = b.add('add', [b.add('scale', [buf], { c: o.momentum }, loc), d], {}, loc);
+      g.updates.push({ name: `${name}.momentum`, node: d });
+    }
+    g.updates.push({ name, node: b.add('sub', [p.id, b.add('mul_scalar', [d, lr], {}, loc)], {}, loc) });
+  }
+  return g;
+}

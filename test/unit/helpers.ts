@@ -1,0 +1,35 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const GOLDEN = path.resolve(process.cwd(), '../shared/golden');
+export function golden<T = any>(name: string): T { return JSON.parse(fs.readFileSync(path.join(GOLDEN, name), 'utf8')); }
+
+/** float32 values from a golden tensor's hex bit patterns (the authoritative encoding). */
+export function fromHex(t: { hex: string[] }): Float32Array {
+  const u = new Uint32Array(t.hex.map((h) => parseInt(h, 16)));
+  return new Float32Array(u.buffer);
+}
+
+/** Deterministic test data (mulberry32). */
+export function rand(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+export function randn(r: () => number, n: number, scale = 1): Float64Array {
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = (Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())) * scale;
+  return out;
+}
+
+/** max |a−b| / (max |b| + floor): a norm-relative error, robust to individual near-zero entries. */
+export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-12): number {
+  let d = 0, m = 0;
+  for (let i = 0; i < b.length; i++) { d = Math.max(d, Math.abs(a[i] - b[i])); m = Math.max(m, Math.abs(b[i])); }
+  return d / (m + floor);
+}
