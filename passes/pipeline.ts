@@ -1,0 +1,65 @@
+/**
+ * The pass pipeline, as one named list. `--print-after NAME` prints the module after that pass,
+ * `--time-passes` reports each pass's time; the verifier runs after every pass when `verifyEach` is set (tests).
+ */
+import { Module, dce } from '../ir/graph.js';
+import { printModule } from '../ir/print.js';
+import { verifyModule } from '../ir/verify.js';
+import { autodiff } from './autodiff.js';
+import { optimizer, SgdOptions } from './optimizer.js';
+
+export interface CompileOptions {
+  batch: number;
+  optimizer: SgdOptions;
+  /** Pass names after which to print the module (or 'all'). */
+  printAfter?: string[];
+  timePasses?: boolean;
+  verifyEach?: boolean;
+  /** Where prints and timings go (stderr by default). */
+  log?: (s: string) => void;
+}
+
+export interface Pass { name: string; run(m: Module, o: CompileOptions): Module }
+
+export const PASSES: Pass[] = [
+  { name: 'autodiff', run: (m) => autodiff(m) },
+  { name: 'optimizer', run: (m, o) => optimizer(m, o.optimizer) },
+  { name: 'dce', run: (m) => ({ ...m, graphs: m.graphs.map(dce) }) },
+];
+
+export const PASS_NAMES = ['frontend', ...PASSES.map((p) => p.name)];
+
+export function checkPassNames(names: string[]): void {
+  for (const n of names)
+    if (n !== 'all' && !PASS_NAMES.includes(n))
+      throw new Error(`--print-after: unknown pass '${n}'; passes are ${PASS_NAMES.join(', ')} (or 'all')`);
+}
+
+/** Runs the pipeline on the traced module; `frontendMs` lets the timing table include the front end. */
+export function runPasses(m: Module, o: CompileOptions, frontendMs = 0): Module {
+  const log = o.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  const printAfter = new Set(o.printAfter ?? []);
+  const show = (name: string, mod: Module) => {
+    if (printAfter.has(name) || printAfter.has('all')) log(`// ----- IR after ${name} -----\n${printModule(mod)}`);
+  };
+  checkPassNames([...printAfter]);
+  const times: [string, number][] = [['frontend', frontendMs]];
+  show('frontend', m);
+  for (const p of PASSES) {
+    const t0 = performance.now();
+    m = p.run(m, o);
+    if (o.verifyEach) verifyModule(m);
+    times.push([p.name, performance.now() - t0]);
+    show(p.name, m);
+  }
+  const t0 = performance.now();
+  verifyModule(m);
+  times.push(['verify', performance.now() - t0]);
+  if (o.timePasses) {
+    const total = times.reduce((s, [, t]) => s + t, 0);
+    log('pass            ms');
+    for (const [n, t] of times) log(`${n.padEnd(12)} ${t.toFixed(1).padStart(7)}`);
+    log(`${'total'.padEnd(12)} ${total.toFixed(1).padStart(7)}`);
+  }
+  return m;
+}

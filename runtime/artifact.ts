@@ -1,0 +1,119 @@
+/**
+ * The compiled artifact: a directory of data only — manifest.json (version, options, content hashes),
+ * graph.lpir (the IR text), kernels/*.wgsl (generated kernels, for inspection), plan.json (dispatches and buffers).
+ * Written to a temp directory and renamed, so a failed compile never leaves a half-written artifact.
+ * Loading checks every hash and re-parses and re-verifies the IR; nothing in an artifact is ever executed as code.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { Module } from '../ir/graph.js';
+import { printModule } from '../ir/print.js';
+import { parseModule } from '../ir/parse.js';
+import { verifyModule } from '../ir/verify.js';
+import { numel } from '../ir/types.js';
+import { kernelsForNode } from '../codegen/kernels/index.js';
+
+export const ARTIFACT_FORMAT = 'lpc-artifact';
+export const ARTIFACT_VERSION = 1;
+
+export interface ArtifactOptions {
+  model: string;
+  source: string;
+  batch: number;
+  optimizer: { kind: 'sgd'; lr: number; momentum: number; wd: number };
+  precision?: string;
+}
+
+export interface Manifest {
+  format: string;
+  version: number;
+  options: ArtifactOptions;
+  files: Record<string, string>;
+}
+
+export interface Artifact { dir: string; manifest: Manifest; module: Module; plan: Plan }
+
+export interface PlanDispatch { node: number; op: string; kernel: string; key: string; workgroups: number[]; flops: number }
+export interface Plan { graphs: { name: string; dispatches: PlanDispatch[]; buffer_bytes: number }[] }
+
+export class ArtifactError extends Error {
+  constructor(dir: string, detail: string) { super(`${dir}: ${detail}`); this.name = 'ArtifactError'; }
+}
+
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+export function makePlan(m: Module): { plan: Plan; kernels: Map<string, string> } {
+  const kernels = new Map<string, string>();
+  const graphs = m.graphs.map((g) => {
+    const dispatches: PlanDispatch[] = [];
+    let bytes = 0;
+    for (const n of g.nodes) {
+      if (n.op !== 'reshape' && n.op !== 'state') bytes += numel(n.type.shape) * 4;
+      for (const k of kernelsForNode(g, n.id, { variant: 'cpu-driver' })) {
+        const file = `kernels/${k.name}-${k.key}.wgsl`;
+        if (!kernels.has(file)) kernels.set(file, k.wgsl());
+        dispatches.push({ node: n.id, op: n.op, kernel: file, key: k.key, workgroups: [...k.dispatch], flops: k.flops ?? 0 });
+      }
+    }
+    return { name: g.name, dispatches, buffer_bytes: bytes };
+  });
+  return { plan: { graphs }, kernels };
+}
+
+export function writeArtifact(dir: string, m: Module, options: ArtifactOptions): void {
+  if (fs.existsSync(dir) && !fs.existsSync(path.join(dir, 'manifest.json')))
+    throw new ArtifactError(dir, 'exists and is not an lpc artifact; refusing to overwrite it');
+  const { plan, kernels } = makePlan(m);
+  const files = new Map<string, string>([['graph.lpir', printModule(m)], ['plan.json', JSON.stringify(plan, null, 1)], ...kernels]);
+  const tmp = `${dir.replace(/\/+$/, '')}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  try {
+    fs.mkdirSync(path.join(tmp, 'kernels'), { recursive: true });
+    const hashes: Record<string, string> = {};
+    for (const [f, text] of files) {
+      fs.writeFileSync(path.join(tmp, f), text);
+      hashes[f] = sha256(text);
+    }
+    const manifest: Manifest = { format: ARTIFACT_FORMAT, version: ARTIFACT_VERSION, options, files: hashes };
+    fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
+    const old = `${tmp}.old`;
+    if (fs.existsSync(dir)) fs.renameSync(dir, old);
+    fs.renameSync(tmp, dir);
+    fs.rmSync(old, { recursive: true, force: true });
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export function readArtifact(dir: string): Artifact {
+  if (!fs.existsSync(dir)) throw new ArtifactError(dir, 'no such artifact (compile one with `lpc compile model.ts -o dir`)');
+  const mpath = path.join(dir, 'manifest.json');
+  if (!fs.existsSync(mpath)) throw new ArtifactError(dir, 'not an lpc artifact: manifest.json is missing');
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(fs.readFileSync(mpath, 'utf8'));
+  } catch (e) {
+    throw new ArtifactError(dir, `manifest.json is corrupt: ${(e as Error).message}`);
+  }
+  if (manifest?.format !== ARTIFACT_FORMAT) throw new ArtifactError(dir, 'manifest.json is not an lpc artifact manifest');
+  if (manifest.version !== ARTIFACT_VERSION)
+    throw new ArtifactError(dir, `artifact version ${manifest.version} is not supported (this lpc reads version ${ARTIFACT_VERSION}); recompile it`);
+  if (!manifest.files || typeof manifest.files !== 'object' || !manifest.files['graph.lpir'])
+    throw new ArtifactError(dir, 'manifest.json lists no files');
+  const text = new Map<string, string>();
+  for (const [f, hash] of Object.entries(manifest.files)) {
+    const p = path.join(dir, f);
+    if (path.relative(dir, p).startsWith('..')) throw new ArtifactError(dir, `manifest names a file outside the artifact: ${f}`);
+    if (!fs.existsSync(p)) throw new ArtifactError(dir, `${f} is missing`);
+    const buf = fs.readFileSync(p);
+    if (sha256(buf) !== hash) throw new ArtifactError(dir, `${f} was modified or truncated (content hash mismatch); recompile the model`);
+    text.set(f, buf.toString('utf8'));
+  }
+  const module = parseModule(text.get('graph.lpir')!, path.join(dir, 'graph.lpir'));
+  verifyModule(module);
+  let plan: Plan;
+  try { plan = JSON.parse(text.get('plan.json') ?? '{"graphs":[]}'); } catch (e) { throw new ArtifactError(dir, `plan.json is corrupt: ${(e as Error).message}`); }
+  return { dir, manifest, module, plan };
+}

@@ -1,0 +1,53 @@
+/** `lpc` — the command line. Each command lives in its own file; this one dispatches and reports errors. */
+import { compileCommand, compileFlags } from './compile.js';
+import { runCommand, runFlags } from './run.js';
+import { inspectCommand, inspectFlags } from './inspect.js';
+import { quantCommand, quantFlags } from './quant.js';
+import { FlagSpec, Parsed, UsageError, helpText, parseArgs } from './args.js';
+
+interface Command { usage: string; summary: string; flags: FlagSpec[]; run(p: Parsed): Promise<void> }
+
+const COMMANDS: Record<string, Command> = {
+  compile: {
+    usage: 'lpc compile <model.ts> [-o out.lpc] [options]',
+    summary: 'Type-check a model file, trace it, run the pass pipeline and write a compiled artifact directory.',
+    flags: compileFlags, run: compileCommand,
+  },
+  run: {
+    usage: 'lpc run <artifact> [--data mnist] [--epochs N] [--backend webgpu|cpu] [options]',
+    summary: 'Train a compiled artifact and evaluate it after every epoch.',
+    flags: runFlags, run: runCommand,
+  },
+  inspect: {
+    usage: 'lpc inspect <artifact>',
+    summary: 'Show the IR, kernels, dispatches per step, FLOPs and buffer bytes of an artifact.',
+    flags: inspectFlags, run: inspectCommand,
+  },
+  quant: {
+    usage: 'lpc quant --format F [--rounding nearest|stochastic] [--shape d0,d1,…] [--seed S] [--hex] [--backend cpu|webgpu]',
+    summary: 'Quantize a JSON array read from stdin and write the result as a JSON array (numbers, or float32 hex with --hex).',
+    flags: quantFlags, run: quantCommand,
+  },
+};
+
+function topHelp(): string {
+  return `lpc — a low-precision training compiler\n\nusage: lpc <command> [options]\n\ncommands:\n${Object.entries(COMMANDS)
+    .map(([k, c]) => `  ${k.padEnd(9)} ${c.summary}`).join('\n')}\n\n'lpc <command> --help' shows a command's options.\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') { process.stdout.write(topHelp()); return name ? 0 : 2; }
+  const cmd = COMMANDS[name];
+  try {
+    if (!cmd) throw new UsageError(`unknown command '${name}'; commands are ${Object.keys(COMMANDS).join(', ')}`);
+    if (rest.includes('--help') || rest.includes('-h')) { process.stdout.write(helpText(cmd.usage, cmd.summary, cmd.flags)); return 0; }
+    await cmd.run(parseArgs(name, rest, cmd.flags));
+    return 0;
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`lpc: ${err.message}\n`);
+    if (process.env.LPC_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Runs compiled graphs on a Dawn device. Buffers, params uniforms and bind groups are made once; a step is
+ * input uploads, one compute pass with every dispatch, state-update copies and output copies in ONE command
+ * buffer, and a single readback of the outputs asked for.
+ */
+import { Graph, Module } from '../../ir/graph.js';
+import { numel } from '../../ir/types.js';
+import { Kernel, STEP_WORDS } from '../../codegen/kernel.js';
+import { kernelsForNode } from '../../codegen/kernels/index.js';
+import { Backend, Feed, StepInfo } from '../backend.js';
+import { Gpu } from './device.js';
+import { PipelineCache } from './pipelines.js';
+
+interface Dispatch { kernel: Kernel; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; clears: GPUBuffer[] }
+
+interface CompiledGraph {
+  graph: Graph;
+  dispatches: Dispatch[];
+  inputs: Map<string, GPUBuffer>;
+  /** (from, to) copies that apply the state updates. */
+  updates: [GPUBuffer, GPUBuffer, number][];
+  /** Readback staging per output. */
+  outputs: Map<string, GPUBuffer>;
+  /** The buffer holding each node's value. */
+  bufs: GPUBuffer[];
+}
+
+const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+export class WebGpuBackend implements Backend {
+  readonly description: string;
+  private readonly device: GPUDevice;
+  private readonly pipelines: PipelineCache;
+  private readonly state = new Map<string, GPUBuffer>();
+  private readonly graphs = new Map<string, CompiledGraph>();
+  private readonly stepBuf: GPUBuffer;
+  private readonly stepData = new Uint32Array(STEP_WORDS);
+  /** Every buffer created, for dispose and for the memory report. */
+  private readonly owned: GPUBuffer[] = [];
+  bytesAllocated = 0;
+
+  constructor(private readonly gpu: Gpu, private readonly m: Module, opts: { variant?: 'cpu-driver' | 'gpu' } = {}) {
+    this.device = gpu.device;
+    this.description = `webgpu (${gpu.adapterDescription})`;
+    this.pipelines = new PipelineCache(this.device);
+    this.stepBuf = this.buffer(STEP_WORDS * 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
+    const variant = opts.variant ?? (gpu.isCpuDriver ? 'cpu-driver' : 'gpu');
+    for (const g of m.graphs) this.graphs.set(g.name, this.compile(g, variant));
+  }
+
+  get pipelinesCreated(): number { return this.pipelines.created; }
+
+  private buffer(bytes: number, usage: number, label: string): GPUBuffer {
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const b = this.device.createBuffer({ size, usage, label });
+    this.owned.push(b);
+    this.bytesAllocated += size;
+    return b;
+  }
+
+  private stateBuffer(name: string, bytes: number): GPUBuffer {
+    let b = this.state.get(name);
+    if (!b) { b = this.buffer(bytes, STORAGE, `state:${name}`); this.state.set(name, b); }
+    return b;
+  }
+
+  private compile(g: Graph, variant: 'cpu-driver' | 'gpu'): CompiledGraph {
+    const bufs: GPUBuffer[] = [];
+    const inputs = new Map<string, GPUBuffer>();
+    for (const n of g.nodes) {
+      const bytes = numel(n.type.shape) * 4;
+      if (n.op === 'state') bufs.push(this.stateBuffer(n.attrs.name as string, bytes));
+      else if (n.op === 'reshape') bufs.push(bufs[n.inputs[0]]); // a view: same bytes
+      else {
+        const b = this.buffer(bytes, STORAGE, `%${n.id} ${n.op}`);
+        if (n.op === 'input') inputs.set(n.attrs.name as string, b);
+        bufs.push(b);
+      }
+    }
+    const dispatches: Dispatch[] = [];
+    for (const n of g.nodes) {
+      const scratch = new Map<number, GPUBuffer>();
+      for (const k of kernelsForNode(g, n.id, { variant })) {
+        const { pipeline, layout } = this.pipelines.get(k);
+        const params = this.buffer(k.params.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${k.name} params`);
+        this.device.queue.writeBuffer(params, 0, k.params);
+        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params } }];
+        if (k.usesStep) entries.push({ binding: 1, resource: { buffer: this.stepBuf } });
+        k.bindings.forEach((bd, i) => {
+          let buf: GPUBuffer;
+          if (bd.ref.kind === 'node') buf = bufs[bd.ref.id];
+          else {
+            const { index, bytes } = bd.ref;
+            if (!scratch.has(index)) scratch.set(index, this.buffer(bytes, STORAGE, `${k.name} scratch${index}`));
+            buf = scratch.get(index)!;
+          }
+          entries.push({ binding: 2 + i, resource: { buffer: buf } });
+        });
+        const bindGroup = this.device.createBindGroup({ layout, entries, label: k.name });
+        dispatches.push({ kernel: k, pipeline, bindGroup, clears: (k.clears ?? []).map((i) => scratch.get(i)!) });
+      }
+    }
+    const updates: [GPUBuffer, GPUBuffer, number][] = [];
+    for (const u of g.updates) {
+      const to = this.state.get(u.name);
+      if (!to) throw new Error(`graph '${g.name}' updates unknown state '${u.name}'`);
+      const from = bufs[u.node];
+      if (from !== to) updates.push([from, to, numel(g.nodes[u.node].type.shape) * 4]);
+    }
+    const outputs = new Map<string, GPUBuffer>();
+    for (const o of g.outputs) {
+      const bytes = numel(g.nodes[o.node].type.shape) * 4;
+      outputs.set(o.name, this.buffer(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `read ${o.name}`));
+    }
+    return { graph: g, bufs, dispatches, inputs, updates, outputs };
+  }
+
+  /** Kernels per step of a graph (for inspect and benchmarks). */
+  kernels(graph: string): Kernel[] { return this.graphs.get(graph)!.dispatches.map((d) => d.kernel); }
+
+  async setState(state: Map<string, Float32Array>): Promise<void> {
+    for (const [name, buf] of this.state) {
+      const v = state.get(name);
+      if (!v) throw new Error(`no initial value for state '${name}'`);
+      this.device.queue.writeBuffer(buf, 0, v);
+    }
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
+  async getState(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    const enc = this.device.createCommandEncoder();
+    const staging: [string, GPUBuffer][] = [];
+    for (const [name, buf] of this.state) {
+      const s = this.device.createBuffer({ size: buf.size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      enc.copyBufferToBuffer(buf, 0, s, 0, buf.size);
+      staging.push([name, s]);
+    }
+    this.device.queue.submit([enc.finish()]);
+    const sizes = this.stateSizes();
+    for (const [name, s] of staging) {
+      await s.mapAsync(GPUMapMode.READ);
+      out.set(name, new Float32Array(s.getMappedRange().slice(0, sizes.get(name)! * 4)));
+      s.unmap();
+      s.destroy();
+    }
+    return out;
+  }
+
+  private stateSizes(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const g of this.m.graphs) for (const n of g.nodes) if (n.op === 'state') m.set(n.attrs.name as string, numel(n.type.shape));
+    return m;
+  }
+
+  async run(graph: string, feeds: Record<string, Feed>, step: StepInfo, read: string[]): Promise<Record<string, Float32Array>> {
+    const cg = this.graphs.get(graph);
+    if (!cg) throw new Error(`no graph '${graph}'`);
+    const q = this.device.queue;
+    for (const [name, buf] of cg.inputs) {
+      const v = feeds[name];
+      if (!v) throw new Error(`graph '${graph}' needs input '${name}'`);
+      q.writeBuffer(buf, 0, v.buffer, v.byteOffset, v.byteLength);
+    }
+    this.stepData[0] = step.seed >>> 0;
+    this.stepData[1] = step.step >>> 0;
+    q.writeBuffer(this.stepBuf, 0, this.stepData);
+    const enc = this.device.createCommandEncoder();
+    // Scratch buffers belong to one node's kernels only, so zeroing them all up front is enough.
+    for (const d of cg.dispatches) for (const c of d.clears) enc.clearBuffer(c);
+    const pass = enc.beginComputePass();
+    for (const d of cg.dispatches) {
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(...d.kernel.dispatch);
+    }
+    pass.end();
+    return this.finish(enc, cg, read);
+  }
+
+  private async finish(enc: GPUCommandEncoder, cg: CompiledGraph, read: string[]): Promise<Record<string, Float32Array>> {
+    for (const [from, to, bytes] of cg.updates) enc.copyBufferToBuffer(from, 0, to, 0, bytes);
+    const byName = new Map(cg.graph.outputs.map((o) => [o.name, o.node]));
+    for (const name of read) {
+      const id = byName.get(name);
+      if (id === undefined) throw new Error(`graph '${cg.graph.name}' has no output '${name}'`);
+      const src = cg.bufs[id], dst = cg.outputs.get(name)!;
+      enc.copyBufferToBuffer(src, 0, dst, 0, numel(cg.graph.nodes[id].type.shape) * 4);
+    }
+    this.device.queue.submit([enc.finish()]);
+    const out: Record<string, Float32Array> = {};
+    await Promise.all(read.map((n) => cg.outputs.get(n)!.mapAsync(GPUMapMode.READ)));
+    for (const name of read) {
+      const b = cg.outputs.get(name)!;
+      out[name] = new Float32Array(b.getMappedRange().slice(0, numel(cg.graph.nodes[byName.get(name)!].type.shape) * 4));
+      b.unmap();
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    for (const b of this.owned) b.destroy();
+    this.owned.length = 0;
+  }
+}
