@@ -139,7 +139,7 @@ export function traceModel(m: dsl.ModelDef, batch: number): Module {
       const logits = m.build();
       if (!(logits instanceof dsl.Tensor)) throw new Error(`model '${m.name}' must return its logits tensor`);
       if (ctx.inputId === undefined) throw new Error(`model '${m.name}' never calls input()`);
-      ctx.loc = undefined;
+      ctx.loc = ctx.builder.graph.nodes[logits.id].loc; // the loss belongs to the line that made the logits
       dsl.crossEntropy(logits);
     }).graph);
   return { version: 1, name: m.name, graphs };
