@@ -1,0 +1,538 @@
+/**
+ * Reads the IR text that ./print.ts writes back into a Module, re-checking it on the way: every node's op, arity and
+ * attributes against the op table, `%n` references, ids 0..n-1 in order, and each declared type against what the
+ * op table infers from the inputs. Errors carry the line:col of the IR text.
+ *
+ * The text is line-oriented, so each line is parsed on its own by one chevrotain parser (recovery on): a syntax
+ * error never swallows the lines after it, and one parse reports every broken line. A small driver checks that the
+ * lines come in order (header, module, graphs) and gives each line kind its meaning.
+ *
+ *   header   := 'lpc.ir' Number
+ *   module   := 'module' String
+ *   graph    := 'graph' GraphName '{'   …node and result lines…   '}'
+ *   node     := ValueId '=' Ident operands? attrs? ':' type loc?
+ *   result   := ('output' | 'update') String '=' ValueId
+ *   operands := '(' (ValueId (',' ValueId)*)? ')'
+ *   attrs    := '{' (Ident '=' value (',' Ident '=' value)*)? '}'
+ *   value    := Number | String | ints | format          (format also covers true / false)
+ *   ints     := '[' (Number (',' Number)*)? ']'
+ *   format   := Ident ('<' fmtArg (',' fmtArg)* '>')?
+ *   fmtArg   := Number | Ident ('=' Number)?
+ *   type     := 'tensor' '<' ints ',' Ident (',' format)? '>'
+ *   loc      := 'loc' '(' String ':' Number ':' Number ')'
+ */
+import { createToken, CstNode, CstParser, IParserErrorMessageProvider, IToken, Lexer, TokenType, tokenMatcher } from 'chevrotain';
+import { Attrs, AttrValue, Graph, IR_VERSION, Module } from './graph.js';
+import { buildFormat, F32, Format, FormatArg } from './format.js';
+import { DType, Loc, LocatedError, TensorType, typeToString } from './types.js';
+import { IR_HEADER, printGraphName } from './print.js';
+import {
+  arityError, attrValueError, findOp, inferType, missingAttrMessage, missingAttrs, unknownAttrMessage, unknownOpMessage,
+  wrongKindMessage,
+} from './verify.js';
+
+// ---------- tokens ----------
+const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n]+/, group: Lexer.SKIPPED, line_breaks: true });
+const Comment = createToken({ name: 'Comment', pattern: /\/\/[^\r\n]*/, group: Lexer.SKIPPED });
+const Ident = createToken({ name: 'Ident', pattern: /[A-Za-z_][A-Za-z0-9_]*/, label: 'a name' });
+// Keywords are also names (category Ident), so an op or attribute could still be called `loc`.
+const keyword = (word: string) =>
+  createToken({ name: `Kw_${word}`, pattern: new RegExp(word), longer_alt: Ident, categories: [Ident], label: `'${word}'` });
+const ModuleKw = keyword('module');
+const GraphKw = keyword('graph');
+const OutputKw = keyword('output');
+const UpdateKw = keyword('update');
+const TensorKw = keyword('tensor');
+const LocKw = keyword('loc');
+const Header = createToken({ name: 'Header', pattern: /lpc\.ir/, label: `'${IR_HEADER}'` });
+// Everything String(n) can print: 64, -0, 0.1, 1e-7, 1.5e+300, Infinity, NaN.
+const Num = createToken({
+  name: 'Num', pattern: /-?(?:\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|Infinity)|NaN/, longer_alt: Ident, label: 'a number',
+});
+const ValueId = createToken({ name: 'ValueId', pattern: /%\d+/, label: "a value ('%n')" });
+// A JSON string on one line (what JSON.stringify writes), so JSON.parse reads every one back.
+const JSON_STRING = /"(?:[^"\\\r\n]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/.source;
+const Str = createToken({ name: 'Str', pattern: new RegExp(JSON_STRING), label: 'a string' });
+const GraphName = createToken({ name: 'GraphName', pattern: new RegExp(`@(?:[A-Za-z_][\\w.-]*|${JSON_STRING})`), label: "a graph name ('@name')" });
+const punct = (name: string, ch: string) => createToken({ name, pattern: new RegExp(ch.replace(/[[\](){}]/, '\\$&')), label: `'${ch}'` });
+const Eq = punct('Eq', '='), Colon = punct('Colon', ':'), Comma = punct('Comma', ',');
+const LAngle = punct('LAngle', '<'), RAngle = punct('RAngle', '>'), LParen = punct('LParen', '('), RParen = punct('RParen', ')');
+const LSquare = punct('LSquare', '['), RSquare = punct('RSquare', ']'), LCurly = punct('LCurly', '{'), RCurly = punct('RCurly', '}');
+
+const allTokens = [
+  WhiteSpace, Comment, Header, ModuleKw, GraphKw, OutputKw, UpdateKw, TensorKw, LocKw, Num, Ident, ValueId, GraphName, Str,
+  Eq, Colon, Comma, LAngle, RAngle, LParen, RParen, LSquare, RSquare, LCurly, RCurly,
+];
+const irLexer = new Lexer(allTokens, { positionTracking: 'full', ensureOptimizations: false });
+
+// ---------- grammar (one line at a time) ----------
+const show = (t: IToken) => (t.tokenType.name === 'EOF' ? 'end of line' : `'${t.image}'`);
+const label = (t: TokenType) => t.LABEL ?? t.name;
+const firsts = (paths: TokenType[][]) => [...new Set(paths.map((p) => label(p[0])))].join(' or ');
+
+/** Where a rule expects a plain name, say which name it wants. */
+const NAME_IN_RULE: Record<string, string> = {
+  nodeLine: 'an op name', attr: 'an attribute name', type: 'a dtype (f32 or i32)', format: 'a format name',
+};
+const expectedIn = (t: TokenType, rule: string) => (t === Ident ? NAME_IN_RULE[rule] : undefined) ?? label(t);
+
+const messages: IParserErrorMessageProvider = {
+  buildMismatchTokenMessage: ({ expected, actual, ruleName }) => `expected ${expectedIn(expected, ruleName)} but found ${show(actual)}`,
+  buildNotAllInputParsedMessage: ({ firstRedundant }) => `unexpected ${show(firstRedundant)}`,
+  buildNoViableAltMessage: ({ expectedPathsPerAlt, actual }) =>
+    `expected ${firsts(expectedPathsPerAlt.flat())} but found ${show(actual[0])}`,
+  buildEarlyExitMessage: ({ expectedIterationPaths, actual }) =>
+    `expected ${firsts(expectedIterationPaths)} but found ${show(actual[0])}`,
+};
+
+class IrLineParser extends CstParser {
+  constructor() {
+    super(allTokens, { recoveryEnabled: true, errorMessageProvider: messages });
+    this.performSelfAnalysis();
+  }
+
+  headerLine = this.RULE('headerLine', () => {
+    this.CONSUME(Header);
+    this.CONSUME(Num, { LABEL: 'version' });
+  });
+
+  moduleLine = this.RULE('moduleLine', () => {
+    this.CONSUME(ModuleKw);
+    this.CONSUME(Str);
+  });
+
+  graphLine = this.RULE('graphLine', () => {
+    this.CONSUME(GraphKw);
+    this.CONSUME(GraphName);
+    this.CONSUME(LCurly);
+  });
+
+  closeLine = this.RULE('closeLine', () => {
+    this.CONSUME(RCurly);
+  });
+
+  resultLine = this.RULE('resultLine', () => {
+    this.OR([{ ALT: () => this.CONSUME(OutputKw, { LABEL: 'kind' }) }, { ALT: () => this.CONSUME(UpdateKw, { LABEL: 'kind' }) }]);
+    this.CONSUME(Str);
+    this.CONSUME(Eq);
+    this.CONSUME(ValueId);
+  });
+
+  nodeLine = this.RULE('nodeLine', () => {
+    this.CONSUME(ValueId, { LABEL: 'id' });
+    this.CONSUME(Eq);
+    this.CONSUME(Ident, { LABEL: 'op' });
+    this.OPTION(() => this.SUBRULE(this.operands));
+    this.OPTION2(() => this.SUBRULE(this.attrs));
+    this.CONSUME(Colon);
+    this.SUBRULE(this.type);
+    this.OPTION3(() => this.SUBRULE(this.loc));
+  });
+
+  operands = this.RULE('operands', () => {
+    this.CONSUME(LParen);
+    this.MANY_SEP({ SEP: Comma, DEF: () => this.CONSUME(ValueId) });
+    this.CONSUME(RParen);
+  });
+
+  attrs = this.RULE('attrs', () => {
+    this.CONSUME(LCurly);
+    this.MANY_SEP({ SEP: Comma, DEF: () => this.SUBRULE(this.attr) });
+    this.CONSUME(RCurly);
+  });
+
+  attr = this.RULE('attr', () => {
+    this.CONSUME(Ident, { LABEL: 'key' });
+    this.CONSUME(Eq);
+    this.SUBRULE(this.value);
+  });
+
+  value = this.RULE('value', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(Num) },
+      { ALT: () => this.CONSUME(Str) },
+      { ALT: () => this.SUBRULE(this.ints) },
+      { ALT: () => this.SUBRULE(this.format) },
+    ]);
+  });
+
+  ints = this.RULE('ints', () => {
+    this.CONSUME(LSquare);
+    this.MANY_SEP({ SEP: Comma, DEF: () => this.CONSUME(Num) });
+    this.CONSUME(RSquare);
+  });
+
+  format = this.RULE('format', () => {
+    this.CONSUME(Ident, { LABEL: 'name' });
+    this.OPTION(() => {
+      this.CONSUME(LAngle);
+      this.AT_LEAST_ONE_SEP({ SEP: Comma, DEF: () => this.SUBRULE(this.fmtArg) });
+      this.CONSUME(RAngle);
+    });
+  });
+
+  fmtArg = this.RULE('fmtArg', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(Num) },
+      {
+        ALT: () => {
+          this.CONSUME(Ident);
+          this.OPTION(() => {
+            this.CONSUME(Eq);
+            this.CONSUME2(Num, { LABEL: 'value' });
+          });
+        },
+      },
+    ]);
+  });
+
+  type = this.RULE('type', () => {
+    this.CONSUME(TensorKw, { LABEL: 'tensor' });
+    this.CONSUME(LAngle);
+    this.SUBRULE(this.ints);
+    this.CONSUME(Comma);
+    this.CONSUME(Ident, { LABEL: 'dtype' });
+    this.OPTION(() => {
+      this.CONSUME2(Comma);
+      this.SUBRULE(this.format);
+    });
+    this.CONSUME(RAngle);
+  });
+
+  loc = this.RULE('loc', () => {
+    this.CONSUME(LocKw);
+    this.CONSUME(LParen);
+    this.CONSUME(Str);
+    this.CONSUME(Colon);
+    this.CONSUME(Num, { LABEL: 'line' });
+    this.CONSUME2(Colon);
+    this.CONSUME2(Num, { LABEL: 'col' });
+    this.CONSUME(RParen);
+  });
+}
+
+const parser = new IrLineParser();
+type LineRule = 'headerLine' | 'moduleLine' | 'graphLine' | 'closeLine' | 'resultLine' | 'nodeLine';
+
+// ---------- CST access ----------
+type Children = Record<string, (CstNode | IToken)[]>;
+const kids = (n: CstNode): Children => n.children as Children;
+const tok = (n: CstNode | undefined, k: string, i = 0) => (n ? (kids(n)[k]?.[i] as IToken | undefined) : undefined);
+const toks = (n: CstNode | undefined, k: string) => (n ? ((kids(n)[k] ?? []) as IToken[]) : []);
+const sub = (n: CstNode | undefined, k: string, i = 0) => (n ? (kids(n)[k]?.[i] as CstNode | undefined) : undefined);
+const subs = (n: CstNode | undefined, k: string) => (n ? ((kids(n)[k] ?? []) as CstNode[]) : []);
+
+/** The tokens of a CST subtree, in text order. */
+function tokensOf(n: CstNode): IToken[] {
+  const out: IToken[] = [];
+  for (const v of Object.values(n.children)) for (const c of v as (CstNode | IToken)[]) out.push(...('children' in c ? tokensOf(c) : [c]));
+  return out.sort((a, b) => a.startOffset - b.startOffset);
+}
+
+// ---------- diagnostics ----------
+/** One problem at a 1-based line and column of the IR text. */
+export interface IrDiagnostic { line: number; col: number; message: string }
+
+/** Shown in an IrParseError's message at most; `.errors` keeps them all. */
+const MAX_SHOWN = 20;
+
+/** Every problem one parse found, as `file:line:col: message` lines (the first one's position leads). */
+export class IrParseError extends LocatedError {
+  constructor(public readonly file: string, public readonly errors: IrDiagnostic[]) {
+    const lines = errors.slice(0, MAX_SHOWN).map((e) => `${file}:${e.line}:${e.col}: ${e.message}`);
+    if (errors.length > MAX_SHOWN) lines.push(`… and ${errors.length - MAX_SHOWN} more errors`);
+    super({ file, line: errors[0].line, col: errors[0].col }, [errors[0].message, ...lines.slice(1)].join('\n'));
+    this.name = 'IrParseError';
+  }
+}
+
+// ---------- meaning ----------
+interface GraphState {
+  graph: Graph;
+  name: string;
+  /** Declared type of each defined `%n`; null where the line was broken (its users are not checked against it). */
+  types: Map<number, TensorType | null>;
+  next: number;
+  outputs: Set<string>;
+  updates: Set<string>;
+}
+
+type Pos = { line: number; col: number };
+
+/** Reads the lines of one text in order; `errors` collects every problem. */
+class ModuleReader {
+  readonly errors: IrDiagnostic[] = [];
+  readonly module: Module = { version: IR_VERSION, name: '', graphs: [] };
+  private state: 'header' | 'module' | 'top' | 'body' = 'header';
+  private g?: GraphState;
+  private lineEnd: Pos = { line: 1, col: 1 };
+
+  /** Set after a line outside any graph was reported, so the rest of that run of lines is not. */
+  private stray = false;
+
+  constructor(private readonly text: string) {}
+
+  err(at: IToken | Pos, message: string): void {
+    const p: Pos = 'image' in at ? { line: at.startLine!, col: at.startColumn! } : at;
+    this.errors.push({ line: p.line, col: p.col, message });
+  }
+
+  run(): Module {
+    const lexed = irLexer.tokenize(this.text);
+    const badLines = new Set<number>();
+    for (const e of lexed.errors) {
+      this.err({ line: e.line ?? 1, col: e.column ?? 1 }, `unexpected character '${this.text.substr(e.offset, e.length)}'`);
+      badLines.add(e.line ?? 1);
+    }
+    const lines = new Map<number, IToken[]>();
+    for (const t of lexed.tokens) {
+      const l = lines.get(t.startLine!) ?? [];
+      l.push(t);
+      lines.set(t.startLine!, l);
+    }
+    for (const [n, line] of [...lines].sort((a, b) => a[0] - b[0])) {
+      const last = line[line.length - 1];
+      this.lineEnd = { line: n, col: last.endColumn! + 1 };
+      this.line(line, badLines.has(n));
+    }
+    this.finish();
+    return this.module;
+  }
+
+  /** Parses one line with `rule`; returns its CST and whether it is intact (no syntax error on the line). */
+  private parse(rule: LineRule, line: IToken[], lexBad: boolean): { cst: CstNode; ok: boolean } {
+    parser.input = line;
+    const cst = parser[rule]();
+    for (const e of parser.errors) {
+      const t = e.token;
+      this.err(Number.isFinite(t.startLine) && t.tokenType.name !== 'EOF' ? t : this.lineEnd, e.message);
+    }
+    return { cst, ok: parser.errors.length === 0 && !lexBad };
+  }
+
+  /** Dispatches one line on its first token and on where we are in the module. */
+  private line(line: IToken[], lexBad: boolean): void {
+    const first = line[0];
+    const is = (t: TokenType) => tokenMatcher(first, t);
+    switch (this.state) {
+      case 'header':
+        this.state = 'module';
+        if (is(Header)) return this.header(this.parse('headerLine', line, lexBad));
+        this.err(first, `expected the header '${IR_HEADER} ${IR_VERSION}' but found ${show(first)}`);
+        return this.line(line, lexBad);
+      case 'module':
+        this.state = 'top';
+        if (is(ModuleKw)) return this.moduleName(this.parse('moduleLine', line, lexBad));
+        this.err(first, `expected 'module "name"' but found ${show(first)}`);
+        return this.line(line, lexBad);
+      case 'top':
+        if (is(GraphKw)) return this.openGraph(this.parse('graphLine', line, lexBad));
+        if (!this.stray) this.err(first, `expected 'graph @name {' but found ${show(first)}`);
+        this.stray = true;
+        return;
+      case 'body':
+        if (is(ValueId)) return this.node(this.parse('nodeLine', line, lexBad));
+        if (is(OutputKw) || is(UpdateKw)) return this.result(this.parse('resultLine', line, lexBad));
+        if (is(RCurly)) { this.parse('closeLine', line, lexBad); return this.closeGraph(); }
+        if (is(GraphKw)) {
+          this.err(first, `graph ${this.g!.name} is not closed; expected '}' before the next graph`);
+          this.closeGraph();
+          return this.line(line, lexBad);
+        }
+        return this.err(first, `expected a node ('%n = op …'), 'output', 'update' or '}' but found ${show(first)}`);
+    }
+  }
+
+  private finish(): void {
+    const end = this.lineEnd;
+    if (this.state === 'header') this.err(end, `empty input; expected the header '${IR_HEADER} ${IR_VERSION}'`);
+    else if (this.state === 'module') this.err(end, `unexpected end of input; expected 'module "name"'`);
+    else if (this.state === 'body') {
+      this.err(end, `unexpected end of input; graph ${this.g!.name} is not closed (expected '}')`);
+      this.closeGraph();
+    }
+  }
+
+  private header({ cst, ok }: { cst: CstNode; ok: boolean }): void {
+    const v = tok(cst, 'version');
+    if (ok && v && Number(v.image) !== IR_VERSION)
+      this.err(v, `unsupported IR version ${v.image}; this lpc reads version ${IR_VERSION}`);
+  }
+
+  private moduleName({ cst, ok }: { cst: CstNode; ok: boolean }): void {
+    if (ok) this.module.name = JSON.parse(tok(cst, 'Str')!.image);
+  }
+
+  private openGraph({ cst, ok }: { cst: CstNode; ok: boolean }): void {
+    const t = tok(cst, 'GraphName');
+    let name = '?';
+    if (ok && t) {
+      const raw = t.image.slice(1);
+      name = raw.startsWith('"') ? JSON.parse(raw) : raw;
+      if (this.module.graphs.some((g) => g.name === name)) this.err(t, `duplicate graph ${printGraphName(name)}`);
+    }
+    const graph: Graph = { name, nodes: [], outputs: [], updates: [] };
+    this.g = { graph, name: printGraphName(name), types: new Map(), next: 0, outputs: new Set(), updates: new Set() };
+    this.state = 'body';
+    this.stray = false;
+  }
+
+  private closeGraph(): void {
+    this.module.graphs.push(this.g!.graph);
+    this.g = undefined;
+    this.state = 'top';
+  }
+
+  private result({ cst, ok }: { cst: CstNode; ok: boolean }): void {
+    if (!ok) return;
+    const g = this.g!;
+    const kind = tok(cst, 'kind')!.image as 'output' | 'update';
+    const nameTok = tok(cst, 'Str')!, idTok = tok(cst, 'ValueId')!;
+    const name: string = JSON.parse(nameTok.image), node = Number(idTok.image.slice(1));
+    const seen = kind === 'output' ? g.outputs : g.updates;
+    if (seen.has(name)) this.err(nameTok, `duplicate ${kind} ${nameTok.image}`);
+    seen.add(name);
+    if (!g.types.has(node)) this.err(idTok, `use of undefined value %${node}`);
+    (kind === 'output' ? g.graph.outputs : g.graph.updates).push({ name, node });
+  }
+
+  private node({ cst, ok }: { cst: CstNode; ok: boolean }): void {
+    const g = this.g!;
+    const idTok = tok(cst, 'id')!;
+    const id = Number(idTok.image.slice(1));
+    const before = this.errors.length;
+    if (!ok) {
+      g.types.set(id, null);
+      g.next = id + 1;
+      return;
+    }
+    if (id !== g.next) this.err(idTok, `expected %${g.next} but found %${id} (node ids count up from %0 in order)`);
+    g.next = id + 1;
+
+    const opTok = tok(cst, 'op')!;
+    const def = findOp(opTok.image);
+    if (!def) this.err(opTok, unknownOpMessage(opTok.image));
+
+    const inputs: number[] = [];
+    let inputsKnown = true;
+    for (const t of toks(sub(cst, 'operands'), 'ValueId')) {
+      const x = Number(t.image.slice(1));
+      inputs.push(x);
+      if (!g.types.has(x)) this.err(t, `use of undefined value %${x}`);
+      if (!g.types.get(x)) inputsKnown = false;
+    }
+    if (def) {
+      const arity = arityError(def, inputs.length);
+      if (arity) this.err(opTok, arity);
+    }
+
+    const attrs: Attrs = {};
+    const present = new Set<string>();
+    for (const a of subs(sub(cst, 'attrs'), 'attr')) {
+      const keyTok = tok(a, 'key')!, key = keyTok.image;
+      if (present.has(key)) { this.err(keyTok, `duplicate attribute '${key}'`); continue; }
+      present.add(key);
+      if (!def) continue;
+      if (!def.attrs[key]) { this.err(keyTok, unknownAttrMessage(def, key)); continue; }
+      const v = this.attrValue(sub(a, 'value')!, def.name, key, def.attrs[key] === 'format');
+      if (v === undefined) continue;
+      const e = attrValueError(def, key, v.value, v.shown);
+      if (e) this.err(v.at, e);
+      else attrs[key] = v.value;
+    }
+    if (def)
+      for (const k of missingAttrs(def, (x) => present.has(x))) this.err(opTok, missingAttrMessage(def, k));
+
+    const typeCst = sub(cst, 'type')!;
+    const type = this.type(typeCst);
+    const loc = this.loc(sub(cst, 'loc'));
+
+    // Infer only from a clean line with known inputs, so one mistake is reported once.
+    if (def && type && inputsKnown && this.errors.length === before) {
+      const t = inferType(def, inputs.map((x) => g.types.get(x)!), attrs);
+      if ('error' in t) this.err(opTok, t.error);
+      else if (typeToString(t) !== typeToString(type))
+        this.err(tok(typeCst, 'tensor')!, `type mismatch: declared ${typeToString(type)} but ${def.name} gives ${typeToString(t)}`);
+    }
+    g.types.set(id, type ?? null);
+    g.graph.nodes.push({ id: g.graph.nodes.length, op: opTok.image, inputs, attrs, type: type ?? { shape: [], dtype: 'f32', fmt: F32 }, loc });
+  }
+
+  /** An attribute's value as the schema kind reads it; the kind itself is checked by attrValueError. */
+  private attrValue(v: CstNode, op: string, key: string, wantFormat: boolean):
+    { value: AttrValue; shown: string; at: IToken } | undefined {
+    const all = tokensOf(v);
+    const at = all[0], shown = this.text.slice(at.startOffset, all[all.length - 1].endOffset! + 1);
+    const num = tok(v, 'Num'), str = tok(v, 'Str'), ints = sub(v, 'ints'), fmt = sub(v, 'format');
+    if (num) return { value: Number(num.image), shown, at };
+    if (str) return { value: JSON.parse(str.image), shown, at };
+    if (ints) return { value: toks(ints, 'Num').map((t) => Number(t.image)), shown, at };
+    const name = tok(fmt, 'name')!.image;
+    if (!wantFormat && (name === 'true' || name === 'false') && !sub(fmt, 'fmtArg')) return { value: name === 'true', shown, at };
+    if (!wantFormat) {
+      this.err(at, wrongKindMessage(findOp(op)!, key, shown));
+      return undefined;
+    }
+    const f = this.format(fmt!);
+    return f ? { value: f, shown, at } : undefined;
+  }
+
+  /** `bfp<8,axis=0>` and friends, validated by the same code as parseFormat. */
+  private format(f: CstNode): Format | undefined {
+    const nameTok = tok(f, 'name')!;
+    const argNodes = subs(f, 'fmtArg');
+    const args: { a: FormatArg; t: IToken }[] = argNodes.map((n) => {
+      const num = tok(n, 'Num'), id = tok(n, 'Ident'), val = tok(n, 'value');
+      if (num) return { a: { kind: 'int', value: Number(num.image) }, t: num };
+      if (val) return { a: { kind: 'kv', key: id!.image, value: Number(val.image) }, t: id! };
+      return { a: { kind: 'ident', name: id!.image }, t: id! };
+    });
+    const r = buildFormat(nameTok.image, tok(f, 'LAngle') ? args.map((x) => x.a) : undefined);
+    if ('error' in r) {
+      this.err(r.arg !== undefined && args[r.arg] ? args[r.arg].t : nameTok, r.error);
+      return undefined;
+    }
+    return r.fmt;
+  }
+
+  /** `tensor<[64,1,28,28], f32, fmt>`. */
+  private type(t: CstNode): TensorType | undefined {
+    let ok = true;
+    const shape = toks(sub(t, 'ints'), 'Num').map((d) => {
+      const v = Number(d.image);
+      if (!Number.isInteger(v) || v < 0) { this.err(d, `a dimension must be a non-negative integer, got ${d.image}`); ok = false; }
+      return v;
+    });
+    const dt = tok(t, 'dtype')!;
+    if (dt.image !== 'f32' && dt.image !== 'i32') { this.err(dt, `unknown dtype '${dt.image}'; expected f32 or i32`); ok = false; }
+    const f = sub(t, 'format');
+    const fmt = f ? this.format(f) : F32;
+    return ok && fmt ? { shape, dtype: dt.image as DType, fmt } : undefined;
+  }
+
+  /** `loc("models/lenet5.ts":5:14)`. */
+  private loc(l: CstNode | undefined): Loc | undefined {
+    if (!l) return undefined;
+    const pos = (k: string) => {
+      const t = tok(l, k)!, v = Number(t.image);
+      if (!Number.isInteger(v) || v < 1) this.err(t, `a loc ${k} must be a positive integer, got ${t.image}`);
+      return v;
+    };
+    return { file: JSON.parse(tok(l, 'Str')!.image), line: pos('line'), col: pos('col') };
+  }
+}
+
+/** Parses IR text, returning the module read from its intact parts and every diagnostic (in text order). */
+export function parseModuleDiagnostics(text: string): { module: Module; errors: IrDiagnostic[] } {
+  const r = new ModuleReader(text);
+  const module = r.run();
+  const errors = [...r.errors].sort((a, b) => a.line - b.line || a.col - b.col);
+  return { module, errors };
+}
+
+/** Parses IR text (`file` names it in messages: `lenet5.lpc/graph.lpir:12:7: …`); throws IrParseError listing every problem. */
+export function parseModule(text: string, file: string): Module {
+  const { module, errors } = parseModuleDiagnostics(text);
+  if (errors.length) throw new IrParseError(file, errors);
+  return module;
+}

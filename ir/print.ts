@@ -1,0 +1,70 @@
+/**
+ * The IR's text form (graph.lpir, `--print-after`): a versioned header, then one node per line, MLIR-like.
+ *
+ *   lpc.ir 1
+ *   module "lenet5"
+ *
+ *   graph @train {
+ *     %5 = conv2d(%0, %1, %2) {pad=2, stride=1} : tensor<[64,6,28,28], f32> loc("models/lenet5.ts":5:14)
+ *     output "loss" = %20
+ *     update "conv0.weight" = %33
+ *   }
+ *
+ * The text is canonical so that print(parse(print(m))) === print(m): attributes sorted by key, numbers as JS prints
+ * them (String(n) round-trips every double exactly), strings JSON-escaped, formats via formatToString.
+ * ./parse.ts reads it back.
+ */
+import { AttrValue, Graph, IR_VERSION, Module, Node } from './graph.js';
+import { formatToString } from './format.js';
+import { Loc, typeToString } from './types.js';
+
+export const IR_HEADER = 'lpc.ir';
+
+/** Graph names that need no quoting after `@`. */
+export const BARE_NAME = /^[A-Za-z_][\w.-]*$/;
+
+/** String(n) is the shortest text that reads back as the same double; only -0 needs help. */
+export function printNumber(n: number): string {
+  return Object.is(n, -0) ? '-0' : String(n);
+}
+
+export function printAttrValue(v: AttrValue): string {
+  if (typeof v === 'number') return printNumber(v);
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return `[${v.map(printNumber).join(',')}]`;
+  return formatToString(v);
+}
+
+export function printGraphName(name: string): string {
+  return `@${BARE_NAME.test(name) ? name : JSON.stringify(name)}`;
+}
+
+export function printLoc(l: Loc): string {
+  return `loc(${JSON.stringify(l.file)}:${l.line}:${l.col})`;
+}
+
+/** One node, without indentation: `%id = op(%a, %b) {k=v, …} : type loc(…)`. */
+export function printNode(n: Node): string {
+  let s = `%${n.id} = ${n.op}`;
+  if (n.inputs.length) s += `(${n.inputs.map((i) => `%${i}`).join(', ')})`;
+  const keys = Object.keys(n.attrs).sort();
+  if (keys.length) s += ` {${keys.map((k) => `${k}=${printAttrValue(n.attrs[k])}`).join(', ')}}`;
+  s += ` : ${typeToString(n.type)}`;
+  if (n.loc) s += ` ${printLoc(n.loc)}`;
+  return s;
+}
+
+export function printGraph(g: Graph): string {
+  const lines = [`graph ${printGraphName(g.name)} {`];
+  for (const n of g.nodes) lines.push(`  ${printNode(n)}`);
+  for (const o of g.outputs) lines.push(`  output ${JSON.stringify(o.name)} = %${o.node}`);
+  for (const u of g.updates) lines.push(`  update ${JSON.stringify(u.name)} = %${u.node}`);
+  lines.push('}');
+  return lines.join('\n');
+}
+
+export function printModule(m: Module): string {
+  const head = `${IR_HEADER} ${IR_VERSION}\nmodule ${JSON.stringify(m.name)}\n`;
+  return head + m.graphs.map((g) => `\n${printGraph(g)}\n`).join('');
+}
