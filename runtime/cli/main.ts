@@ -4,6 +4,7 @@ import { runCommand, runFlags } from './run.js';
 import { inspectCommand, inspectFlags } from './inspect.js';
 import { quantCommand, quantFlags } from './quant.js';
 import { FlagSpec, Parsed, UsageError, helpText, parseArgs } from './args.js';
+import { closeBackends } from './backends.js';
 
 interface Command { usage: string; summary: string; flags: FlagSpec[]; run(p: Parsed): Promise<void> }
 
@@ -49,5 +50,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`lpc: ${err.message}\n`);
     if (process.env.LPC_DEBUG) process.stderr.write(`${err.stack}\n`);
     return err instanceof UsageError ? 2 : 1;
+  } finally {
+    await closeBackends().catch(() => {});
   }
 }
