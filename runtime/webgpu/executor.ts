@@ -9,6 +9,7 @@ import { Kernel, STEP_WORDS } from '../../codegen/kernel.js';
 import { kernelsForNode } from '../../codegen/kernels/index.js';
 import { Backend, Feed, StepInfo } from '../backend.js';
 import { Gpu } from './device.js';
+import './device.js'; // installs the WebGPU globals (GPUBufferUsage …) even when only the type is used
 import { PipelineCache } from './pipelines.js';
 
 interface Dispatch { kernel: Kernel; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; clears: GPUBuffer[] }
