@@ -1,0 +1,125 @@
+/**
+ * Batch norm: statistics, apply, the three gradients and the running-statistics update. Reductions use the split
+ * scheme of channel-reduce.ts. bn_stats is two-pass per chunk (chunk mean, then Σ(x − chunk mean)²) and merges
+ * chunks with Chan et al.'s pairwise update, so the variance is as accurate as the spec's two-pass float64
+ * formula allows in f32 even when |mean| ≫ std. eps, momentum and counts are params.
+ */
+import { Kernel } from '../kernel.js';
+import { NodeCtx, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel, scratchRef } from './builder.js';
+import { CHUNK_HEADER, channelPartialsKernel, channelSplit, chunkLoop } from './channel-reduce.js';
+import { partialsBuffer, sumPartialsKernel } from './split-reduce.js';
+
+const eps = (c: NodeCtx) => ['f32', c.node.attrs.eps as number] as ['f32', number];
+const CHANNEL = `
+  let ch = (t / P.hw) % P.c;
+  let inv = 1.0 / sqrt(ST[P.c + ch] + P.eps);`;
+
+export function bnStatsKernels(c: NodeCtx): Kernel[] {
+  const sp = channelSplit(c, c.inTypes[0].shape);
+  const partial = makeKernel({
+    name: 'bn_stats_partial',
+    buffers: [inBuf(c, 0, 'X'), partialsBuffer(sp.chunks, sp.C * 2, 'read_write')],
+    params: { c: sp.C, hw: sp.hw, m: sp.m, per_chunk: sp.perChunk },
+    invocations: sp.C * sp.chunks,
+    body: `${CHUNK_HEADER}
+  var s = 0.0;${chunkLoop('    s += X[k];')}
+  let mean = s / f32(j1 - j0);
+  var q = 0.0;${chunkLoop('    let d = X[k] - mean;\n    q += d * d;')}
+  part[(chunk * P.c + ch) * 2u] = mean;
+  part[(chunk * P.c + ch) * 2u + 1u] = q;`,
+  });
+  const merge = makeKernel({
+    name: 'bn_stats_merge',
+    buffers: [partialsBuffer(sp.chunks, sp.C * 2, 'read'), outBuf(c)],
+    params: { c: sp.C, m: sp.m, per_chunk: sp.perChunk, chunks: sp.chunks },
+    invocations: sp.C,
+    body: `
+  var n = 0.0;
+  var mean = 0.0;
+  var m2 = 0.0;
+  for (var s = 0u; s < P.chunks; s++) {
+    let nb = f32(min(P.m, (s + 1u) * P.per_chunk) - s * P.per_chunk);
+    let d = part[(s * P.c + t) * 2u] - mean;
+    let tot = n + nb;
+    mean += d * (nb / tot);
+    m2 += part[(s * P.c + t) * 2u + 1u] + d * d * (n * nb / tot);
+    n = tot;
+  }
+  out[t] = mean;
+  out[P.c + t] = m2 / f32(P.m);`,
+  });
+  return [partial, merge];
+}
+
+export function bnApplyKernels(c: NodeCtx): Kernel[] {
+  const sp = channelSplit(c, c.inTypes[0].shape);
+  return [makeKernel({
+    name: 'bn_apply',
+    buffers: [inBuf(c, 0, 'X'), inBuf(c, 1, 'ST'), inBuf(c, 2, 'G'), inBuf(c, 3, 'B'), outBuf(c)],
+    params: { c: sp.C, hw: sp.hw, eps: eps(c) },
+    invocations: outNumel(c),
+    workgroup: ewWorkgroup(c.variant),
+    body: `${CHANNEL}
+  out[t] = (X[t] - ST[ch]) * inv * G[ch] + B[ch];`,
+  })];
+}
+
+export function bnBwdXEvalKernels(c: NodeCtx): Kernel[] {
+  const sp = channelSplit(c, c.inTypes[0].shape);
+  return [makeKernel({
+    name: 'bn_bwd_x_eval',
+    buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'ST'), inBuf(c, 2, 'G'), outBuf(c)],
+    params: { c: sp.C, hw: sp.hw, eps: eps(c) },
+    invocations: outNumel(c),
+    workgroup: ewWorkgroup(c.variant),
+    body: `
+  let ch = (t / P.hw) % P.c;
+  out[t] = DY[t] * G[ch] / sqrt(ST[P.c + ch] + P.eps);`,
+  })];
+}
+
+/** dγ[ch] = inv·Σ dy·(x − mean). */
+export function bnBwdGammaKernels(c: NodeCtx): Kernel[] {
+  const sp = channelSplit(c, c.inTypes[1].shape);
+  return [
+    channelPartialsKernel(c, 'bn_bwd_gamma', sp, [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), inBuf(c, 2, 'ST')],
+      ['DY[k] * (X[k] - mean)'], '\n  let mean = ST[ch];'),
+    sumPartialsKernel(c, 'bn_bwd_gamma', sp.chunks, sp.C, {
+      extra: [inBuf(c, 2, 'ST')], params: { c: sp.C, eps: eps(c) }, finish: 'acc * (1.0 / sqrt(ST[P.c + t] + P.eps))',
+    }),
+  ];
+}
+
+/** Training-mode dx: per-channel Σdy and Σdy·(x − mean) (split reduction into scratch 1), then elementwise. */
+export function bnBwdXKernels(c: NodeCtx): Kernel[] {
+  const sp = channelSplit(c, c.inTypes[1].shape);
+  const sums = { name: 'S', ref: scratchRef(1, sp.C * 2 * 4), elem: 'f32' as const, access: 'read_write' as const };
+  const [dy, x, st, g] = [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), inBuf(c, 2, 'ST'), inBuf(c, 3, 'G')];
+  return [
+    channelPartialsKernel(c, 'bn_bwd_x', sp, [dy, x, st], ['DY[k]', 'DY[k] * (X[k] - mean)'], '\n  let mean = ST[ch];'),
+    sumPartialsKernel(c, 'bn_bwd_x', sp.chunks, sp.C * 2, { out: sums }),
+    makeKernel({
+      name: 'bn_bwd_x',
+      buffers: [dy, x, st, g, { ...sums, access: 'read' }, outBuf(c)],
+      params: { c: sp.C, hw: sp.hw, m: sp.m, eps: eps(c) },
+      invocations: outNumel(c),
+      workgroup: ewWorkgroup(c.variant),
+      body: `${CHANNEL}
+  let mf = f32(P.m);
+  let xh = (X[t] - ST[ch]) * inv;
+  out[t] = (G[ch] * inv / mf) * (mf * DY[t] - S[2u * ch] - xh * (S[2u * ch + 1u] * inv));`,
+    }),
+  ];
+}
+
+/** r ← (1−m)·r + m·batch, the variance row scaled by count/(count−1) (PyTorch's unbiased running variance). */
+export function bnRunningUpdateKernels(c: NodeCtx): Kernel[] {
+  const C = c.node.type.shape[1], m = c.node.attrs.momentum as number, cnt = c.node.attrs.count as number;
+  return [makeKernel({
+    name: 'bn_running_update',
+    buffers: [inBuf(c, 0, 'R'), inBuf(c, 1, 'ST'), outBuf(c)],
+    params: { c: C, keep: ['f32', 1 - m], mom: ['f32', m], momv: ['f32', m * (cnt / Math.max(cnt - 1, 1))] },
+    invocations: 2 * C,
+    body: '  out[t] = P.keep * R[t] + select(P.mom, P.momv, t >= P.c) * ST[t];',
+  })];
+}

@@ -1,0 +1,151 @@
+/**
+ * The one place kernels are assembled: WGSL header (params struct, step uniform, storage bindings), a linear
+ * invocation index over a 1-D-or-2-D grid with its bounds guard, params packing, and the structural key.
+ *
+ * Conventions every generator follows (and runtime/webgpu relies on):
+ * - group 0: binding 0 = params uniform `P`, binding 1 = step uniform `stepu` (only when usesStep), storage
+ *   bindings at 2, 3, … in `Kernel.bindings` order (binding 1 stays unused when the step uniform is not needed).
+ * - Workgroups are 1-D; the invocation index `t` = gid.x + gid.y·(nwg.x·WG), so more than 65535 workgroups spill
+ *   into y. The builder adds the param `n_inv` and returns early for t ≥ n_inv, so bodies never see excess ids.
+ * - Shapes and other per-node numbers go in params; the key hashes the WGSL text and binding layout, which depend
+ *   on structure only, so one pipeline serves every shape of a structure.
+ */
+import { Binding, BufferRef, Kernel, STEP_UNIFORM_WGSL, stableHash } from '../kernel.js';
+import { Graph, Node } from '../../ir/graph.js';
+import { TensorType, numel } from '../../ir/types.js';
+
+export type Variant = 'cpu-driver' | 'gpu';
+
+/** What a kernel generator gets for one IR node. */
+export interface NodeCtx {
+  g: Graph;
+  node: Node;
+  inTypes: TensorType[];
+  variant: Variant;
+}
+
+export function nodeCtx(g: Graph, nodeId: number, variant: Variant): NodeCtx {
+  const node = g.nodes[nodeId];
+  if (!node) throw new Error(`graph '${g.name}' has no node %${nodeId}`);
+  return { g, node, inTypes: node.inputs.map((i) => g.nodes[i].type), variant };
+}
+
+export interface BufferDecl {
+  /** WGSL variable name. */
+  name: string;
+  ref: BufferRef;
+  elem: Binding['elem'];
+  access: Binding['access'];
+  /** WGSL array element type when it differs from `elem` (a vec4 view of an f32 buffer). */
+  view?: string;
+}
+
+export type ParamType = 'u32' | 'i32' | 'f32';
+/** Params by name; a bare number is a u32. */
+export type ParamValues = Record<string, number | [ParamType, number]>;
+
+export interface KernelSpec {
+  name: string;
+  buffers: BufferDecl[];
+  /** Insertion order is the struct order. */
+  params: ParamValues;
+  /** Number of invocations; the body runs for t in [0, invocations). */
+  invocations: number;
+  body: string;
+  /** Helper functions placed before main. */
+  decls?: string;
+  usesStep?: boolean;
+  workgroup?: number;
+  clears?: number[];
+  flops?: number;
+}
+
+export const DEFAULT_WORKGROUP = 64;
+const MAX_GROUPS = 65535;
+
+/** Workgroup counts covering `invocations` with 1-D groups of `wg`, spilling into y past 65535 groups. */
+export function grid1d(invocations: number, wg: number, maxPerDim = MAX_GROUPS): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(invocations / wg));
+  if (groups <= maxPerDim) return [groups, 1, 1];
+  const y = Math.ceil(groups / maxPerDim);
+  if (y > maxPerDim) throw new Error(`dispatch of ${invocations} invocations exceeds ${maxPerDim}² workgroups`);
+  return [Math.ceil(groups / y), y, 1];
+}
+
+const f32Bits = new Float32Array(1);
+const u32View = new Uint32Array(f32Bits.buffer);
+
+function packParams(p: ParamValues): { words: Uint32Array; fields: string[] } {
+  const names = Object.keys(p);
+  const n = Math.max(4, Math.ceil(names.length / 4) * 4); // uniform blocks are 16-byte multiples
+  const words = new Uint32Array(n);
+  const fields: string[] = [];
+  names.forEach((name, i) => {
+    const v = p[name];
+    const [type, value] = typeof v === 'number' ? ['u32' as ParamType, v] : v;
+    if (Number.isNaN(value)) throw new Error(`param ${name} is NaN`);
+    if (type === 'f32') { f32Bits[0] = value; words[i] = u32View[0]; }
+    else {
+      if (!Number.isInteger(value) || !Number.isFinite(value)) throw new Error(`param ${name} must be an integer, got ${value}`);
+      if (type === 'u32' && (value < 0 || value > 0xffffffff)) throw new Error(`param ${name} out of u32 range: ${value}`);
+      words[i] = value >>> 0;
+    }
+    fields.push(`${name}: ${type}`);
+  });
+  for (let i = names.length; i < n; i++) fields.push(`pad${i}: u32`);
+  return { words, fields };
+}
+
+export function makeKernel(s: KernelSpec): Kernel {
+  const wg = s.workgroup ?? DEFAULT_WORKGROUP;
+  const { words, fields } = packParams({ n_inv: s.invocations, ...s.params });
+  const decls = s.buffers.map((b, i) =>
+    `@group(0) @binding(${2 + i}) var<storage, ${b.access}> ${b.name}: array<${b.view ?? b.elem}>;`);
+  const source = `// ${s.name}
+struct Params { ${fields.join(', ')} }
+@group(0) @binding(0) var<uniform> P: Params;
+${s.usesStep ? STEP_UNIFORM_WGSL + '\n' : ''}${decls.join('\n')}
+${s.decls ?? ''}
+@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = gid.x + gid.y * (nwg.x * ${wg}u);
+  if (t >= P.n_inv) { return; }
+${s.body.replace(/^\n+|\s+$/g, '')}
+}
+`;
+  const bindings: Binding[] = s.buffers.map((b) => ({ ref: b.ref, elem: b.elem, access: b.access }));
+  const usesStep = !!s.usesStep;
+  const key = stableHash({ source, usesStep, layout: bindings.map((b) => [b.elem, b.access]) });
+  const k: Kernel = {
+    key, name: s.name, wgsl: () => source, bindings, usesStep, params: words, dispatch: grid1d(s.invocations, wg),
+  };
+  if (s.clears?.length) k.clears = s.clears;
+  if (s.flops !== undefined) k.flops = s.flops;
+  return k;
+}
+
+// ---- small helpers shared by generators ----
+
+export const nodeRef = (id: number): BufferRef => ({ kind: 'node', id });
+export const scratchRef = (index: number, bytes: number): BufferRef => ({ kind: 'scratch', index, bytes: Math.max(4, bytes) });
+
+/** A read-only f32 (or i32 for i32 tensors) input binding for input `i` of the node. */
+export function inBuf(c: NodeCtx, i: number, name: string): BufferDecl {
+  return { name, ref: nodeRef(c.node.inputs[i]), elem: c.inTypes[i].dtype === 'i32' ? 'i32' : 'f32', access: 'read' };
+}
+export function outBuf(c: NodeCtx, name = 'out'): BufferDecl {
+  return { name, ref: nodeRef(c.node.id), elem: c.node.type.dtype === 'i32' ? 'i32' : 'f32', access: 'read_write' };
+}
+
+export const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
+export const outNumel = (c: NodeCtx) => numel(c.node.type.shape);
+export const int = (c: NodeCtx, k: string) => c.node.attrs[k] as number;
+/** Elementwise workgroup size: large groups amortise per-group cost on CPU drivers. */
+export const ewWorkgroup = (_v: Variant) => 256;
+
+/**
+ * -inf cannot be a WGSL constant (const-expressions must be finite), so kernels that start a max at -inf take it
+ * from a param: spread NEG_INF_PARAM into the params and use NEG_INF.
+ */
+export const NEG_INF_PARAM = { neg_inf: ['f32', -Infinity] as [ParamType, number] };
+export const NEG_INF = 'P.neg_inf';

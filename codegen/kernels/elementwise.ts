@@ -1,0 +1,46 @@
+/**
+ * One generator for every elementwise op: the formula is the op table's `ew.wgsl`, so CPU and WGSL share a single
+ * definition. Each invocation does 4 elements: when the length is a multiple of 4 the main tensors are viewed as
+ * vec4 (16-byte loads), else a guarded loop of 4 scalars. The formula is applied per component because the table's
+ * formulas are scalar (`max(a, 0.0)` does not type-check on a vec4). Scalar inputs (`scalarInputs`, [1]) are
+ * read once.
+ */
+import { getOp } from '../../ir/ops.js';
+import { Kernel } from '../kernel.js';
+import { BufferDecl, NodeCtx, ceilDiv, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel } from './builder.js';
+
+export function elementwiseKernels(c: NodeCtx): Kernel[] {
+  const def = getOp(c.node.op);
+  const ew = def.ew;
+  if (!ew) throw new Error(`${c.node.op} is not elementwise`);
+  const n = outNumel(c);
+  const scalars = ew.scalarInputs ?? [];
+  const vec4 = n % 4 === 0;
+  const buffers: BufferDecl[] = c.node.inputs.map((_, i) => {
+    const b = inBuf(c, i, `in${i}`);
+    return vec4 && !scalars.includes(i) ? { ...b, view: 'vec4<f32>' } : b;
+  });
+  buffers.push(vec4 ? { ...outBuf(c), view: 'vec4<f32>' } : outBuf(c));
+  const scalarLoads = c.node.inputs.map((_, i) => (scalars.includes(i) ? `  let v${i} = in${i}[0];` : '')).filter((l) => l);
+  const elemLoads = c.node.inputs.map((_, i) => (scalars.includes(i) ? '' : `let e${i} = in${i}[i]; `)).join('');
+  const elemArgs = c.node.inputs.map((_, i) => (scalars.includes(i) ? `v${i}` : `e${i}`));
+  let body: string;
+  if (vec4) {
+    const loads = c.node.inputs.map((_, i) => `  let v${i} = in${i}[${scalars.includes(i) ? '0' : 't'}];`);
+    const at = (k: string) => c.node.inputs.map((_, i) => (scalars.includes(i) ? `v${i}` : `v${i}.${k}`));
+    body = `${loads.join('\n')}\n  out[t] = vec4<f32>(${['x', 'y', 'z', 'w'].map((k) => ew.wgsl(at(k), c.node.attrs)).join(', ')});`;
+  } else {
+    // four elements per invocation here too (per-invocation overhead dominates on CPU drivers), the tail guarded
+    body = `${scalarLoads.join('\n')}
+  let i0 = t * 4u;
+  for (var i = i0; i < min(i0 + 4u, P.n); i++) { ${elemLoads}out[i] = ${ew.wgsl(elemArgs, c.node.attrs)}; }`;
+  }
+  return [makeKernel({
+    name: `${c.node.op}${vec4 ? '_vec4' : ''}`,
+    buffers,
+    params: vec4 ? {} : { n },
+    invocations: ceilDiv(n, 4),
+    workgroup: ewWorkgroup(c.variant),
+    body,
+  })];
+}

@@ -1,0 +1,68 @@
+/**
+ * Kernels for one IR node. Sources (input, state) and views (reshape, which aliases its input's buffer) need none;
+ * every elementwise op of the op table goes through the one elementwise generator; everything else has a
+ * generator here. The variant picks tunings for the device class (register-blocked everywhere today; split
+ * reductions aim for more invocations on GPUs).
+ */
+import { Graph } from '../../ir/graph.js';
+import { getOp } from '../../ir/ops.js';
+import { Kernel } from '../kernel.js';
+import { NodeCtx, Variant, nodeCtx } from './builder.js';
+import { bnApplyKernels, bnBwdGammaKernels, bnBwdXEvalKernels, bnBwdXKernels, bnRunningUpdateKernels, bnStatsKernels } from './batchnorm.js';
+import { sumChannelKernels } from './channel-reduce.js';
+import { conv2dKernels } from './conv2d.js';
+import { conv2dBwdDataKernels } from './conv2d-bwd-data.js';
+import { conv2dBwdWeightKernels } from './conv2d-bwd-weight.js';
+import { elementwiseKernels } from './elementwise.js';
+import { fillKernels } from './fill.js';
+import { correctCountKernels, softmaxXentBwdKernels, softmaxXentKernels } from './loss.js';
+import { linearKernels, matmulKernels } from './matmul.js';
+import { avgpoolBwdKernels, avgpoolKernels, maxpoolBwdKernels, maxpoolKernels } from './pool.js';
+import { quantizeKernels } from './quantize.js';
+
+export type { Variant } from './builder.js';
+export { grid1d } from './builder.js';
+
+const NO_KERNEL = new Set(['input', 'state', 'reshape']);
+
+const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
+  fill: fillKernels,
+  linear: linearKernels,
+  matmul: matmulKernels,
+  sum_channel: sumChannelKernels,
+  conv2d: conv2dKernels,
+  conv2d_bwd_data: conv2dBwdDataKernels,
+  conv2d_bwd_weight: conv2dBwdWeightKernels,
+  maxpool: maxpoolKernels,
+  avgpool: avgpoolKernels,
+  maxpool_bwd: maxpoolBwdKernels,
+  avgpool_bwd: avgpoolBwdKernels,
+  bn_stats: bnStatsKernels,
+  bn_apply: bnApplyKernels,
+  bn_bwd_x: bnBwdXKernels,
+  bn_bwd_x_eval: bnBwdXEvalKernels,
+  bn_bwd_gamma: bnBwdGammaKernels,
+  bn_running_update: bnRunningUpdateKernels,
+  softmax_xent: softmaxXentKernels,
+  softmax_xent_bwd: softmaxXentBwdKernels,
+  correct_count: correctCountKernels,
+  quantize: quantizeKernels,
+};
+
+function isElementwise(op: string): boolean {
+  try { return !!getOp(op).ew; } catch { return false; }
+}
+
+/** True if kernelsForNode can handle `op` (sources and views included). */
+export function hasKernel(op: string): boolean {
+  return NO_KERNEL.has(op) || op in GENERATORS || isElementwise(op);
+}
+
+export function kernelsForNode(g: Graph, nodeId: number, opts: { variant?: Variant } = {}): Kernel[] {
+  const c = nodeCtx(g, nodeId, opts.variant ?? 'cpu-driver');
+  const op = c.node.op;
+  if (NO_KERNEL.has(op)) return [];
+  const gen = GENERATORS[op] ?? (isElementwise(op) ? elementwiseKernels : undefined);
+  if (!gen) throw new Error(`no WebGPU kernel for op '${op}' (node %${nodeId} of graph '${g.name}')`);
+  return gen(c);
+}

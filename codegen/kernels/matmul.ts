@@ -1,0 +1,131 @@
+/**
+ * matmul (C = op(A)·op(B), ta/tb) and linear (y = x·Wᵀ + b = matmul with tb and a bias), register-blocked: each
+ * invocation computes a 4×4 block of C in four vec4 accumulators with no shared memory or barriers (the fastest
+ * shape on CPU Vulkan drivers, research/webgpu-on-cpu.md §1, and reasonable on GPUs). Rows and columns past the
+ * edge are clamped for loads (their results are discarded) and guarded for stores, so any M, N, K works.
+ * ta/tb and the bias decide the loop's index arithmetic, so they are structure; M, N, K and strides are params.
+ * When K and both leading dimensions are multiples of 4 (every dense layer of the models we train) a vec4 variant
+ * reads 4×4 blocks of A and B as four 16-byte loads each (64 FMAs per 8 loads), the shape research §1 measured
+ * fastest on lavapipe; otherwise the scalar variant (8 scalar loads per 16 FMAs) handles any shape.
+ */
+import { Kernel } from '../kernel.js';
+import { BufferDecl, NodeCtx, ceilDiv, inBuf, makeKernel, outBuf } from './builder.js';
+
+interface MatmulDims { m: number; n: number; k: number; lda: number; ldb: number }
+
+const R = [0, 1, 2, 3];
+
+function matmulKernel(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBias: boolean, d: MatmulDims): Kernel {
+  const buffers: BufferDecl[] = [inBuf(c, 0, 'A'), inBuf(c, 1, 'B')];
+  if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
+  buffers.push(outBuf(c, 'C'));
+  // Offsets of A(row, k) and B(k, col): the start for k = 0 and the step per k.
+  const aStart = ta ? '1u' : 'P.lda', aStep = ta ? 'P.lda' : '1u';
+  const bStart = tb ? 'P.ldb' : '1u', bStep = tb ? '1u' : 'P.ldb';
+  const init = hasBias
+    ? `vec4<f32>(${R.map((q) => `bias[min(j0 + ${q}u, P.n - 1u)]`).join(', ')})`
+    : 'vec4<f32>(0.0)';
+  const body = `
+  let tn = t % P.tiles_n;
+  let i0 = (t / P.tiles_n) * 4u;
+  let j0 = tn * 4u;
+${R.map((r) => `  var a${r} = min(i0 + ${r}u, P.m - 1u) * ${aStart};`).join('\n')}
+${R.map((q) => `  var b${q} = min(j0 + ${q}u, P.n - 1u) * ${bStart};`).join('\n')}
+  let bias4 = ${init};
+${R.map((r) => `  var acc${r} = bias4;`).join('\n')}
+  for (var k = 0u; k < P.k; k++) {
+    let b = vec4<f32>(B[b0], B[b1], B[b2], B[b3]);
+${R.map((r) => `    acc${r} += A[a${r}] * b;`).join('\n')}
+${R.map((r) => `    a${r} += ${aStep};`).join('\n')}
+${R.map((q) => `    b${q} += ${bStep};`).join('\n')}
+  }
+${storeC()}`;
+  return makeKernel({
+    name, buffers, body,
+    params: { m: d.m, n: d.n, k: d.k, lda: d.lda, ldb: d.ldb, tiles_n: ceilDiv(d.n, 4) },
+    invocations: ceilDiv(d.m, 4) * ceilDiv(d.n, 4),
+    workgroup: 64,
+    flops: 2 * d.m * d.n * d.k,
+  });
+}
+
+const XYZW = 'xyzw';
+
+/** Register-blocked 4×4 with vec4 loads; needs K, lda and ldb to be multiples of 4. */
+function matmulVec4Kernel(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBias: boolean, d: MatmulDims): Kernel {
+  const v4 = (b: BufferDecl): BufferDecl => ({ ...b, view: 'vec4<f32>' });
+  const buffers: BufferDecl[] = [v4(inBuf(c, 0, 'A')), v4(inBuf(c, 1, 'B'))];
+  if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
+  buffers.push(outBuf(c, 'C'));
+  // Indices are in vec4 units. A: rows (non-transposed: one vec4 = 4 k of a row) or k-rows (transposed: one vec4 =
+  // 4 rows at one k); B likewise. Each step of the k loop consumes k..k+3.
+  const aInit = ta
+    ? '  var ia = i0 / 4u;'
+    : R.map((r) => `  var ia${r} = min(i0 + ${r}u, P.m - 1u) * (P.lda / 4u);`).join('\n');
+  const bInit = tb
+    ? R.map((q) => `  var ib${q} = min(j0 + ${q}u, P.n - 1u) * (P.ldb / 4u);`).join('\n')
+    : '  var ib = j0 / 4u;';
+  const aLoad = ta
+    ? R.map((kk) => `    let at${kk} = A[ia + ${kk}u * (P.lda / 4u)];`).join('\n')
+    : R.map((r) => `    let a${r} = A[ia${r}];`).join('\n');
+  const bLoad = tb
+    ? R.map((q) => `    let bt${q} = B[ib${q}];`).join('\n')
+    : R.map((kk) => `    let b${kk} = B[ib + ${kk}u * (P.ldb / 4u)];`).join('\n');
+  const aAt = (r: number, kk: number) => (ta ? `at${kk}.${XYZW[r]}` : `a${r}.${XYZW[kk]}`);
+  const bRow = (kk: number) => (tb ? `vec4<f32>(${R.map((q) => `bt${q}.${XYZW[kk]}`).join(', ')})` : `b${kk}`);
+  const advance = [
+    ...(ta ? ['    ia += P.lda;'] : R.map((r) => `    ia${r} += 1u;`)),
+    ...(tb ? R.map((q) => `    ib${q} += 1u;`) : ['    ib += P.ldb;']),
+  ];
+  const init = hasBias ? `vec4<f32>(${R.map((q) => `bias[min(j0 + ${q}u, P.n - 1u)]`).join(', ')})` : 'vec4<f32>(0.0)';
+  const body = `
+  let tn = t % P.tiles_n;
+  let i0 = (t / P.tiles_n) * 4u;
+  let j0 = tn * 4u;
+${aInit}
+${bInit}
+  let bias4 = ${init};
+${R.map((r) => `  var acc${r} = bias4;`).join('\n')}
+  for (var k = 0u; k < P.k; k += 4u) {
+${aLoad}
+${bLoad}
+${R.map((kk) => `    let br${kk} = ${bRow(kk)};`).join('\n')}
+${R.map((r) => R.map((kk) => `    acc${r} += ${aAt(r, kk)} * br${kk};`).join('\n')).join('\n')}
+${advance.join('\n')}
+  }
+${storeC()}`;
+  return makeKernel({
+    name: `${name}_vec4`, buffers, body,
+    params: { m: d.m, n: d.n, k: d.k, lda: d.lda, ldb: d.ldb, tiles_n: ceilDiv(d.n, 4) },
+    invocations: ceilDiv(d.m, 4) * ceilDiv(d.n, 4),
+    workgroup: 64,
+    flops: 2 * d.m * d.n * d.k,
+  });
+}
+
+/** Stores of the 4×4 block acc0..acc3 (rows i0.., columns j0..), guarded at the edges. */
+function storeC(): string {
+  return R.map((r) => `  if (i0 + ${r}u < P.m) {
+    let o = (i0 + ${r}u) * P.n + j0;
+${R.map((q) => `    if (j0 + ${q}u < P.n) { C[o + ${q}u] = acc${r}.${XYZW[q]}; }`).join('\n')}
+  }`).join('\n');
+}
+
+function pick(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBias: boolean, d: MatmulDims): Kernel {
+  const aligned = d.k % 4 === 0 && d.lda % 4 === 0 && d.ldb % 4 === 0;
+  return (aligned ? matmulVec4Kernel : matmulKernel)(c, name, ta, tb, hasBias, d);
+}
+
+export function matmulKernels(c: NodeCtx): Kernel[] {
+  const ta = !!c.node.attrs.ta, tb = !!c.node.attrs.tb;
+  const [m, n] = c.node.type.shape;
+  const k = ta ? c.inTypes[0].shape[0] : c.inTypes[0].shape[1];
+  const name = `matmul${ta ? '_ta' : ''}${tb ? '_tb' : ''}`;
+  return [pick(c, name, ta, tb, false, { m, n, k, lda: c.inTypes[0].shape[1], ldb: c.inTypes[1].shape[1] })];
+}
+
+export function linearKernels(c: NodeCtx): Kernel[] {
+  const [m, k] = c.inTypes[0].shape, n = c.inTypes[1].shape[0];
+  const hasBias = c.node.inputs.length > 2;
+  return [pick(c, hasBias ? 'linear_bias' : 'linear', false, true, hasBias, { m, n, k, lda: k, ldb: k })];
+}

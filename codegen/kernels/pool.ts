@@ -1,0 +1,172 @@
+/**
+ * Max and average pooling (no padding, window k, stride s) and their gradients. Forward: one output per invocation.
+ * Backward never needs atomics: with disjoint windows (stride ≥ k, the usual 2×2/2) each window writes its own cell
+ * of the gradient; with overlapping windows it is a gather: each input element visits the windows that contain
+ * it, in the same (oy, ox) order the CPU spec scatters in. maxpool_bwd recomputes each window's argmax with the spec's rule (the
+ * first maximum in row-major window order wins; the first element is taken even if nothing exceeds it) and takes
+ * the window's gradient only if that argmax is this element. Positions no window covers get 0.
+ * avgpool_bwd divides each dy by k² before adding, as the spec does.
+ */
+import { numel } from '../../ir/types.js';
+import { Kernel } from '../kernel.js';
+import { NEG_INF, NEG_INF_PARAM, NodeCtx, ewWorkgroup, inBuf, int, makeKernel, outBuf, outNumel } from './builder.js';
+
+function poolParams(c: NodeCtx, x: number[], y: number[]) {
+  return { h: x[2], w: x[3], oh: y[2], ow: y[3], k: int(c, 'k'), stride: int(c, 'stride') };
+}
+
+const OUTPUT_POS = `
+  let ox = t % P.ow;
+  let t2 = t / P.ow;
+  let oy = t2 % P.oh;
+  let nc = t2 / P.oh;
+  let base = (nc * P.h + oy * P.stride) * P.w + ox * P.stride;`;
+
+export function maxpoolKernels(c: NodeCtx): Kernel[] {
+  return [makeKernel({
+    name: 'maxpool',
+    buffers: [inBuf(c, 0, 'X'), outBuf(c)],
+    params: { ...poolParams(c, c.inTypes[0].shape, c.node.type.shape), ...NEG_INF_PARAM },
+    invocations: outNumel(c),
+    workgroup: ewWorkgroup(c.variant),
+    body: `${OUTPUT_POS}
+  var m = ${NEG_INF};
+  for (var ky = 0u; ky < P.k; ky++) {
+    for (var kx = 0u; kx < P.k; kx++) {
+      let v = X[base + ky * P.w + kx];
+      if (v > m) { m = v; }
+    }
+  }
+  out[t] = m;`,
+  })];
+}
+
+export function avgpoolKernels(c: NodeCtx): Kernel[] {
+  return [makeKernel({
+    name: 'avgpool',
+    buffers: [inBuf(c, 0, 'X'), outBuf(c)],
+    params: poolParams(c, c.inTypes[0].shape, c.node.type.shape),
+    invocations: outNumel(c),
+    workgroup: ewWorkgroup(c.variant),
+    body: `${OUTPUT_POS}
+  var acc = 0.0;
+  for (var ky = 0u; ky < P.k; ky++) {
+    for (var kx = 0u; kx < P.k; kx++) { acc += X[base + ky * P.w + kx]; }
+  }
+  out[t] = acc / f32(P.k * P.k);`,
+  })];
+}
+
+/** Input position of invocation t and the ranges of windows covering it: oy in [oy0, oy1], ox in [ox0, ox1]. */
+const INPUT_POS = `
+  let ix = t % P.w;
+  let t2 = t / P.w;
+  let iy = t2 % P.h;
+  let nc = t2 / P.h;
+  let oy0 = select(0u, (iy + 1u - P.k + P.stride - 1u) / P.stride, iy + 1u >= P.k);
+  let ox0 = select(0u, (ix + 1u - P.k + P.stride - 1u) / P.stride, ix + 1u >= P.k);
+  let oy1 = min(iy / P.stride, P.oh - 1u);
+  let ox1 = min(ix / P.stride, P.ow - 1u);
+  var acc = 0.0;`;
+
+/**
+ * Windows that do not overlap (stride ≥ k): one invocation per window writes its whole stride×stride cell of the
+ * input gradient (the window's k×k part, zeros in the gap), the last row/column of windows extending to the edge,
+ * so the cells tile the input and every element is written once (k²× fewer window scans than the gather).
+ */
+const CELL = `
+  let ox = t % P.ow;
+  let t2 = t / P.ow;
+  let oy = t2 % P.oh;
+  let nc = t2 / P.oh;
+  let y0 = oy * P.stride;
+  let x0 = ox * P.stride;
+  let y1 = select(y0 + P.stride, P.h, oy + 1u == P.oh);
+  let x1 = select(x0 + P.stride, P.w, ox + 1u == P.ow);
+  let d = DY[t];`;
+
+function disjoint(c: NodeCtx): boolean { return int(c, 'stride') >= int(c, 'k'); }
+
+export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
+  const params = poolParams(c, c.inTypes[1].shape, c.inTypes[0].shape);
+  if (disjoint(c)) {
+    return [makeKernel({
+      name: 'maxpool_bwd_cells',
+      buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), outBuf(c)],
+      params,
+      invocations: numel(c.inTypes[0].shape),
+      workgroup: ewWorkgroup(c.variant),
+      body: `${CELL}
+  let base = (nc * P.h + y0) * P.w + x0;
+  var best = base;
+  var m = X[base];
+  for (var ky = 0u; ky < P.k; ky++) {
+    for (var kx = 0u; kx < P.k; kx++) {
+      let idx = base + ky * P.w + kx;
+      let v = X[idx];
+      if (v > m) { m = v; best = idx; }
+    }
+  }
+  for (var y = y0; y < y1; y++) {
+    let row = (nc * P.h + y) * P.w;
+    for (var x = x0; x < x1; x++) { out[row + x] = select(0.0, d, row + x == best); }
+  }`,
+    })];
+  }
+  return [makeKernel({
+    name: 'maxpool_bwd',
+    buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), outBuf(c)],
+    params,
+    invocations: outNumel(c),
+    workgroup: ewWorkgroup(c.variant),
+    body: `${INPUT_POS}
+  for (var oy = oy0; oy <= oy1; oy++) {
+    for (var ox = ox0; ox <= ox1; ox++) {
+      let base = (nc * P.h + oy * P.stride) * P.w + ox * P.stride;
+      var best = base;
+      var m = X[base];
+      for (var ky = 0u; ky < P.k; ky++) {
+        for (var kx = 0u; kx < P.k; kx++) {
+          let idx = base + ky * P.w + kx;
+          let v = X[idx];
+          if (v > m) { m = v; best = idx; }
+        }
+      }
+      if (best == t) { acc += DY[(nc * P.oh + oy) * P.ow + ox]; }
+    }
+  }
+  out[t] = acc;`,
+  })];
+}
+
+export function avgpoolBwdKernels(c: NodeCtx): Kernel[] {
+  const params = poolParams(c, c.node.type.shape, c.inTypes[0].shape);
+  if (disjoint(c)) {
+    return [makeKernel({
+      name: 'avgpool_bwd_cells',
+      buffers: [inBuf(c, 0, 'DY'), outBuf(c)],
+      params,
+      invocations: numel(c.inTypes[0].shape),
+      workgroup: ewWorkgroup(c.variant),
+      body: `${CELL}
+  let g = d / f32(P.k * P.k);
+  for (var y = y0; y < y1; y++) {
+    let row = (nc * P.h + y) * P.w;
+    for (var x = x0; x < x1; x++) { out[row + x] = select(0.0, g, y - y0 < P.k && x - x0 < P.k); }
+  }`,
+    })];
+  }
+  return [makeKernel({
+    name: 'avgpool_bwd',
+    buffers: [inBuf(c, 0, 'DY'), outBuf(c)],
+    params,
+    invocations: outNumel(c),
+    workgroup: ewWorkgroup(c.variant),
+    body: `${INPUT_POS}
+  let kk = f32(P.k * P.k);
+  for (var oy = oy0; oy <= oy1; oy++) {
+    for (var ox = ox0; ox <= ox1; ox++) { acc += DY[(nc * P.oh + oy) * P.ow + ox] / kk; }
+  }
+  out[t] = acc;`,
+  })];
+}

@@ -1,0 +1,53 @@
+/**
+ * Split reductions without atomics: a long reduction is cut into `chunks` pieces computed by separate invocations
+ * into a scratch buffer [chunks, total], then summed in a fixed order by sumPartialsKernel. Deterministic (no float
+ * atomics, same order every run) and it keeps both CPU cores busy when there are few outputs (a conv1 weight
+ * gradient has 150 outputs but a 50 k-long reduction each).
+ */
+import { Kernel } from '../kernel.js';
+import { BufferDecl, NodeCtx, ParamValues, Variant, ceilDiv, makeKernel, outBuf, scratchRef } from './builder.js';
+
+/** Invocations a split reduction aims for: a few per core on CPU drivers, many on GPUs. */
+export function targetInvocations(v: Variant): number {
+  return v === 'gpu' ? 32768 : 2048;
+}
+
+/**
+ * How many chunks to cut `length` units of reduction into when `tiles` invocations already exist without
+ * splitting: enough to reach the target, never fewer than `minPerChunk` units per chunk, no empty chunks.
+ */
+export function chooseChunks(length: number, tiles: number, v: Variant, minPerChunk: number): { chunks: number; perChunk: number } {
+  const want = Math.max(1, Math.min(ceilDiv(targetInvocations(v), tiles), Math.floor(length / minPerChunk)));
+  const perChunk = ceilDiv(length, Math.min(want, length));
+  return { chunks: ceilDiv(length, perChunk), perChunk };
+}
+
+/** Scratch index 0 holds the partials of a split reduction: [chunks, total] f32. */
+export function partialsBuffer(chunks: number, total: number, access: 'read' | 'read_write'): BufferDecl {
+  return { name: 'part', ref: scratchRef(0, chunks * total * 4), elem: 'f32', access };
+}
+
+export interface SumOptions {
+  /** Where the sums go (default: the node's output). */
+  out?: BufferDecl;
+  /** More read-only inputs `finish` uses. */
+  extra?: BufferDecl[];
+  params?: ParamValues;
+  /** WGSL f32 expression of `acc` (the sum) and `t` (its index) stored as the result (default `acc`). */
+  finish?: string;
+}
+
+/** out[t] = finish(Σ_s part[s·total + t]), s ascending, for t < total. */
+export function sumPartialsKernel(c: NodeCtx, name: string, chunks: number, total: number, o: SumOptions = {}): Kernel {
+  const out = o.out ?? outBuf(c);
+  return makeKernel({
+    name: `${name}_sum`,
+    buffers: [partialsBuffer(chunks, total, 'read'), ...(o.extra ?? []), out],
+    params: { total, chunks, ...o.params },
+    invocations: total,
+    body: `
+  var acc = 0.0;
+  for (var s = 0u; s < P.chunks; s++) { acc += part[s * P.total + t]; }
+  ${out.name}[t] = ${o.finish ?? 'acc'};`,
+  });
+}

@@ -1,0 +1,154 @@
+/**
+ * A small standalone runner for kernels of chosen nodes (tests, `lpc quant --backend webgpu`): buffers for the
+ * nodes involved, host values uploaded for the fed nodes, the kernels of `run` (in that order) in one compute pass
+ * of one command buffer, then readback of `read`. Everything it allocates is destroyed before it returns. The
+ * training executor (executor.ts) does the same once per graph and reuses its buffers; this one is deliberately
+ * simple.
+ */
+import { Graph } from '../../ir/graph.js';
+import { numel } from '../../ir/types.js';
+import { Kernel, STEP_WORDS } from '../../codegen/kernel.js';
+import { kernelsForNode, Variant } from '../../codegen/kernels/index.js';
+import { PipelineCache } from './pipelines.js';
+
+export type HostArray = Float32Array | Int32Array;
+
+export interface RunKernelsOptions {
+  /** Host values of nodes (inputs, state, or anything else to be taken as given), by node id. */
+  feeds: Map<number, HostArray> | Record<number, HostArray>;
+  /** Nodes whose kernels run, in order (ops without kernels, e.g. reshape, are allowed and do nothing). */
+  run: number[];
+  /** Nodes to read back. */
+  read: number[];
+  /** Per-step uniform values (stochastic rounding); default seed 0, step 0. */
+  step?: { seed: number; step: number; lr?: number };
+  variant?: Variant;
+  /** Reuse a cache across calls (and count pipeline creations); default: a cache for this call only. */
+  pipelines?: PipelineCache;
+}
+
+export interface RunKernelsResult {
+  values: Map<number, HostArray>;
+  /** The kernels dispatched, in order. */
+  kernels: Kernel[];
+}
+
+const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+const padded = (bytes: number) => Math.max(16, Math.ceil(bytes / 16) * 16);
+
+/** reshape is a view: the node whose buffer holds its bytes. */
+function storageNode(g: Graph, id: number): number {
+  while (g.nodes[id].op === 'reshape') id = g.nodes[id].inputs[0];
+  return id;
+}
+
+export async function runKernels(device: GPUDevice, g: Graph, o: RunKernelsOptions): Promise<RunKernelsResult> {
+  const feeds = o.feeds instanceof Map ? o.feeds : new Map(Object.entries(o.feeds).map(([k, v]) => [Number(k), v]));
+  const pipelines = o.pipelines ?? new PipelineCache(device);
+  const owned: GPUBuffer[] = [];
+  const make = (bytes: number, usage: number, label: string) => {
+    const b = device.createBuffer({ size: padded(bytes), usage, label });
+    owned.push(b);
+    return b;
+  };
+  const bufs = new Map<number, GPUBuffer>();
+  const bufferOf = (id: number): GPUBuffer => {
+    const sid = storageNode(g, id);
+    let b = bufs.get(sid);
+    if (!b) {
+      const n = g.nodes[sid];
+      b = make(numel(n.type.shape) * 4, STORAGE, `%${sid} ${n.op}`);
+      bufs.set(sid, b);
+    }
+    return b;
+  };
+
+  device.pushErrorScope('validation');
+  try {
+    // Values: fed first, then produced by the run list in order; anything else read before it exists is an error.
+    const ready = new Set<number>();
+    for (const [id, v] of feeds) {
+      const n = g.nodes[id];
+      if (!n) throw new Error(`feed for unknown node %${id}`);
+      if (v.length !== numel(n.type.shape)) throw new Error(`feed for %${id} has ${v.length} values, its type holds ${numel(n.type.shape)}`);
+      device.queue.writeBuffer(bufferOf(id), 0, v.buffer, v.byteOffset, v.byteLength);
+      ready.add(storageNode(g, id));
+    }
+    const stepBuf = make(STEP_WORDS * 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
+    const stepWords = new Uint32Array(STEP_WORDS);
+    stepWords[0] = (o.step?.seed ?? 0) >>> 0;
+    stepWords[1] = (o.step?.step ?? 0) >>> 0;
+    new Float32Array(stepWords.buffer)[2] = o.step?.lr ?? 0;
+    device.queue.writeBuffer(stepBuf, 0, stepWords);
+
+    const enc = device.createCommandEncoder({ label: 'runKernels' });
+    const kernels: Kernel[] = [];
+    const dispatches: { k: Kernel; pipeline: GPUComputePipeline; group: GPUBindGroup }[] = [];
+    for (const id of o.run) {
+      const node = g.nodes[id];
+      if (!node) throw new Error(`run list names unknown node %${id}`);
+      for (const i of node.inputs)
+        if (!ready.has(storageNode(g, i))) throw new Error(`%${id} ${node.op} needs %${i} (${g.nodes[i].op}), which is neither fed nor run before it`);
+      const scratch = new Map<number, GPUBuffer>();
+      for (const k of kernelsForNode(g, id, { variant: o.variant })) {
+        const { pipeline, layout } = pipelines.get(k);
+        const params = make(k.params.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${k.name} params`);
+        device.queue.writeBuffer(params, 0, k.params);
+        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params } }];
+        if (k.usesStep) entries.push({ binding: 1, resource: { buffer: stepBuf } });
+        k.bindings.forEach((b, i) => {
+          let buf: GPUBuffer;
+          if (b.ref.kind === 'node') buf = bufferOf(b.ref.id);
+          else {
+            const { index, bytes } = b.ref;
+            buf = scratch.get(index) ?? make(bytes, STORAGE, `${k.name} scratch${index}`);
+            scratch.set(index, buf);
+          }
+          entries.push({ binding: 2 + i, resource: { buffer: buf } });
+        });
+        // A scratch buffer belongs to one node's kernels, so zeroing it before the pass is enough.
+        for (const ci of k.clears ?? []) {
+          const buf = scratch.get(ci);
+          if (!buf) throw new Error(`kernel ${k.name} clears scratch ${ci}, which none of its bindings uses`);
+          enc.clearBuffer(buf);
+        }
+        dispatches.push({ k, pipeline, group: device.createBindGroup({ layout, entries, label: k.name }) });
+        kernels.push(k);
+      }
+      ready.add(storageNode(g, id));
+    }
+    await pipelines.check();
+
+    const pass = enc.beginComputePass();
+    for (const d of dispatches) {
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.group);
+      pass.dispatchWorkgroups(...d.k.dispatch);
+    }
+    pass.end();
+    const staging = o.read.map((id) => {
+      if (!ready.has(storageNode(g, id))) throw new Error(`cannot read %${id}: it is neither fed nor run`);
+      const bytes = numel(g.nodes[id].type.shape) * 4;
+      const s = make(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `read %${id}`);
+      enc.copyBufferToBuffer(bufferOf(id), 0, s, 0, padded(bytes));
+      return { id, s, bytes };
+    });
+    device.queue.submit([enc.finish()]);
+    const values = new Map<number, HostArray>();
+    for (const { id, s, bytes } of staging) {
+      await s.mapAsync(GPUMapMode.READ);
+      const raw = s.getMappedRange(0, padded(bytes));
+      const n = bytes / 4;
+      const out = g.nodes[id].type.dtype === 'i32' ? new Int32Array(n) : new Float32Array(n);
+      out.set(g.nodes[id].type.dtype === 'i32' ? new Int32Array(raw, 0, n) : new Float32Array(raw, 0, n));
+      s.unmap();
+      values.set(id, out);
+    }
+    return { values, kernels };
+  } finally {
+    const err = await device.popErrorScope();
+    await device.queue.onSubmittedWorkDone();
+    for (const b of owned) b.destroy();
+    if (err) throw new Error(`WebGPU validation error in runKernels: ${err.message}`);
+  }
+}
