@@ -35,17 +35,25 @@ ${R.map((j) => `  var acc${j} = vec4<f32>(0.0);`).join('\n')}
   let zero = vec4<i32>(0);
   let lanes = vec4<i32>(0, 1, 2, 3);
   let s = i32(P.stride);
+  // Taps kx ≡ r + pad (mod s) for which at least one of the four pixels has 0 ≤ ox < OW:
+  // ox_q = (r + pad − kx)/s + 4·jb + q, so r + pad − s·(OW − 4·jb) < kx ≤ r + pad + s·(4·jb + 3).
+  let rp = i32(r + P.pad);
+  let jb4 = i32(4u * jb);
+  var kx_first = i32((r + P.pad) % P.stride);
+  let kx_lo = rp - s * (i32(P.ow) - jb4) + 1;
+  if (kx_lo > kx_first) { kx_first += ((kx_lo - kx_first + s - 1) / s) * s; }
+  let kx_last = min(i32(P.kw) - 1, rp + s * (jb4 + 3));
   for (var ky = (iy + P.pad) % P.stride; ky < P.kh; ky += P.stride) {
     let ty = i32(iy + P.pad) - i32(ky);
     if (ty < 0) { break; }
     let oy = u32(ty / s);
     if (oy >= P.oh) { continue; }
     let rowoff = i32(n * P.o * ohw + oy * P.ow);
-    for (var kx = (r + P.pad) % P.stride; kx < P.kw; kx += P.stride) {
-      let ox = vec4<i32>((i32(r + P.pad) - i32(kx)) / s + i32(4u * jb)) + lanes;
+    for (var kx = kx_first; kx <= kx_last; kx += s) {
+      let ox = vec4<i32>((rp - kx) / s + jb4) + lanes;
       let v = vx & (ox >= zero) & (ox < vec4<i32>(i32(P.ow)));
       var dyo = vec4<i32>(rowoff) + ox;
-      let tap = ky * P.kw + kx;
+      let tap = ky * P.kw + u32(kx);
 ${R.map((j) => `      var wo${j} = wc${j} + tap;`).join('\n')}
       for (var o = 0u; o < P.o; o++) {
         let idx = select(zero, dyo, v);

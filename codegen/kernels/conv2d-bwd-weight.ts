@@ -15,6 +15,8 @@ export function conv2dBwdWeightKernels(c: NodeCtx): Kernel[] {
   const [N, C, H, W] = c.inTypes[1].shape, [O, , KH, KW] = c.node.type.shape, [, , OH, OW] = c.inTypes[0].shape;
   const s = int(c, 'stride'), pad = int(c, 'pad');
   const cols = C * KH * KW, total = O * cols;
+  const masked = pad > 0; // without padding every tap is inside the input: no masks
+
   const colTiles = ceilDiv(cols, 4), oTiles = ceilDiv(O, 4), rows = N * OH;
   // at least ~64 ox iterations per chunk so the partial write and the final sum stay small next to the work
   const { chunks, perChunk } = chooseChunks(rows, colTiles * oTiles, c.variant, Math.max(1, Math.ceil(64 / OW)));
@@ -42,15 +44,15 @@ ${R.map((j) => `  var acc${j} = vec4<f32>(0.0);`).join('\n')}
     let n = row / P.oh;
     let oy = row % P.oh;
     let iy = vec4<i32>(i32(oy * P.stride) - i32(P.pad)) + ky;
-    let vy = (iy >= zero) & (iy < hh);
-    let xrow = vec4<i32>((n * P.c + ci) * hw) + iy * ww;
+${masked ? '    let vy = (iy >= zero) & (iy < hh);\n' : ''}    let xrow = vec4<i32>((n * P.c + ci) * hw) + iy * ww;
     let dyrow = n * P.o * ohw + oy * P.ow;
 ${R.map((j) => `    let d${j} = dyrow + oc${j} * ohw;`).join('\n')}
     var ix = kx - vec4<i32>(i32(P.pad));
     for (var ox = 0u; ox < P.ow; ox++) {
-      let v = vy & (ix >= zero) & (ix < ww);
+${masked ? `      let v = vy & (ix >= zero) & (ix < ww);
       let idx = select(zero, xrow + ix, v);
-      let xv = select(vec4<f32>(0.0), vec4<f32>(X[idx.x], X[idx.y], X[idx.z], X[idx.w]), v);
+      let xv = select(vec4<f32>(0.0), vec4<f32>(X[idx.x], X[idx.y], X[idx.z], X[idx.w]), v);` : `      let idx = xrow + ix;
+      let xv = vec4<f32>(X[idx.x], X[idx.y], X[idx.z], X[idx.w]);`}
 ${R.map((j) => `      acc${j} += DY[d${j} + ox] * xv;`).join('\n')}
       ix += vec4<i32>(i32(P.stride));
     }
@@ -60,7 +62,7 @@ ${R.map((j) => `  if (o0 + ${j}u < P.o) {
 ${R.map((q) => `    if (c0 + ${q}u < P.cols) { part[pbase + (o0 + ${j}u) * P.cols + c0 + ${q}u] = acc${j}.${XYZW[q]}; }`).join('\n')}
   }`).join('\n')}`;
   const partial = makeKernel({
-    name: 'conv2d_bwd_weight',
+    name: `conv2d_bwd_weight${masked ? '' : '_nopad'}`,
     buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), partialsBuffer(chunks, total, 'read_write')],
     body,
     params: {

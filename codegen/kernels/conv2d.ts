@@ -3,7 +3,8 @@
  * 4 output pixels (consecutive in N·OH·OW order) in four vec4 accumulators, looping over C·KH·KW. Padding and edge
  * pixels are handled by masked loads (index 0 is loaded and the value replaced by 0), with no branches in the
  * inner loop and no shared memory (webgpu-on-cpu.md §8). Channels and pixels past the edge are clamped for loads
- * and skipped for stores. Only the bias is structure; shapes, stride and padding are params.
+ * and skipped for stores. The bias and whether there is padding at all (no padding: no masks) are structure;
+ * shapes, stride and the padding amount are params.
  */
 import { Kernel } from '../kernel.js';
 import { BufferDecl, NodeCtx, ceilDiv, inBuf, int, makeKernel, outBuf } from './builder.js';
@@ -18,6 +19,8 @@ export function conv2dKernels(c: NodeCtx): Kernel[] {
   if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
   buffers.push(outBuf(c));
   const np = N * OH * OW;
+  // Without padding every tap is inside the input (iy ≤ (OH−1)·s + KH−1 < H), so the masks can go.
+  const masked = int(c, 'pad') > 0;
   const body = `
   let ohw = P.oh * P.ow;
   let hw = P.h * P.w;
@@ -40,13 +43,13 @@ ${R.map((j) => `  var acc${j} = vec4<f32>(${hasBias ? `bias[min(o0 + ${j}u, P.o 
     let cbase = xbase + vec4<i32>(i32(ci * hw));
     for (var ky = 0u; ky < P.kh; ky++) {
       let iy = iy0 + vec4<i32>(i32(ky));
-      let vy = (iy >= zero) & (iy < hh);
-      let row = cbase + iy * ww;
+${masked ? '      let vy = (iy >= zero) & (iy < hh);\n' : ''}      let row = cbase + iy * ww;
       for (var kx = 0u; kx < P.kw; kx++) {
         let ix = ix0 + vec4<i32>(i32(kx));
-        let v = vy & (ix >= zero) & (ix < ww);
+${masked ? `        let v = vy & (ix >= zero) & (ix < ww);
         let idx = select(zero, row + ix, v);
-        let xv = select(vec4<f32>(0.0), vec4<f32>(X[idx.x], X[idx.y], X[idx.z], X[idx.w]), v);
+        let xv = select(vec4<f32>(0.0), vec4<f32>(X[idx.x], X[idx.y], X[idx.z], X[idx.w]), v);` : `        let idx = row + ix;
+        let xv = vec4<f32>(X[idx.x], X[idx.y], X[idx.z], X[idx.w]);`}
 ${R.map((j) => `        acc${j} += Wt[w${j} + wi] * xv;`).join('\n')}
         wi++;
       }
@@ -57,7 +60,7 @@ ${R.map((j) => `  if (o0 + ${j}u < P.o) {
 ${R.map((q) => `    if (p0 + ${q}u < P.np) { out[obase.${XYZW[q]} + (o0 + ${j}u) * ohw] = acc${j}.${XYZW[q]}; }`).join('\n')}
   }`).join('\n')}`;
   return [makeKernel({
-    name: hasBias ? 'conv2d_bias' : 'conv2d',
+    name: `conv2d${hasBias ? '_bias' : ''}${masked ? '' : '_nopad'}`,
     buffers, body,
     params: { c: C, h: H, w: W, o: O, oh: OH, ow: OW, kh: KH, kw: KW, stride: int(c, 'stride'), pad: int(c, 'pad'), np, tiles_p: ceilDiv(np, 4) },
     invocations: ceilDiv(np, 4) * ceilDiv(O, 4),

@@ -76,7 +76,8 @@ async function gpuRun(g: Graph, id: number, feeds: Map<number, HostArray>, step 
  * of its terms, not with the (possibly cancelled) result, so an element near zero in a tensor of large values may
  * legitimately differ by more than 1e-5 of itself. Each element is therefore held to 1e-5 of the largest magnitude
  * in the reference output (a relative max-norm bound), with a 1e-30 floor for all-zero outputs. For the sizes here
- * (reductions of ≤ 10⁴ terms) the observed error is 10–100× below this bound.
+ * (reductions of ≤ 10⁴ terms) the worst observed error is about 0.12 of this bound (sum_channel over 9240 terms),
+ * most kernels 0.03 or less.
  */
 function expectClose(what: string, gpu: ArrayLike<number>, ref: Float64Array, rel = 1e-5): void {
   expect(gpu.length).toBe(ref.length);
@@ -187,6 +188,8 @@ describe('convolution', () => {
     { n: 2, c: 3, h: 7, w: 7, o: 4, kh: 1, kw: 1, stride: 2, pad: 0 },
     { n: 2, c: 5, h: 11, w: 9, o: 9, kh: 4, kw: 4, stride: 3, pad: 2 },
     { n: 4, c: 1, h: 12, w: 12, o: 6, kh: 5, kw: 5, stride: 1, pad: 0 },
+    { n: 1, c: 6, h: 6, w: 5, o: 3, kh: 3, kw: 3, stride: 2, pad: 2 },
+    { n: 2, c: 3, h: 8, w: 11, o: 5, kh: 2, kw: 2, stride: 3, pad: 0 },
   ];
   for (const k of cases) {
     const tag = `${k.n}x${k.c}x${k.h}x${k.w} → ${k.o}, ${k.kh}x${k.kw} s${k.stride} p${k.pad}`;
@@ -214,6 +217,7 @@ describe('pooling', () => {
     { shape: [1, 2, 9, 8], k: 3, stride: 2 },
     { shape: [2, 2, 6, 7], k: 3, stride: 1 },
     { shape: [1, 3, 5, 5], k: 2, stride: 3 },
+    { shape: [2, 2, 10, 11], k: 3, stride: 3 },
   ];
   for (const c of cases) {
     const attrs = { k: c.k, stride: c.stride };
