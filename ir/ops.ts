@@ -46,7 +46,36 @@ export interface OpDef {
 }
 
 const ops = new Map<string, OpDef>();
-function def(d: OpDef): void { ops.set(d.name, d); }
+
+/**
+ * The quantize epilogue: every computing op may carry `qfmt` (a format) and `qround` (nearest | stochastic), which
+ * quantize its result in place — the fusion pass folds a `quantize` node into its producer this way, and the result
+ * type then carries the format. Stochastic bits use the producing node's id as tensor id. Sources, views and
+ * `quantize` itself take no epilogue.
+ */
+export const EPILOGUE_ATTRS = { qfmt: 'format', qround: 'string' } as const;
+const NO_EPILOGUE = new Set(['input', 'state', 'reshape', 'quantize']);
+
+function def(d: OpDef): void {
+  if (NO_EPILOGUE.has(d.name)) { ops.set(d.name, d); return; }
+  ops.set(d.name, {
+    ...d,
+    attrs: { ...d.attrs, ...EPILOGUE_ATTRS },
+    optional: [...(d.optional ?? []), ...Object.keys(EPILOGUE_ATTRS)],
+    infer: (t, a) => {
+      const r = d.infer(t, a);
+      return a.qfmt ? { ...r, fmt: a.qfmt as Format } : r;
+    },
+    cpu: (ins, out, c) => {
+      d.cpu(ins, out, c);
+      const fmt = c.attrs.qfmt as Format | undefined;
+      if (!fmt || fmt.kind === 'f32') return;
+      const round = (c.attrs.qround ?? 'nearest') as string;
+      if (round !== 'nearest' && round !== 'stochastic') throw new Error(`unknown rounding '${round}'`);
+      out.set(quantizeCpu(Float32Array.from(out), c.type.shape, fmt, round, c.rng));
+    },
+  });
+}
 
 export function getOp(name: string): OpDef {
   const d = ops.get(name);
@@ -143,16 +172,23 @@ def({
 });
 
 // ---------- quantize (a format is part of the result type) ----------
+/**
+ * QPyTorch's Quantizer: the forward value to `fmt` (f32: identity) and, straight through, the error on the way back
+ * to `bwd_fmt` (absent: identity). `role` says which policy role placed it (A, E, G, M, ACC, W).
+ */
 def({
-  name: 'quantize', arity: 1, attrs: { fmt: 'format', rounding: 'string', role: 'string' },
+  name: 'quantize', arity: 1,
+  attrs: { fmt: 'format', rounding: 'string', role: 'string', bwd_fmt: 'format', bwd_rounding: 'string' },
+  optional: ['bwd_fmt', 'bwd_rounding'],
   infer: (t, a) => f32(t[0].shape, a.fmt as Format),
   cpu: (ins, out, c) => {
     const q = quantizeCpu(Float32Array.from(ins[0]), c.inTypes[0].shape, c.attrs.fmt as Format,
       c.attrs.rounding as 'nearest' | 'stochastic', c.rng);
     out.set(q);
   },
-  // Straight-through: QPyTorch's Quantizer quantizes the error on the way back with the E role, inserted by the pass.
-  grad: (g) => [g.dy],
+  grad: (g) => [g.attrs.bwd_fmt
+    ? g.add('quantize', [g.dy], { fmt: g.attrs.bwd_fmt, rounding: g.attrs.bwd_rounding ?? 'nearest', role: 'E' })
+    : g.dy],
 });
 
 // ---------- dense ----------

@@ -1,10 +1,13 @@
 /**
  * The optimizer as graph ops: SGD with momentum and weight decay, PyTorch's torch.optim.SGD semantics
  * (g ← g + wd·w; m ← μ·m + g; w ← w − lr·m; the buffer starts at zero, which equals PyTorch's first-step copy).
- * The learning rate is a runtime scalar input `lr`, so schedules never recompile.
+ * The learning rate is a runtime scalar input `lr`, so schedules never recompile. The precision policy's optimizer
+ * roles (G, ACC, W, M) are placed here, in QPyTorch OptimLP's order.
  */
 import { Builder, Graph, Module, stateNodes } from '../ir/graph.js';
 import { GRAD_PREFIX } from './autodiff.js';
+import { PrecisionPolicy, Role } from '../ir/precision/index.js';
+import { Loc } from '../ir/types.js';
 
 export interface SgdOptions { kind: 'sgd'; lr: number; momentum: number; wd: number }
 
@@ -23,28 +26,46 @@ export function parseOptimizer(text: string): SgdOptions {
   return o;
 }
 
-export function optimizer(m: Module, o: SgdOptions): Module {
-  return { ...m, graphs: m.graphs.map((g) => (g.name === 'train' ? sgd(g, o) : g)) };
+export function optimizer(m: Module, o: SgdOptions, policy?: PrecisionPolicy): Module {
+  return { ...m, graphs: m.graphs.map((g) => (g.name === 'train' ? sgd(g, o, policy?.roles ?? {}) : g)) };
 }
 
-function sgd(g0: Graph, o: SgdOptions): Graph {
+/**
+ * SGD inside QPyTorch's OptimLP, in its order: g ← Q_G(g); with ACC the step starts from the accumulator;
+ * the fp32 update (d = g + wd·p; m ← μ·m + d; p ← p − lr·m); acc ← Q_ACC(p), p ← acc; p ← Q_W(p);
+ * m ← Q_M(m) (so the next step consumes the quantized buffer). A missing role is the identity.
+ */
+function sgd(g0: Graph, o: SgdOptions, roles: PrecisionPolicy['roles']): Graph {
   const g: Graph = { ...g0, nodes: [...g0.nodes], outputs: [], updates: [...g0.updates] };
   const b = new Builder(g);
   const params = stateNodes(g0);
   const lr = b.add('input', [], { name: 'lr', kind: 'scalar', shape: [1], dtype: 'f32' });
+  const q = (role: Role, x: number, loc: Loc | undefined): number => {
+    const r = roles[role];
+    return r ? b.add('quantize', [x], { fmt: r.fmt, rounding: r.rounding, role }, loc) : x;
+  };
   for (const out of g0.outputs) {
     if (!out.name.startsWith(GRAD_PREFIX)) { g.outputs.push(out); continue; }
     const name = out.name.slice(GRAD_PREFIX.length);
     const p = params.get(name)!;
     const loc = p.loc;
-    let d = out.node;
-    if (o.wd) d = b.add('add', [d, b.add('scale', [p.id], { c: o.wd }, loc)], {}, loc);
+    const state = (suffix: string, init: string) =>
+      b.add('state', [], { name: `${name}.${suffix}`, kind: 'optim', shape: p.type.shape, init }, loc);
+    const acc = roles.ACC ? state('acc', `copy:${name}`) : undefined;
+    const base = acc ?? p.id;
+    let d = q('G', out.node, loc);
+    if (o.wd) d = b.add('add', [d, b.add('scale', [base], { c: o.wd }, loc)], {}, loc);
     if (o.momentum) {
-      const buf = b.add('state', [], { name: `${name}.momentum`, kind: 'optim', shape: p.type.shape, init: 'zeros' }, loc);
+      const buf = state('momentum', 'zeros');
       d = b.add('add', [b.add('scale', [buf], { c: o.momentum }, loc), d], {}, loc);
-      g.updates.push({ name: `${name}.momentum`, node: d });
+      g.updates.push({ name: `${name}.momentum`, node: q('M', d, loc) });
     }
-    g.updates.push({ name, node: b.add('sub', [p.id, b.add('mul_scalar', [d, lr], {}, loc)], {}, loc) });
+    let w = b.add('sub', [base, b.add('mul_scalar', [d, lr], {}, loc)], {}, loc);
+    if (acc !== undefined) {
+      w = q('ACC', w, loc);
+      g.updates.push({ name: `${name}.acc`, node: w });
+    }
+    g.updates.push({ name, node: q('W', w, loc) });
   }
   return g;
 }

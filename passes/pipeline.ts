@@ -7,10 +7,14 @@ import { printModule } from '../ir/print.js';
 import { verifyModule } from '../ir/verify.js';
 import { autodiff } from './autodiff.js';
 import { optimizer, SgdOptions } from './optimizer.js';
+import { quantizePass } from './quantize.js';
+import { PrecisionPolicy } from '../ir/precision/index.js';
 
 export interface CompileOptions {
   batch: number;
   optimizer: SgdOptions;
+  /** Formats per tensor role (absent: everything f32). */
+  precision?: PrecisionPolicy;
   /** Pass names after which to print the module (or 'all'). */
   printAfter?: string[];
   timePasses?: boolean;
@@ -22,8 +26,11 @@ export interface CompileOptions {
 export interface Pass { name: string; run(m: Module, o: CompileOptions): Module }
 
 export const PASSES: Pass[] = [
+  // A and E quantizers go in before autodiff: a quantizer's gradient rule quantizes the error.
+  { name: 'quantize', run: (m, o) => quantizePass(m, o.precision) },
   { name: 'autodiff', run: (m) => autodiff(m) },
-  { name: 'optimizer', run: (m, o) => optimizer(m, o.optimizer) },
+  // SGD inside OptimLP: places the G, ACC, W and M quantizers.
+  { name: 'optimizer', run: (m, o) => optimizer(m, o.optimizer, o.precision) },
   { name: 'dce', run: (m) => ({ ...m, graphs: m.graphs.map(dce) }) },
 ];
 

@@ -1,8 +1,10 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses, checkPassNames } from '../../passes/pipeline.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
 import { writeArtifact } from '../artifact.js';
+import { parsePolicy, PrecisionPolicy, PrecisionSpecError, printPolicy } from '../../ir/precision/index.js';
 import { FlagSpec, Parsed, UsageError, flag, intFlag } from './args.js';
 
 export const DEFAULT_OPTIMIZER = 'sgd(lr=0.05,momentum=0.9,wd=5e-4)';
@@ -11,6 +13,8 @@ export const compileFlags: FlagSpec[] = [
   { name: 'out', alias: '-o', value: 'DIR', help: 'artifact directory (default: <model>.lpc)' },
   { name: 'batch', value: 'N', help: 'batch size compiled into the graphs (default 64)' },
   { name: 'optimizer', value: 'SPEC', help: `optimizer (default ${DEFAULT_OPTIMIZER})` },
+  { name: 'precision', value: 'SPEC', help: "formats per tensor role, e.g. 'W=bfp<8,axis=0>:stochastic A=bfp<8> E=bfp<8>:stochastic G=bfp<8>:stochastic M=bfp<8>' (default: all f32)" },
+  { name: 'precision-file', value: 'FILE', help: 'read the precision spec from a file (# starts a comment)' },
   { name: 'print-after', value: 'PASS', help: "print the IR after a pass (repeatable; 'all' for every pass)", repeat: true },
   { name: 'time-passes', help: 'print the time spent in each pass' },
 ];
@@ -20,13 +24,32 @@ export async function compileCommand(p: Parsed): Promise<void> {
   const file = p.positional[0];
   const batch = intFlag(p, 'batch', 64);
   const optimizer = parseOptimizer(flag(p, 'optimizer') ?? DEFAULT_OPTIMIZER);
+  const precision = precisionFlag(p);
   const printAfter = p.flags.get('print-after') ?? [];
   checkPassNames(printAfter);
   const out = flag(p, 'out') ?? `${path.basename(file).replace(/\.ts$/, '')}.lpc`;
   const t0 = performance.now();
   const traced = frontEnd(file, batch);
-  const m = runPasses(traced, { batch, optimizer, printAfter, timePasses: p.flags.has('time-passes') }, performance.now() - t0);
-  writeArtifact(out, m, { model: m.name, source: file, batch, optimizer });
+  const m = runPasses(traced, { batch, optimizer, precision, printAfter, timePasses: p.flags.has('time-passes') }, performance.now() - t0);
+  writeArtifact(out, m, { model: m.name, source: file, batch, optimizer, ...(precision ? { precision: printPolicy(precision) } : {}) });
   const secs = (performance.now() - t0) / 1000;
   process.stderr.write(`lpc: compiled ${file} → ${out} (${m.graphs.map((g) => `${g.name}: ${g.nodes.length} nodes`).join(', ')}) in ${secs.toFixed(2)} s\n`);
+}
+
+/** The policy from --precision or --precision-file; errors name the place (`--precision:1:17:` or `file:2:5:`). */
+export function precisionFlag(p: Parsed): PrecisionPolicy | undefined {
+  const text = flag(p, 'precision'), file = flag(p, 'precision-file');
+  if (text !== undefined && file !== undefined) throw new UsageError('give either --precision or --precision-file, not both');
+  if (text === undefined && file === undefined) return undefined;
+  let src = text ?? '';
+  if (file !== undefined) {
+    try { src = fs.readFileSync(file, 'utf8'); } catch (e) { throw new UsageError(`--precision-file: cannot read '${file}': ${(e as Error).message}`); }
+  }
+  try {
+    return parsePolicy(src);
+  } catch (e) {
+    if (!(e instanceof PrecisionSpecError)) throw e;
+    const where = file ?? '--precision';
+    throw new UsageError(e.errors.map((d) => `${where}:${d.line}:${d.col}: ${d.message}`).join('\n'));
+  }
 }

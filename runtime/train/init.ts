@@ -38,7 +38,12 @@ export function initState(m: Module, seed: number): Map<string, Float32Array> {
         for (let i = 0; i < n; i++) v[i] = (((bits[i] >>> 8) + 0.5) / 16777216 * 2 - 1) * b;
         break;
       }
-      default: throw new Error(`state '${d.name}': unknown init '${d.init}'`);
+      default: {
+        // `copy:<state>`: starts equal to another state (OptimLP's accumulator is a copy of the initial weights).
+        const src = d.init.startsWith('copy:') ? out.get(d.init.slice(5)) : undefined;
+        if (!src || src.length !== n) throw new Error(`state '${d.name}': unknown init '${d.init}'`);
+        v.set(src);
+      }
     }
     out.set(d.name, v);
   });
