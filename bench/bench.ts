@@ -1,6 +1,8 @@
 /**
- * `npm run bench [-- --json FILE] [-- --steps N]`: side by side in one process — compile time of LeNet-5, and the
- * training-step time (→ seconds per MNIST epoch of 125 steps at batch 64) on WebGPU and on the CPU interpreter.
+ * `npm run bench [-- --json FILE] [-- --steps N]`: side by side in one process — compile time of LeNet-5, the
+ * training-step time (→ seconds per MNIST epoch of 125 steps at batch 64) on WebGPU and on the CPU interpreter, and
+ * the SWALP-style quantized step (all roles bfp<8> stochastic) over the fp32 step on the same adapter, measured in
+ * alternating rounds so drift in the machine's speed hits both alike.
  */
 import * as fs from 'node:fs';
 import { frontEnd } from '../dsl/frontend.js';
@@ -14,22 +16,27 @@ import { CpuBackend } from '../runtime/cpu/backend.js';
 import { WebGpuBackend } from '../runtime/webgpu/executor.js';
 import { getGpu, shutdownGpu } from '../runtime/webgpu/device.js';
 import { Backend } from '../runtime/backend.js';
+import { parsePolicy } from '../ir/precision/index.js';
+import { DEFAULT_SGD, RECIPES } from './recipes.js';
 
 const args = process.argv.slice(2);
 const argOf = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
 const steps = Number(argOf('--steps') ?? 30);
 const BATCH = 64, STEPS_PER_EPOCH = 8000 / BATCH;
-const optimizer = { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, wd: 5e-4 };
+const optimizer = DEFAULT_SGD;
+/** PyTorch 1.13 + QPyTorch, SWALP-style 8-bit BFP LeNet-5 step at batch 64, measured on this machine class (issue 4). */
+const QPYTORCH_LENET5_MS = 108;
 const quiet = new Progress({ write: () => true, isTTY: false } as unknown as NodeJS.WriteStream, false);
 
-function compile(): { m: Module; seconds: number } {
+function compile(spec?: string): { m: Module; seconds: number } {
   const t0 = performance.now();
-  const m = runPasses(frontEnd('models/lenet5.ts', BATCH), { batch: BATCH, optimizer });
+  const precision = spec ? parsePolicy(spec) : undefined;
+  const m = runPasses(frontEnd('models/lenet5.ts', BATCH), { batch: BATCH, optimizer, precision });
   return { m, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** Median step time over `n` steps after 3 warm-up steps (first-use JIT excluded). */
-async function stepMs(b: Backend, m: Module, n: number): Promise<number> {
+/** Step times of `n` steps after 3 warm-up steps (first-use JIT excluded). */
+async function stepTimes(b: Backend, m: Module, n: number): Promise<number[]> {
   const data = loadDataset('mnist', { sampleShape: [1, 28, 28], seed: 0 });
   await b.setState(initState(m, 0));
   const times: number[] = [];
@@ -38,15 +45,28 @@ async function stepMs(b: Backend, m: Module, n: number): Promise<number> {
     epochs: 1, batch: BATCH, seed: 0, maxSteps: n + 3, lr: () => optimizer.lr, progress: quiet,
     onStep: (s) => { const t = performance.now(); if (s >= 3) times.push(t - last); last = t; },
   });
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return times;
 }
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function stepMs(b: Backend, m: Module, n: number): Promise<number> { return median(await stepTimes(b, m, n)); }
 
 const compiles = [compile(), compile(), compile()];
 const { m } = compiles[0];
 const compileSeconds = Math.min(...compiles.map((c) => c.seconds));
 const gpu = await getGpu({ quiet: true });
-const gpuMs = await stepMs(new WebGpuBackend(gpu, m), m, steps);
+const quant = compile(RECIPES.swalp_bfp8.spec).m;
+const fp32Backend = new WebGpuBackend(gpu, m), quantBackend = new WebGpuBackend(gpu, quant);
+const fp32Times: number[] = [], quantTimes: number[] = [];
+for (let round = 0; round < 3; round++) {
+  fp32Times.push(...await stepTimes(fp32Backend, m, Math.ceil(steps / 3)));
+  quantTimes.push(...await stepTimes(quantBackend, quant, Math.ceil(steps / 3)));
+}
+const gpuMs = median(fp32Times), quantMs = median(quantTimes);
 const cpuMs = await stepMs(new CpuBackend(m), m, Math.max(5, Math.floor(steps / 3)));
 const result = {
   adapter: gpu.adapterDescription,
@@ -56,9 +76,14 @@ const result = {
   epoch_seconds_mnist_webgpu: +((gpuMs * STEPS_PER_EPOCH) / 1000).toFixed(2),
   epoch_seconds_mnist_cpu: +((cpuMs * STEPS_PER_EPOCH) / 1000).toFixed(2),
   webgpu_over_cpu_speedup: +(cpuMs / gpuMs).toFixed(2),
+  quantized_step_ms_lenet5_b64: +quantMs.toFixed(2),
+  quantized_over_fp32_time_lenet5: +(quantMs / gpuMs).toFixed(3),
+  qpytorch_swalp_step_ms_lenet5_b64: QPYTORCH_LENET5_MS,
 };
 console.log(`adapter: ${result.adapter}`);
 console.log(`webgpu / cpu-interpreter speedup (LeNet-5 step, batch 64): ${result.webgpu_over_cpu_speedup}×`);
+console.log(`quantized / fp32 step time (LeNet-5, SWALP-style bfp<8> stochastic, all roles): ${result.quantized_over_fp32_time_lenet5}`);
+console.log(`quantized step (webgpu):   ${result.quantized_step_ms_lenet5_b64} ms   (PyTorch+QPyTorch, same recipe, this machine class: ${QPYTORCH_LENET5_MS} ms)`);
 console.log(`compile lenet5:            ${result.compile_seconds_lenet5} s`);
 console.log(`step (webgpu):             ${result.step_ms_lenet5_b64_webgpu} ms  → ${result.epoch_seconds_mnist_webgpu} s per MNIST epoch (125 steps)`);
 console.log(`step (cpu interpreter):    ${result.step_ms_lenet5_b64_cpu} ms  → ${result.epoch_seconds_mnist_cpu} s per MNIST epoch`);

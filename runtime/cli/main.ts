@@ -3,6 +3,7 @@ import { compileCommand, compileFlags } from './compile.js';
 import { runCommand, runFlags } from './run.js';
 import { inspectCommand, inspectFlags } from './inspect.js';
 import { quantCommand, quantFlags } from './quant.js';
+import { scheduleCommand, scheduleFlags } from './schedule.js';
 import { FlagSpec, Parsed, UsageError, helpText, parseArgs } from './args.js';
 import { closeBackends } from './backends.js';
 
@@ -28,6 +29,11 @@ const COMMANDS: Record<string, Command> = {
     usage: 'lpc quant --format F [--rounding nearest|stochastic] [--shape d0,d1,…] [--seed S] [--hex] [--backend cpu|webgpu]',
     summary: 'Quantize a JSON array read from stdin and write the result as a JSON array (numbers, or float32 hex with --hex).',
     flags: quantFlags, run: quantCommand,
+  },
+  schedule: {
+    usage: "lpc schedule 'cyclic(lo,hi[,periods=N])'|'const(bits)' --iters N [--json]",
+    summary: 'Print the bit width of a precision schedule (CPT) at every training iteration.',
+    flags: scheduleFlags, run: scheduleCommand,
   },
 };
 

@@ -28,7 +28,7 @@ export async function runCommand(p: Parsed): Promise<void> {
   const want = x.type.shape.slice(1).join(','), have = data.train.shape.join(',');
   if (want !== have) throw new UsageError(`model '${art.manifest.options.model}' expects inputs [${want}] but ${flag(p, 'data') ?? 'mnist'} has [${have}]`);
   const backend = await makeBackend(flag(p, 'backend'), art.module);
-  process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test images, batch ${batch}, ${epochs} epochs\n`);
+  process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test images, batch ${batch}, ${epochs} epochs, precision ${art.manifest.options.precision ?? 'f32'}\n`);
   try {
     await backend.setState(initState(art.module, seed));
     await train(backend, data, {

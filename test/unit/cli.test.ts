@@ -37,6 +37,24 @@ describe('lpc CLI', () => {
     expect(r.err.trim()).toBe("lpc: unknown option '--epoch' for 'lpc run'; see 'lpc run --help'");
   });
 
+  test('--precision: placed roles are in the IR, the manifest keeps the canonical spec, errors name line:col', () => {
+    const out = path.join(tmp, 'q.lpc');
+    const ok = lpc(['compile', 'models/lenet5.ts', '-o', out, '--batch', '4', '--precision', 'A=e5m2  G=bfp<8>:stochastic']);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')).options.precision).toBe('A=float<5,2> G=bfp<8,tensor>:stochastic');
+    expect(fs.readFileSync(path.join(out, 'graph.lpir'), 'utf8')).toMatch(/float<5,2>/);
+    const bad = path.join(tmp, 'badq.lpc');
+    const r = lpc(['compile', 'models/lenet5.ts', '-o', bad, '--precision', 'W=bpf<8>']);
+    expect(r.code).toBe(2);
+    expect(r.err.trim()).toBe("lpc: --precision:1:3: unknown format 'bpf'; expected fixed, bfp, float or an alias (bf16, fp16, e4m3, e5m2)");
+    expect(fs.existsSync(bad)).toBe(false);
+    const file = path.join(tmp, 'spec.txt');
+    fs.writeFileSync(file, '# SWALP-ish\nW=bfp<8,axis=0>\nA=float<9,2>\n');
+    const f = lpc(['compile', 'models/lenet5.ts', '-o', bad, '--precision-file', file]);
+    expect(f.code).toBe(2);
+    expect(f.err.trim()).toBe(`lpc: ${file}:3:9: float: exp must satisfy 1 <= exp <= 8 (got 9)`);
+  });
+
   test('a type error stops compilation and leaves no artifact', () => {
     const out = path.join(tmp, 'bad.lpc');
     const r = lpc(['compile', 'test/fixtures/type_error.ts', '-o', out]);

@@ -1,0 +1,21 @@
+/**
+ * Precision recipes shared by the benchmark and the accuracy table, so both measure the same configurations.
+ * SWALP-style: 8-bit block floating point on every role, stochastic rounding; weights, gradients and momentum with
+ * one exponent per output channel/row (axis 0), activations and errors one per tensor (the SWALP repository's
+ * BlockQuantizer).
+ */
+export const RECIPES: Record<string, { label: string; spec?: string }> = {
+  fp32: { label: 'fp32' },
+  swalp_bfp8: {
+    label: 'SWALP-style bfp<8> stochastic, all roles',
+    spec: 'W=bfp<8,axis=0>:stochastic A=bfp<8>:stochastic E=bfp<8>:stochastic G=bfp<8,axis=0>:stochastic M=bfp<8,axis=0>:stochastic',
+  },
+  e5m2_ae: { label: 'e5m2 activations and errors', spec: 'A=e5m2 E=e5m2' },
+  fixed4: {
+    label: '4-bit fixed point everywhere (stochastic)',
+    spec: 'W=fixed<4,3>:stochastic A=fixed<4,2>:stochastic E=fixed<4,3>:stochastic G=fixed<4,3>:stochastic M=fixed<4,3>:stochastic',
+  },
+};
+
+/** The default recipe's optimizer (README): SGD lr 0.05, momentum 0.9, weight decay 5e-4. */
+export const DEFAULT_SGD = { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, wd: 5e-4 };

@@ -1,0 +1,48 @@
+/**
+ * Precision schedules (CPT, research/seeds.md §2.1): the bit width at training iteration t (0-based, evaluated
+ * before the step). cyclic: P = floor(total / periods); bits = rint(lo + ½(hi − lo)(1 + cos(π·(t mod P)/P + π))),
+ * written as CPT writes it so float64 results match numpy's; rint is numpy's round-half-to-even.
+ */
+import { parsePolicy, PrecisionSpecError, ScheduleSpec } from './policy.js';
+import { SpecDiagnostic } from './parser.js';
+
+/** numpy.rint: round to nearest, ties to even. */
+export function rint(x: number): number {
+  const f = Math.floor(x), d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** Iterations per cycle; at least 1 so that a run shorter than `periods` iterations still has a schedule. */
+export function cyclePeriod(s: Extract<ScheduleSpec, { kind: 'cyclic' }>, totalIters: number): number {
+  return Math.max(1, Math.floor(totalIters / s.periods));
+}
+
+export function scheduleBits(s: ScheduleSpec, t: number, totalIters: number): number {
+  if (s.kind === 'const') return s.bits;
+  const P = cyclePeriod(s, totalIters);
+  return rint(s.lo + 0.5 * (s.hi - s.lo) * (1 + Math.cos(Math.PI * ((t % P) / P) + Math.PI)));
+}
+
+/** Bits at every iteration 0 … totalIters−1. */
+export function scheduleTable(s: ScheduleSpec, totalIters: number): number[] {
+  return Array.from({ length: totalIters }, (_, t) => scheduleBits(s, t, totalIters));
+}
+
+/**
+ * Parses one schedule, `cyclic(3,8,periods=32)` or `const(8)`, with the precision-spec parser (same messages);
+ * diagnostics' columns point into `text`.
+ */
+export function parseSchedule(text: string): ScheduleSpec {
+  const prefix = 'schedule fwd=';
+  if (text.includes('\n') || text.includes(';')) throw new PrecisionSpecError([{ line: 1, col: 1, message: 'expected one schedule: cyclic(lo,hi[,periods=N]) or const(bits)' }]);
+  try {
+    const s = parsePolicy(prefix + text).schedule?.fwd;
+    if (!s) throw new PrecisionSpecError([{ line: 1, col: 1, message: 'expected cyclic(lo,hi[,periods=N]) or const(bits)' }]);
+    return s;
+  } catch (e) {
+    if (!(e instanceof PrecisionSpecError)) throw e;
+    throw new PrecisionSpecError(e.errors.map((d: SpecDiagnostic) => ({ ...d, col: Math.max(1, d.col - prefix.length) })));
+  }
+}
