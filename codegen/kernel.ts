@@ -31,6 +31,8 @@ export interface Kernel {
   /** Params uniform contents (u32 words; floats are stored with their bit patterns). */
   params: Uint32Array;
   dispatch: [number, number, number];
+  /** The quantize epilogue fused into this kernel's stores (`fixed`, `float_sr`, …), if any. */
+  epilogue?: string;
   /** Scratch buffers to zero before this kernel runs. */
   clears?: number[];
   /** Arithmetic work, for `lpc inspect` and benchmarks. */

@@ -8,11 +8,14 @@ import { verifyModule } from '../ir/verify.js';
 import { autodiff } from './autodiff.js';
 import { optimizer, SgdOptions } from './optimizer.js';
 import { quantizePass } from './quantize.js';
+import { fuseQuantizers } from './fuse.js';
 import { PrecisionPolicy } from '../ir/precision/index.js';
 
 export interface CompileOptions {
   batch: number;
   optimizer: SgdOptions;
+  /** false: leave quantizers as separate nodes (benchmarks, tests). */
+  fuse?: boolean;
   /** Formats per tensor role (absent: everything f32). */
   precision?: PrecisionPolicy;
   /** Pass names after which to print the module (or 'all'). */
@@ -31,6 +34,8 @@ export const PASSES: Pass[] = [
   { name: 'autodiff', run: (m) => autodiff(m) },
   // SGD inside OptimLP: places the G, ACC, W and M quantizers.
   { name: 'optimizer', run: (m, o) => optimizer(m, o.optimizer, o.precision) },
+  // Folds each quantizer into the kernel that produces its value (after autodiff: a folded quantizer has no gradient rule).
+  { name: 'fuse', run: (m, o) => (o.fuse === false ? m : fuseQuantizers(m)) },
   { name: 'dce', run: (m) => ({ ...m, graphs: m.graphs.map(dce) }) },
 ];
 

@@ -5,7 +5,7 @@
  * formula allows in f32 even when |mean| ≫ std. eps, momentum and counts are params.
  */
 import { Kernel } from '../kernel.js';
-import { NodeCtx, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel, scratchRef } from './builder.js';
+import { NodeCtx, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel, scratchRef } from './builder.js';
 import { CHUNK_HEADER, channelPartialsKernel, channelSplit, chunkLoop } from './channel-reduce.js';
 import { partialsBuffer, sumPartialsKernel } from './split-reduce.js';
 
@@ -28,11 +28,13 @@ export function bnStatsKernels(c: NodeCtx): Kernel[] {
   part[(chunk * P.c + ch) * 2u] = mean;
   part[(chunk * P.c + ch) * 2u + 1u] = q;`,
   });
+  const ep = epilogue(c);
   const merge = makeKernel({
     name: 'bn_stats_merge',
     buffers: [partialsBuffer(sp.chunks, sp.C * 2, 'read'), outBuf(c)],
     params: { c: sp.C, m: sp.m, per_chunk: sp.perChunk, chunks: sp.chunks },
     invocations: sp.C,
+    epilogue: ep,
     body: `
   var n = 0.0;
   var mean = 0.0;
@@ -45,36 +47,40 @@ export function bnStatsKernels(c: NodeCtx): Kernel[] {
     m2 += part[(s * P.c + t) * 2u + 1u] + d * d * (n * nb / tot);
     n = tot;
   }
-  out[t] = mean;
-  out[P.c + t] = m2 / f32(P.m);`,
+  out[t] = ${ep.q('mean', 't')};
+  out[P.c + t] = ${ep.q('m2 / f32(P.m)', 'P.c + t')};`,
   });
   return [partial, merge];
 }
 
 export function bnApplyKernels(c: NodeCtx): Kernel[] {
   const sp = channelSplit(c, c.inTypes[0].shape);
+  const ep = epilogue(c);
   return [makeKernel({
     name: 'bn_apply',
     buffers: [inBuf(c, 0, 'X'), inBuf(c, 1, 'ST'), inBuf(c, 2, 'G'), inBuf(c, 3, 'B'), outBuf(c)],
     params: { c: sp.C, hw: sp.hw, eps: eps(c) },
     invocations: outNumel(c),
     workgroup: ewWorkgroup(c.variant),
+    epilogue: ep,
     body: `${CHANNEL}
-  out[t] = (X[t] - ST[ch]) * inv * G[ch] + B[ch];`,
+  out[t] = ${ep.q('(X[t] - ST[ch]) * inv * G[ch] + B[ch]', 't')};`,
   })];
 }
 
 export function bnBwdXEvalKernels(c: NodeCtx): Kernel[] {
   const sp = channelSplit(c, c.inTypes[0].shape);
+  const ep = epilogue(c);
   return [makeKernel({
     name: 'bn_bwd_x_eval',
     buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'ST'), inBuf(c, 2, 'G'), outBuf(c)],
     params: { c: sp.C, hw: sp.hw, eps: eps(c) },
     invocations: outNumel(c),
     workgroup: ewWorkgroup(c.variant),
+    epilogue: ep,
     body: `
   let ch = (t / P.hw) % P.c;
-  out[t] = DY[t] * G[ch] / sqrt(ST[P.c + ch] + P.eps);`,
+  out[t] = ${ep.q('DY[t] * G[ch] / sqrt(ST[P.c + ch] + P.eps)', 't')};`,
   })];
 }
 
@@ -95,6 +101,7 @@ export function bnBwdXKernels(c: NodeCtx): Kernel[] {
   const sp = channelSplit(c, c.inTypes[1].shape);
   const sums = { name: 'S', ref: scratchRef(1, sp.C * 2 * 4), elem: 'f32' as const, access: 'read_write' as const };
   const [dy, x, st, g] = [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), inBuf(c, 2, 'ST'), inBuf(c, 3, 'G')];
+  const ep = epilogue(c);
   return [
     channelPartialsKernel(c, 'bn_bwd_x', sp, [dy, x, st], ['DY[k]', 'DY[k] * (X[k] - mean)'], '\n  let mean = ST[ch];'),
     sumPartialsKernel(c, 'bn_bwd_x', sp.chunks, sp.C * 2, { out: sums }),
@@ -104,10 +111,11 @@ export function bnBwdXKernels(c: NodeCtx): Kernel[] {
       params: { c: sp.C, hw: sp.hw, m: sp.m, eps: eps(c) },
       invocations: outNumel(c),
       workgroup: ewWorkgroup(c.variant),
+      epilogue: ep,
       body: `${CHANNEL}
   let mf = f32(P.m);
   let xh = (X[t] - ST[ch]) * inv;
-  out[t] = (G[ch] * inv / mf) * (mf * DY[t] - S[2u * ch] - xh * (S[2u * ch + 1u] * inv));`,
+  out[t] = ${ep.q('(G[ch] * inv / mf) * (mf * DY[t] - S[2u * ch] - xh * (S[2u * ch + 1u] * inv))', 't')};`,
     }),
   ];
 }
@@ -115,11 +123,13 @@ export function bnBwdXKernels(c: NodeCtx): Kernel[] {
 /** r ← (1−m)·r + m·batch, the variance row scaled by count/(count−1) (PyTorch's unbiased running variance). */
 export function bnRunningUpdateKernels(c: NodeCtx): Kernel[] {
   const C = c.node.type.shape[1], m = c.node.attrs.momentum as number, cnt = c.node.attrs.count as number;
+  const ep = epilogue(c);
   return [makeKernel({
     name: 'bn_running_update',
     buffers: [inBuf(c, 0, 'R'), inBuf(c, 1, 'ST'), outBuf(c)],
     params: { c: C, keep: ['f32', 1 - m], mom: ['f32', m], momv: ['f32', m * (cnt / Math.max(cnt - 1, 1))] },
     invocations: 2 * C,
-    body: '  out[t] = P.keep * R[t] + select(P.mom, P.momv, t >= P.c) * ST[t];',
+    epilogue: ep,
+    body: `  out[t] = ${ep.q('P.keep * R[t] + select(P.mom, P.momv, t >= P.c) * ST[t]', 't')};`,
   })];
 }

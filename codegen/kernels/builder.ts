@@ -12,7 +12,10 @@
  */
 import { Binding, BufferRef, Kernel, STEP_UNIFORM_WGSL, stableHash } from '../kernel.js';
 import { Graph, Node } from '../../ir/graph.js';
+import { Format, Rounding } from '../../ir/format.js';
+import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.js';
 import { TensorType, numel } from '../../ir/types.js';
+import { wgslQuantFns } from '../quant/wgsl.js';
 
 export type Variant = 'cpu-driver' | 'gpu';
 
@@ -55,6 +58,8 @@ export interface KernelSpec {
   /** Helper functions placed before main. */
   decls?: string;
   usesStep?: boolean;
+  /** The quantize epilogue the body's final stores apply (its params, functions and step uniform are added). */
+  epilogue?: Epilogue;
   workgroup?: number;
   clears?: number[];
   flops?: number;
@@ -98,14 +103,17 @@ function packParams(p: ParamValues): { words: Uint32Array; fields: string[] } {
 
 export function makeKernel(s: KernelSpec): Kernel {
   const wg = s.workgroup ?? DEFAULT_WORKGROUP;
-  const { words, fields } = packParams({ n_inv: s.invocations, ...s.params });
+  const ep = s.epilogue ?? NO_EPILOGUE;
+  const { words, fields } = packParams({ n_inv: s.invocations, ...s.params, ...ep.params });
   const decls = s.buffers.map((b, i) =>
     `@group(0) @binding(${2 + i}) var<storage, ${b.access}> ${b.name}: array<${b.view ?? b.elem}>;`);
-  const source = `// ${s.name}
+  const usesStep = !!s.usesStep || ep.usesStep;
+  const name = ep.kind ? `${s.name}_q${ep.kind}` : s.name;
+  const source = `// ${name}
 struct Params { ${fields.join(', ')} }
 @group(0) @binding(0) var<uniform> P: Params;
-${s.usesStep ? STEP_UNIFORM_WGSL + '\n' : ''}${decls.join('\n')}
-${s.decls ?? ''}
+${usesStep ? STEP_UNIFORM_WGSL + '\n' : ''}${decls.join('\n')}
+${ep.decls}${s.decls ?? ''}
 @compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = gid.x + gid.y * (nwg.x * ${wg}u);
@@ -114,11 +122,11 @@ ${s.body.replace(/^\n+|\s+$/g, '')}
 }
 `;
   const bindings: Binding[] = s.buffers.map((b) => ({ ref: b.ref, elem: b.elem, access: b.access }));
-  const usesStep = !!s.usesStep;
   const key = stableHash({ source, usesStep, layout: bindings.map((b) => [b.elem, b.access]) });
   const k: Kernel = {
-    key, name: s.name, wgsl: () => source, bindings, usesStep, params: words, dispatch: grid1d(s.invocations, wg),
+    key, name, wgsl: () => source, bindings, usesStep, params: words, dispatch: grid1d(s.invocations, wg),
   };
+  if (ep.kind) k.epilogue = ep.kind;
   if (s.clears?.length) k.clears = s.clears;
   if (s.flops !== undefined) k.flops = s.flops;
   return k;
@@ -149,3 +157,79 @@ export const ewWorkgroup = (_v: Variant) => 256;
  */
 export const NEG_INF_PARAM = { neg_inf: ['f32', -Infinity] as [ParamType, number] };
 export const NEG_INF = 'P.neg_inf';
+
+// ---- the quantize epilogue ----
+
+/**
+ * How a kernel quantizes the values it stores (ir/ops.ts: a node's `qfmt`/`qround` quantize its result in place,
+ * as the standalone quantize op would). Widths, the fixed mode word and the tensor id are params, so one pipeline
+ * serves every width; only the format kind and the rounding are structure. Param names start with `q_` so they
+ * never collide with a generator's.
+ */
+export interface Epilogue {
+  params: ParamValues;
+  /** The quantizer's WGSL functions. */
+  decls: string;
+  usesStep: boolean;
+  /** Format kind and rounding (`fixed`, `float_sr`, …; '' for none): Kernel.epilogue, and the kernel's name gets
+   *  `_q<kind>` (`lpc inspect`, artifact file names). */
+  kind: string;
+  /** WGSL f32 expression: f32 `value` quantized as element `index` (u32 flat index: the RNG counter). */
+  q(value: string, index: string): string;
+}
+
+export const NO_EPILOGUE: Epilogue = { params: {}, decls: '', usesStep: false, kind: '', q: (v) => v };
+
+/**
+ * The quantizer of `fmt` as an epilogue. bfp needs its element's block max: `maxAbsBits(index)` gives the WGSL
+ * u32 expression (the kernel binds the buffer and adds the layout params itself).
+ */
+export function quantEpilogue(
+  fmt: Format, rounding: Rounding, tensorId: number, maxAbsBits?: (index: string) => string,
+): Epilogue {
+  if (fmt.kind === 'f32') return NO_EPILOGUE;
+  if (rounding !== 'nearest' && rounding !== 'stochastic') throw new Error(`unknown rounding '${rounding}'`);
+  const stoch = rounding === 'stochastic';
+  const fns = wgslQuantFns(fmt, rounding);
+  const params: ParamValues = {};
+  const args = { seed: 'stepu.seed', step: 'stepu.step', tensorId: 'P.q_tid' };
+  if (stoch) params.q_tid = tensorId;
+  let q: (value: string, index: string) => string;
+  switch (fmt.kind) {
+    case 'fixed':
+      params.q_wl = fmt.wl; params.q_fl = fmt.fl;
+      params.q_mode = (stoch ? FIXED_STOCHASTIC : 0) | (fmt.noclamp ? FIXED_NOCLAMP : 0) | (fmt.sym ? FIXED_SYM : 0);
+      q = (v, i) => fns.call(v, i, { ...args, wl: 'P.q_wl', fl: 'P.q_fl', mode: 'P.q_mode' });
+      break;
+    case 'float':
+      params.q_exp = fmt.exp; params.q_man = fmt.man;
+      q = (v, i) => fns.call(v, i, { ...args, exp: 'P.q_exp', man: 'P.q_man' });
+      break;
+    case 'bfp': {
+      // the block maxima come from a reduction over the whole tensor: a separate kernel (kernels/quantize.ts)
+      if (!maxAbsBits) throw new Error('a bfp quantizer needs the expression of its block max');
+      params.q_wl = fmt.wl;
+      q = (v, i) => fns.call(v, i, { ...args, wl: 'P.q_wl', maxAbsBits: maxAbsBits(i) });
+      break;
+    }
+  }
+  return { params, decls: fns.decls, usesStep: stoch, kind: `${fmt.kind}${stoch ? '_sr' : ''}`, q };
+}
+
+/** The node's `qfmt`/`qround`, or undefined when it has no epilogue. */
+export function nodeQuant(node: Node): { fmt: Format; rounding: Rounding } | undefined {
+  const fmt = node.attrs.qfmt as Format | undefined;
+  if (!fmt || fmt.kind === 'f32') return undefined;
+  return { fmt, rounding: (node.attrs.qround ?? 'nearest') as Rounding };
+}
+
+/**
+ * The epilogue for the kernel that stores the node's final values. fixed and float fuse into that store; bfp needs
+ * the max over a whole block first, so the store stays raw and kernelsForNode appends the bfp kernels
+ * (kernels/quantize.ts), which quantize the output buffer in place.
+ */
+export function epilogue(c: NodeCtx): Epilogue {
+  const q = nodeQuant(c.node);
+  if (!q || q.fmt.kind === 'bfp') return NO_EPILOGUE;
+  return quantEpilogue(q.fmt, q.rounding, c.node.id);
+}

@@ -6,7 +6,7 @@
  * contribute (stride 1 is plain consecutive pixels). The o loop is innermost: 4 dy + 4 w loads per 16 FMAs.
  */
 import { Kernel } from '../kernel.js';
-import { NodeCtx, ceilDiv, inBuf, int, makeKernel, outBuf } from './builder.js';
+import { NodeCtx, ceilDiv, epilogue, inBuf, int, makeKernel, outBuf } from './builder.js';
 
 const R = [0, 1, 2, 3];
 const XYZW = 'xyzw';
@@ -14,6 +14,7 @@ const XYZW = 'xyzw';
 export function conv2dBwdDataKernels(c: NodeCtx): Kernel[] {
   const [N, C, H, W] = c.node.type.shape, [O, , KH, KW] = c.inTypes[1].shape, [, , OH, OW] = c.inTypes[0].shape;
   const s = int(c, 'stride'), pad = int(c, 'pad');
+  const ep = epilogue(c);
   const bpr = ceilDiv(ceilDiv(W, s), 4); // pixel blocks per residue class of a row
   const rowBlocks = s * bpr;
   const body = `
@@ -66,12 +67,16 @@ ${R.map((j) => `        wo${j} += wstep;`).join('\n')}
   }
   let obase = (n * P.c * P.h + iy) * P.w;
 ${R.map((j) => `  if (c0 + ${j}u < P.c) {
-${R.map((q) => `    if (vx.${XYZW[q]}) { out[obase + (c0 + ${j}u) * P.h * P.w + ix.${XYZW[q]}] = acc${j}.${XYZW[q]}; }`).join('\n')}
+${R.map((q) => `    if (vx.${XYZW[q]}) {
+      let i = obase + (c0 + ${j}u) * P.h * P.w + ix.${XYZW[q]};
+      out[i] = ${ep.q(`acc${j}.${XYZW[q]}`, 'i')};
+    }`).join('\n')}
   }`).join('\n')}`;
   return [makeKernel({
     name: 'conv2d_bwd_data',
     buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'Wt'), outBuf(c)],
     body,
+    epilogue: ep,
     params: { c: C, h: H, w: W, o: O, oh: OH, ow: OW, kh: KH, kw: KW, stride: s, pad, bpr, row_blocks: rowBlocks, rows: N * H },
     invocations: rowBlocks * N * H * ceilDiv(C, 4),
     workgroup: 64,

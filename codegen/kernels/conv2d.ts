@@ -7,7 +7,7 @@
  * shapes, stride and the padding amount are params.
  */
 import { Kernel } from '../kernel.js';
-import { BufferDecl, NodeCtx, ceilDiv, inBuf, int, makeKernel, outBuf } from './builder.js';
+import { BufferDecl, NodeCtx, ceilDiv, epilogue, inBuf, int, makeKernel, outBuf } from './builder.js';
 
 const R = [0, 1, 2, 3];
 const XYZW = 'xyzw';
@@ -15,6 +15,7 @@ const XYZW = 'xyzw';
 export function conv2dKernels(c: NodeCtx): Kernel[] {
   const [N, C, H, W] = c.inTypes[0].shape, [O, , KH, KW] = c.inTypes[1].shape, [, , OH, OW] = c.node.type.shape;
   const hasBias = c.node.inputs.length > 2;
+  const ep = epilogue(c);
   const buffers: BufferDecl[] = [inBuf(c, 0, 'X'), inBuf(c, 1, 'Wt')];
   if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
   buffers.push(outBuf(c));
@@ -57,11 +58,14 @@ ${R.map((j) => `        acc${j} += Wt[w${j} + wi] * xv;`).join('\n')}
   }
   let obase = nq * (P.o * ohw) + rq;
 ${R.map((j) => `  if (o0 + ${j}u < P.o) {
-${R.map((q) => `    if (p0 + ${q}u < P.np) { out[obase.${XYZW[q]} + (o0 + ${j}u) * ohw] = acc${j}.${XYZW[q]}; }`).join('\n')}
+${R.map((q) => `    if (p0 + ${q}u < P.np) {
+      let i = obase.${XYZW[q]} + (o0 + ${j}u) * ohw;
+      out[i] = ${ep.q(`acc${j}.${XYZW[q]}`, 'i')};
+    }`).join('\n')}
   }`).join('\n')}`;
   return [makeKernel({
     name: `conv2d${hasBias ? '_bias' : ''}${masked ? '' : '_nopad'}`,
-    buffers, body,
+    buffers, body, epilogue: ep,
     params: { c: C, h: H, w: W, o: O, oh: OH, ow: OW, kh: KH, kw: KW, stride: int(c, 'stride'), pad: int(c, 'pad'), np, tiles_p: ceilDiv(np, 4) },
     invocations: ceilDiv(np, 4) * ceilDiv(O, 4),
     workgroup: 64,

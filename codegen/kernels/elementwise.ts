@@ -3,17 +3,18 @@
  * definition. Each invocation does 4 elements: when the length is a multiple of 4 the main tensors are viewed as
  * vec4 (16-byte loads), else a guarded loop of 4 scalars. The formula is applied per component because the table's
  * formulas are scalar (`max(a, 0.0)` does not type-check on a vec4). Scalar inputs (`scalarInputs`, [1]) are
- * read once.
+ * read once. The quantize epilogue applies per element with its flat index (t·4 + component in the vec4 path).
  */
 import { getOp } from '../../ir/ops.js';
 import { Kernel } from '../kernel.js';
-import { BufferDecl, NodeCtx, ceilDiv, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel } from './builder.js';
+import { BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel } from './builder.js';
 
 export function elementwiseKernels(c: NodeCtx): Kernel[] {
   const def = getOp(c.node.op);
   const ew = def.ew;
   if (!ew) throw new Error(`${c.node.op} is not elementwise`);
   const n = outNumel(c);
+  const ep = epilogue(c);
   const scalars = ew.scalarInputs ?? [];
   const vec4 = n % 4 === 0;
   const buffers: BufferDecl[] = c.node.inputs.map((_, i) => {
@@ -28,12 +29,13 @@ export function elementwiseKernels(c: NodeCtx): Kernel[] {
   if (vec4) {
     const loads = c.node.inputs.map((_, i) => `  let v${i} = in${i}[${scalars.includes(i) ? '0' : 't'}];`);
     const at = (k: string) => c.node.inputs.map((_, i) => (scalars.includes(i) ? `v${i}` : `v${i}.${k}`));
-    body = `${loads.join('\n')}\n  out[t] = vec4<f32>(${['x', 'y', 'z', 'w'].map((k) => ew.wgsl(at(k), c.node.attrs)).join(', ')});`;
+    const comps = ['x', 'y', 'z', 'w'].map((k, q) => ep.q(ew.wgsl(at(k), c.node.attrs), `t * 4u + ${q}u`));
+    body = `${loads.join('\n')}\n  out[t] = vec4<f32>(${comps.join(', ')});`;
   } else {
     // four elements per invocation here too (per-invocation overhead dominates on CPU drivers), the tail guarded
     body = `${scalarLoads.join('\n')}
   let i0 = t * 4u;
-  for (var i = i0; i < min(i0 + 4u, P.n); i++) { ${elemLoads}out[i] = ${ew.wgsl(elemArgs, c.node.attrs)}; }`;
+  for (var i = i0; i < min(i0 + 4u, P.n); i++) { ${elemLoads}out[i] = ${ep.q(ew.wgsl(elemArgs, c.node.attrs), 'i')}; }`;
   }
   return [makeKernel({
     name: `${c.node.op}${vec4 ? '_vec4' : ''}`,
@@ -41,6 +43,7 @@ export function elementwiseKernels(c: NodeCtx): Kernel[] {
     params: vec4 ? {} : { n },
     invocations: ceilDiv(n, 4),
     workgroup: ewWorkgroup(c.variant),
+    epilogue: ep,
     body,
   })];
 }

@@ -1,14 +1,16 @@
 /** fill: every element = value (a param, so one pipeline serves every value and shape). */
 import { Kernel } from '../kernel.js';
-import { NodeCtx, ewWorkgroup, makeKernel, outBuf, outNumel } from './builder.js';
+import { NodeCtx, epilogue, ewWorkgroup, makeKernel, outBuf, outNumel } from './builder.js';
 
 export function fillKernels(c: NodeCtx): Kernel[] {
+  const ep = epilogue(c);
   return [makeKernel({
     name: 'fill',
     buffers: [outBuf(c)],
     params: { value: ['f32', c.node.attrs.value as number] },
     invocations: outNumel(c),
     workgroup: ewWorkgroup(c.variant),
-    body: '  out[t] = P.value;',
+    epilogue: ep,
+    body: `  out[t] = ${ep.q('P.value', 't')};`,
   })];
 }

@@ -2,12 +2,14 @@
  * Kernels for one IR node. Sources (input, state) and views (reshape, which aliases its input's buffer) need none;
  * every elementwise op of the op table goes through the one elementwise generator; everything else has a
  * generator here. The variant picks tunings for the device class (register-blocked everywhere today; split
- * reductions aim for more invocations on GPUs).
+ * reductions aim for more invocations on GPUs). A node's quantize epilogue (qfmt) is fused into its generator's
+ * final store for fixed and float; for bfp the generator stores raw values and the bfp kernels appended here
+ * quantize them in place.
  */
 import { Graph } from '../../ir/graph.js';
 import { getOp } from '../../ir/ops.js';
 import { Kernel } from '../kernel.js';
-import { NodeCtx, Variant, nodeCtx } from './builder.js';
+import { NodeCtx, Variant, nodeCtx, nodeQuant } from './builder.js';
 import { bnApplyKernels, bnBwdGammaKernels, bnBwdXEvalKernels, bnBwdXKernels, bnRunningUpdateKernels, bnStatsKernels } from './batchnorm.js';
 import { sumChannelKernels } from './channel-reduce.js';
 import { conv2dKernels } from './conv2d.js';
@@ -18,7 +20,7 @@ import { fillKernels } from './fill.js';
 import { correctCountKernels, softmaxXentBwdKernels, softmaxXentKernels } from './loss.js';
 import { linearKernels, matmulKernels } from './matmul.js';
 import { avgpoolBwdKernels, avgpoolKernels, maxpoolBwdKernels, maxpoolKernels } from './pool.js';
-import { quantizeKernels } from './quantize.js';
+import { bfpEpilogueKernels, quantizeKernels } from './quantize.js';
 
 export type { Variant } from './builder.js';
 export { grid1d } from './builder.js';
@@ -64,5 +66,13 @@ export function kernelsForNode(g: Graph, nodeId: number, opts: { variant?: Varia
   if (NO_KERNEL.has(op)) return [];
   const gen = GENERATORS[op] ?? (isElementwise(op) ? elementwiseKernels : undefined);
   if (!gen) throw new Error(`no WebGPU kernel for op '${op}' (node %${nodeId} of graph '${g.name}')`);
-  return gen(c);
+  const kernels = gen(c);
+  const q = nodeQuant(c.node);
+  // A generator that ignored the epilogue would silently compute unquantized values: refuse instead.
+  if (q && q.fmt.kind !== 'bfp' && !kernels.some((k) => k.epilogue))
+    throw new Error(`kernels for '${op}' do not apply the quantize epilogue of %${nodeId} (graph '${g.name}')`);
+  // The bfp block maxima take a scratch index the generator's kernels do not use: all of a node's scratch buffers
+  // are zeroed before its first kernel, so sharing one with, say, split-reduction partials would break both.
+  const used = kernels.flatMap((k) => k.bindings.map((b) => (b.ref.kind === 'scratch' ? b.ref.index : -1)));
+  return [...kernels, ...bfpEpilogueKernels(c, Math.max(-1, ...used) + 1)];
 }

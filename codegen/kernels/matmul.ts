@@ -9,13 +9,14 @@
  * fastest on lavapipe; otherwise the scalar variant (8 scalar loads per 16 FMAs) handles any shape.
  */
 import { Kernel } from '../kernel.js';
-import { BufferDecl, NodeCtx, ceilDiv, inBuf, makeKernel, outBuf } from './builder.js';
+import { BufferDecl, Epilogue, NodeCtx, ceilDiv, epilogue, inBuf, makeKernel, outBuf } from './builder.js';
 
 interface MatmulDims { m: number; n: number; k: number; lda: number; ldb: number }
 
 const R = [0, 1, 2, 3];
 
 function matmulKernel(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBias: boolean, d: MatmulDims): Kernel {
+  const ep = epilogue(c);
   const buffers: BufferDecl[] = [inBuf(c, 0, 'A'), inBuf(c, 1, 'B')];
   if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
   buffers.push(outBuf(c, 'C'));
@@ -39,9 +40,9 @@ ${R.map((r) => `    acc${r} += A[a${r}] * b;`).join('\n')}
 ${R.map((r) => `    a${r} += ${aStep};`).join('\n')}
 ${R.map((q) => `    b${q} += ${bStep};`).join('\n')}
   }
-${storeC()}`;
+${storeC(ep)}`;
   return makeKernel({
-    name, buffers, body,
+    name, buffers, body, epilogue: ep,
     params: { m: d.m, n: d.n, k: d.k, lda: d.lda, ldb: d.ldb, tiles_n: ceilDiv(d.n, 4) },
     invocations: ceilDiv(d.m, 4) * ceilDiv(d.n, 4),
     workgroup: 64,
@@ -53,6 +54,7 @@ const XYZW = 'xyzw';
 
 /** Register-blocked 4×4 with vec4 loads; needs K, lda and ldb to be multiples of 4. */
 function matmulVec4Kernel(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBias: boolean, d: MatmulDims): Kernel {
+  const ep = epilogue(c);
   const v4 = (b: BufferDecl): BufferDecl => ({ ...b, view: 'vec4<f32>' });
   const buffers: BufferDecl[] = [v4(inBuf(c, 0, 'A')), v4(inBuf(c, 1, 'B'))];
   if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
@@ -93,9 +95,9 @@ ${R.map((kk) => `    let br${kk} = ${bRow(kk)};`).join('\n')}
 ${R.map((r) => R.map((kk) => `    acc${r} += ${aAt(r, kk)} * br${kk};`).join('\n')).join('\n')}
 ${advance.join('\n')}
   }
-${storeC()}`;
+${storeC(ep)}`;
   return makeKernel({
-    name: `${name}_vec4`, buffers, body,
+    name: `${name}_vec4`, buffers, body, epilogue: ep,
     params: { m: d.m, n: d.n, k: d.k, lda: d.lda, ldb: d.ldb, tiles_n: ceilDiv(d.n, 4) },
     invocations: ceilDiv(d.m, 4) * ceilDiv(d.n, 4),
     workgroup: 64,
@@ -103,11 +105,11 @@ ${storeC()}`;
   });
 }
 
-/** Stores of the 4×4 block acc0..acc3 (rows i0.., columns j0..), guarded at the edges. */
-function storeC(): string {
+/** Stores of the 4×4 block acc0..acc3 (rows i0.., columns j0..), guarded at the edges, through the epilogue. */
+function storeC(ep: Epilogue): string {
   return R.map((r) => `  if (i0 + ${r}u < P.m) {
     let o = (i0 + ${r}u) * P.n + j0;
-${R.map((q) => `    if (j0 + ${q}u < P.n) { C[o + ${q}u] = acc${r}.${XYZW[q]}; }`).join('\n')}
+${R.map((q) => `    if (j0 + ${q}u < P.n) { C[o + ${q}u] = ${ep.q(`acc${r}.${XYZW[q]}`, `o + ${q}u`)}; }`).join('\n')}
   }`).join('\n');
 }
 

@@ -9,7 +9,19 @@
  */
 import { numel } from '../../ir/types.js';
 import { Kernel } from '../kernel.js';
-import { NEG_INF, NEG_INF_PARAM, NodeCtx, ewWorkgroup, inBuf, int, makeKernel, outBuf, outNumel } from './builder.js';
+import {
+  BufferDecl, Epilogue, NEG_INF, NEG_INF_PARAM, NodeCtx, ParamValues, epilogue, ewWorkgroup, inBuf, int, makeKernel, outBuf, outNumel,
+} from './builder.js';
+
+/** Every pool kernel: inputs, then the node's output, stored through its quantize epilogue (`q(value, index)`). */
+function poolKernel(c: NodeCtx, name: string, inputs: BufferDecl[], params: ParamValues, invocations: number,
+  body: (q: Epilogue['q']) => string): Kernel {
+  const ep = epilogue(c);
+  return makeKernel({
+    name, buffers: [...inputs, outBuf(c)], params, invocations, workgroup: ewWorkgroup(c.variant),
+    epilogue: ep, body: body(ep.q),
+  });
+}
 
 function poolParams(c: NodeCtx, x: number[], y: number[]) {
   return { h: x[2], w: x[3], oh: y[2], ow: y[3], k: int(c, 'k'), stride: int(c, 'stride') };
@@ -23,13 +35,8 @@ const OUTPUT_POS = `
   let base = (nc * P.h + oy * P.stride) * P.w + ox * P.stride;`;
 
 export function maxpoolKernels(c: NodeCtx): Kernel[] {
-  return [makeKernel({
-    name: 'maxpool',
-    buffers: [inBuf(c, 0, 'X'), outBuf(c)],
-    params: { ...poolParams(c, c.inTypes[0].shape, c.node.type.shape), ...NEG_INF_PARAM },
-    invocations: outNumel(c),
-    workgroup: ewWorkgroup(c.variant),
-    body: `${OUTPUT_POS}
+  const params = { ...poolParams(c, c.inTypes[0].shape, c.node.type.shape), ...NEG_INF_PARAM };
+  return [poolKernel(c, 'maxpool', [inBuf(c, 0, 'X')], params, outNumel(c), (q) => `${OUTPUT_POS}
   var m = ${NEG_INF};
   for (var ky = 0u; ky < P.k; ky++) {
     for (var kx = 0u; kx < P.k; kx++) {
@@ -37,24 +44,17 @@ export function maxpoolKernels(c: NodeCtx): Kernel[] {
       if (v > m) { m = v; }
     }
   }
-  out[t] = m;`,
-  })];
+  out[t] = ${q('m', 't')};`)];
 }
 
 export function avgpoolKernels(c: NodeCtx): Kernel[] {
-  return [makeKernel({
-    name: 'avgpool',
-    buffers: [inBuf(c, 0, 'X'), outBuf(c)],
-    params: poolParams(c, c.inTypes[0].shape, c.node.type.shape),
-    invocations: outNumel(c),
-    workgroup: ewWorkgroup(c.variant),
-    body: `${OUTPUT_POS}
+  const params = poolParams(c, c.inTypes[0].shape, c.node.type.shape);
+  return [poolKernel(c, 'avgpool', [inBuf(c, 0, 'X')], params, outNumel(c), (q) => `${OUTPUT_POS}
   var acc = 0.0;
   for (var ky = 0u; ky < P.k; ky++) {
     for (var kx = 0u; kx < P.k; kx++) { acc += X[base + ky * P.w + kx]; }
   }
-  out[t] = acc / f32(P.k * P.k);`,
-  })];
+  out[t] = ${q('acc / f32(P.k * P.k)', 't')};`)];
 }
 
 /** Input position of invocation t and the ranges of windows covering it: oy in [oy0, oy1], ox in [ox0, ox1]. */
@@ -90,13 +90,8 @@ function disjoint(c: NodeCtx): boolean { return int(c, 'stride') >= int(c, 'k');
 export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
   const params = poolParams(c, c.inTypes[1].shape, c.inTypes[0].shape);
   if (disjoint(c)) {
-    return [makeKernel({
-      name: 'maxpool_bwd_cells',
-      buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), outBuf(c)],
-      params,
-      invocations: numel(c.inTypes[0].shape),
-      workgroup: ewWorkgroup(c.variant),
-      body: `${CELL}
+    const cells = numel(c.inTypes[0].shape);
+    return [poolKernel(c, 'maxpool_bwd_cells', [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X')], params, cells, (q) => `${CELL}
   let base = (nc * P.h + y0) * P.w + x0;
   var best = base;
   var m = X[base];
@@ -109,17 +104,10 @@ export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
   }
   for (var y = y0; y < y1; y++) {
     let row = (nc * P.h + y) * P.w;
-    for (var x = x0; x < x1; x++) { out[row + x] = select(0.0, d, row + x == best); }
-  }`,
-    })];
+    for (var x = x0; x < x1; x++) { out[row + x] = ${q('select(0.0, d, row + x == best)', 'row + x')}; }
+  }`)];
   }
-  return [makeKernel({
-    name: 'maxpool_bwd',
-    buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), outBuf(c)],
-    params,
-    invocations: outNumel(c),
-    workgroup: ewWorkgroup(c.variant),
-    body: `${INPUT_POS}
+  return [poolKernel(c, 'maxpool_bwd', [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X')], params, outNumel(c), (q) => `${INPUT_POS}
   for (var oy = oy0; oy <= oy1; oy++) {
     for (var ox = ox0; ox <= ox1; ox++) {
       let base = (nc * P.h + oy * P.stride) * P.w + ox * P.stride;
@@ -135,38 +123,23 @@ export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
       if (best == t) { acc += DY[(nc * P.oh + oy) * P.ow + ox]; }
     }
   }
-  out[t] = acc;`,
-  })];
+  out[t] = ${q('acc', 't')};`)];
 }
 
 export function avgpoolBwdKernels(c: NodeCtx): Kernel[] {
   const params = poolParams(c, c.node.type.shape, c.inTypes[0].shape);
   if (disjoint(c)) {
-    return [makeKernel({
-      name: 'avgpool_bwd_cells',
-      buffers: [inBuf(c, 0, 'DY'), outBuf(c)],
-      params,
-      invocations: numel(c.inTypes[0].shape),
-      workgroup: ewWorkgroup(c.variant),
-      body: `${CELL}
+    return [poolKernel(c, 'avgpool_bwd_cells', [inBuf(c, 0, 'DY')], params, numel(c.inTypes[0].shape), (q) => `${CELL}
   let g = d / f32(P.k * P.k);
   for (var y = y0; y < y1; y++) {
     let row = (nc * P.h + y) * P.w;
-    for (var x = x0; x < x1; x++) { out[row + x] = select(0.0, g, y - y0 < P.k && x - x0 < P.k); }
-  }`,
-    })];
+    for (var x = x0; x < x1; x++) { out[row + x] = ${q('select(0.0, g, y - y0 < P.k && x - x0 < P.k)', 'row + x')}; }
+  }`)];
   }
-  return [makeKernel({
-    name: 'avgpool_bwd',
-    buffers: [inBuf(c, 0, 'DY'), outBuf(c)],
-    params,
-    invocations: outNumel(c),
-    workgroup: ewWorkgroup(c.variant),
-    body: `${INPUT_POS}
+  return [poolKernel(c, 'avgpool_bwd', [inBuf(c, 0, 'DY')], params, outNumel(c), (q) => `${INPUT_POS}
   let kk = f32(P.k * P.k);
   for (var oy = oy0; oy <= oy1; oy++) {
     for (var ox = ox0; ox <= ox1; ox++) { acc += DY[(nc * P.oh + oy) * P.ow + ox] / kk; }
   }
-  out[t] = acc;`,
-  })];
+  out[t] = ${q('acc', 't')};`)];
 }

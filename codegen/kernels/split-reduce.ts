@@ -5,7 +5,7 @@
  * gradient has 150 outputs but a 50 k-long reduction each).
  */
 import { Kernel } from '../kernel.js';
-import { BufferDecl, NodeCtx, ParamValues, Variant, ceilDiv, makeKernel, outBuf, scratchRef } from './builder.js';
+import { BufferDecl, NO_EPILOGUE, NodeCtx, ParamValues, Variant, ceilDiv, epilogue, makeKernel, outBuf, scratchRef } from './builder.js';
 
 /** Invocations a split reduction aims for: a few per core on CPU drivers, many on GPUs. */
 export function targetInvocations(v: Variant): number {
@@ -28,7 +28,7 @@ export function partialsBuffer(chunks: number, total: number, access: 'read' | '
 }
 
 export interface SumOptions {
-  /** Where the sums go (default: the node's output). */
+  /** Where the sums go (default: the node's output, through the node's quantize epilogue). */
   out?: BufferDecl;
   /** More read-only inputs `finish` uses. */
   extra?: BufferDecl[];
@@ -40,14 +40,16 @@ export interface SumOptions {
 /** out[t] = finish(Σ_s part[s·total + t]), s ascending, for t < total. */
 export function sumPartialsKernel(c: NodeCtx, name: string, chunks: number, total: number, o: SumOptions = {}): Kernel {
   const out = o.out ?? outBuf(c);
+  const ep = o.out ? NO_EPILOGUE : epilogue(c);
   return makeKernel({
     name: `${name}_sum`,
     buffers: [partialsBuffer(chunks, total, 'read'), ...(o.extra ?? []), out],
     params: { total, chunks, ...o.params },
     invocations: total,
+    epilogue: ep,
     body: `
   var acc = 0.0;
   for (var s = 0u; s < P.chunks; s++) { acc += part[s * P.total + t]; }
-  ${out.name}[t] = ${o.finish ?? 'acc'};`,
+  ${out.name}[t] = ${ep.q(o.finish ?? 'acc', 't')};`,
   });
 }

@@ -180,7 +180,7 @@ describe('parse errors', () => {
   test('bad attributes: unknown, wrong kind, missing, duplicate, bad format', () => {
     expect(errs(edit({ 6: '  %2 = conv2d(%0, %1) {padding=1, stride=1} : tensor<[2,3,8,8], f32>' }))).toEqual([
       "6:8: conv2d is missing attribute 'pad' (an int)",
-      "6:24: conv2d has no attribute 'padding'; its attributes are pad, stride",
+      "6:24: conv2d has no attribute 'padding'; its attributes are pad, qfmt, qround, stride",
     ]);
     expect(errs(edit({ 6: '  %2 = conv2d(%0, %1) {pad=1.5, stride="1"} : tensor<[2,3,8,8], f32>' }))).toEqual([
       "6:28: attribute 'pad' of conv2d must be an int, got 1.5",
@@ -308,7 +308,7 @@ describe('verifier', () => {
       "models/x.ts:4:9: graph @train, %1 = stat() -> tensor<[3,1,3,3], f32>: unknown op 'stat'; did you mean 'state'?",
       'models/x.ts:6:9: graph @train, %3 = relu(%5: undefined) -> tensor<[2,3,8,8], f32>: input %5 is not an earlier node',
       'graph @train, %4 = quantize(%3: tensor<[2,3,8,8], f32>) -> tensor<[2,3,8,8], f32, bfp<8,axis=0>>: node at index 4 has id %7 (ids must be 0..n-1 in order)',
-      "graph @train, %4 = quantize(%3: tensor<[2,3,8,8], f32>) -> tensor<[2,3,8,8], f32, bfp<8,axis=0>>: quantize has no attribute 'extra'; its attributes are fmt, role, rounding",
+      "graph @train, %4 = quantize(%3: tensor<[2,3,8,8], f32>) -> tensor<[2,3,8,8], f32, bfp<8,axis=0>>: quantize has no attribute 'extra'; its attributes are bwd_fmt, bwd_rounding, fmt, role, rounding",
       "graph @train, %4 = quantize(%3: tensor<[2,3,8,8], f32>) -> tensor<[2,3,8,8], f32, bfp<8,axis=0>>: attribute 'rounding' of quantize must be a string, got 1",
       'models/x.ts:4:9: graph @train: update "w" = %1 (stat -> tensor<[3,1,3,3], f32>) names no state node of the graph',
     ]);

@@ -28,7 +28,7 @@ describe('quantize pass', () => {
     const logs: string[] = [];
     const m = runPasses(traceModel(mlp, N), {
       batch: N, optimizer: sgd, precision: parsePolicy('A=fixed<8,4> E=fixed<6,3>'), verifyEach: true,
-      printAfter: ['quantize'], log: (s) => logs.push(s),
+      printAfter: ['quantize'], log: (s) => logs.push(s), fuse: false,
     });
     expect(logs.join('\n')).toMatch(/quantize\(%\d+\) \{bwd_fmt=fixed<6,3>, bwd_rounding="nearest", fmt=fixed<8,4>, role="A"/);
     const train = m.graphs.find((g) => g.name === 'train')!;

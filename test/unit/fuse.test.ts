@@ -1,0 +1,182 @@
+/**
+ * passes/fuse.ts: which quantizers fold into their producer, that the result verifies and keeps every loc, and that
+ * the CPU interpreter computes the same values with and without fusion (nearest rounding; stochastic bits follow
+ * the producer's id after fusion).
+ */
+import { Attrs, Builder, Graph, Module, emptyGraph } from '../../ir/graph.js';
+import { Format } from '../../ir/format.js';
+import { numel } from '../../ir/types.js';
+import { verifyModule } from '../../ir/verify.js';
+import { printModule } from '../../ir/print.js';
+import { parseModule } from '../../ir/parse.js';
+import { parsePolicy } from '../../ir/precision/index.js';
+import { quantize } from '../../ir/quant/quantize.js';
+import { frontEnd } from '../../dsl/frontend.js';
+import { runPasses } from '../../passes/pipeline.js';
+import { fuseGraph, fuseQuantizers, fusionStats } from '../../passes/fuse.js';
+import { runGraph } from '../../runtime/cpu/interpreter.js';
+import { initState } from '../../runtime/train/init.js';
+import { rand } from './helpers.js';
+
+const FIXED: Format = { kind: 'fixed', wl: 8, fl: 4 };
+const FLOAT: Format = { kind: 'float', exp: 5, man: 2 };
+const BFP: Format = { kind: 'bfp', wl: 6, axis: 0 };
+const F32: Format = { kind: 'f32' };
+
+/** A graph builder that gives every node its own loc (line = order of creation). */
+function graph() {
+  const g = emptyGraph('g');
+  const b = new Builder(g);
+  let line = 0;
+  const add = (op: string, inputs: number[], attrs: Attrs = {}) => b.add(op, inputs, attrs, { file: 'm.ts', line: ++line, col: 1 });
+  const q = (x: number, fmt: Format, rounding = 'nearest') => add('quantize', [x], { fmt, rounding, role: 'A' });
+  const input = (name: string, shape: number[]) => add('input', [], { name, kind: 'data', shape, dtype: 'f32' });
+  return { g, add, q, input };
+}
+
+const mod = (g: Graph): Module => ({ version: 1, name: 'm', graphs: [g] });
+
+function feedsFor(g: Graph, seed: number): Record<string, Float32Array> {
+  const r = rand(seed);
+  const feeds: Record<string, Float32Array> = {};
+  for (const n of g.nodes)
+    if (n.op === 'input') feeds[n.attrs.name as string] = Float32Array.from({ length: numel(n.type.shape) }, () => 4 * r() - 2);
+  return feeds;
+}
+
+const bits = (a: ArrayLike<number>) => Array.from(new Uint32Array(Float32Array.from(a).buffer));
+
+function expectSameResults(a: Graph, b: Graph, feeds: Record<string, ArrayLike<number>>, state = new Map<string, ArrayLike<number>>()): void {
+  const ra = runGraph(a, feeds, state, { seed: 5, step: 3 }), rb = runGraph(b, feeds, state, { seed: 5, step: 3 });
+  expect(Object.keys(rb.outputs)).toEqual(Object.keys(ra.outputs));
+  for (const k of Object.keys(ra.outputs)) expect([k, bits(rb.outputs[k])]).toEqual([k, bits(ra.outputs[k])]);
+  expect([...rb.updates.keys()]).toEqual([...ra.updates.keys()]);
+  for (const [k, v] of ra.updates) expect([k, bits(rb.updates.get(k)!)]).toEqual([k, bits(v)]);
+}
+
+test('folds a sole-use quantizer into its producer; outputs and updates follow; locs kept', () => {
+  const { g, add, q, input } = graph();
+  const x = input('x', [3, 5]), y = input('y', [3, 5]);
+  const w = add('state', [], { name: 'w', kind: 'param', shape: [3, 5], init: 'zeros' });
+  const s = add('add', [x, y]);
+  const r = add('relu', [q(s, FIXED)]); // add → fixed: fused
+  const out = q(r, FLOAT); // relu → float, a graph output: fused, the output moves to relu
+  const upd = q(add('scale', [w], { c: 0.5 }), BFP); // an update: fused, the update moves to scale
+  g.outputs.push({ name: 'out', node: out });
+  g.updates.push({ name: 'w', node: upd });
+  const before = mod(g);
+  verifyModule(before);
+
+  const after = fuseQuantizers(before);
+  verifyModule(after);
+  expect(fusionStats(before)).toEqual({ fused: 3, identities: 0, kept: 0 });
+  const f = after.graphs[0];
+  expect(f.nodes.map((n) => n.op)).toEqual(['input', 'input', 'state', 'add', 'relu', 'scale']);
+  expect(f.nodes.map((n) => n.id)).toEqual([0, 1, 2, 3, 4, 5]);
+  const [, , , fa, fr, fs] = f.nodes;
+  expect([fa.attrs.qfmt, fa.attrs.qround, fa.type.fmt]).toEqual([FIXED, 'nearest', FIXED]);
+  expect([fr.attrs.qfmt, fr.type.fmt]).toEqual([FLOAT, FLOAT]);
+  expect([fs.attrs.qfmt, fs.type.fmt]).toEqual([BFP, BFP]);
+  expect(fr.inputs).toEqual([fa.id]);
+  expect(f.outputs).toEqual([{ name: 'out', node: fr.id }]);
+  expect(f.updates).toEqual([{ name: 'w', node: fs.id }]);
+  // every surviving node keeps the loc of the node it was
+  for (const n of f.nodes) expect(n.loc).toEqual(g.nodes.find((o) => o.op === n.op && o.loc?.line === n.loc?.line)?.loc);
+  expect(f.nodes.map((n) => n.loc!.line)).toEqual([1, 2, 3, 4, 6, 8]);
+  // the input module is not modified
+  expect(g.nodes).toHaveLength(9);
+  expect(g.nodes[s].attrs.qfmt).toBeUndefined();
+
+  const state = new Map([['w', Float32Array.from({ length: 15 }, (_, i) => i / 3 - 2.4)]]);
+  expectSameResults(g, f, feedsFor(g, 1), state);
+  // and the text form round-trips
+  expect(printModule(parseModule(printModule(after), 'x.lpir'))).toBe(printModule(after));
+});
+
+test('does not fuse when the unquantized value has another use, or the producer cannot take an epilogue', () => {
+  const { g, add, q, input } = graph();
+  const x = input('x', [4, 6]), y = input('y', [4, 6]);
+  const m = add('mul', [x, y]);
+  const qm = q(m, FIXED);
+  const both = add('sub', [qm, m]); // m is used raw too: not fused
+  const s = add('add', [x, y]);
+  const qs = q(s, FLOAT); // s is also a graph output: not fused
+  const qx = q(x, FIXED); // an input: not fused
+  const v = add('reshape', [both], { shape: [24] });
+  const qv = q(v, FIXED); // a view: not fused
+  const d = add('add', [s, s]); // two uses by one node
+  const qd = q(add('relu', [d]), FIXED); // relu has one use: fused
+  const qq = q(qd, FLOAT); // its producer already has an epilogue after that: kept
+  const t = add('relu', [qm]);
+  const qt = q(q(t, FIXED), FLOAT); // fixed fuses into relu, the float quantizer of it stays
+  g.outputs.push({ name: 'qs', node: qs }, { name: 's', node: s }, { name: 'qx', node: qx }, { name: 'qv', node: qv },
+    { name: 'qq', node: qq }, { name: 'qt', node: qt });
+  verifyModule(mod(g));
+  const { graph: f, stats } = fuseGraph(g);
+  verifyModule(mod(f));
+  expect(stats).toEqual({ fused: 2, identities: 0, kept: 6 });
+  const fusedOps = f.nodes.filter((n) => n.attrs.qfmt).map((n) => n.op);
+  expect(fusedOps).toEqual(['relu', 'relu']);
+  expect(f.nodes.filter((n) => n.op === 'quantize')).toHaveLength(6);
+  expectSameResults(g, f, feedsFor(g, 2));
+});
+
+test('f32 quantizers are removed: users, outputs and updates read the input', () => {
+  const { g, add, q, input } = graph();
+  const x = input('x', [2, 3]);
+  const w = add('state', [], { name: 'w', kind: 'param', shape: [2, 3], init: 'zeros' });
+  const a = add('add', [q(x, F32), q(q(w, F32), F32)]);
+  const r = add('relu', [a]);
+  const qr = q(q(r, FIXED), F32); // the fixed quantizer fuses into relu; the identity after it goes
+  const s = add('reshape', [q(qr, F32)], { shape: [6] }); // a view of a fused value takes its format
+  g.outputs.push({ name: 'x', node: q(x, F32) }, { name: 'r', node: qr }, { name: 's', node: s });
+  g.updates.push({ name: 'w', node: q(a, F32) });
+  verifyModule(mod(g));
+  const { graph: f, stats } = fuseGraph(g);
+  verifyModule(mod(f));
+  expect(stats).toEqual({ fused: 1, identities: 7, kept: 0 });
+  expect(f.nodes.map((n) => n.op)).toEqual(['input', 'state', 'add', 'relu', 'reshape']);
+  expect(f.nodes[2].inputs).toEqual([0, 1]);
+  expect(f.nodes[4].type.fmt).toEqual(FIXED);
+  expect(f.outputs).toEqual([{ name: 'x', node: 0 }, { name: 'r', node: 3 }, { name: 's', node: 4 }]);
+  expect(f.updates).toEqual([{ name: 'w', node: 2 }]);
+  expectSameResults(g, f, feedsFor(g, 3), new Map([['w', new Float32Array([1, -2, 0.3, 4, -0.5, 6])]]));
+});
+
+test('stochastic: the fused producer draws its bits with its own id', () => {
+  const { g, add, q, input } = graph();
+  const x = input('x', [5, 7]), y = input('y', [5, 7]);
+  const m = add('mul', [x, y]);
+  g.outputs.push({ name: 'o', node: q(m, FIXED, 'stochastic') });
+  const { graph: f } = fuseGraph(g);
+  expect(f.nodes[m].attrs.qround).toBe('stochastic');
+  const feeds = feedsFor(g, 4);
+  const raw = runGraph(g, feeds, new Map()).values[m] as Float32Array;
+  const fused = runGraph(f, feeds, new Map(), { seed: 9, step: 2 }).outputs.o;
+  expect(bits(fused)).toEqual(bits(quantize(raw, [5, 7], FIXED, 'stochastic', { seed: 9, step: 2, tensorId: m })));
+});
+
+test('lenet5 with a full precision policy: fused graphs verify and train the same on the CPU interpreter', () => {
+  const policy = parsePolicy('W=fixed<8,6> A=fixed<8,4> E=bfp<8,tensor> G=float<5,2> M=bfp<8,axis=0> ACC=fixed<16,12>');
+  const m = runPasses(frontEnd('models/lenet5.ts', 2), { batch: 2, optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9, wd: 5e-4 }, precision: policy, fuse: false });
+  const f = fuseQuantizers(m);
+  verifyModule(f);
+  const stats = fusionStats(m);
+  expect(stats.fused).toBeGreaterThan(10);
+  const count = (mm: Module) => mm.graphs.reduce((s, g) => s + g.nodes.filter((n) => n.op === 'quantize').length, 0);
+  expect(count(f)).toBe(count(m) - stats.fused - stats.identities);
+  expect(fusionStats(f)).toEqual({ fused: 0, identities: 0, kept: stats.kept }); // idempotent
+  const state = initState(m, 7);
+  for (const [i, g] of m.graphs.entries()) {
+    const feeds: Record<string, ArrayLike<number>> = {};
+    const r = rand(11 + i);
+    for (const n of g.nodes) {
+      if (n.op !== 'input') continue;
+      const len = numel(n.type.shape);
+      feeds[n.attrs.name as string] = n.attrs.name === 'lr' ? [0.05]
+        : n.type.dtype === 'i32' ? Int32Array.from({ length: len }, () => Math.floor(r() * 10))
+          : Float32Array.from({ length: len }, () => r());
+    }
+    expectSameResults(g, f.graphs[i], feeds, state);
+  }
+});
