@@ -4,8 +4,9 @@
  * store). That saves a kernel launch and a full read and write of the tensor per quantizer.
  *
  * A quantizer is fused when its producer computes (not input, state, reshape or quantize), has no epilogue yet, and
- * has no other use: no other node, graph output or state update may see the unquantized value. Quantizers to f32
- * are identities and are removed (their users read the input). Everything else is left as it is; node ids stay
+ * has no other use: no other node, graph output or state update may see the unquantized value. Quantizers to f32,
+ * and quantizers of values already on their grid (a relu of a quantized value, …: onGrid), are identities and are
+ * removed (their users read the input). Everything else is left as it is; node ids stay
  * 0..n-1 in topological order and every node keeps its `loc`.
  *
  * Stochastic rounding draws its bits with the producer's id as tensor id after fusion (the quantize node's before),
@@ -13,7 +14,7 @@
  * Run it after autodiff: a folded quantizer no longer has a gradient rule of its own (the straight-through error
  * quantizer is placed by autodiff from the quantize node).
  */
-import { Format } from '../ir/format.js';
+import { Format, formatToString } from '../ir/format.js';
 import { Graph, Module, Node } from '../ir/graph.js';
 import { getOp } from '../ir/ops.js';
 
@@ -22,7 +23,7 @@ const NO_EPILOGUE = new Set(['input', 'state', 'reshape', 'quantize']);
 export interface FusionStats {
   /** quantize nodes folded into their producer */
   fused: number;
-  /** f32 quantize nodes removed */
+  /** quantize nodes removed as identities: to f32, or of a value already on their grid */
   identities: number;
   /** quantize nodes left as they are */
   kept: number;
@@ -43,6 +44,28 @@ export function fusionStats(m: Module): FusionStats {
 }
 
 const isF32 = (f: Format | undefined) => !f || f.kind === 'f32';
+const sameFormat = (a: Format | undefined, b: Format) => !!a && formatToString(a) === formatToString(b);
+
+/**
+ * The format whose grid node `n`'s value lies on, when its value input does and the op keeps values on it: relu and
+ * relu_bwd (values kept or zeroed), max-pooling forward and, with non-overlapping windows, backward (values selected
+ * or routed, never combined), and views. Requantizing such a value is exactly the identity — every value is already
+ * representable and no block's max |x| grows, so a bfp block's exponent can only fall and its grid only get finer,
+ * for nearest and stochastic rounding alike (stochastic rounding never moves a representable value). Pooling
+ * keeps bfp blocks only along the batch or channel axis; a view keeps them only for one block per tensor.
+ */
+function onGrid(n: Node, grid: Map<number, Format>): Format | undefined {
+  const f = grid.get(n.inputs[0]);
+  if (!f) return undefined;
+  const blocksAlongNC = f.kind !== 'bfp' || f.axis === 'tensor' || f.axis === 0 || f.axis === 1;
+  switch (n.op) {
+    case 'relu': case 'relu_bwd': return f;
+    case 'maxpool': return blocksAlongNC ? f : undefined;
+    case 'maxpool_bwd': return blocksAlongNC && n.attrs.k === n.attrs.stride ? f : undefined;
+    case 'reshape': return f.kind !== 'bfp' || f.axis === 'tensor' ? f : undefined;
+    default: return undefined;
+  }
+}
 
 export function fuseGraph(g: Graph): { graph: Graph; stats: FusionStats } {
   const stats: FusionStats = { fused: 0, identities: 0, kept: 0 };
@@ -51,10 +74,18 @@ export function fuseGraph(g: Graph): { graph: Graph; stats: FusionStats } {
   const gone = new Map<number, number>();
   const resolve = (id: number) => { while (gone.has(id)) id = gone.get(id)!; return id; };
 
-  // 1. f32 quantizers are identities.
+  // 1. Identities: quantizers to f32, and quantizers of a value already on their grid (onGrid below).
+  const grid = new Map<number, Format>();
   for (const n of nodes) {
     n.inputs = n.inputs.map(resolve);
-    if (n.op === 'quantize' && isF32(n.attrs.fmt as Format)) { gone.set(n.id, n.inputs[0]); stats.identities++; }
+    if (n.op === 'quantize') {
+      const fmt = n.attrs.fmt as Format;
+      if (isF32(fmt) || sameFormat(grid.get(n.inputs[0]), fmt)) { gone.set(n.id, n.inputs[0]); stats.identities++; }
+      else grid.set(n.id, fmt);
+      continue;
+    }
+    const f = isF32(n.attrs.qfmt as Format) ? onGrid(n, grid) : (n.attrs.qfmt as Format);
+    if (f) grid.set(n.id, f);
   }
   const outputs = g.outputs.map((o) => ({ ...o, node: resolve(o.node) }));
   const updates = g.updates.map((u) => ({ ...u, node: resolve(u.node) }));

@@ -61,7 +61,7 @@ export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
     return [makeKernel({ name: 'copy', buffers, params: {}, invocations: n, workgroup: wg, body: '  dst[t] = src[t];' })];
   }
   const kernels: Kernel[] = [];
-  const params: ParamValues = {};
+  const params: ParamValues = { n };
   let maxAbsBits: ((i: string) => string) | undefined;
   if (j.fmt.kind === 'bfp') {
     const L = blockLayout(j.shape, j.fmt.axis);
@@ -69,13 +69,16 @@ export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
     kernels.push(maxAbsKernel(src, scratchRef(j.scratch, bytes), j.scratch, L));
     buffers.push({ name: 'blockMax', ref: scratchRef(j.scratch, bytes), elem: 'u32', access: 'read' });
     params.axis_len = L.axisLen; params.inner = L.inner;
-    maxAbsBits = (i) => `blockMax[${wgslBlockIndex(i, 'P.axis_len', 'P.inner')}]`;
+    // Integer division is scalarised on CPU drivers: a one-block layout needs none.
+    maxAbsBits = L.axisLen === 1 ? () => 'blockMax[0]' : (i) => `blockMax[${wgslBlockIndex(i, 'P.axis_len', 'P.inner')}]`;
   }
   const ep = quantEpilogue(j.fmt, j.rounding, j.tensorId, maxAbsBits);
+  const xi = `bitcast<f32>(${j.dst ? 'src' : 'dst'}[i])`;
+  // Four elements per invocation: per-invocation overhead dominates on CPU drivers.
   kernels.push(makeKernel({
     name: `quantize${j.dst ? '' : '_inplace'}`,
-    buffers, params, epilogue: ep, invocations: n, workgroup: wg,
-    body: `  dst[t] = bitcast<u32>(${ep.q(x, 't')});`,
+    buffers, params, epilogue: ep, invocations: ceilDiv(n, 4), workgroup: wg,
+    body: `  for (var i = t * 4u; i < min(t * 4u + 4u, P.n); i++) { dst[i] = bitcast<u32>(${ep.q(xi, 'i')}); }`,
   }));
   return kernels;
 }
@@ -87,8 +90,11 @@ export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
 function maxAbsKernel(src: BufferDecl, out: BufferRef, scratch: number, L: BlockLayout): Kernel {
   const count = L.outer * L.inner;
   const lanes = Math.max(1, Math.min(ceilDiv(count, 256), ceilDiv(4096, L.axisLen)));
+  // Element j of block a: one block is the whole buffer; with nothing outside the axis (outer = 1) a block is one
+  // contiguous run; else the general [outer, axisLen, inner] index (integer division is slow on CPU drivers).
+  const at = L.axisLen === 1 ? 'j' : L.outer === 1 ? 'a * P.inner + j' : '(j / P.inner) * P.axis_len * P.inner + a * P.inner + (j % P.inner)';
   return makeKernel({
-    name: 'bfp_max_abs',
+    name: `bfp_max_abs${L.axisLen === 1 ? '_tensor' : L.outer === 1 ? '_rows' : ''}`,
     buffers: [src, { name: 'bmax', ref: out, elem: 'atomic<u32>', access: 'read_write' }],
     params: { count, inner: L.inner, axis_len: L.axisLen, lanes },
     invocations: L.axisLen * lanes,
@@ -97,7 +103,7 @@ function maxAbsKernel(src: BufferDecl, out: BufferRef, scratch: number, L: Block
   let a = t / P.lanes;
   var m = 0u;
   for (var j = t % P.lanes; j < P.count; j += P.lanes) {
-    m = max(m, src[(j / P.inner) * P.axis_len * P.inner + a * P.inner + (j % P.inner)] & 0x7fffffffu);
+    m = max(m, src[${at}] & 0x7fffffffu);
   }
   if (m != 0u) { atomicMax(&bmax[a], m); }`,
   });

@@ -108,7 +108,7 @@ test('does not fuse when the unquantized value has another use, or the producer 
   const qd = q(add('relu', [d]), FIXED); // relu has one use: fused
   const qq = q(qd, FLOAT); // its producer already has an epilogue after that: kept
   const t = add('relu', [qm]);
-  const qt = q(q(t, FIXED), FLOAT); // fixed fuses into relu, the float quantizer of it stays
+  const qt = q(q(t, FLOAT), FIXED); // float fuses into relu (t is on the fixed grid, not the float one), fixed stays
   g.outputs.push({ name: 'qs', node: qs }, { name: 's', node: s }, { name: 'qx', node: qx }, { name: 'qv', node: qv },
     { name: 'qq', node: qq }, { name: 'qt', node: qt });
   verifyModule(mod(g));
@@ -179,4 +179,39 @@ test('lenet5 with a full precision policy: fused graphs verify and train the sam
     }
     expectSameResults(g, f.graphs[i], feeds, state);
   }
+});
+
+test('requantizing a value already on the grid is removed: relu, max-pooling and their backward keep the grid', () => {
+  // The claim behind the rule, checked with the CPU quantizer on random data: q(f(q(x))) = f(q(x)) bit for bit.
+  const r = rand(21);
+  const x = Float32Array.from({ length: 2 * 3 * 4 * 4 }, () => (r() - 0.4) * 8);
+  const shape = [2, 3, 4, 4];
+  const relu = (v: Float32Array) => v.map((a) => (a > 0 ? a : 0));
+  const pool = (v: Float32Array) => Float32Array.from({ length: 2 * 3 * 2 * 2 }, (_, i) => {
+    const ox = i % 2, oy = (i >> 1) % 2, nc = i >> 2;
+    return Math.max(...[0, 1, 4, 5].map((d) => v[nc * 16 + oy * 8 + ox * 2 + d]));
+  });
+  for (const fmt of [FIXED, FLOAT, BFP, { kind: 'bfp', wl: 5, axis: 'tensor' } as Format, { kind: 'bfp', wl: 4, axis: 1 } as Format])
+    for (const rounding of ['nearest', 'stochastic'] as const) {
+      const key = { seed: 1, step: 2, tensorId: 3 };
+      const qx = quantize(x, shape, fmt, rounding, key);
+      expect(bits(quantize(relu(qx), shape, fmt, rounding, key))).toEqual(bits(relu(qx)));
+      expect(bits(quantize(pool(qx), [2, 3, 2, 2], fmt, rounding, key))).toEqual(bits(pool(qx)));
+    }
+
+  // The pass: x → q → relu → q(same) → maxpool → q(same) → q(other format): the two same-format requantizers go.
+  const { g, add, q, input } = graph();
+  const a = q(add('relu', [input('x', shape)]), BFP);
+  const p = add('maxpool', [q(add('relu', [a]), BFP)], { k: 2, stride: 2 });
+  const o = q(q(p, BFP), FIXED);
+  const axis2: Format = { kind: 'bfp', wl: 6, axis: 2 };
+  const kept = q(add('maxpool', [q(add('relu', [input('y', shape)]), axis2)], { k: 2, stride: 2 }), axis2); // pooling mixes axis-2 blocks
+  g.outputs.push({ name: 'o', node: o }, { name: 'k', node: kept });
+  const { graph: f, stats } = fuseGraph(g);
+  expect(stats.identities).toBe(2);
+  // left: relu(x)·BFP, maxpool·FIXED, relu(y)·axis2, maxpool·axis2 — all four fused into their producers
+  expect(f.nodes.filter((n) => n.op === 'quantize').length).toBe(0);
+  expect(f.nodes.filter((n) => n.attrs.qfmt).map((n) => n.op)).toEqual(['relu', 'maxpool', 'relu', 'maxpool']);
+  verifyModule(mod(f));
+  expectSameResults(g, f, feedsFor(g, 4));
 });
