@@ -71,12 +71,14 @@ describe('quantize pass', () => {
       for (let c = 0; c < C; c++) dl.push(Math.fround((e[c] / s - (c === labels[n] ? 1 : 0)) / N));
     }
     const dz = q(dl.map((d, k) => (z[k] > 0 ? d : 0)), [N, C], E);
-    const dW2 = Array.from({ length: C * H }, (_, k) => {
-      const o = Math.floor(k / H), i = k % H;
-      let s = 0;
-      for (let n = 0; n < N; n++) s += dz[n * C + o] * rr[n * H + i];
-      return s;
-    });
+    // dW[o,i] = Σ_n d[n,o]·a[n,i]
+    const weightGrad = (d: ArrayLike<number>, a: ArrayLike<number>, O: number, I: number) =>
+      Array.from({ length: O * I }, (_, k) => {
+        let s = 0;
+        for (let n = 0; n < N; n++) s += d[n * O + Math.floor(k / I)] * a[n * I + (k % I)];
+        return s;
+      });
+    const dW2 = weightGrad(dz, rr, C, H);
     const dr = q(Array.from({ length: N * H }, (_, k) => {
       const n = Math.floor(k / H), i = k % H;
       let s = 0;
@@ -84,12 +86,7 @@ describe('quantize pass', () => {
       return Math.fround(s);
     }), [N, H], E);
     const dh = q(dr.map((d, k) => (h[k] > 0 ? d : 0)), [N, H], E);
-    const dW1 = Array.from({ length: H * K }, (_, k) => {
-      const o = Math.floor(k / K), i = k % K;
-      let s = 0;
-      for (let n = 0; n < N; n++) s += dh[n * H + o] * x[n * K + i];
-      return s;
-    });
+    const dW1 = weightGrad(dh, x, H, K);
     // With lr = 1, momentum 0, wd 0: new weight = w − grad.
     const upd = (name: string) => train.updates.find((u) => u.name === name)!.node;
     const got = (name: string, w: Float32Array) => Array.from(res.values[upd(name)], (v, i) => w[i] - v);

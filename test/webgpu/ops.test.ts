@@ -13,6 +13,7 @@ import { grid1d, hasKernel, kernelsForNode } from '../../codegen/kernels/index.j
 import { getGpu } from '../../runtime/webgpu/device.js';
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
+import { rand as seededRandom } from '../unit/helpers.js';
 
 let device: GPUDevice;
 let cache: PipelineCache;
@@ -23,14 +24,7 @@ beforeAll(async () => {
 
 // ---- fresh random data, reproducible from the seed printed on failure ----
 const SEED = (Date.now() ^ (process.pid << 16)) >>> 0;
-let state = SEED;
-function rand(): number { // mulberry32
-  state = (state + 0x6d2b79f5) >>> 0;
-  let z = state;
-  z = Math.imul(z ^ (z >>> 15), z | 1);
-  z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-  return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-}
+const rand = seededRandom(SEED);
 function uniform(n: number, lo = -1, hi = 1): Float32Array {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * rand();
