@@ -15,7 +15,7 @@ export async function inspectCommand(p: Parsed): Promise<void> {
   const a = readArtifact(p.positional[0]);
   if (p.flags.has('json')) { process.stdout.write(JSON.stringify({ manifest: a.manifest, plan: a.plan }, null, 1) + '\n'); return; }
   const o = a.manifest.options;
-  const lines = [`artifact ${a.dir}: model ${o.model} (${o.source}), batch ${o.batch}, optimizer sgd(lr=${o.optimizer.lr},momentum=${o.optimizer.momentum},wd=${o.optimizer.wd})`];
+  const lines = [`artifact ${a.dir}: model ${o.model} (${o.source}), batch ${o.batch}, optimizer sgd(lr=${o.optimizer.lr},momentum=${o.optimizer.momentum},wd=${o.optimizer.wd}), precision ${o.precision ?? "f32"}`];
   for (const g of a.plan.graphs) {
     const flops = g.dispatches.reduce((s, d) => s + d.flops, 0);
     const kernels = new Set(g.dispatches.map((d) => d.key)).size;
