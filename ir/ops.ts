@@ -4,7 +4,7 @@
  * Layouts are PyTorch's: activations NCHW, conv weights [O,C,KH,KW], linear weights [O,K].
  */
 import { Attrs } from './graph.js';
-import { Format, F32 } from './format.js';
+import { Format, F32, Rounding } from './format.js';
 import { TensorType, numel, shapeEq, tensorType } from './types.js';
 import { quantize as quantizeCpu } from './quant/quantize.js';
 
@@ -56,6 +56,18 @@ const ops = new Map<string, OpDef>();
 export const EPILOGUE_ATTRS = { qfmt: 'format', qround: 'string' } as const;
 const NO_EPILOGUE = new Set(['input', 'state', 'reshape', 'quantize']);
 
+/** Whether `op` may carry a quantize epilogue (fusion asks before folding a quantizer into it). */
+export function takesEpilogue(op: string): boolean { return !NO_EPILOGUE.has(op); }
+
+/** A node's quantize epilogue from its attributes, or undefined when it has none (absent or f32). */
+export function epilogueOf(attrs: Attrs): { fmt: Format; rounding: Rounding } | undefined {
+  const fmt = attrs.qfmt as Format | undefined;
+  if (!fmt || fmt.kind === 'f32') return undefined;
+  const rounding = (attrs.qround ?? 'nearest') as string;
+  if (rounding !== 'nearest' && rounding !== 'stochastic') throw new Error(`unknown rounding '${rounding}'`);
+  return { fmt, rounding };
+}
+
 function def(d: OpDef): void {
   if (NO_EPILOGUE.has(d.name)) { ops.set(d.name, d); return; }
   ops.set(d.name, {
@@ -68,11 +80,8 @@ function def(d: OpDef): void {
     },
     cpu: (ins, out, c) => {
       d.cpu(ins, out, c);
-      const fmt = c.attrs.qfmt as Format | undefined;
-      if (!fmt || fmt.kind === 'f32') return;
-      const round = (c.attrs.qround ?? 'nearest') as string;
-      if (round !== 'nearest' && round !== 'stochastic') throw new Error(`unknown rounding '${round}'`);
-      out.set(quantizeCpu(Float32Array.from(out), c.type.shape, fmt, round, c.rng));
+      const q = epilogueOf(c.attrs);
+      if (q) out.set(quantizeCpu(Float32Array.from(out), c.type.shape, q.fmt, q.rounding, c.rng));
     },
   });
 }

@@ -16,9 +16,8 @@
  */
 import { Format, formatToString } from '../ir/format.js';
 import { Graph, Module, Node } from '../ir/graph.js';
-import { getOp } from '../ir/ops.js';
+import { getOp, takesEpilogue } from '../ir/ops.js';
 
-const NO_EPILOGUE = new Set(['input', 'state', 'reshape', 'quantize']);
 
 export interface FusionStats {
   /** quantize nodes folded into their producer */
@@ -102,7 +101,7 @@ export function fuseGraph(g: Graph): { graph: Graph; stats: FusionStats } {
     n.inputs = n.inputs.map(resolve);
     if (n.op !== 'quantize') continue;
     const p = nodes[n.inputs[0]];
-    if (NO_EPILOGUE.has(p.op) || !isF32(p.attrs.qfmt as Format) || p.type.dtype !== 'f32' || uses[p.id] !== 1) {
+    if (!takesEpilogue(p.op) || !isF32(p.attrs.qfmt as Format) || p.type.dtype !== 'f32' || uses[p.id] !== 1) {
       stats.kept++;
       continue;
     }

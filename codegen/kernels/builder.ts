@@ -12,6 +12,7 @@
  */
 import { Binding, BufferRef, Kernel, STEP_UNIFORM_WGSL, stableHash } from '../kernel.js';
 import { Graph, Node } from '../../ir/graph.js';
+import { epilogueOf } from '../../ir/ops.js';
 import { Format, Rounding } from '../../ir/format.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.js';
 import { TensorType, numel } from '../../ir/types.js';
@@ -218,9 +219,7 @@ export function quantEpilogue(
 
 /** The node's `qfmt`/`qround`, or undefined when it has no epilogue. */
 export function nodeQuant(node: Node): { fmt: Format; rounding: Rounding } | undefined {
-  const fmt = node.attrs.qfmt as Format | undefined;
-  if (!fmt || fmt.kind === 'f32') return undefined;
-  return { fmt, rounding: (node.attrs.qround ?? 'nearest') as Rounding };
+  return epilogueOf(node.attrs);
 }
 
 /**
