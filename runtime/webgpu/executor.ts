@@ -1,16 +1,19 @@
 /**
  * Runs compiled graphs on a Dawn device. Buffers, params uniforms and bind groups are made once; a step is
  * input uploads, one compute pass with every dispatch, state-update copies and output copies in ONE command
- * buffer, and a single readback of the outputs asked for.
+ * buffer, and a single readback of the outputs asked for. Value and scratch buffers come from the memory plan
+ * (passes/memory.ts): one GPUBuffer per plan slot, shared by values whose lifetimes do not overlap and by the
+ * graphs (they run one at a time); `memory: 'per-node'` keeps one buffer per value (for comparisons).
  */
 import { Graph, Module } from '../../ir/graph.js';
 import { numel } from '../../ir/types.js';
 import { Kernel, STEP_WORDS } from '../../codegen/kernel.js';
-import { kernelsForNode } from '../../codegen/kernels/index.js';
 import { Backend, Feed, StepInfo } from '../backend.js';
 import { Gpu } from './device.js';
 import './device.js'; // installs the WebGPU globals (GPUBufferUsage …) even when only the type is used
 import { PipelineCache } from './pipelines.js';
+import { GraphMemoryPlan, ModuleMemoryPlan } from '../../passes/memory.js';
+import { moduleKernels, planModule } from '../memory.js';
 
 interface Dispatch { kernel: Kernel; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; clears: GPUBuffer[] }
 
@@ -38,15 +41,28 @@ export class WebGpuBackend implements Backend {
   private readonly stepData = new Uint32Array(STEP_WORDS);
   /** Every buffer created, for dispose and for the memory report. */
   private readonly owned: GPUBuffer[] = [];
+  /** Bytes of every buffer created (uniforms and readback staging included). */
   bytesAllocated = 0;
+  /** Bytes of the storage buffers (state, values, scratch): what the memory plan accounts for. */
+  storageBytes = 0;
+  /** The plan the buffers follow (absent with `memory: 'per-node'`). */
+  readonly memoryPlan?: ModuleMemoryPlan;
+  /** Plan slots, shared by every graph. */
+  private readonly pool: GPUBuffer[] = [];
 
-  constructor(private readonly gpu: Gpu, private readonly m: Module, opts: { variant?: 'cpu-driver' | 'gpu' } = {}) {
+  constructor(private readonly gpu: Gpu, private readonly m: Module, opts: { variant?: 'cpu-driver' | 'gpu'; memory?: 'plan' | 'per-node' } = {}) {
     this.device = gpu.device;
     this.description = `webgpu (${gpu.adapterDescription})`;
     this.pipelines = new PipelineCache(this.device);
     this.stepBuf = this.buffer(STEP_WORDS * 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
     const variant = opts.variant ?? (gpu.isCpuDriver ? 'cpu-driver' : 'gpu');
-    for (const g of m.graphs) this.graphs.set(g.name, this.compile(g, variant));
+    const kernels = moduleKernels(m, variant);
+    if (opts.memory !== 'per-node') {
+      this.memoryPlan = planModule(m, variant, kernels);
+      for (const s of this.memoryPlan.state) this.stateBuffer(s.name, s.bytes);
+      this.memoryPlan.pool.forEach((bytes, i) => this.pool.push(this.buffer(bytes, STORAGE, `slot${i}`)));
+    }
+    m.graphs.forEach((g, i) => this.graphs.set(g.name, this.compile(g, kernels.get(g.name)!, this.memoryPlan?.graphs[i])));
   }
 
   get pipelinesCreated(): number { return this.pipelines.created; }
@@ -56,6 +72,7 @@ export class WebGpuBackend implements Backend {
     const b = this.device.createBuffer({ size, usage, label });
     this.owned.push(b);
     this.bytesAllocated += size;
+    if (usage === STORAGE) this.storageBytes += size;
     return b;
   }
 
@@ -65,15 +82,17 @@ export class WebGpuBackend implements Backend {
     return b;
   }
 
-  private compile(g: Graph, variant: 'cpu-driver' | 'gpu'): CompiledGraph {
+  private compile(g: Graph, kernels: Kernel[][], plan?: GraphMemoryPlan): CompiledGraph {
     const bufs: GPUBuffer[] = [];
     const inputs = new Map<string, GPUBuffer>();
+    const slotOf = new Map<string, number>();
+    for (const b of plan?.buffers ?? []) slotOf.set(`${b.node}:${b.scratch ?? ''}`, b.slot);
     for (const n of g.nodes) {
       const bytes = numel(n.type.shape) * 4;
       if (n.op === 'state') bufs.push(this.stateBuffer(n.attrs.name as string, bytes));
       else if (n.op === 'reshape') bufs.push(bufs[n.inputs[0]]); // a view: same bytes
       else {
-        const b = this.buffer(bytes, STORAGE, `%${n.id} ${n.op}`);
+        const b = plan ? this.pool[slotOf.get(`${n.id}:`)!] : this.buffer(bytes, STORAGE, `%${n.id} ${n.op}`);
         if (n.op === 'input') inputs.set(n.attrs.name as string, b);
         bufs.push(b);
       }
@@ -81,7 +100,7 @@ export class WebGpuBackend implements Backend {
     const dispatches: Dispatch[] = [];
     for (const n of g.nodes) {
       const scratch = new Map<number, GPUBuffer>();
-      for (const k of kernelsForNode(g, n.id, { variant })) {
+      for (const k of kernels[n.id]) {
         const { pipeline, layout } = this.pipelines.get(k);
         const params = this.buffer(k.params.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${k.name} params`);
         this.device.queue.writeBuffer(params, 0, k.params);
@@ -92,7 +111,8 @@ export class WebGpuBackend implements Backend {
           if (bd.ref.kind === 'node') buf = bufs[bd.ref.id];
           else {
             const { index, bytes } = bd.ref;
-            if (!scratch.has(index)) scratch.set(index, this.buffer(bytes, STORAGE, `${k.name} scratch${index}`));
+            if (!scratch.has(index))
+              scratch.set(index, plan ? this.pool[slotOf.get(`${n.id}:${index}`)!] : this.buffer(bytes, STORAGE, `${k.name} scratch${index}`));
             buf = scratch.get(index)!;
           }
           entries.push({ binding: 2 + i, resource: { buffer: buf } });
@@ -167,7 +187,8 @@ export class WebGpuBackend implements Backend {
     this.stepData[1] = step.step >>> 0;
     q.writeBuffer(this.stepBuf, 0, this.stepData);
     const enc = this.device.createCommandEncoder();
-    // Scratch buffers belong to one node's kernels only, so zeroing them all up front is enough.
+    // Scratch buffers belong to one node's kernels only, so zeroing them all up front is enough (the plan keeps a
+    // cleared scratch buffer's slot to itself from the start of the step to its node's last dispatch).
     for (const d of cg.dispatches) for (const c of d.clears) enc.clearBuffer(c);
     const pass = enc.beginComputePass();
     for (const d of cg.dispatches) {
