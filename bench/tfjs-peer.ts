@@ -151,12 +151,12 @@ export class TfjsPeer {
       const l = this.layouts.get(name) ?? { shape: n.type.shape };
       this.layouts.set(name, l);
       const trainable = n.attrs.kind === 'param';
-      const tv = tf.variable(tf.tensor(toTf(v, l, n.type.shape), l.shape), trainable, `peer${this.id}/${name}`);
+      const tv = tf.tidy(() => tf.variable(tf.tensor(toTf(v, l, n.type.shape), l.shape), trainable, `peer${this.id}/${name}`));
       this.vars.set(name, tv);
       if (trainable) {
         this.trainable.push(tv);
         this.trainableNames.push(name);
-        if (sgd.momentum) this.momenta.set(name, tf.variable(tf.zeros(l.shape), false, `peer${this.id}/${name}.momentum`));
+        if (sgd.momentum) this.momenta.set(name, tf.tidy(() => tf.variable(tf.zeros(l.shape), false, `peer${this.id}/${name}.momentum`)));
       }
     }
     for (const u of g.updates) {
