@@ -1,8 +1,10 @@
 /**
- * `npm run bench [-- --json FILE] [-- --steps N]`: side by side in one process — compile time of LeNet-5, the
- * training-step time (→ seconds per MNIST epoch of 125 steps at batch 64) on WebGPU and on the CPU interpreter, and
- * the SWALP-style quantized step (all roles bfp<8> stochastic) over the fp32 step on the same adapter, measured in
- * alternating rounds so drift in the machine's speed hits both alike.
+ * `npm run bench [-- --json FILE] [-- --steps N] [-- --resnet-steps N]`: side by side in one process — compile time
+ * of LeNet-5, the training-step time (→ seconds per MNIST epoch of 125 steps at batch 64) on WebGPU and on the CPU
+ * interpreter, the SWALP-style quantized step (all roles bfp<8> stochastic) over the fp32 step on the same adapter,
+ * lpc against tfjs-backend-webgpu on the same Dawn device (LeNet-5 batch 64, ResNet-20 batch 32 once
+ * models/resnet20.ts exists; refused unless the losses agree), and lpc's 1024³ matmul. Timings alternate between
+ * the things compared, in rounds, so drift in the machine's speed hits both alike.
  */
 import * as fs from 'node:fs';
 import { frontEnd } from '../dsl/frontend.js';
@@ -18,22 +20,56 @@ import { getGpu, shutdownGpu } from '../runtime/webgpu/device.js';
 import { Backend } from '../runtime/backend.js';
 import { parsePolicy } from '../ir/precision/index.js';
 import { DEFAULT_SGD, RECIPES } from './recipes.js';
+import { compareWithTfjs, TfjsComparison } from './tfjs-compare.js';
+import { Builder, emptyGraph } from '../ir/graph.js';
+import { runKernels } from '../runtime/webgpu/run-kernels.js';
+import { PipelineCache } from '../runtime/webgpu/pipelines.js';
 
 const args = process.argv.slice(2);
 const argOf = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
 const steps = Number(argOf('--steps') ?? 30);
+const resnetSteps = Number(argOf('--resnet-steps') ?? 6);
+const RESNET20 = 'models/resnet20.ts', RESNET_BATCH = 32;
 const BATCH = 64, STEPS_PER_EPOCH = 8000 / BATCH;
 const optimizer = DEFAULT_SGD;
 /** PyTorch 1.13 + QPyTorch, SWALP-style 8-bit BFP LeNet-5 step at batch 64, measured on this machine class (issue 4). */
 const QPYTORCH_LENET5_MS = 108;
 const quiet = new Progress({ write: () => true, isTTY: false } as unknown as NodeJS.WriteStream, false);
 
-function compile(spec?: string): { m: Module; seconds: number } {
+function compile(spec?: string, file = 'models/lenet5.ts', batch = BATCH): { m: Module; seconds: number } {
   const t0 = performance.now();
   const precision = spec ? parsePolicy(spec) : undefined;
-  const m = runPasses(frontEnd('models/lenet5.ts', BATCH), { batch: BATCH, optimizer, precision });
+  const m = runPasses(frontEnd(file, batch), { batch, optimizer, precision });
   return { m, seconds: (performance.now() - t0) / 1000 };
 }
+
+/** lpc's f32 matmul kernel at 1024³, GFLOP/s: (4 dispatches − 1 dispatch) in one pass each, so uploads, readback
+ *  and submit costs cancel; best of 3. */
+async function matmulGflops(n = 1024): Promise<number> {
+  const g = emptyGraph('matmul'), b = new Builder(g);
+  const a = b.add('input', [], { name: 'a', kind: 'data', shape: [n, n], dtype: 'f32' });
+  const c = b.add('input', [], { name: 'b', kind: 'data', shape: [n, n], dtype: 'f32' });
+  const mm = b.add('matmul', [a, c], { ta: false, tb: false });
+  const fill = () => Float32Array.from({ length: n * n }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+  const feeds = { [a]: fill(), [c]: fill() };
+  const pipelines = new PipelineCache(gpu.device), variant = gpu.isCpuDriver ? 'cpu-driver' as const : 'gpu' as const;
+  const time = async (reps: number) => {
+    const t0 = performance.now();
+    await runKernels(gpu.device, g, { feeds, run: Array(reps).fill(mm), read: [mm], pipelines, variant });
+    return performance.now() - t0;
+  };
+  await time(1); // JIT
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const one = await time(1), four = await time(4);
+    best = Math.min(best, (four - one) / 3);
+  }
+  return (2 * n ** 3) / (best / 1000) / 1e9;
+}
+
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const ratio = (c: TfjsComparison | null) => (c?.speedup == null ? null : +c.speedup.toFixed(3));
+const ms = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? null : +x.toFixed(2));
 
 /** Step times of `n` steps after 3 warm-up steps (first-use JIT excluded). */
 async function stepTimes(b: Backend, m: Module, n: number): Promise<number[]> {
@@ -68,6 +104,18 @@ for (let round = 0; round < 3; round++) {
 }
 const gpuMs = median(fp32Times), quantMs = median(quantTimes);
 const cpuMs = await stepMs(new CpuBackend(m), m, Math.max(5, Math.floor(steps / 3)));
+
+// lpc vs tfjs-backend-webgpu, same device, same weights, same batches (fp32).
+const tfjsLenet = await compareWithTfjs(gpu, m, { sgd: optimizer, steps, log });
+let tfjsResnet: TfjsComparison | null = null;
+if (fs.existsSync(RESNET20)) {
+  const r20 = compile(undefined, RESNET20, RESNET_BATCH).m;
+  tfjsResnet = await compareWithTfjs(gpu, r20, { sgd: optimizer, steps: resnetSteps, warmup: 1, log });
+} else {
+  log(`${RESNET20} does not exist yet: no ResNet-20 figures`);
+}
+const mmGflops = await matmulGflops();
+
 const result = {
   adapter: gpu.adapterDescription,
   compile_seconds_lenet5: +compileSeconds.toFixed(3),
@@ -79,6 +127,17 @@ const result = {
   quantized_step_ms_lenet5_b64: +quantMs.toFixed(2),
   quantized_over_fp32_time_lenet5: +(quantMs / gpuMs).toFixed(3),
   qpytorch_swalp_step_ms_lenet5_b64: QPYTORCH_LENET5_MS,
+  lpc_over_tfjs_speedup_lenet5: ratio(tfjsLenet),
+  lpc_step_ms_lenet5_b64: ms(tfjsLenet.lpcMs),
+  tfjs_step_ms_lenet5_b64: ms(tfjsLenet.tfjsMs),
+  tfjs_loss_rel_diff_lenet5: tfjsLenet.maxRelDiff,
+  ...(tfjsResnet ? {
+    lpc_over_tfjs_speedup_resnet20: ratio(tfjsResnet),
+    lpc_step_ms_resnet20_b32: ms(tfjsResnet.lpcMs),
+    tfjs_step_ms_resnet20_b32: ms(tfjsResnet.tfjsMs),
+    tfjs_loss_rel_diff_resnet20: tfjsResnet.maxRelDiff,
+  } : {}),
+  matmul_gflops_1024: +mmGflops.toFixed(2),
 };
 console.log(`adapter: ${result.adapter}`);
 console.log(`webgpu / cpu-interpreter speedup (LeNet-5 step, batch 64): ${result.webgpu_over_cpu_speedup}×`);
@@ -87,6 +146,17 @@ console.log(`quantized step (webgpu):   ${result.quantized_step_ms_lenet5_b64} m
 console.log(`compile lenet5:            ${result.compile_seconds_lenet5} s`);
 console.log(`step (webgpu):             ${result.step_ms_lenet5_b64_webgpu} ms  → ${result.epoch_seconds_mnist_webgpu} s per MNIST epoch (125 steps)`);
 console.log(`step (cpu interpreter):    ${result.step_ms_lenet5_b64_cpu} ms  → ${result.epoch_seconds_mnist_cpu} s per MNIST epoch`);
+console.log(`lpc matmul 1024³ (f32):    ${result.matmul_gflops_1024} GFLOP/s`);
+console.log('');
+console.log('lpc vs tfjs-backend-webgpu 4.22, same Dawn device, fp32 training step (median ms):');
+console.log('| model | batch | lpc ms | tfjs ms | lpc / tfjs speedup | loss rel diff |');
+console.log('|---|---|---|---|---|---|');
+for (const [name, batch, c] of [['LeNet-5', BATCH, tfjsLenet], ['ResNet-20', RESNET_BATCH, tfjsResnet]] as const) {
+  if (!c) { console.log(`| ${name} | ${batch} | — | — | not measured (${RESNET20} missing) | — |`); continue; }
+  const sp = c.agree ? `${c.speedup!.toFixed(2)}×` : 'REFUSED: losses disagree';
+  console.log(`| ${name} | ${batch} | ${ms(c.lpcMs) ?? '—'} | ${ms(c.tfjsMs) ?? '—'} | ${sp} | ${c.maxRelDiff.toExponential(2)} |`);
+}
+if (!tfjsLenet.agree || (tfjsResnet && !tfjsResnet.agree)) process.exitCode = 1;
 const jsonPath = argOf('--json');
 if (jsonPath) fs.writeFileSync(jsonPath, JSON.stringify(result, null, 1) + '\n');
 await shutdownGpu();
