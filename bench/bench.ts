@@ -20,7 +20,7 @@ import { getGpu, shutdownGpu } from '../runtime/webgpu/device.js';
 import { Backend } from '../runtime/backend.js';
 import { parsePolicy } from '../ir/precision/index.js';
 import { DEFAULT_SGD, RECIPES } from './recipes.js';
-import { compareWithTfjs, TfjsComparison } from './tfjs-compare.js';
+import { alternate, batchesFor, compareWithTfjs, lpcStepper, TfjsComparison } from './tfjs-compare.js';
 import { Builder, emptyGraph } from '../ir/graph.js';
 import { runKernels } from '../runtime/webgpu/run-kernels.js';
 import { PipelineCache } from '../runtime/webgpu/pipelines.js';
@@ -29,17 +29,17 @@ const args = process.argv.slice(2);
 const argOf = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
 const steps = Number(argOf('--steps') ?? 30);
 const resnetSteps = Number(argOf('--resnet-steps') ?? 6);
-const RESNET20 = 'models/resnet20.ts', RESNET_BATCH = 32;
+const RESNET20 = argOf('--resnet20') ?? 'models/resnet20.ts', RESNET_BATCH = 32;
 const BATCH = 64, STEPS_PER_EPOCH = 8000 / BATCH;
 const optimizer = DEFAULT_SGD;
 /** PyTorch 1.13 + QPyTorch, SWALP-style 8-bit BFP LeNet-5 step at batch 64, measured on this machine class (issue 4). */
 const QPYTORCH_LENET5_MS = 108;
 const quiet = new Progress({ write: () => true, isTTY: false } as unknown as NodeJS.WriteStream, false);
 
-function compile(spec?: string, file = 'models/lenet5.ts', batch = BATCH): { m: Module; seconds: number } {
+function compile(spec?: string, file = 'models/lenet5.ts', batch = BATCH, fuse = true): { m: Module; seconds: number } {
   const t0 = performance.now();
   const precision = spec ? parsePolicy(spec) : undefined;
-  const m = runPasses(frontEnd(file, batch), { batch, optimizer, precision });
+  const m = runPasses(frontEnd(file, batch), { batch, optimizer, precision, fuse });
   return { m, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -108,9 +108,23 @@ const cpuMs = await stepMs(new CpuBackend(m), m, Math.max(5, Math.floor(steps / 
 // lpc vs tfjs-backend-webgpu, same device, same weights, same batches (fp32).
 const tfjsLenet = await compareWithTfjs(gpu, m, { sgd: optimizer, steps, log });
 let tfjsResnet: TfjsComparison | null = null;
+let resnetQuant: { fusedMs: number; unfusedMs: number } | null = null;
 if (fs.existsSync(RESNET20)) {
   const r20 = compile(undefined, RESNET20, RESNET_BATCH).m;
   tfjsResnet = await compareWithTfjs(gpu, r20, { sgd: optimizer, steps: resnetSteps, warmup: 1, log });
+  // SWALP-style quantized ResNet-20 with the quantizers fused into their producers vs left as separate kernels.
+  const spec = RECIPES.swalp_bfp8.spec;
+  const fused = compile(spec, RESNET20, RESNET_BATCH).m, unfused = compile(spec, RESNET20, RESNET_BATCH, false).m;
+  const batches = batchesFor(fused, 4), state = initState(fused, 0);
+  const bf = new WebGpuBackend(gpu, fused), bu = new WebGpuBackend(gpu, unfused);
+  await bf.setState(state);
+  await bu.setState(state);
+  const per = Math.max(1, Math.ceil(resnetSteps / 3));
+  const [fusedMs, unfusedMs] = await alternate(
+    [lpcStepper(bf, batches, optimizer.lr), lpcStepper(bu, batches, optimizer.lr)], 3, per, 1);
+  resnetQuant = { fusedMs, unfusedMs };
+  await bf.dispose();
+  await bu.dispose();
 } else {
   log(`${RESNET20} does not exist yet: no ResNet-20 figures`);
 }
@@ -130,12 +144,17 @@ const result = {
   lpc_over_tfjs_speedup_lenet5: ratio(tfjsLenet),
   lpc_step_ms_lenet5_b64: ms(tfjsLenet.lpcMs),
   tfjs_step_ms_lenet5_b64: ms(tfjsLenet.tfjsMs),
-  tfjs_loss_rel_diff_lenet5: tfjsLenet.maxRelDiff,
+  tfjs_loss_rel_diff_lenet5: +tfjsLenet.maxRelDiff.toPrecision(3),
   ...(tfjsResnet ? {
     lpc_over_tfjs_speedup_resnet20: ratio(tfjsResnet),
     lpc_step_ms_resnet20_b32: ms(tfjsResnet.lpcMs),
     tfjs_step_ms_resnet20_b32: ms(tfjsResnet.tfjsMs),
-    tfjs_loss_rel_diff_resnet20: tfjsResnet.maxRelDiff,
+    tfjs_loss_rel_diff_resnet20: +tfjsResnet.maxRelDiff.toPrecision(3),
+  } : {}),
+  ...(resnetQuant ? {
+    quantized_step_ms_resnet20_b32: ms(resnetQuant.fusedMs),
+    unfused_quantized_step_ms_resnet20_b32: ms(resnetQuant.unfusedMs),
+    fused_over_unfused_speedup_resnet20: +(resnetQuant.unfusedMs / resnetQuant.fusedMs).toFixed(3),
   } : {}),
   matmul_gflops_1024: +mmGflops.toFixed(2),
 };
@@ -147,6 +166,10 @@ console.log(`compile lenet5:            ${result.compile_seconds_lenet5} s`);
 console.log(`step (webgpu):             ${result.step_ms_lenet5_b64_webgpu} ms  → ${result.epoch_seconds_mnist_webgpu} s per MNIST epoch (125 steps)`);
 console.log(`step (cpu interpreter):    ${result.step_ms_lenet5_b64_cpu} ms  → ${result.epoch_seconds_mnist_cpu} s per MNIST epoch`);
 console.log(`lpc matmul 1024³ (f32):    ${result.matmul_gflops_1024} GFLOP/s`);
+if (resnetQuant) {
+  console.log(`quantized step (ResNet-20, batch 32, SWALP-style bfp<8>): fused ${ms(resnetQuant.fusedMs)} ms, unfused ` +
+    `${ms(resnetQuant.unfusedMs)} ms → fused / unfused speedup ${result.fused_over_unfused_speedup_resnet20}×`);
+}
 console.log('');
 console.log('lpc vs tfjs-backend-webgpu 4.22, same Dawn device, fp32 training step (median ms):');
 console.log('| model | batch | lpc ms | tfjs ms | lpc / tfjs speedup | loss rel diff |');

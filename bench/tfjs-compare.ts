@@ -7,6 +7,7 @@ import { loadDataset, epochBatches } from '../runtime/data/index.js';
 import { initState } from '../runtime/train/init.js';
 import { WebGpuBackend } from '../runtime/webgpu/executor.js';
 import type { Gpu } from '../runtime/webgpu/device.js';
+import type { Backend } from '../runtime/backend.js';
 import type { SgdOptions } from '../passes/optimizer.js';
 import { useTfjsWebGpu, TfjsPeer, lossAgreement, PEER_LOSS_RTOL, PeerBatch } from './tfjs-peer.js';
 
@@ -38,13 +39,39 @@ function median(xs: number[]): number {
 }
 
 /** MNIST for 1×28×28 models, seeded synthetic data of the model's sample shape otherwise (CIFAR needs a download). */
-function batchesFor(m: Module, count: number): PeerBatch[] {
+export function batchesFor(m: Module, count: number): PeerBatch[] {
   const x = getGraph(m, 'train').nodes.find((n) => n.op === 'input' && n.attrs.name === 'x')!;
   const [batch, ...sample] = x.type.shape;
   const mnist = sample.join() === '1,28,28';
   const data = loadDataset(mnist ? 'mnist' : 'synthetic', { sampleShape: sample, seed: 0 });
   const bs = epochBatches(data.train, batch, 0, 1);
   return Array.from({ length: count }, (_, i) => bs.get(i % bs.length));
+}
+
+/** A timed lpc training step (upload, one command buffer, loss readback — as the training loop runs it), cycling
+ *  through `batches`. */
+export function lpcStepper(b: Backend, batches: PeerBatch[], lr: number, firstStep = 0): () => Promise<number> {
+  const lrBuf = Float32Array.of(lr);
+  let step = firstStep;
+  return async () => {
+    const { x, y } = batches[step % batches.length];
+    const t0 = performance.now();
+    await b.run('train', { x, y, lr: lrBuf }, { seed: 0, step: step++ }, ['loss']);
+    return performance.now() - t0;
+  };
+}
+
+/** `warmup` untimed steps of each runner, then `rounds` rounds of `perRound` timed steps each, rotating which runner
+ *  goes first so drift hits all alike. Median ms per runner. */
+export async function alternate(runs: (() => Promise<number>)[], rounds: number, perRound: number, warmup = 0): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) for (const r of runs) await r();
+  const times: number[][] = runs.map(() => []);
+  for (let r = 0; r < rounds; r++)
+    for (let k = 0; k < runs.length; k++) {
+      const i = (k + r) % runs.length;
+      for (let s = 0; s < perRound; s++) times[i].push(await runs[i]());
+    }
+  return times.map(median);
 }
 
 export async function compareWithTfjs(gpu: Gpu, m: Module, o: CompareOptions): Promise<TfjsComparison> {
@@ -65,14 +92,6 @@ export async function compareWithTfjs(gpu: Gpu, m: Module, o: CompareOptions): P
     if (!agree) return { maxRelDiff: agreement.maxRelDiff, agree, lpcMs: NaN, tfjsMs: NaN, speedup: null };
 
     const prepared = batches.map((b) => peer.prepare(b));
-    const lrBuf = Float32Array.of(o.sgd.lr);
-    let step = agreeSteps, k = 0;
-    const lpcStep = async () => {
-      const b = batches[k++ % batches.length];
-      const t0 = performance.now();
-      await lpc.run('train', { x: b.x, y: b.y, lr: lrBuf }, { seed: 0, step: step++ }, ['loss']);
-      return performance.now() - t0;
-    };
     let j = 0;
     const tfjsStep = async () => {
       const b = prepared[j++ % prepared.length];
@@ -80,14 +99,7 @@ export async function compareWithTfjs(gpu: Gpu, m: Module, o: CompareOptions): P
       await peer.step(b, o.sgd.lr); // resolves once the loss is read back, i.e. the step has run
       return performance.now() - t0;
     };
-    for (let i = 0; i < warmup; i++) { await lpcStep(); await tfjsStep(); }
-    const lpcTimes: number[] = [], tfjsTimes: number[] = [];
-    for (let r = 0; r < rounds; r++) {
-      // alternate which goes first, so drift within a round hits both alike
-      const order = r % 2 ? [[tfjsStep, tfjsTimes], [lpcStep, lpcTimes]] as const : [[lpcStep, lpcTimes], [tfjsStep, tfjsTimes]] as const;
-      for (const [run, times] of order) for (let i = 0; i < perRound; i++) times.push(await run());
-    }
-    const lpcMs = median(lpcTimes), tfjsMs = median(tfjsTimes);
+    const [lpcMs, tfjsMs] = await alternate([lpcStepper(lpc, batches, o.sgd.lr, agreeSteps), tfjsStep], rounds, perRound, warmup);
     return { maxRelDiff: agreement.maxRelDiff, agree, lpcMs, tfjsMs, speedup: tfjsMs / lpcMs };
   } finally {
     peer.dispose();
