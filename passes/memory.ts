@@ -79,6 +79,8 @@ export interface ModuleMemoryPlan {
   pool: number[];
   /** Bytes of every buffer an executor following the plan allocates: state plus pool (aligned). */
   allocated_bytes: number;
+  /** The same with one buffer per value and scratch buffer, nothing shared (for comparison). */
+  unshared_bytes: number;
 }
 
 const NO_KERNEL = new Set(['input', 'state', 'reshape']);
@@ -240,8 +242,10 @@ export function planModuleMemory(m: Module, kernels?: (g: Graph) => (nodeId: num
   for (const p of graphs) p.slots.forEach((b, i) => { pool[i] = Math.max(pool[i] ?? 0, b); });
   const state = new Map<string, StateBuffer>();
   for (const p of graphs) for (const s of p.state) state.set(s.name, s);
-  const allocated_bytes = [...state.values()].reduce((s, b) => s + b.aligned, 0) + pool.reduce((s, b) => s + b, 0);
-  return { graphs, state: [...state.values()], pool, allocated_bytes };
+  const stateBytes = [...state.values()].reduce((s, b) => s + b.aligned, 0);
+  const allocated_bytes = stateBytes + pool.reduce((s, b) => s + b, 0);
+  const unshared_bytes = stateBytes + graphs.reduce((s, p) => s + p.buffers.reduce((t, b) => t + b.aligned, 0), 0);
+  return { graphs, state: [...state.values()], pool, allocated_bytes, unshared_bytes };
 }
 
 /** The plan as plan.json and `lpc mem --json` carry it: per-graph figures by class, slots, and every buffer. */
@@ -251,6 +255,7 @@ export function memoryPlanJson(p: ModuleMemoryPlan, detail = true) {
     weights_bytes: sum('weights', p.state),
     optimizer_bytes: sum('optimizer', p.state),
     allocated_bytes: p.allocated_bytes,
+    unshared_bytes: p.unshared_bytes,
     pool: p.pool,
     graphs: p.graphs.map((g) => ({
       name: g.graph,

@@ -7,12 +7,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { Module } from '../ir/graph.js';
+import { Graph, Module } from '../ir/graph.js';
 import { printModule } from '../ir/print.js';
 import { parseModule } from '../ir/parse.js';
 import { verifyModule } from '../ir/verify.js';
 import { numel } from '../ir/types.js';
-import { kernelsForNode } from '../codegen/kernels/index.js';
+import { Kernel } from '../codegen/kernel.js';
+import { memoryPlanJson } from '../passes/memory.js';
+import { moduleKernels, planModule } from './memory.js';
 
 export const ARTIFACT_FORMAT = 'lpc-artifact';
 export const ARTIFACT_VERSION = 1;
@@ -34,8 +36,10 @@ export interface Manifest {
 
 export interface Artifact { dir: string; manifest: Manifest; module: Module; plan: Plan }
 
-export interface PlanDispatch { node: number; op: string; kernel: string; key: string; workgroups: number[]; flops: number }
-export interface Plan { graphs: { name: string; dispatches: PlanDispatch[]; buffer_bytes: number }[] }
+/** `read_bytes`/`write_bytes`: sizes of the buffers the kernel binds read-only / read-write (an upper bound on traffic). */
+export interface PlanDispatch { node: number; op: string; kernel: string; key: string; workgroups: number[]; flops: number; read_bytes?: number; write_bytes?: number }
+/** `buffer_bytes`: one buffer per value; `memory`: the memory plan (passes/memory.ts) the executor allocates by. */
+export interface Plan { graphs: { name: string; dispatches: PlanDispatch[]; buffer_bytes: number }[]; memory?: ReturnType<typeof memoryPlanJson> }
 
 export class ArtifactError extends Error {
   constructor(dir: string, detail: string) { super(`${dir}: ${detail}`); this.name = 'ArtifactError'; }
@@ -45,20 +49,31 @@ const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('he
 
 export function makePlan(m: Module): { plan: Plan; kernels: Map<string, string> } {
   const kernels = new Map<string, string>();
+  const byGraph = moduleKernels(m, 'cpu-driver');
   const graphs = m.graphs.map((g) => {
     const dispatches: PlanDispatch[] = [];
     let bytes = 0;
     for (const n of g.nodes) {
       if (n.op !== 'reshape' && n.op !== 'state') bytes += numel(n.type.shape) * 4;
-      for (const k of kernelsForNode(g, n.id, { variant: 'cpu-driver' })) {
+      for (const k of byGraph.get(g.name)![n.id]) {
         const file = `kernels/${k.name}-${k.key}.wgsl`;
         if (!kernels.has(file)) kernels.set(file, k.wgsl());
-        dispatches.push({ node: n.id, op: n.op, kernel: file, key: k.key, workgroups: [...k.dispatch], flops: k.flops ?? 0 });
+        const rw = boundBytes(g, k);
+        dispatches.push({ node: n.id, op: n.op, kernel: file, key: k.key, workgroups: [...k.dispatch], flops: k.flops ?? 0, ...rw });
       }
     }
     return { name: g.name, dispatches, buffer_bytes: bytes };
   });
-  return { plan: { graphs }, kernels };
+  return { plan: { graphs, memory: memoryPlanJson(planModule(m, 'cpu-driver', byGraph)) }, kernels };
+}
+
+function boundBytes(g: Graph, k: Kernel): { read_bytes: number; write_bytes: number } {
+  let read_bytes = k.params.byteLength, write_bytes = 0;
+  for (const b of k.bindings) {
+    const bytes = b.ref.kind === 'scratch' ? b.ref.bytes : numel(g.nodes[b.ref.id].type.shape) * 4;
+    if (b.access === 'read') read_bytes += bytes; else write_bytes += bytes;
+  }
+  return { read_bytes, write_bytes };
 }
 
 export function writeArtifact(dir: string, m: Module, options: ArtifactOptions): void {

@@ -1,5 +1,6 @@
-/** `lpc inspect`: what one step of each graph does — kernels, dispatches, FLOPs, buffer bytes — and the IR. */
+/** `lpc inspect`: what one step of each graph does — kernels, dispatches, FLOPs, bytes moved — the memory plan and the IR. */
 import { readArtifact } from '../artifact.js';
+import { memoryTable } from './mem.js';
 import { printModule } from '../../ir/print.js';
 import { FlagSpec, Parsed, UsageError } from './args.js';
 
@@ -19,16 +20,19 @@ export async function inspectCommand(p: Parsed): Promise<void> {
   for (const g of a.plan.graphs) {
     const flops = g.dispatches.reduce((s, d) => s + d.flops, 0);
     const kernels = new Set(g.dispatches.map((d) => d.key)).size;
-    lines.push(`\ngraph ${g.name}: ${g.dispatches.length} dispatches per step, ${kernels} distinct kernels, ${(flops / 1e9).toFixed(3)} GFLOP, value buffers ${mb(g.buffer_bytes)}`);
-    const byOp = new Map<string, { n: number; flops: number }>();
+    const read = g.dispatches.reduce((s, d) => s + (d.read_bytes ?? 0), 0), written = g.dispatches.reduce((s, d) => s + (d.write_bytes ?? 0), 0);
+    lines.push(`\ngraph ${g.name}: ${g.dispatches.length} dispatches per step, ${kernels} distinct kernels, ${(flops / 1e9).toFixed(3)} GFLOP, ` +
+      `${mb(read)} read + ${mb(written)} written (bound buffers), one buffer per value ${mb(g.buffer_bytes)}`);
+    const byOp = new Map<string, { n: number; flops: number; bytes: number }>();
     for (const d of g.dispatches) {
-      const e = byOp.get(d.op) ?? { n: 0, flops: 0 };
-      e.n++; e.flops += d.flops;
+      const e = byOp.get(d.op) ?? { n: 0, flops: 0, bytes: 0 };
+      e.n++; e.flops += d.flops; e.bytes += (d.read_bytes ?? 0) + (d.write_bytes ?? 0);
       byOp.set(d.op, e);
     }
     for (const [op, e] of [...byOp].sort((x, y) => y[1].flops - x[1].flops))
-      lines.push(`  ${op.padEnd(20)} ${String(e.n).padStart(4)} dispatches  ${(e.flops / 1e6).toFixed(1).padStart(9)} MFLOP`);
+      lines.push(`  ${op.padEnd(20)} ${String(e.n).padStart(4)} dispatches  ${(e.flops / 1e6).toFixed(1).padStart(9)} MFLOP  ${(e.bytes / 2 ** 20).toFixed(2).padStart(8)} MiB moved`);
   }
+  if (a.plan.memory) lines.push('', memoryTable(a.plan.memory));
   process.stdout.write(lines.join('\n') + '\n');
   if (p.flags.has('ir')) process.stdout.write('\n' + printModule(a.module));
 }

@@ -4,6 +4,7 @@ import { runCommand, runFlags } from './run.js';
 import { inspectCommand, inspectFlags } from './inspect.js';
 import { quantCommand, quantFlags } from './quant.js';
 import { scheduleCommand, scheduleFlags } from './schedule.js';
+import { memCommand, memFlags } from './mem.js';
 import { FlagSpec, Parsed, UsageError, helpText, parseArgs } from './args.js';
 import { closeBackends } from './backends.js';
 
@@ -22,8 +23,13 @@ const COMMANDS: Record<string, Command> = {
   },
   inspect: {
     usage: 'lpc inspect <artifact>',
-    summary: 'Show the IR, kernels, dispatches per step, FLOPs and buffer bytes of an artifact.',
+    summary: 'Show the kernels, dispatches, FLOPs and bytes moved per step, the memory plan and the IR of an artifact.',
     flags: inspectFlags, run: inspectCommand,
+  },
+  mem: {
+    usage: 'lpc mem <model.ts> [--batch N] [--precision SPEC] [--json]',
+    summary: 'Plan memory without running: peak bytes by class (weights, gradients, optimizer state, saved activations, workspace).',
+    flags: memFlags, run: memCommand,
   },
   quant: {
     usage: 'lpc quant --format F [--rounding nearest|stochastic] [--shape d0,d1,…] [--seed S] [--hex] [--backend cpu|webgpu]',
