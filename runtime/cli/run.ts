@@ -1,9 +1,15 @@
 /** `lpc run`: load and validate an artifact, initialise state from the seed, train, evaluate each epoch. */
-import { readArtifact } from '../artifact.js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { Artifact, readArtifact } from '../artifact.js';
 import { loadDataset } from '../data/index.js';
-import { initState } from '../train/init.js';
-import { train } from '../train/train.js';
+import { initState, stateDecls } from '../train/init.js';
+import { Position, train } from '../train/train.js';
 import { Progress } from '../train/progress.js';
+import { LrConfig, LrError, describeLr, lrAt, parseLrSchedule, parseSwa, parseWarmup, resolveLr } from '../train/lr.js';
+import { CheckpointError, SIDECAR, loadCheckpoint, saveCheckpoint } from '../checkpoint.js';
+import { withSwa } from '../../passes/swa.js';
 import { FlagSpec, Parsed, UsageError, flag, intFlag } from './args.js';
 import { makeBackend } from './backends.js';
 
@@ -12,28 +18,131 @@ export const runFlags: FlagSpec[] = [
   { name: 'epochs', value: 'N', help: 'epochs to train (default 5)' },
   { name: 'backend', value: 'B', help: 'webgpu (default; hardware adapter if present, else a CPU Vulkan driver) or cpu' },
   { name: 'seed', value: 'S', help: 'seed for initialisation, shuffling and stochastic rounding (default 0)' },
-  { name: 'metrics', value: 'FILE', help: 'write one JSON object per epoch (epoch, train_loss, test_loss, test_accuracy, …)' },
+  { name: 'metrics', value: 'FILE', help: 'write one JSON object per epoch (epoch, train_loss, test_loss, test_accuracy, lr, global_step, swa_*, …)' },
+  { name: 'metrics-steps', value: 'N', help: 'also write {step, epoch, loss, lr} to the metrics file every N steps (for lpc plot)' },
   { name: 'max-steps', value: 'N', help: 'stop each epoch after N steps (quick runs)' },
+  { name: 'lr-schedule', value: 'S', help: 'const (default; swalp when --swa gives lr=), step(milestones=[E1,E2],gamma=0.1), cosine(t_max=E,eta_min=0) or swalp(start=E,swa_lr=LR); per epoch (0-based), base lr from the artifact' },
+  { name: 'warmup', value: 'N', help: 'linear warm-up: lr × (s+1)/N for the first N optimizer steps s; Nep = N epochs of steps' },
+  { name: 'swa', value: 'start=E[,lr=LR]', help: 'SWALP: average the weights after every epoch ≥ E (1-based) in fp32 on the device, lr = LR after epoch E; reports swa_test_accuracy' },
+  { name: 'checkpoint', value: 'DIR', help: 'write checkpoints (safetensors + checkpoint.json) into DIR' },
+  { name: 'checkpoint-every', value: 'N|epoch', help: 'checkpoint every N steps or after every epoch (default epoch); always after the last epoch' },
+  { name: 'resume', value: 'DIR', help: 'continue the run checkpointed in DIR exactly (its seed, epochs, schedule, SWA and data; checkpoints go on into DIR)' },
 ];
+
+/** A fingerprint of what determines training: the IR and the compile options (not the source path). */
+export function artifactHash(art: Artifact): string {
+  const { batch, optimizer, precision, model } = art.manifest.options;
+  return createHash('sha256').update(JSON.stringify({ graph: art.manifest.files['graph.lpir'], batch, optimizer, precision: precision ?? null, model })).digest('hex');
+}
+
+/** Flags that define the run; --resume takes them from the checkpoint and refuses different values. */
+const RUN_CONFIG = ['data', 'epochs', 'seed', 'max-steps', 'lr-schedule', 'warmup', 'swa'] as const;
 
 export async function runCommand(p: Parsed): Promise<void> {
   if (p.positional.length !== 1) throw new UsageError('lpc run needs one artifact directory');
   const art = readArtifact(p.positional[0]);
-  const epochs = intFlag(p, 'epochs', 5);
-  const seed = intFlag(p, 'seed', 0, 0);
-  const maxSteps = p.flags.has('max-steps') ? intFlag(p, 'max-steps', 1) : undefined;
+  const hash = artifactHash(art);
+
+  // The run's configuration: flags, or the checkpoint's with --resume.
+  const resumeDir = flag(p, 'resume');
+  let sidecarConfig: Record<string, string | number | null> | undefined;
+  if (resumeDir) {
+    const side = path.join(resumeDir, SIDECAR);
+    if (!fs.existsSync(side)) throw new CheckpointError(side, 'not found (is this a checkpoint directory written by --checkpoint?)');
+    try { sidecarConfig = JSON.parse(fs.readFileSync(side, 'utf8')).config; } catch { throw new CheckpointError(side, 'is not valid JSON (corrupt?)'); }
+    if (!sidecarConfig || typeof sidecarConfig !== 'object') throw new CheckpointError(side, 'has no run configuration');
+    for (const k of RUN_CONFIG) {
+      const given = flag(p, k), saved = sidecarConfig[k];
+      if (given !== undefined && String(given) !== String(saved ?? ''))
+        throw new UsageError(`--${k} ${given} differs from the checkpoint's (${saved ?? 'not set'}); a resumed run keeps its configuration`);
+    }
+  }
+  const cfg = (k: (typeof RUN_CONFIG)[number]): string | undefined => {
+    if (sidecarConfig) { const v = sidecarConfig[k]; return v === null || v === undefined ? undefined : String(v); }
+    return flag(p, k);
+  };
+  const get = (k: (typeof RUN_CONFIG)[number], def: number, min = 1): number =>
+    intFlag({ positional: [], flags: new Map(cfg(k) === undefined ? [] : [[k, [cfg(k)!]]]) }, k, def, min);
+  const epochs = get('epochs', 5);
+  const seed = get('seed', 0, 0);
+  const maxSteps = cfg('max-steps') !== undefined ? get('max-steps', 1) : undefined;
+  const dataSpec = cfg('data') ?? 'mnist';
+  const metricsSteps = p.flags.has('metrics-steps') ? intFlag(p, 'metrics-steps', 1) : undefined;
+
   const { batch, optimizer } = art.manifest.options;
   const x = art.module.graphs[0].nodes.find((n) => n.op === 'input' && n.attrs.name === 'x')!;
-  const data = loadDataset(flag(p, 'data') ?? 'mnist', { sampleShape: x.type.shape.slice(1), seed });
+  const data = loadDataset(dataSpec, { sampleShape: x.type.shape.slice(1), seed });
   const want = x.type.shape.slice(1).join(','), have = data.train.shape.join(',');
-  if (want !== have) throw new UsageError(`model '${art.manifest.options.model}' expects inputs [${want}] but ${flag(p, 'data') ?? 'mnist'} has [${have}]`);
-  const backend = await makeBackend(flag(p, 'backend'), art.module);
-  process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test images, batch ${batch}, ${epochs} epochs, precision ${art.manifest.options.precision ?? 'f32'}\n`);
+  if (want !== have) throw new UsageError(`model '${art.manifest.options.model}' expects inputs [${want}] but ${dataSpec} has [${have}]`);
+  const stepsPerEpoch = Math.min(Math.floor(data.train.n / batch), maxSteps ?? Infinity);
+
+  let lr: LrConfig;
   try {
-    await backend.setState(initState(art.module, seed));
+    const swa = cfg('swa') !== undefined ? parseSwa(cfg('swa')!) : undefined;
+    const schedText = cfg('lr-schedule');
+    const schedule = schedText !== undefined ? parseLrSchedule(schedText) : swa?.lr !== undefined ? parseLrSchedule('swalp') : parseLrSchedule('const');
+    const warmupSteps = cfg('warmup') !== undefined ? parseWarmup(cfg('warmup')!, stepsPerEpoch) : 0;
+    lr = resolveLr({ base: optimizer.lr, schedule, epochs, warmupSteps, swa });
+    if (swa && swa.start > epochs) throw new LrError(`--swa start=${swa.start} is after the last epoch (${epochs}); nothing would be averaged`);
+  } catch (e) {
+    if (e instanceof LrError) throw new UsageError(e.message);
+    throw e;
+  }
+  const swa = lr.swa;
+
+  const everyText = flag(p, 'checkpoint-every') ?? (sidecarConfig?.['checkpoint-every'] as string | undefined) ?? 'epoch';
+  let every: number | 'epoch';
+  if (everyText === 'epoch') every = 'epoch';
+  else {
+    every = Number(everyText);
+    if (!Number.isInteger(every) || every < 1) throw new UsageError(`--checkpoint-every must be 'epoch' or an integer ≥ 1, got '${everyText}'`);
+  }
+  const ckptDir = flag(p, 'checkpoint') ?? resumeDir;
+  if (p.flags.has('checkpoint-every') && !ckptDir) throw new UsageError('--checkpoint-every needs --checkpoint DIR');
+
+  const module = swa ? withSwa(art.module) : art.module;
+  const decls = stateDecls(module);
+  const metricsPath = flag(p, 'metrics');
+
+  // Load the checkpoint before starting a device: a bad one is refused without delay.
+  let resume: Position | undefined, state = initState(module, seed);
+  if (resumeDir) {
+    const ck = loadCheckpoint(resumeDir, decls, hash);
+    if (ck.sidecar.seed !== seed) throw new CheckpointError(path.join(resumeDir, SIDECAR), `seed ${ck.sidecar.seed} disagrees with its configuration (${seed})`);
+    resume = ck.sidecar.position;
+    state = ck.state;
+    if (resume.epochDone && resume.epoch >= epochs) throw new UsageError(`checkpoint ${resumeDir} is at the end of the run (epoch ${resume.epoch} of ${epochs}); nothing to resume`);
+    // The metrics file goes back to what it held at the checkpoint, so no record appears twice.
+    if (metricsPath && ck.sidecar.metrics_bytes !== null && fs.existsSync(metricsPath) && fs.statSync(metricsPath).size >= ck.sidecar.metrics_bytes)
+      fs.truncateSync(metricsPath, ck.sidecar.metrics_bytes);
+  }
+
+  const config: Record<string, string | number | null> = {
+    data: dataSpec, epochs, seed, 'max-steps': maxSteps ?? null, 'lr-schedule': cfg('lr-schedule') ?? null,
+    warmup: cfg('warmup') ?? null, swa: cfg('swa') ?? null, 'checkpoint-every': every === 'epoch' ? 'epoch' : every,
+  };
+
+  const backend = await makeBackend(flag(p, 'backend'), module);
+  process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test images, batch ${batch}, ${epochs} epochs, precision ${art.manifest.options.precision ?? 'f32'}, lr ${describeLr(lr)}${swa ? `, SWA from epoch ${swa.start}` : ''}${resume ? `; resuming at epoch ${resume.epoch}, step ${resume.stepsDone}${resume.epochDone ? ' (epoch done)' : ''}` : ''}\n`);
+  try {
+    await backend.setState(state);
     await train(backend, data, {
-      epochs, batch, seed, maxSteps, metricsPath: flag(p, 'metrics'), progress: new Progress(),
-      lr: () => optimizer.lr,
+      epochs, batch, seed, maxSteps, metricsPath, metricsAppend: !!resume, metricsSteps, progress: new Progress(), resume,
+      lr: (epoch, _s, _n, globalStep) => lrAt(lr, epoch - 1, globalStep),
+      swa: swa ? { start: swa.start, bn: module.graphs.some((g) => g.name === 'swa_bn') } : undefined,
+      checkpoint: ckptDir ? {
+        every,
+        save: async (pos, nextLr) => {
+          saveCheckpoint(ckptDir, {
+            decls, state: await backend.getState(),
+            sidecar: {
+              artifact_sha256: hash, model: art.manifest.options.model, position: pos, seed,
+              lr: { schedule: describeLr(lr), next: nextLr }, config,
+              metrics_bytes: metricsPath && fs.existsSync(metricsPath) ? fs.statSync(metricsPath).size : null,
+            },
+          });
+        },
+      } : undefined,
     });
   } finally {
     await backend.dispose();
