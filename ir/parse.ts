@@ -72,7 +72,7 @@ const firsts = (paths: TokenType[][]) => [...new Set(paths.map((p) => label(p[0]
 
 /** Where a rule expects a plain name, say which name it wants. */
 const NAME_IN_RULE: Record<string, string> = {
-  nodeLine: 'an op name', attr: 'an attribute name', type: 'a dtype (f32 or i32)', format: 'a format name',
+  nodeLine: 'an op name', attr: 'an attribute name', type: 'a dtype (f32, i32 or u32)', format: 'a format name',
 };
 const expectedIn = (t: TokenType, rule: string) => (t === Ident ? NAME_IN_RULE[rule] : undefined) ?? label(t);
 
@@ -504,7 +504,7 @@ class ModuleReader {
       return v;
     });
     const dt = tok(t, 'dtype')!;
-    if (dt.image !== 'f32' && dt.image !== 'i32') { this.err(dt, `unknown dtype '${dt.image}'; expected f32 or i32`); ok = false; }
+    if (dt.image !== 'f32' && dt.image !== 'i32' && dt.image !== 'u32') { this.err(dt, `unknown dtype '${dt.image}'; expected f32, i32 or u32`); ok = false; }
     const f = sub(t, 'format');
     const fmt = f ? this.format(f) : F32;
     return ok && fmt ? { shape, dtype: dt.image as DType, fmt } : undefined;

@@ -3,7 +3,8 @@ import { Format, F32, formatToString } from './format.js';
 /** Source location of the DSL call that made a node (1-based line and column). */
 export interface Loc { file: string; line: number; col: number }
 
-export type DType = 'f32' | 'i32';
+/** u32: packed words (compressed saved activations, passes/compress.ts). */
+export type DType = 'f32' | 'i32' | 'u32';
 
 /** `tensor<[N,C,H,W], f32, fmt>`: shape includes the batch dimension; fmt is the value format (f32 = unquantized). */
 export interface TensorType { shape: number[]; dtype: DType; fmt: Format }

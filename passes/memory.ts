@@ -13,6 +13,7 @@
  */
 import { Graph, Module } from '../ir/graph.js';
 import { numel } from '../ir/types.js';
+import { COMPRESS_OPS, DECOMPRESS_OPS } from './compress.js';
 
 export type MemClass = 'weights' | 'gradients' | 'optimizer' | 'saved_activations' | 'workspace';
 export const MEM_CLASSES: MemClass[] = ['weights', 'gradients', 'optimizer', 'saved_activations', 'workspace'];
@@ -101,6 +102,8 @@ function stateClass(kind: unknown): MemClass {
  * forward = ancestors of the graph outputs; backward = descendants of a `fill` outside the forward (the loss seed,
  * zero gradients). Saved = a forward value a backward node reads. A weight gradient of parameter p = the first
  * backward value, along the chain that only p's update needs, with p's element count (the optimizer's input).
+ * With saved-activation compression the saved values are the packed words (compress ops count as forward,
+ * decompress ops as backward), so the f32 originals are forward-only values.
  */
 export function classifyValues(g: Graph, root: number[]): { saved: Set<number>; gradients: Set<number> } {
   const n = g.nodes.length;
@@ -112,9 +115,11 @@ export function classifyValues(g: Graph, root: number[]): { saved: Set<number>; 
     fwd[id] = true;
     stack.push(...g.nodes[id].inputs);
   }
+  // Compressed saved forms (passes/compress.ts) are stored in forward and restored in backward.
+  for (const nd of g.nodes) if (COMPRESS_OPS.has(nd.op) && nd.inputs.every((i) => fwd[i])) fwd[nd.id] = true;
   const bwd = new Array<boolean>(n).fill(false);
   for (const nd of g.nodes)
-    bwd[nd.id] = !fwd[nd.id] && (nd.op === 'fill' || nd.inputs.some((i) => bwd[i]));
+    bwd[nd.id] = !fwd[nd.id] && (nd.op === 'fill' || DECOMPRESS_OPS.has(nd.op) || nd.inputs.some((i) => bwd[i]));
   const saved = new Set<number>();
   for (const nd of g.nodes) {
     if (!bwd[nd.id]) continue;

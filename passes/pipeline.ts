@@ -9,6 +9,7 @@ import { autodiff } from './autodiff.js';
 import { optimizer, SgdOptions } from './optimizer.js';
 import { quantizePass } from './quantize.js';
 import { fuseQuantizers } from './fuse.js';
+import { compressPass } from './compress.js';
 import { PrecisionPolicy } from '../ir/precision/index.js';
 
 export interface CompileOptions {
@@ -34,6 +35,8 @@ export const PASSES: Pass[] = [
   { name: 'autodiff', run: (m) => autodiff(m) },
   // SGD inside OptimLP: places the G, ACC, W and M quantizers.
   { name: 'optimizer', run: (m, o) => optimizer(m, o.optimizer, o.precision) },
+  // DIVISION: backward reads of saved activations go through packed forms (save=division(…)).
+  { name: 'compress', run: (m, o) => compressPass(m, o.precision) },
   // Folds each quantizer into the kernel that produces its value (after autodiff: a folded quantizer has no gradient rule).
   { name: 'fuse', run: (m, o) => (o.fuse === false ? m : fuseQuantizers(m)) },
   { name: 'dce', run: (m) => ({ ...m, graphs: m.graphs.map(dce) }) },

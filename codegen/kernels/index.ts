@@ -21,6 +21,7 @@ import { correctCountKernels, softmaxXentBwdKernels, softmaxXentKernels } from '
 import { linearKernels, matmulKernels } from './matmul.js';
 import { avgpoolBwdKernels, avgpoolKernels, maxpoolBwdKernels, maxpoolKernels } from './pool.js';
 import { bfpEpilogueKernels, quantizeKernels } from './quantize.js';
+import * as compress from './compress.js';
 
 export type { Variant } from './builder.js';
 export { grid1d } from './builder.js';
@@ -49,6 +50,9 @@ const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
   softmax_xent_bwd: softmaxXentBwdKernels,
   correct_count: correctCountKernels,
   quantize: quantizeKernels,
+  division_compress: compress.divisionCompressKernels, division_decompress: compress.divisionDecompressKernels,
+  mask_compress: compress.maskCompressKernels, mask_decompress: compress.maskDecompressKernels,
+  argmax_compress: compress.argmaxCompressKernels, maxpool_bwd_argmax: compress.maxpoolBwdArgmaxKernels,
 };
 
 function isElementwise(op: string): boolean {

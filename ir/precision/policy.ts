@@ -145,6 +145,8 @@ export function parsePolicyDiagnostics(text: string): { policy: PrecisionPolicy;
         if (a.kind !== 'kv' || (a.key !== 'block' && a.key !== 'bits')) { err(t, 'expected division(block=K,bits=B)'); return undefined; }
         const [lo, hi] = a.key === 'block' ? [1, 64] : [1, 8];
         if (!Number.isInteger(a.value) || a.value < lo || a.value > hi) { err(t, `${a.key} must satisfy ${lo} <= ${a.key} <= ${hi} (got ${a.value})`); return undefined; }
+        // DIVISION packs 8/Q codes per byte (its kernel asserts Q | 8); lpc packs 32/Q per u32 word.
+        if (a.key === 'bits' && 8 % a.value !== 0) { err(t, `bits must be 1, 2, 4 or 8 (the codes are packed 8/bits per byte), got ${a.value}`); return undefined; }
         out[a.key] = a.value;
       }
       return out;

@@ -80,6 +80,12 @@ function oddGraph(): Graph {
     b.add('quantize', [x], { fmt, rounding: 'nearest', role: '' });
   b.add('scale', [x], { c: -1 / 3 });
   b.add('fill', [], { shape: [], value: 2 });
+  // saved-activation compression (passes/compress.ts): packed u32 words
+  const x4 = b.add('input', [], { name: 'x4', kind: 'data', shape: [2, 3, 4, 4], dtype: 'f32' });
+  b.add('division_decompress', [b.add('division_compress', [x4], { block: 8, bits: 2 })], { block: 8, bits: 2, shape: [2, 3, 4, 4] });
+  b.add('mask_decompress', [b.add('mask_compress', [x4], {})], { shape: [2, 3, 4, 4] });
+  b.add('maxpool_bwd_argmax', [b.add('fill', [], { shape: [2, 3, 2, 2], value: 1 }), b.add('argmax_compress', [x4], { k: 2, stride: 2 })],
+    { k: 2, stride: 2, in_shape: [2, 3, 4, 4] });
   return g;
 }
 
@@ -212,7 +218,7 @@ describe('parse errors', () => {
     expect(errs(edit({ 7: '  %3 = relu(%2, %1) : tensor<[2,3,8,8], f32>' }))).toEqual(['7:8: relu expects 1 inputs, got 2']);
     expect(errs(edit({ 4: '  %0 = input {dtype="f32", kind="data", name="x", shape=[2,1,8,8]} : tensor<[2,1,8.5,8], f16>' }))).toEqual([
       '4:82: a dimension must be a non-negative integer, got 8.5',
-      "4:90: unknown dtype 'f16'; expected f32 or i32",
+      "4:90: unknown dtype 'f16'; expected f32, i32 or u32",
     ]);
   });
 

@@ -52,7 +52,7 @@ describe('precision spec', () => {
     'W=float<4,3> ; save=recompute',
     'A=bfp<6,axis=1> ; save=float<5,10>',
     '; save=fixed<8,4,sym>',
-    '; schedule bwd=const(6) ; save=division(block=4,bits=3)',
+    '; schedule bwd=const(6) ; save=division(block=4,bits=4)',
   ])('print ∘ parse is the identity: %p', (s) => {
     expect(printPolicy(parsePolicy(s))).toBe(s);
     expect(parsePolicy(printPolicy(parsePolicy(s)))).toEqual(parsePolicy(s));
@@ -114,6 +114,10 @@ describe('precision spec', () => {
       "1:8: unknown save mode 'fp32'; expected division(block=K,bits=B), recompute, or a format (fp16, bf16, fixed<…>, …)",
       '1:30: a rounding applies to roles only',
     ]);
+    expect(errs('A=fp16\n; save=division(bits=3, block=65)')).toEqual([
+      '2:17: bits must be 1, 2, 4 or 8 (the codes are packed 8/bits per byte), got 3',
+    ]);
+    expect(errs('; save=division(block=4,bits=16)')).toEqual(['1:25: bits must satisfy 1 <= bits <= 8 (got 16)']);
   });
 
   test('parsePolicy throws all diagnostics as line:col lines', () => {

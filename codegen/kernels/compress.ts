@@ -1,0 +1,266 @@
+/**
+ * Kernels of the saved-activation compression ops (DIVISION; CPU semantics in ir/quant/division.ts, which this
+ * transcribes). Bit-exact with the CPU: quotients through lpc_div_rn (integer long division, correctly rounded),
+ * bf16 and the stochastic floor on bit patterns, and no multiply whose result feeds an add (nothing an FMA could
+ * contract). Packed values are u32 words.
+ *
+ * division_compress is three dispatches on the output buffer: (1) the bf16 low-frequency part, two blocks per
+ * invocation; (2) per (b,c) the residual's min and max → the f32 min and scale into scratch and the bf16 pair into
+ * the stats word; (3) the residual codes, one output word (32/Q elements) per invocation, stochastic bits from
+ * lpc_random_bits keyed by the node id.
+ */
+import { numel } from '../../ir/types.js';
+import { divisionLayout } from '../../ir/quant/division.js';
+import { poolOutSize } from '../../ir/ops.js';
+import { Kernel } from '../kernel.js';
+import { WGSL_QUANT_CHUNKS } from '../quant/wgsl.js';
+import { BufferDecl, NodeCtx, ceilDiv, ewWorkgroup, int, makeKernel, nodeRef, scratchRef } from './builder.js';
+
+const DIV_RN = `
+// correctly rounded a / b (RNE) by integer long division; results below the normal range are +0 (as divRn)
+fn lpc_div_rn(a: f32, b: f32) -> f32 {
+  let ua = bitcast<u32>(a);
+  let ub = bitcast<u32>(b);
+  let sign = (ua ^ ub) & 0x80000000u;
+  var ea = i32((ua >> 23u) & 0xffu);
+  var eb = i32((ub >> 23u) & 0xffu);
+  var ma = ua & 0x7fffffu;
+  var mb = ub & 0x7fffffu;
+  if (ea == 0 && ma == 0u) { return 0.0; }
+  if (ea == 0) { let lz = i32(countLeadingZeros(ma)) - 8; ma = ma << u32(lz); ea = 1 - lz; } else { ma = ma | 0x800000u; }
+  if (eb == 0) { let lz = i32(countLeadingZeros(mb)) - 8; mb = mb << u32(lz); eb = 1 - lz; } else { mb = mb | 0x800000u; }
+  var e = ea - eb + 127;
+  if (ma < mb) { ma = ma << 1u; e = e - 1; }
+  var r = ma;
+  var q = 0u;
+  for (var i = 0u; i < 25u; i++) {
+    q = q << 1u;
+    if (r >= mb) { r = r - mb; q = q | 1u; }
+    r = r << 1u;
+  }
+  var m = q >> 1u;
+  if ((q & 1u) == 1u && (r != 0u || (m & 1u) == 1u)) { m = m + 1u; }
+  if (m == 0x1000000u) { m = m >> 1u; e = e + 1; }
+  if (e <= 0) { return 0.0; }
+  if (e >= 255) { return bitcast<f32>(sign | 0x7f800000u); }
+  return bitcast<f32>(sign | (u32(e) << 23u) | (m & 0x7fffffu));
+}`;
+
+const BF16 = `
+// torch float -> bfloat16 (round to nearest even), the 16 high bits
+fn lpc_bf16_rne(x: f32) -> u32 {
+  let u = bitcast<u32>(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u) { return ((u >> 16u) | 0x40u) & 0xffffu; }
+  return ((u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u) & 0xffffu;
+}
+fn lpc_bf16_f32(b: u32) -> f32 { return bitcast<f32>((b & 0xffffu) << 16u); }`;
+
+const STOCH_FLOOR = `
+// floor(y + j·2^-24) for y >= 0, exactly (ir/quant/division.ts stochFloor)
+fn lpc_stoch_floor(y: f32, j: u32) -> u32 {
+  let u = bitcast<u32>(y);
+  if ((u & 0x80000000u) != 0u || u == 0u) { return 0u; }
+  let e = (u >> 23u) & 0xffu;
+  if (e == 0xffu) { return 0xffffffffu; }
+  let sig = (u & 0x7fffffu) | select(0u, 0x800000u, e != 0u);
+  let s = 150 - i32(max(e, 1u));
+  if (s <= 0) { return 0xffffffffu; }
+  var I = 0u;
+  var F = 0u;
+  if (s <= 24) { I = sig >> u32(s); F = (sig & ((1u << u32(s)) - 1u)) << u32(24 - s); }
+  else if (s - 24 < 24) { F = sig >> u32(s - 24); }
+  return I + select(0u, 1u, F >= 0x1000000u - j);
+}`;
+
+/** The low-frequency value at (bc, y, x): PyTorch's legacy nearest index into the packed bf16 map. */
+const UPSAMPLE = `
+fn lpc_src(dst: u32, scale: f32, n: u32) -> u32 { return min(u32(floor(f32(dst) * scale)), n - 1u); }
+fn lpc_lfc(bc: u32, y: u32, x: u32) -> f32 {
+  let p = (bc * P.lh + lpc_src(y, P.sh, P.lh)) * P.lw + lpc_src(x, P.sw, P.lw);
+  return lpc_bf16_f32(WORDS[P.lfc_off + (p >> 1u)] >> ((p & 1u) * 16u));
+}`;
+
+const u32Buf = (name: string, id: number, access: BufferDecl['access']): BufferDecl => ({ name, ref: nodeRef(id), elem: 'u32', access });
+const f32Buf = (name: string, id: number, access: BufferDecl['access']): BufferDecl => ({ name, ref: nodeRef(id), elem: 'f32', access });
+const f = (v: number): ['f32', number] => ['f32', v];
+
+function layoutParams(shape: number[], block: number, bits: number) {
+  const l = divisionLayout(shape, block, bits);
+  if (!l) throw new Error(`division: [${shape.join(', ')}] is not compressible`);
+  return {
+    l,
+    params: { hh: l.H, ww: l.W, lh: l.h, lw: l.w, k: l.k, lfc_off: l.lfcOff, hfc_off: l.hfcOff, bits: l.bits,
+      sh: f(Math.fround(l.h / l.H)), sw: f(Math.fround(l.w / l.W)) },
+  };
+}
+
+export function divisionCompressKernels(c: NodeCtx): Kernel[] {
+  const { l, params } = layoutParams(c.inTypes[0].shape, int(c, 'block'), int(c, 'bits'));
+  const X = f32Buf('X', c.node.inputs[0], 'read'), WORDS = u32Buf('WORDS', c.node.id, 'read_write');
+  const BC = l.B * l.C, nL = BC * l.h * l.w, wg = ewWorkgroup(c.variant);
+  const stats = scratchRef(0, BC * 8);
+  const lfc = makeKernel({
+    name: 'division_lfc', buffers: [X, WORDS], params: { ...params, n_lfc: nL }, invocations: ceilDiv(nL, 2), workgroup: wg,
+    decls: DIV_RN + BF16,
+    body: `
+  var word = 0u;
+  for (var e = 0u; e < 2u; e++) {
+    let p = t * 2u + e;
+    if (p >= P.n_lfc) { break; }
+    let j = p % P.lw;
+    let i = (p / P.lw) % P.lh;
+    let bc = p / (P.lw * P.lh);
+    var s = 0.0;
+    for (var ky = 0u; ky < P.k; ky++) {
+      let row = (bc * P.hh + i * P.k + ky) * P.ww + j * P.k;
+      for (var kx = 0u; kx < P.k; kx++) { s = s + X[row + kx]; }
+    }
+    word = word | (lpc_bf16_rne(lpc_div_rn(s, f32(P.k * P.k))) << (e * 16u));
+  }
+  WORDS[P.lfc_off + t] = word;`,
+  });
+  const stat = makeKernel({
+    name: 'division_stats', buffers: [X, WORDS, { name: 'ST', ref: stats, elem: 'f32', access: 'read_write' }],
+    params: { ...params, levels: f(2 ** l.bits - 1), eps: f(2e-6) }, invocations: BC, workgroup: 64,
+    decls: DIV_RN + BF16 + UPSAMPLE,
+    body: `
+  let bc = t;
+  var mn = X[bc * P.hh * P.ww] - lpc_lfc(bc, 0u, 0u);
+  var mx = mn;
+  for (var y = 0u; y < P.hh; y++) {
+    for (var x = 0u; x < P.ww; x++) {
+      let r = X[(bc * P.hh + y) * P.ww + x] - lpc_lfc(bc, y, x);
+      mn = min(mn, r);
+      mx = max(mx, r);
+    }
+  }
+  if (bitcast<u32>(mn) == 0x80000000u) { mn = 0.0; }
+  let scale = lpc_div_rn(P.levels, (mx - mn) + P.eps);
+  ST[2u * bc] = mn;
+  ST[2u * bc + 1u] = scale;
+  WORDS[bc] = lpc_bf16_rne(scale) | (lpc_bf16_rne(mn) << 16u);`,
+  });
+  const per = 32 / l.bits, n = numel(c.inTypes[0].shape);
+  const hfc = makeKernel({
+    name: 'division_hfc', buffers: [X, WORDS, { name: 'ST', ref: stats, elem: 'f32', access: 'read' }],
+    params: { ...params, n, per, levels_u: 2 ** l.bits - 1, tid: c.node.id }, invocations: ceilDiv(n, per), workgroup: wg,
+    usesStep: true,
+    decls: WGSL_QUANT_CHUNKS.lpc_pcg4d + WGSL_QUANT_CHUNKS.lpc_random_bits + BF16 + STOCH_FLOOR + UPSAMPLE,
+    body: `
+  var word = 0u;
+  for (var e = 0u; e < P.per; e++) {
+    let i = t * P.per + e;
+    if (i >= P.n) { break; }
+    let x = i % P.ww;
+    let y = (i / P.ww) % P.hh;
+    let bc = i / (P.ww * P.hh);
+    let r = X[i] - lpc_lfc(bc, y, x);
+    let yv = (r - ST[2u * bc]) * ST[2u * bc + 1u];
+    let q = min(lpc_stoch_floor(yv, lpc_random_bits(stepu.seed, stepu.step, P.tid, i) >> 8u), P.levels_u);
+    word = word | (q << (e * P.bits));
+  }
+  WORDS[P.hfc_off + t] = word;`,
+  });
+  return [lfc, stat, hfc];
+}
+
+export function divisionDecompressKernels(c: NodeCtx): Kernel[] {
+  const shape = c.node.type.shape;
+  const { l, params } = layoutParams(shape, int(c, 'block'), int(c, 'bits'));
+  const n = numel(shape);
+  return [makeKernel({
+    name: 'division_decompress', buffers: [u32Buf('WORDS', c.node.inputs[0], 'read'), f32Buf('out', c.node.id, 'read_write')],
+    params: { ...params, n, mask: 2 ** l.bits - 1 }, invocations: n, workgroup: ewWorkgroup(c.variant),
+    decls: DIV_RN + BF16 + UPSAMPLE,
+    body: `
+  let x = t % P.ww;
+  let y = (t / P.ww) % P.hh;
+  let bc = t / (P.ww * P.hh);
+  let st = WORDS[bc];
+  let bit = t * P.bits;
+  let q = (WORDS[P.hfc_off + (bit >> 5u)] >> (bit & 31u)) & P.mask;
+  out[t] = lpc_lfc(bc, y, x) + (lpc_div_rn(f32(q), lpc_bf16_f32(st)) + lpc_bf16_f32(st >> 16u));`,
+  })];
+}
+
+export function maskCompressKernels(c: NodeCtx): Kernel[] {
+  const n = numel(c.inTypes[0].shape);
+  return [makeKernel({
+    name: 'mask_compress', buffers: [f32Buf('X', c.node.inputs[0], 'read'), u32Buf('out', c.node.id, 'read_write')],
+    params: { n }, invocations: ceilDiv(n, 32), workgroup: ewWorkgroup(c.variant),
+    body: `
+  var word = 0u;
+  for (var e = 0u; e < 32u; e++) {
+    let i = t * 32u + e;
+    if (i >= P.n) { break; }
+    if (X[i] > 0.0) { word = word | (1u << e); }
+  }
+  out[t] = word;`,
+  })];
+}
+
+export function maskDecompressKernels(c: NodeCtx): Kernel[] {
+  const n = numel(c.node.type.shape);
+  return [makeKernel({
+    name: 'mask_decompress', buffers: [u32Buf('M', c.node.inputs[0], 'read'), f32Buf('out', c.node.id, 'read_write')],
+    params: { n }, invocations: n, workgroup: ewWorkgroup(c.variant),
+    body: `  out[t] = f32((M[t >> 5u] >> (t & 31u)) & 1u);`,
+  })];
+}
+
+export function argmaxCompressKernels(c: NodeCtx): Kernel[] {
+  const [N, C, H, W] = c.inTypes[0].shape, k = int(c, 'k'), s = int(c, 'stride');
+  const OH = poolOutSize(H, k, s), OW = poolOutSize(W, k, s), n = N * C * OH * OW;
+  return [makeKernel({
+    name: 'argmax_compress', buffers: [f32Buf('X', c.node.inputs[0], 'read'), u32Buf('out', c.node.id, 'read_write')],
+    params: { n, h: H, w: W, oh: OH, ow: OW, k, stride: s }, invocations: ceilDiv(n, 4), workgroup: ewWorkgroup(c.variant),
+    body: `
+  var word = 0u;
+  for (var e = 0u; e < 4u; e++) {
+    let o = t * 4u + e;
+    if (o >= P.n) { break; }
+    let ox = o % P.ow;
+    let oy = (o / P.ow) % P.oh;
+    let nc = o / (P.ow * P.oh);
+    let base = (nc * P.h + oy * P.stride) * P.w + ox * P.stride;
+    var best = 0u;
+    var m = X[base];
+    for (var ky = 0u; ky < P.k; ky++) {
+      for (var kx = 0u; kx < P.k; kx++) {
+        let v = X[base + ky * P.w + kx];
+        if (v > m) { m = v; best = ky * P.k + kx; }
+      }
+    }
+    word = word | (best << (e * 8u));
+  }
+  out[t] = word;`,
+  })];
+}
+
+export function maxpoolBwdArgmaxKernels(c: NodeCtx): Kernel[] {
+  const [N, C, H, W] = c.node.type.shape, [, , OH, OW] = c.inTypes[0].shape, k = int(c, 'k'), s = int(c, 'stride');
+  const n = N * C * H * W;
+  return [makeKernel({
+    name: 'maxpool_bwd_argmax',
+    buffers: [f32Buf('DY', c.node.inputs[0], 'read'), u32Buf('IDX', c.node.inputs[1], 'read'), f32Buf('out', c.node.id, 'read_write')],
+    params: { n, h: H, w: W, oh: OH, ow: OW, k, stride: s }, invocations: n, workgroup: ewWorkgroup(c.variant),
+    body: `
+  let ix = t % P.w;
+  let iy = (t / P.w) % P.h;
+  let nc = t / (P.w * P.h);
+  // windows containing (iy, ix): oy·s ≤ iy < oy·s + k
+  let oy0 = select(0u, (iy + 1u - P.k + P.stride - 1u) / P.stride, iy + 1u > P.k);
+  let ox0 = select(0u, (ix + 1u - P.k + P.stride - 1u) / P.stride, ix + 1u > P.k);
+  let oy1 = min(iy / P.stride + 1u, P.oh);
+  let ox1 = min(ix / P.stride + 1u, P.ow);
+  var acc = 0.0;
+  for (var oy = oy0; oy < oy1; oy++) {
+    for (var ox = ox0; ox < ox1; ox++) {
+      let o = (nc * P.oh + oy) * P.ow + ox;
+      let a = (IDX[o >> 2u] >> ((o & 3u) * 8u)) & 0xffu;
+      if (a == (iy - oy * P.stride) * P.k + (ix - ox * P.stride)) { acc = acc + DY[o]; }
+    }
+  }
+  out[t] = acc;`,
+  })];
+}

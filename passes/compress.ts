@@ -1,0 +1,116 @@
+/**
+ * The compress pass (DIVISION, research/seeds.md §4; `save=division(block=K,bits=Q)` in the precision spec): backward
+ * reads of saved forward values go through a packed form, as DIVISION's modules save them:
+ *
+ * | backward read                                   | saved as                                    |
+ * |-------------------------------------------------|---------------------------------------------|
+ * | conv2d_bwd_weight's x (every conv, incl. the first on the image and 1×1 shortcuts); bn_bwd_x's and bn_bwd_gamma's x | division_compress → division_decompress (LFC bf16 + Q-bit HFC) |
+ * | relu_bwd's x                                    | mask_compress → mask_decompress (1 bit)     |
+ * | maxpool_bwd's x                                 | argmax_compress → maxpool_bwd_argmax (8 bits per output) |
+ *
+ * Everything else stays f32, as in DIVISION: linear layers' inputs (matmul), the logits, BN's batch statistics,
+ * and maps DIVISION leaves uncompressed (not 4-D, H = 1, W smaller than the window: ir/quant/division.ts).
+ *
+ * Placement: a compress node right after the value's producer (the f32 original then dies with its last forward
+ * use; the packed words live until backward), a decompress node right before the first backward reader (shared by
+ * the readers of the same value). Forward = ancestors of the graph's outputs; backward = descendants of a `fill`
+ * outside the forward (the loss seed), as the memory planner classifies them. Only the `train` graph changes.
+ */
+import { Builder, Graph, Module } from '../ir/graph.js';
+import { divisionLayout } from '../ir/quant/division.js';
+import { PrecisionPolicy, SaveSpec } from '../ir/precision/index.js';
+
+/** Ops that store a forward value for backward (their results are saved activations) … */
+export const COMPRESS_OPS: ReadonlySet<string> = new Set(['division_compress', 'mask_compress', 'argmax_compress']);
+/** … and the ops that restore it in backward. */
+export const DECOMPRESS_OPS: ReadonlySet<string> = new Set(['division_decompress', 'mask_decompress']);
+
+type Kind = 'division' | 'mask' | 'argmax';
+
+export function compressPass(m: Module, policy: PrecisionPolicy | undefined): Module {
+  const save = policy?.save;
+  if (!save || save.kind !== 'division') return m;
+  return { ...m, graphs: m.graphs.map((g) => (g.name === 'train' ? compressGraph(g, save) : g)) };
+}
+
+/** Forward and backward marks (see the file comment). */
+export function forwardBackward(g: Graph): { fwd: boolean[]; bwd: boolean[] } {
+  const n = g.nodes.length;
+  const fwd = new Array<boolean>(n).fill(false);
+  const stack = g.outputs.map((o) => o.node);
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (fwd[id]) continue;
+    fwd[id] = true;
+    stack.push(...g.nodes[id].inputs);
+  }
+  const bwd = new Array<boolean>(n).fill(false);
+  for (const nd of g.nodes) bwd[nd.id] = !fwd[nd.id] && (nd.op === 'fill' || nd.inputs.some((i) => bwd[i]));
+  return { fwd, bwd };
+}
+
+function compressGraph(g: Graph, save: Extract<SaveSpec, { kind: 'division' }>): Graph {
+  const { fwd, bwd } = forwardBackward(g);
+  const kindOf = (op: string, slot: number, src: number): Kind | undefined => {
+    const t = g.nodes[src].type;
+    if (slot !== 1 || t.dtype !== 'f32') return undefined;
+    if (op === 'conv2d_bwd_weight' || op === 'bn_bwd_x' || op === 'bn_bwd_gamma')
+      return divisionLayout(t.shape, save.block, save.bits) ? 'division' : undefined;
+    if (op === 'relu_bwd') return 'mask';
+    return undefined;
+  };
+  // What each saved value needs: compress kinds (argmax per window shape).
+  const need = new Map<number, Set<string>>();
+  const want = (v: number, key: string) => { if (!need.has(v)) need.set(v, new Set()); need.get(v)!.add(key); };
+  for (const nd of g.nodes) {
+    if (!bwd[nd.id]) continue;
+    nd.inputs.forEach((v, slot) => {
+      if (!fwd[v] || g.nodes[v].op === 'state') return;
+      if (nd.op === 'maxpool_bwd' && slot === 1 && (nd.attrs.k as number) <= 16) want(v, `argmax:${nd.attrs.k}:${nd.attrs.stride}`);
+      else { const k = kindOf(nd.op, slot, v); if (k) want(v, k); }
+    });
+  }
+  if (!need.size) return g;
+
+  const out: Graph = { name: g.name, nodes: [], outputs: [], updates: [] };
+  const b = new Builder(out);
+  const remap: number[] = [];
+  const packed = new Map<string, number>(); // `${value}:${key}` → compress node
+  const restored = new Map<string, number>(); // `${value}:${kind}` → decompress node
+  for (const nd of g.nodes) {
+    const ins = nd.inputs.map((i) => remap[i]);
+    if (bwd[nd.id] && nd.inputs.some((v) => need.has(v))) {
+      const x = nd.inputs[1];
+      const shape = g.nodes[x]?.type.shape;
+      if (nd.op === 'maxpool_bwd' && packed.has(`${x}:argmax:${nd.attrs.k}:${nd.attrs.stride}`)) {
+        remap[nd.id] = b.add('maxpool_bwd_argmax', [ins[0], packed.get(`${x}:argmax:${nd.attrs.k}:${nd.attrs.stride}`)!],
+          { k: nd.attrs.k, stride: nd.attrs.stride, in_shape: shape }, nd.loc);
+        continue;
+      }
+      const kind = kindOf(nd.op, 1, x);
+      const key = `${x}:${kind}`;
+      if ((kind === 'division' || kind === 'mask') && packed.has(key)) {
+        let r = restored.get(key);
+        if (r === undefined) {
+          r = kind === 'division'
+            ? b.add('division_decompress', [packed.get(key)!], { block: save.block, bits: save.bits, shape }, nd.loc)
+            : b.add('mask_decompress', [packed.get(key)!], { shape }, nd.loc);
+          restored.set(key, r);
+        }
+        ins[1] = r;
+      }
+    }
+    const id = b.add(nd.op, ins, nd.attrs, nd.loc);
+    remap[nd.id] = id;
+    for (const key of need.get(nd.id) ?? []) {
+      const [kind, k, stride] = key.split(':');
+      const c = kind === 'division' ? b.add('division_compress', [id], { block: save.block, bits: save.bits }, nd.loc)
+        : kind === 'mask' ? b.add('mask_compress', [id], {}, nd.loc)
+          : b.add('argmax_compress', [id], { k: Number(k), stride: Number(stride) }, nd.loc);
+      packed.set(`${nd.id}:${key}`, c);
+    }
+  }
+  out.outputs = g.outputs.map((o) => ({ name: o.name, node: remap[o.node] }));
+  out.updates = g.updates.map((o) => ({ name: o.name, node: remap[o.node] }));
+  return out;
+}
