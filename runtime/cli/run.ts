@@ -71,9 +71,14 @@ export async function runCommand(p: Parsed): Promise<void> {
 
   const { batch, optimizer } = art.manifest.options;
   const x = art.module.graphs[0].nodes.find((n) => n.op === 'input' && n.attrs.name === 'x')!;
-  const data = loadDataset(dataSpec, { sampleShape: x.type.shape.slice(1), seed });
+  const evalG = art.module.graphs.find((g) => g.name === 'eval') ?? art.module.graphs[0];
+  const xent = evalG.nodes.find((n) => n.op === 'softmax_xent');
+  const classes = xent ? evalG.nodes[xent.inputs[0]].type.shape[1] : undefined;
+  const data = loadDataset(dataSpec, { sampleShape: x.type.shape.slice(1), seed, classes });
   const want = x.type.shape.slice(1).join(','), have = data.train.shape.join(',');
   if (want !== have) throw new UsageError(`model '${art.manifest.options.model}' expects inputs [${want}] but ${dataSpec} has [${have}]`);
+  if (classes !== undefined && data.train.classes > classes)
+    throw new UsageError(`model '${art.manifest.options.model}' has ${classes} outputs but ${dataSpec} has ${data.train.classes} classes`);
   const stepsPerEpoch = Math.min(Math.floor(data.train.n / batch), maxSteps ?? Infinity);
 
   let lr: LrConfig;
