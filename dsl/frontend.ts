@@ -2,13 +2,18 @@
  * The front end: type-check a model file with the TypeScript compiler API, then run it and trace it into IR.
  * Every DSL call in the file is wrapped with its call site (a small AST transform), so every IR node has a loc.
  */
-import ts from 'typescript';
+import type TS from 'typescript';
+import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as dsl from './index.js';
 import { lpcAt, withTrace } from './trace.js';
 import { Module } from '../ir/graph.js';
+
+// The TypeScript compiler is one 9 MB CommonJS file. Loaded with require() it is compiled once; imported from ESM,
+// Node 20 first scans all of it to detect its module format and lex its named exports (≈0.5 s per compile).
+const ts = createRequire(import.meta.url)('typescript') as typeof TS;
 
 export class DiagnosticsError extends Error {
   constructor(message: string, public readonly count: number) { super(message); this.name = 'DiagnosticsError'; }
@@ -32,7 +37,7 @@ function dslTypesPath(): string {
   return fs.existsSync(dts) ? dts : path.join(root, 'dsl', 'index.ts');
 }
 
-const compilerOptions: ts.CompilerOptions = {
+const compilerOptions: TS.CompilerOptions = {
   strict: true,
   noEmit: true,
   target: ts.ScriptTarget.ES2022,
@@ -44,7 +49,7 @@ const compilerOptions: ts.CompilerOptions = {
 };
 
 /** `file:line:col: message` plus a code frame with a caret, for each diagnostic. */
-function formatDiagnostic(d: ts.Diagnostic, displayName: (f: string) => string): string {
+function formatDiagnostic(d: TS.Diagnostic, displayName: (f: string) => string): string {
   const msg = ts.flattenDiagnosticMessageText(d.messageText, '\n');
   if (!d.file || d.start === undefined) return `error TS${d.code}: ${msg}`;
   const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
@@ -73,7 +78,7 @@ export function typeCheck(file: string): void {
 }
 
 /** Names imported from 'lpc/dsl' in a source file (named imports and namespace aliases). */
-function dslImports(sf: ts.SourceFile): { names: Set<string>; namespaces: Set<string> } {
+function dslImports(sf: TS.SourceFile): { names: Set<string>; namespaces: Set<string> } {
   const names = new Set<string>(), namespaces = new Set<string>();
   for (const st of sf.statements) {
     if (!ts.isImportDeclaration(st) || !ts.isStringLiteral(st.moduleSpecifier)) continue;
@@ -90,11 +95,11 @@ function dslImports(sf: ts.SourceFile): { names: Set<string>; namespaces: Set<st
 }
 
 /** Rewrites `f(args)` for every DSL function f into `__lpc_at(file, line, col, f)(args)`. */
-function locTransformer(displayFile: string, sf0: ts.SourceFile): ts.TransformerFactory<ts.SourceFile> {
+function locTransformer(displayFile: string, sf0: TS.SourceFile): TS.TransformerFactory<TS.SourceFile> {
   const { names, namespaces } = dslImports(sf0);
   return (context) => (sf) => {
     const f = context.factory;
-    const visit = (n: ts.Node): ts.Node => {
+    const visit = (n: TS.Node): TS.Node => {
       n = ts.visitEachChild(n, visit, context);
       if (!ts.isCallExpression(n)) return n;
       const callee = n.expression;
@@ -107,7 +112,7 @@ function locTransformer(displayFile: string, sf0: ts.SourceFile): ts.Transformer
         f.createStringLiteral(displayFile), f.createNumericLiteral(line + 1), f.createNumericLiteral(character + 1), callee]);
       return f.updateCallExpression(n, wrapped, n.typeArguments, n.arguments);
     };
-    return ts.visitNode(sf, visit) as ts.SourceFile;
+    return ts.visitNode(sf, visit) as TS.SourceFile;
   };
 }
 
@@ -132,13 +137,30 @@ export function loadModel(file: string): dsl.ModelDef {
   return m;
 }
 
-/** Traces the model twice, in training and evaluation mode, into a module with graphs `train` and `eval`. */
-export function traceModel(m: dsl.ModelDef, batch: number): Module {
+/** Checks compile options (`--input`, `--classes`) before they reach a model. */
+export function checkModelOptions(o: dsl.ModelOptions): void {
+  if (o.input !== undefined && (!Array.isArray(o.input) || o.input.length === 0 || !o.input.every((d) => Number.isInteger(d) && d > 0)))
+    throw new Error(`the input shape must be positive integers like [1, 28, 28], got ${JSON.stringify(o.input)}`);
+  if (o.classes !== undefined && !(Number.isInteger(o.classes) && o.classes >= 1))
+    throw new Error(`the number of classes must be a positive integer, got ${String(o.classes)}`);
+}
+
+/** Traces the model twice, in training and evaluation mode, into a module with graphs `train` and `eval`.
+ *  `options` reach the model's build function; a given option the model ignored is an error. */
+export function traceModel(m: dsl.ModelDef, batch: number, options: dsl.ModelOptions = {}): Module {
+  checkModelOptions(options);
   const graphs = (['train', 'eval'] as const).map((name) =>
     withTrace({ batch, training: name === 'train', name }, (ctx) => {
-      const logits = m.build();
+      const logits = m.build({ ...options, ...(options.input ? { input: [...options.input] } : {}) });
       if (!(logits instanceof dsl.Tensor)) throw new Error(`model '${m.name}' must return its logits tensor`);
       if (ctx.inputId === undefined) throw new Error(`model '${m.name}' never calls input()`);
+      const x = ctx.builder.graph.nodes[ctx.inputId].type.shape.slice(1);
+      if (options.input && x.join('x') !== options.input.join('x'))
+        throw new Error(`model '${m.name}' ignores the input shape ${options.input.join('x')}: its input() is ${x.join('x')}; ` +
+          `pass the options on, as input(o.input ?? [${x.join(', ')}]) in model('${m.name}', (o) => …)`);
+      if (options.classes !== undefined && logits.shape.length === 2 && logits.shape[1] !== options.classes)
+        throw new Error(`model '${m.name}' ignores the number of classes ${options.classes}: its logits have ${logits.shape[1]}; ` +
+          `pass the options on, as linear(h, o.classes ?? ${logits.shape[1]}) in model('${m.name}', (o) => …)`);
       ctx.loc = ctx.builder.graph.nodes[logits.id].loc; // the loss belongs to the line that made the logits
       dsl.crossEntropy(logits);
     }).graph);
@@ -146,7 +168,8 @@ export function traceModel(m: dsl.ModelDef, batch: number): Module {
 }
 
 /** Type-check, load and trace: the front end in one call. */
-export function frontEnd(file: string, batch: number): Module {
+export function frontEnd(file: string, batch: number, options: dsl.ModelOptions = {}): Module {
+  checkModelOptions(options);
   typeCheck(file);
-  return traceModel(loadModel(file), batch);
+  return traceModel(loadModel(file), batch, options);
 }

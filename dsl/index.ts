@@ -10,16 +10,29 @@ export class Tensor {
   constructor(readonly id: number, readonly shape: readonly number[]) {}
 }
 
+/**
+ * What the user asked for at compile time (`lpc compile --input 1x28x28 --classes 100`); a field is undefined when
+ * not given, so a model writes its own default: `input(o.input ?? [3, 32, 32])`, `linear(h, o.classes ?? 10)`.
+ * The compiler checks that the traced model honoured each given option (input shape, logits width).
+ */
+export interface ModelOptions {
+  /** One sample's shape, without the batch dimension, e.g. [1, 28, 28]. */
+  readonly input?: number[];
+  /** The number of classes: the width of the logits. */
+  readonly classes?: number;
+}
+
 export interface ModelDef {
   readonly kind: 'lpc.model';
   readonly name: string;
-  /** Builds the forward graph; returns the logits [N, classes]. */
-  readonly build: () => Tensor;
+  /** Builds the forward graph from the compile options; returns the logits [N, classes]. */
+  readonly build: (options: ModelOptions) => Tensor;
 }
 
 /** Declares a model. The function runs at compile time, once per traced graph (train, eval). */
-export function model(name: string, build: () => Tensor): ModelDef {
+export function model(name: string, build: (options: ModelOptions) => Tensor): ModelDef {
   if (!/^[A-Za-z_][\w.-]*$/.test(name)) throw new Error(`model name '${name}' must be an identifier`);
+  if (typeof build !== 'function') throw new Error(`model '${name}': the second argument must be the build function (options) => logits`);
   return { kind: 'lpc.model', name, build };
 }
 
@@ -109,6 +122,15 @@ function pool(op: string, what: string, x: Tensor, k: number, stride?: number): 
 /** Max pooling with a k×k window (stride defaults to k), no padding. */
 export function maxPool(x: Tensor, k: number, stride?: number): Tensor { return pool('maxpool', 'maxPool', x, k, stride); }
 export function avgPool(x: Tensor, k: number, stride?: number): Tensor { return pool('avgpool', 'avgPool', x, k, stride); }
+/** Average over the whole H×W map: [N, C, H, W] → [N, C, 1, 1] (as nn.AdaptiveAvgPool2d(1), or AvgPool2d(H) on a
+ *  square map). The map must be square: the pooling ops take one window size. */
+export function globalAvgPool(x: Tensor): Tensor {
+  const c = ctx('globalAvgPool');
+  tensorArg(x, 'globalAvgPool');
+  check(x.shape.length === 4, `globalAvgPool expects 4-D input [N, C, H, W], got [${x.shape.join(', ')}]`);
+  check(x.shape[2] === x.shape[3], `globalAvgPool needs a square feature map, got ${x.shape[2]}×${x.shape[3]} ([${x.shape.join(', ')}])`);
+  return node(c, 'avgpool', [x], { k: x.shape[2], stride: x.shape[2] });
+}
 
 /** [N, …] → [N, prod(…)] in NCHW order (as torch.flatten(x, 1)). */
 export function flatten(x: Tensor): Tensor {

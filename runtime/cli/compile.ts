@@ -6,12 +6,15 @@ import { parseOptimizer } from '../../passes/optimizer.js';
 import { writeArtifact } from '../artifact.js';
 import { parsePolicy, PrecisionPolicy, PrecisionSpecError, printPolicy } from '../../ir/precision/index.js';
 import { FlagSpec, Parsed, UsageError, flag, intFlag } from './args.js';
+import type { ModelOptions } from '../../dsl/index.js';
 
 export const DEFAULT_OPTIMIZER = 'sgd(lr=0.05,momentum=0.9,wd=5e-4)';
 
 export const compileFlags: FlagSpec[] = [
   { name: 'out', alias: '-o', value: 'DIR', help: 'artifact directory (default: <model>.lpc)' },
   { name: 'batch', value: 'N', help: 'batch size compiled into the graphs (default 64)' },
+  { name: 'input', value: 'CxHxW', help: "one sample's shape, passed to the model as options.input, e.g. 1x28x28 (default: the model's own)" },
+  { name: 'classes', value: 'N', help: "number of classes, passed to the model as options.classes, e.g. 100 (default: the model's own)" },
   { name: 'optimizer', value: 'SPEC', help: `optimizer (default ${DEFAULT_OPTIMIZER})` },
   { name: 'precision', value: 'SPEC', help: "formats per tensor role, e.g. 'W=bfp<8,axis=0>:stochastic A=bfp<8> E=bfp<8>:stochastic G=bfp<8>:stochastic M=bfp<8>' (default: all f32)" },
   { name: 'precision-file', value: 'FILE', help: 'read the precision spec from a file (# starts a comment)' },
@@ -29,7 +32,7 @@ export async function compileCommand(p: Parsed): Promise<void> {
   checkPassNames(printAfter);
   const out = flag(p, 'out') ?? `${path.basename(file).replace(/\.ts$/, '')}.lpc`;
   const t0 = performance.now();
-  const traced = frontEnd(file, batch);
+  const traced = frontEnd(file, batch, modelOptionsFlags(p));
   const m = runPasses(traced, { batch, optimizer, precision, printAfter, timePasses: p.flags.has('time-passes') }, performance.now() - t0);
   writeArtifact(out, m, { model: m.name, source: file, batch, optimizer, ...(precision ? { precision: printPolicy(precision) } : {}) });
   const secs = (performance.now() - t0) / 1000;
@@ -52,4 +55,17 @@ export function precisionFlag(p: Parsed): PrecisionPolicy | undefined {
     const where = file ?? '--precision';
     throw new UsageError(e.errors.map((d) => `${where}:${d.line}:${d.col}: ${d.message}`).join('\n'));
   }
+}
+
+/** `--input CxHxW` and `--classes N` as the options a model's build function receives. */
+export function modelOptionsFlags(p: Parsed): ModelOptions {
+  const o: { input?: number[]; classes?: number } = {};
+  const shape = flag(p, 'input');
+  if (shape !== undefined) {
+    const dims = shape.split(/[x,]/).map((d) => (/^\d+$/.test(d.trim()) ? Number(d) : NaN));
+    if (!dims.every((d) => Number.isInteger(d) && d > 0)) throw new UsageError(`--input must be positive integers like 1x28x28 or 3x32x32, got '${shape}'`);
+    o.input = dims;
+  }
+  if (p.flags.has('classes')) o.classes = intFlag(p, 'classes', 10, 2);
+  return o;
 }

@@ -4,11 +4,13 @@ import { runPasses } from '../../passes/pipeline.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
 import { MEM_CLASSES, memoryPlanJson } from '../../passes/memory.js';
 import { planModule } from '../memory.js';
-import { DEFAULT_OPTIMIZER, precisionFlag } from './compile.js';
+import { DEFAULT_OPTIMIZER, modelOptionsFlags, precisionFlag } from './compile.js';
 import { FlagSpec, Parsed, UsageError, flag, intFlag } from './args.js';
 
 export const memFlags: FlagSpec[] = [
   { name: 'batch', value: 'N', help: 'batch size compiled into the graphs (default 64)' },
+  { name: 'input', value: 'CxHxW', help: "one sample's shape for the model, as for lpc compile (default: the model's own)" },
+  { name: 'classes', value: 'N', help: 'number of classes for the model, as for lpc compile (default: the model\'s own)' },
   { name: 'optimizer', value: 'SPEC', help: `optimizer (default ${DEFAULT_OPTIMIZER}); momentum adds optimizer state` },
   { name: 'precision', value: 'SPEC', help: 'formats per tensor role, as for lpc compile (default: all f32)' },
   { name: 'precision-file', value: 'FILE', help: 'read the precision spec from a file (# starts a comment)' },
@@ -46,7 +48,7 @@ export async function memCommand(p: Parsed): Promise<void> {
   const precision = precisionFlag(p);
   const variant = flag(p, 'variant') ?? 'cpu-driver';
   if (variant !== 'cpu-driver' && variant !== 'gpu') throw new UsageError(`--variant must be cpu-driver or gpu, got '${variant}'`);
-  const m = runPasses(frontEnd(file, batch), { batch, optimizer, precision });
+  const m = runPasses(frontEnd(file, batch, modelOptionsFlags(p)), { batch, optimizer, precision });
   const j = memoryPlanJson(planModule(m, variant), false);
   const train = j.graphs.find((g) => g.name === 'train') ?? j.graphs[0];
   if (p.flags.has('json')) {
