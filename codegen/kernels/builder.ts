@@ -16,7 +16,8 @@ import { epilogueOf } from '../../ir/ops.js';
 import { Format, Rounding } from '../../ir/format.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.js';
 import { TensorType, numel } from '../../ir/types.js';
-import { wgslQuantFns } from '../quant/wgsl.js';
+import { wgslBlockIndex, wgslQuantFns } from '../quant/wgsl.js';
+import { blockLayout } from '../../ir/quant/quantize.js';
 
 export type Variant = 'cpu-driver' | 'gpu';
 
@@ -106,7 +107,9 @@ export function makeKernel(s: KernelSpec): Kernel {
   const wg = s.workgroup ?? DEFAULT_WORKGROUP;
   const ep = s.epilogue ?? NO_EPILOGUE;
   const { words, fields } = packParams({ n_inv: s.invocations, ...s.params, ...ep.params });
-  const decls = s.buffers.map((b, i) =>
+  const buffers = [...s.buffers, ...(ep.buffers ?? [])];
+  const clears = [...(s.clears ?? []), ...(ep.clears ?? [])];
+  const decls = buffers.map((b, i) =>
     `@group(0) @binding(${2 + i}) var<storage, ${b.access}> ${b.name}: array<${b.view ?? b.elem}>;`);
   const usesStep = !!s.usesStep || ep.usesStep;
   const name = ep.kind ? `${s.name}_q${ep.kind}` : s.name;
@@ -122,13 +125,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 ${s.body.replace(/^\n+|\s+$/g, '')}
 }
 `;
-  const bindings: Binding[] = s.buffers.map((b) => ({ ref: b.ref, elem: b.elem, access: b.access }));
+  const bindings: Binding[] = buffers.map((b) => ({ ref: b.ref, elem: b.elem, access: b.access }));
   const key = stableHash({ source, usesStep, layout: bindings.map((b) => [b.elem, b.access]) });
   const k: Kernel = {
     key, name, wgsl: () => source, bindings, usesStep, params: words, dispatch: grid1d(s.invocations, wg),
   };
   if (ep.kind) k.epilogue = ep.kind;
-  if (s.clears?.length) k.clears = s.clears;
+  if (clears.length) k.clears = clears;
   if (s.flops !== undefined) k.flops = s.flops;
   return k;
 }
@@ -177,6 +180,9 @@ export interface Epilogue {
   kind: string;
   /** WGSL f32 expression: f32 `value` quantized as element `index` (u32 flat index: the RNG counter). */
   q(value: string, index: string): string;
+  /** Storage the epilogue binds after the generator's own buffers (the bfp block maxima), and scratch to zero. */
+  buffers?: BufferDecl[];
+  clears?: number[];
 }
 
 export const NO_EPILOGUE: Epilogue = { params: {}, decls: '', usesStep: false, kind: '', q: (v) => v };
@@ -223,12 +229,42 @@ export function nodeQuant(node: Node): { fmt: Format; rounding: Rounding } | und
 }
 
 /**
- * The epilogue for the kernel that stores the node's final values. fixed and float fuse into that store; bfp needs
- * the max over a whole block first, so the store stays raw and kernelsForNode appends the bfp kernels
- * (kernels/quantize.ts), which quantize the output buffer in place.
+ * The epilogue for the kernel that stores the node's final values. fixed and float fuse into that store. bfp needs
+ * the max over a whole block before any element can be rounded, so the store stays raw but also folds |value| into
+ * its block's max (BFP_TRACK); kernelsForNode then appends one in-place quantize kernel reading those maxima
+ * (kernels/quantize.ts). That saves the separate max-|x| pass over the output.
  */
 export function epilogue(c: NodeCtx): Epilogue {
   const q = nodeQuant(c.node);
-  if (!q || q.fmt.kind === 'bfp') return NO_EPILOGUE;
+  if (!q) return NO_EPILOGUE;
+  if (q.fmt.kind === 'bfp') return bfpTrackEpilogue(c.node.type.shape, q.fmt.axis);
   return quantEpilogue(q.fmt, q.rounding, c.node.id);
+}
+
+/** Scratch index of a node's bfp block maxima (generators number their own scratch from 0 upwards). */
+export const BFP_MAX_SCRATCH = 8;
+/** Kernel.epilogue of a producer that tracks its bfp block maxima. */
+export const BFP_TRACK = 'bfp_track';
+
+/**
+ * The bit pattern of |value| atomically maxed into its block's slot (unsigned order of |x| bits = order of |x|,
+ * NaN above Inf, as the max-|x| kernel). The plain load first skips the atomic write when the max already covers
+ * the value, which is almost always: one contended address per block would otherwise serialise the stores.
+ */
+export function bfpTrackEpilogue(shape: readonly number[], axis: number | 'tensor'): Epilogue {
+  const L = blockLayout(shape, axis);
+  const params: ParamValues = L.axisLen === 1 ? {} : { q_axis_len: L.axisLen, q_inner: L.inner };
+  const block = L.axisLen === 1 ? '0u' : wgslBlockIndex('i', 'P.q_axis_len', 'P.q_inner');
+  const decls = `fn lpc_bfp_track(v: f32, i: u32) -> f32 {
+  let m = bitcast<u32>(v) & 0x7fffffffu;
+  let b = ${block};
+  if (m > atomicLoad(&q_bmax[b])) { atomicMax(&q_bmax[b], m); }
+  return v;
+}
+`;
+  return {
+    params, decls, usesStep: false, kind: BFP_TRACK, q: (v, i) => `lpc_bfp_track(${v}, ${i})`,
+    buffers: [{ name: 'q_bmax', ref: scratchRef(BFP_MAX_SCRATCH, L.axisLen * 4), elem: 'atomic<u32>', access: 'read_write' }],
+    clears: [BFP_MAX_SCRATCH],
+  };
 }

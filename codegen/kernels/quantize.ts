@@ -27,6 +27,8 @@ export interface QuantJob {
   tensorId: number;
   /** Scratch index for the bfp block maxima (must not collide with the node's other kernels' scratch). */
   scratch: number;
+  /** bfp: the producer already folded every value into the maxima at `scratch` (builder.ts bfpTrackEpilogue). */
+  maxTracked?: boolean;
 }
 
 /** The quantize op: its input into its own buffer. */
@@ -39,12 +41,13 @@ export function quantizeKernels(c: NodeCtx): Kernel[] {
 
 /**
  * The bfp epilogue of a computing op: its kernels have stored the raw fp32 result; quantize that buffer in place.
+ * When they also tracked the block maxima (`maxTracked`, the usual case) that is one kernel, else max-|x| first.
  * (fixed and float are fused into the producer's own store instead: builder.ts epilogue.)
  */
-export function bfpEpilogueKernels(c: NodeCtx, scratch: number): Kernel[] {
+export function bfpEpilogueKernels(c: NodeCtx, scratch: number, maxTracked = false): Kernel[] {
   const q = nodeQuant(c.node);
   if (q?.fmt.kind !== 'bfp') return [];
-  return quantizerKernels(c, { src: nodeRef(c.node.id), shape: c.node.type.shape, ...q, tensorId: c.node.id, scratch });
+  return quantizerKernels(c, { src: nodeRef(c.node.id), shape: c.node.type.shape, ...q, tensorId: c.node.id, scratch, maxTracked });
 }
 
 export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
@@ -66,7 +69,7 @@ export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
   if (j.fmt.kind === 'bfp') {
     const L = blockLayout(j.shape, j.fmt.axis);
     const bytes = L.axisLen * 4;
-    kernels.push(maxAbsKernel(src, scratchRef(j.scratch, bytes), j.scratch, L));
+    if (!j.maxTracked) kernels.push(maxAbsKernel(src, scratchRef(j.scratch, bytes), j.scratch, L));
     buffers.push({ name: 'blockMax', ref: scratchRef(j.scratch, bytes), elem: 'u32', access: 'read' });
     params.axis_len = L.axisLen; params.inner = L.inner;
     // Integer division is scalarised on CPU drivers: a one-block layout needs none.

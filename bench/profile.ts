@@ -1,0 +1,62 @@
+/**
+ * `node dist/bench/profile.js MODEL.ts [--batch N] [--precision SPEC] [--no-fuse] [--graph train]`: where a step's
+ * time goes, by op. For each op, all of its nodes' kernels run in one pass, once and three times; the difference
+ * over two is its time per step (uploads, submit and readback cancel). The kernels read whatever the buffers hold,
+ * which is fine for timing: no kernel's work depends on the values. A tool for choosing what to fuse or tune next.
+ */
+import { frontEnd } from '../dsl/frontend.js';
+import { runPasses } from '../passes/pipeline.js';
+import { parsePolicy } from '../ir/precision/index.js';
+import { numel } from '../ir/types.js';
+import { DEFAULT_SGD } from './recipes.js';
+import { getGpu, shutdownGpu } from '../runtime/webgpu/device.js';
+import { PipelineCache } from '../runtime/webgpu/pipelines.js';
+import { HostArray, runKernels } from '../runtime/webgpu/run-kernels.js';
+import { kernelsForNode } from '../codegen/kernels/index.js';
+
+const HELP = `usage: node dist/bench/profile.js MODEL.ts [--batch N] [--precision SPEC] [--no-fuse] [--graph NAME] [--reps R]
+Time per training step by op on the WebGPU adapter (each op's kernels timed in isolation).`;
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.length === 0) { console.log(HELP); process.exit(args.length ? 0 : 2); }
+const argOf = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
+const file = args[0];
+const batch = Number(argOf('--batch') ?? 32);
+const spec = argOf('--precision');
+const graphName = argOf('--graph') ?? 'train';
+const reps = Number(argOf('--reps') ?? 3);
+
+const m = runPasses(frontEnd(file, batch), { batch, optimizer: DEFAULT_SGD, precision: spec ? parsePolicy(spec) : undefined, fuse: !args.includes('--no-fuse') });
+const g = m.graphs.find((x) => x.name === graphName);
+if (!g) throw new Error(`no graph '${graphName}'`);
+const gpu = await getGpu({ quiet: true });
+const variant = gpu.isCpuDriver ? 'cpu-driver' as const : 'gpu' as const;
+const pipelines = new PipelineCache(gpu.device);
+const byOp = new Map<string, number[]>();
+for (const n of g.nodes) if (kernelsForNode(g, n.id, { variant }).length) byOp.set(n.op, [...(byOp.get(n.op) ?? []), n.id]);
+// Every source gets zeros of its size (i32 labels stay in range at 0).
+const feeds = new Map<number, HostArray>();
+for (const n of g.nodes)
+  if (n.op === 'input' || n.op === 'state') feeds.set(n.id, n.type.dtype === 'i32' ? new Int32Array(numel(n.type.shape)) : new Float32Array(numel(n.type.shape)));
+
+async function time(ids: number[], times: number): Promise<number> {
+  const run = Array.from({ length: times }, () => ids).flat();
+  const t0 = performance.now();
+  await runKernels(gpu.device, g!, { feeds, run, read: [], pipelines, variant });
+  return performance.now() - t0;
+}
+
+const rows: { op: string; nodes: number; dispatches: number; ms: number }[] = [];
+for (const [op, ids] of byOp) {
+  await time(ids, 1); // pipeline creation and JIT
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) best = Math.min(best, ((await time(ids, 3)) - (await time(ids, 1))) / 2);
+  const dispatches = ids.reduce((s, id) => s + kernelsForNode(g, id, { variant }).length, 0);
+  rows.push({ op, nodes: ids.length, dispatches, ms: Math.max(0, best) });
+}
+rows.sort((a, b) => b.ms - a.ms);
+const total = rows.reduce((s, r) => s + r.ms, 0);
+console.log(`${m.name} ${graphName} batch ${batch}${spec ? ` precision ${spec}` : ''}${args.includes('--no-fuse') ? ' (no fuse)' : ''} on ${gpu.adapterDescription}`);
+console.log('| op | nodes | dispatches | ms/step | share |\n|---|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.op} | ${r.nodes} | ${r.dispatches} | ${r.ms.toFixed(2)} | ${((100 * r.ms) / total).toFixed(1)}% |`);
+console.log(`| total | ${rows.reduce((s, r) => s + r.nodes, 0)} | ${rows.reduce((s, r) => s + r.dispatches, 0)} | ${total.toFixed(2)} | |`);
+await shutdownGpu();
