@@ -5,6 +5,7 @@ import { inspectCommand, inspectFlags } from './inspect.js';
 import { quantCommand, quantFlags } from './quant.js';
 import { scheduleCommand, scheduleFlags } from './schedule.js';
 import { memCommand, memFlags } from './mem.js';
+import { plotCommand, plotFlags } from './plot.js';
 import { FlagSpec, Parsed, UsageError, helpText, parseArgs } from './args.js';
 import { closeBackends } from './backends.js';
 
@@ -40,6 +41,11 @@ const COMMANDS: Record<string, Command> = {
     usage: "lpc schedule 'cyclic(lo,hi[,periods=N])'|'const(bits)' --iters N [--json]",
     summary: 'Print the bit width of a precision schedule (CPT) at every training iteration.',
     flags: scheduleFlags, run: scheduleCommand,
+  },
+  plot: {
+    usage: 'lpc plot <metrics.jsonl> [-o plot.svg] [--title TEXT]',
+    summary: 'Draw a metrics file (lpc run --metrics) as an SVG: loss, accuracy, bit width and lr per step or epoch.',
+    flags: plotFlags, run: plotCommand,
   },
 };
 
