@@ -21,7 +21,7 @@
  *   type     := 'tensor' '<' ints ',' Ident (',' format)? '>'
  *   loc      := 'loc' '(' String ':' Number ':' Number ')'
  */
-import { createToken, CstNode, CstParser, IParserErrorMessageProvider, IToken, Lexer, TokenType, tokenMatcher } from 'chevrotain';
+import { createToken, CstNode, CstParser, IParserErrorMessageProvider, IToken, Lexer, TokenType, tokenMatcher } from './chevrotain.js';
 import { Attrs, AttrValue, Graph, IR_VERSION, Module } from './graph.js';
 import { buildFormat, F32, Format, FormatArg } from './format.js';
 import { DType, Loc, LocatedError, TensorType, typeToString } from './types.js';

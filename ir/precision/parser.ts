@@ -10,7 +10,7 @@
  *   args    := arg (',' arg)*
  *   arg     := Int | Ident ('=' Int)?
  */
-import { createToken, CstNode, CstParser, IParserErrorMessageProvider, IToken, Lexer, TokenType } from 'chevrotain';
+import { createToken, CstNode, CstParser, IParserErrorMessageProvider, IToken, Lexer, TokenType } from '../chevrotain.js';
 
 const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n]+/, group: Lexer.SKIPPED });
 const Comment = createToken({ name: 'Comment', pattern: /#[^\n]*/, group: Lexer.SKIPPED });

@@ -7,7 +7,7 @@
  * lpc's CLI default are nearest, and a spec reads more plainly when randomness is asked for explicitly
  * (`G=bfp<8>:stochastic`).
  */
-import { CstNode, IToken } from 'chevrotain';
+import type { CstNode, IToken } from '../chevrotain.js';
 import { buildFormat, Format, FormatArg, formatToString, Rounding } from '../format.js';
 import { parseSpecCst, SpecDiagnostic } from './parser.js';
 
