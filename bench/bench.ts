@@ -27,6 +27,21 @@ import { PipelineCache } from '../runtime/webgpu/pipelines.js';
 
 const args = process.argv.slice(2);
 const argOf = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
+const SECTIONS = ['lenet', 'quant', 'tfjs', 'resnet', 'matmul', 'compile'];
+const HELP = `usage: npm run bench [-- --json FILE] [--only ${SECTIONS.join(',')}] [--steps N] [--resnet-steps N] [--resnet20 FILE]
+Side by side on one adapter, in one process (timings alternate between the things compared):
+  lenet    LeNet-5 b64 training step on WebGPU and on the CPU interpreter (→ seconds per MNIST epoch)
+  quant    SWALP-style quantized (all roles bfp<8> stochastic) over fp32 step time, LeNet-5 b64
+  tfjs     lpc vs tfjs-backend-webgpu on the same Dawn device: LeNet-5 b64, ResNet-20 b32 (losses must agree first)
+  resnet   quantized ResNet-20 b32 step, fused vs unfused
+  matmul   lpc's 1024³ f32 matmul, GFLOP/s
+  compile  lpc compile of LeNet-5 and ResNet-18
+--json FILE writes every figure with its key; --only runs the listed sections (default: all).`;
+if (args.includes('--help') || args.includes('-h')) { console.log(HELP); process.exit(0); }
+const only = argOf('--only')?.split(',');
+for (const o of only ?? []) if (!SECTIONS.includes(o)) { console.error(`bench: unknown section '${o}'; sections are ${SECTIONS.join(', ')}`); process.exit(2); }
+const want = (section: string) => !only || only.includes(section);
+const RESNET18 = 'models/resnet18.ts';
 const steps = Number(argOf('--steps') ?? 30);
 const resnetSteps = Number(argOf('--resnet-steps') ?? 6);
 const RESNET20 = argOf('--resnet20') ?? 'models/resnet20.ts', RESNET_BATCH = 32;
@@ -95,24 +110,35 @@ const compiles = [compile(), compile(), compile()];
 const { m } = compiles[0];
 const compileSeconds = Math.min(...compiles.map((c) => c.seconds));
 const gpu = await getGpu({ quiet: true });
-const quant = compile(RECIPES.swalp_bfp8.spec).m;
-const fp32Backend = new WebGpuBackend(gpu, m), quantBackend = new WebGpuBackend(gpu, quant);
-const fp32Times: number[] = [], quantTimes: number[] = [];
-for (let round = 0; round < 3; round++) {
-  fp32Times.push(...await stepTimes(fp32Backend, m, Math.ceil(steps / 3)));
-  quantTimes.push(...await stepTimes(quantBackend, quant, Math.ceil(steps / 3)));
+
+// LeNet-5 fp32 and SWALP-style quantized steps, alternating rounds on the same adapter.
+let gpuMs = NaN, quantMs = NaN, cpuMs = NaN;
+if (want('lenet') || want('quant')) {
+  const quant = compile(RECIPES.swalp_bfp8.spec).m;
+  const fp32Backend = new WebGpuBackend(gpu, m), quantBackend = new WebGpuBackend(gpu, quant);
+  const fp32Times: number[] = [], quantTimes: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    fp32Times.push(...await stepTimes(fp32Backend, m, Math.ceil(steps / 3)));
+    quantTimes.push(...await stepTimes(quantBackend, quant, Math.ceil(steps / 3)));
+  }
+  gpuMs = median(fp32Times); quantMs = median(quantTimes);
+  await fp32Backend.dispose();
+  await quantBackend.dispose();
 }
-const gpuMs = median(fp32Times), quantMs = median(quantTimes);
-const cpuMs = await stepMs(new CpuBackend(m), m, Math.max(5, Math.floor(steps / 3)));
+if (want('lenet')) cpuMs = await stepMs(new CpuBackend(m), m, Math.max(5, Math.floor(steps / 3)));
 
 // lpc vs tfjs-backend-webgpu, same device, same weights, same batches (fp32).
-const tfjsLenet = await compareWithTfjs(gpu, m, { sgd: optimizer, steps, log });
+const tfjsLenet = want('tfjs') ? await compareWithTfjs(gpu, m, { sgd: optimizer, steps, log }) : null;
 let tfjsResnet: TfjsComparison | null = null;
 let resnetQuant: { fusedMs: number; unfusedMs: number } | null = null;
-if (fs.existsSync(RESNET20)) {
+const haveResnet = fs.existsSync(RESNET20);
+if (!haveResnet && (want('tfjs') || want('resnet'))) log(`${RESNET20} does not exist yet: no ResNet-20 figures`);
+if (haveResnet && want('tfjs')) {
   const r20 = compile(undefined, RESNET20, RESNET_BATCH).m;
   tfjsResnet = await compareWithTfjs(gpu, r20, { sgd: optimizer, steps: resnetSteps, warmup: 1, log });
-  // SWALP-style quantized ResNet-20 with the quantizers fused into their producers vs left as separate kernels.
+}
+if (haveResnet && want('resnet')) {
+  // SWALP-style quantized ResNet-20 with fusion (quantizers into their producers) vs without.
   const spec = RECIPES.swalp_bfp8.spec;
   const fused = compile(spec, RESNET20, RESNET_BATCH).m, unfused = compile(spec, RESNET20, RESNET_BATCH, false).m;
   const batches = batchesFor(fused, 4), state = initState(fused, 0);
@@ -125,26 +151,30 @@ if (fs.existsSync(RESNET20)) {
   resnetQuant = { fusedMs, unfusedMs };
   await bf.dispose();
   await bu.dispose();
-} else {
-  log(`${RESNET20} does not exist yet: no ResNet-20 figures`);
 }
-const mmGflops = await matmulGflops();
+const mmGflops = want('matmul') ? await matmulGflops() : NaN;
+// `lpc compile models/resnet18.ts` minus process start-up: front end (type-check, trace) and passes, best of 2.
+const r18Seconds = want('compile') && fs.existsSync(RESNET18)
+  ? Math.min(compile(undefined, RESNET18, 128).seconds, compile(undefined, RESNET18, 128).seconds) : NaN;
+const num = (x: number, d = 2) => (Number.isFinite(x) ? +x.toFixed(d) : null);
 
 const result = {
   adapter: gpu.adapterDescription,
   compile_seconds_lenet5: +compileSeconds.toFixed(3),
-  step_ms_lenet5_b64_webgpu: +gpuMs.toFixed(2),
-  step_ms_lenet5_b64_cpu: +cpuMs.toFixed(2),
-  epoch_seconds_mnist_webgpu: +((gpuMs * STEPS_PER_EPOCH) / 1000).toFixed(2),
-  epoch_seconds_mnist_cpu: +((cpuMs * STEPS_PER_EPOCH) / 1000).toFixed(2),
-  webgpu_over_cpu_speedup: +(cpuMs / gpuMs).toFixed(2),
-  quantized_step_ms_lenet5_b64: +quantMs.toFixed(2),
-  quantized_over_fp32_time_lenet5: +(quantMs / gpuMs).toFixed(3),
+  step_ms_lenet5_b64_webgpu: num(gpuMs),
+  step_ms_lenet5_b64_cpu: num(cpuMs),
+  epoch_seconds_mnist_webgpu: num((gpuMs * STEPS_PER_EPOCH) / 1000),
+  epoch_seconds_mnist_cpu: num((cpuMs * STEPS_PER_EPOCH) / 1000),
+  webgpu_over_cpu_speedup: num(cpuMs / gpuMs),
+  quantized_step_ms_lenet5_b64: num(quantMs),
+  quantized_over_fp32_time_lenet5: num(quantMs / gpuMs, 3),
   qpytorch_swalp_step_ms_lenet5_b64: QPYTORCH_LENET5_MS,
-  lpc_over_tfjs_speedup_lenet5: ratio(tfjsLenet),
-  lpc_step_ms_lenet5_b64: ms(tfjsLenet.lpcMs),
-  tfjs_step_ms_lenet5_b64: ms(tfjsLenet.tfjsMs),
-  tfjs_loss_rel_diff_lenet5: +tfjsLenet.maxRelDiff.toPrecision(3),
+  ...(tfjsLenet ? {
+    lpc_over_tfjs_speedup_lenet5: ratio(tfjsLenet),
+    lpc_step_ms_lenet5_b64: ms(tfjsLenet.lpcMs),
+    tfjs_step_ms_lenet5_b64: ms(tfjsLenet.tfjsMs),
+    tfjs_loss_rel_diff_lenet5: +tfjsLenet.maxRelDiff.toPrecision(3),
+  } : {}),
   ...(tfjsResnet ? {
     lpc_over_tfjs_speedup_resnet20: ratio(tfjsResnet),
     lpc_step_ms_resnet20_b32: ms(tfjsResnet.lpcMs),
@@ -156,20 +186,26 @@ const result = {
     unfused_quantized_step_ms_resnet20_b32: ms(resnetQuant.unfusedMs),
     fused_over_unfused_speedup_resnet20: +(resnetQuant.unfusedMs / resnetQuant.fusedMs).toFixed(3),
   } : {}),
-  matmul_gflops_1024: +mmGflops.toFixed(2),
+  matmul_gflops_1024: num(mmGflops),
+  compile_seconds_resnet18: num(r18Seconds, 3),
 };
 console.log(`adapter: ${result.adapter}`);
-console.log(`webgpu / cpu-interpreter speedup (LeNet-5 step, batch 64): ${result.webgpu_over_cpu_speedup}×`);
-console.log(`quantized / fp32 step time (LeNet-5, SWALP-style bfp<8> stochastic, all roles): ${result.quantized_over_fp32_time_lenet5}`);
-console.log(`quantized step (webgpu):   ${result.quantized_step_ms_lenet5_b64} ms   (PyTorch+QPyTorch, same recipe, this machine class: ${QPYTORCH_LENET5_MS} ms)`);
-console.log(`compile lenet5:            ${result.compile_seconds_lenet5} s`);
-console.log(`step (webgpu):             ${result.step_ms_lenet5_b64_webgpu} ms  → ${result.epoch_seconds_mnist_webgpu} s per MNIST epoch (125 steps)`);
-console.log(`step (cpu interpreter):    ${result.step_ms_lenet5_b64_cpu} ms  → ${result.epoch_seconds_mnist_cpu} s per MNIST epoch`);
-console.log(`lpc matmul 1024³ (f32):    ${result.matmul_gflops_1024} GFLOP/s`);
+const lines: [unknown, string][] = [
+  [result.webgpu_over_cpu_speedup, `webgpu / cpu-interpreter speedup (LeNet-5 step, batch 64): ${result.webgpu_over_cpu_speedup}×`],
+  [result.quantized_over_fp32_time_lenet5, `quantized / fp32 step time (LeNet-5, SWALP-style bfp<8> stochastic, all roles): ${result.quantized_over_fp32_time_lenet5}`],
+  [result.quantized_step_ms_lenet5_b64, `quantized step (webgpu):   ${result.quantized_step_ms_lenet5_b64} ms   (PyTorch+QPyTorch, same recipe, this machine class: ${QPYTORCH_LENET5_MS} ms)`],
+  [result.compile_seconds_lenet5, `compile lenet5:            ${result.compile_seconds_lenet5} s`],
+  [result.step_ms_lenet5_b64_webgpu, `step (webgpu):             ${result.step_ms_lenet5_b64_webgpu} ms  → ${result.epoch_seconds_mnist_webgpu} s per MNIST epoch (125 steps)`],
+  [result.step_ms_lenet5_b64_cpu, `step (cpu interpreter):    ${result.step_ms_lenet5_b64_cpu} ms  → ${result.epoch_seconds_mnist_cpu} s per MNIST epoch`],
+  [result.matmul_gflops_1024, `lpc matmul 1024³ (f32):    ${result.matmul_gflops_1024} GFLOP/s`],
+  [result.compile_seconds_resnet18, `compile resnet18 (b128):   ${result.compile_seconds_resnet18} s (front end + passes, in process)`],
+];
+for (const [v, line] of lines) if (v !== null && v !== undefined) console.log(line);
 if (resnetQuant) {
   console.log(`quantized step (ResNet-20, batch 32, SWALP-style bfp<8>): fused ${ms(resnetQuant.fusedMs)} ms, unfused ` +
     `${ms(resnetQuant.unfusedMs)} ms → fused / unfused speedup ${result.fused_over_unfused_speedup_resnet20}×`);
 }
+if (tfjsLenet) {
 console.log('');
 console.log('lpc vs tfjs-backend-webgpu 4.22, same Dawn device, fp32 training step (median ms):');
 console.log('| model | batch | lpc ms | tfjs ms | lpc / tfjs speedup | loss rel diff |');
@@ -179,7 +215,8 @@ for (const [name, batch, c] of [['LeNet-5', BATCH, tfjsLenet], ['ResNet-20', RES
   const sp = c.agree ? `${c.speedup!.toFixed(2)}×` : 'REFUSED: losses disagree';
   console.log(`| ${name} | ${batch} | ${ms(c.lpcMs) ?? '—'} | ${ms(c.tfjsMs) ?? '—'} | ${sp} | ${c.maxRelDiff.toExponential(2)} |`);
 }
-if (!tfjsLenet.agree || (tfjsResnet && !tfjsResnet.agree)) process.exitCode = 1;
+}
+if ((tfjsLenet && !tfjsLenet.agree) || (tfjsResnet && !tfjsResnet.agree)) process.exitCode = 1;
 const jsonPath = argOf('--json');
 if (jsonPath) fs.writeFileSync(jsonPath, JSON.stringify(result, null, 1) + '\n');
 await shutdownGpu();
