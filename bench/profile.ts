@@ -33,10 +33,10 @@ const variant = gpu.isCpuDriver ? 'cpu-driver' as const : 'gpu' as const;
 const pipelines = new PipelineCache(gpu.device);
 const byOp = new Map<string, number[]>();
 for (const n of g.nodes) if (kernelsForNode(g, n.id, { variant }).length) byOp.set(n.op, [...(byOp.get(n.op) ?? []), n.id]);
-// Every source gets zeros of its size (i32 labels stay in range at 0).
+// Every value is fed zeros of its size (so any op can run alone; i32 labels stay in range at 0).
 const feeds = new Map<number, HostArray>();
 for (const n of g.nodes)
-  if (n.op === 'input' || n.op === 'state') feeds.set(n.id, n.type.dtype === 'i32' ? new Int32Array(numel(n.type.shape)) : new Float32Array(numel(n.type.shape)));
+  if (n.op !== 'reshape') feeds.set(n.id, n.type.dtype === 'i32' ? new Int32Array(numel(n.type.shape)) : new Float32Array(numel(n.type.shape)));
 
 async function time(ids: number[], times: number): Promise<number> {
   const run = Array.from({ length: times }, () => ids).flat();
