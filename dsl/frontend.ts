@@ -6,6 +6,8 @@ import type TS from 'typescript';
 import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as os from 'node:os';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import * as dsl from './index.js';
 import { lpcAt, withTrace } from './trace.js';
@@ -59,12 +61,42 @@ function formatDiagnostic(d: TS.Diagnostic, displayName: (f: string) => string):
   return `${displayName(d.file.fileName)}:${line + 1}:${character + 1}: error TS${d.code}: ${msg}\n${gutter} | ${text}\n     | ${caret}`;
 }
 
-/** Type-checks a model file; throws DiagnosticsError listing every diagnostic. */
-export function typeCheck(file: string): void {
+/**
+ * Where passed type-checks are remembered. A model file whose only import is 'lpc/dsl' type-checks the same way for
+ * the same source text, DSL declarations (dist/dsl/index.d.ts, which imports nothing), compiler options and
+ * TypeScript version (which fixes the lib files): a hash of those names an empty marker file here. Only passes are
+ * recorded; diagnostics are always recomputed. Recompiling a model (another --batch or --precision) skips the
+ * ≈0.8 s check.
+ */
+export function typeCheckCacheDir(): string {
+  const nm = path.join(repoRoot(), 'node_modules');
+  return fs.existsSync(nm) ? path.join(nm, '.cache', 'lpc', 'typecheck') : path.join(os.tmpdir(), `lpc-typecheck-${process.getuid?.() ?? 'user'}`);
+}
+
+/** The marker file that records a passed type-check of `file` as it is now, or undefined if it is not cacheable. */
+export function typeCheckMarker(file: string): string | undefined {
+  const key = typeCheckKey(fs.readFileSync(file, 'utf8'), dslTypesPath());
+  return key && path.join(typeCheckCacheDir(), key);
+}
+
+function typeCheckKey(src: string, dslPath: string): string | undefined {
+  if (!dslPath.endsWith('.d.ts')) return undefined; // the DSL sources import more files: no cache
+  const pre = ts.preProcessFile(src, true, true);
+  if (pre.referencedFiles.length || pre.typeReferenceDirectives.length || pre.libReferenceDirectives.length ||
+    pre.importedFiles.some((f) => f.fileName !== 'lpc/dsl')) return undefined;
+  const h = createHash('sha256');
+  for (const part of [ts.version, JSON.stringify(compilerOptions), fs.readFileSync(dslPath, 'utf8'), src]) h.update(part).update('\0');
+  return h.digest('hex');
+}
+
+/** Type-checks a model file; throws DiagnosticsError listing every diagnostic. `cache: false` always checks. */
+export function typeCheck(file: string, o: { cache?: boolean } = {}): void {
   const abs = path.resolve(file);
   if (!fs.existsSync(abs)) throw new Error(`${file}: no such model file`);
-  const host = ts.createCompilerHost(compilerOptions);
   const dslPath = dslTypesPath();
+  const marker = o.cache === false ? undefined : typeCheckMarker(abs);
+  if (marker && fs.existsSync(marker)) return;
+  const host = ts.createCompilerHost(compilerOptions);
   host.resolveModuleNames = (names, containing) => names.map((n) => {
     if (n === 'lpc/dsl') return { resolvedFileName: dslPath, extension: dslPath.endsWith('.d.ts') ? ts.Extension.Dts : ts.Extension.Ts };
     return ts.resolveModuleName(n, containing, compilerOptions, host).resolvedModule;
@@ -74,6 +106,9 @@ export function typeCheck(file: string): void {
   if (diags.length) {
     const name = (f: string) => (path.resolve(f) === abs ? file : path.relative(process.cwd(), f));
     throw new DiagnosticsError(diags.map((d) => formatDiagnostic(d, name)).join('\n'), diags.length);
+  }
+  if (marker) {
+    try { fs.mkdirSync(path.dirname(marker), { recursive: true }); fs.writeFileSync(marker, ''); } catch { /* a read-only install just checks every time */ }
   }
 }
 

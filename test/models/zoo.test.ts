@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { frontEnd, typeCheck } from '../../dsl/frontend.js';
+import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses } from '../../passes/pipeline.js';
 import { printModule } from '../../ir/print.js';
 import { parseModule } from '../../ir/parse.js';
@@ -165,7 +165,6 @@ describe('model zoo: options and compiling', () => {
 
   for (const file of ['models/resnet20.ts', 'models/resnet18.ts', 'models/resnet38.ts', 'models/resnet74.ts', 'models/preresnet20.ts', 'models/vgg16.ts']) {
     test(`${file} compiles with the verifier after every pass; print ∘ parse is the identity`, () => {
-      typeCheck(file);
       const m = runPasses(frontEnd(file, 2), { batch: 2, optimizer, verifyEach: true, log: () => {} });
       const text = printModule(m);
       expect(printModule(parseModule(text, 'x.lpir'))).toBe(text);

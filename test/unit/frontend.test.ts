@@ -1,4 +1,7 @@
-import { typeCheck, loadModel, frontEnd, DiagnosticsError } from '../../dsl/frontend.js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { typeCheck, typeCheckMarker, loadModel, frontEnd, DiagnosticsError } from '../../dsl/frontend.js';
 import { LocatedError } from '../../ir/types.js';
 
 describe('front end', () => {
@@ -20,6 +23,26 @@ describe('front end', () => {
   test('a model may import only lpc/dsl', () => {
     expect(() => loadModel('test/fixtures/bad_import.ts')).toThrow(
       "test/fixtures/bad_import.ts:2:21: a model may import only 'lpc/dsl', not 'node:fs'");
+  });
+
+  test('a passed type-check is remembered for the same source only; errors are never cached', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-tc-'));
+    const file = path.join(dir, 'm.ts');
+    const good = `import { model, input, linear, flatten } from 'lpc/dsl';\nexport default model('m${Date.now()}', () => linear(flatten(input([1, 2, 2])), 3));\n`;
+    fs.writeFileSync(file, good);
+    const marker = typeCheckMarker(file)!;
+    expect(marker).toBeDefined();
+    expect(fs.existsSync(marker)).toBe(false);
+    typeCheck(file);
+    expect(fs.existsSync(marker)).toBe(true);
+    fs.writeFileSync(file, good.replace('3));', "'3'));"));
+    expect(fs.existsSync(typeCheckMarker(file)!)).toBe(false);
+    expect(() => typeCheck(file)).toThrow(DiagnosticsError);
+    expect(() => typeCheck(file)).toThrow(DiagnosticsError);
+    // Only 'lpc/dsl' imports are cacheable: another import could change without the model's text changing.
+    fs.writeFileSync(file, `import './other.js';\n${good}`);
+    expect(typeCheckMarker(file)).toBeUndefined();
+    fs.rmSync(marker);
   });
 
   test('a missing model file is one clear error', () => {
