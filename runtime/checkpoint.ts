@@ -162,8 +162,10 @@ export function saveCheckpoint(dir: string, s: SaveInput): string {
   };
   const sidePath = path.join(dir, SIDECAR);
   writeAtomic(sidePath, JSON.stringify(side, null, 2) + '\n');
+  // Older tensor files, and temporary files a killed writer left behind.
   for (const f of fs.readdirSync(dir))
-    if (f !== file && /^state-.*\.safetensors$/.test(f)) fs.rmSync(path.join(dir, f), { force: true });
+    if ((f !== file && /^state-.*\.safetensors$/.test(f)) || (/^\..*\.tmp-\d+$/.test(f) && !f.endsWith(`.tmp-${process.pid}`)))
+      fs.rmSync(path.join(dir, f), { force: true });
   return sidePath;
 }
 
