@@ -24,10 +24,11 @@ import { alternate, batchesFor, compareWithTfjs, lpcStepper, TfjsComparison } fr
 import { Builder, emptyGraph } from '../ir/graph.js';
 import { runKernels } from '../runtime/webgpu/run-kernels.js';
 import { PipelineCache } from '../runtime/webgpu/pipelines.js';
+import { planModule } from '../runtime/memory.js';
 
 const args = process.argv.slice(2);
 const argOf = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
-const SECTIONS = ['lenet', 'quant', 'tfjs', 'resnet', 'matmul', 'compile'];
+const SECTIONS = ['lenet', 'quant', 'tfjs', 'resnet', 'matmul', 'compile', 'memory'];
 const HELP = `usage: npm run bench [-- --json FILE] [--only ${SECTIONS.join(',')}] [--steps N] [--resnet-steps N] [--resnet20 FILE]
 Side by side on one adapter, in one process (timings alternate between the things compared):
   lenet    LeNet-5 b64 training step on WebGPU and on the CPU interpreter (→ seconds per MNIST epoch)
@@ -36,6 +37,7 @@ Side by side on one adapter, in one process (timings alternate between the thing
   resnet   quantized ResNet-20 b32 step, fused vs unfused
   matmul   lpc's 1024³ f32 matmul, GFLOP/s
   compile  lpc compile of LeNet-5 and ResNet-18
+  memory   planned peak training memory and saved activations of ResNet-18 b128, f32 vs save=division (DIVISION)
 --json FILE writes every figure with its key; --only runs the listed sections (default: all).`;
 if (args.includes('--help') || args.includes('-h')) { console.log(HELP); process.exit(0); }
 const only = argOf('--only')?.split(',');
@@ -156,6 +158,18 @@ const mmGflops = want('matmul') ? await matmulGflops() : NaN;
 // `lpc compile models/resnet18.ts` minus process start-up: front end (type-check, trace) and passes, best of 2.
 const r18Seconds = want('compile') && fs.existsSync(RESNET18)
   ? Math.min(compile(undefined, RESNET18, 128).seconds, compile(undefined, RESNET18, 128).seconds) : NaN;
+/** The memory plan's train-graph figures (what the executor allocates) for ResNet-18 b128, without and with DIVISION. */
+function divisionMemory(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [suffix, spec] of [['', undefined], ['_division', 'save=division(block=8,bits=2)']] as const) {
+    const p = planModule(compile(spec, RESNET18, 128).m, gpu.isCpuDriver ? 'cpu-driver' : 'gpu');
+    const t = p.graphs.find((g) => g.graph === 'train')!;
+    out[`peak_train_bytes_resnet18_b128${suffix}`] = t.peak_bytes;
+    out[`saved_activations_bytes_resnet18_b128${suffix}`] = t.classes.saved_activations;
+  }
+  return out;
+}
+const mem = want('memory') && fs.existsSync(RESNET18) ? divisionMemory() : null;
 const num = (x: number, d = 2) => (Number.isFinite(x) ? +x.toFixed(d) : null);
 
 const result = {
@@ -188,6 +202,7 @@ const result = {
   } : {}),
   matmul_gflops_1024: num(mmGflops),
   compile_seconds_resnet18: num(r18Seconds, 3),
+  ...(mem ? { ...mem, division_peak_memory_ratio_resnet18: num(mem.peak_train_bytes_resnet18_b128 / mem.peak_train_bytes_resnet18_b128_division, 3) } : {}),
 };
 console.log(`adapter: ${result.adapter}`);
 const lines: [unknown, string][] = [
@@ -200,6 +215,7 @@ const lines: [unknown, string][] = [
   [result.matmul_gflops_1024, `lpc matmul 1024³ (f32):    ${result.matmul_gflops_1024} GFLOP/s`],
   [result.compile_seconds_resnet18, `compile resnet18 (b128):   ${result.compile_seconds_resnet18} s (front end + passes, in process)`],
 ];
+if (mem) lines.push([mem.peak_train_bytes_resnet18_b128, `ResNet-18 b128 planned peak training memory: f32 ${(mem.peak_train_bytes_resnet18_b128 / 2 ** 20).toFixed(0)} MiB, DIVISION ${(mem.peak_train_bytes_resnet18_b128_division / 2 ** 20).toFixed(0)} MiB (saved activations ${(mem.saved_activations_bytes_resnet18_b128 / 2 ** 20).toFixed(0)} → ${(mem.saved_activations_bytes_resnet18_b128_division / 2 ** 20).toFixed(0)} MiB)`]);
 for (const [v, line] of lines) if (v !== null && v !== undefined) console.log(line);
 if (resnetQuant) {
   console.log(`quantized step (ResNet-20, batch 32, SWALP-style bfp<8>): fused ${ms(resnetQuant.fusedMs)} ms, unfused ` +
