@@ -51,7 +51,20 @@ export function stableHash(v: unknown): string {
   return createHash('sha256').update(stableStringify(v)).digest('hex').slice(0, 16);
 }
 
-/** Per-step uniform shared by all kernels: its WGSL declaration and word layout (kept in one place). */
-export const STEP_UNIFORM_WGSL = `struct Step { seed: u32, step: u32, lr: f32, pad: u32 }
+/**
+ * Per-step uniform shared by all kernels: its WGSL declaration and word layout (kept in one place). bits_fwd and
+ * bits_bwd are the precision schedule's widths at this step (scheduled minmax formats read them).
+ */
+export const STEP_UNIFORM_WGSL = `struct Step { seed: u32, step: u32, lr: f32, bits_fwd: u32, bits_bwd: u32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(1) var<uniform> stepu: Step;`;
-export const STEP_WORDS = 4;
+export const STEP_WORDS = 8;
+
+/** The step uniform's words. Without a schedule the widths are 32: a scheduled format never sees them then. */
+export function stepWords(s: { seed?: number; step?: number; lr?: number; bits?: { fwd: number; bwd: number } }, out = new Uint32Array(STEP_WORDS)): Uint32Array {
+  out[0] = (s.seed ?? 0) >>> 0;
+  out[1] = (s.step ?? 0) >>> 0;
+  new Float32Array(out.buffer, out.byteOffset, STEP_WORDS)[2] = s.lr ?? 0;
+  out[3] = s.bits?.fwd ?? 32;
+  out[4] = s.bits?.bwd ?? 32;
+  return out;
+}

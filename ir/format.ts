@@ -8,7 +8,13 @@ export type Format =
   | { kind: 'f32' }
   | { kind: 'fixed'; wl: number; fl: number; sym?: boolean; noclamp?: boolean }
   | { kind: 'bfp'; wl: number; axis: number | 'tensor' }
-  | { kind: 'float'; exp: number; man: number };
+  | { kind: 'float'; exp: number; man: number }
+  /**
+   * CPT's quantizer (research/seeds.md §2.2): 2^bits − 1 levels spanning [min, max] of each block (the whole
+   * tensor, or each index of axis 0: per output channel), always de-quantized; bits = 0 is the identity. `sched`
+   * (fwd | bwd) takes the width from the precision schedule at run time instead (a uniform: no recompilation).
+   */
+  | { kind: 'minmax'; bits: number; per: 'tensor' | 'channel'; sched?: 'fwd' | 'bwd' };
 
 export type Rounding = 'nearest' | 'stochastic';
 
@@ -20,6 +26,7 @@ export function formatToString(f: Format): string {
     case 'fixed': return `fixed<${f.wl},${f.fl}${f.sym ? ',sym' : ''}${f.noclamp ? ',noclamp' : ''}>`;
     case 'bfp': return `bfp<${f.wl},${f.axis === 'tensor' ? 'tensor' : `axis=${f.axis}`}>`;
     case 'float': return `float<${f.exp},${f.man}>`;
+    case 'minmax': return `minmax<${f.bits},${f.per}${f.sched ? `,${f.sched}` : ''}>`;
   }
 }
 
@@ -41,7 +48,7 @@ export const FORMAT_ALIASES: Readonly<Record<string, Format>> = {
  * fl <= 126 (the grid step stays a normal f32), bfp wl <= 23 (the rebased value keeps 23 mantissa bits).
  */
 export const FORMAT_LIMITS = {
-  fixedWl: [1, 24], fixedFl: [1, 126], bfpWl: [1, 23], floatExp: [1, 8], floatMan: [1, 23],
+  fixedWl: [1, 24], fixedFl: [1, 126], bfpWl: [1, 23], floatExp: [1, 8], floatMan: [1, 23], minmaxBits: [0, 16],
 } as const;
 
 function rangeErr(what: string, v: number, [lo, hi]: readonly [number, number]): string | null {
@@ -71,6 +78,10 @@ export function validateFormat(f: Format): string | null {
       const e = rangeErr('exp', f.exp, L.floatExp) ?? rangeErr('man', f.man, L.floatMan);
       return e ? `float: ${e}` : null;
     }
+    case 'minmax': {
+      const e = rangeErr('bits', f.bits, L.minmaxBits);
+      return e ? `minmax: ${e}` : null;
+    }
   }
 }
 
@@ -81,6 +92,7 @@ export function formatBits(f: Format): number {
     case 'fixed': return f.wl;
     case 'bfp': return f.wl;
     case 'float': return 1 + f.exp + f.man;
+    case 'minmax': return f.bits || 32;
   }
 }
 
@@ -95,7 +107,7 @@ export type FormatArg =
 
 export type BuildResult = { fmt: Format } | { error: string; arg?: number };
 
-const KINDS_HINT = 'expected fixed, bfp, float or an alias (bf16, fp16, e4m3, e5m2)';
+const KINDS_HINT = 'expected fixed, bfp, float, minmax or an alias (bf16, fp16, e4m3, e5m2)';
 
 function argText(a: FormatArg): string {
   return a.kind === 'int' ? String(a.value) : a.kind === 'ident' ? a.name : `${a.key}=${a.value}`;
@@ -156,6 +168,19 @@ export function buildFormat(name: string, args: FormatArg[] | undefined): BuildR
       if (e) return e;
       if (args!.length > 2) return { error: 'float expects float<exp,man>', arg: 2 };
       return check({ kind: 'float', exp: iv(0), man: iv(1) }, { exp: 0, man: 1 });
+    }
+    case 'minmax': {
+      const e = ints(1, 'minmax<bits,tensor|channel[,fwd|bwd]>');
+      if (e) return e;
+      const f: Format = { kind: 'minmax', bits: iv(0), per: 'tensor' };
+      if (args!.length > 3) return { error: 'minmax expects minmax<bits,tensor|channel[,fwd|bwd]>', arg: 3 };
+      for (let i = 1; i < args!.length; i++) {
+        const a = args![i];
+        if (i === 1 && a.kind === 'ident' && (a.name === 'tensor' || a.name === 'channel')) f.per = a.name;
+        else if (i === 2 && a.kind === 'ident' && (a.name === 'fwd' || a.name === 'bwd')) f.sched = a.name;
+        else return { error: `minmax: unexpected '${argText(a)}'; expected ${i === 1 ? "'tensor' or 'channel'" : "'fwd' or 'bwd' (a scheduled width)"}`, arg: i };
+      }
+      return check(f, { bits: 0 });
     }
     default:
       return { error: `unknown format '${name}'; ${KINDS_HINT}` };

@@ -1,7 +1,10 @@
+import type { StepBits } from '../ir/quant/rng.js';
+
 /** What the training loop needs from a backend: state in, graphs run, state out. */
 export type Feed = Float32Array | Int32Array;
 
-export interface StepInfo { seed: number; step: number }
+/** Per-step values: the rng key words and, under a precision schedule, the step's bit widths. */
+export interface StepInfo { seed: number; step: number; bits?: StepBits }
 
 export interface Backend {
   /** e.g. `webgpu (mesa | llvmpipe …)` or `cpu`. */

@@ -5,6 +5,7 @@
 import { Graph, Module } from '../ir/graph.js';
 import { Kernel } from '../codegen/kernel.js';
 import { Variant, kernelsForNode } from '../codegen/kernels/index.js';
+import { TilePicker } from '../codegen/kernels/tiles.js';
 import { ModuleMemoryPlan, NodeKernels, align16, planModuleMemory } from '../passes/memory.js';
 
 export function nodeKernels(g: Graph, id: number, ks: Kernel[]): NodeKernels {
@@ -19,9 +20,13 @@ export function nodeKernels(g: Graph, id: number, ks: Kernel[]): NodeKernels {
   return { dispatches: ks.length, scratch, ...(binds.size ? { binds: [...binds] } : {}) };
 }
 
-/** Kernels of every node of every graph, by graph name. */
-export function moduleKernels(m: Module, variant: Variant): Map<string, Kernel[][]> {
-  return new Map(m.graphs.map((g) => [g.name, g.nodes.map((n) => kernelsForNode(g, n.id, { variant }))]));
+/**
+ * Kernels of every node of every graph, by graph name. `tiles` picks the GEMM tilings (the tune cache at run
+ * time); without it every node gets the default tile, as plan.json assumes. Scratch sizes depend on the tile (the
+ * weight gradient's split), so a plan is only valid for the kernels it was made from.
+ */
+export function moduleKernels(m: Module, variant: Variant, tiles?: TilePicker): Map<string, Kernel[][]> {
+  return new Map(m.graphs.map((g) => [g.name, g.nodes.map((n) => kernelsForNode(g, n.id, { variant, tiles }))]));
 }
 
 /** The executor's plan: `kernels` lets a caller that already generated them avoid doing it twice. */

@@ -16,7 +16,8 @@ import { epilogueOf } from '../../ir/ops.js';
 import { Format, Rounding } from '../../ir/format.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.js';
 import { TensorType, numel } from '../../ir/types.js';
-import { wgslBlockIndex, wgslQuantFns } from '../quant/wgsl.js';
+import { mergeWgslDecls, wgslBlockIndex, wgslQuantFns } from '../quant/wgsl.js';
+import { minmaxAxis } from '../../ir/quant/minmax.js';
 import { blockLayout } from '../../ir/quant/quantize.js';
 
 export type Variant = 'cpu-driver' | 'gpu';
@@ -188,11 +189,12 @@ export interface Epilogue {
 export const NO_EPILOGUE: Epilogue = { params: {}, decls: '', usesStep: false, kind: '', q: (v) => v };
 
 /**
- * The quantizer of `fmt` as an epilogue. bfp needs its element's block max: `maxAbsBits(index)` gives the WGSL
- * u32 expression (the kernel binds the buffer and adds the layout params itself).
+ * The quantizer of `fmt` as an epilogue. bfp and minmax need their element's block statistics: `blockStats(index)`
+ * gives the WGSL u32 expressions (bfp: [max |x| bits]; minmax: [max key(x), max key(−x)]); the kernel binds the
+ * buffer and adds the layout params itself. A scheduled minmax width is read from the step uniform.
  */
 export function quantEpilogue(
-  fmt: Format, rounding: Rounding, tensorId: number, maxAbsBits?: (index: string) => string,
+  fmt: Format, rounding: Rounding, tensorId: number, blockStats?: (index: string) => string[],
 ): Epilogue {
   if (fmt.kind === 'f32') return NO_EPILOGUE;
   if (rounding !== 'nearest' && rounding !== 'stochastic') throw new Error(`unknown rounding '${rounding}'`);
@@ -201,6 +203,12 @@ export function quantEpilogue(
   const params: ParamValues = {};
   const args = { seed: 'stepu.seed', step: 'stepu.step', tensorId: 'P.q_tid' };
   if (stoch) params.q_tid = tensorId;
+  let usesStep = stoch;
+  const stats = (i: string) => {
+    // the block statistics come from a reduction over the whole tensor (kernels/quantize.ts)
+    if (!blockStats) throw new Error(`a ${fmt.kind} quantizer needs the expressions of its block statistics`);
+    return blockStats(i);
+  };
   let q: (value: string, index: string) => string;
   switch (fmt.kind) {
     case 'fixed':
@@ -212,15 +220,19 @@ export function quantEpilogue(
       params.q_exp = fmt.exp; params.q_man = fmt.man;
       q = (v, i) => fns.call(v, i, { ...args, exp: 'P.q_exp', man: 'P.q_man' });
       break;
-    case 'bfp': {
-      // the block maxima come from a reduction over the whole tensor: a separate kernel (kernels/quantize.ts)
-      if (!maxAbsBits) throw new Error('a bfp quantizer needs the expression of its block max');
+    case 'bfp':
       params.q_wl = fmt.wl;
-      q = (v, i) => fns.call(v, i, { ...args, wl: 'P.q_wl', maxAbsBits: maxAbsBits(i) });
+      q = (v, i) => fns.call(v, i, { ...args, wl: 'P.q_wl', maxAbsBits: stats(i)[0] });
+      break;
+    case 'minmax': {
+      if (!fmt.sched) params.q_bits = fmt.bits;
+      usesStep ||= !!fmt.sched;
+      const bits = fmt.sched ? `stepu.bits_${fmt.sched}` : 'P.q_bits';
+      q = (v, i) => { const [k, kn] = stats(i); return fns.call(v, i, { ...args, bits, minmaxKeys: [k, kn] }); };
       break;
     }
   }
-  return { params, decls: fns.decls, usesStep: stoch, kind: `${fmt.kind}${stoch ? '_sr' : ''}`, q };
+  return { params, decls: fns.decls, usesStep, kind: `${fmt.kind}${stoch ? '_sr' : ''}`, q };
 }
 
 /** The node's `qfmt`/`qround`, or undefined when it has no epilogue. */
@@ -229,42 +241,57 @@ export function nodeQuant(node: Node): { fmt: Format; rounding: Rounding } | und
 }
 
 /**
- * The epilogue for the kernel that stores the node's final values. fixed and float fuse into that store. bfp needs
- * the max over a whole block before any element can be rounded, so the store stays raw but also folds |value| into
- * its block's max (BFP_TRACK); kernelsForNode then appends one in-place quantize kernel reading those maxima
- * (kernels/quantize.ts). That saves the separate max-|x| pass over the output.
+ * The epilogue for the kernel that stores the node's final values. fixed and float fuse into that store. bfp and
+ * minmax need statistics over a whole block before any element can be rounded, so the store stays raw but also
+ * folds the value into its block's statistics (trackEpilogue); kernelsForNode then appends one in-place quantize
+ * kernel reading them (kernels/quantize.ts). That saves a separate reduction pass over the output.
  */
 export function epilogue(c: NodeCtx): Epilogue {
   const q = nodeQuant(c.node);
   if (!q) return NO_EPILOGUE;
-  if (q.fmt.kind === 'bfp') return bfpTrackEpilogue(c.node.type.shape, q.fmt.axis);
+  if (isBlockFormat(q.fmt)) return trackEpilogue(q.fmt, c.node.type.shape);
   return quantEpilogue(q.fmt, q.rounding, c.node.id);
 }
 
-/** Scratch index of a node's bfp block maxima (generators number their own scratch from 0 upwards). */
-export const BFP_MAX_SCRATCH = 8;
-/** Kernel.epilogue of a producer that tracks its bfp block maxima. */
-export const BFP_TRACK = 'bfp_track';
+/** Formats whose quantizer needs a reduction per block first. */
+export type BlockFormat = Extract<Format, { kind: 'bfp' | 'minmax' }>;
+export const isBlockFormat = (f: Format): f is BlockFormat => f.kind === 'bfp' || f.kind === 'minmax';
+
+/** Block layout and u32 statistics per block: bfp max |x| bits (1), minmax max key(x) and max key(−x) (2). */
+export function blockStatsLayout(f: BlockFormat, shape: readonly number[]) {
+  const L = blockLayout(shape, f.kind === 'bfp' ? f.axis : minmaxAxis(f));
+  return { ...L, perBlock: f.kind === 'bfp' ? 1 : 2 };
+}
+
+/** Scratch index of a node's block statistics (generators number their own scratch from 0 upwards). */
+export const BLOCK_STATS_SCRATCH = 8;
+/** Kernel.epilogue of a producer that tracks its block statistics ('bfp_track', 'minmax_track'). */
+export const isTrackEpilogue = (kind: string | undefined) => !!kind && kind.endsWith('_track');
 
 /**
- * The bit pattern of |value| atomically maxed into its block's slot (unsigned order of |x| bits = order of |x|,
- * NaN above Inf, as the max-|x| kernel). The plain load first skips the atomic write when the max already covers
- * the value, which is almost always: one contended address per block would otherwise serialise the stores.
+ * The store folds its value into its block's statistics with atomicMax of order-preserving u32s (bfp: |x| bits,
+ * NaN above Inf, as the max-|x| kernel; minmax: keys of x and −x). The plain load first skips the atomic write when
+ * the statistic already covers the value, which is almost always: one contended address per block would
+ * otherwise serialise the stores.
  */
-export function bfpTrackEpilogue(shape: readonly number[], axis: number | 'tensor'): Epilogue {
-  const L = blockLayout(shape, axis);
+export function trackEpilogue(f: BlockFormat, shape: readonly number[]): Epilogue {
+  const L = blockStatsLayout(f, shape);
   const params: ParamValues = L.axisLen === 1 ? {} : { q_axis_len: L.axisLen, q_inner: L.inner };
   const block = L.axisLen === 1 ? '0u' : wgslBlockIndex('i', 'P.q_axis_len', 'P.q_inner');
-  const decls = `fn lpc_bfp_track(v: f32, i: u32) -> f32 {
-  let m = bitcast<u32>(v) & 0x7fffffffu;
+  const fold = (slot: string, val: string) => `  if (${val} > atomicLoad(&q_stats[${slot}])) { atomicMax(&q_stats[${slot}], ${val}); }`;
+  const lines = f.kind === 'bfp'
+    ? [fold('b', '(u & 0x7fffffffu)')]
+    : [fold('b', 'lpc_key(u)'), fold(`${L.axisLen === 1 ? '1u' : 'P.q_axis_len'} + b`, 'lpc_key(u ^ 0x80000000u)')];
+  const decls = `${f.kind === 'minmax' ? mergeWgslDecls({ chunks: ['lpc_minmax_key'] }) + '\n' : ''}fn lpc_track(v: f32, i: u32) -> f32 {
+  let u = bitcast<u32>(v);
   let b = ${block};
-  if (m > atomicLoad(&q_bmax[b])) { atomicMax(&q_bmax[b], m); }
+${lines.join('\n')}
   return v;
 }
 `;
   return {
-    params, decls, usesStep: false, kind: BFP_TRACK, q: (v, i) => `lpc_bfp_track(${v}, ${i})`,
-    buffers: [{ name: 'q_bmax', ref: scratchRef(BFP_MAX_SCRATCH, L.axisLen * 4), elem: 'atomic<u32>', access: 'read_write' }],
-    clears: [BFP_MAX_SCRATCH],
+    params, decls, usesStep: false, kind: `${f.kind}_track`, q: (v, i) => `lpc_track(${v}, ${i})`,
+    buffers: [{ name: 'q_stats', ref: scratchRef(BLOCK_STATS_SCRATCH, L.axisLen * L.perBlock * 4), elem: 'atomic<u32>', access: 'read_write' }],
+    clears: [BLOCK_STATS_SCRATCH],
   };
 }

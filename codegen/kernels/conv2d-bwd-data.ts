@@ -1,85 +1,114 @@
 /**
- * conv2d input gradient as a gather (no atomics): dx[n,c,iy,ix] = Σ_{o,ky,kx} dy[n,o,oy,ox]·w[o,c,ky,kx] with
- * oy = (iy + pad − ky)/stride when exact. Each invocation computes 4 input channels × 4 input pixels of one row
- * whose x coordinates share a residue mod stride (ix = r + stride·(4·jb + q)), so all four pixels need the same
- * ky ≡ iy + pad and kx ≡ r + pad (mod stride): the loops step by stride and never visit taps that do not
- * contribute (stride 1 is plain consecutive pixels). The o loop is innermost: 4 dy + 4 w loads per 16 FMAs.
+ * conv2d input gradient as a gather (no atomics), an implicit GEMM with M = input channels, N = N·H·W input
+ * pixels, K = O·KH·KW: dx[n,c,iy,ix] = Σ_{o,ky,kx} dy[n,o,oy,ox]·w[o,c,ky,kx] with oy = (iy + pad − ky)/stride
+ * when exact. Tilings (tiles.ts):
+ * - reg<M>x<N>: the input pixels are split into stride² residue classes (iy mod s, ix mod s); a workgroup owns one
+ *   class and M input channels (both from workgroup id z, so uniform), and 64·N pixels of that class, invocation
+ *   `li` taking pixels li, li + 64, …. All pixels of a class need the same taps ky ≡ iy + pad, kx ≡ ix + pad
+ *   (mod s), so the ky/kx loops step by s with bounds that are the same for the whole workgroup and never visit a
+ *   tap that cannot contribute; the mask left is dy's edge (and the class's edge), computed once per tap outside
+ *   the o loop. Innermost over o: N masked dy gathers + M uniform weight loads per M·N FMAs.
+ * - smem<B>: the shared-memory GEMM (tiles-smem.ts) with the dy gather (exactness and edge masks) for B.
+ * The quantize epilogue (builder.epilogue) is applied in the final store.
  */
 import { Kernel } from '../kernel.js';
-import { NodeCtx, ceilDiv, epilogue, inBuf, int, makeKernel, outBuf } from './builder.js';
+import { NodeCtx, ceilDiv, epilogue, inBuf, int, outBuf } from './builder.js';
+import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
+import { Tile, makeTiledKernel, range, spill, tileName } from './tiles.js';
 
-const R = [0, 1, 2, 3];
-const XYZW = 'xyzw';
+const WG = 64;
 
-export function conv2dBwdDataKernels(c: NodeCtx): Kernel[] {
+export function conv2dBwdDataKernels(c: NodeCtx, tile: Tile): Kernel[] {
   const [N, C, H, W] = c.node.type.shape, [O, , KH, KW] = c.inTypes[1].shape, [, , OH, OW] = c.inTypes[0].shape;
   const s = int(c, 'stride'), pad = int(c, 'pad');
   const ep = epilogue(c);
-  const bpr = ceilDiv(ceilDiv(W, s), 4); // pixel blocks per residue class of a row
-  const rowBlocks = s * bpr;
+  const buffers = [inBuf(c, 0, 'DY'), inBuf(c, 1, 'Wt'), outBuf(c)];
+  const name = `conv2d_bwd_data_${tileName(tile)}`;
+  const flops = 2 * N * O * OH * OW * C * KH * KW;
+
+  if (tile.kind === 'smem') {
+    const { body, decls } = smemGemm({
+      b: tile.b, m: 'P.c', n: 'P.n * P.h * P.w', k: 'P.o * P.kh * P.kw',
+      loaders: `fn gemm_a(m: u32, k: u32) -> f32 {
+  let khw = P.kh * P.kw;
+  return Wt[((k / khw) * P.c + m) * khw + k % khw];
+}
+fn gemm_b(k: u32, q: u32) -> f32 {
+  let khw = P.kh * P.kw;
+  let o = k / khw; let r = k % khw;
+  let hw = P.h * P.w;
+  let n = q / hw; let rr = q % hw;
+  let ty = i32(rr / P.w + P.pad) - i32(r / P.kw);
+  let tx = i32(rr % P.w + P.pad) - i32(r % P.kw);
+  let s = i32(P.stride);
+  let oy = ty / s; let ox = tx / s;
+  let v = ty >= 0 && tx >= 0 && oy * s == ty && ox * s == tx && oy < i32(P.oh) && ox < i32(P.ow);
+  let i = select(0u, ((n * P.o + o) * P.oh + u32(oy)) * P.ow + u32(ox), v);
+  return select(0.0, DY[i], v);
+}`,
+      store: `let hw = P.h * P.w; let i = ((gn / hw) * P.c + gm) * hw + gn % hw; out[i] = ${ep.q('v', 'i')};`,
+    });
+    return [makeTiledKernel({
+      name, buffers, body, decls, epilogue: ep, flops,
+      params: { c: C, h: H, w: W, o: O, oh: OH, ow: OW, kh: KH, kw: KW, stride: s, pad, n: N },
+      workgroup: SMEM_WORKGROUP, dispatch: [ceilDiv(N * H * W, tile.b), ceilDiv(C, tile.b), 1],
+    })];
+  }
+
+  // Residue class (ry, rx): pixels iy = ry + s·a (a < hc), ix = rx + s·b (b < wc); classes with fewer rows or
+  // columns than hc/wc mask the excess.
+  const hc = ceilDiv(H, s), wc = ceilDiv(W, s), ncls = N * hc * wc;
+  const J = range(tile.m), Q = range(tile.n);
   const body = `
-  let b = t % P.row_blocks;
-  let t2 = t / P.row_blocks;
-  let row = t2 % P.rows;
-  let c0 = (t2 / P.rows) * 4u;
-  let n = row / P.h;
-  let iy = row % P.h;
-  let r = b / P.bpr;
-  let jb = b % P.bpr;
-  let ix = vec4<u32>(r) + P.stride * (vec4<u32>(4u * jb) + vec4<u32>(0u, 1u, 2u, 3u));
-  let vx = ix < vec4<u32>(P.w);
+  let ss = P.stride * P.stride;
+  let c0 = (wid.z / ss) * ${tile.m}u;
+  let cls = wid.z % ss;
+  let ry = cls / P.stride;
+  let rx = cls % P.stride;
+  let pb = (wid.x + wid.y * nwg.x) * ${WG * tile.n}u + li;
+  let chw = P.hc * P.wc;
+  let ohw = P.oh * P.ow;
   let khw = P.kh * P.kw;
   let wstep = P.c * khw;
-  let ohw = P.oh * P.ow;
-${R.map((j) => `  let wc${j} = min(c0 + ${j}u, P.c - 1u) * khw;`).join('\n')}
-${R.map((j) => `  var acc${j} = vec4<f32>(0.0);`).join('\n')}
-  let zero = vec4<i32>(0);
-  let lanes = vec4<i32>(0, 1, 2, 3);
   let s = i32(P.stride);
-  // Taps kx ≡ r + pad (mod s) for which at least one of the four pixels has 0 ≤ ox < OW:
-  // ox_q = (r + pad − kx)/s + 4·jb + q, so r + pad − s·(OW − 4·jb) < kx ≤ r + pad + s·(4·jb + 3).
-  let rp = i32(r + P.pad);
-  let jb4 = i32(4u * jb);
-  var kx_first = i32((r + P.pad) % P.stride);
-  let kx_lo = rp - s * (i32(P.ow) - jb4) + 1;
-  if (kx_lo > kx_first) { kx_first += ((kx_lo - kx_first + s - 1) / s) * s; }
-  let kx_last = min(i32(P.kw) - 1, rp + s * (jb4 + 3));
-  for (var ky = (iy + P.pad) % P.stride; ky < P.kh; ky += P.stride) {
-    let ty = i32(iy + P.pad) - i32(ky);
-    if (ty < 0) { break; }
-    let oy = u32(ty / s);
-    if (oy >= P.oh) { continue; }
-    let rowoff = i32(n * P.o * ohw + oy * P.ow);
-    for (var kx = kx_first; kx <= kx_last; kx += s) {
-      let ox = vec4<i32>((rp - kx) / s + jb4) + lanes;
-      let v = vx & (ox >= zero) & (ox < vec4<i32>(i32(P.ow)));
-      var dyo = vec4<i32>(rowoff) + ox;
-      let tap = ky * P.kw + u32(kx);
-${R.map((j) => `      var wo${j} = wc${j} + tap;`).join('\n')}
+${Q.map((q) => `  let p${q} = min(pb + ${q * WG}u, P.ncls - 1u);
+  let n${q} = p${q} / chw;
+  let a${q} = i32((p${q} % chw) / P.wc);
+  let b${q} = i32(p${q} % P.wc);
+  let iy${q} = ry + u32(a${q}) * P.stride;
+  let ix${q} = rx + u32(b${q}) * P.stride;
+  let ok${q} = pb + ${q * WG}u < P.ncls && iy${q} < P.h && ix${q} < P.w;
+  let dyb${q} = i32(n${q} * P.o * ohw);`).join('\n')}
+${J.map((j) => `  let wc${j} = min(c0 + ${j}u, P.c - 1u) * khw;`).join('\n')}
+${J.map((j) => Q.map((q) => `  var acc${j}_${q} = 0.0;`).join(' ')).join('\n')}
+  for (var ky = (ry + P.pad) % P.stride; ky < P.kh; ky += P.stride) {
+    let dy_y = (i32(ry + P.pad) - i32(ky)) / s;
+${Q.map((q) => `    let oy${q} = a${q} + dy_y;
+    let vy${q} = ok${q} && oy${q} >= 0 && oy${q} < i32(P.oh);`).join('\n')}
+    for (var kx = (rx + P.pad) % P.stride; kx < P.kw; kx += P.stride) {
+      let dx_x = (i32(rx + P.pad) - i32(kx)) / s;
+${Q.map((q) => `      let ox${q} = b${q} + dx_x;
+      let v${q} = vy${q} && ox${q} >= 0 && ox${q} < i32(P.ow);
+      var d${q} = select(0, dyb${q} + oy${q} * i32(P.ow) + ox${q}, v${q});`).join('\n')}
+      let tap = ky * P.kw + kx;
+${J.map((j) => `      var wo${j} = wc${j} + tap;`).join('\n')}
       for (var o = 0u; o < P.o; o++) {
-        let idx = select(zero, dyo, v);
-        let d = select(vec4<f32>(0.0), vec4<f32>(DY[idx.x], DY[idx.y], DY[idx.z], DY[idx.w]), v);
-${R.map((j) => `        acc${j} += Wt[wo${j}] * d;`).join('\n')}
-        dyo += vec4<i32>(i32(ohw));
-${R.map((j) => `        wo${j} += wstep;`).join('\n')}
+${Q.map((q) => `        let g${q} = select(0.0, DY[d${q}], v${q});`).join('\n')}
+${J.map((j) => `        let wv${j} = Wt[wo${j}];`).join('\n')}
+${J.map((j) => Q.map((q) => `        acc${j}_${q} += wv${j} * g${q};`).join(' ')).join('\n')}
+${Q.map((q) => `        d${q} += select(0, i32(ohw), v${q});`).join('\n')}
+${J.map((j) => `        wo${j} += wstep;`).join('\n')}
       }
     }
   }
-  let obase = (n * P.c * P.h + iy) * P.w;
-${R.map((j) => `  if (c0 + ${j}u < P.c) {
-${R.map((q) => `    if (vx.${XYZW[q]}) {
-      let i = obase + (c0 + ${j}u) * P.h * P.w + ix.${XYZW[q]};
-      out[i] = ${ep.q(`acc${j}.${XYZW[q]}`, 'i')};
-    }`).join('\n')}
+${Q.map((q) => `  if (ok${q}) {
+    let ob = (n${q} * P.c * P.h + iy${q}) * P.w + ix${q};
+${J.map((j) => `    if (c0 + ${j}u < P.c) { let i = ob + (c0 + ${j}u) * P.h * P.w; out[i] = ${ep.q(`acc${j}_${q}`, 'i')}; }`).join('\n')}
   }`).join('\n')}`;
-  return [makeKernel({
-    name: 'conv2d_bwd_data',
-    buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'Wt'), outBuf(c)],
-    body,
-    epilogue: ep,
-    params: { c: C, h: H, w: W, o: O, oh: OH, ow: OW, kh: KH, kw: KW, stride: s, pad, bpr, row_blocks: rowBlocks, rows: N * H },
-    invocations: rowBlocks * N * H * ceilDiv(C, 4),
-    workgroup: 64,
-    flops: 2 * N * O * OH * OW * C * KH * KW,
+  const [gx, gy] = spill(ceilDiv(ncls, WG * tile.n));
+  return [makeTiledKernel({
+    name, buffers, body, epilogue: ep, flops,
+    params: { c: C, h: H, w: W, o: O, oh: OH, ow: OW, kh: KH, kw: KW, stride: s, pad, hc, wc, ncls },
+    workgroup: [WG, 1, 1], dispatch: [gx, gy, ceilDiv(C, tile.m) * s * s],
   })];
 }

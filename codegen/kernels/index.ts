@@ -21,6 +21,7 @@ import { correctCountKernels, softmaxXentBwdKernels, softmaxXentKernels } from '
 import { linearKernels, matmulKernels } from './matmul.js';
 import { avgpoolBwdKernels, avgpoolKernels, maxpoolBwdKernels, maxpoolKernels } from './pool.js';
 import { bfpEpilogueKernels, quantizeKernels } from './quantize.js';
+import { Tile, TilePicker, defaultTile } from './tiles.js';
 import * as compress from './compress.js';
 
 export type { Variant } from './builder.js';
@@ -28,14 +29,18 @@ export { grid1d } from './builder.js';
 
 const NO_KERNEL = new Set(['input', 'state', 'reshape']);
 
-const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
-  fill: fillKernels,
+/** GEMM-like ops: their generators take a tile (tiles.ts), chosen per adapter by a TilePicker. */
+const TILED: Record<string, (c: NodeCtx, t: Tile) => Kernel[]> = {
   linear: linearKernels,
   matmul: matmulKernels,
-  sum_channel: sumChannelKernels,
   conv2d: conv2dKernels,
   conv2d_bwd_data: conv2dBwdDataKernels,
   conv2d_bwd_weight: conv2dBwdWeightKernels,
+};
+
+const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
+  fill: fillKernels,
+  sum_channel: sumChannelKernels,
   maxpool: maxpoolKernels,
   avgpool: avgpoolKernels,
   maxpool_bwd: maxpoolBwdKernels,
@@ -61,14 +66,17 @@ function isElementwise(op: string): boolean {
 
 /** True if kernelsForNode can handle `op` (sources and views included). */
 export function hasKernel(op: string): boolean {
-  return NO_KERNEL.has(op) || op in GENERATORS || isElementwise(op);
+  return NO_KERNEL.has(op) || op in GENERATORS || op in TILED || isElementwise(op);
 }
 
-export function kernelsForNode(g: Graph, nodeId: number, opts: { variant?: Variant } = {}): Kernel[] {
+export function kernelsForNode(g: Graph, nodeId: number, opts: { variant?: Variant; tiles?: TilePicker } = {}): Kernel[] {
   const c = nodeCtx(g, nodeId, opts.variant ?? 'cpu-driver');
   const op = c.node.op;
   if (NO_KERNEL.has(op)) return [];
-  const gen = GENERATORS[op] ?? (isElementwise(op) ? elementwiseKernels : undefined);
+  const tiled = TILED[op];
+  const gen = tiled
+    ? (cc: NodeCtx) => tiled(cc, opts.tiles?.(g, cc.node) ?? defaultTile(g, cc.node, cc.variant))
+    : GENERATORS[op] ?? (isElementwise(op) ? elementwiseKernels : undefined);
   if (!gen) throw new Error(`no WebGPU kernel for op '${op}' (node %${nodeId} of graph '${g.name}')`);
   const kernels = gen(c);
   const q = nodeQuant(c.node);

@@ -6,10 +6,13 @@
  * ta/tb and the bias decide the loop's index arithmetic, so they are structure; M, N, K and strides are params.
  * When K and both leading dimensions are multiples of 4 (every dense layer of the models we train) a vec4 variant
  * reads 4×4 blocks of A and B as four 16-byte loads each (64 FMAs per 8 loads), the shape research §1 measured
- * fastest on lavapipe; otherwise the scalar variant (8 scalar loads per 16 FMAs) handles any shape.
+ * fastest on lavapipe; otherwise the scalar variant (8 scalar loads per 16 FMAs) handles any shape. That is the
+ * tile `reg4x4`; `smem<B>` is the shared-memory GEMM for GPUs (tiles-smem.ts, tiles.ts).
  */
 import { Kernel } from '../kernel.js';
 import { BufferDecl, Epilogue, NodeCtx, ceilDiv, epilogue, inBuf, makeKernel, outBuf } from './builder.js';
+import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
+import { Tile, makeTiledKernel, tileName } from './tiles.js';
 
 interface MatmulDims { m: number; n: number; k: number; lda: number; ldb: number }
 
@@ -113,21 +116,43 @@ ${R.map((q) => `    if (j0 + ${q}u < P.n) { C[o + ${q}u] = ${ep.q(`acc${r}.${XYZ
   }`).join('\n');
 }
 
-function pick(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBias: boolean, d: MatmulDims): Kernel {
+/** The shared-memory GEMM for GPUs (any shape; bias and the epilogue in the store). */
+function matmulSmemKernel(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBias: boolean, d: MatmulDims, b: number): Kernel {
+  const ep = epilogue(c);
+  const buffers: BufferDecl[] = [inBuf(c, 0, 'A'), inBuf(c, 1, 'B')];
+  if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
+  buffers.push(outBuf(c, 'C'));
+  const { body, decls } = smemGemm({
+    b, m: 'P.m', n: 'P.n', k: 'P.k',
+    loaders: `fn gemm_a(m: u32, k: u32) -> f32 { return A[${ta ? 'k * P.lda + m' : 'm * P.lda + k'}]; }
+fn gemm_b(k: u32, n: u32) -> f32 { return B[${tb ? 'n * P.ldb + k' : 'k * P.ldb + n'}]; }`,
+    store: `let i = gm * P.n + gn; C[i] = ${ep.q(hasBias ? 'v + bias[gn]' : 'v', 'i')};`,
+  });
+  return makeTiledKernel({
+    name: `${name}_smem${b}`, buffers, body, decls, epilogue: ep,
+    params: { m: d.m, n: d.n, k: d.k, lda: d.lda, ldb: d.ldb },
+    workgroup: SMEM_WORKGROUP, dispatch: [ceilDiv(d.n, b), ceilDiv(d.m, b), 1],
+    flops: 2 * d.m * d.n * d.k,
+  });
+}
+
+function pick(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBias: boolean, d: MatmulDims, tile: Tile): Kernel {
+  if (tile.kind === 'smem') return matmulSmemKernel(c, name, ta, tb, hasBias, d, tile.b);
+  if (tile.m !== 4 || tile.n !== 4) throw new Error(`matmul has no tile ${tileName(tile)}`);
   const aligned = d.k % 4 === 0 && d.lda % 4 === 0 && d.ldb % 4 === 0;
   return (aligned ? matmulVec4Kernel : matmulKernel)(c, name, ta, tb, hasBias, d);
 }
 
-export function matmulKernels(c: NodeCtx): Kernel[] {
+export function matmulKernels(c: NodeCtx, tile: Tile): Kernel[] {
   const ta = !!c.node.attrs.ta, tb = !!c.node.attrs.tb;
   const [m, n] = c.node.type.shape;
   const k = ta ? c.inTypes[0].shape[0] : c.inTypes[0].shape[1];
   const name = `matmul${ta ? '_ta' : ''}${tb ? '_tb' : ''}`;
-  return [pick(c, name, ta, tb, false, { m, n, k, lda: c.inTypes[0].shape[1], ldb: c.inTypes[1].shape[1] })];
+  return [pick(c, name, ta, tb, false, { m, n, k, lda: c.inTypes[0].shape[1], ldb: c.inTypes[1].shape[1] }, tile)];
 }
 
-export function linearKernels(c: NodeCtx): Kernel[] {
+export function linearKernels(c: NodeCtx, tile: Tile): Kernel[] {
   const [m, k] = c.inTypes[0].shape, n = c.inTypes[1].shape[0];
   const hasBias = c.node.inputs.length > 2;
-  return [pick(c, hasBias ? 'linear_bias' : 'linear', false, true, hasBias, { m, n, k, lda: k, ldb: k })];
+  return [pick(c, hasBias ? 'linear_bias' : 'linear', false, true, hasBias, { m, n, k, lda: k, ldb: k }, tile)];
 }

@@ -8,12 +8,13 @@
  * via `clears`), then the elementwise quantizer reading its block's max.
  */
 import { Format, Rounding } from '../../ir/format.js';
-import { BlockLayout, blockLayout } from '../../ir/quant/quantize.js';
+import { BlockLayout } from '../../ir/quant/quantize.js';
 import { numel } from '../../ir/types.js';
-import { wgslBlockIndex } from '../quant/wgsl.js';
+import { mergeWgslDecls, wgslBlockIndex } from '../quant/wgsl.js';
 import { BufferRef, Kernel } from '../kernel.js';
 import {
-  BufferDecl, NodeCtx, ParamValues, ceilDiv, ewWorkgroup, makeKernel, nodeQuant, nodeRef, quantEpilogue, scratchRef,
+  BlockFormat, BufferDecl, NodeCtx, ParamValues, blockStatsLayout, ceilDiv, ewWorkgroup, isBlockFormat, makeKernel, nodeQuant, nodeRef,
+  quantEpilogue, scratchRef,
 } from './builder.js';
 
 /** What to quantize: `src` (shape `shape`) into `dst`, or in place when `dst` is omitted. */
@@ -25,10 +26,10 @@ export interface QuantJob {
   rounding: Rounding;
   /** RNG tensor id (the id of the node whose value this is). */
   tensorId: number;
-  /** Scratch index for the bfp block maxima (must not collide with the node's other kernels' scratch). */
+  /** Scratch index for the block statistics (must not collide with the node's other kernels' scratch). */
   scratch: number;
-  /** bfp: the producer already folded every value into the maxima at `scratch` (builder.ts bfpTrackEpilogue). */
-  maxTracked?: boolean;
+  /** bfp/minmax: the producer already folded every value into the statistics at `scratch` (builder.ts trackEpilogue). */
+  statsTracked?: boolean;
 }
 
 /** The quantize op: its input into its own buffer. */
@@ -40,14 +41,14 @@ export function quantizeKernels(c: NodeCtx): Kernel[] {
 }
 
 /**
- * The bfp epilogue of a computing op: its kernels have stored the raw fp32 result; quantize that buffer in place.
- * When they also tracked the block maxima (`maxTracked`, the usual case) that is one kernel, else max-|x| first.
- * (fixed and float are fused into the producer's own store instead: builder.ts epilogue.)
+ * The block-format epilogue (bfp, minmax) of a computing op: its kernels have stored the raw fp32 result; quantize
+ * that buffer in place. When they also tracked the block statistics (`statsTracked`, the usual case) that is one
+ * kernel, else a statistics pass first. (fixed and float fuse into the producer's own store: builder.ts epilogue.)
  */
-export function bfpEpilogueKernels(c: NodeCtx, scratch: number, maxTracked = false): Kernel[] {
+export function blockEpilogueKernels(c: NodeCtx, scratch: number, statsTracked = false): Kernel[] {
   const q = nodeQuant(c.node);
-  if (q?.fmt.kind !== 'bfp') return [];
-  return quantizerKernels(c, { src: nodeRef(c.node.id), shape: c.node.type.shape, ...q, tensorId: c.node.id, scratch, maxTracked });
+  if (!q || !isBlockFormat(q.fmt)) return [];
+  return quantizerKernels(c, { src: nodeRef(c.node.id), shape: c.node.type.shape, ...q, tensorId: c.node.id, scratch, statsTracked });
 }
 
 export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
@@ -58,24 +59,25 @@ export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
   const dst: BufferDecl = { name: 'dst', ref: j.dst ?? j.src, elem: 'u32', access: 'read_write' };
   const src: BufferDecl = { name: 'src', ref: j.src, elem: 'u32', access: 'read' };
   const buffers = j.dst ? [src, dst] : [dst];
-  const x = `bitcast<f32>(${j.dst ? 'src' : 'dst'}[t])`;
   if (j.fmt.kind === 'f32') {
     if (!j.dst) return [];
     return [makeKernel({ name: 'copy', buffers, params: {}, invocations: n, workgroup: wg, body: '  dst[t] = src[t];' })];
   }
   const kernels: Kernel[] = [];
   const params: ParamValues = { n };
-  let maxAbsBits: ((i: string) => string) | undefined;
-  if (j.fmt.kind === 'bfp') {
-    const L = blockLayout(j.shape, j.fmt.axis);
-    const bytes = L.axisLen * 4;
-    if (!j.maxTracked) kernels.push(maxAbsKernel(src, scratchRef(j.scratch, bytes), j.scratch, L));
-    buffers.push({ name: 'blockMax', ref: scratchRef(j.scratch, bytes), elem: 'u32', access: 'read' });
+  let blockStats: ((i: string) => string[]) | undefined;
+  if (isBlockFormat(j.fmt)) {
+    const L = blockStatsLayout(j.fmt, j.shape);
+    const ref = scratchRef(j.scratch, L.axisLen * L.perBlock * 4);
+    if (!j.statsTracked) kernels.push(statsKernel(src, ref, j.scratch, j.fmt, L));
+    buffers.push({ name: 'stats', ref, elem: 'u32', access: 'read' });
     params.axis_len = L.axisLen; params.inner = L.inner;
     // Integer division is scalarised on CPU drivers: a one-block layout needs none.
-    maxAbsBits = L.axisLen === 1 ? () => 'blockMax[0]' : (i) => `blockMax[${wgslBlockIndex(i, 'P.axis_len', 'P.inner')}]`;
+    const block = (i: string) => (L.axisLen === 1 ? '0u' : wgslBlockIndex(i, 'P.axis_len', 'P.inner'));
+    blockStats = (i) => (L.perBlock === 1 ? [`stats[${block(i)}]`]
+      : L.axisLen === 1 ? ['stats[0]', 'stats[1]'] : [`stats[${block(i)}]`, `stats[P.axis_len + ${block(i)}]`]);
   }
-  const ep = quantEpilogue(j.fmt, j.rounding, j.tensorId, maxAbsBits);
+  const ep = quantEpilogue(j.fmt, j.rounding, j.tensorId, blockStats);
   const xi = `bitcast<f32>(${j.dst ? 'src' : 'dst'}[i])`;
   // Four elements per invocation: per-invocation overhead dominates on CPU drivers.
   kernels.push(makeKernel({
@@ -87,27 +89,41 @@ export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
 }
 
 /**
- * max |x| bit pattern per block of the [outer, axisLen, inner] view: `lanes` invocations per block stride over its
- * outer·inner elements and atomicMax once each (unsigned order of |x| bits = order of |x|, NaN above Inf).
+ * Statistics per block of the [outer, axisLen, inner] view — bfp: max |x| bit pattern (unsigned order of |x| bits =
+ * order of |x|, NaN above Inf); minmax: max key(x) at [a] and max key(−x) at [axisLen + a] (order-preserving keys):
+ * `lanes` invocations per block stride over its outer·inner elements and atomicMax once each.
  */
-function maxAbsKernel(src: BufferDecl, out: BufferRef, scratch: number, L: BlockLayout): Kernel {
+function statsKernel(src: BufferDecl, out: BufferRef, scratch: number, f: BlockFormat, L: BlockLayout): Kernel {
   const count = L.outer * L.inner;
   const lanes = Math.max(1, Math.min(ceilDiv(count, 256), ceilDiv(4096, L.axisLen)));
   // Element j of block a: one block is the whole buffer; with nothing outside the axis (outer = 1) a block is one
   // contiguous run; else the general [outer, axisLen, inner] index (integer division is slow on CPU drivers).
   const at = L.axisLen === 1 ? 'j' : L.outer === 1 ? 'a * P.inner + j' : '(j / P.inner) * P.axis_len * P.inner + a * P.inner + (j % P.inner)';
-  return makeKernel({
-    name: `bfp_max_abs${L.axisLen === 1 ? '_tensor' : L.outer === 1 ? '_rows' : ''}`,
-    buffers: [src, { name: 'bmax', ref: out, elem: 'atomic<u32>', access: 'read_write' }],
-    params: { count, inner: L.inner, axis_len: L.axisLen, lanes },
-    invocations: L.axisLen * lanes,
-    clears: [scratch],
-    body: `
+  const variant = L.axisLen === 1 ? '_tensor' : L.outer === 1 ? '_rows' : '';
+  const body = f.kind === 'bfp' ? `
   let a = t / P.lanes;
   var m = 0u;
   for (var j = t % P.lanes; j < P.count; j += P.lanes) {
     m = max(m, src[${at}] & 0x7fffffffu);
   }
-  if (m != 0u) { atomicMax(&bmax[a], m); }`,
+  if (m != 0u) { atomicMax(&stats[a], m); }` : `
+  let a = t / P.lanes;
+  var m = 0u;
+  var mn = 0u;
+  for (var j = t % P.lanes; j < P.count; j += P.lanes) {
+    let u = src[${at}];
+    m = max(m, lpc_key(u));
+    mn = max(mn, lpc_key(u ^ 0x80000000u));
+  }
+  atomicMax(&stats[a], m);
+  atomicMax(&stats[P.axis_len + a], mn);`;
+  return makeKernel({
+    name: `${f.kind === 'bfp' ? 'bfp_max_abs' : 'minmax_stats'}${variant}`,
+    buffers: [src, { name: 'stats', ref: out, elem: 'atomic<u32>', access: 'read_write' }],
+    params: { count, inner: L.inner, axis_len: L.axisLen, lanes },
+    invocations: L.axisLen * lanes,
+    clears: [scratch],
+    decls: f.kind === 'minmax' ? mergeWgslDecls({ chunks: ['lpc_minmax_key'] }) + '\n' : undefined,
+    body,
   });
 }

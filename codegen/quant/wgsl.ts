@@ -166,7 +166,31 @@ fn lpc_q_fixed(x: f32, wl: u32, fl: u32, mode: u32, r: u32) -> f32 {
 }`,
 };
 
+/** CPT's minmax quantizer (ir/quant/minmax.ts): each step one f32 operation in the CPU reference's order. */
+const MINMAX_CHUNKS = {
+  lpc_minmax_key: `
+// f32 bits <-> u32 keys whose unsigned order is the float order (block min/max by atomicMax)
+fn lpc_key(u: u32) -> u32 { return select(u | 0x80000000u, ~u, (u & 0x80000000u) != 0u); }
+fn lpc_from_key(k: u32) -> u32 { return select(~k, k & 0x7fffffffu, (k & 0x80000000u) != 0u); }`,
+  lpc_q_minmax: `
+// kmax = max key(x), kneg = max key(-x) over the block; bits = 0 is the identity
+fn lpc_q_minmax(x: f32, kmax: u32, kneg: u32, bits: u32, stochastic: bool, r: u32) -> f32 {
+  if (bits == 0u) { return x; }
+  let mx = bitcast<f32>(lpc_from_key(kmax));
+  let mn = -bitcast<f32>(lpc_from_key(kneg));
+  let qmax = f32((1u << bits) - 1u);
+  let scale = max((mx - mn) / qmax, 1e-8f);
+  var y = (x - mn) / scale;
+  if (stochastic) { y = y + (ldexp(f32(r >> 8u), -24) - 0.5); }
+  let q = round(clamp(y, 0.0, qmax));
+  let qs = q * scale;
+  return qs + mn;
+}`,
+};
+Object.assign(WGSL_QUANT_CHUNKS as Record<string, string>, MINMAX_CHUNKS);
+
 const DEPS: Record<string, string[]> = {
+  minmax: ['lpc_minmax_key', 'lpc_q_minmax'],
   fixed: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_qbits_fixed'],
   float: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_round_mask', 'lpc_qbits_float'],
   bfp: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_round_mask', 'lpc_qbits_bfp'],
@@ -182,6 +206,8 @@ export interface WgslQuantArgs {
   seed?: string; step?: string; tensorId?: string;
   /** bfp: bit pattern of the element's block max|x| (e.g. `blockMax[lpc_block_index(i, …)]`) */
   maxAbsBits?: string;
+  /** minmax: the width (u32; a uniform for scheduled formats) and the block's keys max key(x), max key(−x) */
+  bits?: string; minmaxKeys?: [string, string];
 }
 
 export interface WgslQuantizer {
@@ -222,6 +248,9 @@ export function wgslQuantFns(fmt: Format, rounding: Rounding): WgslQuantizer {
       case 'bfp':
         if (!a.maxAbsBits) throw new Error('bfp WGSL quantizer needs the block max bits expression (maxAbsBits)');
         return `lpc_q_bfp(${expr}, ${a.maxAbsBits}, ${a.wl ?? lit(fmt.wl)}, ${stoch}, ${rbits(index, a)})`;
+      case 'minmax':
+        if (!a.minmaxKeys) throw new Error('minmax WGSL quantizer needs the block key expressions (minmaxKeys)');
+        return `lpc_q_minmax(${expr}, ${a.minmaxKeys[0]}, ${a.minmaxKeys[1]}, ${a.bits ?? lit(fmt.bits)}, ${stoch}, ${rbits(index, a)})`;
     }
   };
   return { chunks, decls: mergeWgslDecls({ chunks }), call };
@@ -304,6 +333,7 @@ export function quantKernelParams(
   const stoch = rounding === 'stochastic';
   if (stoch && !rng) throw new Error('stochastic quantization needs an rng key {seed, step, tensorId}');
   p[0] = n;
+  if (fmt.kind === 'minmax') throw new Error('the standalone quantizer kernels do not do minmax (the graph kernels do)');
   if (fmt.kind === 'fixed') {
     p[1] = fmt.wl; p[2] = fmt.fl;
     p[3] = (stoch ? FIXED_STOCHASTIC : 0) | (fmt.noclamp ? FIXED_NOCLAMP : 0) | (fmt.sym ? FIXED_SYM : 0);

@@ -5,6 +5,7 @@
  */
 import { Format, Rounding, validateFormat } from '../format.js';
 import { randomBitsArray, RngKey } from './rng.js';
+import { quantizeMinmax } from './minmax.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM, qBfpBits, qFixedBits, qFloatBits } from './bits.js';
 
 export { qBfpBits, qFixedBits, qFloatBits, FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from './bits.js';
@@ -91,6 +92,7 @@ export function quantize(
   checkFormat(fmt);
   if (fmt.kind === 'f32') return x.slice();
   if (fmt.kind === 'bfp') return quantizeBfpWithMax(x, shape, fmt, blockMaxAbsBits(x, shape, fmt.axis), rounding, rng);
+  if (fmt.kind === 'minmax') return quantizeMinmax(x, shape, fmt, rounding === 'stochastic', rng);
   const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
   const out = new Uint32Array(x.length);
   const r = randomFor(x.length, rounding, rng);

@@ -51,5 +51,10 @@ export function randomBitsArray(seed: number, step: number, tensorId: number, n:
   return n === out.length ? out : out.subarray(0, n);
 }
 
-/** The rng key of one quantization site; all fields are u32. */
-export interface RngKey { seed: number; step: number; tensorId: number }
+/**
+ * The rng key of one quantization site; all fields are u32. `bits` carries the step's scheduled widths (CPT:
+ * minmax formats marked fwd/bwd take theirs from here), absent outside a schedule.
+ */
+export interface RngKey { seed: number; step: number; tensorId: number; bits?: StepBits }
+/** Bit widths of a precision schedule at one training step. */
+export interface StepBits { fwd: number; bwd: number }

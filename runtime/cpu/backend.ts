@@ -15,7 +15,7 @@ export class CpuBackend implements Backend {
     return new Map([...this.state].map(([k, v]) => [k, Float32Array.from(v)]));
   }
   async run(graph: string, feeds: Record<string, Feed>, step: StepInfo, read: string[]): Promise<Record<string, Float32Array>> {
-    const r = runGraph(getGraph(this.m, graph), feeds, this.state, { precision: 'f32', seed: step.seed, step: step.step });
+    const r = runGraph(getGraph(this.m, graph), feeds, this.state, { precision: 'f32', seed: step.seed, step: step.step, bits: step.bits });
     for (const [k, v] of r.updates) this.state.set(k, Float32Array.from(v));
     const out: Record<string, Float32Array> = {};
     for (const name of read) out[name] = Float32Array.from(r.outputs[name]);

@@ -6,6 +6,7 @@
 import { Graph } from '../../ir/graph.js';
 import { Arr, getOp } from '../../ir/ops.js';
 import { numel } from '../../ir/types.js';
+import type { StepBits } from '../../ir/quant/rng.js';
 
 export type Precision = 'f32' | 'f64';
 export type Feeds = Record<string, ArrayLike<number>>;
@@ -19,7 +20,7 @@ export interface RunResult {
 }
 
 export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<number>>,
-  opts: { precision?: Precision; seed?: number; step?: number } = {}): RunResult {
+  opts: { precision?: Precision; seed?: number; step?: number; bits?: StepBits } = {}): RunResult {
   const alloc = (n: number): Arr => (opts.precision === 'f64' ? new Float64Array(n) : new Float32Array(n));
   const values: Arr[] = [];
   for (const n of g.nodes) {
@@ -38,7 +39,7 @@ export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<nu
       v = alloc(size);
       getOp(n.op).cpu(n.inputs.map((i) => values[i]), v, {
         attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type,
-        rng: { seed: opts.seed ?? 0, step: opts.step ?? 0, tensorId: n.id },
+        rng: { seed: opts.seed ?? 0, step: opts.step ?? 0, tensorId: n.id, ...(opts.bits ? { bits: opts.bits } : {}) },
       });
     }
     values.push(v);

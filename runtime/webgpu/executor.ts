@@ -14,6 +14,7 @@ import './device.js'; // installs the WebGPU globals (GPUBufferUsage …) even w
 import { PipelineCache } from './pipelines.js';
 import { GraphMemoryPlan, ModuleMemoryPlan } from '../../passes/memory.js';
 import { moduleKernels, planModule } from '../memory.js';
+import { TilePicker } from '../../codegen/kernels/tiles.js';
 
 interface Dispatch { kernel: Kernel; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; clears: GPUBuffer[] }
 
@@ -50,13 +51,14 @@ export class WebGpuBackend implements Backend {
   /** Plan slots, shared by every graph. */
   private readonly pool: GPUBuffer[] = [];
 
-  constructor(private readonly gpu: Gpu, private readonly m: Module, opts: { variant?: 'cpu-driver' | 'gpu'; memory?: 'plan' | 'per-node' } = {}) {
+  constructor(private readonly gpu: Gpu, private readonly m: Module, opts: { variant?: 'cpu-driver' | 'gpu'; memory?: 'plan' | 'per-node'; tiles?: TilePicker } = {}) {
     this.device = gpu.device;
     this.description = `webgpu (${gpu.adapterDescription})`;
     this.pipelines = new PipelineCache(this.device);
     this.stepBuf = this.buffer(STEP_WORDS * 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
     const variant = opts.variant ?? (gpu.isCpuDriver ? 'cpu-driver' : 'gpu');
-    const kernels = moduleKernels(m, variant);
+    // GEMM tilings: the caller's picker (runtime/webgpu/tune.ts: the adapter's measured choices), else the defaults.
+    const kernels = moduleKernels(m, variant, opts.tiles);
     if (opts.memory !== 'per-node') {
       this.memoryPlan = planModule(m, variant, kernels);
       for (const s of this.memoryPlan.state) this.stateBuffer(s.name, s.bytes);

@@ -10,6 +10,7 @@ import { numel } from '../../ir/types.js';
 import { Kernel, STEP_WORDS } from '../../codegen/kernel.js';
 import { kernelsForNode, Variant } from '../../codegen/kernels/index.js';
 import { PipelineCache } from './pipelines.js';
+import { TilePicker } from '../../codegen/kernels/tiles.js';
 
 export type HostArray = Float32Array | Int32Array;
 
@@ -23,6 +24,8 @@ export interface RunKernelsOptions {
   /** Per-step uniform values (stochastic rounding); default seed 0, step 0. */
   step?: { seed: number; step: number; lr?: number };
   variant?: Variant;
+  /** GEMM tilings (default: codegen's default tile per node). */
+  tiles?: TilePicker;
   /** Reuse a cache across calls (and count pipeline creations); default: a cache for this call only. */
   pipelines?: PipelineCache;
 }
@@ -90,7 +93,7 @@ export async function runKernels(device: GPUDevice, g: Graph, o: RunKernelsOptio
       for (const i of node.inputs)
         if (!ready.has(storageNode(g, i))) throw new Error(`%${id} ${node.op} needs %${i} (${g.nodes[i].op}), which is neither fed nor run before it`);
       const scratch = new Map<number, GPUBuffer>();
-      for (const k of kernelsForNode(g, id, { variant: o.variant })) {
+      for (const k of kernelsForNode(g, id, { variant: o.variant, tiles: o.tiles })) {
         const { pipeline, layout } = pipelines.get(k);
         const params = make(k.params.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${k.name} params`);
         device.queue.writeBuffer(params, 0, k.params);

@@ -14,7 +14,7 @@ import { getOp } from '../../ir/ops.js';
 import { numel } from '../../ir/types.js';
 import { quantize } from '../../ir/quant/quantize.js';
 import { kernelsForNode } from '../../codegen/kernels/index.js';
-import { BFP_MAX_SCRATCH, BFP_TRACK } from '../../codegen/kernels/builder.js';
+import { BLOCK_STATS_SCRATCH, isTrackEpilogue } from '../../codegen/kernels/builder.js';
 import { parsePolicy } from '../../ir/precision/index.js';
 import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses } from '../../passes/pipeline.js';
@@ -45,13 +45,15 @@ const labels = (n: number, k: number) => Int32Array.from({ length: n }, () => (r
 /** Batch-norm statistics [2, C]: any means, positive variances. */
 const stats = (C: number) => Float32Array.from([...uniform(C), ...uniform(C, 0.2, 2)]);
 
-const STEP = { seed: 0x5eed1234, step: 41 };
+const STEP = { seed: 0x5eed1234, step: 41, bits: { fwd: 5, bwd: 6 } };
 const FORMATS: Format[] = [
   { kind: 'fixed', wl: 8, fl: 4 },
   { kind: 'fixed', wl: 4, fl: 2, sym: true },
   { kind: 'float', exp: 5, man: 2 },
   { kind: 'bfp', wl: 8, axis: 'tensor' },
   { kind: 'bfp', wl: 8, axis: 0 },
+  { kind: 'minmax', bits: 4, per: 'tensor' },
+  { kind: 'minmax', bits: 8, per: 'channel', sched: 'fwd' }, // 5 bits from the step uniform
 ];
 const ROUNDINGS: Rounding[] = ['nearest', 'stochastic'];
 const COMBOS = FORMATS.flatMap((fmt) => ROUNDINGS.map((rounding) => ({ fmt, rounding })));
@@ -154,7 +156,7 @@ function bitDiff(got: ArrayLike<number>, want: ArrayLike<number>, raw: Float32Ar
 
 describe('every generator applies qfmt/qround bit-exactly', () => {
   PRODUCERS.forEach((p, i) => {
-    const combos = p.all ? COMBOS : [COMBOS[(3 * i) % 10], COMBOS[(3 * i + 5) % 10]];
+    const combos = p.all ? COMBOS : [COMBOS[(3 * i) % COMBOS.length], COMBOS[(3 * i + 5) % COMBOS.length]];
     test(`${p.op}${p.tag ? ` (${p.tag})` : ''}: ${combos.map((c) => `${formatToString(c.fmt)}:${c.rounding}`).join(' ')}`, async () => {
       const { g, id, feeds, named } = build(p);
       const shape = g.nodes[id].type.shape;
@@ -164,15 +166,15 @@ describe('every generator applies qfmt/qround bit-exactly', () => {
         const what = `${p.op} ${formatToString(fmt)} ${rounding} (data seed ${SEED})`;
         const gq = withEpilogue(g, id, fmt, rounding);
         const ks = kernelsForNode(gq, id);
-        if (fmt.kind === 'bfp') {
+        if (fmt.kind === 'bfp' || fmt.kind === 'minmax') {
           // the raw kernels, the final store also folding |x| into the block maxima (a scratch index no raw kernel
           // uses), then the in-place quantizer: no separate max-|x| pass
           const sr = rounding === 'stochastic' ? '_sr' : '';
-          expect(ks.map((k) => k.name.replace(/_qbfp_track$/, ''))).toEqual([...rawKernels.map((k) => k.name), `quantize_inplace_qbfp${sr}`]);
-          expect(ks.filter((k) => k.epilogue === BFP_TRACK).length).toBeGreaterThan(0);
+          expect(ks.map((k) => k.name.replace(`_q${fmt.kind}_track`, ''))).toEqual([...rawKernels.map((k) => k.name), `quantize_inplace_q${fmt.kind}${sr}`]);
+          expect(ks.filter((k) => isTrackEpilogue(k.epilogue)).length).toBeGreaterThan(0);
           const rawScratch = rawKernels.flatMap((k) => k.bindings.map((b) => (b.ref.kind === 'scratch' ? b.ref.index : -1)));
-          expect(rawScratch).not.toContain(BFP_MAX_SCRATCH);
-          expect(ks[ks.length - 1].bindings.some((b) => b.ref.kind === 'scratch' && b.ref.index === BFP_MAX_SCRATCH)).toBe(true);
+          expect(rawScratch).not.toContain(BLOCK_STATS_SCRATCH);
+          expect(ks[ks.length - 1].bindings.some((b) => b.ref.kind === 'scratch' && b.ref.index === BLOCK_STATS_SCRATCH)).toBe(true);
         } else {
           expect(ks).toHaveLength(rawKernels.length); // fused into the final store: no extra kernel
           expect(ks[ks.length - 1].epilogue).toBe(`${fmt.kind}${rounding === 'stochastic' ? '_sr' : ''}`);

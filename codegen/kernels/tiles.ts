@@ -1,0 +1,220 @@
+/**
+ * Tilings of the GEMM-like kernels (matmul, linear, conv2d and its two gradients) and the per-adapter choice
+ * between them.
+ *
+ * Two families (research/webgpu-on-cpu.md §1, §8):
+ * - `reg<M>x<N>`: register blocking, no shared memory and no barriers. Each invocation accumulates an M×N block in
+ *   registers. For the convolutions the M side (output channels; input channels for the input gradient) is taken
+ *   from the workgroup id, so it is the same for every invocation of a workgroup and its weight (or error) loads
+ *   are uniform; the N side (pixels; (c,ky,kx) columns for the weight gradient) is spread over the lanes, lane-
+ *   consecutive so neighbouring lanes gather neighbouring addresses. This is what wins on CPU Vulkan drivers.
+ * - `smem<B>`: a workgroup of 16×16 invocations computes a B×B block of C from K-slices of A and B staged in
+ *   workgroup memory (barriers), each invocation B/16 × B/16 outputs (tiles-smem.ts). What GPUs want.
+ *
+ * The tile is structure (it changes the WGSL), so it is part of the kernel's key through the source, and part of
+ * its name (`conv2d_reg8x4`). Which tile a node gets is a TilePicker's answer; without one, defaultTile's.
+ * runtime/webgpu/tune.ts measures the candidates per adapter and shape class and caches the winners on disk.
+ */
+import { Binding, Kernel, STEP_UNIFORM_WGSL, stableHash } from '../kernel.js';
+import { Graph, Node } from '../../ir/graph.js';
+import { BufferDecl, Epilogue, NO_EPILOGUE, ParamType, ParamValues, Variant } from './builder.js';
+
+export type Tile =
+  | { kind: 'reg'; m: number; n: number }
+  | { kind: 'smem'; b: number };
+
+/** Ops whose generators take a tile. */
+export const TILED_OPS = new Set(['matmul', 'linear', 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight']);
+
+export function tileName(t: Tile): string {
+  return t.kind === 'reg' ? `reg${t.m}x${t.n}` : `smem${t.b}`;
+}
+
+export function parseTile(s: string): Tile {
+  let m = /^reg(\d+)x(\d+)$/.exec(s);
+  if (m) {
+    const t: Tile = { kind: 'reg', m: +m[1], n: +m[2] };
+    return t;
+  }
+  m = /^smem(\d+)$/.exec(s);
+  if (m) return { kind: 'smem', b: +m[1] };
+  throw new Error(`unknown tile '${s}' (expected reg<M>x<N> or smem<B>)`);
+}
+
+/** Register tiles shipped per op (M × N as described above). matmul's 4×4 block is the one research §1 measured. */
+const REG_TILES: Record<string, [number, number][]> = {
+  matmul: [[4, 4]],
+  linear: [[4, 4]],
+  conv2d: [[4, 4], [8, 4], [16, 4], [4, 8], [8, 8]],
+  conv2d_bwd_data: [[4, 4], [8, 4], [16, 4], [4, 8], [8, 8]],
+  conv2d_bwd_weight: [[4, 4], [8, 4], [16, 4], [4, 8]],
+};
+const SMEM_TILES = [64, 32];
+
+/** Every tile shipped for `op` (what the tests cover). */
+export function allTiles(op: string): Tile[] {
+  const reg = (REG_TILES[op] ?? []).map(([m, n]): Tile => ({ kind: 'reg', m, n }));
+  return [...reg, ...SMEM_TILES.map((b): Tile => ({ kind: 'smem', b }))];
+}
+
+/**
+ * The tiles worth measuring on an adapter class. CPU drivers: register tiles only (shared memory and barriers
+ * lose 3–10× there and their pipelines take seconds to JIT, research §1–2). GPUs: every tile.
+ */
+export function tileCandidates(op: string, variant: Variant): Tile[] {
+  return allTiles(op).filter((t) => variant === 'gpu' || t.kind === 'reg');
+}
+
+/** GEMM view of a tiled node: C[M×N] = A[M×K]·B[K×N] (what the tile's M and N sides cover). */
+export interface GemmDims { m: number; n: number; k: number }
+
+export function gemmDims(g: Graph, node: Node): GemmDims {
+  const ins = node.inputs.map((i) => g.nodes[i].type.shape);
+  const out = node.type.shape;
+  switch (node.op) {
+    case 'matmul': {
+      const ta = !!node.attrs.ta;
+      return { m: out[0], n: out[1], k: ta ? ins[0][0] : ins[0][1] };
+    }
+    case 'linear': return { m: out[0], n: out[1], k: ins[0][1] };
+    case 'conv2d': {
+      const [N, C] = ins[0], [, , KH, KW] = ins[1], [, O, OH, OW] = out;
+      return { m: O, n: N * OH * OW, k: C * KH * KW };
+    }
+    case 'conv2d_bwd_data': {
+      const [N, C, H, W] = out, [O, , KH, KW] = ins[1];
+      return { m: C, n: N * H * W, k: O * KH * KW };
+    }
+    case 'conv2d_bwd_weight': {
+      const [O, C, KH, KW] = out, [N, , OH, OW] = ins[0];
+      return { m: O, n: C * KH * KW, k: N * OH * OW };
+    }
+    default: throw new Error(`'${node.op}' is not a tiled op`);
+  }
+}
+
+/** The tile used when nothing was measured: reg 8×4 for convolutions on CPU drivers (4×8 when M ≤ 4), smem on GPUs. */
+export function defaultTile(g: Graph, node: Node, variant: Variant): Tile {
+  const d = gemmDims(g, node);
+  if (variant === 'gpu') return { kind: 'smem', b: d.m >= 48 && d.n >= 48 ? 64 : 32 };
+  if (node.op === 'matmul' || node.op === 'linear') return { kind: 'reg', m: 4, n: 4 };
+  return d.m <= 4 ? { kind: 'reg', m: 4, n: 8 } : { kind: 'reg', m: 8, n: 4 };
+}
+
+/** Chooses a node's tile (undefined: the default). */
+export type TilePicker = (g: Graph, node: Node) => Tile | undefined;
+
+const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+
+/**
+ * The shape class a tuning result is stored under: the op, what changes the WGSL other than the tile (transposes,
+ * bias, kernel size, stride, whether there is padding, vec4 alignment), and the GEMM sides rounded up to powers of
+ * two (so nearby shapes, e.g. another batch size's tail, share a measurement).
+ */
+export function shapeClass(g: Graph, node: Node): string {
+  const d = gemmDims(g, node);
+  const a = node.attrs;
+  const parts: string[] = [node.op];
+  if (node.op === 'matmul') parts.push(`${a.ta ? 'ta' : ''}${a.tb ? 'tb' : ''}` || 'nn');
+  if (node.op === 'matmul' || node.op === 'linear') parts.push(d.k % 4 === 0 ? 'k4' : 'k1');
+  if (node.op === 'linear' || node.op === 'conv2d') parts.push(node.inputs.length > 2 ? 'bias' : 'nobias');
+  if (node.op.startsWith('conv2d')) {
+    const w = node.op === 'conv2d_bwd_weight' ? node.type.shape : g.nodes[node.inputs[1]].type.shape;
+    parts.push(`k${w[2]}x${w[3]}`, `s${a.stride}`, `p${(a.pad as number) > 0 ? 1 : 0}`);
+  }
+  parts.push(`m${pow2(d.m)}`, `n${pow2(d.n)}`, `k${pow2(d.k)}`);
+  return parts.join(' ');
+}
+
+// ---- the kernel assembler for tiled kernels ----
+
+/**
+ * Like builder.makeKernel (same binding conventions: params at 0, step uniform at 1, storage from 2; same key
+ * recipe), but with the workgroup shape, the dispatch and the builtins the tilings need: `lid` (local id), `li`
+ * (local index), `wid` (workgroup id), `nwg`. There is no early return: bodies guard their own loads and stores,
+ * and shared-memory bodies keep barriers in uniform control flow.
+ */
+export interface TiledSpec {
+  name: string;
+  buffers: BufferDecl[];
+  params: ParamValues;
+  body: string;
+  decls?: string;
+  epilogue?: Epilogue;
+  workgroup: [number, number, number];
+  dispatch: [number, number, number];
+  usesStep?: boolean;
+  clears?: number[];
+  flops?: number;
+}
+
+const f32Bits = new Float32Array(1);
+const u32View = new Uint32Array(f32Bits.buffer);
+
+function packParams(p: ParamValues): { words: Uint32Array; fields: string[] } {
+  const names = Object.keys(p);
+  const n = Math.max(4, Math.ceil(names.length / 4) * 4);
+  const words = new Uint32Array(n);
+  const fields: string[] = [];
+  names.forEach((name, i) => {
+    const v = p[name];
+    const [type, value] = typeof v === 'number' ? ['u32' as ParamType, v] : v;
+    if (Number.isNaN(value)) throw new Error(`param ${name} is NaN`);
+    if (type === 'f32') { f32Bits[0] = value; words[i] = u32View[0]; }
+    else {
+      if (!Number.isInteger(value)) throw new Error(`param ${name} must be an integer, got ${value}`);
+      if (type === 'u32' && (value < 0 || value > 0xffffffff)) throw new Error(`param ${name} out of u32 range: ${value}`);
+      words[i] = value >>> 0;
+    }
+    fields.push(`${name}: ${type}`);
+  });
+  for (let i = names.length; i < n; i++) fields.push(`pad${i}: u32`);
+  return { words, fields };
+}
+
+const MAX_GROUPS = 65535;
+
+/** Workgroup counts [x, y] covering `groups` (y spills past 65535); bodies use `wid.x + wid.y * nwg.x`. */
+export function spill(groups: number): [number, number] {
+  const g = Math.max(1, groups);
+  if (g <= MAX_GROUPS) return [g, 1];
+  const y = Math.ceil(g / MAX_GROUPS);
+  if (y > MAX_GROUPS) throw new Error(`${g} workgroups exceed ${MAX_GROUPS}²`);
+  return [Math.ceil(g / y), y];
+}
+
+export function makeTiledKernel(s: TiledSpec): Kernel {
+  const ep = s.epilogue ?? NO_EPILOGUE;
+  // The epilogue may bind storage and scratch of its own (the bfp block-max tracking); older epilogues have none.
+  const epx = ep as Epilogue & { buffers?: BufferDecl[]; clears?: number[] };
+  const buffers = [...s.buffers, ...(epx.buffers ?? [])];
+  const clears = [...(s.clears ?? []), ...(epx.clears ?? [])];
+  const { words, fields } = packParams({ ...s.params, ...ep.params });
+  const decls = buffers.map((b, i) =>
+    `@group(0) @binding(${2 + i}) var<storage, ${b.access}> ${b.name}: array<${b.view ?? b.elem}>;`);
+  const usesStep = !!s.usesStep || ep.usesStep;
+  const name = ep.kind ? `${s.name}_q${ep.kind}` : s.name;
+  const [wx, wy, wz] = s.workgroup;
+  const source = `// ${name}
+struct Params { ${fields.join(', ')} }
+@group(0) @binding(0) var<uniform> P: Params;
+${usesStep ? STEP_UNIFORM_WGSL + '\n' : ''}${decls.join('\n')}
+${ep.decls}${s.decls ?? ''}
+@compute @workgroup_size(${wx}, ${wy}, ${wz})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32,
+        @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+${s.body.replace(/^\n+|\s+$/g, '')}
+}
+`;
+  const bindings: Binding[] = buffers.map((b) => ({ ref: b.ref, elem: b.elem, access: b.access }));
+  const key = stableHash({ source, usesStep, layout: bindings.map((b) => [b.elem, b.access]) });
+  for (const d of s.dispatch) if (d < 1 || d > MAX_GROUPS) throw new Error(`${name}: dispatch ${s.dispatch} out of range`);
+  const k: Kernel = { key, name, wgsl: () => source, bindings, usesStep, params: words, dispatch: s.dispatch };
+  if (ep.kind) k.epilogue = ep.kind;
+  if (clears.length) k.clears = clears;
+  if (s.flops !== undefined) k.flops = s.flops;
+  return k;
+}
+
+export const range = (n: number) => [...Array(n).keys()];
+export const XYZW = 'xyzw';

@@ -1,0 +1,146 @@
+/**
+ * Every tile shipped for every GEMM-like op (codegen/kernels/tiles.ts: register tiles and the shared-memory
+ * tilings) against the op table's CPU semantics (float64) on fresh random shapes that are mostly not multiples of
+ * the tile (plus one shape spanning several 64-blocks), ≤ 1e-5 of the largest reference magnitude; and with a
+ * quantize epilogue, bit for bit against ir/quant/quantize.ts applied to the same tile's raw GPU result (the
+ * method of epilogue.test.ts). Needs a WebGPU adapter (setup.sh installs a CPU driver).
+ */
+import { Attrs, Builder, Graph, emptyGraph } from '../../ir/graph.js';
+import { Format, Rounding, formatToString } from '../../ir/format.js';
+import { getOp } from '../../ir/ops.js';
+import { numel } from '../../ir/types.js';
+import { quantize } from '../../ir/quant/quantize.js';
+import { kernelsForNode } from '../../codegen/kernels/index.js';
+import { Tile, allTiles, tileName } from '../../codegen/kernels/tiles.js';
+import { getGpu } from '../../runtime/webgpu/device.js';
+import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
+import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
+import { rand as seededRandom } from '../unit/helpers.js';
+
+let device: GPUDevice;
+let cache: PipelineCache;
+beforeAll(async () => {
+  device = (await getGpu({ quiet: true })).device;
+  cache = new PipelineCache(device);
+});
+
+const SEED = (Date.now() ^ (process.pid << 16)) >>> 0;
+const rand = seededRandom(SEED);
+const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+const uniform = (n: number) => Float32Array.from({ length: n }, () => 2 * rand() - 1);
+const STEP = { seed: 0x1234abcd, step: 7 };
+
+interface Case { op: string; shapes: number[][]; attrs: Attrs; tag: string }
+
+function convCase(op: string, big = false): Case {
+  for (;;) {
+    const n = big ? 2 : int(1, 3), c = big ? 5 : int(1, 7), h = big ? 12 : int(4, 13), w = big ? 11 : int(4, 13);
+    const o = big ? 67 : int(1, 19), kh = big ? 3 : [1, 2, 3, 5][int(0, 3)], kw = big ? 3 : (rand() < 0.7 ? kh : int(1, 4));
+    const stride = big ? 1 : int(1, 3), pad = big ? 1 : int(0, Math.min(2, kh - 1, kw - 1) + (rand() < 0.2 ? 1 : 0));
+    const oh = Math.floor((h + 2 * pad - kh) / stride) + 1, ow = Math.floor((w + 2 * pad - kw) / stride) + 1;
+    if (oh < 1 || ow < 1) continue;
+    const x = [n, c, h, w], wt = [o, c, kh, kw], dy = [n, o, oh, ow];
+    const tag = `${n}x${c}x${h}x${w} → ${o}, ${kh}x${kw} s${stride} p${pad}`;
+    if (op === 'conv2d') return { op, shapes: rand() < 0.5 || big ? [x, wt, [o]] : [x, wt], attrs: { stride, pad }, tag };
+    if (op === 'conv2d_bwd_data') return { op, shapes: [dy, wt], attrs: { stride, pad, in_hw: [h, w] }, tag };
+    return { op, shapes: [dy, x], attrs: { stride, pad, k_hw: [kh, kw] }, tag };
+  }
+}
+
+function mmCase(op: string, big = false): Case {
+  const m = big ? 70 : int(1, 23), n = big ? 131 : int(1, 23), k = big ? 36 : (rand() < 0.5 ? 4 * int(1, 6) : int(1, 23));
+  if (op === 'linear') return { op, shapes: [[m, k], [n, k], ...(rand() < 0.5 || big ? [[n]] : [])], attrs: {}, tag: `${m}x${k} · ${n}` };
+  const ta = rand() < 0.5, tb = rand() < 0.5;
+  return { op, shapes: [ta ? [k, m] : [m, k], tb ? [n, k] : [k, n]], attrs: { ta, tb }, tag: `${m}x${k}x${n}${ta ? ' ta' : ''}${tb ? ' tb' : ''}` };
+}
+
+function build(c: Case): { g: Graph; id: number; feeds: Map<number, HostArray> } {
+  const g = emptyGraph('t');
+  const b = new Builder(g);
+  const feeds = new Map<number, HostArray>();
+  const ids = c.shapes.map((shape, i) => {
+    const id = b.add('input', [], { name: `x${i}`, kind: 'data', shape, dtype: 'f32' });
+    feeds.set(id, uniform(numel(shape)));
+    return id;
+  });
+  return { g, id: b.add(c.op, ids, c.attrs), feeds };
+}
+
+function cpuRef(g: Graph, id: number, feeds: Map<number, HostArray>): Float64Array {
+  const n = g.nodes[id];
+  const out = new Float64Array(numel(n.type.shape));
+  getOp(n.op).cpu(n.inputs.map((i) => Float64Array.from(feeds.get(i)!)), out, {
+    attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { seed: 0, step: 0, tensorId: id },
+  });
+  return out;
+}
+
+async function gpuRun(g: Graph, id: number, feeds: Map<number, HostArray>, tile: Tile): Promise<Float32Array> {
+  const { values, kernels } = await runKernels(device, g, { feeds, run: [id], read: [id], step: STEP, pipelines: cache, tiles: () => tile });
+  expect(kernels[0].name).toContain(tile.kind === 'reg' && (g.nodes[id].op === 'matmul' || g.nodes[id].op === 'linear') ? '' : tileName(tile));
+  return values.get(id) as Float32Array;
+}
+
+/** ≤ rel of the largest reference magnitude, element by element (as ops.test.ts). */
+function expectClose(what: string, gpu: ArrayLike<number>, ref: Float64Array, rel = 1e-5): void {
+  expect(gpu.length).toBe(ref.length);
+  let scale = 0;
+  for (const v of ref) scale = Math.max(scale, Math.abs(v));
+  const tol = rel * Math.max(scale, 1e-30);
+  for (let i = 0; i < ref.length; i++)
+    if (!(Math.abs(gpu[i] - ref[i]) <= tol)) throw new Error(`${what}: element ${i} gpu=${gpu[i]} cpu=${ref[i]} (tol ${tol}); data seed ${SEED}`);
+}
+
+function withEpilogue(g: Graph, id: number, fmt: Format, rounding: Rounding): Graph {
+  const nodes = g.nodes.map((n) => {
+    if (n.id !== id) return n;
+    const attrs = { ...n.attrs, qfmt: fmt, qround: rounding };
+    return { ...n, attrs, type: getOp(n.op).infer(n.inputs.map((i) => g.nodes[i].type), attrs) };
+  });
+  return { ...g, nodes };
+}
+
+const EPILOGUES: { fmt: Format; rounding: Rounding }[] = [
+  { fmt: { kind: 'fixed', wl: 8, fl: 5 }, rounding: 'stochastic' },
+  { fmt: { kind: 'float', exp: 5, man: 2 }, rounding: 'nearest' },
+  { fmt: { kind: 'bfp', wl: 8, axis: 0 }, rounding: 'stochastic' },
+];
+
+const OPS = ['matmul', 'linear', 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight'];
+
+describe.each(OPS)('%s', (op) => {
+  const mk = op.startsWith('conv') ? convCase : mmCase;
+  allTiles(op).forEach((tile, ti) => {
+    test(`${tileName(tile)} vs the CPU interpreter; with a quantize epilogue bit for bit`, async () => {
+      const cases = [mk(op), mk(op), mk(op), mk(op, true)];
+      for (const c of cases) {
+        const { g, id, feeds } = build(c);
+        const what = `${op} ${tileName(tile)} ${c.tag}`;
+        const raw = await gpuRun(g, id, feeds, tile);
+        expectClose(what, raw, cpuRef(g, id, feeds));
+      }
+      // the epilogue: one format per tile, rotating
+      const c = cases[0];
+      const { g, id, feeds } = build(c);
+      const { fmt, rounding } = EPILOGUES[(ti + OPS.indexOf(op)) % EPILOGUES.length];
+      const raw = await gpuRun(g, id, feeds, tile);
+      const gq = withEpilogue(g, id, fmt, rounding);
+      const got = await gpuRun(gq, id, feeds, tile);
+      const want = quantize(raw, g.nodes[id].type.shape, fmt, rounding, { ...STEP, tensorId: id });
+      const what = `${op} ${tileName(tile)} ${c.tag} ${formatToString(fmt)}:${rounding} (seed ${SEED})`;
+      const a = new Uint32Array(got.buffer), b = new Uint32Array(Float32Array.from(want).buffer);
+      const bad = [...a.keys()].filter((i) => a[i] !== b[i]).slice(0, 4).map((i) => `[${i}] raw=${raw[i]} got=${got[i]} want=${want[i]}`);
+      expect([what, bad]).toEqual([what, []]);
+    });
+  });
+});
+
+test('the tile is structure: different tiles, different keys; same tile, other shape, same key', () => {
+  const a = build({ op: 'conv2d', shapes: [[2, 3, 9, 9], [5, 3, 3, 3]], attrs: { stride: 1, pad: 1 }, tag: '' });
+  const b = build({ op: 'conv2d', shapes: [[4, 3, 11, 7], [9, 3, 3, 3]], attrs: { stride: 2, pad: 1 }, tag: '' });
+  const key = (x: typeof a, t: Tile) => kernelsForNode(x.g, x.id, { tiles: () => t })[0].key;
+  const tiles = allTiles('conv2d');
+  const keys = tiles.map((t) => key(a, t));
+  expect(new Set(keys).size).toBe(tiles.length);
+  tiles.forEach((t, i) => expect(key(b, t)).toBe(keys[i]));
+});
