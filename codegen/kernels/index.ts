@@ -3,13 +3,13 @@
  * every elementwise op of the op table goes through the one elementwise generator; everything else has a
  * generator here. The variant picks tunings for the device class (register-blocked everywhere today; split
  * reductions aim for more invocations on GPUs). A node's quantize epilogue (qfmt) is fused into its generator's
- * final store for fixed and float; for bfp the generator stores raw values and the bfp kernels appended here
- * quantize them in place.
+ * final store for fixed and float; for bfp and minmax the generator stores raw values while tracking the block
+ * statistics, and the in-place quantize kernel appended here rounds them.
  */
 import { Graph } from '../../ir/graph.js';
 import { getOp } from '../../ir/ops.js';
 import { Kernel } from '../kernel.js';
-import { NodeCtx, Variant, nodeCtx, nodeQuant } from './builder.js';
+import { BLOCK_STATS_SCRATCH, NodeCtx, Variant, isBlockFormat, isTrackEpilogue, nodeCtx, nodeQuant } from './builder.js';
 import { bnApplyKernels, bnBwdGammaKernels, bnBwdXEvalKernels, bnBwdXKernels, bnRunningUpdateKernels, bnStatsKernels } from './batchnorm.js';
 import { sumChannelKernels } from './channel-reduce.js';
 import { conv2dKernels } from './conv2d.js';
@@ -20,7 +20,7 @@ import { fillKernels } from './fill.js';
 import { correctCountKernels, softmaxXentBwdKernels, softmaxXentKernels } from './loss.js';
 import { linearKernels, matmulKernels } from './matmul.js';
 import { avgpoolBwdKernels, avgpoolKernels, maxpoolBwdKernels, maxpoolKernels } from './pool.js';
-import { bfpEpilogueKernels, quantizeKernels } from './quantize.js';
+import { blockEpilogueKernels, quantizeKernels } from './quantize.js';
 import { Tile, TilePicker, defaultTile } from './tiles.js';
 import * as compress from './compress.js';
 
@@ -81,10 +81,14 @@ export function kernelsForNode(g: Graph, nodeId: number, opts: { variant?: Varia
   const kernels = gen(c);
   const q = nodeQuant(c.node);
   // A generator that ignored the epilogue would silently compute unquantized values: refuse instead.
-  if (q && q.fmt.kind !== 'bfp' && !kernels.some((k) => k.epilogue))
+  if (q && !isBlockFormat(q.fmt) && !kernels.some((k) => k.epilogue))
     throw new Error(`kernels for '${op}' do not apply the quantize epilogue of %${nodeId} (graph '${g.name}')`);
-  // The bfp block maxima take a scratch index the generator's kernels do not use: all of a node's scratch buffers
-  // are zeroed before its first kernel, so sharing one with, say, split-reduction partials would break both.
+  if (!q || !isBlockFormat(q.fmt)) return kernels;
+  // bfp/minmax: the producer's stores tracked the block statistics in scratch BLOCK_STATS_SCRATCH (all of a node's
+  // scratch is zeroed before its first kernel, so no generator may use that index for anything else); one in-place
+  // quantize kernel follows. A generator without the epilogue gets a separate statistics pass into a free index.
   const used = kernels.flatMap((k) => k.bindings.map((b) => (b.ref.kind === 'scratch' ? b.ref.index : -1)));
-  return [...kernels, ...bfpEpilogueKernels(c, Math.max(-1, ...used) + 1)];
+  if (kernels.some((k) => isTrackEpilogue(k.epilogue))) return [...kernels, ...blockEpilogueKernels(c, BLOCK_STATS_SCRATCH, true)];
+  if (used.includes(BLOCK_STATS_SCRATCH)) throw new Error(`kernels for '${op}' use scratch ${BLOCK_STATS_SCRATCH}, reserved for block statistics`);
+  return [...kernels, ...blockEpilogueKernels(c, Math.max(-1, ...used) + 1)];
 }

@@ -7,7 +7,7 @@
  */
 import { Graph, Module } from '../../ir/graph.js';
 import { numel } from '../../ir/types.js';
-import { Kernel, STEP_WORDS } from '../../codegen/kernel.js';
+import { Kernel, STEP_WORDS, stepWords } from '../../codegen/kernel.js';
 import { Backend, Feed, StepInfo } from '../backend.js';
 import { Gpu } from './device.js';
 import './device.js'; // installs the WebGPU globals (GPUBufferUsage …) even when only the type is used
@@ -185,8 +185,7 @@ export class WebGpuBackend implements Backend {
       if (!v) throw new Error(`graph '${graph}' needs input '${name}'`);
       q.writeBuffer(buf, 0, v.buffer, v.byteOffset, v.byteLength);
     }
-    this.stepData[0] = step.seed >>> 0;
-    this.stepData[1] = step.step >>> 0;
+    stepWords(step, this.stepData);
     q.writeBuffer(this.stepBuf, 0, this.stepData);
     const enc = this.device.createCommandEncoder();
     // Scratch buffers belong to one node's kernels only, so zeroing them all up front is enough (the plan keeps a

@@ -7,7 +7,7 @@
  */
 import { Graph } from '../../ir/graph.js';
 import { numel } from '../../ir/types.js';
-import { Kernel, STEP_WORDS } from '../../codegen/kernel.js';
+import { Kernel, STEP_WORDS, stepWords } from '../../codegen/kernel.js';
 import { kernelsForNode, Variant } from '../../codegen/kernels/index.js';
 import { PipelineCache } from './pipelines.js';
 import { TilePicker } from '../../codegen/kernels/tiles.js';
@@ -22,7 +22,7 @@ export interface RunKernelsOptions {
   /** Nodes to read back. */
   read: number[];
   /** Per-step uniform values (stochastic rounding); default seed 0, step 0. */
-  step?: { seed: number; step: number; lr?: number };
+  step?: { seed: number; step: number; lr?: number; bits?: { fwd: number; bwd: number } };
   variant?: Variant;
   /** GEMM tilings (default: codegen's default tile per node). */
   tiles?: TilePicker;
@@ -78,11 +78,7 @@ export async function runKernels(device: GPUDevice, g: Graph, o: RunKernelsOptio
       ready.add(storageNode(g, id));
     }
     const stepBuf = make(STEP_WORDS * 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
-    const stepWords = new Uint32Array(STEP_WORDS);
-    stepWords[0] = (o.step?.seed ?? 0) >>> 0;
-    stepWords[1] = (o.step?.step ?? 0) >>> 0;
-    new Float32Array(stepWords.buffer)[2] = o.step?.lr ?? 0;
-    device.queue.writeBuffer(stepBuf, 0, stepWords);
+    device.queue.writeBuffer(stepBuf, 0, stepWords(o.step ?? {}));
 
     const enc = device.createCommandEncoder({ label: 'runKernels' });
     const kernels: Kernel[] = [];
