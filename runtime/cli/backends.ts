@@ -13,7 +13,14 @@ export async function makeBackend(name: string | undefined, m: Module, quiet = f
     case 'webgpu': {
       device = await import('../webgpu/device.js');
       const { WebGpuBackend } = await import('../webgpu/executor.js');
-      return new WebGpuBackend(await device.getGpu({ quiet }), m);
+      const gpu = await device.getGpu({ quiet });
+      // The GEMM tilings this adapter runs fastest: from the tune cache, measured now where it has no entry
+      // (LPC_TUNE=off: the defaults, nothing measured).
+      if (process.env.LPC_TUNE === 'off') return new WebGpuBackend(gpu, m);
+      const { tuneModule } = await import('../webgpu/tune.js');
+      const log = quiet ? undefined : (s: string) => process.stderr.write(`lpc: ${s}\n`);
+      const { picker } = await tuneModule(gpu, m, { log });
+      return new WebGpuBackend(gpu, m, { tiles: picker });
     }
     default: throw new UsageError(`--backend must be webgpu or cpu, got '${name}'`);
   }

@@ -5,6 +5,7 @@ import { inspectCommand, inspectFlags } from './inspect.js';
 import { quantCommand, quantFlags } from './quant.js';
 import { scheduleCommand, scheduleFlags } from './schedule.js';
 import { memCommand, memFlags } from './mem.js';
+import { tuneCommand, tuneFlags } from './tune.js';
 import { plotCommand, plotFlags } from './plot.js';
 import { FlagSpec, Parsed, UsageError, helpText, parseArgs } from './args.js';
 import { closeBackends } from './backends.js';
@@ -31,6 +32,11 @@ const COMMANDS: Record<string, Command> = {
     usage: 'lpc mem <model.ts> [--batch N] [--precision SPEC] [--json]',
     summary: 'Plan memory without running: peak bytes by class (weights, gradients, optimizer state, saved activations, workspace).',
     flags: memFlags, run: memCommand,
+  },
+  tune: {
+    usage: 'lpc tune <artifact|model.ts> [--batch N] [--force] [--json]',
+    summary: 'Choose the matmul/convolution tilings for this adapter by measuring them (cached on disk) and print the choices.',
+    flags: tuneFlags, run: tuneCommand,
   },
   quant: {
     usage: 'lpc quant --format F [--rounding nearest|stochastic] [--shape d0,d1,…] [--seed S] [--hex] [--backend cpu|webgpu]',

@@ -1,0 +1,44 @@
+/**
+ * `lpc tune <artifact|model.ts> [--batch N] [--force] [--json]`: choose the GEMM tilings of a model on this
+ * adapter ahead of training (runtime/webgpu/tune.ts: measured where the cache has no entry, cached on disk), and
+ * print the table of choices. `lpc run` does the same at first use.
+ */
+import * as fs from 'node:fs';
+import { Module } from '../../ir/graph.js';
+import { frontEnd } from '../../dsl/frontend.js';
+import { runPasses } from '../../passes/pipeline.js';
+import { parseOptimizer } from '../../passes/optimizer.js';
+import { readArtifact } from '../artifact.js';
+import { DEFAULT_OPTIMIZER, modelOptionsFlags } from './compile.js';
+import { FlagSpec, Parsed, UsageError, flag, intFlag } from './args.js';
+
+export const tuneFlags: FlagSpec[] = [
+  { name: 'batch', value: 'N', help: 'batch size for a model file (default 64; an artifact has its own)' },
+  { name: 'input', value: 'CxHxW', help: "one sample's shape for a model file, as for lpc compile (default: the model's own)" },
+  { name: 'classes', value: 'N', help: "number of classes for a model file, as for lpc compile (default: the model's own)" },
+  { name: 'force', help: 'measure again even the shape classes the cache already has' },
+  { name: 'json', help: 'print the choices as JSON (one object per tiled node)' },
+];
+
+export async function tuneCommand(p: Parsed): Promise<void> {
+  if (p.positional.length !== 1) throw new UsageError('lpc tune needs exactly one artifact directory or model file');
+  const src = p.positional[0];
+  let m: Module;
+  if (fs.existsSync(src) && fs.statSync(src).isDirectory()) {
+    if (p.flags.has('batch')) throw new UsageError('--batch applies to a model file; an artifact was compiled with its own batch size');
+    m = readArtifact(src).module;
+  } else {
+    if (!src.endsWith('.ts')) throw new UsageError(`'${src}' is neither an artifact directory nor a .ts model file`);
+    const batch = intFlag(p, 'batch', 64);
+    m = runPasses(frontEnd(src, batch, modelOptionsFlags(p)), { batch, optimizer: parseOptimizer(flag(p, 'optimizer') ?? DEFAULT_OPTIMIZER), log: () => {} });
+  }
+  const { getGpu } = await import('../webgpu/device.js');
+  const { tuneModule, tuneTable, cachePath } = await import('../webgpu/tune.js');
+  const gpu = await getGpu();
+  const { rows } = await tuneModule(gpu, m, { force: p.flags.has('force'), log: (s) => process.stderr.write(`lpc: ${s}\n`) });
+  if (p.flags.has('json')) {
+    process.stdout.write(JSON.stringify({ adapter: gpu.adapterDescription, cache: cachePath(), rows }, null, 1) + '\n');
+    return;
+  }
+  process.stdout.write(`adapter: ${gpu.adapterDescription}\ncache: ${cachePath()}\n\n${tuneTable(rows)}\n`);
+}

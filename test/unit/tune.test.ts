@@ -1,0 +1,128 @@
+/**
+ * The tuning cache (runtime/webgpu/tune.ts) without a device: where it lives, its keys (adapter × shape class),
+ * atomic writes that merge with what is on disk, and corrupt or foreign files ignored with a warning, never a crash.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Builder, emptyGraph } from '../../ir/graph.js';
+import { allTiles, defaultTile, parseTile, shapeClass, tileCandidates, tileName } from '../../codegen/kernels/tiles.js';
+import {
+  TUNE_VERSION, TuneEntry, cacheDir, cachePath, cachePicker, cachedTile, emptyCache, mergeTuneEntries, readTuneCache,
+  tuneKey, writeTuneCache,
+} from '../../runtime/webgpu/tune.js';
+
+let dir: string;
+beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-tune-')); });
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function conv(x: number[], w: number[], attrs = { stride: 1, pad: 1 }, bias = false) {
+  const g = emptyGraph('t'), b = new Builder(g);
+  const ins = [x, w, ...(bias ? [[w[0]]] : [])].map((shape, i) => b.add('input', [], { name: `x${i}`, kind: 'data', shape, dtype: 'f32' }));
+  const id = b.add('conv2d', ins, attrs);
+  return { g, node: g.nodes[id] };
+}
+
+const entry = (tile: string): TuneEntry => ({ tile, ms: { [tile]: 1 }, at: '2026-01-01T00:00:00.000Z' });
+
+test('cache folder: $LPC_CACHE_DIR, else $XDG_CACHE_HOME/lpc, else ~/.cache/lpc', () => {
+  expect(cacheDir({ LPC_CACHE_DIR: '/x/y' })).toBe('/x/y');
+  expect(cacheDir({ XDG_CACHE_HOME: '/c' })).toBe(path.join('/c', 'lpc'));
+  expect(cacheDir({})).toBe(path.join(os.homedir(), '.cache', 'lpc'));
+  expect(cachePath('/x')).toBe(path.join('/x', 'tune.json'));
+});
+
+test('key: adapter and shape class; the class keeps what changes the WGSL and rounds sizes to powers of two', () => {
+  const a = conv([2, 3, 9, 9], [5, 3, 3, 3]);
+  const b = conv([2, 3, 10, 10], [6, 3, 3, 3]); // same powers of two
+  const c = conv([2, 3, 9, 9], [5, 3, 3, 3], { stride: 2, pad: 1 });
+  const d = conv([2, 3, 9, 9], [5, 3, 3, 3], { stride: 1, pad: 0 });
+  const e = conv([2, 3, 9, 9], [5, 3, 3, 3], { stride: 1, pad: 1 }, true);
+  const f = conv([2, 30, 9, 9], [5, 30, 3, 3]);
+  expect(shapeClass(a.g, a.node)).toBe(shapeClass(b.g, b.node));
+  for (const o of [c, d, e, f]) expect(shapeClass(o.g, o.node)).not.toBe(shapeClass(a.g, a.node));
+  expect(tuneKey('mesa | software | llvmpipe', a.g, a.node)).toEqual(['mesa | software | llvmpipe', shapeClass(a.g, a.node)]);
+});
+
+test('tiles: names round-trip; CPU drivers get register tiles only; defaults are shipped tiles', () => {
+  for (const op of ['matmul', 'linear', 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight'])
+    for (const t of allTiles(op)) expect(parseTile(tileName(t))).toEqual(t);
+  expect(() => parseTile('huge9')).toThrow(/unknown tile/);
+  expect(tileCandidates('conv2d', 'cpu-driver').every((t) => t.kind === 'reg')).toBe(true);
+  expect(tileCandidates('conv2d', 'gpu').some((t) => t.kind === 'smem')).toBe(true);
+  const a = conv([2, 3, 9, 9], [5, 3, 3, 3]);
+  for (const v of ['cpu-driver', 'gpu'] as const)
+    expect(allTiles('conv2d').map(tileName)).toContain(tileName(defaultTile(a.g, a.node, v)));
+});
+
+test('write is atomic (temp file renamed; no temp files left) and a missing file reads as empty', () => {
+  const file = path.join(dir, 'sub', 'tune.json');
+  expect(readTuneCache(file, () => { throw new Error('no warning for a missing file'); })).toEqual(emptyCache());
+  const c = emptyCache();
+  c.adapters.A = { 'conv2d x': entry('reg8x4') };
+  // the rename replaces the file in one step: a reader holding the old inode still sees the old, whole contents
+  writeTuneCache(emptyCache(), file);
+  const fd = fs.openSync(file, 'r');
+  writeTuneCache(c, file);
+  expect(JSON.parse(fs.readFileSync(fd, 'utf8'))).toEqual(emptyCache());
+  fs.closeSync(fd);
+  expect(readTuneCache(file)).toEqual(c);
+  expect(fs.readdirSync(path.dirname(file))).toEqual(['tune.json']);
+});
+
+test('a failed write leaves the old file and no temp file behind', () => {
+  const file = path.join(dir, 'tune.json');
+  writeTuneCache(emptyCache(), file);
+  const bad = emptyCache() as unknown as { adapters: unknown };
+  bad.adapters = { get A() { throw new Error('boom'); } };
+  expect(() => writeTuneCache(bad as never, file)).toThrow(/boom/);
+  expect(readTuneCache(file)).toEqual(emptyCache());
+  expect(fs.readdirSync(dir)).toEqual(['tune.json']);
+});
+
+test('merge keeps other adapters and other entries on disk', () => {
+  const file = path.join(dir, 'tune.json');
+  mergeTuneEntries('A', { x: entry('reg8x4') }, file);
+  mergeTuneEntries('B', { x: entry('smem64') }, file);
+  mergeTuneEntries('A', { y: entry('reg4x8') }, file);
+  const c = readTuneCache(file);
+  expect(Object.keys(c.adapters).sort()).toEqual(['A', 'B']);
+  expect(Object.keys(c.adapters.A).sort()).toEqual(['x', 'y']);
+  expect(c.adapters.B.x.tile).toBe('smem64');
+});
+
+test('corrupt, foreign or old files are ignored with a warning, never a crash, and replaced on the next write', () => {
+  const file = path.join(dir, 'tune.json');
+  const cases: [string, RegExp][] = [
+    ['{"version": 1, "adapters": {', /corrupt/],
+    ['', /corrupt/],
+    ['[1, 2]', /corrupt/],
+    ['{"version": 1, "adapters": null}', /corrupt/],
+    [`{"version": ${TUNE_VERSION + 99}, "adapters": {}}`, /version/],
+  ];
+  for (const [text, re] of cases) {
+    fs.writeFileSync(file, text);
+    const warnings: string[] = [];
+    expect(readTuneCache(file, (m) => warnings.push(m))).toEqual(emptyCache());
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(re);
+    expect(warnings[0]).toContain(file);
+    mergeTuneEntries('A', { x: entry('reg8x4') }, file, () => {});
+    expect(readTuneCache(file).adapters.A.x.tile).toBe('reg8x4');
+  }
+  // malformed entries are dropped one by one; the rest of the file is kept
+  fs.writeFileSync(file, JSON.stringify({ version: TUNE_VERSION, adapters: { A: { good: entry('reg4x4'), bad: { tile: 3 } } } }));
+  expect(Object.keys(readTuneCache(file).adapters.A)).toEqual(['good']);
+});
+
+test('the picker answers from the cache for its adapter only, and ignores tiles that are not shipped', () => {
+  const a = conv([2, 3, 9, 9], [5, 3, 3, 3]);
+  const cls = shapeClass(a.g, a.node);
+  const c = emptyCache();
+  c.adapters.A = { [cls]: entry('reg16x4') };
+  c.adapters.B = { [cls]: entry('reg99x1') };
+  expect(cachedTile(c, 'A', a.g, a.node)).toEqual({ kind: 'reg', m: 16, n: 4 });
+  expect(cachePicker(c, 'A')(a.g, a.node)).toEqual({ kind: 'reg', m: 16, n: 4 });
+  expect(cachedTile(c, 'B', a.g, a.node)).toBeUndefined();
+  expect(cachedTile(c, 'C', a.g, a.node)).toBeUndefined();
+});
