@@ -1,8 +1,8 @@
 /**
  * `lpc plot metrics.jsonl -o plot.svg`: a self-contained SVG (written by hand, no dependencies) of what a metrics
  * file holds, one panel per quantity present: loss (per step from `--metrics-steps` records, per epoch train/test/
- * SWA), accuracy (test, SWA), bit width (`bits`: a number or an object of numbers, per step or epoch, e.g. from a
- * CPT schedule) and learning rate. The x axis is the global step when step records exist (epoch records sit at
+ * SWA), accuracy (test, SWA), bit width (`bits`: a number or an object of numbers, or `bits_<k>` numbers such as
+ * `bits_fwd`, per step or epoch, e.g. from a CPT schedule) and learning rate. The x axis is the global step when step records exist (epoch records sit at
  * their `global_step`), else the epoch.
  */
 import * as fs from 'node:fs';
@@ -61,16 +61,21 @@ export function panels(recs: Rec[]): { xLabel: string; panels: Panel[] } {
     ...s('SWA test accuracy', pct(pts(epochs, ex, 'swa_test_accuracy')), { markers: true }),
   ];
   if (acc.length) out.push({ title: 'accuracy', unit: '%', series: acc });
-  // bits: a number, or an object of numbers (e.g. {fwd, bwd}); from step records if they carry it, else epochs
-  const bitRecs = steps.some((r) => r.bits !== undefined) ? steps : epochs.filter((r) => r.bits !== undefined);
+  // bits: `bits` (a number, or an object of numbers such as {fwd, bwd}) or `bits_<k>` numbers; from step records if
+  // they carry any, else from epoch records
+  const bitsOf = (r: Rec): Map<string, number> => {
+    const m = new Map<string, number>();
+    if (num(r.bits) !== undefined) m.set('', num(r.bits)!);
+    else if (r.bits && typeof r.bits === 'object') for (const [k, v] of Object.entries(r.bits)) if (num(v) !== undefined) m.set(k, num(v)!);
+    for (const [k, v] of Object.entries(r)) if (k.startsWith('bits_') && num(v) !== undefined) m.set(k.slice(5), num(v)!);
+    return m;
+  };
+  const bitRecs = steps.some((r) => bitsOf(r).size) ? steps : epochs.filter((r) => bitsOf(r).size);
   const bx = bitRecs === steps ? sx : ex;
   const keys = new Set<string>();
-  for (const r of bitRecs) {
-    if (num(r.bits) !== undefined) keys.add('');
-    else if (r.bits && typeof r.bits === 'object') for (const [k, v] of Object.entries(r.bits)) if (num(v) !== undefined) keys.add(k);
-  }
+  for (const r of bitRecs) for (const k of bitsOf(r).keys()) keys.add(k);
   const bits = [...keys].flatMap((k) => s(k ? `bits ${k}` : 'bits', bitRecs.flatMap((r) => {
-    const v = k ? num((r.bits as Rec)?.[k]) : num(r.bits);
+    const v = bitsOf(r).get(k);
     return v !== undefined ? [[bx(r), v] as [number, number]] : [];
   }), { step: true }));
   if (bits.length) out.push({ title: 'bit width', series: bits });

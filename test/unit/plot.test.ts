@@ -23,6 +23,12 @@ describe('lpc plot', () => {
     expect(ps[2].series[0].points[4]).toEqual([5, 7]);
   });
 
+  test('bits_<k> fields (bits_fwd, bits_bwd) are bit-width series too', () => {
+    const recs = [1, 2, 3].map((k) => ({ step: k, epoch: 1, loss: 1, lr: 0.1, bits_fwd: 2 + k, bits_bwd: 8 }));
+    const p = panels(recs).panels.find((x) => x.title === 'bit width')!;
+    expect(p.series.map((x) => [x.name, x.points])).toEqual([['bits fwd', [[1, 3], [2, 4], [3, 5]]], ['bits bwd', [[1, 8], [2, 8], [3, 8]]]]);
+  });
+
   test('epoch-only files use the epoch axis; no bits panel without bits', () => {
     const { xLabel, panels: ps } = panels(epochs);
     expect(xLabel).toBe('epoch');
