@@ -47,7 +47,8 @@ const REG_TILES: Record<string, [number, number][]> = {
   linear: [[4, 4]],
   conv2d: [[4, 4], [8, 4], [16, 4], [4, 8], [8, 8]],
   conv2d_bwd_data: [[4, 4], [8, 4], [16, 4], [4, 8], [8, 8]],
-  conv2d_bwd_weight: [[4, 4], [8, 4], [16, 4], [4, 8]],
+  // N = columns over 32 lanes: few columns (a first layer's C·KH·KW = 25) want N = 1
+  conv2d_bwd_weight: [[4, 4], [8, 4], [16, 4], [4, 8], [8, 1], [16, 2]],
 };
 const SMEM_TILES = [64, 32];
 
@@ -93,11 +94,15 @@ export function gemmDims(g: Graph, node: Node): GemmDims {
   }
 }
 
-/** The tile used when nothing was measured: reg 8×4 for convolutions on CPU drivers (4×8 when M ≤ 4), smem on GPUs. */
+/**
+ * The tile used when nothing was measured: on CPU drivers reg 8×4 for convolutions (4×8 when M ≤ 4; for the
+ * weight gradient fewer columns per lane when there are few columns), 4×4 for matmul; smem on GPUs.
+ */
 export function defaultTile(g: Graph, node: Node, variant: Variant): Tile {
   const d = gemmDims(g, node);
   if (variant === 'gpu') return { kind: 'smem', b: d.m >= 48 && d.n >= 48 ? 64 : 32 };
   if (node.op === 'matmul' || node.op === 'linear') return { kind: 'reg', m: 4, n: 4 };
+  if (node.op === 'conv2d_bwd_weight') return d.n < 64 ? { kind: 'reg', m: 8, n: 1 } : d.n < 128 ? { kind: 'reg', m: 16, n: 2 } : { kind: 'reg', m: 8, n: 4 };
   return d.m <= 4 ? { kind: 'reg', m: 4, n: 8 } : { kind: 'reg', m: 8, n: 4 };
 }
 

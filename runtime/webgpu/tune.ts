@@ -181,27 +181,85 @@ function standalone(g: Graph, node: Node): { g: Graph; id: number; feeds: Map<nu
   return { g: sg, id: b.add(node.op, ids, attrs), feeds };
 }
 
-/** Milliseconds per run of each candidate: (4 runs − 1 run)/3 in one pass each, best over alternating rounds. */
+/**
+ * Milliseconds per run of each candidate. Buffers and bind groups are made once per candidate; a timing is `reps`
+ * runs of the node's kernels in one compute pass, one submit, awaited (reps sized to ≈ 30 ms, so submit and wait
+ * costs are small next to the work); best over `rounds` rounds that alternate between candidates, so drift in the
+ * machine's speed hits all alike.
+ */
 async function measure(gpu: Gpu, g: Graph, node: Node, tiles: Tile[], rounds: number): Promise<number[]> {
   // Dawn loads only here: the cache functions above work (and are tested) without a device.
   const { PipelineCache } = await import('./pipelines.js');
-  const { runKernels } = await import('./run-kernels.js');
+  const { kernelsForNode } = await import('../../codegen/kernels/index.js');
+  const d = gpu.device;
   const s = standalone(g, node);
-  const pipelines = new PipelineCache(gpu.device);
   const variant: Variant = gpu.isCpuDriver ? 'cpu-driver' : 'gpu';
-  const time = async (t: Tile, reps: number) => {
-    const t0 = performance.now();
-    await runKernels(gpu.device, s.g, { feeds: s.feeds, run: Array(reps).fill(s.id), read: [s.id], pipelines, variant, tiles: () => t });
-    return performance.now() - t0;
+  const pipelines = new PipelineCache(d);
+  const owned: GPUBuffer[] = [];
+  const make = (bytes: number, usage: number) => {
+    const b = d.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
+    owned.push(b);
+    return b;
   };
-  for (const t of tiles) await time(t, 1); // compile (lavapipe JITs at the first dispatch)
-  const best = tiles.map(() => Infinity);
-  for (let r = 0; r < rounds; r++)
+  const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
+  const bufs = new Map<number, GPUBuffer>();
+  for (const n of s.g.nodes) {
+    const b = make(numel(n.type.shape) * 4, STORAGE);
+    bufs.set(n.id, b);
+    const v = s.feeds.get(n.id);
+    if (v) d.queue.writeBuffer(b, 0, v);
+  }
+  const stepBuf = make(64, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  try {
+    const runs = tiles.map((t) => {
+      const scratch = new Map<number, GPUBuffer>();
+      return kernelsForNode(s.g, s.id, { variant, tiles: () => t }).map((k) => {
+        const { pipeline, layout } = pipelines.get(k);
+        const params = make(k.params.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+        d.queue.writeBuffer(params, 0, k.params);
+        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params } }];
+        if (k.usesStep) entries.push({ binding: 1, resource: { buffer: stepBuf } });
+        k.bindings.forEach((b, i) => {
+          let buf: GPUBuffer;
+          if (b.ref.kind === 'node') buf = bufs.get(b.ref.id)!;
+          else {
+            if (!scratch.has(b.ref.index)) scratch.set(b.ref.index, make(b.ref.bytes, STORAGE));
+            buf = scratch.get(b.ref.index)!;
+          }
+          entries.push({ binding: 2 + i, resource: { buffer: buf } });
+        });
+        return { pipeline, group: d.createBindGroup({ layout, entries }), dispatch: k.dispatch };
+      });
+    });
+    await pipelines.check();
+    const time = async (i: number, reps: number) => {
+      const t0 = performance.now();
+      const enc = d.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      for (let r = 0; r < reps; r++)
+        for (const k of runs[i]) {
+          pass.setPipeline(k.pipeline);
+          pass.setBindGroup(0, k.group);
+          pass.dispatchWorkgroups(...k.dispatch);
+        }
+      pass.end();
+      d.queue.submit([enc.finish()]);
+      await d.queue.onSubmittedWorkDone();
+      return (performance.now() - t0) / reps;
+    };
+    const reps: number[] = [];
     for (let i = 0; i < tiles.length; i++) {
-      const one = await time(tiles[i], 1), four = await time(tiles[i], 4);
-      best[i] = Math.min(best[i], Math.max(0, (four - one) / 3));
+      await time(i, 1); // compile: lavapipe JITs at the first dispatch
+      reps.push(Math.max(1, Math.min(20, Math.round(30 / Math.max(0.01, await time(i, 1))))));
     }
-  return best;
+    const best = tiles.map(() => Infinity);
+    for (let r = 0; r < rounds; r++)
+      for (let i = 0; i < tiles.length; i++) best[i] = Math.min(best[i], await time(i, reps[i]));
+    return best;
+  } finally {
+    await d.queue.onSubmittedWorkDone();
+    for (const b of owned) b.destroy();
+  }
 }
 
 /**
