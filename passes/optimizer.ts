@@ -7,6 +7,7 @@
 import { Builder, Graph, Module, stateNodes } from '../ir/graph.js';
 import { GRAD_PREFIX } from './autodiff.js';
 import { PrecisionPolicy, Role } from '../ir/precision/index.js';
+import { usesCptPlacement } from './quantize.js';
 import { Loc } from '../ir/types.js';
 
 export interface SgdOptions { kind: 'sgd'; lr: number; momentum: number; wd: number }
@@ -27,7 +28,9 @@ export function parseOptimizer(text: string): SgdOptions {
 }
 
 export function optimizer(m: Module, o: SgdOptions, policy?: PrecisionPolicy): Module {
-  return { ...m, graphs: m.graphs.map((g) => (g.name === 'train' ? sgd(g, o, policy?.roles ?? {}) : g)) };
+  // Under CPT's placement W quantizes the weight on its way into each conv (fp32 master weights): not OptimLP's W.
+  const roles = policy ? (usesCptPlacement(policy) ? { ...policy.roles, W: undefined } : policy.roles) : {};
+  return { ...m, graphs: m.graphs.map((g) => (g.name === 'train' ? sgd(g, o, roles) : g)) };
 }
 
 /**

@@ -12,6 +12,8 @@ import { CheckpointError, SIDECAR, loadCheckpoint, saveCheckpoint } from '../che
 import { withSwa } from '../../passes/swa.js';
 import { FlagSpec, Parsed, UsageError, flag, intFlag } from './args.js';
 import { makeBackend } from './backends.js';
+import { parsePolicy, scheduleBits } from '../../ir/precision/index.js';
+import type { StepBits } from '../../ir/quant/rng.js';
 
 export const runFlags: FlagSpec[] = [
   { name: 'data', value: 'SET', help: 'mnist (default), fashion-mnist, cifar10:<dir>, cifar100:<dir> or synthetic' },
@@ -33,6 +35,16 @@ export const runFlags: FlagSpec[] = [
 export function artifactHash(art: Artifact): string {
   const { batch, optimizer, precision, model } = art.manifest.options;
   return createHash('sha256').update(JSON.stringify({ graph: art.manifest.files['graph.lpir'], batch, optimizer, precision: precision ?? null, model })).digest('hex');
+}
+
+/**
+ * The precision schedule's widths per global step (CPT: P = floor(total iterations / periods), total = epochs ×
+ * steps per epoch), or undefined when the artifact has none. A direction without a schedule reads 32 (unused).
+ */
+function scheduleOf(spec: string | undefined, totalIters: number): ((t: number) => StepBits) | undefined {
+  const s = spec ? parsePolicy(spec).schedule : undefined;
+  if (!s) return undefined;
+  return (t) => ({ fwd: s.fwd ? scheduleBits(s.fwd, t, totalIters) : 32, bwd: s.bwd ? scheduleBits(s.bwd, t, totalIters) : 32 });
 }
 
 /** Flags that define the run; --resume takes them from the checkpoint and refuses different values. */
@@ -133,6 +145,7 @@ export async function runCommand(p: Parsed): Promise<void> {
     await backend.setState(state);
     await train(backend, data, {
       epochs, batch, seed, maxSteps, metricsPath, metricsAppend: !!resume, metricsSteps, progress: new Progress(), resume,
+      bits: scheduleOf(art.manifest.options.precision, epochs * stepsPerEpoch),
       lr: (epoch, _s, _n, globalStep) => lrAt(lr, epoch - 1, globalStep),
       swa: swa ? { start: swa.start, bn: module.graphs.some((g) => g.name === 'swa_bn') } : undefined,
       checkpoint: ckptDir ? {

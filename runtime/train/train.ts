@@ -18,6 +18,7 @@ import { Progress } from './progress.js';
 import type { Dataset } from '../data/types.js';
 import { epochBatches, evalBatches } from '../data/batches.js';
 import type { Position } from '../checkpoint.js';
+import type { StepBits } from '../../ir/quant/rng.js';
 
 export type { Position } from '../checkpoint.js';
 
@@ -45,6 +46,8 @@ export interface TrainOptions {
   resume?: Position;
   /** Test-set evaluation batches limited to this many samples (benchmarks); default: all. */
   testLimit?: number;
+  /** A precision schedule's widths at a step (CPT); evaluation uses the last training step's, as CPT does. */
+  bits?: (globalStep: number) => StepBits;
 }
 
 export interface EpochMetrics {
@@ -62,15 +65,18 @@ export interface EpochMetrics {
   swa_test_loss?: number;
   swa_test_accuracy?: number;
   swa_count?: number;
+  /** Under a precision schedule: the widths of the epoch's last step (the ones evaluation ran with). */
+  bits_fwd?: number;
+  bits_bwd?: number;
 }
 
-export interface StepMetrics { step: number; epoch: number; loss: number; lr: number }
+export interface StepMetrics { step: number; epoch: number; loss: number; lr: number; bits_fwd?: number; bits_bwd?: number }
 
-export async function evaluate(b: Backend, data: Dataset, batch: number, graph = 'eval', limit?: number): Promise<{ loss: number; accuracy: number }> {
+export async function evaluate(b: Backend, data: Dataset, batch: number, graph = 'eval', limit?: number, bits?: StepBits): Promise<{ loss: number; accuracy: number }> {
   let loss = 0, correct = 0, n = 0;
   const ds = limit !== undefined && limit < data.n ? subset(data, limit) : data;
   for (const { x, y, valid } of evalBatches(ds, batch)) {
-    const o = await b.run(graph, { x, y }, { seed: 0, step: 0 }, ['loss', 'correct']);
+    const o = await b.run(graph, { x, y }, { seed: 0, step: 0, ...(bits ? { bits } : {}) }, ['loss', 'correct']);
     loss += o.loss[0] * valid;
     correct += o.correct[0];
     n += valid;
@@ -128,30 +134,34 @@ export async function train(b: Backend, data: { train: Dataset; test: Dataset },
     for (let s = first; s < steps; s++) {
       const { x, y } = batches.get(s);
       lrBuf[0] = o.lr(epoch, s, steps, globalStep);
-      const out = await b.run('train', { x, y, lr: lrBuf }, { seed: o.seed, step: globalStep }, ['loss']);
+      const bits = o.bits?.(globalStep);
+      const out = await b.run('train', { x, y, lr: lrBuf }, { seed: o.seed, step: globalStep, ...(bits ? { bits } : {}) }, ['loss']);
       const loss = out.loss[0];
       if (!Number.isFinite(loss)) throw new Error(`training diverged: loss is ${loss} at epoch ${epoch}, step ${s + 1}`);
       o.onStep?.(globalStep, loss);
       globalStep++;
       sum += loss;
-      if (o.metricsSteps && globalStep % o.metricsSteps === 0) record({ step: globalStep, epoch, loss, lr: lrBuf[0] } satisfies StepMetrics);
+      if (o.metricsSteps && globalStep % o.metricsSteps === 0)
+        record({ step: globalStep, epoch, loss, lr: lrBuf[0], ...(bits ? { bits_fwd: bits.fwd, bits_bwd: bits.bwd } : {}) } satisfies StepMetrics);
       const secs = (performance.now() - t0) / 1000;
       progress.update(epoch, o.epochs, s + 1, steps, sum / (s + 1), ((s + 1 - first) * o.batch) / secs);
       if (typeof every === 'number' && globalStep % every === 0)
         await o.checkpoint!.save(pos(s + 1, false), o.lr(epoch, s + 1, steps, globalStep));
     }
     const seconds = (performance.now() - t0) / 1000;
-    const ev = await evaluate(b, data.test, o.batch, 'eval', o.testLimit);
+    const lastBits = o.bits?.(Math.max(0, globalStep - 1));
+    const ev = await evaluate(b, data.test, o.batch, 'eval', o.testLimit, lastBits);
     const m: EpochMetrics = {
       epoch, train_loss: sum / steps, test_loss: ev.loss, test_accuracy: ev.accuracy, lr: o.lr(epoch, 0, steps, globalStep - steps),
       steps, global_step: globalStep, seconds, images_per_sec: ((steps - first) * o.batch) / seconds,
+      ...(lastBits ? { bits_fwd: lastBits.fwd, bits_bwd: lastBits.bwd } : {}),
     };
     let swaText = '';
     if (o.swa && epoch >= o.swa.start) {
       await swaAverage(b, swaCount);
       swaCount++;
       if (o.swa.bn) await swaBnUpdate(b, data.train, o.batch, o.seed, epoch, steps);
-      const sv = await evaluate(b, data.test, o.batch, 'swa_eval', o.testLimit);
+      const sv = await evaluate(b, data.test, o.batch, 'swa_eval', o.testLimit, lastBits);
       Object.assign(m, { swa_test_loss: sv.loss, swa_test_accuracy: sv.accuracy, swa_count: swaCount });
       swaText = `  SWA (${swaCount}) test loss ${sv.loss.toFixed(4)} accuracy ${(100 * sv.accuracy).toFixed(2)}%`;
     }
