@@ -1,0 +1,109 @@
+/**
+ * `npm run build && node dist/bench/division.js [--only lenet|resnet] [--seeds 0,1,2] [--backend webgpu|cpu]
+ *  [--lenet-epochs 2] [--lenet-train 60000] [--resnet-epochs 1] [--resnet-train 10000] [--test 10000] [--steps N]
+ *  [--no-readme] [--json out.json]`
+ *
+ * DIVISION's accuracy check (issue 6): the same training run with saved activations stored as DIVISION stores them
+ * (`save=division(block=8,bits=2)`) and uncompressed, same seeds (same initial weights, same shuffles), on
+ * Fashion-MNIST:
+ *   LeNet-5                   batch 64, 2 epochs over the 60,000 training images
+ *   ResNet-20, 1×28×28 input  batch 32, 1 epoch over the first 10,000 training images (a fixed subset: the split is
+ *                             already a seeded permutation; each epoch is a fresh seeded shuffle of the subset)
+ * SGD with the default recipe (lr 0.05 constant, momentum 0.9, wd 5e-4); test accuracy after the last epoch on the
+ * first `--test` images of the fixed 10,000-image test split. Reports mean ± sample std over the seeds and the
+ * difference of the means (DIVISION − uncompressed), and writes the rows of the models it ran into the README
+ * between the division-table markers (rows of models not run are kept). `--steps N` caps the batches per epoch (for
+ * timing); the caption of each row says exactly what was run.
+ */
+import * as fs from 'node:fs';
+import { frontEnd } from '../dsl/frontend.js';
+import { parsePolicy } from '../ir/precision/index.js';
+import { runPasses } from '../passes/pipeline.js';
+import { loadDataset } from '../runtime/data/index.js';
+import { initState } from '../runtime/train/init.js';
+import { train } from '../runtime/train/train.js';
+import { Progress } from '../runtime/train/progress.js';
+import { DEFAULT_SGD } from './recipes.js';
+import { Flags, firstN, mean, meanStd, openRunner, readSection, writeSection } from './common.js';
+
+const f = new Flags();
+if (f.has('--help')) {
+  console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').match(/\/\*\*([\s\S]*?)\*\//)![1].replace(/^ \* ?/gm, '').trim());
+  process.exit(0);
+}
+const SPEC = 'save=division(block=8,bits=2)';
+const seeds = f.ints('--seeds', '0,1,2');
+const testN = f.int('--test', 10000);
+const stepCap = f.str('--steps') ? f.int('--steps', 1) : undefined;
+const only = f.str('--only');
+const PARTS = [
+  { key: 'lenet', label: 'LeNet-5', file: 'models/lenet5.ts', batch: 64, input: undefined, epochs: f.int('--lenet-epochs', 2), train: f.int('--lenet-train', 60000) },
+  { key: 'resnet', label: 'ResNet-20 (1×28×28 input)', file: 'models/resnet20.ts', batch: 32, input: [1, 28, 28], epochs: f.int('--resnet-epochs', 1), train: f.int('--resnet-train', 10000) },
+].filter((p) => !only || only.split(',').includes(p.key));
+if (!PARTS.length) throw new Error('--only takes lenet, resnet or lenet,resnet');
+
+const runner = await openRunner(f.str('--backend') ?? 'webgpu');
+const data = loadDataset('fashion-mnist');
+const SECTION = 'division-table';
+interface Result { key: string; label: string; run: string; none: number[]; division: number[]; stepSeconds: { none: number; division: number }; minutes: number }
+const results: Result[] = [];
+
+for (const p of PARTS) {
+  const t0 = performance.now();
+  const split = { train: firstN(data.train, p.train), test: data.test };
+  const stepsPerEpoch = Math.min(Math.floor(split.train.n / p.batch), stepCap ?? Infinity);
+  const r: Result = { key: p.key, label: p.label, run: '', none: [], division: [], stepSeconds: { none: 0, division: 0 }, minutes: 0 };
+  for (const arm of ['none', 'division'] as const) {
+    const m = runPasses(frontEnd(p.file, p.batch, p.input ? { input: p.input } : {}),
+      { batch: p.batch, optimizer: DEFAULT_SGD, precision: arm === 'division' ? parsePolicy(SPEC) : undefined, log: () => {} });
+    let secs = 0, steps = 0;
+    for (const seed of seeds) {
+      const b = await runner.make(m);
+      await b.setState(initState(m, seed));
+      const hist = await train(b, split, {
+        epochs: p.epochs, batch: p.batch, seed, maxSteps: stepCap, testLimit: testN, progress: new Progress(), lr: () => DEFAULT_SGD.lr,
+      });
+      await b.dispose();
+      const acc = hist[hist.length - 1].test_accuracy * 100;
+      r[arm].push(acc);
+      for (const h of hist) { secs += h.seconds; steps += h.steps; }
+      console.log(`${p.key} ${arm} seed ${seed}: ${acc.toFixed(2)}%  (${(hist.reduce((s, h) => s + h.seconds, 0) / hist.reduce((s, h) => s + h.steps, 0) * 1000).toFixed(0)} ms/step)`);
+    }
+    r.stepSeconds[arm] = secs / steps;
+  }
+  r.minutes = (performance.now() - t0) / 60000;
+  const images = stepsPerEpoch * p.batch;
+  r.run = `batch ${p.batch}, ${p.epochs} epoch${p.epochs > 1 ? 's' : ''} of ${stepsPerEpoch} steps (${images.toLocaleString('en-US')} of ` +
+    `${split.train.n === data.train.n ? 'the 60,000' : `the first ${split.train.n.toLocaleString('en-US')} of the 60,000`} training images per epoch); ` +
+    `test: ${Math.min(testN, data.test.n).toLocaleString('en-US')} images`;
+  results.push(r);
+}
+await runner.close();
+
+const delta = (r: Result) => mean(r.division) - mean(r.none);
+const perSeed = (r: Result) => r.division.map((d, i) => (d - r.none[i] >= 0 ? '+' : '') + (d - r.none[i]).toFixed(2)).join(', ');
+const row = (r: Result) =>
+  `| ${r.label} | ${r.run} | ${meanStd(r.none)} | ${meanStd(r.division)} | ${delta(r) >= 0 ? '+' : ''}${delta(r).toFixed(2)} | ${perSeed(r)} | ` +
+  `${(r.stepSeconds.none * 1000).toFixed(0)} / ${(r.stepSeconds.division * 1000).toFixed(0)} | ${seeds.join(', ')}; ${runner.where.replace(/\|/g, '\\|')}; ${r.minutes.toFixed(0)} min |`;
+const HEAD = [
+  `Fashion-MNIST, SGD lr ${DEFAULT_SGD.lr} (constant), momentum ${DEFAULT_SGD.momentum}, wd ${DEFAULT_SGD.wd}; test accuracy % after the last ` +
+  `epoch, mean ± sample std over the seeds, uncompressed vs \`--precision '${SPEC}'\` with the same seeds (same initial ` +
+  'weights and shuffles). Produced by `npm run build && node dist/bench/division.js` (`--only lenet|resnet` reruns one row).',
+  '',
+  '| model | run | uncompressed % | DIVISION % | Δ mean (points) | Δ per seed | ms/step (f32 / DIVISION) | seeds; backend; time |',
+  '|---|---|---|---|---|---|---|---|',
+];
+const old = readSection('README.md', SECTION) ?? '';
+const keep = new Map<string, string>();
+for (const line of old.split('\n')) {
+  const m = /^\| ([^|]+?) \|/.exec(line);
+  if (m && !['model', '---'].includes(m[1]) && PARTS.every((p) => p.label !== m[1])) keep.set(m[1], line);
+}
+const rows = [...PARTS.map((p) => p.label), ...keep.keys()];
+const order = ['LeNet-5', 'ResNet-20 (1×28×28 input)'];
+rows.sort((a, b) => order.indexOf(a) - order.indexOf(b));
+const table = [...HEAD, ...rows.map((l) => keep.get(l) ?? row(results.find((r) => r.label === l)!))].join('\n');
+console.log(table);
+const jsonOut = f.str('--json');
+if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ spec: SPEC, seeds, testN, results }, null, 2) + '\n');
+if (!f.has('--no-readme')) writeSection('README.md', SECTION, table);
