@@ -3,8 +3,8 @@
  * result in place as an epilogue (ir/ops.ts: attributes `qfmt`/`qround`; the WGSL kernels fuse it into their final
  * store). That saves a kernel launch and a full read and write of the tensor per quantizer.
  *
- * A quantizer is fused when its producer computes (not input, state, reshape or quantize), has no epilogue yet, and
- * has no other use: no other node, graph output or state update may see the unquantized value. Quantizers to f32,
+ * A quantizer is fused when its producer computes (not input, state, reshape or quantize; a single-use view in
+ * between is allowed for shape-independent formats), has no epilogue yet, and has no other use: no other node, graph output or state update may see the unquantized value. Quantizers to f32,
  * and quantizers of values already on their grid (a relu of a quantized value, …: onGrid), are identities and are
  * removed (their users read the input). Everything else is left as it is; node ids stay
  * 0..n-1 in topological order and every node keeps its `loc`.
@@ -43,6 +43,8 @@ export function fusionStats(m: Module): FusionStats {
 }
 
 const isF32 = (f: Format | undefined) => !f || f.kind === 'f32';
+/** Formats whose quantization of an element does not depend on the tensor's shape. */
+const layoutFree = (f: Format) => (f.kind === 'bfp' ? f.axis === 'tensor' : f.kind === 'minmax' ? f.per === 'tensor' : true);
 const sameFormat = (a: Format | undefined, b: Format) => !!a && formatToString(a) === formatToString(b);
 
 /**
@@ -100,14 +102,18 @@ export function fuseGraph(g: Graph): { graph: Graph; stats: FusionStats } {
     if (gone.has(n.id)) continue;
     n.inputs = n.inputs.map(resolve);
     if (n.op !== 'quantize') continue;
-    const p = nodes[n.inputs[0]];
+    // Through a view (flatten) the producer's flat indices are the view's: fold into the producer when the format's
+    // blocks do not depend on the shape (elementwise formats, or one block per tensor); the view then carries it.
+    let p = nodes[n.inputs[0]];
+    const view = p.op === 'reshape' && uses[p.id] === 1 && layoutFree(n.attrs.fmt as Format) ? p : undefined;
+    if (view) p = nodes[view.inputs[0]];
     if (!takesEpilogue(p.op) || !isF32(p.attrs.qfmt as Format) || p.type.dtype !== 'f32' || uses[p.id] !== 1) {
       stats.kept++;
       continue;
     }
     p.attrs.qfmt = n.attrs.fmt;
     p.attrs.qround = n.attrs.rounding;
-    gone.set(n.id, p.id);
+    gone.set(n.id, (view ?? p).id);
     stats.fused++;
   }
 

@@ -66,6 +66,11 @@ export interface KernelSpec {
   workgroup?: number;
   clears?: number[];
   flops?: number;
+  /**
+   * Every invocation of the dispatch runs the body (invocations is a multiple of the workgroup size, in one
+   * dimension): no bounds guard, so the body may use workgroup barriers (they need uniform control flow).
+   */
+  wholeGroups?: boolean;
 }
 
 export const DEFAULT_WORKGROUP = 64;
@@ -107,6 +112,8 @@ function packParams(p: ParamValues): { words: Uint32Array; fields: string[] } {
 export function makeKernel(s: KernelSpec): Kernel {
   const wg = s.workgroup ?? DEFAULT_WORKGROUP;
   const ep = s.epilogue ?? NO_EPILOGUE;
+  if (s.wholeGroups && (s.invocations % wg !== 0 || s.invocations / wg > MAX_GROUPS))
+    throw new Error(`${s.name}: wholeGroups needs a multiple of ${wg} invocations in at most ${MAX_GROUPS} groups (got ${s.invocations})`);
   const { words, fields } = packParams({ n_inv: s.invocations, ...s.params, ...ep.params });
   const buffers = [...s.buffers, ...(ep.buffers ?? [])];
   const clears = [...(s.clears ?? []), ...(ep.clears ?? [])];
@@ -122,8 +129,7 @@ ${ep.decls}${s.decls ?? ''}
 @compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = gid.x + gid.y * (nwg.x * ${wg}u);
-  if (t >= P.n_inv) { return; }
-${s.body.replace(/^\n+|\s+$/g, '')}
+${s.wholeGroups ? '' : '  if (t >= P.n_inv) { return; }\n'}${s.body.replace(/^\n+|\s+$/g, '')}
 }
 `;
   const bindings: Binding[] = buffers.map((b) => ({ ref: b.ref, elem: b.elem, access: b.access }));

@@ -7,13 +7,18 @@
  */
 import { getOp } from '../../ir/ops.js';
 import { Kernel } from '../kernel.js';
-import { BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel } from './builder.js';
+import { Rounding } from '../../ir/format.js';
+import { BlockFormat, BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, inBuf, isBlockFormat, makeKernel, nodeQuant, outBuf, outNumel } from './builder.js';
+import { onePassBlockKernel, onePassFits } from './quantize.js';
 
 export function elementwiseKernels(c: NodeCtx): Kernel[] {
   const def = getOp(c.node.op);
   const ew = def.ew;
   if (!ew) throw new Error(`${c.node.op} is not elementwise`);
   const n = outNumel(c);
+  const q = nodeQuant(c.node);
+  // A block-format epilogue on a small enough output: quantize in the same dispatch (one workgroup per block).
+  if (q && isBlockFormat(q.fmt) && onePassFits(q.fmt, c.node.type.shape)) return [onePassElementwise(c, q.fmt, q.rounding)];
   const ep = epilogue(c);
   const scalars = ew.scalarInputs ?? [];
   const vec4 = n % 4 === 0;
@@ -46,4 +51,16 @@ export function elementwiseKernels(c: NodeCtx): Kernel[] {
     epilogue: ep,
     body,
   })];
+}
+
+/** The op with its bfp/minmax quantizer in one dispatch (quantize.ts onePassBlockKernel): scalar loads. */
+function onePassElementwise(c: NodeCtx, fmt: BlockFormat, rounding: Rounding): Kernel {
+  const ew = getOp(c.node.op).ew!;
+  const scalars = ew.scalarInputs ?? [];
+  const buffers: BufferDecl[] = [...c.node.inputs.map((_, i) => inBuf(c, i, `in${i}`)), outBuf(c)];
+  const args = c.node.inputs.map((_, i) => (scalars.includes(i) ? `in${i}[0]` : `in${i}[i]`));
+  return onePassBlockKernel({
+    name: c.node.op, fmt, rounding, tensorId: c.node.id, shape: c.node.type.shape, buffers, params: {},
+    value: () => ({ loads: '', expr: ew.wgsl(args, c.node.attrs) }), out: 'out',
+  });
 }

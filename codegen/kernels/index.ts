@@ -84,6 +84,8 @@ export function kernelsForNode(g: Graph, nodeId: number, opts: { variant?: Varia
   if (q && !isBlockFormat(q.fmt) && !kernels.some((k) => k.epilogue))
     throw new Error(`kernels for '${op}' do not apply the quantize epilogue of %${nodeId} (graph '${g.name}')`);
   if (!q || !isBlockFormat(q.fmt)) return kernels;
+  // a one-pass kernel (quantize.ts onePassBlockKernel) already stored the quantized values
+  if (kernels.some((k) => k.epilogue && !isTrackEpilogue(k.epilogue))) return kernels;
   // bfp/minmax: the producer's stores tracked the block statistics in scratch BLOCK_STATS_SCRATCH (all of a node's
   // scratch is zeroed before its first kernel, so no generator may use that index for anything else); one in-place
   // quantize kernel follows. A generator without the epilogue gets a separate statistics pass into a free index.

@@ -34,6 +34,14 @@ export interface QuantJob {
 
 /** The quantize op: its input into its own buffer. */
 export function quantizeKernels(c: NodeCtx): Kernel[] {
+  const fmt = c.node.attrs.fmt as Format, rounding = c.node.attrs.rounding as Rounding;
+  if (isBlockFormat(fmt) && onePassFits(fmt, c.inTypes[0].shape)) {
+    return [onePassBlockKernel({
+      name: 'quantize', fmt, rounding, tensorId: c.node.id, shape: c.inTypes[0].shape,
+      buffers: [{ name: 'src', ref: nodeRef(c.node.inputs[0]), elem: 'f32', access: 'read' }, { name: 'dst', ref: nodeRef(c.node.id), elem: 'f32', access: 'read_write' }],
+      params: {}, value: () => ({ loads: '', expr: 'src[i]' }), out: 'dst',
+    })];
+  }
   return quantizerKernels(c, {
     src: nodeRef(c.node.inputs[0]), dst: nodeRef(c.node.id), shape: c.inTypes[0].shape,
     fmt: c.node.attrs.fmt as Format, rounding: c.node.attrs.rounding as Rounding, tensorId: c.node.id, scratch: 0,
@@ -49,6 +57,69 @@ export function blockEpilogueKernels(c: NodeCtx, scratch: number, statsTracked =
   const q = nodeQuant(c.node);
   if (!q || !isBlockFormat(q.fmt)) return [];
   return quantizerKernels(c, { src: nodeRef(c.node.id), shape: c.node.type.shape, ...q, tensorId: c.node.id, scratch, statsTracked });
+}
+
+// ---- one pass: a workgroup per block ----
+
+const ONE_PASS_WG = 256;
+/** Elements one workgroup may own: beyond this a block is too big for one workgroup (one CPU thread on lavapipe). */
+const ONE_PASS_MAX_BLOCK = 1 << 14;
+
+/** Whether a block-format quantizer of `shape` can run as onePassBlockKernel: contiguous blocks of modest size. */
+export function onePassFits(f: BlockFormat, shape: readonly number[]): boolean {
+  const L = blockStatsLayout(f, shape);
+  return L.outer === 1 && L.inner <= ONE_PASS_MAX_BLOCK && L.axisLen <= 65535;
+}
+
+/**
+ * A block-format quantizer in ONE dispatch, for contiguous blocks (outer = 1: per tensor, or along axis 0) of modest
+ * size: workgroup a owns block a; its invocations compute their elements' values and fold them into the block
+ * statistic, reduce it in workgroup memory, then compute the values again and store them quantized. Recomputing
+ * (an elementwise formula or a load) is cheaper than a second dispatch, which dominates small tensors on CPU
+ * drivers. The statistic is order-independent, so the result equals the two-pass kernels' bit for bit.
+ */
+export function onePassBlockKernel(o: {
+  name: string; fmt: BlockFormat; rounding: Rounding; tensorId: number; shape: readonly number[];
+  buffers: BufferDecl[]; params: ParamValues;
+  /** WGSL for the value at flat index `i` (u32): statements and an f32 expression. */
+  value: (i: string) => { loads: string; expr: string };
+  /** The output array (f32 elements). */
+  out: string;
+}): Kernel {
+  const L = blockStatsLayout(o.fmt, o.shape);
+  const mm = o.fmt.kind === 'minmax';
+  const ep = quantEpilogue(o.fmt, o.rounding, o.tensorId, () => (mm ? ['lpc_k', 'lpc_kn'] : ['lpc_k']));
+  const v = o.value('i');
+  const fold = mm
+    ? 'let u = bitcast<u32>(v); m = max(m, lpc_key(u)); mn = max(mn, lpc_key(u ^ 0x80000000u));'
+    : 'm = max(m, bitcast<u32>(v) & 0x7fffffffu);';
+  const reduce = (arr: string) => `if (lid < s) { ${arr}[lid] = max(${arr}[lid], ${arr}[lid + s]); }`;
+  const body = `
+  let lid = t % ${ONE_PASS_WG}u;
+  let a = t / ${ONE_PASS_WG}u;
+  var m = 0u;${mm ? '\n  var mn = 0u;' : ''}
+  for (var j = lid; j < P.q_block; j += ${ONE_PASS_WG}u) {
+    let i = a * P.q_block + j;
+    ${v.loads}let v = ${v.expr};
+    ${fold}
+  }
+  lpc_red[lid] = m;${mm ? '\n  lpc_red2[lid] = mn;' : ''}
+  workgroupBarrier();
+  for (var s = ${ONE_PASS_WG / 2}u; s > 0u; s = s >> 1u) {
+    ${reduce('lpc_red')}${mm ? `\n    ${reduce('lpc_red2')}` : ''}
+    workgroupBarrier();
+  }
+  let lpc_k = lpc_red[0];${mm ? '\n  let lpc_kn = lpc_red2[0];' : ''}
+  for (var j = lid; j < P.q_block; j += ${ONE_PASS_WG}u) {
+    let i = a * P.q_block + j;
+    ${v.loads}${o.out}[i] = ${ep.q(v.expr, 'i')};
+  }`;
+  // (the minmax key functions come with the quantizer's own functions, ep.decls)
+  const decls = `var<workgroup> lpc_red: array<u32, ${ONE_PASS_WG}>;\n${mm ? `var<workgroup> lpc_red2: array<u32, ${ONE_PASS_WG}>;\n` : ''}`;
+  return makeKernel({
+    name: `${o.name}_onepass`, buffers: o.buffers, params: { ...o.params, q_block: L.inner }, epilogue: ep,
+    invocations: L.axisLen * ONE_PASS_WG, workgroup: ONE_PASS_WG, wholeGroups: true, decls, body,
+  });
 }
 
 export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {

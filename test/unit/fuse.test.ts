@@ -103,21 +103,24 @@ test('does not fuse when the unquantized value has another use, or the producer 
   const qs = q(s, FLOAT); // s is also a graph output: not fused
   const qx = q(x, FIXED); // an input: not fused
   const v = add('reshape', [both], { shape: [24] });
-  const qv = q(v, FIXED); // a view: not fused
+  const qv = q(v, FIXED); // through a single-use view into 'both' (sub): fused, the view carries the format
+  const v2 = add('reshape', [add('mul', [y, x])], { shape: [24] });
+  const qv2 = q(v2, { kind: 'bfp', wl: 8, axis: 0 }); // per-row blocks of the view are not the producer's: kept
   const d = add('add', [s, s]); // two uses by one node
   const qd = q(add('relu', [d]), FIXED); // relu has one use: fused
   const qq = q(qd, FLOAT); // its producer already has an epilogue after that: kept
   const t = add('relu', [qm]);
   const qt = q(q(t, FLOAT), FIXED); // float fuses into relu (t is on the fixed grid, not the float one), fixed stays
   g.outputs.push({ name: 'qs', node: qs }, { name: 's', node: s }, { name: 'qx', node: qx }, { name: 'qv', node: qv },
-    { name: 'qq', node: qq }, { name: 'qt', node: qt });
+    { name: 'qv2', node: qv2 }, { name: 'qq', node: qq }, { name: 'qt', node: qt });
   verifyModule(mod(g));
   const { graph: f, stats } = fuseGraph(g);
   verifyModule(mod(f));
-  expect(stats).toEqual({ fused: 2, identities: 0, kept: 6 });
+  expect(stats).toEqual({ fused: 3, identities: 0, kept: 6 });
   const fusedOps = f.nodes.filter((n) => n.attrs.qfmt).map((n) => n.op);
-  expect(fusedOps).toEqual(['relu', 'relu']);
+  expect(fusedOps).toEqual(['sub', 'relu', 'relu']);
   expect(f.nodes.filter((n) => n.op === 'quantize')).toHaveLength(6);
+  expect(f.nodes[f.outputs.find((o) => o.name === 'qv')!.node].op).toBe('reshape');
   expectSameResults(g, f, feedsFor(g, 2));
 });
 

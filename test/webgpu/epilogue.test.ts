@@ -78,6 +78,8 @@ const bnShape = [3, 5, 4, 7], C = 5;
 const PRODUCERS: Producer[] = [
   { op: 'add', ins: [{ shape: [4, 9] }, { shape: [4, 9] }], exact: true, all: true, tag: 'vec4' },
   { op: 'add', ins: [{ shape: [3, 7] }, { shape: [3, 7] }], exact: true, all: true, tag: 'scalar' },
+  // blocks too big for one workgroup: bfp/minmax take the tracked two-kernel path instead of the one-pass kernel
+  { op: 'add', ins: [{ shape: [2, 9000] }, { shape: [2, 9000] }], exact: true, all: true, tag: 'large blocks' },
   { op: 'relu', ins: [{ shape: [2, 10] }], exact: true, tag: 'vec4' },
   { op: 'relu', ins: [{ shape: [5, 3] }], exact: true, tag: 'scalar' },
   { op: 'scale', ins: [{ shape: [6, 2] }], attrs: { c: -1.5 }, exact: true, tag: 'vec4' },
@@ -143,6 +145,8 @@ async function gpuRun(g: Graph, id: number, feeds: Map<number, HostArray>): Prom
   return values.get(id) as Float32Array;
 }
 
+/** The kernel-name stem of an op's one-pass kernel. */
+const c0 = (op: string) => op;
 const isNaNBits = (v: number) => (v & 0x7f800000) === 0x7f800000 && (v & 0x7fffff) !== 0;
 /** The first few elements whose bit patterns differ (any NaN equals any NaN). */
 function bitDiff(got: ArrayLike<number>, want: ArrayLike<number>, raw: Float32Array): string[] {
@@ -166,7 +170,12 @@ describe('every generator applies qfmt/qround bit-exactly', () => {
         const what = `${p.op} ${formatToString(fmt)} ${rounding} (data seed ${SEED})`;
         const gq = withEpilogue(g, id, fmt, rounding);
         const ks = kernelsForNode(gq, id);
-        if (fmt.kind === 'bfp' || fmt.kind === 'minmax') {
+        const onePass = ks.length === 1 && ks[0].name.includes('_onepass');
+        if (onePass) {
+          // small contiguous blocks: statistics and quantization in one dispatch, no scratch
+          expect(ks[0].name).toBe(`${c0(p.op)}_onepass_q${fmt.kind}${rounding === 'stochastic' ? '_sr' : ''}`);
+          expect(ks[0].bindings.some((b) => b.ref.kind === 'scratch')).toBe(false);
+        } else if (fmt.kind === 'bfp' || fmt.kind === 'minmax') {
           // the raw kernels, the final store also folding |x| into the block maxima (a scratch index no raw kernel
           // uses), then the in-place quantizer: no separate max-|x| pass
           const sr = rounding === 'stochastic' ? '_sr' : '';
