@@ -9,6 +9,7 @@
  * the kernel, its key, and Tint's messages with the offending source lines.
  */
 import { Kernel } from '../../codegen/kernel.js';
+import { KernelLimits, limitViolations } from '../../codegen/limits.js';
 
 export interface CachedPipeline { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }
 
@@ -33,6 +34,8 @@ export class PipelineCache {
     const hit = this.cache.get(key);
     if (hit) return hit;
     const d = this.device;
+    const over = limitViolations(kernel, d.limits as unknown as KernelLimits);
+    if (over.length) throw new Error(`kernel '${kernel.name}' (key ${kernel.key}) exceeds this device's limits: ${over.join('; ')}`);
     d.pushErrorScope('validation');
     d.pushErrorScope('internal');
     const entries: GPUBindGroupLayoutEntry[] = [
