@@ -4,9 +4,10 @@
  * Layouts are PyTorch's: activations NCHW, conv weights [O,C,KH,KW], linear weights [O,K].
  */
 import { Attrs } from './graph.js';
-import { Format, F32, Rounding } from './format.js';
+import { Format, F32, Rounding, formatToString } from './format.js';
 import { TensorType, numel, shapeEq, tensorType } from './types.js';
 import { quantize as quantizeCpu } from './quant/quantize.js';
+import { MinmaxFormat, minmaxBits, minmaxQparams, minmaxRunningUpdate, quantizeMinmaxWith } from './quant/minmax.js';
 import { argmaxCompress, divisionCompress, divisionDecompress, divisionLayout, maskCompress } from './quant/division.js';
 
 export type Arr = Float32Array | Float64Array;
@@ -55,7 +56,7 @@ const ops = new Map<string, OpDef>();
  * `quantize` itself take no epilogue.
  */
 export const EPILOGUE_ATTRS = { qfmt: 'format', qround: 'string' } as const;
-const NO_EPILOGUE = new Set(['input', 'state', 'reshape', 'quantize']);
+const NO_EPILOGUE = new Set(['input', 'state', 'reshape', 'quantize', 'minmax_quantize']);
 
 /** Whether `op` may carry a quantize epilogue (fusion asks before folding a quantizer into it). */
 export function takesEpilogue(op: string): boolean { return !NO_EPILOGUE.has(op); }
@@ -199,6 +200,46 @@ def({
   grad: (g) => [g.attrs.bwd_fmt
     ? g.add('quantize', [g.dy], { fmt: g.attrs.bwd_fmt, rounding: g.attrs.bwd_rounding ?? 'nearest', role: 'E' })
     : g.dy],
+});
+
+// ---------- CPT's activation quantizer with running qparams (ir/quant/minmax.ts, passes/quantize.ts) ----------
+const minmaxTensorFmt = (a: Attrs, op: string): MinmaxFormat => {
+  const f = a.fmt as Format;
+  need(f?.kind === 'minmax' && f.per === 'tensor', `${op}: fmt must be a per-tensor minmax format (got ${f ? formatToString(f) : 'none'})`);
+  return f as MinmaxFormat;
+};
+/** [zero_point, range] = [min, max − min] of the whole tensor (CPT's calculate_qparams; not differentiated). */
+def({
+  name: 'minmax_qparams', arity: 1, attrs: {},
+  infer: () => f32([2]),
+  cpu: (ins, out) => out.set(minmaxQparams(ins[0])),
+});
+/** QuantMeasure's running buffers [zero_point, range]: r ← (1−m)·r + m·batch in f32; unchanged when the width of
+ *  `fmt` (the activation format, scheduled or not) is 0 — CPT's conv then skips its quantizer altogether. */
+def({
+  name: 'minmax_running_update', arity: 2, attrs: { momentum: 'float', fmt: 'format' },
+  infer: (t, a) => {
+    minmaxTensorFmt(a, 'minmax_running_update');
+    need(numel(t[0].shape) === 2 && numel(t[1].shape) === 2, `minmax_running_update expects [2] running and batch qparams, got ${str(t[0].shape)} and ${str(t[1].shape)}`);
+    return f32(t[0].shape);
+  },
+  cpu: (ins, out, c) => {
+    if (minmaxBits(c.attrs.fmt as MinmaxFormat, c.rng) === 0) out.set(ins[0]);
+    else minmaxRunningUpdate(ins[0], ins[1], c.attrs.momentum as number, out);
+  },
+});
+/** x quantized per tensor with given qparams [zero_point, range] (CPT's eval mode: the running buffers), to the
+ *  per-tensor minmax `fmt`; straight-through gradient. */
+def({
+  name: 'minmax_quantize', arity: 2, attrs: { fmt: 'format', rounding: 'string' },
+  infer: (t, a) => {
+    const f = minmaxTensorFmt(a, 'minmax_quantize');
+    need(numel(t[1].shape) === 2, `minmax_quantize expects qparams [2] (zero point, range), got ${str(t[1].shape)}`);
+    need(a.rounding === 'nearest' || a.rounding === 'stochastic', `minmax_quantize: rounding must be nearest or stochastic (got ${String(a.rounding)})`);
+    return f32(t[0].shape, f);
+  },
+  cpu: (ins, out, c) => out.set(quantizeMinmaxWith(ins[0], ins[1], c.attrs.fmt as MinmaxFormat, c.attrs.rounding === 'stochastic', c.rng)),
+  grad: (g) => [g.dy, null],
 });
 
 // ---------- dense ----------

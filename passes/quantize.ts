@@ -10,6 +10,7 @@
 import { Builder, Graph, Module, Node, users } from '../ir/graph.js';
 import { F32, Format } from '../ir/format.js';
 import { PrecisionPolicy, RoleSpec } from '../ir/precision/index.js';
+import { LocatedError } from '../ir/types.js';
 
 /** Ops whose results are layer outputs (auto_low's conv, linear, normalization, activation and pool kinds, and the
  *  residual add). Backward and bookkeeping ops never appear in the forward graphs this pass sees. */
@@ -56,15 +57,39 @@ function checkSchedule(p: PrecisionPolicy | undefined): void {
     throw new Error("precision spec: 'schedule bwd=…' sets the width of minmax formats, but E is not minmax<…> (e.g. E=minmax<8,tensor>:stochastic)");
 }
 
+/** QuantMeasure's momentum: running ← 0.9·running + 0.1·batch (as bn_running_update's, the weight of the batch). */
+export const CPT_RUNNING_MOMENTUM = 0.1;
+
+/**
+ * CPT's QuantMeasure on each conv input (A = minmax<b,tensor>): a buffer `<conv>.act_range` = [zero_point, range]
+ * (init 0, PyTorch's running_zero_point and running_range), named after the conv's weight. Training quantizes
+ * with the batch's min/max (the quantize node) and updates the buffer with the batch's qparams, r ← 0.9·r + 0.1·b
+ * (a graph update, as batchNorm's running statistics); evaluation quantizes with the buffer.
+ */
 function cptGraph(g0: Graph, r: { W?: RoleSpec; A?: RoleSpec; E?: RoleSpec }): Graph {
   const out: Graph = { name: g0.name, nodes: [], outputs: [], updates: [] };
   const b = new Builder(out);
   const remap: number[] = [];
+  const training = g0.name === 'train';
   const q = (x: number, spec: RoleSpec | undefined, role: string, loc: Node['loc']) =>
     spec ? b.add('quantize', [x], { fmt: spec.fmt, rounding: spec.rounding, role }, loc) : x;
+  const running = r.A?.fmt.kind === 'minmax' && r.A.fmt.per === 'tensor' ? r.A : undefined;
+  const names = new Set<string>();
+  const actInput = (x: number, conv: Node): number => {
+    if (!running) return q(x, r.A, 'A', conv.loc);
+    const name = `${convName(g0, conv)}.act_range`;
+    if (names.has(name)) throw new LocatedError(conv.loc, `CPT placement: two convolutions share the buffer '${name}' (give each conv its own weight)`);
+    names.add(name);
+    const st = b.add('state', [], { name, kind: 'buffer', shape: [2], init: 'zeros' }, conv.loc);
+    if (!training) return b.add('minmax_quantize', [x, st], { fmt: running.fmt, rounding: running.rounding }, conv.loc);
+    const batch = b.add('minmax_qparams', [x], {}, conv.loc);
+    const upd = b.add('minmax_running_update', [st, batch], { momentum: CPT_RUNNING_MOMENTUM, fmt: running.fmt }, conv.loc);
+    out.updates.push({ name, node: upd });
+    return q(x, running, 'A', conv.loc);
+  };
   for (const n of g0.nodes) {
     let inputs = n.inputs.map((i) => remap[i]);
-    if (n.op === 'conv2d') inputs = [q(inputs[0], r.A, 'A', n.loc), q(inputs[1], r.W, 'W', n.loc), ...inputs.slice(2)];
+    if (n.op === 'conv2d') inputs = [actInput(inputs[0], n), q(inputs[1], r.W, 'W', n.loc), ...inputs.slice(2)];
     const id = b.add(n.op, inputs, n.attrs, n.loc);
     // identity in forward; on the way back the error w.r.t. the conv output goes to E
     remap[n.id] = n.op === 'conv2d' && r.E
@@ -72,8 +97,17 @@ function cptGraph(g0: Graph, r: { W?: RoleSpec; A?: RoleSpec; E?: RoleSpec }): G
       : id;
   }
   out.outputs = g0.outputs.map((o) => ({ name: o.name, node: remap[o.node] }));
-  out.updates = g0.updates.map((o) => ({ name: o.name, node: remap[o.node] }));
+  out.updates.push(...g0.updates.map((o) => ({ name: o.name, node: remap[o.node] })));
   return out;
+}
+
+/** The conv's layer name, from its weight's state name (`conv0.weight` → `conv0`). */
+function convName(g: Graph, conv: Node): string {
+  const w = g.nodes[conv.inputs[1]];
+  const name = w?.op === 'state' ? String(w.attrs.name) : '';
+  if (!name.endsWith('.weight'))
+    throw new LocatedError(conv.loc, `CPT placement: the conv's weight is not a parameter named '<layer>.weight' (got ${name ? `'${name}'` : w?.op ?? 'nothing'}), so its activation buffer cannot be named`);
+  return name.slice(0, -'.weight'.length);
 }
 
 function quantizeGraph(g0: Graph, A: PrecisionPolicy['roles']['A'], E: PrecisionPolicy['roles']['E']): Graph {

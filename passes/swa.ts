@@ -13,9 +13,10 @@
  *   swa_eval     the eval graph on swa.* with quantizers removed (SWALP evaluates the SWA model in full precision)
  *
  * Only parameters are averaged; BN buffers are re-estimated (SWALP's bn_update). Removing a quantizer means: a
- * `quantize` node is replaced by its input, and the fused epilogue attributes `qfmt`/`qround` are dropped.
+ * `quantize` (or CPT's eval-mode `minmax_quantize`) node is replaced by its input, and the fused epilogue attributes
+ * `qfmt`/`qround` are dropped.
  */
-import { Builder, Graph, Module, Node, emptyGraph, getGraph } from '../ir/graph.js';
+import { Builder, Graph, Module, Node, dce, emptyGraph, getGraph } from '../ir/graph.js';
 
 export const SWA_PREFIX = 'swa.';
 export const SWA_AVERAGE = 'swa_average';
@@ -63,7 +64,7 @@ function derive(g: Graph, name: string, roots: number[], replace?: (b: Builder, 
   for (const n of g.nodes) {
     if (!live.has(n.id)) continue;
     const ins = n.inputs.map((i) => map.get(i)!);
-    if (n.op === 'quantize') { map.set(n.id, ins[0]); continue; }
+    if (n.op === 'quantize' || n.op === 'minmax_quantize') { map.set(n.id, ins[0]); continue; }
     const r = replace?.(b, n, ins);
     if (r !== undefined) { map.set(n.id, r); continue; }
     if (n.op === 'state' && (n.attrs.kind === 'param' || n.attrs.kind === 'buffer')) {
@@ -99,7 +100,8 @@ export function withSwa(m: Module): Module {
   }
 
   // swa_bn: the forward of the train graph up to the running-statistics updates.
-  const bnUpdates = train.updates.filter((u) => firstState.get(u.name)?.attrs.kind === 'buffer');
+  // (CPT's activation ranges, also buffers, are not needed: the SWA model is evaluated without quantizers)
+  const bnUpdates = train.updates.filter((u) => firstState.get(u.name)?.attrs.kind === 'buffer' && train.nodes[u.node].op === 'bn_running_update');
   let bnKeep = -1, bnMom = -1;
   const bn = derive(train, SWA_BN, bnUpdates.map((u) => u.node), (b, n, ins) => {
     if (n.op !== 'bn_running_update') return undefined;
@@ -114,5 +116,6 @@ export function withSwa(m: Module): Module {
   const ev = derive(evalG, SWA_EVAL, evalG.outputs.map((o) => o.node));
   for (const o of evalG.outputs) ev.graph.outputs.push({ name: o.name, node: ev.map.get(o.node)! });
 
-  return { ...m, graphs: [...m.graphs, avg, ...(bnUpdates.length ? [bn.graph] : []), ev.graph] };
+  // dce: a removed quantizer's own inputs (CPT's running activation range) are no longer needed
+  return { ...m, graphs: [...m.graphs, avg, ...(bnUpdates.length ? [bn.graph] : []), dce(ev.graph)] };
 }

@@ -23,6 +23,7 @@ import { avgpoolBwdKernels, avgpoolKernels, maxpoolBwdKernels, maxpoolKernels } 
 import { blockEpilogueKernels, quantizeKernels } from './quantize.js';
 import { Tile, TilePicker, defaultTile } from './tiles.js';
 import * as compress from './compress.js';
+import { minmaxQparamsKernels, minmaxQuantizeKernels, minmaxRunningUpdateKernels } from './minmax-running.js';
 
 export type { Variant } from './builder.js';
 export { grid1d } from './builder.js';
@@ -55,6 +56,7 @@ const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
   softmax_xent_bwd: softmaxXentBwdKernels,
   correct_count: correctCountKernels,
   quantize: quantizeKernels,
+  minmax_qparams: minmaxQparamsKernels, minmax_running_update: minmaxRunningUpdateKernels, minmax_quantize: minmaxQuantizeKernels,
   division_compress: compress.divisionCompressKernels, division_decompress: compress.divisionDecompressKernels,
   mask_compress: compress.maskCompressKernels, mask_decompress: compress.maskDecompressKernels,
   argmax_compress: compress.argmaxCompressKernels, maxpool_bwd_argmax: compress.maxpoolBwdArgmaxKernels,

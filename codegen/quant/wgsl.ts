@@ -178,19 +178,25 @@ fn lpc_q_minmax(x: f32, kmax: u32, kneg: u32, bits: u32, stochastic: bool, r: u3
   if (bits == 0u) { return x; }
   let mx = bitcast<f32>(lpc_from_key(kmax));
   let mn = -bitcast<f32>(lpc_from_key(kneg));
+  return lpc_q_minmax_zr(x, mn, mx - mn, bits, stochastic, r);
+}`,
+  lpc_q_minmax_zr: `
+// given zero point and range (CPT's qparams: a block's min and max - min, or QuantMeasure's running buffers)
+fn lpc_q_minmax_zr(x: f32, zp: f32, range: f32, bits: u32, stochastic: bool, r: u32) -> f32 {
+  if (bits == 0u) { return x; }
   let qmax = f32((1u << bits) - 1u);
-  let scale = max((mx - mn) / qmax, 1e-8f);
-  var y = (x - mn) / scale;
+  let scale = max(range / qmax, 1e-8f);
+  var y = (x - zp) / scale;
   if (stochastic) { y = y + (ldexp(f32(r >> 8u), -24) - 0.5); }
   let q = round(clamp(y, 0.0, qmax));
   let qs = q * scale;
-  return qs + mn;
+  return qs + zp;
 }`,
 };
 Object.assign(WGSL_QUANT_CHUNKS as Record<string, string>, MINMAX_CHUNKS);
 
 const DEPS: Record<string, string[]> = {
-  minmax: ['lpc_minmax_key', 'lpc_q_minmax'],
+  minmax: ['lpc_minmax_key', 'lpc_q_minmax_zr', 'lpc_q_minmax'],
   fixed: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_qbits_fixed'],
   float: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_round_mask', 'lpc_qbits_float'],
   bfp: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_round_mask', 'lpc_qbits_bfp'],

@@ -50,11 +50,75 @@ function rint(y: number): number {
   return r - y === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
+/** The scale of a block with range `range` (f32) at `bits`: max(range / (2^bits − 1), 1e-8) in f32. */
+export function minmaxScale(range: number, bits: number): number {
+  return Math.max(f32(f32(range) / (2 ** bits - 1)), MINMAX_MIN_SCALE);
+}
+
+/** (min, max) of block b from its stats, as f32. */
+function blockMinMax(stats: Uint32Array, axisLen: number, b: number): { mn: number; mx: number } {
+  return { mx: fromBits(fromOrderedKey(stats[b])), mn: -fromBits(fromOrderedKey(stats[axisLen + b])) };
+}
+
 /** (zero point, scale) of block b from its stats, as f32. */
 export function minmaxParams(stats: Uint32Array, axisLen: number, b: number, bits: number): { zp: number; scale: number } {
-  const mx = fromBits(fromOrderedKey(stats[b])), mn = -fromBits(fromOrderedKey(stats[axisLen + b]));
+  const { mn, mx } = blockMinMax(stats, axisLen, b);
+  return { zp: mn, scale: minmaxScale(f32(mx - mn), bits) };
+}
+
+/**
+ * CPT's `calculate_qparams` of a whole tensor (QuantMeasure: per-sample min/max, then `extreme` over the batch =
+ * the global min and max): [zero_point, range] = [min, f32(max − min)], from the same order-preserving keys as the
+ * quantizer, so these are exactly the (zp, range) a per-tensor minmax quantizer of `x` uses.
+ */
+export function minmaxQparams(x: ArrayLike<number>): Float32Array {
+  const { mn, mx } = blockMinMax(minmaxStats(x, [x.length], { kind: 'minmax', bits: 0, per: 'tensor' }), 1, 0);
+  return Float32Array.of(mn, f32(mx - mn));
+}
+
+/**
+ * QuantMeasure's running buffers: r ← r·(1 − momentum) + batch·momentum per element, as PyTorch's
+ * `running.mul_(0.9).add_(batch * (1 − 0.9))` computes it in f32 (CPT's momentum 0.9 is our keep, 1 − momentum).
+ */
+export function minmaxRunningUpdate(r: ArrayLike<number>, batch: ArrayLike<number>, momentum: number, out: { [i: number]: number; length: number }): void {
+  const keep = f32(1 - momentum), mom = f32(momentum);
+  for (let i = 0; i < out.length; i++) out[i] = f32(f32(r[i] * keep) + f32(batch[i] * mom));
+}
+
+/** rounding of one element (shared by the batch-statistics and the given-qparams quantizers). */
+function quantizeElements(
+  x: ArrayLike<number>, out: Float32Array, bits: number, param: (i: number) => { zp: number; scale: number }, r: Uint32Array | null,
+): void {
   const qmax = 2 ** bits - 1;
-  return { zp: mn, scale: Math.max(f32(f32(mx - mn) / qmax), MINMAX_MIN_SCALE) };
+  for (let i = 0; i < x.length; i++) {
+    const { zp, scale } = param(i);
+    let y = f32(f32(x[i] - zp) / scale);
+    // U(−½, ½) from the top 24 bits: exact in f32
+    if (r) y = f32(y + ((r[i] >>> 8) * 2 ** -24 - 0.5));
+    const q = rint(Math.min(Math.max(y, 0), qmax));
+    out[i] = f32(f32(q * scale) + zp);
+  }
+}
+
+function rngBits(stochastic: boolean, n: number, rng?: RngKey): Uint32Array | null {
+  if (stochastic && !rng) throw new Error('quantize: stochastic rounding needs an rng key {seed, step, tensorId}');
+  return stochastic ? randomBitsArray(rng!.seed >>> 0, rng!.step >>> 0, rng!.tensorId >>> 0, n) : null;
+}
+
+/**
+ * CPT's eval-mode activation quantizer: `x` quantized per tensor with given qparams [zero_point, range] (the
+ * QuantMeasure running buffers) instead of its own min/max — the same arithmetic as quantizeMinmax with
+ * zp = qparams[0] and scale = max(qparams[1] / (2^bits − 1), 1e-8); values outside [zp, zp + range] clamp to the
+ * end levels. Width from `f` (scheduled: from the step); bits = 0 is the identity.
+ */
+export function quantizeMinmaxWith(x: ArrayLike<number>, qparams: ArrayLike<number>, f: MinmaxFormat, stochastic: boolean, rng?: RngKey): Float32Array {
+  if (f.per !== 'tensor') throw new Error(`quantize with given qparams: per-tensor formats only (got ${f.per})`);
+  const bits = minmaxBits(f, rng);
+  if (bits === 0) return Float32Array.from(x);
+  const p = { zp: f32(qparams[0]), scale: minmaxScale(f32(qparams[1]), bits) };
+  const out = new Float32Array(x.length);
+  quantizeElements(x, out, bits, () => p, rngBits(stochastic, x.length, rng));
+  return out;
 }
 
 export function quantizeMinmax(x: Float32Array, shape: readonly number[], f: MinmaxFormat, stochastic: boolean, rng?: RngKey): Float32Array {
@@ -63,17 +127,8 @@ export function quantizeMinmax(x: Float32Array, shape: readonly number[], f: Min
   const { axisLen, inner } = blockLayout(shape, minmaxAxis(f));
   const stats = minmaxStats(x, shape, f);
   const params = Array.from({ length: axisLen }, (_, b) => minmaxParams(stats, axisLen, b, bits));
-  if (stochastic && !rng) throw new Error('quantize: stochastic rounding needs an rng key {seed, step, tensorId}');
-  const r = stochastic ? randomBitsArray(rng!.seed >>> 0, rng!.step >>> 0, rng!.tensorId >>> 0, x.length) : null;
-  const qmax = 2 ** bits - 1;
+  const r = rngBits(stochastic, x.length, rng);
   const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) {
-    const { zp, scale } = params[axisLen === 1 ? 0 : Math.floor(i / inner) % axisLen];
-    let y = f32(f32(x[i] - zp) / scale);
-    // U(−½, ½) from the top 24 bits: exact in f32
-    if (r) y = f32(y + ((r[i] >>> 8) * 2 ** -24 - 0.5));
-    const q = rint(Math.min(Math.max(y, 0), qmax));
-    out[i] = f32(f32(q * scale) + zp);
-  }
+  quantizeElements(x, out, bits, (i) => params[axisLen === 1 ? 0 : Math.floor(i / inner) % axisLen], r);
   return out;
 }

@@ -86,6 +86,11 @@ function oddGraph(): Graph {
   b.add('mask_decompress', [b.add('mask_compress', [x4], {})], { shape: [2, 3, 4, 4] });
   b.add('maxpool_bwd_argmax', [b.add('fill', [], { shape: [2, 3, 2, 2], value: 1 }), b.add('argmax_compress', [x4], { k: 2, stride: 2 })],
     { k: 2, stride: 2, in_shape: [2, 3, 4, 4] });
+  // CPT's running activation range (passes/quantize.ts cptGraph)
+  const ar = b.add('state', [], { name: 'conv0.act_range', kind: 'buffer', shape: [2], init: 'zeros' });
+  const mmf: Format = { kind: 'minmax', bits: 8, per: 'tensor', sched: 'fwd' };
+  b.add('minmax_running_update', [ar, b.add('minmax_qparams', [x4], {})], { momentum: 0.1, fmt: mmf });
+  b.add('minmax_quantize', [x4, ar], { fmt: mmf, rounding: 'stochastic' });
   return g;
 }
 
