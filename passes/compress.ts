@@ -11,6 +11,11 @@
  * Everything else stays f32, as in DIVISION: linear layers' inputs (matmul), the logits, BN's batch statistics,
  * and maps DIVISION leaves uncompressed (not 4-D, H = 1, W smaller than the window: ir/quant/division.ts).
  *
+ * `save=<format>` (fp16, bf16, float<e,m>, fixed<wl,fl> of at most 16 bits; ir/quant/save.ts) stores conv and BN
+ * inputs of any shape, and also the linear layers' inputs (matmul ta=true's x), as format_compress →
+ * format_decompress (the format's nearest rounding, codes packed 2 or 4 per word); ReLU and max pooling keep their
+ * exact 1-bit mask and 8-bit argmax, which are smaller and lossless.
+ *
  * Placement: a compress node right after the value's producer (the f32 original then dies with its last forward
  * use; the packed words live until backward), a decompress node right before the first backward reader (shared by
  * the readers of the same value). Forward = ancestors of the graph's outputs; backward = descendants of a `fill`
@@ -18,18 +23,24 @@
  */
 import { Builder, Graph, Module } from '../ir/graph.js';
 import { divisionLayout } from '../ir/quant/division.js';
+import { saveFormatError } from '../ir/quant/save.js';
 import { PrecisionPolicy, SaveSpec } from '../ir/precision/index.js';
 
 /** Ops that store a forward value for backward (their results are saved activations) … */
-export const COMPRESS_OPS: ReadonlySet<string> = new Set(['division_compress', 'mask_compress', 'argmax_compress']);
+export const COMPRESS_OPS: ReadonlySet<string> = new Set(['division_compress', 'format_compress', 'mask_compress', 'argmax_compress']);
 /** … and the ops that restore it in backward. */
-export const DECOMPRESS_OPS: ReadonlySet<string> = new Set(['division_decompress', 'mask_decompress']);
+export const DECOMPRESS_OPS: ReadonlySet<string> = new Set(['division_decompress', 'format_decompress', 'mask_decompress']);
 
-type Kind = 'division' | 'mask' | 'argmax';
+type Kind = 'division' | 'format' | 'mask' | 'argmax';
+type Save = Exclude<SaveSpec, { kind: 'recompute' }>;
 
 export function compressPass(m: Module, policy: PrecisionPolicy | undefined): Module {
   const save = policy?.save;
-  if (!save || save.kind !== 'division') return m;
+  if (!save || save.kind === 'recompute') return m;
+  if (save.kind === 'format') {
+    const err = saveFormatError(save.fmt);
+    if (err) throw new Error(err);
+  }
   return { ...m, graphs: m.graphs.map((g) => (g.name === 'train' ? compressGraph(g, save) : g)) };
 }
 
@@ -49,13 +60,17 @@ export function forwardBackward(g: Graph): { fwd: boolean[]; bwd: boolean[] } {
   return { fwd, bwd };
 }
 
-function compressGraph(g: Graph, save: Extract<SaveSpec, { kind: 'division' }>): Graph {
+function compressGraph(g: Graph, save: Save): Graph {
   const { fwd, bwd } = forwardBackward(g);
-  const kindOf = (op: string, slot: number, src: number): Kind | undefined => {
-    const t = g.nodes[src].type;
+  const kindOf = (nd: Graph['nodes'][number], slot: number, src: number): Kind | undefined => {
+    const t = g.nodes[src].type, op = nd.op;
     if (slot !== 1 || t.dtype !== 'f32') return undefined;
-    if (op === 'conv2d_bwd_weight' || op === 'bn_bwd_x' || op === 'bn_bwd_gamma')
+    if (op === 'conv2d_bwd_weight' || op === 'bn_bwd_x' || op === 'bn_bwd_gamma') {
+      if (save.kind === 'format') return 'format';
       return divisionLayout(t.shape, save.block, save.bits) ? 'division' : undefined;
+    }
+    // the linear layer's input, read by its weight gradient dW = dyᵀ·x (DIVISION leaves it f32)
+    if (op === 'matmul' && nd.attrs.ta === true && save.kind === 'format') return 'format';
     if (op === 'relu_bwd') return 'mask';
     return undefined;
   };
@@ -67,7 +82,7 @@ function compressGraph(g: Graph, save: Extract<SaveSpec, { kind: 'division' }>):
     nd.inputs.forEach((v, slot) => {
       if (!fwd[v] || g.nodes[v].op === 'state') return;
       if (nd.op === 'maxpool_bwd' && slot === 1 && (nd.attrs.k as number) <= 16) want(v, `argmax:${nd.attrs.k}:${nd.attrs.stride}`);
-      else { const k = kindOf(nd.op, slot, v); if (k) want(v, k); }
+      else { const k = kindOf(nd, slot, v); if (k) want(v, k); }
     });
   }
   if (!need.size) return g;
@@ -87,14 +102,16 @@ function compressGraph(g: Graph, save: Extract<SaveSpec, { kind: 'division' }>):
           { k: nd.attrs.k, stride: nd.attrs.stride, in_shape: shape }, nd.loc);
         continue;
       }
-      const kind = kindOf(nd.op, 1, x);
+      const kind = kindOf(nd, 1, x);
       const key = `${x}:${kind}`;
-      if ((kind === 'division' || kind === 'mask') && packed.has(key)) {
+      if ((kind === 'division' || kind === 'format' || kind === 'mask') && packed.has(key)) {
         let r = restored.get(key);
         if (r === undefined) {
-          r = kind === 'division'
+          r = kind === 'division' && save.kind === 'division'
             ? b.add('division_decompress', [packed.get(key)!], { block: save.block, bits: save.bits, shape }, nd.loc)
-            : b.add('mask_decompress', [packed.get(key)!], { shape }, nd.loc);
+            : kind === 'format' && save.kind === 'format'
+              ? b.add('format_decompress', [packed.get(key)!], { fmt: save.fmt, shape }, nd.loc)
+              : b.add('mask_decompress', [packed.get(key)!], { shape }, nd.loc);
           restored.set(key, r);
         }
         ins[1] = r;
@@ -104,7 +121,8 @@ function compressGraph(g: Graph, save: Extract<SaveSpec, { kind: 'division' }>):
     remap[nd.id] = id;
     for (const key of need.get(nd.id) ?? []) {
       const [kind, k, stride] = key.split(':');
-      const c = kind === 'division' ? b.add('division_compress', [id], { block: save.block, bits: save.bits }, nd.loc)
+      const c = kind === 'division' && save.kind === 'division' ? b.add('division_compress', [id], { block: save.block, bits: save.bits }, nd.loc)
+        : kind === 'format' && save.kind === 'format' ? b.add('format_compress', [id], { fmt: save.fmt }, nd.loc)
         : kind === 'mask' ? b.add('mask_compress', [id], {}, nd.loc)
           : b.add('argmax_compress', [id], { k: Number(k), stride: Number(stride) }, nd.loc);
       packed.set(`${nd.id}:${key}`, c);
