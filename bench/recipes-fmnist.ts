@@ -1,106 +1,177 @@
 /**
- * `npm run build && node dist/bench/recipes-fmnist.js [--epochs 8] [--swa-start 5] [--steps 50] [--test 2000]
- *  [--seeds 0,1,2] [--backend webgpu|cpu] [--no-readme] [--json out.json]`
+ * `npm run build && node dist/bench/recipes-fmnist.js [swalp|cpt|all] [--epochs N] [--steps N] [--test N]
+ *  [--seeds 0,1,2] [--backend webgpu|cpu] [--swa-start E] [--periods N] [--no-readme] [--json out.json]`
  *
- * SWALP on Fashion-MNIST with LeNet-5, as the SWALP repository measures it: one run per (precision, seed) with
- * SWALP's learning-rate schedule (lr 0.05 constant, linear decay to 1% by 90% of the way to the SWA start, then
- * swa_lr 0.01) and once-per-epoch averaging from the SWA start. From each run:
- *   SGD @ start  the SGD model's test accuracy after epoch `swa-start` (the end of the decayed schedule: SWALP's
- *                reported SGD number; with bfp<8> this is SGD-LP)
- *   SGD @ end    the SGD model after the last epoch (trained on at swa_lr, no averaging)
- *   SWA @ end    the averaged model (fp32 average of the low-precision iterates, BN re-estimated, fp32 evaluation)
- * Averaging never changes the SGD run (test/unit/swa.test.ts checks it bit for bit), so the SGD columns are the
- * runs without SWA. Precisions: fp32 and SWALP's 8-bit block floating point with stochastic rounding on every role.
- * An "epoch" here is `--steps` batches of 64 (a fresh seeded shuffle of the 60,000 training images each epoch) and
- * accuracy is measured on the first `--test` images of the fixed 10,000-image test split, so the whole table fits in
- * about 15 minutes on a CPU Vulkan driver. Writes the table into the README between the swalp-table markers.
+ * Research recipes on Fashion-MNIST with LeNet-5, one table each, written into the README between markers. Both
+ * share the run loop here: one compile per precision, one run per (precision, seed) from `initState(m, seed)`, an
+ * "epoch" of `--steps` batches of 64 (a fresh seeded shuffle of the 60,000 training images each epoch), accuracy
+ * on the first `--test` images of the fixed 10,000-image test split, mean ± sample std over the seeds — sized so a
+ * table fits in about 15 minutes on a CPU Vulkan driver.
+ *
+ * swalp (`swalp-table`): SWALP as its repository measures it: SWALP's learning-rate schedule (lr 0.05 constant,
+ *   linear decay to 1% by 90% of the way to the SWA start, then swa_lr 0.01) and once-per-epoch averaging from
+ *   the SWA start. Columns: SGD @ start (the SGD model after epoch `--swa-start`: SWALP's reported SGD number; with
+ *   bfp<8> this is SGD-LP), SGD @ end (trained on at swa_lr, no averaging), SWA @ end (fp32 average of the
+ *   low-precision iterates, BN re-estimated, fp32 evaluation). Averaging never changes the SGD run
+ *   (test/unit/swa.test.ts), so the SGD columns are the runs without SWA. Defaults: 8 epochs of 50 steps, start 5.
+ *
+ * cpt (`cpt-table`): CPT (research/seeds.md §2) — cyclic 3→8-bit forward precision with 8-bit errors, against the
+ *   same minmax quantizers at a constant 8 bits (CPT's static baseline) and fp32. CPT's own recipe is 32 cosine
+ *   cycles over 64,000 iterations (2,000 per cycle) with a piecewise lr (×0.1 at 50% and 75% of training); here
+ *   `--periods` cycles (default: one per epoch) over epochs × steps iterations and `step(milestones=[E/2, 3E/4])`.
+ *   With one cycle per epoch every epoch ends at the top of a cycle, so each evaluation (CPT evaluates at the last
+ *   step's width) runs at 8 bits, as CPT's final one does. Evaluation quantizes conv inputs with the running
+ *   ranges (QuantMeasure's EMA). Columns: test accuracy after the middle epoch and after the last, and the mean
+ *   forward width over training. Defaults: 8 epochs of 50 steps (8 cycles of 50 iterations).
  */
 import * as fs from 'node:fs';
 import { frontEnd } from '../dsl/frontend.js';
-import { parsePolicy } from '../ir/precision/index.js';
+import { Module } from '../ir/graph.js';
+import { parsePolicy, scheduleBits } from '../ir/precision/index.js';
+import type { StepBits } from '../ir/quant/rng.js';
 import { runPasses } from '../passes/pipeline.js';
 import { withSwa } from '../passes/swa.js';
 import { loadDataset } from '../runtime/data/index.js';
 import { initState } from '../runtime/train/init.js';
-import { train } from '../runtime/train/train.js';
+import { EpochMetrics, TrainOptions, train } from '../runtime/train/train.js';
 import { Progress } from '../runtime/train/progress.js';
-import { lrAt, parseLrSchedule, resolveLr } from '../runtime/train/lr.js';
-import { Backend } from '../runtime/backend.js';
-import { CpuBackend } from '../runtime/cpu/backend.js';
-import { DEFAULT_SGD, RECIPES } from './recipes.js';
+import { LrConfig, lrAt, parseLrSchedule, resolveLr } from '../runtime/train/lr.js';
+import { Flags, Runner, meanStd, openRunner, writeSection } from './common.js';
+import { CPT_MINMAX8, DEFAULT_SGD, RECIPES, cptSpec } from './recipes.js';
 
-const args = process.argv.slice(2);
-const argOf = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
-const int = (k: string, d: number) => {
-  const v = Number(argOf(k) ?? d);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${k} must be an integer ≥ 1`);
-  return v;
-};
-const epochs = int('--epochs', 8), swaStart = int('--swa-start', 5), stepsPerEpoch = int('--steps', 50), testN = int('--test', 2000);
-const seeds = (argOf('--seeds') ?? '0,1,2').split(',').map(Number);
-const backendName = argOf('--backend') ?? 'webgpu';
-if (swaStart > epochs) throw new Error('--swa-start must be ≤ --epochs');
-const BATCH = 64, SWA_LR = 0.01;
-const BEGIN = '<!-- swalp-table:begin -->', END = '<!-- swalp-table:end -->';
-const ARMS = [{ key: 'fp32', label: 'fp32' }, { key: 'swalp_bfp8', label: 'bfp<8> stochastic, all roles (SWALP)' }];
+const BATCH = 64;
+const flags = new Flags();
+const which = flags.args[0] && !flags.args[0].startsWith('--') ? flags.args[0] : 'all';
+if (!['swalp', 'cpt', 'all'].includes(which)) throw new Error(`expected swalp, cpt or all, got '${which}'`);
+const seeds = flags.ints('--seeds', '0,1,2');
+const testN = flags.int('--test', 2000);
 
-let device: typeof import('../runtime/webgpu/device.js') | undefined;
-let gpu: import('../runtime/webgpu/device.js').Gpu | undefined;
-if (backendName === 'webgpu') { device = await import('../runtime/webgpu/device.js'); gpu = await device.getGpu({ quiet: true }); }
-const makeBackend = async (m: import('../ir/graph.js').Module): Promise<Backend> => {
-  if (!gpu) return new CpuBackend(m);
-  const { WebGpuBackend } = await import('../runtime/webgpu/executor.js');
-  return new WebGpuBackend(gpu, m);
-};
+/** One precision of a table. */
+interface Arm { key: string; label: string; spec?: string }
+/** A table: its arms, how a run trains, what a run reports (one number per column). */
+interface Study {
+  name: string;
+  section: string;
+  epochs: number;
+  steps: number;
+  arms: Arm[];
+  columns: string[];
+  compile(spec: string | undefined): Module;
+  options(m: Module): Pick<TrainOptions, 'lr' | 'swa' | 'bits'>;
+  report(hist: EpochMetrics[], o: Pick<TrainOptions, 'bits'>, arm: Arm): number[];
+  caption(where: string, minutes: number): string;
+}
+interface Row { arm: Arm; cells: number[][] }
 
-const data = loadDataset('fashion-mnist');
-const lr = resolveLr({ base: DEFAULT_SGD.lr, schedule: parseLrSchedule(`swalp(start=${swaStart},swa_lr=${SWA_LR})`), epochs, swa: { start: swaStart, lr: SWA_LR } });
-interface Row { label: string; spec: string; sgdStart: number[]; sgdEnd: number[]; swaEnd: number[] }
-const rows: Row[] = [];
-const t0 = performance.now();
-for (const arm of ARMS) {
-  const spec = RECIPES[arm.key].spec;
-  const m = withSwa(runPasses(frontEnd('models/lenet5.ts', BATCH), { batch: BATCH, optimizer: DEFAULT_SGD, precision: spec ? parsePolicy(spec) : undefined, log: () => {} }));
-  const row: Row = { label: arm.label, spec: spec ?? '(none)', sgdStart: [], sgdEnd: [], swaEnd: [] };
-  for (const seed of seeds) {
-    const b = await makeBackend(m);
-    await b.setState(initState(m, seed));
-    const hist = await train(b, data, {
-      epochs, batch: BATCH, seed, maxSteps: stepsPerEpoch, testLimit: testN, progress: new Progress(),
-      lr: (epoch, _s, _n, g) => lrAt(lr, epoch - 1, g), swa: { start: swaStart, bn: m.graphs.some((g) => g.name === 'swa_bn') },
-    });
-    await b.dispose();
-    const last = hist[hist.length - 1];
-    row.sgdStart.push(hist[swaStart - 1].test_accuracy * 100);
-    row.sgdEnd.push(last.test_accuracy * 100);
-    row.swaEnd.push(last.swa_test_accuracy! * 100);
-    console.log(`${arm.key} seed ${seed}: SGD@${swaStart} ${row.sgdStart.at(-1)!.toFixed(2)}%  SGD@${epochs} ${row.sgdEnd.at(-1)!.toFixed(2)}%  SWA@${epochs} ${row.swaEnd.at(-1)!.toFixed(2)}%`);
+const compileLenet = (spec: string | undefined) =>
+  runPasses(frontEnd('models/lenet5.ts', BATCH), { batch: BATCH, optimizer: DEFAULT_SGD, precision: spec ? parsePolicy(spec) : undefined, log: () => {} });
+const perEpoch = (c: LrConfig) => (epoch: number, _s: number, _n: number, g: number) => lrAt(c, epoch - 1, g);
+const common = (s: Study) =>
+  `LeNet-5, Fashion-MNIST: ${s.epochs} epochs of ${s.steps} batches of ${BATCH} (${s.epochs * s.steps * BATCH} images; a fresh seeded shuffle ` +
+  `of the 60,000 training images per epoch), test accuracy on the first ${testN} of the 10,000 test images; SGD momentum ${DEFAULT_SGD.momentum}, ` +
+  `wd ${DEFAULT_SGD.wd}`;
+
+/** The schedule's widths per global step, as `lpc run` computes them (P = floor(total / periods)). */
+function bitsOf(spec: string | undefined, total: number): ((t: number) => StepBits) | undefined {
+  const s = spec ? parsePolicy(spec).schedule : undefined;
+  if (!s) return undefined;
+  return (t) => ({ fwd: s.fwd ? scheduleBits(s.fwd, t, total) : 32, bwd: s.bwd ? scheduleBits(s.bwd, t, total) : 32 });
+}
+
+function swalpStudy(): Study {
+  const epochs = flags.int('--epochs', 8), steps = flags.int('--steps', 50), swaStart = flags.int('--swa-start', 5), swaLr = 0.01;
+  if (swaStart > epochs) throw new Error('--swa-start must be ≤ --epochs');
+  const lr = resolveLr({ base: DEFAULT_SGD.lr, schedule: parseLrSchedule(`swalp(start=${swaStart},swa_lr=${swaLr})`), epochs, swa: { start: swaStart, lr: swaLr } });
+  const s: Study = {
+    name: 'swalp', section: 'swalp-table', epochs, steps,
+    arms: [{ key: 'fp32', label: 'fp32' }, { key: 'swalp_bfp8', label: 'bfp<8> stochastic, all roles (SWALP)' }]
+      .map((a) => ({ ...a, spec: RECIPES[a.key].spec })),
+    columns: [`SGD @ epoch ${swaStart} %`, `SGD @ epoch ${epochs} %`, `SWA @ epoch ${epochs} %`],
+    compile: (spec) => withSwa(compileLenet(spec)),
+    options: (m) => ({ lr: perEpoch(lr), swa: { start: swaStart, bn: m.graphs.some((g) => g.name === 'swa_bn') } }),
+    report: (h) => [h[swaStart - 1].test_accuracy * 100, h[h.length - 1].test_accuracy * 100, h[h.length - 1].swa_test_accuracy! * 100],
+    caption: (where, minutes) => `${common(s)}, \`--lr-schedule swalp(start=${swaStart},swa_lr=${swaLr})\` from lr ${DEFAULT_SGD.lr}, ` +
+      `\`--swa start=${swaStart},lr=${swaLr}\`; ${where}; seeds ${seeds.join(', ')} (mean ± sample std); ${minutes.toFixed(0)} minutes. ` +
+      'Produced by `node dist/bench/recipes-fmnist.js swalp`.',
+  };
+  return s;
+}
+
+function cptStudy(): Study {
+  const epochs = flags.int('--epochs', 8), steps = flags.int('--steps', 50), periods = flags.int('--periods', epochs);
+  const mid = Math.max(1, Math.round(epochs / 2));
+  const milestones = [...new Set([Math.round(epochs / 2), Math.round((3 * epochs) / 4)])].filter((e) => e >= 1 && e < epochs);
+  const lrText = milestones.length ? `step(milestones=[${milestones.join(',')}],gamma=0.1)` : 'const';
+  const lr = resolveLr({ base: DEFAULT_SGD.lr, schedule: parseLrSchedule(lrText), epochs });
+  const total = epochs * steps;
+  const s: Study = {
+    name: 'cpt', section: 'cpt-table', epochs, steps,
+    arms: [
+      { key: 'fp32', label: 'fp32' },
+      { key: 'minmax8', label: 'minmax 8 bits, static (CPT\'s 8-bit baseline)', spec: CPT_MINMAX8 },
+      { key: 'cpt', label: `CPT: forward 3→8 bits cyclic (${periods} cycles), backward 8`, spec: cptSpec(periods) },
+    ],
+    columns: [`epoch ${mid} %`, `epoch ${epochs} %`, 'mean forward bits'],
+    compile: compileLenet,
+    options: () => ({ lr: perEpoch(lr) }),
+    report: (h, o, arm) => {
+      const a = arm.spec ? parsePolicy(arm.spec).roles.A?.fmt : undefined;
+      const staticBits = a?.kind === 'minmax' ? a.bits : 32;
+      let sum = 0;
+      for (let t = 0; t < total; t++) sum += o.bits ? o.bits(t).fwd : staticBits;
+      return [h[mid - 1].test_accuracy * 100, h[h.length - 1].test_accuracy * 100, sum / total];
+    },
+    caption: (where, minutes) => `${common(s)}, \`--lr-schedule ${lrText}\` from lr ${DEFAULT_SGD.lr}; CPT's schedule over ` +
+      `${total} iterations: ${periods} cycles of P = ${Math.floor(total / periods)} iterations (CPT: 32 cycles of 2,000), so every epoch ends ` +
+      `at 8 bits and is evaluated there; evaluation quantizes conv inputs with the running ranges; ${where}; seeds ${seeds.join(', ')} ` +
+      `(mean ± sample std); ${minutes.toFixed(0)} minutes. Produced by \`node dist/bench/recipes-fmnist.js cpt\`.`,
+  };
+  return s;
+}
+
+async function runStudy(s: Study, runner: Runner, data: ReturnType<typeof loadDataset>): Promise<{ rows: Row[]; minutes: number }> {
+  const t0 = performance.now();
+  const rows: Row[] = [];
+  for (const arm of s.arms) {
+    const m = s.compile(arm.spec);
+    const row: Row = { arm, cells: s.columns.map(() => []) };
+    for (const seed of seeds) {
+      const b = await runner.make(m);
+      await b.setState(initState(m, seed));
+      // a scheduled arm's widths per step, as `lpc run` gives them (fp32 and static arms have none)
+      const o = { ...s.options(m), bits: bitsOf(arm.spec, s.epochs * s.steps) };
+      const hist = await train(b, data, { epochs: s.epochs, batch: BATCH, seed, maxSteps: s.steps, testLimit: testN, progress: new Progress(), ...o });
+      await b.dispose();
+      const r = s.report(hist, o, arm);
+      r.forEach((v, i) => row.cells[i].push(v));
+      console.log(`${s.name} ${arm.key} seed ${seed}: ${s.columns.map((c, i) => `${c} ${r[i].toFixed(2)}`).join('  ')}`);
+    }
+    rows.push(row);
   }
-  rows.push(row);
+  return { rows, minutes: (performance.now() - t0) / 60000 };
 }
-const minutes = (performance.now() - t0) / 60000;
 
-const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
-const std = (a: number[]) => (a.length < 2 ? 0 : Math.sqrt(a.reduce((s, x) => s + (x - mean(a)) ** 2, 0) / (a.length - 1)));
-const cell = (a: number[]) => (a.length > 1 ? `${mean(a).toFixed(2)} ± ${std(a).toFixed(2)}` : mean(a).toFixed(2));
-const where = gpu ? `WebGPU on ${gpu.adapterDescription}` : 'the CPU reference interpreter';
-const table = [
-  `LeNet-5, Fashion-MNIST: ${epochs} epochs of ${stepsPerEpoch} batches of ${BATCH} (${epochs * stepsPerEpoch * BATCH} images; a fresh seeded shuffle of the ` +
-  `60,000 training images per epoch), test accuracy on the first ${testN} of the 10,000 test images; SGD momentum 0.9, wd 5e-4, ` +
-  `\`--lr-schedule swalp(start=${swaStart},swa_lr=${SWA_LR})\` from lr ${DEFAULT_SGD.lr}, \`--swa start=${swaStart},lr=${SWA_LR}\`; ` +
-  `${where}; seeds ${seeds.join(', ')} (mean ± sample std); ${minutes.toFixed(0)} minutes. Produced by \`node dist/bench/recipes-fmnist.js\`.`,
-  '',
-  `| precision | \`--precision\` | SGD @ epoch ${swaStart} % | SGD @ epoch ${epochs} % | SWA @ epoch ${epochs} % |`,
-  '|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.label} | \`${r.spec}\` | ${cell(r.sgdStart)} | ${cell(r.sgdEnd)} | ${cell(r.swaEnd)} |`),
-].join('\n');
-console.log(table);
-const jsonOut = argOf('--json');
-if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify({ epochs, swaStart, stepsPerEpoch, testN, seeds, rows }, null, 2) + '\n');
-if (!args.includes('--no-readme')) {
-  const readme = fs.readFileSync('README.md', 'utf8');
-  const a = readme.indexOf(BEGIN), b = readme.indexOf(END);
-  if (a < 0 || b < a) throw new Error(`README.md has no ${BEGIN} … ${END} section`);
-  fs.writeFileSync('README.md', readme.slice(0, a + BEGIN.length) + '\n' + table + '\n' + readme.slice(b));
+function table(s: Study, rows: Row[], where: string, minutes: number): string {
+  return [
+    s.caption(where, minutes),
+    '',
+    `| precision | \`--precision\` | ${s.columns.join(' | ')} |`,
+    `|---|---|${s.columns.map(() => '---|').join('')}`,
+    ...rows.map((r) => `| ${r.arm.label} | \`${r.arm.spec ?? '(none)'}\` | ${r.cells.map((c) => meanStd(c)).join(' | ')} |`),
+  ].join('\n');
 }
-if (device) await device.shutdownGpu();
+
+const studies = [...(which !== 'cpt' ? [swalpStudy()] : []), ...(which !== 'swalp' ? [cptStudy()] : [])];
+const runner = await openRunner(flags.str('--backend') ?? 'webgpu');
+const data = loadDataset('fashion-mnist');
+const json: Record<string, unknown> = {};
+for (const s of studies) {
+  const { rows, minutes } = await runStudy(s, runner, data);
+  const t = table(s, rows, runner.where, minutes);
+  console.log(t);
+  json[s.name] = { epochs: s.epochs, steps: s.steps, testN, seeds, columns: s.columns, rows: rows.map((r) => ({ ...r.arm, cells: r.cells })) };
+  if (!flags.has('--no-readme')) writeSection('README.md', s.section, t);
+}
+const jsonOut = flags.str('--json');
+if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(json, null, 2) + '\n');
+await runner.close();

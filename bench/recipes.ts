@@ -17,5 +17,14 @@ export const RECIPES: Record<string, { label: string; spec?: string }> = {
   },
 };
 
+/**
+ * CPT's quantizers (research/seeds.md §2.2; placed inside each conv by passes/quantize.ts): weights per output
+ * channel, conv inputs per tensor (running range for evaluation), the conv's error per tensor, stochastic.
+ * Without a schedule this is CPT's static 8-bit baseline; cptSpec adds CPT's cyclic forward width, 3→8 bits
+ * in `periods` cosine cycles over the run, backward constant 8.
+ */
+export const CPT_MINMAX8 = 'W=minmax<8,channel> A=minmax<8,tensor> E=minmax<8,tensor>:stochastic';
+export const cptSpec = (periods: number) => `${CPT_MINMAX8} ; schedule fwd=cyclic(3,8,periods=${periods}) bwd=const(8)`;
+
 /** The default recipe's optimizer (README): SGD lr 0.05, momentum 0.9, weight decay 5e-4. */
 export const DEFAULT_SGD = { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, wd: 5e-4 };
