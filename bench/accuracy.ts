@@ -1,7 +1,9 @@
 /**
- * `npm run accuracy [-- --epochs N] [-- --seeds 0,1,2] [-- --no-readme]`: LeNet-5 on MNIST (the default recipe) in
- * each precision recipe of bench/recipes.ts on WebGPU, and the table of final test accuracies written into the
- * README between the accuracy-table markers. Anyone can rerun it; it takes a few minutes per seed on lavapipe.
+ * `npm run accuracy [-- --epochs N] [-- --seeds 0,1,2] [-- --only KEY,KEY] [-- --no-readme]`: LeNet-5 on MNIST (the
+ * default recipe) in each precision recipe of bench/recipes.ts on WebGPU, and the table of final test accuracies
+ * written into the README between the accuracy-table markers. Anyone can rerun it; it takes a few minutes per seed
+ * on lavapipe. A recipe with a precision schedule (CPT) gets its widths per step as `lpc run` gives them. `--only`
+ * reruns the named recipes and keeps the README's rows of the others (same settings assumed).
  */
 import * as fs from 'node:fs';
 import { frontEnd } from '../dsl/frontend.js';
@@ -13,26 +15,37 @@ import { train } from '../runtime/train/train.js';
 import { Progress } from '../runtime/train/progress.js';
 import { WebGpuBackend } from '../runtime/webgpu/executor.js';
 import { getGpu, shutdownGpu } from '../runtime/webgpu/device.js';
-import { DEFAULT_SGD, RECIPES } from './recipes.js';
+import { epochBatches } from '../runtime/data/batches.js';
+import { DEFAULT_SGD, RECIPES, scheduleFor } from './recipes.js';
 
 const args = process.argv.slice(2);
 const argOf = (k: string) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : undefined; };
 const epochs = Number(argOf('--epochs') ?? 5);
 const seeds = (argOf('--seeds') ?? '0').split(',').map(Number);
+const only = argOf('--only')?.split(',');
+for (const k of only ?? []) if (!RECIPES[k]) throw new Error(`--only: unknown recipe '${k}'; recipes are ${Object.keys(RECIPES).join(', ')}`);
 const BATCH = 64;
 const BEGIN = '<!-- accuracy-table:begin -->', END = '<!-- accuracy-table:end -->';
 
 const gpu = await getGpu({ quiet: true });
 const data = loadDataset('mnist', { sampleShape: [1, 28, 28] });
-const rows: { label: string; spec: string; acc: number[] }[] = [];
+const rows: { label: string; spec: string; acc?: number[]; line?: string }[] = [];
+const kept = fs.readFileSync('README.md', 'utf8').split('\n');
 for (const [key, r] of Object.entries(RECIPES)) {
+  if (only && !only.includes(key)) {
+    const line = kept.find((l) => l.startsWith(`| ${r.label} |`));
+    if (!line) throw new Error(`--only: the README's accuracy table has no row for '${r.label}' to keep; rerun it too`);
+    rows.push({ label: r.label, spec: r.spec ?? '(none)', line });
+    continue;
+  }
   const precision = r.spec ? parsePolicy(r.spec) : undefined;
   const m = runPasses(frontEnd('models/lenet5.ts', BATCH), { batch: BATCH, optimizer: DEFAULT_SGD, precision });
   const acc: number[] = [];
   for (const seed of seeds) {
     const b = new WebGpuBackend(gpu, m);
     await b.setState(initState(m, seed));
-    const hist = await train(b, data, { epochs, batch: BATCH, seed, lr: () => DEFAULT_SGD.lr, progress: new Progress() });
+    const bits = scheduleFor(r.spec, epochs * epochBatches(data.train, BATCH, seed, 1).length);
+    const hist = await train(b, data, { epochs, batch: BATCH, seed, lr: () => DEFAULT_SGD.lr, progress: new Progress(), bits });
     await b.dispose();
     acc.push(hist[hist.length - 1].test_accuracy * 100);
     console.log(`${key} seed ${seed}: ${acc[acc.length - 1].toFixed(2)}%`);
@@ -49,7 +62,7 @@ const table = [
   '',
   '| precision | `--precision` | test accuracy % |',
   '|---|---|---|',
-  ...rows.map((r) => `| ${r.label} | \`${r.spec}\` | ${cell(r.acc)} |`),
+  ...rows.map((r) => r.line ?? `| ${r.label} | \`${r.spec}\` | ${cell(r.acc!)} |`),
 ].join('\n');
 console.log(table);
 if (!args.includes('--no-readme')) {

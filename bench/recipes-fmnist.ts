@@ -27,8 +27,7 @@
 import * as fs from 'node:fs';
 import { frontEnd } from '../dsl/frontend.js';
 import { Module } from '../ir/graph.js';
-import { parsePolicy, scheduleBits } from '../ir/precision/index.js';
-import type { StepBits } from '../ir/quant/rng.js';
+import { parsePolicy } from '../ir/precision/index.js';
 import { runPasses } from '../passes/pipeline.js';
 import { withSwa } from '../passes/swa.js';
 import { loadDataset } from '../runtime/data/index.js';
@@ -37,7 +36,7 @@ import { EpochMetrics, TrainOptions, train } from '../runtime/train/train.js';
 import { Progress } from '../runtime/train/progress.js';
 import { LrConfig, lrAt, parseLrSchedule, resolveLr } from '../runtime/train/lr.js';
 import { Flags, Runner, meanStd, openRunner, writeSection } from './common.js';
-import { CPT_MINMAX8, DEFAULT_SGD, RECIPES, cptSpec } from './recipes.js';
+import { CPT_MINMAX8, DEFAULT_SGD, RECIPES, cptSpec, scheduleFor } from './recipes.js';
 
 const BATCH = 64;
 const flags = new Flags();
@@ -70,13 +69,6 @@ const common = (s: Study) =>
   `LeNet-5, Fashion-MNIST: ${s.epochs} epochs of ${s.steps} batches of ${BATCH} (${s.epochs * s.steps * BATCH} images; a fresh seeded shuffle ` +
   `of the 60,000 training images per epoch), test accuracy on the first ${testN} of the 10,000 test images; SGD momentum ${DEFAULT_SGD.momentum}, ` +
   `wd ${DEFAULT_SGD.wd}`;
-
-/** The schedule's widths per global step, as `lpc run` computes them (P = floor(total / periods)). */
-function bitsOf(spec: string | undefined, total: number): ((t: number) => StepBits) | undefined {
-  const s = spec ? parsePolicy(spec).schedule : undefined;
-  if (!s) return undefined;
-  return (t) => ({ fwd: s.fwd ? scheduleBits(s.fwd, t, total) : 32, bwd: s.bwd ? scheduleBits(s.bwd, t, total) : 32 });
-}
 
 function swalpStudy(): Study {
   const epochs = flags.int('--epochs', 8), steps = flags.int('--steps', 50), swaStart = flags.int('--swa-start', 5), swaLr = 0.01;
@@ -139,7 +131,7 @@ async function runStudy(s: Study, runner: Runner, data: ReturnType<typeof loadDa
       const b = await runner.make(m);
       await b.setState(initState(m, seed));
       // a scheduled arm's widths per step, as `lpc run` gives them (fp32 and static arms have none)
-      const o = { ...s.options(m), bits: bitsOf(arm.spec, s.epochs * s.steps) };
+      const o = { ...s.options(m), bits: scheduleFor(arm.spec, s.epochs * s.steps) };
       const hist = await train(b, data, { epochs: s.epochs, batch: BATCH, seed, maxSteps: s.steps, testLimit: testN, progress: new Progress(), ...o });
       await b.dispose();
       const r = s.report(hist, o, arm);

@@ -4,18 +4,8 @@
  * one exponent per output channel/row (axis 0), activations and errors one per tensor (the SWALP repository's
  * BlockQuantizer).
  */
-export const RECIPES: Record<string, { label: string; spec?: string }> = {
-  fp32: { label: 'fp32' },
-  swalp_bfp8: {
-    label: 'SWALP-style bfp<8> stochastic, all roles',
-    spec: 'W=bfp<8,axis=0>:stochastic A=bfp<8>:stochastic E=bfp<8>:stochastic G=bfp<8,axis=0>:stochastic M=bfp<8,axis=0>:stochastic',
-  },
-  e5m2_ae: { label: 'e5m2 activations and errors', spec: 'A=e5m2 E=e5m2' },
-  fixed4: {
-    label: '4-bit fixed point everywhere (stochastic)',
-    spec: 'W=fixed<4,3>:stochastic A=fixed<4,2>:stochastic E=fixed<4,3>:stochastic G=fixed<4,3>:stochastic M=fixed<4,3>:stochastic',
-  },
-};
+import { parsePolicy, scheduleBits } from '../ir/precision/index.js';
+import type { StepBits } from '../ir/quant/rng.js';
 
 /**
  * CPT's quantizers (research/seeds.md §2.2; placed inside each conv by passes/quantize.ts): weights per output
@@ -24,7 +14,34 @@ export const RECIPES: Record<string, { label: string; spec?: string }> = {
  * in `periods` cosine cycles over the run, backward constant 8.
  */
 export const CPT_MINMAX8 = 'W=minmax<8,channel> A=minmax<8,tensor> E=minmax<8,tensor>:stochastic';
-export const cptSpec = (periods: number) => `${CPT_MINMAX8} ; schedule fwd=cyclic(3,8,periods=${periods}) bwd=const(8)`;
+
+export const RECIPES: Record<string, { label: string; spec?: string }> = {
+  fp32: { label: 'fp32' },
+  swalp_bfp8: {
+    label: 'SWALP-style bfp<8> stochastic, all roles',
+    spec: 'W=bfp<8,axis=0>:stochastic A=bfp<8>:stochastic E=bfp<8>:stochastic G=bfp<8,axis=0>:stochastic M=bfp<8,axis=0>:stochastic',
+  },
+  e5m2_ae: { label: 'e5m2 activations and errors', spec: 'A=e5m2 E=e5m2' },
+  // 5 epochs of 125 steps (npm run accuracy): one cosine cycle per epoch, each evaluation at the cycle's top (8 bits)
+  cpt: { label: 'CPT: minmax, forward 3→8 bits cyclic, backward 8', spec: cptSpec(5) },
+  fixed4: {
+    label: '4-bit fixed point everywhere (stochastic)',
+    spec: 'W=fixed<4,3>:stochastic A=fixed<4,2>:stochastic E=fixed<4,3>:stochastic G=fixed<4,3>:stochastic M=fixed<4,3>:stochastic',
+  },
+};
+
+/** CPT_MINMAX8 with CPT's cyclic schedule. */
+export function cptSpec(periods: number): string {
+  return `${CPT_MINMAX8} ; schedule fwd=cyclic(3,8,periods=${periods}) bwd=const(8)`;
+}
+
+/** A spec's schedule widths per global step, as `lpc run` gives them (P = floor(total / periods)); undefined
+ *  without a schedule. */
+export function scheduleFor(spec: string | undefined, total: number): ((t: number) => StepBits) | undefined {
+  const s = spec ? parsePolicy(spec).schedule : undefined;
+  if (!s) return undefined;
+  return (t) => ({ fwd: s.fwd ? scheduleBits(s.fwd, t, total) : 32, bwd: s.bwd ? scheduleBits(s.bwd, t, total) : 32 });
+}
 
 /** The default recipe's optimizer (README): SGD lr 0.05, momentum 0.9, weight decay 5e-4. */
 export const DEFAULT_SGD = { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, wd: 5e-4 };
