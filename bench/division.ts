@@ -1,7 +1,7 @@
 /**
  * `npm run build && node dist/bench/division.js [--only lenet|resnet] [--seeds 0,1,2] [--backend webgpu|cpu]
  *  [--lenet-epochs 2] [--lenet-train 60000] [--resnet-epochs 1] [--resnet-train 10000] [--test 10000] [--steps N]
- *  [--no-readme] [--json out.json]`
+ *  [--bn-reestimate] [--no-readme] [--json out.json]`
  *
  * DIVISION's accuracy check (issue 6): the same training run with saved activations stored as DIVISION stores them
  * (`save=division(block=8,bits=2)`) and uncompressed, same seeds (same initial weights, same shuffles), on
@@ -13,12 +13,14 @@
  * first `--test` images of the fixed 10,000-image test split. Reports mean ± sample std over the seeds and the
  * difference of the means (DIVISION − uncompressed), and writes the rows of the models it ran into the README
  * between the division-table markers (rows of models not run are kept). `--steps N` caps the batches per epoch (for
- * timing); the caption of each row says exactly what was run.
+ * timing); the caption of each row says exactly what was run. `--bn-reestimate` (for runs too short for BN's running
+ * statistics to follow the weights) evaluates with BN statistics re-estimated over the last epoch's batches.
  */
 import * as fs from 'node:fs';
 import { frontEnd } from '../dsl/frontend.js';
 import { parsePolicy } from '../ir/precision/index.js';
 import { runPasses } from '../passes/pipeline.js';
+import { withSwa } from '../passes/swa.js';
 import { loadDataset } from '../runtime/data/index.js';
 import { initState } from '../runtime/train/init.js';
 import { train } from '../runtime/train/train.js';
@@ -36,6 +38,9 @@ const seeds = f.ints('--seeds', '0,1,2');
 const testN = f.int('--test', 10000);
 const stepCap = f.str('--steps') ? f.int('--steps', 1) : undefined;
 const only = f.str('--only');
+// Short runs of a BN network: the running statistics lag the weights, so evaluate with statistics re-estimated over
+// the last epoch's batches (SWALP's bn_update on a one-snapshot average, i.e. the final weights themselves).
+const bnRe = f.has('--bn-reestimate');
 const PARTS = [
   { key: 'lenet', label: 'LeNet-5', file: 'models/lenet5.ts', batch: 64, input: undefined, epochs: f.int('--lenet-epochs', 2), train: f.int('--lenet-train', 60000) },
   { key: 'resnet', label: 'ResNet-20 (1×28×28 input)', file: 'models/resnet20.ts', batch: 32, input: [1, 28, 28], epochs: f.int('--resnet-epochs', 1), train: f.int('--resnet-train', 10000) },
@@ -45,27 +50,31 @@ if (!PARTS.length) throw new Error('--only takes lenet, resnet or lenet,resnet')
 const runner = await openRunner(f.str('--backend') ?? 'webgpu');
 const data = loadDataset('fashion-mnist');
 const SECTION = 'division-table';
-interface Result { key: string; label: string; run: string; none: number[]; division: number[]; stepSeconds: { none: number; division: number }; minutes: number }
+interface Result { key: string; label: string; run: string; none: number[]; division: number[]; plain: { none: number[]; division: number[] }; stepSeconds: { none: number; division: number }; minutes: number }
 const results: Result[] = [];
 
 for (const p of PARTS) {
   const t0 = performance.now();
   const split = { train: firstN(data.train, p.train), test: data.test };
   const stepsPerEpoch = Math.min(Math.floor(split.train.n / p.batch), stepCap ?? Infinity);
-  const r: Result = { key: p.key, label: p.label, run: '', none: [], division: [], stepSeconds: { none: 0, division: 0 }, minutes: 0 };
+  const r: Result = { key: p.key, label: p.label, run: '', none: [], division: [], plain: { none: [], division: [] }, stepSeconds: { none: 0, division: 0 }, minutes: 0 };
   for (const arm of ['none', 'division'] as const) {
-    const m = runPasses(frontEnd(p.file, p.batch, p.input ? { input: p.input } : {}),
+    const m0 = runPasses(frontEnd(p.file, p.batch, p.input ? { input: p.input } : {}),
       { batch: p.batch, optimizer: DEFAULT_SGD, precision: arm === 'division' ? parsePolicy(SPEC) : undefined, log: () => {} });
+    const m = bnRe ? withSwa(m0) : m0;
     let secs = 0, steps = 0;
     for (const seed of seeds) {
       const b = await runner.make(m);
       await b.setState(initState(m, seed));
       const hist = await train(b, split, {
         epochs: p.epochs, batch: p.batch, seed, maxSteps: stepCap, testLimit: testN, progress: new Progress(), lr: () => DEFAULT_SGD.lr,
+        ...(bnRe ? { swa: { start: p.epochs, bn: m.graphs.some((g) => g.name === 'swa_bn') } } : {}),
       });
       await b.dispose();
-      const acc = hist[hist.length - 1].test_accuracy * 100;
+      const last = hist[hist.length - 1];
+      const acc = (bnRe ? last.swa_test_accuracy! : last.test_accuracy) * 100;
       r[arm].push(acc);
+      r.plain[arm].push(last.test_accuracy * 100);
       for (const h of hist) { secs += h.seconds; steps += h.steps; }
       console.log(`${p.key} ${arm} seed ${seed}: ${acc.toFixed(2)}%  (${(hist.reduce((s, h) => s + h.seconds, 0) / hist.reduce((s, h) => s + h.steps, 0) * 1000).toFixed(0)} ms/step)`);
     }
@@ -75,7 +84,8 @@ for (const p of PARTS) {
   const images = stepsPerEpoch * p.batch;
   r.run = `batch ${p.batch}, ${p.epochs} epoch${p.epochs > 1 ? 's' : ''} of ${stepsPerEpoch} steps (${images.toLocaleString('en-US')} of ` +
     `${split.train.n === data.train.n ? 'the 60,000' : `the first ${split.train.n.toLocaleString('en-US')} of the 60,000`} training images per epoch); ` +
-    `test: ${Math.min(testN, data.test.n).toLocaleString('en-US')} images`;
+    `test: ${Math.min(testN, data.test.n).toLocaleString('en-US')} images` +
+    (bnRe ? '; BN statistics re-estimated over the last epoch\'s batches before evaluation (`--bn-reestimate`)' : '');
   results.push(r);
 }
 await runner.close();

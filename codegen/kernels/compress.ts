@@ -7,7 +7,8 @@
  * division_compress is three dispatches on the output buffer: (1) the bf16 low-frequency part, two blocks per
  * invocation; (2) per (b,c) the residual's min and max → the f32 min and scale into scratch and the bf16 pair into
  * the stats word; (3) the residual codes, one output word (32/Q elements) per invocation, stochastic bits from
- * lpc_random_bits keyed by the node id.
+ * lpc_random_bits keyed by the node id. Kernels with f32 results (the decompressions, maxpool_bwd_argmax) store
+ * through the node's epilogue (folded post-ops, quantizer), like every other generator.
  *
  * format_compress / format_decompress (save=fp16|bf16|float<e,m>|fixed<wl,fl>; CPU semantics in ir/quant/save.ts):
  * one invocation per packed word, the format's quantizer on the bit pattern (the same WGSL as the quantize
@@ -22,7 +23,7 @@ import { WGSL_QUANT_CHUNKS, wgslQuantFns } from '../quant/wgsl.js';
 import { Format } from '../../ir/format.js';
 import { FIXED_SYM } from '../../ir/quant/bits.js';
 import { saveFormatError, saveSlot, saveWords } from '../../ir/quant/save.js';
-import { BufferDecl, NodeCtx, ceilDiv, ewWorkgroup, int, makeKernel, nodeRef, scratchRef } from './builder.js';
+import { BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, int, makeKernel, nodeRef, scratchRef } from './builder.js';
 
 const DIV_RN = `
 // correctly rounded a / b (RNE) by integer long division; results below the normal range are +0 (as divRn)
@@ -175,10 +176,10 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
 export function divisionDecompressKernels(c: NodeCtx): Kernel[] {
   const shape = c.node.type.shape;
   const { l, params } = layoutParams(shape, int(c, 'block'), int(c, 'bits'));
-  const n = numel(shape);
+  const n = numel(shape), ep = epilogue(c);
   return [makeKernel({
     name: 'division_decompress', buffers: [u32Buf('WORDS', c.node.inputs[0], 'read'), f32Buf('out', c.node.id, 'read_write')],
-    params: { ...params, n, mask: 2 ** l.bits - 1 }, invocations: n, workgroup: ewWorkgroup(c.variant),
+    params: { ...params, n, mask: 2 ** l.bits - 1 }, invocations: n, workgroup: ewWorkgroup(c.variant), epilogue: ep,
     decls: DIV_RN + BF16 + UPSAMPLE,
     body: `
   let x = t % P.ww;
@@ -187,7 +188,7 @@ export function divisionDecompressKernels(c: NodeCtx): Kernel[] {
   let st = WORDS[bc];
   let bit = t * P.bits;
   let q = (WORDS[P.hfc_off + (bit >> 5u)] >> (bit & 31u)) & P.mask;
-  out[t] = lpc_lfc(bc, y, x) + (lpc_div_rn(f32(q), lpc_bf16_f32(st)) + lpc_bf16_f32(st >> 16u));`,
+  out[t] = ${ep.q('(lpc_lfc(bc, y, x) + (lpc_div_rn(f32(q), lpc_bf16_f32(st)) + lpc_bf16_f32(st >> 16u)))', 't')};`,
   })];
 }
 
@@ -208,11 +209,11 @@ export function maskCompressKernels(c: NodeCtx): Kernel[] {
 }
 
 export function maskDecompressKernels(c: NodeCtx): Kernel[] {
-  const n = numel(c.node.type.shape);
+  const n = numel(c.node.type.shape), ep = epilogue(c);
   return [makeKernel({
     name: 'mask_decompress', buffers: [u32Buf('M', c.node.inputs[0], 'read'), f32Buf('out', c.node.id, 'read_write')],
-    params: { n }, invocations: n, workgroup: ewWorkgroup(c.variant),
-    body: `  out[t] = f32((M[t >> 5u] >> (t & 31u)) & 1u);`,
+    params: { n }, invocations: n, workgroup: ewWorkgroup(c.variant), epilogue: ep,
+    body: `  out[t] = ${ep.q('f32((M[t >> 5u] >> (t & 31u)) & 1u)', 't')};`,
   })];
 }
 
@@ -247,9 +248,9 @@ export function argmaxCompressKernels(c: NodeCtx): Kernel[] {
 
 export function maxpoolBwdArgmaxKernels(c: NodeCtx): Kernel[] {
   const [N, C, H, W] = c.node.type.shape, [, , OH, OW] = c.inTypes[0].shape, k = int(c, 'k'), s = int(c, 'stride');
-  const n = N * C * H * W;
+  const n = N * C * H * W, ep = epilogue(c);
   return [makeKernel({
-    name: 'maxpool_bwd_argmax',
+    name: 'maxpool_bwd_argmax', epilogue: ep,
     buffers: [f32Buf('DY', c.node.inputs[0], 'read'), u32Buf('IDX', c.node.inputs[1], 'read'), f32Buf('out', c.node.id, 'read_write')],
     params: { n, h: H, w: W, oh: OH, ow: OW, k, stride: s }, invocations: n, workgroup: ewWorkgroup(c.variant),
     body: `
@@ -269,7 +270,7 @@ export function maxpoolBwdArgmaxKernels(c: NodeCtx): Kernel[] {
       if (a == (iy - oy * P.stride) * P.k + (ix - ox * P.stride)) { acc = acc + DY[o]; }
     }
   }
-  out[t] = acc;`,
+  out[t] = ${ep.q('acc', 't')};`,
   })];
 }
 
@@ -360,12 +361,14 @@ export function formatCompressKernels(c: NodeCtx): Kernel[] {
 
 export function formatDecompressKernels(c: NodeCtx): Kernel[] {
   const fmt = saveFmt(c), { slot, per } = saveSlot(fmt), n = numel(c.node.type.shape), codec = saveCodec(fmt);
+  // without an epilogue the f32 bit patterns are stored through a u32 view (NaN payloads and subnormals unchanged)
+  const ep = epilogue(c), plain = !ep.kind;
   return [makeKernel({
-    name: 'format_decompress', buffers: [u32Buf('W', c.node.inputs[0], 'read'), u32Buf('out', c.node.id, 'read_write')],
-    params: { n, ...fixedParams(fmt) }, invocations: n, workgroup: ewWorkgroup(c.variant),
+    name: 'format_decompress', buffers: [u32Buf('W', c.node.inputs[0], 'read'), (plain ? u32Buf : f32Buf)('out', c.node.id, 'read_write')],
+    params: { n, ...fixedParams(fmt) }, invocations: n, workgroup: ewWorkgroup(c.variant), epilogue: ep,
     decls: (fmt.kind === 'float' ? WGSL_QUANT_CHUNKS.lpc_encode_mag : '') + codec.decode,
     body: `
   let c = (W[t / ${per}u] >> ((t % ${per}u) * ${slot}u)) & ${slot === 8 ? '0xffu' : '0xffffu'};
-  out[t] = lpc_save_decode(c);`,
+  out[t] = ${plain ? 'lpc_save_decode(c)' : ep.q('bitcast<f32>(lpc_save_decode(c))', 't')};`,
   })];
 }
