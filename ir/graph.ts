@@ -47,8 +47,9 @@ export class Builder {
     const inTypes = inputs.map((i) => this.graph.nodes[i].type);
     const arity = def.arity;
     const [lo, hi] = typeof arity === 'number' ? [arity, arity] : arity;
-    if (inputs.length < lo || inputs.length > hi)
-      throw new LocatedError(loc, `${op} expects ${lo === hi ? lo : `${lo}..${hi}`} inputs, got ${inputs.length}`);
+    const own = inputs.length - ((attrs.post_args as number | undefined) ?? 0); // post-op operands come on top
+    if (own < lo || own > hi)
+      throw new LocatedError(loc, `${op} expects ${lo === hi ? lo : `${lo}..${hi}`} inputs, got ${own}`);
     let type: TensorType;
     try {
       type = def.infer(inTypes, attrs);

@@ -7,6 +7,7 @@ import { Attrs } from './graph.js';
 import { Format, F32, Rounding, formatToString } from './format.js';
 import { TensorType, numel, shapeEq, tensorType } from './types.js';
 import { quantize as quantizeCpu } from './quant/quantize.js';
+import { evalPost, parsePost, scalarArgs } from './post.js';
 import { MinmaxFormat, minmaxBits, minmaxQparams, minmaxRunningUpdate, quantizeMinmaxWith } from './quant/minmax.js';
 import { argmaxCompress, divisionCompress, divisionDecompress, divisionLayout, maskCompress } from './quant/division.js';
 
@@ -55,8 +56,11 @@ const ops = new Map<string, OpDef>();
  * type then carries the format. Stochastic bits use the producing node's id as tensor id. Sources, views and
  * `quantize` itself take no epilogue.
  */
-export const EPILOGUE_ATTRS = { qfmt: 'format', qround: 'string' } as const;
+export const EPILOGUE_ATTRS = { qfmt: 'format', qround: 'string', post: 'string', post_args: 'int' } as const;
 const NO_EPILOGUE = new Set(['input', 'state', 'reshape', 'quantize', 'minmax_quantize']);
+
+/** Extra inputs a node's post-ops (ir/post.ts) read: they follow the op's own inputs. */
+export const postArgs = (a: Attrs) => (a.post_args as number | undefined) ?? 0;
 
 /** Whether `op` may carry a quantize epilogue (fusion asks before folding a quantizer into it). */
 export function takesEpilogue(op: string): boolean { return !NO_EPILOGUE.has(op); }
@@ -77,15 +81,36 @@ function def(d: OpDef): void {
     attrs: { ...d.attrs, ...EPILOGUE_ATTRS },
     optional: [...(d.optional ?? []), ...Object.keys(EPILOGUE_ATTRS)],
     infer: (t, a) => {
-      const r = d.infer(t, a);
+      const k = postArgs(a);
+      const r = d.infer(k ? t.slice(0, t.length - k) : t, a);
+      if (a.post !== undefined) checkPost(a, t.slice(t.length - k), r);
       return a.qfmt ? { ...r, fmt: a.qfmt as Format } : r;
     },
     cpu: (ins, out, c) => {
-      d.cpu(ins, out, c);
+      const k = postArgs(c.attrs);
+      d.cpu(k ? ins.slice(0, ins.length - k) : ins, out, k ? { ...c, inTypes: c.inTypes.slice(0, ins.length - k) } : c);
+      if (c.attrs.post !== undefined) applyPost(c.attrs, ins.slice(ins.length - k), out);
       const q = epilogueOf(c.attrs);
       if (q) out.set(quantizeCpu(Float32Array.from(out), c.type.shape, q.fmt, q.rounding, c.rng));
     },
   });
+}
+
+/** Post-ops (ir/post.ts): every extra operand is the result's shape, or [1] where the op reads a scalar. */
+function checkPost(a: Attrs, extras: TensorType[], r: TensorType): void {
+  const e = parsePost(a.post as string), scalars = scalarArgs(e);
+  extras.forEach((t, j) => need(scalars.has(j) ? numel(t.shape) === 1 : shapeEq(t.shape, r.shape),
+    `post-op operand $${j} ${str(t.shape)} does not match the result ${str(r.shape)}`));
+}
+/** The post-ops applied in place, each step rounded to f32 when the values are f32 (as separate kernels would). */
+function applyPost(a: Attrs, extras: Arr[], out: Arr): void {
+  const e = parsePost(a.post as string), scalars = scalarArgs(e);
+  const round = out instanceof Float32Array ? Math.fround : (v: number) => v;
+  const args = new Array<number>(extras.length);
+  for (let i = 0; i < out.length; i++) {
+    for (let j = 0; j < extras.length; j++) args[j] = scalars.has(j) ? extras[j][0] : extras[j][i];
+    out[i] = evalPost(e, out[i], args, round);
+  }
 }
 
 export function getOp(name: string): OpDef {
@@ -159,7 +184,8 @@ defEw('mul', 2, { cpu: ([a, b]) => a * b, wgsl: ([a, b]) => `(${a} * ${b})` },
 defEw('scale', 1, { cpu: ([a], t) => a * (t.c as number), wgsl: ([a], t) => `(${a} * ${wgslF32(t.c as number)})` },
   (g) => [g.add('scale', [g.dy], { c: g.attrs.c })], { c: 'float' });
 defEw('mul_scalar', 2, { cpu: ([a, s]) => a * s, wgsl: ([a, s]) => `(${a} * ${s})`, scalarInputs: [1] });
-defEw('relu', 1, { cpu: ([a]) => (a > 0 ? a : 0), wgsl: ([a]) => `max(${a}, 0.0)` }, (g) => [g.add('relu_bwd', [g.dy, g.x[0]])]);
+// relu_bwd reads relu's output (y > 0 exactly where x > 0), so relu's input can fold relu into its producer
+defEw('relu', 1, { cpu: ([a]) => (a > 0 ? a : 0), wgsl: ([a]) => `max(${a}, 0.0)` }, (g) => [g.add('relu_bwd', [g.dy, g.y])]);
 defEw('relu_bwd', 2, { cpu: ([d, x]) => (x > 0 ? d : 0), wgsl: ([d, x]) => `select(0.0, ${d}, ${x} > 0.0)` });
 
 /** A WGSL f32 literal that round-trips the float32 value. */

@@ -421,10 +421,6 @@ class ModuleReader {
       if (!g.types.has(x)) this.err(t, `use of undefined value %${x}`);
       if (!g.types.get(x)) inputsKnown = false;
     }
-    if (def) {
-      const arity = arityError(def, inputs.length);
-      if (arity) this.err(opTok, arity);
-    }
 
     const attrs: Attrs = {};
     const present = new Set<string>();
@@ -440,8 +436,11 @@ class ModuleReader {
       if (e) this.err(v.at, e);
       else attrs[key] = v.value;
     }
-    if (def)
+    if (def) {
+      const arity = arityError(def, inputs.length, attrs);
+      if (arity) this.err(opTok, arity);
       for (const k of missingAttrs(def, (x) => present.has(x))) this.err(opTok, missingAttrMessage(def, k));
+    }
 
     const typeCst = sub(cst, 'type')!;
     const type = this.type(typeCst);

@@ -42,7 +42,9 @@ export function unknownOpMessage(name: string): string {
   return `unknown op '${name}'${best ? `; did you mean '${best}'?` : ''}`;
 }
 
-export function arityError(def: OpDef, count: number): string | null {
+/** Arity of the op's own inputs: a node's post-op operands (attribute post_args) come on top. */
+export function arityError(def: OpDef, count: number, attrs?: Attrs): string | null {
+  count -= (attrs?.post_args as number | undefined) ?? 0;
   const [lo, hi] = typeof def.arity === 'number' ? [def.arity, def.arity] : def.arity;
   if (count >= lo && count <= hi) return null;
   return `${def.name} expects ${lo === hi ? lo : `${lo}..${hi}`} inputs, got ${count}`;
@@ -141,7 +143,7 @@ function checkNode(g: Graph, n: Node, i: number, err: (loc: Loc | undefined, msg
   let ok = true;
   for (const x of n.inputs)
     if (!(Number.isInteger(x) && x >= 0 && x < i)) { fail(`input %${x} is not an earlier node`); ok = false; }
-  const arity = arityError(def, n.inputs.length);
+  const arity = arityError(def, n.inputs.length, n.attrs);
   if (arity) { fail(arity); ok = false; }
   for (const e of attrErrors(def, n.attrs)) { fail(e); ok = false; }
   if (!ok) return;

@@ -85,6 +85,17 @@ function compressGraph(g: Graph, save: Save): Graph {
       else { const k = kindOf(nd, slot, v); if (k) want(v, k); }
     });
   }
+  // relu_bwd reads relu's output; where backward also reads that value raw (a linear layer's input, …) the f32
+  // value is kept anyway and a mask would only add bytes.
+  for (const nd of g.nodes) {
+    if (!bwd[nd.id]) continue;
+    nd.inputs.forEach((v, slot) => {
+      if (!fwd[v] || g.nodes[v].op === 'state' || nd.op === 'relu_bwd') return;
+      if (nd.op === 'maxpool_bwd' && slot === 1) return;
+      if (!kindOf(nd, slot, v)) need.get(v)?.delete('mask');
+    });
+  }
+  for (const [v, keys] of need) if (!keys.size) need.delete(v);
   if (!need.size) return g;
 
   const out: Graph = { name: g.name, nodes: [], outputs: [], updates: [] };

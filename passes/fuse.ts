@@ -16,7 +16,8 @@
  */
 import { Format, formatToString } from '../ir/format.js';
 import { Graph, Module, Node } from '../ir/graph.js';
-import { getOp, takesEpilogue } from '../ir/ops.js';
+import { getOp, postArgs, takesEpilogue } from '../ir/ops.js';
+import { PostExpr, parsePost, postToString, substituteX } from '../ir/post.js';
 
 
 export interface FusionStats {
@@ -140,3 +141,78 @@ export function fuseGraph(g: Graph): { graph: Graph; stats: FusionStats } {
     stats,
   };
 }
+
+// ---- elementwise post-ops ----
+
+/** Post-op operands a fused node may read (each is one more storage binding of its kernels). */
+export const MAX_POST_OPERANDS = 3;
+
+export function fuseElementwise(m: Module): Module {
+  return { ...m, graphs: m.graphs.map((g) => fuseElementwiseGraph(g)) };
+}
+
+/**
+ * Folds an elementwise op C into the node P producing one of its operands, when C is P's only use: P's kernel then
+ * computes C in its final store (ir/post.ts: attribute `post` over P's result `x` and C's other operands, appended
+ * to P's inputs). Repeats down chains: bn_apply → relu, residual add → relu, matmul/maxpool_bwd → relu_bwd, the
+ * optimizer's scale → add → … The fused node stays at P's place, so C's other operands must already exist there;
+ * the schedule, and with it every value's lifetime, is otherwise unchanged. Users, outputs and updates of C read the
+ * fused node. Run before quantizer fusion: a quantize node between P and C stops a chain, and a folded quantizer
+ * then applies after the post-ops, as it did after C.
+ */
+export function fuseElementwiseGraph(g: Graph): Graph {
+  const nodes: Node[] = g.nodes.map((n) => ({ ...n, attrs: { ...n.attrs }, inputs: [...n.inputs] }));
+  const uses = new Array<number>(nodes.length).fill(0);
+  for (const n of nodes) for (const i of n.inputs) uses[i]++;
+  for (const r of [...g.outputs, ...g.updates]) uses[r.node]++;
+  const into = new Map<number, number>(); // folded C → the fused node (its producer P)
+  const at = (id: number) => into.get(id) ?? id;
+  for (const c of nodes) {
+    c.inputs = c.inputs.map(at);
+    const ew = safeOp(c.op)?.ew;
+    if (!ew || c.attrs.post !== undefined || !isF32(c.attrs.qfmt as Format) || c.type.dtype !== 'f32') continue;
+    const scalars = ew.scalarInputs ?? [];
+    const slot = c.inputs.findIndex((id, s) => {
+      const p = nodes[id];
+      return !scalars.includes(s) && uses[id] === 1 && takesEpilogue(p.op) && !!safeOp(p.op) &&
+        isF32(p.attrs.qfmt as Format) && p.type.dtype === 'f32' && p.type.shape.join(',') === c.type.shape.join(',') &&
+        postArgs(p.attrs) + c.inputs.length - 1 <= MAX_POST_OPERANDS &&
+        c.inputs.every((o, t) => t === s || o < id); // C's other operands exist where P is
+    });
+    if (slot < 0) continue;
+    const p = nodes[c.inputs[slot]];
+    const k = postArgs(p.attrs);
+    const others = c.inputs.filter((_, s) => s !== slot);
+    let j = k;
+    const outer: PostExpr = {
+      kind: 'op', op: c.op, attrs: Object.fromEntries(Object.entries(c.attrs).filter(([a]) => a !== 'qfmt' && a !== 'qround')),
+      args: c.inputs.map((_, s): PostExpr => (s === slot ? { kind: 'x' } : { kind: 'arg', index: j++ })),
+    };
+    const inner: PostExpr = p.attrs.post === undefined ? { kind: 'x' } : parsePost(p.attrs.post as string);
+    p.inputs.push(...others);
+    p.attrs.post = postToString(substituteX(outer, inner));
+    p.attrs.post_args = k + others.length;
+    if (!p.attrs.post_args) delete p.attrs.post_args;
+    uses[p.id] = uses[c.id];
+    into.set(c.id, p.id);
+  }
+  // Drop the folded ops, renumber, re-infer types in order.
+  const remap = new Map<number, number>();
+  const out: Node[] = [];
+  for (const n of nodes) {
+    if (into.has(n.id)) continue;
+    const id = out.length;
+    remap.set(n.id, id);
+    const inputs = n.inputs.map((i) => remap.get(i)!);
+    const type = n.op === 'input' || n.op === 'state' ? n.type : getOp(n.op).infer(inputs.map((i) => out[i].type), n.attrs);
+    out.push({ ...n, id, inputs, type });
+  }
+  const fin = (id: number) => remap.get(at(id))!;
+  return {
+    name: g.name, nodes: out,
+    outputs: g.outputs.map((o) => ({ ...o, node: fin(o.node) })),
+    updates: g.updates.map((u) => ({ ...u, node: fin(u.node) })),
+  };
+}
+
+function safeOp(op: string) { try { return getOp(op); } catch { return undefined; } }

@@ -8,7 +8,7 @@ import { verifyModule } from '../ir/verify.js';
 import { autodiff } from './autodiff.js';
 import { optimizer, SgdOptions } from './optimizer.js';
 import { quantizePass } from './quantize.js';
-import { fuseQuantizers } from './fuse.js';
+import { fuseElementwise, fuseQuantizers } from './fuse.js';
 import { compressPass } from './compress.js';
 import { PrecisionPolicy } from '../ir/precision/index.js';
 
@@ -37,6 +37,8 @@ export const PASSES: Pass[] = [
   { name: 'optimizer', run: (m, o) => optimizer(m, o.optimizer, o.precision) },
   // DIVISION: backward reads of saved activations go through packed forms (save=division(…)).
   { name: 'compress', run: (m, o) => compressPass(m, o.precision) },
+  // Folds elementwise ops (ReLU, residual adds, relu_bwd, optimizer arithmetic) into the kernel producing their input.
+  { name: 'fuse-ew', run: (m, o) => (o.fuse === false ? m : fuseElementwise(m)) },
   // Folds each quantizer into the kernel that produces its value (after autodiff: a folded quantizer has no gradient rule).
   { name: 'fuse', run: (m, o) => (o.fuse === false ? m : fuseQuantizers(m)) },
   { name: 'dce', run: (m) => ({ ...m, graphs: m.graphs.map(dce) }) },

@@ -12,7 +12,8 @@
  */
 import { Binding, BufferRef, Kernel, STEP_UNIFORM_WGSL, stableHash } from '../kernel.js';
 import { Graph, Node } from '../../ir/graph.js';
-import { epilogueOf } from '../../ir/ops.js';
+import { epilogueOf, postArgs } from '../../ir/ops.js';
+import { PostExpr, parsePost, scalarArgs, wgslPost } from '../../ir/post.js';
 import { Format, Rounding } from '../../ir/format.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.js';
 import { TensorType, numel } from '../../ir/types.js';
@@ -28,12 +29,24 @@ export interface NodeCtx {
   node: Node;
   inTypes: TensorType[];
   variant: Variant;
+  /** Folded elementwise post-ops and their operands (node ids), applied before the quantize epilogue. */
+  post?: { expr: PostExpr; operands: number[]; scalars: Set<number> };
 }
 
+/**
+ * The node as its generator sees it: its own inputs only. Post-op operands (ir/post.ts, appended after them) are
+ * the epilogue's business, in `post`.
+ */
 export function nodeCtx(g: Graph, nodeId: number, variant: Variant): NodeCtx {
-  const node = g.nodes[nodeId];
-  if (!node) throw new Error(`graph '${g.name}' has no node %${nodeId}`);
-  return { g, node, inTypes: node.inputs.map((i) => g.nodes[i].type), variant };
+  const full = g.nodes[nodeId];
+  if (!full) throw new Error(`graph '${g.name}' has no node %${nodeId}`);
+  const k = postArgs(full.attrs);
+  const node = k ? { ...full, inputs: full.inputs.slice(0, full.inputs.length - k) } : full;
+  const post = full.attrs.post === undefined ? undefined : (() => {
+    const expr = parsePost(full.attrs.post as string);
+    return { expr, operands: full.inputs.slice(full.inputs.length - k), scalars: scalarArgs(expr) };
+  })();
+  return { g, node, inTypes: node.inputs.map((i) => g.nodes[i].type), variant, ...(post ? { post } : {}) };
 }
 
 export interface BufferDecl {
@@ -120,7 +133,7 @@ export function makeKernel(s: KernelSpec): Kernel {
   const decls = buffers.map((b, i) =>
     `@group(0) @binding(${2 + i}) var<storage, ${b.access}> ${b.name}: array<${b.view ?? b.elem}>;`);
   const usesStep = !!s.usesStep || ep.usesStep;
-  const name = ep.kind ? `${s.name}_q${ep.kind}` : s.name;
+  const name = ep.kind ? `${s.name}_${ep.kind.startsWith('post') ? '' : 'q'}${ep.kind}` : s.name;
   const source = `// ${name}
 struct Params { ${fields.join(', ')} }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -254,9 +267,26 @@ export function nodeQuant(node: Node): { fmt: Format; rounding: Rounding } | und
  */
 export function epilogue(c: NodeCtx): Epilogue {
   const q = nodeQuant(c.node);
-  if (!q) return NO_EPILOGUE;
-  if (isBlockFormat(q.fmt)) return trackEpilogue(q.fmt, c.node.type.shape);
-  return quantEpilogue(q.fmt, q.rounding, c.node.id);
+  const base = !q ? NO_EPILOGUE : isBlockFormat(q.fmt) ? trackEpilogue(q.fmt, c.node.type.shape) : quantEpilogue(q.fmt, q.rounding, c.node.id);
+  return c.post ? withPost(base, postOps(c)) : base;
+}
+
+/** The post-ops of a node as WGSL: `apply(v, i)` for the value v of flat element i, and the operand bindings. */
+export function postOps(c: NodeCtx): { apply: (v: string, i: string) => string; buffers: BufferDecl[] } {
+  const p = c.post;
+  if (!p) return { apply: (v) => v, buffers: [] };
+  const buffers = p.operands.map((id, j): BufferDecl => ({ name: `q_post${j}`, ref: nodeRef(id), elem: 'f32', access: 'read' }));
+  return { apply: (v, i) => wgslPost(p.expr, v, (j) => `q_post${j}[${p.scalars.has(j) ? '0u' : i}]`), buffers };
+}
+
+/** `base` applied to the post-ops' result; Kernel.epilogue becomes `post` or `post_q<kind>`. */
+function withPost(base: Epilogue, post: ReturnType<typeof postOps>): Epilogue {
+  return {
+    ...base,
+    kind: base.kind ? `post_q${base.kind}` : 'post',
+    q: (v, i) => base.q(post.apply(v, i), i),
+    buffers: [...post.buffers, ...(base.buffers ?? [])],
+  };
 }
 
 /** Formats whose quantizer needs a reduction per block first. */

@@ -8,7 +8,7 @@
 import { getOp } from '../../ir/ops.js';
 import { Kernel } from '../kernel.js';
 import { Rounding } from '../../ir/format.js';
-import { BlockFormat, BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, inBuf, isBlockFormat, makeKernel, nodeQuant, outBuf, outNumel } from './builder.js';
+import { BlockFormat, BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, inBuf, isBlockFormat, makeKernel, nodeQuant, outBuf, outNumel, postOps } from './builder.js';
 import { onePassBlockKernel, onePassFits } from './quantize.js';
 
 export function elementwiseKernels(c: NodeCtx): Kernel[] {
@@ -57,10 +57,11 @@ export function elementwiseKernels(c: NodeCtx): Kernel[] {
 function onePassElementwise(c: NodeCtx, fmt: BlockFormat, rounding: Rounding): Kernel {
   const ew = getOp(c.node.op).ew!;
   const scalars = ew.scalarInputs ?? [];
-  const buffers: BufferDecl[] = [...c.node.inputs.map((_, i) => inBuf(c, i, `in${i}`)), outBuf(c)];
+  const post = postOps(c);
+  const buffers: BufferDecl[] = [...c.node.inputs.map((_, i) => inBuf(c, i, `in${i}`)), outBuf(c), ...post.buffers];
   const args = c.node.inputs.map((_, i) => (scalars.includes(i) ? `in${i}[0]` : `in${i}[i]`));
   return onePassBlockKernel({
     name: c.node.op, fmt, rounding, tensorId: c.node.id, shape: c.node.type.shape, buffers, params: {},
-    value: () => ({ loads: '', expr: ew.wgsl(args, c.node.attrs) }), out: 'out',
+    value: () => ({ loads: '', expr: post.apply(ew.wgsl(args, c.node.attrs), 'i') }), out: 'out',
   });
 }

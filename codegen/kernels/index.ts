@@ -82,8 +82,8 @@ export function kernelsForNode(g: Graph, nodeId: number, opts: { variant?: Varia
   if (!gen) throw new Error(`no WebGPU kernel for op '${op}' (node %${nodeId} of graph '${g.name}')`);
   const kernels = gen(c);
   const q = nodeQuant(c.node);
-  // A generator that ignored the epilogue would silently compute unquantized values: refuse instead.
-  if (q && !isBlockFormat(q.fmt) && !kernels.some((k) => k.epilogue))
+  // A generator that ignored the epilogue would silently skip post-ops or quantization: refuse instead.
+  if ((c.post || (q && !isBlockFormat(q.fmt))) && !kernels.some((k) => k.epilogue))
     throw new Error(`kernels for '${op}' do not apply the quantize epilogue of %${nodeId} (graph '${g.name}')`);
   if (!q || !isBlockFormat(q.fmt)) return kernels;
   // a one-pass kernel (quantize.ts onePassBlockKernel) already stored the quantized values

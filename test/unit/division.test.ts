@@ -286,7 +286,8 @@ describe('memory plan: saved activations are the packed words', () => {
     for (const b of savedBufs) expect(g.nodes.some((n) => /_compress$/.test(n.op) && n.inputs[0] === b.node)).toBe(false);
     // everything saved is live at once at the end of the forward
     expect(pd.classes.saved_activations).toBe(savedBufs.reduce((s, b) => s + b.bytes, 0));
-    expect(pf.classes.saved_activations / pd.classes.saved_activations).toBeGreaterThan(file.includes('lenet') ? 8 : 5);
+    // (LeNet-5's linear inputs stay f32, as in DIVISION, and dominate what it saves: 6.6× at batch 16)
+    expect(pf.classes.saved_activations / pd.classes.saved_activations).toBeGreaterThan(file.includes('lenet') ? 6 : 5);
   });
 
   // models/resnet18.ts comes from another line of work; the check runs once it is there

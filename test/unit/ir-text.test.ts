@@ -157,7 +157,7 @@ describe('print ∘ parse', () => {
     const p = parseModule(text, 'lenet5.lpc/graph.lpir');
     expect(printModule(p)).toBe(text);
     expect(() => verifyModule(p)).not.toThrow();
-    expect(text).toMatch(/conv2d\(%\d+, %\d+, %\d+\) \{pad=2, stride=1\} : tensor<\[4,6,28,28\], f32> loc\("models\/lenet5\.ts":\d+:\d+\)/);
+    expect(text).toMatch(/conv2d\(%\d+, %\d+, %\d+\) \{pad=2, post="relu\(x\)", stride=1\} : tensor<\[4,6,28,28\], f32> loc\("models\/lenet5\.ts":\d+:\d+\)/);
   });
 });
 
@@ -191,7 +191,7 @@ describe('parse errors', () => {
   test('bad attributes: unknown, wrong kind, missing, duplicate, bad format', () => {
     expect(errs(edit({ 6: '  %2 = conv2d(%0, %1) {padding=1, stride=1} : tensor<[2,3,8,8], f32>' }))).toEqual([
       "6:8: conv2d is missing attribute 'pad' (an int)",
-      "6:24: conv2d has no attribute 'padding'; its attributes are pad, qfmt, qround, stride",
+      "6:24: conv2d has no attribute 'padding'; its attributes are pad, post, post_args, qfmt, qround, stride",
     ]);
     expect(errs(edit({ 6: '  %2 = conv2d(%0, %1) {pad=1.5, stride="1"} : tensor<[2,3,8,8], f32>' }))).toEqual([
       "6:28: attribute 'pad' of conv2d must be an int, got 1.5",
