@@ -11,7 +11,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { Graph, Module, Node, getGraph } from '../ir/graph.js';
-import { epilogueOf } from '../ir/ops.js';
+import { epilogueOf, postArgs } from '../ir/ops.js';
+import { PostExpr, parsePost } from '../ir/post.js';
 import type { SgdOptions } from '../passes/optimizer.js';
 import type { Gpu } from '../runtime/webgpu/device.js';
 import type { Backend } from '../runtime/backend.js';
@@ -227,7 +228,7 @@ export class TfjsPeer {
       return tf.reshape(tf.transpose(tf.reshape(val.t, [shape[0], H, W, C]), NHWC_TO_NCHW), shape);
     };
     for (const n of this.nodes) {
-      const ins = n.inputs;
+      const k = postArgs(n.attrs), ins = n.inputs.slice(0, n.inputs.length - k);
       let out: Val | Stats;
       switch (n.op) {
         case 'input':
@@ -307,6 +308,11 @@ export class TfjsPeer {
         }
         default:
           throw new Error(`tfjs peer: op '${n.op}' (%${n.id}) has no tfjs translation`);
+      }
+      // fused elementwise post-ops (ir/post.ts): the same ops on the tfjs values, operands in the result's layout
+      if (n.attrs.post !== undefined) {
+        const extra = n.inputs.slice(ins.length).map((i) => v(i).t);
+        out = { ...(out as Val), t: postTf(parsePost(n.attrs.post as string), (out as Val).t, extra) };
       }
       vals.set(n.id, out);
     }
@@ -400,4 +406,19 @@ export async function lossAgreement(b: Backend, peer: TfjsPeer, batches: PeerBat
   }
   const maxRelDiff = Math.max(...lpc.map((l, i) => Math.abs(tfjs[i] - l) / Math.max(Math.abs(l), 1e-30)));
   return { lpc, tfjs, maxRelDiff };
+}
+
+/** A post-op expression on tfjs tensors (the forward ops lpc folds: relu, add, sub, mul, scale, mul_scalar). */
+function postTf(e: PostExpr, x: tf.Tensor, args: tf.Tensor[]): tf.Tensor {
+  if (e.kind === 'x') return x;
+  if (e.kind === 'arg') return args[e.index];
+  const a = e.args.map((z) => postTf(z, x, args));
+  switch (e.op) {
+    case 'relu': return tf.relu(a[0]);
+    case 'add': return tf.add(a[0], a[1]);
+    case 'sub': return tf.sub(a[0], a[1]);
+    case 'mul': case 'mul_scalar': return tf.mul(a[0], a[1]);
+    case 'scale': return tf.mul(a[0], e.attrs.c as number);
+    default: throw new Error(`tfjs peer: post-op '${e.op}' has no tfjs translation`);
+  }
 }

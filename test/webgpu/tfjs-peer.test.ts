@@ -52,8 +52,11 @@ async function agree(m: Module, data: ReturnType<typeof loadDataset>, batch: num
       const w = lpcState.get(name)!;
       let scale = 0, diff = 0;
       for (let i = 0; i < v.length; i++) { scale = Math.max(scale, Math.abs(w[i])); diff = Math.max(diff, Math.abs(v[i] - w[i])); }
-      if (diff > 1e-3 * scale + 1e-6) console.log(name, diff, scale);
-      expect({ name, close: diff <= 1e-3 * scale + 1e-6 }).toEqual({ name, close: true });
+      // (a bias gradient is a long sum that nearly cancels: the two frameworks' f32 summation orders differ by a few
+      // 1e-6 in absolute terms there, hence the absolute floor)
+      const tol = 1e-3 * scale + 1e-5;
+      if (diff > tol) console.log(name, diff, scale);
+      expect({ name, close: diff <= tol }).toEqual({ name, close: true });
     }
     return a;
   } finally {
