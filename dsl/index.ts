@@ -109,6 +109,20 @@ export function linear(x: Tensor, out: number, o: LinearOptions = {}): Tensor {
 
 export function relu(x: Tensor): Tensor { return node(ctx('relu'), 'relu', [tensorArg(x, 'relu')]); }
 
+/**
+ * Dropout with drop probability p (torch.nn.Dropout: kept values scaled by 1/(1 − p)) in training; the identity in
+ * evaluation. The mask comes from the run's seed and step, so a run is reproducible and both backends agree.
+ */
+export function dropout(x: Tensor, p = 0.5): Tensor {
+  const c = ctx('dropout');
+  tensorArg(x, 'dropout');
+  check(typeof p === 'number' && p >= 0 && p < 1, `dropout p must be in [0, 1), got ${String(p)}`);
+  const key = c.counters.get('dropout') ?? 0;
+  c.counters.set('dropout', key + 1);
+  if (!c.opts.training || p === 0) return x;
+  return node(c, 'dropout', [x], { p, key });
+}
+
 export function add(a: Tensor, b: Tensor): Tensor {
   return node(ctx('add'), 'add', [tensorArg(a, 'add'), tensorArg(b, 'add')]);
 }

@@ -7,6 +7,7 @@ import { Attrs } from './graph.js';
 import { Format, F32, Rounding, formatToString } from './format.js';
 import { TensorType, numel, shapeEq, tensorType } from './types.js';
 import { quantize as quantizeCpu } from './quant/quantize.js';
+import { randomBitsArray } from './quant/rng.js';
 import { evalPost, parsePost, scalarArgs } from './post.js';
 import { MinmaxFormat, minmaxBits, minmaxQparams, minmaxRunningUpdate, quantizeMinmaxWith } from './quant/minmax.js';
 import { argmaxCompress, divisionCompress, divisionDecompress, divisionLayout, maskCompress } from './quant/division.js';
@@ -187,6 +188,31 @@ defEw('mul_scalar', 2, { cpu: ([a, s]) => a * s, wgsl: ([a, s]) => `(${a} * ${s}
 // relu_bwd reads relu's output (y > 0 exactly where x > 0), so relu's input can fold relu into its producer
 defEw('relu', 1, { cpu: ([a]) => (a > 0 ? a : 0), wgsl: ([a]) => `max(${a}, 0.0)` }, (g) => [g.add('relu_bwd', [g.dy, g.y])]);
 defEw('relu_bwd', 2, { cpu: ([d, x]) => (x > 0 ? d : 0), wgsl: ([d, x]) => `select(0.0, ${d}, ${x} > 0.0)` });
+
+// ---------- dropout ----------
+/** The random stream of dropout `key` (quantizers use their node ids, far below). */
+export const DROPOUT_STREAM = 0x40000000;
+/** Keep element i when the top 24 of its random bits are ≥ this: P(drop) = p to 2^-24. */
+export const dropoutThreshold = (p: number) => Math.floor(p * 16777216);
+/**
+ * Dropout in training (the DSL emits nothing in evaluation): element i is kept when the top 24 of
+ * randomBits(seed, step, DROPOUT_STREAM + key, i) are ≥ p·2^24, then scaled by 1/(1 − p) in f32 (torch.nn.Dropout).
+ * Its gradient is the same op on the error: the same bits, so the same mask.
+ */
+def({
+  name: 'dropout', arity: 1, attrs: { p: 'float', key: 'int' },
+  infer: (t, a) => {
+    need((a.p as number) >= 0 && (a.p as number) < 1, `dropout p must be in [0, 1), got ${a.p}`);
+    return f32(t[0].shape);
+  },
+  cpu: (ins, out, c) => {
+    const p = c.attrs.p as number, thr = dropoutThreshold(p), scale = Math.fround(1 / (1 - p));
+    const r = randomBitsArray(c.rng.seed >>> 0, c.rng.step >>> 0, (DROPOUT_STREAM + (c.attrs.key as number)) >>> 0, out.length);
+    const round = out instanceof Float32Array ? Math.fround : (v: number) => v;
+    for (let i = 0; i < out.length; i++) out[i] = (r[i] >>> 8) >= thr ? round(ins[0][i] * scale) : 0;
+  },
+  grad: (g) => [g.add('dropout', [g.dy], { p: g.attrs.p, key: g.attrs.key })],
+});
 
 /** A WGSL f32 literal that round-trips the float32 value. */
 export function wgslF32(x: number): string {

@@ -17,6 +17,7 @@ import { conv2dBwdDataKernels } from './conv2d-bwd-data.js';
 import { conv2dBwdWeightKernels } from './conv2d-bwd-weight.js';
 import { elementwiseKernels } from './elementwise.js';
 import { fillKernels } from './fill.js';
+import { dropoutKernels } from './dropout.js';
 import { correctCountKernels, softmaxXentBwdKernels, softmaxXentKernels } from './loss.js';
 import { linearKernels, matmulKernels } from './matmul.js';
 import { avgpoolBwdKernels, avgpoolKernels, maxpoolBwdKernels, maxpoolKernels } from './pool.js';
@@ -41,6 +42,7 @@ const TILED: Record<string, (c: NodeCtx, t: Tile) => Kernel[]> = {
 
 const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
   fill: fillKernels,
+  dropout: dropoutKernels,
   sum_channel: sumChannelKernels,
   maxpool: maxpoolKernels,
   avgpool: avgpoolKernels,

@@ -91,6 +91,7 @@ function oddGraph(): Graph {
   const mmf: Format = { kind: 'minmax', bits: 8, per: 'tensor', sched: 'fwd' };
   b.add('minmax_running_update', [ar, b.add('minmax_qparams', [x4], {})], { momentum: 0.1, fmt: mmf });
   b.add('minmax_quantize', [x4, ar], { fmt: mmf, rounding: 'stochastic' });
+  b.add('dropout', [x4], { p: 0.5, key: 1 });
   return g;
 }
 
