@@ -120,24 +120,8 @@ export function fuseGraph(g: Graph): { graph: Graph; stats: FusionStats } {
 
   // 4. Drop the removed nodes, renumber, and re-infer types in order (a producer's type now carries its format, and
   //    a view of a value takes that value's format).
-  const remap = new Map<number, number>();
-  const out: Node[] = [];
-  for (const n of nodes) {
-    if (gone.has(n.id)) continue;
-    const id = out.length;
-    remap.set(n.id, id);
-    const inputs = n.inputs.map((i) => remap.get(resolve(i))!);
-    const type = n.op === 'input' || n.op === 'state' ? n.type : getOp(n.op).infer(inputs.map((i) => out[i].type), n.attrs);
-    out.push({ ...n, id, inputs, type });
-  }
-  const at = (id: number) => remap.get(resolve(id))!;
   return {
-    graph: {
-      name: g.name,
-      nodes: out,
-      outputs: outputs.map((o) => ({ ...o, node: at(o.node) })),
-      updates: updates.map((u) => ({ ...u, node: at(u.node) })),
-    },
+    graph: rebuild({ ...g, outputs, updates }, nodes, (id) => gone.has(id), resolve),
     stats,
   };
 }
@@ -196,22 +180,29 @@ export function fuseElementwiseGraph(g: Graph): Graph {
     uses[p.id] = uses[c.id];
     into.set(c.id, p.id);
   }
-  // Drop the folded ops, renumber, re-infer types in order.
+  return rebuild(g, nodes, (id) => into.has(id), at);
+}
+
+/**
+ * The graph of `nodes` without the dropped ones: ids renumbered 0..n−1 in order, inputs, outputs and updates of a
+ * dropped node read its replacement (`resolve`), types re-inferred in order (formats and post-ops change them).
+ */
+function rebuild(g: Graph, nodes: Node[], dropped: (id: number) => boolean, resolve: (id: number) => number): Graph {
   const remap = new Map<number, number>();
   const out: Node[] = [];
   for (const n of nodes) {
-    if (into.has(n.id)) continue;
+    if (dropped(n.id)) continue;
     const id = out.length;
     remap.set(n.id, id);
-    const inputs = n.inputs.map((i) => remap.get(i)!);
+    const inputs = n.inputs.map((i) => remap.get(resolve(i))!);
     const type = n.op === 'input' || n.op === 'state' ? n.type : getOp(n.op).infer(inputs.map((i) => out[i].type), n.attrs);
     out.push({ ...n, id, inputs, type });
   }
-  const fin = (id: number) => remap.get(at(id))!;
+  const at = (id: number) => remap.get(resolve(id))!;
   return {
     name: g.name, nodes: out,
-    outputs: g.outputs.map((o) => ({ ...o, node: fin(o.node) })),
-    updates: g.updates.map((u) => ({ ...u, node: fin(u.node) })),
+    outputs: g.outputs.map((o) => ({ ...o, node: at(o.node) })),
+    updates: g.updates.map((u) => ({ ...u, node: at(u.node) })),
   };
 }
 
