@@ -11,6 +11,7 @@ import { randomBitsArray } from './quant/rng.js';
 import { evalPost, parsePost, scalarArgs } from './post.js';
 import { MinmaxFormat, minmaxBits, minmaxQparams, minmaxRunningUpdate, quantizeMinmaxWith } from './quant/minmax.js';
 import { argmaxCompress, divisionCompress, divisionDecompress, divisionLayout, maskCompress } from './quant/division.js';
+import { formatCompress, formatDecompress, saveFormatError, saveWords } from './quant/save.js';
 
 export type Arr = Float32Array | Float64Array;
 
@@ -756,4 +757,26 @@ def({
       out[(nc * H + oy * s + Math.floor(a / k)) * W + ox * s + (a % k)] += dy[o];
     }
   },
+});
+/** Saved activations in a narrow format (save=fp16|bf16|float<e,m>|fixed<wl,fl>; ir/quant/save.ts): nearest
+ *  rounding, the codes packed 4 (≤ 8 bits) or 2 (≤ 16 bits) per u32 word; any shape. */
+def({
+  name: 'format_compress', arity: 1, attrs: { fmt: 'format' },
+  infer: (t, a) => {
+    const e = saveFormatError(a.fmt as Format);
+    need(!e, `format_compress: ${e}`);
+    return words(saveWords(a.fmt as Format, numel(t[0].shape)));
+  },
+  cpu: (ins, out, c) => writeWords(out, formatCompress(ins[0], c.attrs.fmt as Format)),
+});
+def({
+  name: 'format_decompress', arity: 1, attrs: { fmt: 'format', shape: 'ints' },
+  infer: (t, a) => {
+    const e = saveFormatError(a.fmt as Format);
+    need(!e, `format_decompress: ${e}`);
+    const n = numel(a.shape as number[]);
+    need(t[0].dtype === 'u32' && t[0].shape[0] === saveWords(a.fmt as Format, n), `format_decompress: ${str(t[0].shape)} words do not hold ${str(a.shape as number[])}`);
+    return f32(a.shape as number[]);
+  },
+  cpu: (ins, out, c) => formatDecompress(readWords(ins[0]), c.attrs.fmt as Format, out.length, out),
 });

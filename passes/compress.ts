@@ -16,6 +16,8 @@
  * format_decompress (the format's nearest rounding, codes packed 2 or 4 per word); ReLU and max pooling keep their
  * exact 1-bit mask and 8-bit argmax, which are smaller and lossless.
  *
+ * `save=recompute` (recomputeGraph below) saves nothing packed: cheap ops are recomputed in backward instead.
+ *
  * Placement: a compress node right after the value's producer (the f32 original then dies with its last forward
  * use; the packed words live until backward), a decompress node right before the first backward reader (shared by
  * the readers of the same value). Forward = ancestors of the graph's outputs; backward = descendants of a `fill`
@@ -36,7 +38,8 @@ type Save = Exclude<SaveSpec, { kind: 'recompute' }>;
 
 export function compressPass(m: Module, policy: PrecisionPolicy | undefined): Module {
   const save = policy?.save;
-  if (!save || save.kind === 'recompute') return m;
+  if (!save) return m;
+  if (save.kind === 'recompute') return { ...m, graphs: m.graphs.map((g) => (g.name === 'train' ? recomputeGraph(g) : g)) };
   if (save.kind === 'format') {
     const err = saveFormatError(save.fmt);
     if (err) throw new Error(err);
@@ -138,6 +141,60 @@ function compressGraph(g: Graph, save: Save): Graph {
           : b.add('argmax_compress', [id], { k: Number(k), stride: Number(stride) }, nd.loc);
       packed.set(`${nd.id}:${key}`, c);
     }
+  }
+  out.outputs = g.outputs.map((o) => ({ name: o.name, node: remap[o.node] }));
+  out.updates = g.updates.map((o) => ({ name: o.name, node: remap[o.node] }));
+  return out;
+}
+
+/**
+ * `save=recompute`: cheap forward ops whose inputs backward keeps anyway are run again in backward instead of having
+ * their results saved. Recomputable: relu, bn_apply (from the saved BN input and batch statistics), add, max/avg
+ * pooling, reshape, and quantize with nearest rounding — deterministic ops, so the recomputed value has the bits of
+ * the original and training is bit-identical to saving it. A value is recomputed when its producer is one of those
+ * and each of its inputs is a state or graph input, a value backward reads anyway and that is not itself
+ * recomputable (so stays saved: a conv output, BN statistics, …), or recomputable in turn (chains such as relu(add(bn_apply(…), …))).
+ * The clones go right before the first backward reader that needs them (shared by later readers); the original
+ * then dies in the forward. Only the `train` graph changes.
+ */
+const RECOMPUTE_OPS: ReadonlySet<string> = new Set(['relu', 'bn_apply', 'add', 'maxpool', 'avgpool', 'reshape', 'quantize']);
+
+function recomputeGraph(g: Graph): Graph {
+  const { fwd, bwd } = forwardBackward(g);
+  const readByBwd = new Array<boolean>(g.nodes.length).fill(false);
+  for (const nd of g.nodes) if (bwd[nd.id]) for (const v of nd.inputs) if (fwd[v]) readByBwd[v] = true;
+  const isSource = (v: number) => g.nodes[v].op === 'state' || g.nodes[v].op === 'input';
+  const memo = new Map<number, boolean>();
+  const recomputable = (v: number): boolean => {
+    if (memo.has(v)) return memo.get(v)!;
+    memo.set(v, false); // no cycles in a DAG, but keep the recursion finite regardless
+    const nd = g.nodes[v];
+    let ok = fwd[v] && RECOMPUTE_OPS.has(nd.op) && !nd.attrs.qfmt && nd.attrs.post === undefined &&
+      (nd.op !== 'quantize' || (nd.attrs.rounding ?? 'nearest') === 'nearest');
+    if (ok) ok = nd.inputs.every((u) => isSource(u) || recomputable(u) || readByBwd[u]);
+    memo.set(v, ok);
+    return ok;
+  };
+  const targets = new Set(g.nodes.filter((nd) => readByBwd[nd.id] && !isSource(nd.id) && recomputable(nd.id)).map((nd) => nd.id));
+  if (!targets.size) return g;
+
+  const out: Graph = { name: g.name, nodes: [], outputs: [], updates: [] };
+  const b = new Builder(out);
+  const remap: number[] = [];
+  const clone = new Map<number, number>();
+  const recompute = (v: number): number => {
+    if (isSource(v) || !recomputable(v)) return remap[v];
+    let c = clone.get(v);
+    if (c === undefined) {
+      const nd = g.nodes[v];
+      c = b.add(nd.op, nd.inputs.map(recompute), nd.attrs, nd.loc);
+      clone.set(v, c);
+    }
+    return c;
+  };
+  for (const nd of g.nodes) {
+    const ins = bwd[nd.id] ? nd.inputs.map((v) => (targets.has(v) ? recompute(v) : remap[v])) : nd.inputs.map((v) => remap[v]);
+    remap[nd.id] = b.add(nd.op, ins, nd.attrs, nd.loc);
   }
   out.outputs = g.outputs.map((o) => ({ name: o.name, node: remap[o.node] }));
   out.updates = g.updates.map((o) => ({ name: o.name, node: remap[o.node] }));

@@ -62,6 +62,7 @@ const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
   division_compress: compress.divisionCompressKernels, division_decompress: compress.divisionDecompressKernels,
   mask_compress: compress.maskCompressKernels, mask_decompress: compress.maskDecompressKernels,
   argmax_compress: compress.argmaxCompressKernels, maxpool_bwd_argmax: compress.maxpoolBwdArgmaxKernels,
+  format_compress: compress.formatCompressKernels, format_decompress: compress.formatDecompressKernels,
 };
 
 function isElementwise(op: string): boolean {

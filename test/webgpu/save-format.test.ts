@@ -117,3 +117,22 @@ test.each([['models/lenet5.ts', 16, 'save=bf16'], ['test/fixtures/resbn.ts', 4, 
   expect(Number.isFinite(loss)).toBe(true);
   await perNode.dispose();
 }, 120000);
+
+test('save=recompute on the device: two training steps bit-identical to saving everything', async () => {
+  const batch = 4, gpu = await getGpu({ quiet: true });
+  const run = async (spec?: string) => {
+    const m = compile('test/fixtures/resbn.ts', batch, spec), be = new WebGpuBackend(gpu, m);
+    await be.setState(initState(m, 0));
+    const r = seededRandom(8), losses: number[] = [];
+    for (let s = 0; s < 2; s++) {
+      const f = { x: Float32Array.from({ length: batch * 3 * 28 * 28 }, () => r() * 2 - 1), y: Int32Array.from({ length: batch }, () => Math.floor(r() * 10)), lr: new Float32Array([0.05]) };
+      losses.push((await be.run('train', f, { seed: 3, step: s }, ['loss'])).loss[0]);
+    }
+    const st = await be.getState();
+    await be.dispose();
+    return { losses, st };
+  };
+  const a = await run(), b = await run('save=recompute');
+  expect(b.losses).toEqual(a.losses);
+  for (const [name, v] of a.st) expect({ name, v: u32(b.st.get(name)!) }).toEqual({ name, v: u32(v) });
+}, 120000);
