@@ -87,14 +87,19 @@ for (const p of merge ? [] : PARTS) {
   }
   r.minutes = (performance.now() - t0) / 60000;
   const images = stepsPerEpoch * p.batch;
-  r.run = `batch ${p.batch}, ${p.epochs} epoch${p.epochs > 1 ? 's' : ''} of ${stepsPerEpoch} steps (${images.toLocaleString('en-US')} of ` +
-    `${split.train.n === data.train.n ? 'the 60,000' : `the first ${split.train.n.toLocaleString('en-US')} of the 60,000`} training images per epoch); ` +
+  r.run = tidy(`batch ${p.batch}, ${p.epochs} epoch${p.epochs > 1 ? 's' : ''} of ${stepsPerEpoch} steps (${images.toLocaleString('en-US')} of ` +
+    `${split.train.n === data.train.n ? 'the 60,000' : `the first ${split.train.n.toLocaleString('en-US')} of the 60,000`} training images per epoch); `) +
     `test: ${Math.min(testN, data.test.n).toLocaleString('en-US')} images` +
     (bnRe ? '; BN statistics re-estimated over the last epoch\'s batches before evaluation (`--bn-reestimate`)' : '');
   results.push(r);
 }
 await runner?.close();
 if (merge) results.push(...mergeResults(merge));
+
+/** "960 of the first 960 of the 60,000 training images" → "the first 960 of the 60,000 training images". */
+function tidy(run: string): string {
+  return run.replace(/\(([\d,]+) of the first \1 of the 60,000/, '(the first $1 of the 60,000');
+}
 
 /**
  * The per-run lines this script logs (`lenet none seed 0: 87.07%  (389 ms/step)`) as results, for a run stopped
@@ -136,7 +141,7 @@ function mergeResults(files: string[]): Result[] {
       const e = by.get(r.label) ?? { r: { ...r, minutes: 0 }, acc: { none: new Map(), division: new Map() }, plain: { none: new Map(), division: new Map() }, ms: { none: [] as number[], division: [] as number[] } };
       by.set(r.label, e);
       e.r.minutes = Math.max(e.r.minutes, r.minutes);
-      e.r.run ||= r.run;
+      e.r.run ||= tidy(r.run);
       e.r.where ||= r.where ?? '';
       for (const arm of ['none', 'division'] as const) {
         if (!r[arm].length) continue;
@@ -158,7 +163,7 @@ function mergeResults(files: string[]): Result[] {
 const delta = (r: Result) => mean(r.division) - mean(r.none);
 const perSeed = (r: Result) => r.division.map((d, i) => (d - r.none[i] >= 0 ? '+' : '') + (d - r.none[i]).toFixed(2)).join(', ');
 const row = (r: Result) =>
-  `| ${r.label} | ${r.run} | ${meanStd(r.none)} | ${meanStd(r.division)} | ${delta(r) >= 0 ? '+' : ''}${delta(r).toFixed(2)} | ${perSeed(r)} | ` +
+  `| ${r.label} | ${tidy(r.run)} | ${meanStd(r.none)} | ${meanStd(r.division)} | ${delta(r) >= 0 ? '+' : ''}${delta(r).toFixed(2)} | ${perSeed(r)} | ` +
   `${(r.stepSeconds.none * 1000).toFixed(0)} / ${(r.stepSeconds.division * 1000).toFixed(0)} | ${r.seeds.join(', ')}; ${r.where.replace(/\|/g, '\\|')}; ${r.minutes.toFixed(0)} min |`;
 const HEAD = [
   `Fashion-MNIST, SGD lr ${DEFAULT_SGD.lr} (constant), momentum ${DEFAULT_SGD.momentum}, wd ${DEFAULT_SGD.wd}; test accuracy % after the last ` +
