@@ -86,6 +86,8 @@ function oddGraph(): Graph {
   b.add('mask_decompress', [b.add('mask_compress', [x4], {})], { shape: [2, 3, 4, 4] });
   b.add('maxpool_bwd_argmax', [b.add('fill', [], { shape: [2, 3, 2, 2], value: 1 }), b.add('argmax_compress', [x4], { k: 2, stride: 2 })],
     { k: 2, stride: 2, in_shape: [2, 3, 4, 4] });
+  for (const fmt of [{ kind: 'float', exp: 8, man: 7 }, { kind: 'fixed', wl: 8, fl: 4, sym: true }] as Format[])
+    b.add('format_decompress', [b.add('format_compress', [x4], { fmt })], { fmt, shape: [2, 3, 4, 4] });
   // CPT's running activation range (passes/quantize.ts cptGraph)
   const ar = b.add('state', [], { name: 'conv0.act_range', kind: 'buffer', shape: [2], init: 'zeros' });
   const mmf: Format = { kind: 'minmax', bits: 8, per: 'tensor', sched: 'fwd' };
