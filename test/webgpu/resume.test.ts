@@ -22,12 +22,19 @@ test('webgpu: SIGKILL mid-epoch, --resume, final state byte-identical to the str
   const child = spawn(process.execPath, ['bin/lpc.js', ...run, '--checkpoint', killed, '--checkpoint-every', '4'], { stdio: 'ignore' });
   let exited = false;
   child.on('exit', () => { exited = true; });
+  // Stop the child at a mid-epoch checkpoint (SIGSTOP, then look again: on a loaded machine it may have run on to
+  // an epoch-end checkpoint between our read and the signal; then let it go on to the next mid-epoch one).
   for (;;) {
     await new Promise((r) => setTimeout(r, 20));
     let pos;
     try { pos = sidecar(killed).position; } catch { continue; }
-    if (pos.globalStep >= 8) break;
     if (exited) throw new Error('the child finished before it could be killed');
+    if (pos.globalStep < 8 || pos.epochDone) continue;
+    child.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 50));
+    try { pos = sidecar(killed).position; } catch { pos = { epochDone: true }; }
+    if (!pos.epochDone) break;
+    child.kill('SIGCONT');
   }
   child.kill('SIGKILL');
   await new Promise((r) => (exited ? r(null) : child.on('exit', r)));
