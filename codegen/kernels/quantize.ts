@@ -61,7 +61,7 @@ export function blockEpilogueKernels(c: NodeCtx, scratch: number, statsTracked =
 
 // ---- one pass: a workgroup per block ----
 
-const ONE_PASS_WG = 256;
+const ONE_PASS_WG = 64;
 /** Elements one workgroup may own: beyond this a block is too big for one workgroup (one CPU thread on lavapipe). */
 const ONE_PASS_MAX_BLOCK = 1 << 14;
 

@@ -5,7 +5,10 @@
  * gradient has 150 outputs but a 50 k-long reduction each).
  */
 import { Kernel } from '../kernel.js';
-import { BufferDecl, NO_EPILOGUE, NodeCtx, ParamValues, Variant, ceilDiv, epilogue, makeKernel, outBuf, scratchRef } from './builder.js';
+import {
+  BufferDecl, NO_EPILOGUE, NodeCtx, ParamValues, Variant, ceilDiv, epilogue, isBlockFormat, makeKernel, nodeQuant, outBuf, postOps, scratchRef,
+} from './builder.js';
+import { onePassBlockKernel, onePassFits } from './quantize.js';
 
 /** Invocations a split reduction aims for: a few per core on CPU drivers, many on GPUs. */
 export function targetInvocations(v: Variant): number {
@@ -40,6 +43,20 @@ export interface SumOptions {
 /** out[t] = finish(Σ_s part[s·total + t]), s ascending, for t < total. */
 export function sumPartialsKernel(c: NodeCtx, name: string, chunks: number, total: number, o: SumOptions = {}): Kernel {
   const out = o.out ?? outBuf(c);
+  // A small bfp/minmax result (e.g. a weight gradient with per-row blocks): sum and quantize in one dispatch.
+  const q = o.out || o.finish ? undefined : nodeQuant(c.node);
+  if (q && isBlockFormat(q.fmt) && onePassFits(q.fmt, c.node.type.shape)) {
+    const post = postOps(c);
+    return onePassBlockKernel({
+      name: `${name}_sum`, fmt: q.fmt, rounding: q.rounding, tensorId: c.node.id, shape: c.node.type.shape,
+      buffers: [partialsBuffer(chunks, total, 'read'), ...(o.extra ?? []), out, ...post.buffers],
+      params: { total, chunks, ...o.params }, out: out.name,
+      value: (i) => ({
+        loads: `var acc = 0.0;\n    for (var s = 0u; s < P.chunks; s++) { acc += part[s * P.total + ${i}]; }\n    `,
+        expr: post.apply('acc', i),
+      }),
+    });
+  }
   const ep = o.out ? NO_EPILOGUE : epilogue(c);
   return makeKernel({
     name: `${name}_sum`,
