@@ -72,6 +72,19 @@ export function emptyGraph(name: string): Graph {
 }
 
 /** Users of each node (by id). */
+/** Marks the graph outputs and everything they depend on (the forward part of a training graph). */
+export function outputAncestors(g: Graph): boolean[] {
+  const marked = new Array<boolean>(g.nodes.length).fill(false);
+  const stack = g.outputs.map((o) => o.node);
+  while (stack.length) {
+    const id = stack.pop()!;
+    if (marked[id]) continue;
+    marked[id] = true;
+    stack.push(...g.nodes[id].inputs);
+  }
+  return marked;
+}
+
 export function users(g: Graph): number[][] {
   const u: number[][] = g.nodes.map(() => []);
   for (const n of g.nodes) for (const i of n.inputs) u[i].push(n.id);

@@ -23,7 +23,7 @@
  * the readers of the same value). Forward = ancestors of the graph's outputs; backward = descendants of a `fill`
  * outside the forward (the loss seed), as the memory planner classifies them. Only the `train` graph changes.
  */
-import { Builder, Graph, Module } from '../ir/graph.js';
+import { Builder, Graph, Module, outputAncestors } from '../ir/graph.js';
 import { divisionLayout } from '../ir/quant/division.js';
 import { saveFormatError } from '../ir/quant/save.js';
 import { PrecisionPolicy, SaveSpec } from '../ir/precision/index.js';
@@ -50,14 +50,7 @@ export function compressPass(m: Module, policy: PrecisionPolicy | undefined): Mo
 /** Forward and backward marks (see the file comment). */
 export function forwardBackward(g: Graph): { fwd: boolean[]; bwd: boolean[] } {
   const n = g.nodes.length;
-  const fwd = new Array<boolean>(n).fill(false);
-  const stack = g.outputs.map((o) => o.node);
-  while (stack.length) {
-    const id = stack.pop()!;
-    if (fwd[id]) continue;
-    fwd[id] = true;
-    stack.push(...g.nodes[id].inputs);
-  }
+  const fwd = outputAncestors(g);
   const bwd = new Array<boolean>(n).fill(false);
   for (const nd of g.nodes) bwd[nd.id] = !fwd[nd.id] && (nd.op === 'fill' || nd.inputs.some((i) => bwd[i]));
   return { fwd, bwd };

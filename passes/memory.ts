@@ -11,7 +11,7 @@
  * epilogue quantizes in place), and its inputs live through its last dispatch, so a node never reads and writes
  * one buffer through two values.
  */
-import { Graph, Module } from '../ir/graph.js';
+import { Graph, Module, outputAncestors } from '../ir/graph.js';
 import { numel } from '../ir/types.js';
 import { COMPRESS_OPS, DECOMPRESS_OPS } from './compress.js';
 
@@ -107,14 +107,7 @@ function stateClass(kind: unknown): MemClass {
  */
 export function classifyValues(g: Graph, root: number[]): { saved: Set<number>; gradients: Set<number> } {
   const n = g.nodes.length;
-  const fwd = new Array<boolean>(n).fill(false);
-  const stack = g.outputs.map((o) => o.node);
-  while (stack.length) {
-    const id = stack.pop()!;
-    if (fwd[id]) continue;
-    fwd[id] = true;
-    stack.push(...g.nodes[id].inputs);
-  }
+  const fwd = outputAncestors(g);
   // Compressed saved forms (passes/compress.ts) are stored in forward and restored in backward.
   for (const nd of g.nodes) if (COMPRESS_OPS.has(nd.op) && nd.inputs.every((i) => fwd[i])) fwd[nd.id] = true;
   const bwd = new Array<boolean>(n).fill(false);
