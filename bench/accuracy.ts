@@ -13,7 +13,7 @@ import { loadDataset } from '../runtime/data/index.js';
 import { initState } from '../runtime/train/init.js';
 import { train } from '../runtime/train/train.js';
 import { Progress } from '../runtime/train/progress.js';
-import { WebGpuBackend } from '../runtime/webgpu/executor.js';
+import { tunedWebGpuBackend } from '../runtime/cli/backends.js';
 import { getGpu, shutdownGpu } from '../runtime/webgpu/device.js';
 import { epochBatches } from '../runtime/data/batches.js';
 import { DEFAULT_SGD, RECIPES, scheduleFor } from './recipes.js';
@@ -42,7 +42,7 @@ for (const [key, r] of Object.entries(RECIPES)) {
   const m = runPasses(frontEnd('models/lenet5.ts', BATCH), { batch: BATCH, optimizer: DEFAULT_SGD, precision });
   const acc: number[] = [];
   for (const seed of seeds) {
-    const b = new WebGpuBackend(gpu, m);
+    const b = await tunedWebGpuBackend(gpu, m);
     await b.setState(initState(m, seed));
     const bits = scheduleFor(r.spec, epochs * epochBatches(data.train, BATCH, seed, 1).length);
     const hist = await train(b, data, { epochs, batch: BATCH, seed, lr: () => DEFAULT_SGD.lr, progress: new Progress(), bits });

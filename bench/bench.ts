@@ -17,7 +17,7 @@ import { initState } from '../runtime/train/init.js';
 import { train } from '../runtime/train/train.js';
 import { Progress } from '../runtime/train/progress.js';
 import { CpuBackend } from '../runtime/cpu/backend.js';
-import { WebGpuBackend } from '../runtime/webgpu/executor.js';
+import { tunedWebGpuBackend } from '../runtime/cli/backends.js';
 import { getGpu, shutdownGpu } from '../runtime/webgpu/device.js';
 import { Backend } from '../runtime/backend.js';
 import { parsePolicy } from '../ir/precision/index.js';
@@ -119,7 +119,7 @@ const gpu = await getGpu({ quiet: true });
 let gpuMs = NaN, quantMs = NaN, cpuMs = NaN;
 if (want('lenet') || want('quant')) {
   const quant = compile(RECIPES.swalp_bfp8.spec).m;
-  const fp32Backend = new WebGpuBackend(gpu, m), quantBackend = new WebGpuBackend(gpu, quant);
+  const fp32Backend = await tunedWebGpuBackend(gpu, m), quantBackend = await tunedWebGpuBackend(gpu, quant);
   const fp32Times: number[] = [], quantTimes: number[] = [];
   for (let round = 0; round < 3; round++) {
     fp32Times.push(...await stepTimes(fp32Backend, m, Math.ceil(steps / 3)));
@@ -146,7 +146,7 @@ if (haveResnet && want('resnet')) {
   const spec = RECIPES.swalp_bfp8.spec;
   const fused = compile(spec, RESNET20, RESNET_BATCH).m, unfused = compile(spec, RESNET20, RESNET_BATCH, false).m;
   const batches = batchesFor(fused, 4), state = initState(fused, 0);
-  const bf = new WebGpuBackend(gpu, fused), bu = new WebGpuBackend(gpu, unfused);
+  const bf = await tunedWebGpuBackend(gpu, fused), bu = await tunedWebGpuBackend(gpu, unfused);
   await bf.setState(state);
   await bu.setState(state);
   const per = Math.max(1, Math.ceil(resnetSteps / 3));

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import type { Module } from '../ir/graph.js';
 import type { Backend } from '../runtime/backend.js';
 import { CpuBackend } from '../runtime/cpu/backend.js';
+import { tunedWebGpuBackend } from '../runtime/cli/backends.js';
 import type { Dataset } from '../runtime/data/types.js';
 
 /** `--key value` flags of a script. */
@@ -41,8 +42,7 @@ export async function openRunner(backend: string): Promise<Runner> {
   if (backend !== 'webgpu') throw new Error(`--backend must be webgpu or cpu, got ${backend}`);
   const device = await import('../runtime/webgpu/device.js');
   const gpu = await device.getGpu({ quiet: true });
-  const { WebGpuBackend } = await import('../runtime/webgpu/executor.js');
-  return { make: async (m) => new WebGpuBackend(gpu, m), where: `WebGPU on ${gpu.adapterDescription}`, close: () => device.shutdownGpu() };
+  return { make: (m) => tunedWebGpuBackend(gpu, m), where: `WebGPU on ${gpu.adapterDescription}`, close: () => device.shutdownGpu() };
 }
 
 export const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;

@@ -12,6 +12,7 @@ import { DEFAULT_SGD } from './recipes.js';
 import { getGpu, shutdownGpu } from '../runtime/webgpu/device.js';
 import { PipelineCache } from '../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../runtime/webgpu/run-kernels.js';
+import { tuneModule } from '../runtime/webgpu/tune.js';
 import { kernelsForNode } from '../codegen/kernels/index.js';
 
 const HELP = `usage: node dist/bench/profile.js MODEL.ts [--batch N] [--precision SPEC] [--no-fuse] [--graph NAME] [--reps R]
@@ -31,8 +32,10 @@ if (!g) throw new Error(`no graph '${graphName}'`);
 const gpu = await getGpu({ quiet: true });
 const variant = gpu.isCpuDriver ? 'cpu-driver' as const : 'gpu' as const;
 const pipelines = new PipelineCache(gpu.device);
+// The tilings `lpc run` would use (the tune cache, measured where missing; LPC_TUNE=off: the defaults).
+const tiles = process.env.LPC_TUNE === 'off' ? undefined : (await tuneModule(gpu, m)).picker;
 const byOp = new Map<string, number[]>();
-for (const n of g.nodes) if (kernelsForNode(g, n.id, { variant }).length) byOp.set(n.op, [...(byOp.get(n.op) ?? []), n.id]);
+for (const n of g.nodes) if (kernelsForNode(g, n.id, { variant, tiles }).length) byOp.set(n.op, [...(byOp.get(n.op) ?? []), n.id]);
 // Every value is fed zeros of its size (so any op can run alone; i32 labels stay in range at 0).
 const feeds = new Map<number, HostArray>();
 for (const n of g.nodes)
@@ -41,7 +44,7 @@ for (const n of g.nodes)
 async function time(ids: number[], times: number): Promise<number> {
   const run = Array.from({ length: times }, () => ids).flat();
   const t0 = performance.now();
-  await runKernels(gpu.device, g!, { feeds, run, read: [], pipelines, variant });
+  await runKernels(gpu.device, g!, { feeds, run, read: [], pipelines, variant, tiles });
   return performance.now() - t0;
 }
 
@@ -50,7 +53,7 @@ for (const [op, ids] of byOp) {
   await time(ids, 1); // pipeline creation and JIT
   let best = Infinity;
   for (let r = 0; r < reps; r++) best = Math.min(best, ((await time(ids, 3)) - (await time(ids, 1))) / 2);
-  const dispatches = ids.reduce((s, id) => s + kernelsForNode(g, id, { variant }).length, 0);
+  const dispatches = ids.reduce((s, id) => s + kernelsForNode(g, id, { variant, tiles }).length, 0);
   rows.push({ op, nodes: ids.length, dispatches, ms: Math.max(0, best) });
 }
 rows.sort((a, b) => b.ms - a.ms);

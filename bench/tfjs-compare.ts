@@ -5,7 +5,7 @@
 import { Module, getGraph } from '../ir/graph.js';
 import { loadDataset, epochBatches } from '../runtime/data/index.js';
 import { initState } from '../runtime/train/init.js';
-import { WebGpuBackend } from '../runtime/webgpu/executor.js';
+import { tunedWebGpuBackend } from '../runtime/cli/backends.js';
 import type { Gpu } from '../runtime/webgpu/device.js';
 import type { Backend } from '../runtime/backend.js';
 import type { SgdOptions } from '../passes/optimizer.js';
@@ -79,7 +79,7 @@ export async function compareWithTfjs(gpu: Gpu, m: Module, o: CompareOptions): P
   const warmup = o.warmup ?? 2, agreeSteps = o.agreeSteps ?? 2;
   const log = o.log ?? (() => {});
   const state = initState(m, 0);
-  const lpc = new WebGpuBackend(gpu, m);
+  const lpc = await tunedWebGpuBackend(gpu, m);
   await lpc.setState(state);
   await useTfjsWebGpu(gpu);
   const peer = TfjsPeer.create(m, state, o.sgd);

@@ -45,10 +45,10 @@ export function parseTile(s: string): Tile {
 const REG_TILES: Record<string, [number, number][]> = {
   matmul: [[4, 4]],
   linear: [[4, 4]],
-  conv2d: [[4, 4], [8, 4], [16, 4], [4, 8], [8, 8]],
-  conv2d_bwd_data: [[4, 4], [8, 4], [16, 4], [4, 8], [8, 8]],
+  conv2d: [[4, 4], [8, 4], [16, 4], [4, 8], [8, 8], [16, 8], [8, 16]],
+  conv2d_bwd_data: [[4, 4], [8, 4], [16, 4], [4, 8], [8, 8], [16, 8], [8, 16]],
   // N = columns over 32 lanes: few columns (a first layer's C·KH·KW = 25) want N = 1
-  conv2d_bwd_weight: [[4, 4], [8, 4], [16, 4], [4, 8], [8, 1], [16, 2]],
+  conv2d_bwd_weight: [[4, 4], [8, 4], [16, 4], [4, 8], [8, 1], [16, 2], [8, 8], [16, 8]],
 };
 const SMEM_TILES = [64, 32];
 
@@ -95,15 +95,16 @@ export function gemmDims(g: Graph, node: Node): GemmDims {
 }
 
 /**
- * The tile used when nothing was measured: on CPU drivers reg 8×4 for convolutions (4×8 when M ≤ 4; for the
+ * The tile used when nothing was measured: on CPU drivers reg 16×8 for convolutions (4×8 when M ≤ 4, 8×8 when
+ * M ≤ 8: what lavapipe's measurements chose for most ResNet-20 shapes; for the
  * weight gradient fewer columns per lane when there are few columns), 4×4 for matmul; smem on GPUs.
  */
 export function defaultTile(g: Graph, node: Node, variant: Variant): Tile {
   const d = gemmDims(g, node);
   if (variant === 'gpu') return { kind: 'smem', b: d.m >= 48 && d.n >= 48 ? 64 : 32 };
   if (node.op === 'matmul' || node.op === 'linear') return { kind: 'reg', m: 4, n: 4 };
-  if (node.op === 'conv2d_bwd_weight') return d.n < 64 ? { kind: 'reg', m: 8, n: 1 } : d.n < 128 ? { kind: 'reg', m: 16, n: 2 } : { kind: 'reg', m: 8, n: 4 };
-  return d.m <= 4 ? { kind: 'reg', m: 4, n: 8 } : { kind: 'reg', m: 8, n: 4 };
+  if (node.op === 'conv2d_bwd_weight') return d.n < 64 ? { kind: 'reg', m: 8, n: 1 } : d.n < 128 ? { kind: 'reg', m: 16, n: 2 } : d.m >= 16 ? { kind: 'reg', m: 16, n: 8 } : { kind: 'reg', m: 8, n: 4 };
+  return d.m <= 4 ? { kind: 'reg', m: 4, n: 8 } : d.m <= 8 ? { kind: 'reg', m: 8, n: 8 } : { kind: 'reg', m: 16, n: 8 };
 }
 
 /** Chooses a node's tile (undefined: the default). */

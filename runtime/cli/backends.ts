@@ -2,6 +2,8 @@ import { Module } from '../../ir/graph.js';
 import { Backend } from '../backend.js';
 import { CpuBackend } from '../cpu/backend.js';
 import { UsageError } from './args.js';
+import type { Gpu } from '../webgpu/device.js';
+import type { WebGpuBackend } from '../webgpu/executor.js';
 
 // Dawn (a 100 MB native module) loads only when a command actually asks for WebGPU.
 let device: typeof import('../webgpu/device.js') | undefined;
@@ -12,18 +14,23 @@ export async function makeBackend(name: string | undefined, m: Module, quiet = f
     case 'cpu': return new CpuBackend(m);
     case 'webgpu': {
       device = await import('../webgpu/device.js');
-      const { WebGpuBackend } = await import('../webgpu/executor.js');
       const gpu = await device.getGpu({ quiet });
-      // The GEMM tilings this adapter runs fastest: from the tune cache, measured now where it has no entry
-      // (LPC_TUNE=off: the defaults, nothing measured).
-      if (process.env.LPC_TUNE === 'off') return new WebGpuBackend(gpu, m);
-      const { tuneModule } = await import('../webgpu/tune.js');
-      const log = quiet ? undefined : (s: string) => process.stderr.write(`lpc: ${s}\n`);
-      const { picker } = await tuneModule(gpu, m, { log });
-      return new WebGpuBackend(gpu, m, { tiles: picker });
+      return tunedWebGpuBackend(gpu, m, quiet ? undefined : (s: string) => process.stderr.write(`lpc: ${s}\n`));
     }
     default: throw new UsageError(`--backend must be webgpu or cpu, got '${name}'`);
   }
+}
+
+/**
+ * A WebGPU backend with the GEMM tilings this adapter runs fastest: from the tune cache, measured now where it has
+ * no entry (LPC_TUNE=off: the defaults, nothing measured). What `lpc run` uses, so benchmarks use it too.
+ */
+export async function tunedWebGpuBackend(gpu: Gpu, m: Module, log?: (s: string) => void): Promise<WebGpuBackend> {
+  const { WebGpuBackend: Make } = await import('../webgpu/executor.js');
+  if (process.env.LPC_TUNE === 'off') return new Make(gpu, m);
+  const { tuneModule } = await import('../webgpu/tune.js');
+  const { picker } = await tuneModule(gpu, m, { log });
+  return new Make(gpu, m, { tiles: picker });
 }
 
 /** Shuts Dawn down cleanly if it was started. */
