@@ -80,8 +80,9 @@ export interface KernelSpec {
   clears?: number[];
   flops?: number;
   /**
-   * Every invocation of the dispatch runs the body (invocations is a multiple of the workgroup size, in one
-   * dimension): no bounds guard, so the body may use workgroup barriers (they need uniform control flow).
+   * Every invocation of the dispatch runs the body (invocations is a multiple of the workgroup size): no bounds
+   * guard, so the body may use workgroup barriers (they need uniform control flow). Past 65535 groups the grid
+   * spills into y and may hold whole extra groups (t ≥ invocations): the body clamps its group index.
    */
   wholeGroups?: boolean;
 }
@@ -125,8 +126,8 @@ function packParams(p: ParamValues): { words: Uint32Array; fields: string[] } {
 export function makeKernel(s: KernelSpec): Kernel {
   const wg = s.workgroup ?? DEFAULT_WORKGROUP;
   const ep = s.epilogue ?? NO_EPILOGUE;
-  if (s.wholeGroups && (s.invocations % wg !== 0 || s.invocations / wg > MAX_GROUPS))
-    throw new Error(`${s.name}: wholeGroups needs a multiple of ${wg} invocations in at most ${MAX_GROUPS} groups (got ${s.invocations})`);
+  if (s.wholeGroups && s.invocations % wg !== 0)
+    throw new Error(`${s.name}: wholeGroups needs a multiple of ${wg} invocations (got ${s.invocations})`);
   const { words, fields } = packParams({ n_inv: s.invocations, ...s.params, ...ep.params });
   const buffers = [...s.buffers, ...(ep.buffers ?? [])];
   const clears = [...(s.clears ?? []), ...(ep.clears ?? [])];

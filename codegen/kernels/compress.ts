@@ -4,10 +4,8 @@
  * bf16 and the stochastic floor on bit patterns, and no multiply whose result feeds an add (nothing an FMA could
  * contract). Packed values are u32 words.
  *
- * division_compress is three dispatches on the output buffer: (1) the bf16 low-frequency part, two blocks per
- * invocation; (2) per (b,c) the residual's min and max → the f32 min and scale into scratch and the bf16 pair into
- * the stats word; (3) the residual codes, one output word (32/Q elements) per invocation, stochastic bits from
- * lpc_random_bits keyed by the node id. Kernels with f32 results (the decompressions, maxpool_bwd_argmax) store
+ * division_compress and division_decompress are one dispatch each, a workgroup per (b,c) plane (the packed layout
+ * gives every plane words of its own, ir/quant/division.ts). Kernels with f32 results (the decompressions, maxpool_bwd_argmax) store
  * through the node's epilogue (folded post-ops, quantizer), like every other generator.
  *
  * format_compress / format_decompress (save=fp16|bf16|float<e,m>|fixed<wl,fl>; CPU semantics in ir/quant/save.ts):
@@ -23,7 +21,7 @@ import { WGSL_QUANT_CHUNKS, wgslQuantFns } from '../quant/wgsl.js';
 import { Format } from '../../ir/format.js';
 import { FIXED_SYM } from '../../ir/quant/bits.js';
 import { saveFormatError, saveSlot, saveWords } from '../../ir/quant/save.js';
-import { BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, int, makeKernel, nodeRef, scratchRef } from './builder.js';
+import { BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, int, makeKernel, nodeRef } from './builder.js';
 
 const DIV_RN = `
 // correctly rounded a / b (RNE) by integer long division; results below the normal range are +0 (as divRn)
@@ -81,114 +79,132 @@ fn lpc_stoch_floor(y: f32, j: u32) -> u32 {
   return I + select(0u, 1u, F >= 0x1000000u - j);
 }`;
 
-/** The low-frequency value at (bc, y, x): PyTorch's legacy nearest index into the packed bf16 map. */
+/** The low-frequency value at (bc, y, x): PyTorch's legacy nearest index into the plane's packed bf16 map. */
 const UPSAMPLE = `
 fn lpc_src(dst: u32, scale: f32, n: u32) -> u32 { return min(u32(floor(f32(dst) * scale)), n - 1u); }
 fn lpc_lfc(bc: u32, y: u32, x: u32) -> f32 {
-  let p = (bc * P.lh + lpc_src(y, P.sh, P.lh)) * P.lw + lpc_src(x, P.sw, P.lw);
-  return lpc_bf16_f32(WORDS[P.lfc_off + (p >> 1u)] >> ((p & 1u) * 16u));
+  let q = lpc_src(y, P.sh, P.lh) * P.lw + lpc_src(x, P.sw, P.lw);
+  return lpc_bf16_f32(WORDS[P.lfc_off + bc * P.lfc_per + (q >> 1u)] >> ((q & 1u) * 16u));
 }`;
 
 const u32Buf = (name: string, id: number, access: BufferDecl['access']): BufferDecl => ({ name, ref: nodeRef(id), elem: 'u32', access });
 const f32Buf = (name: string, id: number, access: BufferDecl['access']): BufferDecl => ({ name, ref: nodeRef(id), elem: 'f32', access });
 const f = (v: number): ['f32', number] => ['f32', v];
 
+/** Invocations per plane: one workgroup compresses or decompresses one (b,c) plane. */
+const PLANE_WG = 64;
+
 function layoutParams(shape: number[], block: number, bits: number) {
   const l = divisionLayout(shape, block, bits);
   if (!l) throw new Error(`division: [${shape.join(', ')}] is not compressible`);
   return {
     l,
-    params: { hh: l.H, ww: l.W, lh: l.h, lw: l.w, k: l.k, lfc_off: l.lfcOff, hfc_off: l.hfcOff, bits: l.bits,
-      sh: f(Math.fround(l.h / l.H)), sw: f(Math.fround(l.w / l.W)) },
+    params: { planes: l.B * l.C, hh: l.H, ww: l.W, lh: l.h, lw: l.w, k: l.k, lfc_off: l.lfcOff, hfc_off: l.hfcOff,
+      lfc_per: l.lfcPer, hfc_per: l.hfcPer, bits: l.bits, sh: f(Math.fround(l.h / l.H)), sw: f(Math.fround(l.w / l.W)) },
   };
 }
 
+/** The plane a workgroup owns (a spilled grid's extra groups redo the last plane: same words, same values). */
+const PLANE = `
+  let a = min(t / ${PLANE_WG}u, P.planes - 1u);
+  let lid = t % ${PLANE_WG}u;
+  let hw = P.hh * P.ww;`;
+
+/**
+ * One dispatch, a workgroup per plane: (1) the plane's bf16 low-frequency words (two block averages per word);
+ * (2) after a barrier (the words are read back for the upsample) the residual's min and max, reduced in workgroup
+ * memory → the f32 min and scale, the bf16 pair into the stats word; (3) the residual codes, 32/Q per word,
+ * stochastic bits from lpc_random_bits keyed by the node id and the flat NCHW index.
+ */
 export function divisionCompressKernels(c: NodeCtx): Kernel[] {
   const { l, params } = layoutParams(c.inTypes[0].shape, int(c, 'block'), int(c, 'bits'));
   const X = f32Buf('X', c.node.inputs[0], 'read'), WORDS = u32Buf('WORDS', c.node.id, 'read_write');
-  const BC = l.B * l.C, nL = BC * l.h * l.w, wg = ewWorkgroup(c.variant);
-  const stats = scratchRef(0, BC * 8);
-  const lfc = makeKernel({
-    name: 'division_lfc', buffers: [X, WORDS], params: { ...params, n_lfc: nL }, invocations: ceilDiv(nL, 2), workgroup: wg,
-    decls: DIV_RN + BF16,
-    body: `
-  var word = 0u;
-  for (var e = 0u; e < 2u; e++) {
-    let p = t * 2u + e;
-    if (p >= P.n_lfc) { break; }
-    let j = p % P.lw;
-    let i = (p / P.lw) % P.lh;
-    let bc = p / (P.lw * P.lh);
-    var s = 0.0;
-    for (var ky = 0u; ky < P.k; ky++) {
-      let row = (bc * P.hh + i * P.k + ky) * P.ww + j * P.k;
-      for (var kx = 0u; kx < P.k; kx++) { s = s + X[row + kx]; }
+  const reduce = `if (lid < s) { lpc_mn[lid] = min(lpc_mn[lid], lpc_mn[lid + s]); lpc_mx[lid] = max(lpc_mx[lid], lpc_mx[lid + s]); }`;
+  return [makeKernel({
+    name: 'division_compress', buffers: [X, WORDS],
+    params: { ...params, per: 32 / l.bits, levels: f(2 ** l.bits - 1), levels_u: 2 ** l.bits - 1, eps: f(2e-6), tid: c.node.id },
+    invocations: l.B * l.C * PLANE_WG, workgroup: PLANE_WG, wholeGroups: true, usesStep: true,
+    decls: `var<workgroup> lpc_mn: array<f32, ${PLANE_WG}>;\nvar<workgroup> lpc_mx: array<f32, ${PLANE_WG}>;\n` +
+      DIV_RN + BF16 + STOCH_FLOOR + UPSAMPLE + WGSL_QUANT_CHUNKS.lpc_pcg4d + WGSL_QUANT_CHUNKS.lpc_random_bits,
+    body: `${PLANE}
+  let xb = a * hw;
+  for (var wd = lid; wd < P.lfc_per; wd += ${PLANE_WG}u) {
+    var word = 0u;
+    for (var e = 0u; e < 2u; e++) {
+      let q = wd * 2u + e;
+      if (q >= P.lh * P.lw) { break; }
+      let i = q / P.lw;
+      let j = q % P.lw;
+      var s = 0.0;
+      for (var ky = 0u; ky < P.k; ky++) {
+        let row = xb + (i * P.k + ky) * P.ww + j * P.k;
+        for (var kx = 0u; kx < P.k; kx++) { s = s + X[row + kx]; }
+      }
+      word = word | (lpc_bf16_rne(lpc_div_rn(s, f32(P.k * P.k))) << (e * 16u));
     }
-    word = word | (lpc_bf16_rne(lpc_div_rn(s, f32(P.k * P.k))) << (e * 16u));
+    WORDS[P.lfc_off + a * P.lfc_per + wd] = word;
   }
-  WORDS[P.lfc_off + t] = word;`,
-  });
-  const stat = makeKernel({
-    name: 'division_stats', buffers: [X, WORDS, { name: 'ST', ref: stats, elem: 'f32', access: 'read_write' }],
-    params: { ...params, levels: f(2 ** l.bits - 1), eps: f(2e-6) }, invocations: BC, workgroup: 64,
-    decls: DIV_RN + BF16 + UPSAMPLE,
-    body: `
-  let bc = t;
-  var mn = X[bc * P.hh * P.ww] - lpc_lfc(bc, 0u, 0u);
+  storageBarrier();
+  var mn = X[xb] - lpc_lfc(a, 0u, 0u);
   var mx = mn;
-  for (var y = 0u; y < P.hh; y++) {
-    for (var x = 0u; x < P.ww; x++) {
-      let r = X[(bc * P.hh + y) * P.ww + x] - lpc_lfc(bc, y, x);
-      mn = min(mn, r);
-      mx = max(mx, r);
+  for (var p = lid; p < hw; p += ${PLANE_WG}u) {
+    let r = X[xb + p] - lpc_lfc(a, p / P.ww, p % P.ww);
+    mn = min(mn, r);
+    mx = max(mx, r);
+  }
+  lpc_mn[lid] = mn;
+  lpc_mx[lid] = mx;
+  workgroupBarrier();
+  for (var s = ${PLANE_WG / 2}u; s > 0u; s = s >> 1u) {
+    ${reduce}
+    workgroupBarrier();
+  }
+  var m0 = lpc_mn[0];
+  if (bitcast<u32>(m0) == 0x80000000u) { m0 = 0.0; }
+  let scale = lpc_div_rn(P.levels, (lpc_mx[0] - m0) + P.eps);
+  if (lid == 0u) { WORDS[a] = lpc_bf16_rne(scale) | (lpc_bf16_rne(m0) << 16u); }
+  for (var wd = lid; wd < P.hfc_per; wd += ${PLANE_WG}u) {
+    var word = 0u;
+    for (var e = 0u; e < P.per; e++) {
+      let p = wd * P.per + e;
+      if (p >= hw) { break; }
+      let r = X[xb + p] - lpc_lfc(a, p / P.ww, p % P.ww);
+      let yv = (r - m0) * scale;
+      let q = min(lpc_stoch_floor(yv, lpc_random_bits(stepu.seed, stepu.step, P.tid, xb + p) >> 8u), P.levels_u);
+      word = word | (q << (e * P.bits));
     }
-  }
-  if (bitcast<u32>(mn) == 0x80000000u) { mn = 0.0; }
-  let scale = lpc_div_rn(P.levels, (mx - mn) + P.eps);
-  ST[2u * bc] = mn;
-  ST[2u * bc + 1u] = scale;
-  WORDS[bc] = lpc_bf16_rne(scale) | (lpc_bf16_rne(mn) << 16u);`,
-  });
-  const per = 32 / l.bits, n = numel(c.inTypes[0].shape);
-  const hfc = makeKernel({
-    name: 'division_hfc', buffers: [X, WORDS, { name: 'ST', ref: stats, elem: 'f32', access: 'read' }],
-    params: { ...params, n, per, levels_u: 2 ** l.bits - 1, tid: c.node.id }, invocations: ceilDiv(n, per), workgroup: wg,
-    usesStep: true,
-    decls: WGSL_QUANT_CHUNKS.lpc_pcg4d + WGSL_QUANT_CHUNKS.lpc_random_bits + BF16 + STOCH_FLOOR + UPSAMPLE,
-    body: `
-  var word = 0u;
-  for (var e = 0u; e < P.per; e++) {
-    let i = t * P.per + e;
-    if (i >= P.n) { break; }
-    let x = i % P.ww;
-    let y = (i / P.ww) % P.hh;
-    let bc = i / (P.ww * P.hh);
-    let r = X[i] - lpc_lfc(bc, y, x);
-    let yv = (r - ST[2u * bc]) * ST[2u * bc + 1u];
-    let q = min(lpc_stoch_floor(yv, lpc_random_bits(stepu.seed, stepu.step, P.tid, i) >> 8u), P.levels_u);
-    word = word | (q << (e * P.bits));
-  }
-  WORDS[P.hfc_off + t] = word;`,
-  });
-  return [lfc, stat, hfc];
+    WORDS[P.hfc_off + a * P.hfc_per + wd] = word;
+  }`,
+  })];
 }
 
+/**
+ * One dispatch, a workgroup per plane: the 2^Q possible values q / bf16(scale) + bf16(min) into workgroup memory
+ * (one correctly rounded quotient per code, not per element), then every pixel: U + table[q], through the node's
+ * epilogue.
+ */
 export function divisionDecompressKernels(c: NodeCtx): Kernel[] {
   const shape = c.node.type.shape;
   const { l, params } = layoutParams(shape, int(c, 'block'), int(c, 'bits'));
-  const n = numel(shape), ep = epilogue(c);
+  const ep = epilogue(c);
+  const levels = 2 ** l.bits;
   return [makeKernel({
     name: 'division_decompress', buffers: [u32Buf('WORDS', c.node.inputs[0], 'read'), f32Buf('out', c.node.id, 'read_write')],
-    params: { ...params, n, mask: 2 ** l.bits - 1 }, invocations: n, workgroup: ewWorkgroup(c.variant), epilogue: ep,
-    decls: DIV_RN + BF16 + UPSAMPLE,
-    body: `
-  let x = t % P.ww;
-  let y = (t / P.ww) % P.hh;
-  let bc = t / (P.ww * P.hh);
-  let st = WORDS[bc];
-  let bit = t * P.bits;
-  let q = (WORDS[P.hfc_off + (bit >> 5u)] >> (bit & 31u)) & P.mask;
-  out[t] = ${ep.q('(lpc_lfc(bc, y, x) + (lpc_div_rn(f32(q), lpc_bf16_f32(st)) + lpc_bf16_f32(st >> 16u)))', 't')};`,
+    params: { ...params, mask: levels - 1 }, invocations: l.B * l.C * PLANE_WG, workgroup: PLANE_WG, wholeGroups: true, epilogue: ep,
+    decls: `var<workgroup> lpc_tab: array<f32, ${levels}>;\n` + DIV_RN + BF16 + UPSAMPLE,
+    body: `${PLANE}
+  let st = WORDS[a];
+  for (var q = lid; q <= P.mask; q += ${PLANE_WG}u) {
+    lpc_tab[q] = lpc_div_rn(f32(q), lpc_bf16_f32(st)) + lpc_bf16_f32(st >> 16u);
+  }
+  workgroupBarrier();
+  let hb = P.hfc_off + a * P.hfc_per;
+  for (var p = lid; p < hw; p += ${PLANE_WG}u) {
+    let bit = p * P.bits;
+    let q = (WORDS[hb + (bit >> 5u)] >> (bit & 31u)) & P.mask;
+    let i = a * hw + p;
+    out[i] = ${ep.q('(lpc_lfc(a, p / P.ww, p % P.ww) + lpc_tab[q])', 'i')};
+  }`,
   })];
 }
 

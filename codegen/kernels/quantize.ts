@@ -96,7 +96,7 @@ export function onePassBlockKernel(o: {
   const reduce = (arr: string) => `if (lid < s) { ${arr}[lid] = max(${arr}[lid], ${arr}[lid + s]); }`;
   const body = `
   let lid = t % ${ONE_PASS_WG}u;
-  let a = t / ${ONE_PASS_WG}u;
+  let a = min(t / ${ONE_PASS_WG}u, P.n_inv / ${ONE_PASS_WG}u - 1u);
   var m = 0u;${mm ? '\n  var mn = 0u;' : ''}
   for (var j = lid; j < P.q_block; j += ${ONE_PASS_WG}u) {
     let i = a * P.q_block + j;

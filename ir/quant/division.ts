@@ -9,11 +9,13 @@
  * and the WGSL side computes quotients with integers (lpc_div_rn), uses no multiply whose result feeds an add (so no
  * FMA contraction can change a result), and rounds with integers, so both give the same bits.
  *
- * Packed layout of a compressed [B,C,H,W] tensor (u32 words):
- *   [0, B·C)                         per (b,c): bf16(scale) in bits 0–15, bf16(min) in bits 16–31
- *   [lfcOff, lfcOff + ⌈B·C·h·w/2⌉)   the low-frequency part, bf16, two per word (even index in the low half)
- *   [hfcOff, words)                  the residual codes, Q bits each, 32/Q per word, element i (flat NCHW) at word
- *                                    hfcOff + ⌊i·Q/32⌋, bit (i·Q) mod 32
+ * Packed layout of a compressed [B,C,H,W] tensor (u32 words), every (b,c) plane starting on a word of its own so
+ * that one workgroup can compress or decompress a plane alone (codegen/kernels/compress.ts):
+ *   [0, B·C)                          per plane bc: bf16(scale) in bits 0–15, bf16(min) in bits 16–31
+ *   [lfcOff, hfcOff)                  the low-frequency part, bf16, lfcPer = ⌈h·w/2⌉ words per plane: value q of
+ *                                     plane bc (q = i·w + j) at word lfcOff + bc·lfcPer + ⌊q/2⌋, low half if q even
+ *   [hfcOff, words)                   the residual codes, Q bits each, hfcPer = ⌈H·W·Q/32⌉ words per plane: pixel
+ *                                     p of plane bc at word hfcOff + bc·hfcPer + ⌊p·Q/32⌋, bit (p·Q) mod 32
  * with k = block if H ≥ block else H (decided from H only, as DIVISION), h = ⌊H/k⌋, w = ⌊W/k⌋.
  *
  * Stochastic rounding: q = min(⌊y + j·2^−24⌋, 2^Q − 1) with y = (R − min)·scale and j the top 24 bits of the
@@ -29,6 +31,8 @@ export interface DivisionLayout {
   k: number; h: number; w: number;
   bits: number;
   lfcOff: number; hfcOff: number; words: number;
+  /** Words per plane of the low-frequency part and of the codes. */
+  lfcPer: number; hfcPer: number;
 }
 
 /** Word counts of the packed form, or undefined when DIVISION keeps the tensor uncompressed (not 4-D, H = 1, W < k). */
@@ -39,8 +43,9 @@ export function divisionLayout(shape: readonly number[], block: number, bits: nu
   const k = H >= block ? block : H;
   if (W < k || 32 % bits !== 0) return undefined;
   const h = Math.floor(H / k), w = Math.floor(W / k);
-  const lfcOff = B * C, hfcOff = lfcOff + Math.ceil((B * C * h * w) / 2);
-  return { B, C, H, W, k, h, w, bits, lfcOff, hfcOff, words: hfcOff + Math.ceil((B * C * H * W * bits) / 32) };
+  const lfcPer = Math.ceil((h * w) / 2), hfcPer = Math.ceil((H * W * bits) / 32);
+  const lfcOff = B * C, hfcOff = lfcOff + B * C * lfcPer;
+  return { B, C, H, W, k, h, w, bits, lfcOff, hfcOff, words: hfcOff + B * C * hfcPer, lfcPer, hfcPer };
 }
 
 const f32 = new Float32Array(1);
@@ -104,7 +109,11 @@ export function divisionCompress(x: ArrayLike<number>, shape: number[], block: n
       for (let ky = 0; ky < k; ky++) for (let kx = 0; kx < k; kx++) s = fr(s + fr(x[(bc * H + i * k + ky) * W + j * k + kx]));
       L[(bc * h + i) * w + j] = bf16RneBits(divRn(s, k * k));
     }
-  for (let p = 0; p < L.length; p++) out[l.lfcOff + (p >> 1)] |= L[p] << ((p & 1) * 16);
+  const hw = h * w;
+  for (let p = 0; p < L.length; p++) {
+    const bc = Math.floor(p / hw), q = p - bc * hw;
+    out[l.lfcOff + bc * l.lfcPer + (q >> 1)] |= L[p] << ((q & 1) * 16);
+  }
   const U = upsample(L, l);
   const levels = 2 ** bits - 1, eps = fr(2e-6);
   const R = new Float32Array(H * W);
@@ -122,7 +131,7 @@ export function divisionCompress(x: ArrayLike<number>, shape: number[], block: n
       const i = bc * H * W + p;
       const yv = fr(fr(R[p] - mn) * scale);
       const q = Math.min(stochFloor(yv, randomBits(rng.seed, rng.step, rng.tensorId, i) >>> 8), levels);
-      out[l.hfcOff + Math.floor((i * bits) / 32)] |= q << ((i * bits) % 32);
+      out[l.hfcOff + bc * l.hfcPer + Math.floor((p * bits) / 32)] |= q << ((p * bits) % 32);
     }
   }
   return out;
@@ -133,15 +142,19 @@ export function divisionDecompress(words: Uint32Array, shape: number[], block: n
   if (!l) throw new Error(`division_decompress: [${shape.join(', ')}] is not compressible`);
   const { B, C, H, W } = l;
   const L = new Uint16Array(B * C * l.h * l.w);
-  for (let p = 0; p < L.length; p++) L[p] = (words[l.lfcOff + (p >> 1)] >>> ((p & 1) * 16)) & 0xffff;
+  const hw = l.h * l.w;
+  for (let p = 0; p < L.length; p++) {
+    const bc = Math.floor(p / hw), q = p - bc * hw;
+    L[p] = (words[l.lfcOff + bc * l.lfcPer + (q >> 1)] >>> ((q & 1) * 16)) & 0xffff;
+  }
   const U = upsample(L, l);
   const mask = 2 ** bits - 1;
   for (let bc = 0; bc < B * C; bc++) {
     const scale = bf16ToF32(words[bc] & 0xffff), mn = bf16ToF32(words[bc] >>> 16);
     for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) {
-      const i = (bc * H + y) * W + xx;
-      const q = (words[l.hfcOff + Math.floor((i * bits) / 32)] >>> ((i * bits) % 32)) & mask;
-      out[i] = fr(U(bc, y, xx) + fr(divRn(q, scale) + mn));
+      const p = y * W + xx;
+      const q = (words[l.hfcOff + bc * l.hfcPer + Math.floor((p * bits) / 32)] >>> ((p * bits) % 32)) & mask;
+      out[bc * H * W + p] = fr(U(bc, y, xx) + fr(divRn(q, scale) + mn));
     }
   }
 }

@@ -87,10 +87,17 @@ describe('division_compress / division_decompress vs the float64 reference', () 
     const ref = compressRef(x, shape, block, bits);
     const wf = cpuOp('division_compress', [{ data: x, shape }], { block, bits }, 7, 3, 5);
     const w = words(wf);
-    const lfcOff = B * C, hfcOff = lfcOff + Math.ceil(ref.L.length / 2);
-    // word count: B·C stats words, two bf16 per word, 32/bits codes per word
-    expect(w.length).toBe(hfcOff + Math.ceil((n * bits) / 32));
-    for (let p = 0; p < ref.L.length; p++) expect(bf(u16(w, 2 * lfcOff + p))).toBe(ref.L[p]);
+    // word count: B·C stats words, then per plane two bf16 per word and 32/bits codes per word, every plane
+    // starting on a new word
+    const HW = H * W, hw = ref.h * ref.w, lfcPer = Math.ceil(hw / 2), hfcPer = Math.ceil((HW * bits) / 32);
+    const lfcOff = B * C, hfcOff = lfcOff + B * C * lfcPer;
+    expect(w.length).toBe(hfcOff + B * C * hfcPer);
+    const lfcAt = (p: number) => bf(u16(w, 2 * (lfcOff + Math.floor(p / hw) * lfcPer) + (p % hw)));
+    const code = (i: number) => {
+      const bc = Math.floor(i / HW), bit = (i % HW) * bits;
+      return (w[hfcOff + bc * hfcPer + Math.floor(bit / 32)] >>> (bit % 32)) & (2 ** bits - 1);
+    };
+    for (let p = 0; p < ref.L.length; p++) expect(lfcAt(p)).toBe(ref.L[p]);
     for (let bc = 0; bc < B * C; bc++) {
       expect(bf(w[bc] >>> 16)).toBe(bf16Ref(ref.mn[bc]));
       expect(Math.abs(bf(w[bc] & 0xffff) - bf16Ref(ref.scale[bc]))).toBeLessThanOrEqual(Math.abs(bf16Ref(ref.scale[bc])) * 2 ** -8);
@@ -98,7 +105,7 @@ describe('division_compress / division_decompress vs the float64 reference', () 
     // codes: ⌊y + j·2^-24⌋ with j the generator's top 24 bits, where float64 and f32 cannot disagree on the floor
     let checked = 0;
     for (let i = 0; i < n; i++) {
-      const q = (w[hfcOff + Math.floor((i * bits) / 32)] >>> ((i * bits) % 32)) & (2 ** bits - 1);
+      const q = code(i);
       const j = randomBits(3, 5, 7, i) >>> 8;
       const v = ref.y[i] + j / 2 ** 24;
       expect([Math.floor(ref.y[i]), Math.floor(ref.y[i]) + 1]).toContain(q);
@@ -111,7 +118,7 @@ describe('division_compress / division_decompress vs the float64 reference', () 
     let errSum = 0;
     for (let bc = 0; bc < B * C; bc++) for (let yy = 0; yy < H; yy++) for (let xx = 0; xx < W; xx++) {
       const i = (bc * H + yy) * W + xx;
-      const q = (w[hfcOff + Math.floor((i * bits) / 32)] >>> ((i * bits) % 32)) & (2 ** bits - 1);
+      const q = code(i);
       const U = ref.L[(bc * ref.h + src(yy, ref.h, H)) * ref.w + src(xx, ref.w, W)];
       const e = U + (q / bf(w[bc] & 0xffff) + bf(w[bc] >>> 16));
       expect(Math.abs(out[i] - e)).toBeLessThanOrEqual(4e-7 * (Math.abs(e) + 4));
@@ -213,7 +220,8 @@ const train = (m: ReturnType<typeof compile>): Graph => m.graphs.find((g) => g.n
 /** DIVISION's word count for a saved [B,C,H,W] value, computed here from §4.1. */
 function divisionWords([B, C, H, W]: number[], block = 8, bits = 2): number {
   const k = H >= block ? block : H;
-  return B * C + Math.ceil((B * C * Math.floor(H / k) * Math.floor(W / k)) / 2) + Math.ceil((B * C * H * W * bits) / 32);
+  // per plane: a stats word, the bf16 low-frequency values two per word, the codes 32/bits per word
+  return B * C * (1 + Math.ceil((Math.floor(H / k) * Math.floor(W / k)) / 2) + Math.ceil((H * W * bits) / 32));
 }
 
 describe('compress pass', () => {

@@ -50,6 +50,8 @@ describe(`compression kernels vs the CPU semantics, bit for bit (seed ${SEED})`,
   test.each([
     [[2, 3, 32, 32], 8, 2], [[2, 2, 28, 28], 8, 2], [[3, 4, 7, 7], 8, 2], [[1, 3, 4, 4], 2, 2], [[2, 3, 16, 12], 4, 4],
     [[2, 2, 9, 20], 8, 1], [[1, 2, 14, 14], 8, 8],
+    // 65,601 planes: a workgroup per plane spills into a 2-D grid with one whole extra group
+    [[1, 65601, 2, 2], 8, 2],
   ])('division %j block %i bits %i', async (shape, block, bits) => {
     const g = emptyGraph('t');
     const b = new Builder(g);
