@@ -8,7 +8,7 @@ import { Format, F32, Rounding, formatToString } from './format.js';
 import { TensorType, numel, shapeEq, tensorType } from './types.js';
 import { quantize as quantizeCpu } from './quant/quantize.js';
 import { randomBitsArray } from './quant/rng.js';
-import { evalPost, parsePost, scalarArgs } from './post.js';
+import { PostExpr, evalPost, parsePost, postToString, scalarArgs, substituteX } from './post.js';
 import { MinmaxFormat, minmaxBits, minmaxQparams, minmaxRunningUpdate, quantizeMinmaxWith } from './quant/minmax.js';
 import { argmaxCompress, divisionCompress, divisionDecompress, divisionLayout, maskCompress } from './quant/division.js';
 import { formatCompress, formatDecompress, saveFormatError, saveWords } from './quant/save.js';
@@ -58,7 +58,13 @@ const ops = new Map<string, OpDef>();
  * type then carries the format. Stochastic bits use the producing node's id as tensor id. Sources, views and
  * `quantize` itself take no epilogue.
  */
-export const EPILOGUE_ATTRS = { qfmt: 'format', qround: 'string', post: 'string', post_args: 'int' } as const;
+export const EPILOGUE_ATTRS = { qfmt: 'format', qround: 'string', post: 'string', post_args: 'int', qpost: 'string' } as const;
+/**
+ * `qpost`: an expression over x alone applied AFTER the quantizer (passes/fuse.ts folds a ReLU that reads a
+ * quantized value: relu(Q(v)) ≠ Q(relu(v)) for block formats, so it cannot be a post-op). Only ops that keep a value
+ * on its grid are allowed, so the result keeps the format.
+ */
+export const QPOST_OPS = new Set(['relu']);
 const NO_EPILOGUE = new Set(['input', 'state', 'reshape', 'quantize', 'minmax_quantize']);
 
 /** Extra inputs a node's post-ops (ir/post.ts) read: they follow the op's own inputs. */
@@ -86,6 +92,7 @@ function def(d: OpDef): void {
       const k = postArgs(a);
       const r = d.infer(k ? t.slice(0, t.length - k) : t, a);
       if (a.post !== undefined) checkPost(a, t.slice(t.length - k), r);
+      if (a.qpost !== undefined) checkQpost(a);
       return a.qfmt ? { ...r, fmt: a.qfmt as Format } : r;
     },
     cpu: (ins, out, c) => {
@@ -94,6 +101,10 @@ function def(d: OpDef): void {
       if (c.attrs.post !== undefined) applyPost(c.attrs, ins.slice(ins.length - k), out);
       const q = epilogueOf(c.attrs);
       if (q) out.set(quantizeCpu(Float32Array.from(out), c.type.shape, q.fmt, q.rounding, c.rng));
+      if (c.attrs.qpost !== undefined) {
+        const e = parsePost(c.attrs.qpost as string);
+        for (let i = 0; i < out.length; i++) out[i] = evalPost(e, out[i], [], Math.fround);
+      }
     },
   });
 }
@@ -103,6 +114,18 @@ function checkPost(a: Attrs, extras: TensorType[], r: TensorType): void {
   const e = parsePost(a.post as string), scalars = scalarArgs(e);
   extras.forEach((t, j) => need(scalars.has(j) ? numel(t.shape) === 1 : shapeEq(t.shape, r.shape),
     `post-op operand $${j} ${str(t.shape)} does not match the result ${str(r.shape)}`));
+}
+/** The attributes without the quantize epilogue: a qpost (no longer after a quantizer) joins the post-ops. */
+export function withoutQuantizer(a: Attrs): Attrs {
+  const { qfmt: _f, qround: _r, qpost, ...rest } = a;
+  if (qpost === undefined) return rest;
+  const inner: PostExpr = rest.post === undefined ? { kind: 'x' } : parsePost(rest.post as string);
+  return { ...rest, post: postToString(substituteX(parsePost(qpost as string), inner)) };
+}
+function checkQpost(a: Attrs): void {
+  need(!!epilogueOf(a), `qpost '${String(a.qpost)}' needs a quantize epilogue (qfmt) to follow`);
+  const ok = (e: PostExpr): boolean => e.kind === 'x' || (e.kind === 'op' && QPOST_OPS.has(e.op) && e.args.every(ok));
+  need(ok(parsePost(a.qpost as string)), `qpost '${String(a.qpost)}' may only apply ${[...QPOST_OPS].join(', ')} to x`);
 }
 /** The post-ops applied in place, each step rounded to f32 when the values are f32 (as separate kernels would). */
 function applyPost(a: Attrs, extras: Arr[], out: Arr): void {

@@ -27,6 +27,8 @@ export interface FusionStats {
   identities: number;
   /** quantize nodes left as they are */
   kept: number;
+  /** ReLUs folded after a quantizer (qpost) */
+  qpost: number;
 }
 
 export function fuseQuantizers(m: Module): Module {
@@ -35,10 +37,10 @@ export function fuseQuantizers(m: Module): Module {
 
 /** Counts over a module's graphs (for tests, `lpc inspect`). */
 export function fusionStats(m: Module): FusionStats {
-  const s: FusionStats = { fused: 0, identities: 0, kept: 0 };
+  const s: FusionStats = { fused: 0, identities: 0, kept: 0, qpost: 0 };
   for (const g of m.graphs) {
     const t = fuseGraph(g).stats;
-    s.fused += t.fused; s.identities += t.identities; s.kept += t.kept;
+    s.fused += t.fused; s.identities += t.identities; s.kept += t.kept; s.qpost += t.qpost;
   }
   return s;
 }
@@ -70,7 +72,7 @@ function onGrid(n: Node, grid: Map<number, Format>): Format | undefined {
 }
 
 export function fuseGraph(g: Graph): { graph: Graph; stats: FusionStats } {
-  const stats: FusionStats = { fused: 0, identities: 0, kept: 0 };
+  const stats: FusionStats = { fused: 0, identities: 0, kept: 0, qpost: 0 };
   const nodes: Node[] = g.nodes.map((n) => ({ ...n, attrs: { ...n.attrs }, inputs: [...n.inputs] }));
   // gone[id]: the node that replaces removed node `id` (an earlier one; an identity may point at a fused quantizer).
   const gone = new Map<number, number>();
@@ -115,7 +117,21 @@ export function fuseGraph(g: Graph): { graph: Graph; stats: FusionStats } {
     p.attrs.qfmt = n.attrs.fmt;
     p.attrs.qround = n.attrs.rounding;
     gone.set(n.id, (view ?? p).id);
+    if (!view) uses[p.id] = uses[n.id];
     stats.fused++;
+  }
+
+  // 3b. A ReLU whose input is a quantized producer's only use: the producer stores relu(Q(v)) (attribute qpost,
+  //     applied after its quantizer), saving the ReLU's pass. The ReLU's users read the producer.
+  for (const c of nodes) {
+    if (gone.has(c.id) || c.op !== 'relu' || c.attrs.post !== undefined || !isF32(c.attrs.qfmt as Format)) continue;
+    c.inputs = c.inputs.map(resolve);
+    const p = nodes[c.inputs[0]];
+    if (isF32(p.attrs.qfmt as Format) || p.attrs.qpost !== undefined || uses[p.id] !== 1) continue;
+    p.attrs.qpost = 'relu(x)';
+    uses[p.id] = uses[c.id];
+    gone.set(c.id, p.id);
+    stats.qpost++;
   }
 
   // 4. Drop the removed nodes, renumber, and re-infer types in order (a producer's type now carries its format, and

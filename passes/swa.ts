@@ -17,6 +17,7 @@
  * `qfmt`/`qround` are dropped.
  */
 import { Builder, Graph, Module, Node, dce, emptyGraph, getGraph } from '../ir/graph.js';
+import { withoutQuantizer } from '../ir/ops.js';
 
 export const SWA_PREFIX = 'swa.';
 export const SWA_AVERAGE = 'swa_average';
@@ -71,10 +72,7 @@ function derive(g: Graph, name: string, roots: number[], replace?: (b: Builder, 
       map.set(n.id, b.add('state', [], swaStateAttrs(n), n.loc));
       continue;
     }
-    const attrs = { ...n.attrs };
-    delete attrs.qfmt;
-    delete attrs.qround;
-    map.set(n.id, b.add(n.op, ins, attrs, n.loc));
+    map.set(n.id, b.add(n.op, ins, withoutQuantizer(n.attrs), n.loc));
   }
   return { graph: out, b, map };
 }

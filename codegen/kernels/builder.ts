@@ -268,8 +268,20 @@ export function nodeQuant(node: Node): { fmt: Format; rounding: Rounding } | und
  */
 export function epilogue(c: NodeCtx): Epilogue {
   const q = nodeQuant(c.node);
-  const base = !q ? NO_EPILOGUE : isBlockFormat(q.fmt) ? trackEpilogue(q.fmt, c.node.type.shape) : quantEpilogue(q.fmt, q.rounding, c.node.id);
+  let base = !q ? NO_EPILOGUE : isBlockFormat(q.fmt) ? trackEpilogue(q.fmt, c.node.type.shape) : quantEpilogue(q.fmt, q.rounding, c.node.id);
+  // qpost follows the quantizer: here for formats rounded in this store; block formats apply it in their rounding pass
+  if (q && !isBlockFormat(q.fmt) && c.node.attrs.qpost !== undefined) {
+    const after = qpostOf(c.node), inner = base;
+    base = { ...inner, q: (v, i) => after(inner.q(v, i)) };
+  }
   return c.post ? withPost(base, postOps(c)) : base;
+}
+
+/** WGSL applying a node's qpost (ir/ops.ts) to its quantized value v; the identity when it has none. */
+export function qpostOf(node: Node): (v: string) => string {
+  if (node.attrs.qpost === undefined) return (v) => v;
+  const e = parsePost(node.attrs.qpost as string);
+  return (v) => wgslPost(e, v, () => { throw new Error('qpost reads no operands'); });
 }
 
 /** The post-ops of a node as WGSL: `apply(v, i)` for the value v of flat element i, and the operand bindings. */

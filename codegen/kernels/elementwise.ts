@@ -8,7 +8,7 @@
 import { getOp } from '../../ir/ops.js';
 import { Kernel } from '../kernel.js';
 import { Rounding } from '../../ir/format.js';
-import { BlockFormat, BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, inBuf, isBlockFormat, makeKernel, nodeQuant, outBuf, outNumel, postOps } from './builder.js';
+import { BlockFormat, BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, inBuf, isBlockFormat, makeKernel, nodeQuant, outBuf, outNumel, postOps, qpostOf } from './builder.js';
 import { onePassBlockKernel, onePassFits } from './quantize.js';
 
 export function elementwiseKernels(c: NodeCtx): Kernel[] {
@@ -62,6 +62,6 @@ function onePassElementwise(c: NodeCtx, fmt: BlockFormat, rounding: Rounding): K
   const args = c.node.inputs.map((_, i) => (scalars.includes(i) ? `in${i}[0]` : `in${i}[i]`));
   return onePassBlockKernel({
     name: c.node.op, fmt, rounding, tensorId: c.node.id, shape: c.node.type.shape, buffers, params: {},
-    value: () => ({ loads: '', expr: post.apply(ew.wgsl(args, c.node.attrs), 'i') }), out: 'out',
+    value: () => ({ loads: '', expr: post.apply(ew.wgsl(args, c.node.attrs), 'i') }), out: 'out', after: qpostOf(c.node),
   });
 }

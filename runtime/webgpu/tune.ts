@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Graph, Module, Node, Builder, emptyGraph } from '../../ir/graph.js';
+import { withoutQuantizer } from '../../ir/ops.js';
 import { numel } from '../../ir/types.js';
 import { Variant } from '../../codegen/kernels/index.js';
 import {
@@ -177,8 +178,7 @@ function standalone(g: Graph, node: Node): { g: Graph; id: number; feeds: Map<nu
     feeds.set(id, Float32Array.from({ length: numel(shape) }, rnd));
     return id;
   });
-  const { qfmt: _f, qround: _r, ...attrs } = node.attrs;
-  return { g: sg, id: b.add(node.op, ids, attrs), feeds };
+  return { g: sg, id: b.add(node.op, ids, withoutQuantizer(node.attrs)), feeds };
 }
 
 /**

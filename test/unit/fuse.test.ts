@@ -69,7 +69,7 @@ test('folds a sole-use quantizer into its producer; outputs and updates follow; 
 
   const after = fuseQuantizers(before);
   verifyModule(after);
-  expect(fusionStats(before)).toEqual({ fused: 3, identities: 0, kept: 0 });
+  expect(fusionStats(before)).toEqual({ fused: 3, identities: 0, kept: 0, qpost: 0 });
   const f = after.graphs[0];
   expect(f.nodes.map((n) => n.op)).toEqual(['input', 'input', 'state', 'add', 'relu', 'scale']);
   expect(f.nodes.map((n) => n.id)).toEqual([0, 1, 2, 3, 4, 5]);
@@ -116,7 +116,7 @@ test('does not fuse when the unquantized value has another use, or the producer 
   verifyModule(mod(g));
   const { graph: f, stats } = fuseGraph(g);
   verifyModule(mod(f));
-  expect(stats).toEqual({ fused: 3, identities: 0, kept: 6 });
+  expect(stats).toEqual({ fused: 3, identities: 0, kept: 6, qpost: 0 });
   const fusedOps = f.nodes.filter((n) => n.attrs.qfmt).map((n) => n.op);
   expect(fusedOps).toEqual(['sub', 'relu', 'relu']);
   expect(f.nodes.filter((n) => n.op === 'quantize')).toHaveLength(6);
@@ -137,13 +137,40 @@ test('f32 quantizers are removed: users, outputs and updates read the input', ()
   verifyModule(mod(g));
   const { graph: f, stats } = fuseGraph(g);
   verifyModule(mod(f));
-  expect(stats).toEqual({ fused: 1, identities: 7, kept: 0 });
+  expect(stats).toEqual({ fused: 1, identities: 7, kept: 0, qpost: 0 });
   expect(f.nodes.map((n) => n.op)).toEqual(['input', 'state', 'add', 'relu', 'reshape']);
   expect(f.nodes[2].inputs).toEqual([0, 1]);
   expect(f.nodes[4].type.fmt).toEqual(FIXED);
   expect(f.outputs).toEqual([{ name: 'x', node: 0 }, { name: 'r', node: 3 }, { name: 's', node: 4 }]);
   expect(f.updates).toEqual([{ name: 'w', node: 2 }]);
   expectSameResults(g, f, feedsFor(g, 3), new Map([['w', new Float32Array([1, -2, 0.3, 4, -0.5, 6])]]));
+});
+
+test('a ReLU reading a quantized producer folds after its quantizer (qpost): relu(Q(v)) bit for bit', () => {
+  const { g, add, q, input } = graph();
+  const x = input('x', [4, 6]), y = input('y', [4, 6]);
+  const s = add('add', [x, y]);
+  const tensorBfp: Format = { kind: 'bfp', wl: 5, axis: 'tensor' };
+  const r = add('relu', [q(s, tensorBfp, 'stochastic')]);
+  g.outputs.push({ name: 'o', node: r }, { name: 'm', node: add('maxpool', [add('reshape', [r], { shape: [1, 1, 4, 6] })], { k: 2, stride: 2 }) });
+  const { graph: f, stats } = fuseGraph(g);
+  verifyModule(mod(f));
+  expect(stats).toEqual({ fused: 1, identities: 0, kept: 0, qpost: 1 });
+  expect(f.nodes.map((n) => n.op)).toEqual(['input', 'input', 'add', 'reshape', 'maxpool']);
+  expect(f.nodes[s].attrs.qpost).toBe('relu(x)');
+  expect(f.nodes[s].type.fmt).toEqual(tensorBfp);
+  expect(f.outputs[0]).toEqual({ name: 'o', node: s });
+  const feeds = feedsFor(g, 8);
+  const raw = runGraph(g, feeds, new Map()).values[s] as Float32Array;
+  const got = runGraph(f, feeds, new Map(), { seed: 9, step: 2 }).outputs.o;
+  const want = quantize(raw, [4, 6], tensorBfp, 'stochastic', { seed: 9, step: 2, tensorId: s }).map((v) => (v > 0 ? v : 0));
+  expect(bits(got)).toEqual(bits(want));
+  // a second use of the quantized value keeps the ReLU separate
+  const h = graph();
+  const a2 = h.add('add', [h.input('x', [2, 2]), h.input('y', [2, 2])]);
+  const q2 = h.q(a2, tensorBfp);
+  h.g.outputs.push({ name: 'r', node: h.add('relu', [q2]) }, { name: 'q', node: q2 });
+  expect(fuseGraph(h.g).stats.qpost).toBe(0);
 });
 
 test('stochastic: the fused producer draws its bits with its own id', () => {
@@ -168,7 +195,7 @@ test('lenet5 with a full precision policy: fused graphs verify and train the sam
   expect(stats.fused).toBeGreaterThan(10);
   const count = (mm: Module) => mm.graphs.reduce((s, g) => s + g.nodes.filter((n) => n.op === 'quantize').length, 0);
   expect(count(f)).toBe(count(m) - stats.fused - stats.identities);
-  expect(fusionStats(f)).toEqual({ fused: 0, identities: 0, kept: stats.kept }); // idempotent
+  expect(fusionStats(f)).toEqual({ fused: 0, identities: 0, kept: stats.kept, qpost: 0 }); // idempotent
   const state = initState(m, 7);
   for (const [i, g] of m.graphs.entries()) {
     const feeds: Record<string, ArrayLike<number>> = {};

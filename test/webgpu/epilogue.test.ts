@@ -131,10 +131,10 @@ function build(p: Producer): { g: Graph; id: number; feeds: Map<number, HostArra
 }
 
 /** The same graph with the node's epilogue set (and its type carrying the format, as the op table infers). */
-function withEpilogue(g: Graph, id: number, fmt: Format, rounding: Rounding): Graph {
+function withEpilogue(g: Graph, id: number, fmt: Format, rounding: Rounding, qpost?: string): Graph {
   const nodes = g.nodes.map((n) => {
     if (n.id !== id) return n;
-    const attrs = { ...n.attrs, qfmt: fmt, qround: rounding };
+    const attrs = { ...n.attrs, qfmt: fmt, qround: rounding, ...(qpost ? { qpost } : {}) };
     return { ...n, attrs, type: getOp(n.op).infer(n.inputs.map((i) => g.nodes[i].type), attrs) };
   });
   return { ...g, nodes };
@@ -193,6 +193,13 @@ describe('every generator applies qfmt/qround bit-exactly', () => {
         if (p.exact) {
           const cpu = runGraph(gq, named, new Map(), STEP).values[id];
           expect([`${what} vs CPU interpreter`, bitDiff(got, cpu, raw)]).toEqual([`${what} vs CPU interpreter`, []]);
+        }
+        if (fmt === combos[0].fmt && shape.length > 0) {
+          // qpost (a ReLU folded after the quantizer): relu of the quantized values, wherever the rounding happens
+          const relu = getOp('relu').ew!.cpu;
+          const gotP = await gpuRun(withEpilogue(g, id, fmt, rounding, 'relu(x)'), id, feeds);
+          const wantP = Float32Array.from(want, (v) => relu([v], {}));
+          expect([`${what} qpost relu`, bitDiff(gotP, wantP, raw)]).toEqual([`${what} qpost relu`, []]);
         }
       }
     });
