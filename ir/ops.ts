@@ -60,11 +60,12 @@ const ops = new Map<string, OpDef>();
  */
 export const EPILOGUE_ATTRS = { qfmt: 'format', qround: 'string', post: 'string', post_args: 'int', qpost: 'string' } as const;
 /**
- * `qpost`: an expression over x alone applied AFTER the quantizer (passes/fuse.ts folds a ReLU that reads a
- * quantized value: relu(Q(v)) ≠ Q(relu(v)) for block formats, so it cannot be a post-op). Only ops that keep a value
- * on its grid are allowed, so the result keeps the format.
+ * `qpost`: an expression applied AFTER the quantizer (passes/fuse.ts folds a ReLU, or ReLU's backward, that reads a
+ * quantized value: relu(Q(v)) ≠ Q(relu(v)) for block formats, so it cannot be a post-op). x may only pass through
+ * ops that keep a value on its grid (so the result keeps the format); `$k` are the node's extra operands, shared
+ * with `post`.
  */
-export const QPOST_OPS = new Set(['relu']);
+export const QPOST_OPS = new Set(['relu', 'relu_bwd']);
 const NO_EPILOGUE = new Set(['input', 'state', 'reshape', 'quantize', 'minmax_quantize']);
 
 /** Extra inputs a node's post-ops (ir/post.ts) read: they follow the op's own inputs. */
@@ -92,7 +93,7 @@ function def(d: OpDef): void {
       const k = postArgs(a);
       const r = d.infer(k ? t.slice(0, t.length - k) : t, a);
       if (a.post !== undefined) checkPost(a, t.slice(t.length - k), r);
-      if (a.qpost !== undefined) checkQpost(a);
+      if (a.qpost !== undefined) { checkQpost(a); checkPost(a, t.slice(t.length - k), r, 'qpost'); }
       return a.qfmt ? { ...r, fmt: a.qfmt as Format } : r;
     },
     cpu: (ins, out, c) => {
@@ -101,18 +102,19 @@ function def(d: OpDef): void {
       if (c.attrs.post !== undefined) applyPost(c.attrs, ins.slice(ins.length - k), out);
       const q = epilogueOf(c.attrs);
       if (q) out.set(quantizeCpu(Float32Array.from(out), c.type.shape, q.fmt, q.rounding, c.rng));
-      if (c.attrs.qpost !== undefined) {
-        const e = parsePost(c.attrs.qpost as string);
-        for (let i = 0; i < out.length; i++) out[i] = evalPost(e, out[i], [], Math.fround);
-      }
+      if (c.attrs.qpost !== undefined) applyPost(c.attrs, ins.slice(ins.length - k), out, 'qpost');
     },
   });
 }
 
 /** Post-ops (ir/post.ts): every extra operand is the result's shape, or [1] where the op reads a scalar. */
-function checkPost(a: Attrs, extras: TensorType[], r: TensorType): void {
-  const e = parsePost(a.post as string), scalars = scalarArgs(e);
-  extras.forEach((t, j) => need(scalars.has(j) ? numel(t.shape) === 1 : shapeEq(t.shape, r.shape),
+function checkPost(a: Attrs, extras: TensorType[], r: TensorType, key: 'post' | 'qpost' = 'post'): void {
+  const e = parsePost(a[key] as string), scalars = scalarArgs(e);
+  const used = new Set<number>();
+  const walk = (x: PostExpr): void => { if (x.kind === 'arg') used.add(x.index); else if (x.kind === 'op') x.args.forEach(walk); };
+  walk(e);
+  for (const j of used) need(j < extras.length, `${key} reads $${j} but the node has ${extras.length} extra operand(s)`);
+  extras.forEach((t, j) => need(!used.has(j) || (scalars.has(j) ? numel(t.shape) === 1 : shapeEq(t.shape, r.shape)),
     `post-op operand $${j} ${str(t.shape)} does not match the result ${str(r.shape)}`));
 }
 /** The attributes without the quantize epilogue: a qpost (no longer after a quantizer) joins the post-ops. */
@@ -124,12 +126,14 @@ export function withoutQuantizer(a: Attrs): Attrs {
 }
 function checkQpost(a: Attrs): void {
   need(!!epilogueOf(a), `qpost '${String(a.qpost)}' needs a quantize epilogue (qfmt) to follow`);
-  const ok = (e: PostExpr): boolean => e.kind === 'x' || (e.kind === 'op' && QPOST_OPS.has(e.op) && e.args.every(ok));
-  need(ok(parsePost(a.qpost as string)), `qpost '${String(a.qpost)}' may only apply ${[...QPOST_OPS].join(', ')} to x`);
+  // x flows through grid-keeping ops only; their other operands ($k: relu_bwd's y) only select
+  const ok = (e: PostExpr): boolean => e.kind === 'x' ||
+    (e.kind === 'op' && QPOST_OPS.has(e.op) && ok(e.args[0]) && e.args.slice(1).every((x) => x.kind === 'arg'));
+  need(ok(parsePost(a.qpost as string)), `qpost '${String(a.qpost)}' may only apply ${[...QPOST_OPS].join(', ')} to x (other operands: $k)`);
 }
-/** The post-ops applied in place, each step rounded to f32 when the values are f32 (as separate kernels would). */
-function applyPost(a: Attrs, extras: Arr[], out: Arr): void {
-  const e = parsePost(a.post as string), scalars = scalarArgs(e);
+/** Post-ops (or the qpost) applied in place, each step rounded to f32 when the values are f32 (as separate kernels would). */
+function applyPost(a: Attrs, extras: Arr[], out: Arr, key: 'post' | 'qpost' = 'post'): void {
+  const e = parsePost(a[key] as string), scalars = scalarArgs(e);
   const round = out instanceof Float32Array ? Math.fround : (v: number) => v;
   const args = new Array<number>(extras.length);
   for (let i = 0; i < out.length; i++) {

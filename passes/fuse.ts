@@ -27,7 +27,7 @@ export interface FusionStats {
   identities: number;
   /** quantize nodes left as they are */
   kept: number;
-  /** ReLUs folded after a quantizer (qpost) */
+  /** ReLUs and ReLU backwards folded after a quantizer (qpost) */
   qpost: number;
 }
 
@@ -121,14 +121,18 @@ export function fuseGraph(g: Graph): { graph: Graph; stats: FusionStats } {
     stats.fused++;
   }
 
-  // 3b. A ReLU whose input is a quantized producer's only use: the producer stores relu(Q(v)) (attribute qpost,
-  //     applied after its quantizer), saving the ReLU's pass. The ReLU's users read the producer.
+  // 3b. A ReLU (or ReLU's backward, through its error input) whose input is a quantized producer's only use: the
+  //     producer stores relu(Q(v)) / relu_bwd(Q(v), y) (attribute qpost, applied after its quantizer; y joins its
+  //     extra operands), saving a pass. The folded node's users read the producer.
   for (const c of nodes) {
-    if (gone.has(c.id) || c.op !== 'relu' || c.attrs.post !== undefined || !isF32(c.attrs.qfmt as Format)) continue;
+    if (gone.has(c.id) || (c.op !== 'relu' && c.op !== 'relu_bwd') || c.attrs.post !== undefined || !isF32(c.attrs.qfmt as Format)) continue;
     c.inputs = c.inputs.map(resolve);
     const p = nodes[c.inputs[0]];
     if (isF32(p.attrs.qfmt as Format) || p.attrs.qpost !== undefined || uses[p.id] !== 1) continue;
-    p.attrs.qpost = 'relu(x)';
+    const k = postArgs(p.attrs), others = c.inputs.slice(1);
+    if (others.some((o) => o >= p.id) || k + others.length > MAX_POST_OPERANDS) continue; // operands must exist at P
+    p.attrs.qpost = c.op === 'relu' ? 'relu(x)' : `relu_bwd(x,$${k})`;
+    if (others.length) { p.inputs.push(...others); p.attrs.post_args = k + others.length; }
     uses[p.id] = uses[c.id];
     gone.set(c.id, p.id);
     stats.qpost++;

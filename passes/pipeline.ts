@@ -39,8 +39,9 @@ export const PASSES: Pass[] = [
   { name: 'compress', run: (m, o) => compressPass(m, o.precision) },
   // Folds elementwise ops (ReLU, residual adds, relu_bwd, optimizer arithmetic) into the kernel producing their input.
   { name: 'fuse-ew', run: (m, o) => (o.fuse === false ? m : fuseElementwise(m)) },
-  // Folds each quantizer into the kernel that produces its value (after autodiff: a folded quantizer has no gradient rule).
-  { name: 'fuse', run: (m, o) => (o.fuse === false ? m : fuseQuantizers(m)) },
+  // Folds each quantizer into the kernel that produces its value (after autodiff: a folded quantizer has no gradient
+  // rule), then elementwise ops again: removing identity quantizers (an E after max-pool backward) joins new chains.
+  { name: 'fuse', run: (m, o) => (o.fuse === false ? m : fuseElementwise(fuseQuantizers(m))) },
   { name: 'dce', run: (m) => ({ ...m, graphs: m.graphs.map(dce) }) },
 ];
 

@@ -29,7 +29,10 @@ export interface NodeCtx {
   node: Node;
   inTypes: TensorType[];
   variant: Variant;
-  /** Folded elementwise post-ops and their operands (node ids), applied before the quantize epilogue. */
+  /**
+   * Folded elementwise post-ops and their operands (node ids), applied before the quantize epilogue; also present
+   * (expr = x) when only a qpost reads operands, so every kernel binds them.
+   */
   post?: { expr: PostExpr; operands: number[]; scalars: Set<number> };
 }
 
@@ -42,9 +45,11 @@ export function nodeCtx(g: Graph, nodeId: number, variant: Variant): NodeCtx {
   if (!full) throw new Error(`graph '${g.name}' has no node %${nodeId}`);
   const k = postArgs(full.attrs);
   const node = k ? { ...full, inputs: full.inputs.slice(0, full.inputs.length - k) } : full;
-  const post = full.attrs.post === undefined ? undefined : (() => {
-    const expr = parsePost(full.attrs.post as string);
-    return { expr, operands: full.inputs.slice(full.inputs.length - k), scalars: scalarArgs(expr) };
+  const post = full.attrs.post === undefined && !k ? undefined : (() => {
+    const expr: PostExpr = full.attrs.post === undefined ? { kind: 'x' } : parsePost(full.attrs.post as string);
+    const scalars = scalarArgs(expr);
+    if (full.attrs.qpost !== undefined) scalarArgs(parsePost(full.attrs.qpost as string), scalars);
+    return { expr, operands: full.inputs.slice(full.inputs.length - k), scalars };
   })();
   return { g, node, inTypes: node.inputs.map((i) => g.nodes[i].type), variant, ...(post ? { post } : {}) };
 }
@@ -271,17 +276,23 @@ export function epilogue(c: NodeCtx): Epilogue {
   let base = !q ? NO_EPILOGUE : isBlockFormat(q.fmt) ? trackEpilogue(q.fmt, c.node.type.shape) : quantEpilogue(q.fmt, q.rounding, c.node.id);
   // qpost follows the quantizer: here for formats rounded in this store; block formats apply it in their rounding pass
   if (q && !isBlockFormat(q.fmt) && c.node.attrs.qpost !== undefined) {
-    const after = qpostOf(c.node), inner = base;
-    base = { ...inner, q: (v, i) => after(inner.q(v, i)) };
+    const after = qpostOf(c), inner = base;
+    base = { ...inner, q: (v, i) => after(inner.q(v, i), i) };
   }
   return c.post ? withPost(base, postOps(c)) : base;
 }
 
-/** WGSL applying a node's qpost (ir/ops.ts) to its quantized value v; the identity when it has none. */
-export function qpostOf(node: Node): (v: string) => string {
-  if (node.attrs.qpost === undefined) return (v) => v;
-  const e = parsePost(node.attrs.qpost as string);
-  return (v) => wgslPost(e, v, () => { throw new Error('qpost reads no operands'); });
+/**
+ * WGSL applying a node's qpost (ir/ops.ts) to its quantized value v of flat element i; the identity when it has
+ * none. Its operands are the post-op bindings (postOps: the kernel must bind them).
+ */
+export function qpostOf(c: NodeCtx): (v: string, i: string) => string {
+  if (c.node.attrs.qpost === undefined) return (v) => v;
+  const e = parsePost(c.node.attrs.qpost as string), p = c.post;
+  return (v, i) => wgslPost(e, v, (j) => {
+    if (!p) throw new Error(`qpost of %${c.node.id} reads $${j} but the node has no extra operands`);
+    return `q_post${j}[${p.scalars.has(j) ? '0u' : i}]`;
+  });
 }
 
 /** The post-ops of a node as WGSL: `apply(v, i)` for the value v of flat element i, and the operand bindings. */

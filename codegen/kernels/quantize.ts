@@ -14,7 +14,7 @@ import { mergeWgslDecls, wgslBlockIndex } from '../quant/wgsl.js';
 import { BufferRef, Kernel } from '../kernel.js';
 import {
   BlockFormat, BufferDecl, NodeCtx, ParamValues, blockStatsLayout, ceilDiv, ewWorkgroup, isBlockFormat, makeKernel, nodeQuant, nodeRef,
-  qpostOf, quantEpilogue, scratchRef,
+  postOps, qpostOf, quantEpilogue, scratchRef,
 } from './builder.js';
 
 /** What to quantize: `src` (shape `shape`) into `dst`, or in place when `dst` is omitted. */
@@ -30,8 +30,9 @@ export interface QuantJob {
   scratch: number;
   /** bfp/minmax: the producer already folded every value into the statistics at `scratch` (builder.ts trackEpilogue). */
   statsTracked?: boolean;
-  /** WGSL applied to each quantized value before it is stored (the node's qpost). */
-  after?: (v: string) => string;
+  /** WGSL applied to each quantized value of element i before it is stored (the node's qpost), and its bindings. */
+  after?: (v: string, i: string) => string;
+  afterBuffers?: BufferDecl[];
 }
 
 /** The quantize op: its input into its own buffer. */
@@ -58,7 +59,8 @@ export function quantizeKernels(c: NodeCtx): Kernel[] {
 export function blockEpilogueKernels(c: NodeCtx, scratch: number, statsTracked = false): Kernel[] {
   const q = nodeQuant(c.node);
   if (!q || !isBlockFormat(q.fmt)) return [];
-  return quantizerKernels(c, { src: nodeRef(c.node.id), shape: c.node.type.shape, ...q, tensorId: c.node.id, scratch, statsTracked, after: qpostOf(c.node) });
+  const qpost = c.node.attrs.qpost !== undefined ? { after: qpostOf(c), afterBuffers: postOps(c).buffers } : {};
+  return quantizerKernels(c, { src: nodeRef(c.node.id), shape: c.node.type.shape, ...q, tensorId: c.node.id, scratch, statsTracked, ...qpost });
 }
 
 // ---- one pass: a workgroup per block ----
@@ -87,8 +89,8 @@ export function onePassBlockKernel(o: {
   value: (i: string) => { loads: string; expr: string };
   /** The output array (f32 elements). */
   out: string;
-  /** WGSL applied to each quantized value before it is stored (the node's qpost). */
-  after?: (v: string) => string;
+  /** WGSL applied to each quantized value of element i before it is stored (the node's qpost; its operands bound in `buffers`). */
+  after?: (v: string, i: string) => string;
 }): Kernel {
   const L = blockStatsLayout(o.fmt, o.shape);
   const mm = o.fmt.kind === 'minmax';
@@ -116,7 +118,7 @@ export function onePassBlockKernel(o: {
   let lpc_k = lpc_red[0];${mm ? '\n  let lpc_kn = lpc_red2[0];' : ''}
   for (var j = lid; j < P.q_block; j += ${ONE_PASS_WG}u) {
     let i = a * P.q_block + j;
-    ${v.loads}${o.out}[i] = ${(o.after ?? ((x: string) => x))(ep.q(v.expr, 'i'))};
+    ${v.loads}${o.out}[i] = ${o.after ? o.after(ep.q(v.expr, 'i'), 'i') : ep.q(v.expr, 'i')};
   }`;
   // (the minmax key functions come with the quantizer's own functions, ep.decls)
   const decls = `var<workgroup> lpc_red: array<u32, ${ONE_PASS_WG}>;\n${mm ? `var<workgroup> lpc_red2: array<u32, ${ONE_PASS_WG}>;\n` : ''}`;
@@ -152,13 +154,14 @@ export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
     blockStats = (i) => (L.perBlock === 1 ? [`stats[${block(i)}]`]
       : L.axisLen === 1 ? ['stats[0]', 'stats[1]'] : [`stats[${block(i)}]`, `stats[P.axis_len + ${block(i)}]`]);
   }
+  buffers.push(...(j.afterBuffers ?? []));
   const ep = quantEpilogue(j.fmt, j.rounding, j.tensorId, blockStats);
   const xi = `bitcast<f32>(${j.dst ? 'src' : 'dst'}[i])`;
   // Four elements per invocation: per-invocation overhead dominates on CPU drivers.
   kernels.push(makeKernel({
     name: `quantize${j.dst ? '' : '_inplace'}`,
     buffers, params, epilogue: ep, invocations: ceilDiv(n, 4), workgroup: wg,
-    body: `  for (var i = t * 4u; i < min(t * 4u + 4u, P.n); i++) { dst[i] = bitcast<u32>(${(j.after ?? ((v: string) => v))(ep.q(xi, 'i'))}); }`,
+    body: `  for (var i = t * 4u; i < min(t * 4u + 4u, P.n); i++) { dst[i] = bitcast<u32>(${j.after ? j.after(ep.q(xi, 'i'), 'i') : ep.q(xi, 'i')}); }`,
   }));
   return kernels;
 }

@@ -165,6 +165,21 @@ test('a ReLU reading a quantized producer folds after its quantizer (qpost): rel
   const got = runGraph(f, feeds, new Map(), { seed: 9, step: 2 }).outputs.o;
   const want = quantize(raw, [4, 6], tensorBfp, 'stochastic', { seed: 9, step: 2, tensorId: s }).map((v) => (v > 0 ? v : 0));
   expect(bits(got)).toEqual(bits(want));
+  // ReLU's backward through its error input: the producer reads y as an extra operand
+  const k = graph();
+  const yv = k.input('y', [4, 6]);
+  const dy = k.add('mul', [k.input('a', [4, 6]), k.input('b', [4, 6])]);
+  k.g.outputs.push({ name: 'dx', node: k.add('relu_bwd', [k.q(dy, tensorBfp, 'stochastic'), yv]) });
+  const kf = fuseGraph(k.g);
+  verifyModule(mod(kf.graph));
+  expect(kf.stats.qpost).toBe(1);
+  expect(kf.graph.nodes.map((n) => n.op)).toEqual(['input', 'input', 'input', 'mul']);
+  expect(kf.graph.nodes[dy].attrs).toMatchObject({ qpost: 'relu_bwd(x,$0)', post_args: 1 });
+  expect(kf.graph.nodes[dy].inputs).toEqual([1, 2, yv]);
+  const kfeeds = feedsFor(k.g, 9);
+  const kraw = runGraph(k.g, kfeeds, new Map()).values[dy] as Float32Array;
+  const kq = quantize(kraw, [4, 6], tensorBfp, 'stochastic', { seed: 9, step: 2, tensorId: dy });
+  expect(bits(runGraph(kf.graph, kfeeds, new Map(), { seed: 9, step: 2 }).outputs.dx)).toEqual(bits(kq.map((v, i) => (kfeeds.y[i] > 0 ? v : 0))));
   // a second use of the quantized value keeps the ReLU separate
   const h = graph();
   const a2 = h.add('add', [h.input('x', [2, 2]), h.input('y', [2, 2])]);

@@ -206,6 +206,39 @@ describe('every generator applies qfmt/qround bit-exactly', () => {
   });
 });
 
+test('qpost with an operand: relu_bwd(Q(dy), y) from the rounding store, the in-place pass and a one-pass kernel', async () => {
+  const cases: { op: string; shapes: number[][]; attrs: Attrs }[] = [
+    { op: 'matmul', shapes: [[13, 9], [9, 11]], attrs: { ta: false, tb: false } }, // [13, 11]
+    { op: 'conv2d', shapes: [[2, 3, 7, 6], [5, 3, 3, 3]], attrs: { stride: 1, pad: 1 } }, // [2, 5, 7, 6]
+    { op: 'sum_channel', shapes: [[6, 4, 3, 5]], attrs: {} }, // [4]: a split reduction's one-pass final kernel
+  ];
+  for (const k of cases)
+    for (const { fmt, rounding } of [
+      { fmt: { kind: 'bfp', wl: 6, axis: 'tensor' } as Format, rounding: 'stochastic' as Rounding },
+      { fmt: { kind: 'fixed', wl: 8, fl: 3 } as Format, rounding: 'stochastic' as Rounding },
+    ]) {
+      const g = emptyGraph('t'), b = new Builder(g);
+      const feeds = new Map<number, HostArray>();
+      const ins = k.shapes.map((shape, i) => {
+        const id = b.add('input', [], { name: `x${i}`, kind: 'data', shape, dtype: 'f32' });
+        feeds.set(id, uniform(numel(shape)));
+        return id;
+      });
+      const outShape = getOp(k.op).infer(ins.map((i) => g.nodes[i].type), k.attrs).shape;
+      const y = b.add('input', [], { name: 'y', kind: 'data', shape: outShape, dtype: 'f32' });
+      const yv = uniform(numel(outShape));
+      feeds.set(y, yv);
+      const rawId = b.add(k.op, ins, k.attrs);
+      const id = b.add(k.op, [...ins, y], { ...k.attrs, qfmt: fmt, qround: rounding, qpost: 'relu_bwd(x,$0)', post_args: 1 });
+      const raw = await gpuRun(g, rawId, feeds);
+      const got = await gpuRun(g, id, feeds);
+      const relu_bwd = getOp('relu_bwd').ew!.cpu;
+      const want = Float32Array.from(quantize(raw, outShape, fmt, rounding, { ...STEP, tensorId: id }), (v, i) => relu_bwd([v, yv[i]], {}));
+      const what = `${k.op} ${formatToString(fmt)}:${rounding} (data seed ${SEED})`;
+      expect([what, bitDiff(got, want, raw)]).toEqual([what, []]);
+    }
+});
+
 test('widths are params: every fixed format shares one pipeline, the quantized values differ', async () => {
   const p: Producer = { op: 'matmul', ins: [{ shape: [5, 7] }, { shape: [7, 6] }], attrs: { ta: false, tb: false } };
   const { g, id, feeds } = build(p);
