@@ -15,7 +15,7 @@
  * quantizer is placed by autodiff from the quantize node).
  */
 import { Format, formatToString } from '../ir/format.js';
-import { Graph, Module, Node } from '../ir/graph.js';
+import { Attrs, Graph, Module, Node } from '../ir/graph.js';
 import { getOp, postArgs, takesEpilogue } from '../ir/ops.js';
 import { PostExpr, parsePost, postToString, substituteX } from '../ir/post.js';
 
@@ -98,6 +98,28 @@ export function fuseGraph(g: Graph): { graph: Graph; stats: FusionStats } {
   const uses = new Array<number>(nodes.length).fill(0);
   for (const n of nodes) if (!gone.has(n.id)) for (const i of n.inputs) uses[i]++;
   for (const r of [...outputs, ...updates]) uses[r.node] += 1;
+
+  // 2b. Recompute instead of share: a quantizer whose elementwise producer P also feeds elementwise users (SGD's
+  //     d = μ·m + g feeds Q_M and the weight update) would stay a pass of its own; each such user computes P's
+  //     expression itself instead (its kernel reads P's inputs), leaving the quantizer P's only use.
+  let recomputed = false;
+  for (const qn of nodes) {
+    if (gone.has(qn.id) || qn.op !== 'quantize') continue;
+    const p = nodes[qn.inputs[0]];
+    if (!safeOp(p.op)?.ew || !takesEpilogue(p.op) || !isF32(p.attrs.qfmt as Format) || p.attrs.qpost !== undefined ||
+        p.type.dtype !== 'f32' || uses[p.id] < 2) continue;
+    const users = nodes.filter((c) => !gone.has(c.id) && c.id !== qn.id && c.inputs.includes(p.id));
+    if (users.length !== uses[p.id] - 1) continue; // read twice, or a graph output / state update
+    const plans = users.map((c) => recomputeIn(c, p));
+    if (plans.some((r) => !r)) continue;
+    users.forEach((c, j) => Object.assign(c, plans[j]));
+    recomputed = true;
+  }
+  if (recomputed) {
+    uses.fill(0);
+    for (const n of nodes) if (!gone.has(n.id)) for (const i of n.inputs) uses[i]++;
+    for (const r of [...outputs, ...updates]) uses[r.node] += 1;
+  }
 
   // 3. Fold each remaining quantizer into a producer it alone uses. A producer that takes an epilogue here is never
   //    a candidate again (it has one), so the use counts of step 2 stay valid.
@@ -224,6 +246,36 @@ function rebuild(g: Graph, nodes: Node[], dropped: (id: number) => boolean, reso
     outputs: g.outputs.map((o) => ({ ...o, node: at(o.node) })),
     updates: g.updates.map((u) => ({ ...u, node: at(u.node) })),
   };
+}
+
+const EPILOGUE_KEYS = new Set(['qfmt', 'qround', 'post', 'post_args', 'qpost']);
+const opAttrs = (n: Node) => Object.fromEntries(Object.entries(n.attrs).filter(([k]) => !EPILOGUE_KEYS.has(k)));
+const shiftArgs = (e: PostExpr, by: number): PostExpr =>
+  e.kind === 'arg' ? { kind: 'arg', index: e.index + by } : e.kind === 'op' ? { ...e, args: e.args.map((a) => shiftArgs(a, by)) } : e;
+
+/**
+ * Elementwise user C of elementwise P rewritten to compute P itself: op and own inputs of P, post-op C's
+ * expression over P's (extra operands: P's, C's other operands, C's); undefined when C cannot (not elementwise, reads
+ * P twice or as a broadcast scalar, a qpost, too many operands).
+ */
+function recomputeIn(c: Node, p: Node): Pick<Node, 'op' | 'inputs' | 'attrs'> | undefined {
+  const cdef = safeOp(c.op);
+  if (!cdef?.ew || c.attrs.qpost !== undefined || c.type.dtype !== 'f32') return undefined;
+  const kc = postArgs(c.attrs), kp = postArgs(p.attrs);
+  const cOwn = c.inputs.slice(0, c.inputs.length - kc), cExtras = c.inputs.slice(c.inputs.length - kc);
+  const slot = cOwn.indexOf(p.id);
+  if (slot < 0 || cOwn.lastIndexOf(p.id) !== slot || cExtras.includes(p.id) || (cdef.ew.scalarInputs ?? []).includes(slot)) return undefined;
+  if (c.type.shape.join(',') !== p.type.shape.join(',')) return undefined;
+  const cOthers = cOwn.filter((_, s) => s !== slot);
+  const extras = [...p.inputs.slice(p.inputs.length - kp), ...cOthers, ...cExtras];
+  if (extras.length > MAX_POST_OPERANDS) return undefined;
+  const pExpr: PostExpr = p.attrs.post === undefined ? { kind: 'x' } : parsePost(p.attrs.post as string);
+  let j = kp;
+  const cOp: PostExpr = { kind: 'op', op: c.op, attrs: opAttrs(c), args: cOwn.map((_, s): PostExpr => (s === slot ? pExpr : { kind: 'arg', index: j++ })) };
+  const cPost: PostExpr = c.attrs.post === undefined ? { kind: 'x' } : shiftArgs(parsePost(c.attrs.post as string), kp + cOthers.length);
+  const attrs: Attrs = { ...opAttrs(p), post: postToString(substituteX(cPost, cOp)), post_args: extras.length };
+  if (c.attrs.qfmt !== undefined) { attrs.qfmt = c.attrs.qfmt; attrs.qround = c.attrs.qround; }
+  return { op: p.op, inputs: [...p.inputs.slice(0, p.inputs.length - kp), ...extras], attrs };
 }
 
 function safeOp(op: string) { try { return getOp(op); } catch { return undefined; } }

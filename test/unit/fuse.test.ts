@@ -13,7 +13,7 @@ import { parsePolicy } from '../../ir/precision/index.js';
 import { quantize } from '../../ir/quant/quantize.js';
 import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses } from '../../passes/pipeline.js';
-import { fuseGraph, fuseQuantizers, fusionStats } from '../../passes/fuse.js';
+import { fuseElementwiseGraph, fuseGraph, fuseQuantizers, fusionStats } from '../../passes/fuse.js';
 import { runGraph } from '../../runtime/cpu/interpreter.js';
 import { initState } from '../../runtime/train/init.js';
 import { rand } from './helpers.js';
@@ -98,7 +98,7 @@ test('does not fuse when the unquantized value has another use, or the producer 
   const x = input('x', [4, 6]), y = input('y', [4, 6]);
   const m = add('mul', [x, y]);
   const qm = q(m, FIXED);
-  const both = add('sub', [qm, m]); // m is used raw too: not fused
+  const both = add('sub', [qm, add('reshape', [m], { shape: [4, 6] })]); // m is used raw too (not elementwise): not fused
   const s = add('add', [x, y]);
   const qs = q(s, FLOAT); // s is also a graph output: not fused
   const qx = q(x, FIXED); // an input: not fused
@@ -186,6 +186,24 @@ test('a ReLU reading a quantized producer folds after its quantizer (qpost): rel
   const q2 = h.q(a2, tensorBfp);
   h.g.outputs.push({ name: 'r', node: h.add('relu', [q2]) }, { name: 'q', node: q2 });
   expect(fuseGraph(h.g).stats.qpost).toBe(0);
+});
+
+test('recompute instead of share: elementwise users of a quantized elementwise value compute it themselves', () => {
+  const { g, add, q, input } = graph();
+  const m = input('m', [3, 5]), gr = input('g', [3, 5]), w = input('w', [3, 5]);
+  const lr = input('lr', [1]);
+  const d = add('add', [add('scale', [m], { c: 0.9 }), gr]); // SGD's d = μ·m + g
+  const upd = add('sub', [w, add('mul_scalar', [d, lr])]); // w − lr·d reads d raw
+  g.outputs.push({ name: 'm', node: q(d, BFP) }, { name: 'w', node: upd }); // nearest: stochastic bits follow ids
+  const fe = fuseElementwiseGraph(g); // as the pipeline: elementwise chains first
+  const { graph: f, stats } = fuseGraph(fe);
+  verifyModule(mod(f));
+  expect(stats.fused).toBe(1);
+  expect(f.nodes.filter((n) => n.op === 'quantize')).toHaveLength(0);
+  expect(f.nodes.filter((n) => !['input'].includes(n.op)).map((n) => [n.op, n.attrs.post ?? ''])).toEqual([
+    ['scale', 'add(x,$0)'], ['scale', 'sub($2,mul_scalar(add(x,$0),$1))'],
+  ]);
+  expectSameResults(g, f, feedsFor(g, 6));
 });
 
 test('stochastic: the fused producer draws its bits with its own id', () => {
