@@ -10,7 +10,10 @@
  * tile `reg4x4`; `smem<B>` is the shared-memory GEMM for GPUs (tiles-smem.ts, tiles.ts).
  */
 import { Kernel } from '../kernel.js';
-import { BufferDecl, Epilogue, NodeCtx, ceilDiv, epilogue, inBuf, makeKernel, outBuf } from './builder.js';
+import {
+  BufferDecl, Epilogue, NodeCtx, blockStatsLayout, ceilDiv, epilogue, inBuf, isBlockFormat, makeKernel, nodeQuant, outBuf, postOps, qpostOf,
+} from './builder.js';
+import { onePassBlockKernel, onePassFits } from './quantize.js';
 import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
 import { Tile, makeTiledKernel, tileName } from './tiles.js';
 
@@ -136,7 +139,46 @@ fn gemm_b(k: u32, n: u32) -> f32 { return B[${tb ? 'n * P.ldb + k' : 'k * P.ldb 
   });
 }
 
+/** Multiply-adds one workgroup of a one-pass quantized GEMM may own (block elements × K): past this the tiled
+ *  kernel and a rounding pass win (a block is one CPU thread on lavapipe). */
+const ONE_PASS_GEMM_WORK = 1 << 17;
+
+/**
+ * A GEMM whose result has small bfp/minmax blocks (a weight gradient's rows, K = the batch) in one dispatch
+ * (quantize.ts onePassBlockKernel: a workgroup per block computes each element's dot product, the block statistic,
+ * then the dot products again, rounded) instead of the tiled kernel plus a rounding pass. Same summation order as the
+ * tiled kernels (from the bias, k ascending), so the same f32 results.
+ */
+function onePassGemm(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBias: boolean, d: MatmulDims): Kernel | undefined {
+  const q = nodeQuant(c.node);
+  if (!q || !isBlockFormat(q.fmt) || !onePassFits(q.fmt, [d.m, d.n])) return undefined;
+  if (blockStatsLayout(q.fmt, [d.m, d.n]).inner * d.k > ONE_PASS_GEMM_WORK) return undefined;
+  const post = postOps(c);
+  const buffers: BufferDecl[] = [inBuf(c, 0, 'A'), inBuf(c, 1, 'B')];
+  if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
+  buffers.push(outBuf(c, 'C'), ...post.buffers);
+  const a0 = ta ? 'lpc_r' : 'lpc_r * P.lda', aStep = ta ? 'P.lda' : '1u';
+  const b0 = tb ? 'lpc_c * P.ldb' : 'lpc_c', bStep = tb ? '1u' : 'P.ldb';
+  return onePassBlockKernel({
+    name, fmt: q.fmt, rounding: q.rounding, tensorId: c.node.id, shape: [d.m, d.n], buffers, out: 'C', after: qpostOf(c),
+    params: { m: d.m, n: d.n, k: d.k, lda: d.lda, ldb: d.ldb },
+    value: (i) => ({
+      loads: `let lpc_r = ${i} / P.n;
+    let lpc_c = ${i} % P.n;
+    var lpc_acc = ${hasBias ? 'bias[lpc_c]' : '0.0'};
+    var lpc_ia = ${a0};
+    var lpc_ib = ${b0};
+    for (var lpc_k = 0u; lpc_k < P.k; lpc_k++) { lpc_acc += A[lpc_ia] * B[lpc_ib]; lpc_ia += ${aStep}; lpc_ib += ${bStep}; }
+    `,
+      expr: post.apply('lpc_acc', i),
+    }),
+  });
+}
+
 function pick(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBias: boolean, d: MatmulDims, tile: Tile): Kernel {
+  // (register tiles only: what CPU drivers run, where a dispatch costs most; GPUs keep their shared-memory tiles)
+  const one = tile.kind === 'reg' ? onePassGemm(c, name, ta, tb, hasBias, d) : undefined;
+  if (one) return one;
   if (tile.kind === 'smem') return matmulSmemKernel(c, name, ta, tb, hasBias, d, tile.b);
   if (tile.m !== 4 || tile.n !== 4) throw new Error(`matmul has no tile ${tileName(tile)}`);
   const aligned = d.k % 4 === 0 && d.lda % 4 === 0 && d.ldb % 4 === 0;
