@@ -220,13 +220,15 @@ export const NO_EPILOGUE: Epilogue = { params: {}, decls: '', usesStep: false, k
  */
 export function quantEpilogue(
   fmt: Format, rounding: Rounding, tensorId: number, blockStats?: (index: string) => string[],
+  /** the element's random word from a hash the kernel already computed (see quantize.ts quantizerKernels) */
+  randomWord?: (index: string) => string,
 ): Epilogue {
   if (fmt.kind === 'f32') return NO_EPILOGUE;
   if (rounding !== 'nearest' && rounding !== 'stochastic') throw new Error(`unknown rounding '${rounding}'`);
   const stoch = rounding === 'stochastic';
   const fns = wgslQuantFns(fmt, rounding);
   const params: ParamValues = {};
-  const args = { seed: 'stepu.seed', step: 'stepu.step', tensorId: 'P.q_tid' };
+  const args = { seed: 'stepu.seed', step: 'stepu.step', tensorId: 'P.q_tid', ...(randomWord ? { randomWord } : {}) };
   if (stoch) params.q_tid = tensorId;
   let usesStep = stoch;
   const stats = (i: string) => {

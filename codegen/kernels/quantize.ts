@@ -155,13 +155,15 @@ export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
       : L.axisLen === 1 ? ['stats[0]', 'stats[1]'] : [`stats[${block(i)}]`, `stats[P.axis_len + ${block(i)}]`]);
   }
   buffers.push(...(j.afterBuffers ?? []));
-  const ep = quantEpilogue(j.fmt, j.rounding, j.tensorId, blockStats);
+  // Four elements per invocation (per-invocation overhead dominates on CPU drivers): elements 4t…4t+3 are the four
+  // words of one hash of counter t (ir/quant/rng.ts), computed once.
+  const stoch = j.rounding === 'stochastic';
+  const ep = quantEpilogue(j.fmt, j.rounding, j.tensorId, blockStats, stoch ? (i) => `lpc_h[${i} & 3u]` : undefined);
   const xi = `bitcast<f32>(${j.dst ? 'src' : 'dst'}[i])`;
-  // Four elements per invocation: per-invocation overhead dominates on CPU drivers.
   kernels.push(makeKernel({
     name: `quantize${j.dst ? '' : '_inplace'}`,
     buffers, params, epilogue: ep, invocations: ceilDiv(n, 4), workgroup: wg,
-    body: `  for (var i = t * 4u; i < min(t * 4u + 4u, P.n); i++) { dst[i] = bitcast<u32>(${j.after ? j.after(ep.q(xi, 'i'), 'i') : ep.q(xi, 'i')}); }`,
+    body: `${stoch ? '  let lpc_h = lpc_pcg4d(vec4<u32>(stepu.seed, stepu.step, P.q_tid, t));\n' : ''}  for (var i = t * 4u; i < min(t * 4u + 4u, P.n); i++) { dst[i] = bitcast<u32>(${j.after ? j.after(ep.q(xi, 'i'), 'i') : ep.q(xi, 'i')}); }`,
   }));
   return kernels;
 }

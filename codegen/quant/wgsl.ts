@@ -210,6 +210,8 @@ export interface WgslQuantArgs {
   mode?: string;
   /** stochastic: the rng key words (typically uniforms) */
   seed?: string; step?: string; tensorId?: string;
+  /** stochastic: the element's random word when the caller already hashed its counter (lpc_random_bits' value) */
+  randomWord?: (index: string) => string;
   /** bfp: bit pattern of the element's block max|x| (e.g. `blockMax[lpc_block_index(i, …)]`) */
   maxAbsBits?: string;
   /** minmax: the width (u32; a uniform for scheduled formats) and the block's keys max key(x), max key(−x) */
@@ -240,6 +242,7 @@ export function wgslQuantFns(fmt: Format, rounding: Rounding): WgslQuantizer {
   const chunks = [...DEPS[fmt.kind], ...(stoch ? DEPS.rng : [])];
   const rbits = (index: string, a: WgslQuantArgs) => {
     if (!stoch) return '0u';
+    if (a.randomWord) return a.randomWord(index);
     if (!a.seed || !a.step || !a.tensorId) throw new Error('stochastic WGSL quantizer needs seed, step and tensorId expressions');
     return `lpc_random_bits(${a.seed}, ${a.step}, ${a.tensorId}, ${index})`;
   };
