@@ -5,14 +5,34 @@
  * formula allows in f32 even when |mean| ≫ std. eps, momentum and counts are params.
  */
 import { Kernel } from '../kernel.js';
-import { NodeCtx, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel, scratchRef } from './builder.js';
+import { Epilogue, NodeCtx, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel, scratchRef } from './builder.js';
 import { CHUNK_HEADER, channelPartialsKernel, channelSplit, chunkLoop } from './channel-reduce.js';
 import { partialsBuffer, sumPartialsKernel } from './split-reduce.js';
 
 const eps = (c: NodeCtx) => ['f32', c.node.attrs.eps as number] as ['f32', number];
-const CHANNEL = `
-  let ch = (t / P.hw) % P.c;
+const INV = `
   let inv = 1.0 / sqrt(ST[P.c + ch] + P.eps);`;
+
+/**
+ * The body of a per-element kernel whose values depend on the element's channel: with H·W a multiple of 4 each
+ * invocation takes four elements of one channel, so the channel (an integer division, scalarised on CPU drivers) and
+ * the per-channel setup `pre` are computed once per four elements; otherwise one element per invocation. `value(i)`
+ * is the element's value; the store goes through the node's epilogue.
+ */
+function perChannelElements(c: NodeCtx, ep: Epilogue, hw: number, pre: string, value: (i: string) => string): { body: string; invocations: number } {
+  const n = outNumel(c);
+  if (hw % 4 !== 0) return { invocations: n, body: `
+  let i = t;
+  let ch = (t / P.hw) % P.c;${pre}
+  out[i] = ${ep.q(value('i'), 'i')};` };
+  return {
+    invocations: Math.ceil(n / 4),
+    body: `
+  let i0 = t * 4u;
+  let ch = (i0 / P.hw) % P.c;${pre}
+  for (var i = i0; i < min(i0 + 4u, P.n); i++) { out[i] = ${ep.q(value('i'), 'i')}; }`,
+  };
+}
 
 export function bnStatsKernels(c: NodeCtx): Kernel[] {
   const sp = channelSplit(c, c.inTypes[0].shape);
@@ -56,31 +76,24 @@ export function bnStatsKernels(c: NodeCtx): Kernel[] {
 export function bnApplyKernels(c: NodeCtx): Kernel[] {
   const sp = channelSplit(c, c.inTypes[0].shape);
   const ep = epilogue(c);
+  const { body, invocations } = perChannelElements(c, ep, sp.hw, INV, (i) => `(X[${i}] - ST[ch]) * inv * G[ch] + B[ch]`);
   return [makeKernel({
     name: 'bn_apply',
     buffers: [inBuf(c, 0, 'X'), inBuf(c, 1, 'ST'), inBuf(c, 2, 'G'), inBuf(c, 3, 'B'), outBuf(c)],
-    params: { c: sp.C, hw: sp.hw, eps: eps(c) },
-    invocations: outNumel(c),
-    workgroup: ewWorkgroup(c.variant),
-    epilogue: ep,
-    body: `${CHANNEL}
-  out[t] = ${ep.q('(X[t] - ST[ch]) * inv * G[ch] + B[ch]', 't')};`,
+    params: { c: sp.C, hw: sp.hw, eps: eps(c), n: outNumel(c) },
+    invocations, workgroup: ewWorkgroup(c.variant), epilogue: ep, body,
   })];
 }
 
 export function bnBwdXEvalKernels(c: NodeCtx): Kernel[] {
   const sp = channelSplit(c, c.inTypes[0].shape);
   const ep = epilogue(c);
+  const { body, invocations } = perChannelElements(c, ep, sp.hw, '', (i) => `DY[${i}] * G[ch] / sqrt(ST[P.c + ch] + P.eps)`);
   return [makeKernel({
     name: 'bn_bwd_x_eval',
     buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'ST'), inBuf(c, 2, 'G'), outBuf(c)],
-    params: { c: sp.C, hw: sp.hw, eps: eps(c) },
-    invocations: outNumel(c),
-    workgroup: ewWorkgroup(c.variant),
-    epilogue: ep,
-    body: `
-  let ch = (t / P.hw) % P.c;
-  out[t] = ${ep.q('DY[t] * G[ch] / sqrt(ST[P.c + ch] + P.eps)', 't')};`,
+    params: { c: sp.C, hw: sp.hw, eps: eps(c), n: outNumel(c) },
+    invocations, workgroup: ewWorkgroup(c.variant), epilogue: ep, body,
   })];
 }
 
@@ -102,20 +115,17 @@ export function bnBwdXKernels(c: NodeCtx): Kernel[] {
   const sums = { name: 'S', ref: scratchRef(1, sp.C * 2 * 4), elem: 'f32' as const, access: 'read_write' as const };
   const [dy, x, st, g] = [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), inBuf(c, 2, 'ST'), inBuf(c, 3, 'G')];
   const ep = epilogue(c);
+  const { body, invocations } = perChannelElements(c, ep, sp.hw, `${INV}
+  let mf = f32(P.m);`,
+    (i) => `(G[ch] * inv / mf) * (mf * DY[${i}] - S[2u * ch] - ((X[${i}] - ST[ch]) * inv) * (S[2u * ch + 1u] * inv))`);
   return [
     channelPartialsKernel(c, 'bn_bwd_x', sp, [dy, x, st], ['DY[k]', 'DY[k] * (X[k] - mean)'], '\n  let mean = ST[ch];'),
     sumPartialsKernel(c, 'bn_bwd_x', sp.chunks, sp.C * 2, { out: sums }),
     makeKernel({
       name: 'bn_bwd_x',
       buffers: [dy, x, st, g, { ...sums, access: 'read' }, outBuf(c)],
-      params: { c: sp.C, hw: sp.hw, m: sp.m, eps: eps(c) },
-      invocations: outNumel(c),
-      workgroup: ewWorkgroup(c.variant),
-      epilogue: ep,
-      body: `${CHANNEL}
-  let mf = f32(P.m);
-  let xh = (X[t] - ST[ch]) * inv;
-  out[t] = ${ep.q('(G[ch] * inv / mf) * (mf * DY[t] - S[2u * ch] - xh * (S[2u * ch + 1u] * inv))', 't')};`,
+      params: { c: sp.C, hw: sp.hw, m: sp.m, eps: eps(c), n: outNumel(c) },
+      invocations, workgroup: ewWorkgroup(c.variant), epilogue: ep, body,
     }),
   ];
 }
