@@ -99,10 +99,13 @@ function layoutParams(shape: number[], block: number, bits: number) {
   if (!l) throw new Error(`division: [${shape.join(', ')}] is not compressible`);
   return {
     l,
-    params: { planes: l.B * l.C, hh: l.H, ww: l.W, lh: l.h, lw: l.w, k: l.k, lfc_off: l.lfcOff, hfc_off: l.hfcOff,
+    params: { planes: l.B * l.C, dx: PLANE_WG % l.W, dy: Math.floor(PLANE_WG / l.W), hh: l.H, ww: l.W, lh: l.h, lw: l.w, k: l.k, lfc_off: l.lfcOff, hfc_off: l.hfcOff,
       lfc_per: l.lfcPer, hfc_per: l.hfcPer, bits: l.bits, sh: f(Math.fround(l.h / l.H)), sw: f(Math.fround(l.w / l.W)) },
   };
 }
+
+/** (py, px) of pixel p → of pixel p + PLANE_WG, without dividing (dy, dx: PLANE_WG / W and PLANE_WG mod W). */
+const STEP_YX = 'px += P.dx; py += P.dy; if (px >= P.ww) { px -= P.ww; py += 1u; }';
 
 /** The plane a workgroup owns (a spilled grid's extra groups redo the last plane: same words, same values). */
 const PLANE = `
@@ -147,10 +150,13 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
   storageBarrier();
   var mn = X[xb] - lpc_lfc(a, 0u, 0u);
   var mx = mn;
+  var py = lid / P.ww;
+  var px = lid % P.ww;
   for (var p = lid; p < hw; p += ${PLANE_WG}u) {
-    let r = X[xb + p] - lpc_lfc(a, p / P.ww, p % P.ww);
+    let r = X[xb + p] - lpc_lfc(a, py, px);
     mn = min(mn, r);
     mx = max(mx, r);
+    ${STEP_YX}
   }
   lpc_mn[lid] = mn;
   lpc_mx[lid] = mx;
@@ -165,10 +171,14 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
   if (lid == 0u) { WORDS[a] = lpc_bf16_rne(scale) | (lpc_bf16_rne(m0) << 16u); }
   for (var wd = lid; wd < P.hfc_per; wd += ${PLANE_WG}u) {
     var word = 0u;
+    var qy = (wd * P.per) / P.ww;
+    var qx = (wd * P.per) % P.ww;
     for (var e = 0u; e < P.per; e++) {
       let p = wd * P.per + e;
       if (p >= hw) { break; }
-      let r = X[xb + p] - lpc_lfc(a, p / P.ww, p % P.ww);
+      let r = X[xb + p] - lpc_lfc(a, qy, qx);
+      qx += 1u;
+      if (qx == P.ww) { qx = 0u; qy += 1u; }
       let yv = (r - m0) * scale;
       let q = min(lpc_stoch_floor(yv, lpc_random_bits(stepu.seed, stepu.step, P.tid, xb + p) >> 8u), P.levels_u);
       word = word | (q << (e * P.bits));
@@ -199,11 +209,14 @@ export function divisionDecompressKernels(c: NodeCtx): Kernel[] {
   }
   workgroupBarrier();
   let hb = P.hfc_off + a * P.hfc_per;
+  var py = lid / P.ww;
+  var px = lid % P.ww;
   for (var p = lid; p < hw; p += ${PLANE_WG}u) {
     let bit = p * P.bits;
     let q = (WORDS[hb + (bit >> 5u)] >> (bit & 31u)) & P.mask;
     let i = a * hw + p;
-    out[i] = ${ep.q('(lpc_lfc(a, p / P.ww, p % P.ww) + lpc_tab[q])', 'i')};
+    out[i] = ${ep.q('(lpc_lfc(a, py, px) + lpc_tab[q])', 'i')};
+    ${STEP_YX}
   }`,
   })];
 }
