@@ -142,6 +142,8 @@ fn gemm_b(k: u32, n: u32) -> f32 { return B[${tb ? 'n * P.ldb + k' : 'k * P.ldb 
 /** Multiply-adds one workgroup of a one-pass quantized GEMM may own (block elements × K): past this the tiled
  *  kernel and a rounding pass win (a block is one CPU thread on lavapipe). */
 const ONE_PASS_GEMM_WORK = 1 << 17;
+/** Blocks (workgroups) a one-pass GEMM needs: one block per tensor would run the whole GEMM on one thread. */
+const ONE_PASS_GEMM_MIN_BLOCKS = 8;
 
 /**
  * A GEMM whose result has small bfp/minmax blocks (a weight gradient's rows, K = the batch) in one dispatch
@@ -152,7 +154,8 @@ const ONE_PASS_GEMM_WORK = 1 << 17;
 function onePassGemm(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBias: boolean, d: MatmulDims): Kernel | undefined {
   const q = nodeQuant(c.node);
   if (!q || !isBlockFormat(q.fmt) || !onePassFits(q.fmt, [d.m, d.n])) return undefined;
-  if (blockStatsLayout(q.fmt, [d.m, d.n]).inner * d.k > ONE_PASS_GEMM_WORK) return undefined;
+  const L = blockStatsLayout(q.fmt, [d.m, d.n]);
+  if (L.axisLen < ONE_PASS_GEMM_MIN_BLOCKS || L.inner * d.k > ONE_PASS_GEMM_WORK) return undefined;
   const post = postOps(c);
   const buffers: BufferDecl[] = [inBuf(c, 0, 'A'), inBuf(c, 1, 'B')];
   if (hasBias) buffers.push(inBuf(c, 2, 'bias'));

@@ -126,11 +126,17 @@ export function mergeTuneEntries(adapter: string, entries: Record<string, TuneEn
   return c;
 }
 
-/** The cached tile of a node on `adapter`, if there is one and it is still shipped for the op. */
+/**
+ * The cached tile of a node on `adapter`, if there is one, it is still shipped for the op, and the entry is current:
+ * it timed every register tile shipped now (both adapter classes measure those; an entry from before a tile was
+ * added is measured again) and every time is positive.
+ */
 export function cachedTile(c: TuneCache, adapter: string, g: Graph, node: Node): Tile | undefined {
   if (!TILED_OPS.has(node.op)) return undefined;
   const e = c.adapters[adapter]?.[shapeClass(g, node)];
   if (!e) return undefined;
+  const times = Object.values(e.ms);
+  if (times.length && (times.some((t) => !(t > 0)) || allTiles(node.op).some((t) => t.kind === 'reg' && !(tileName(t) in e.ms)))) return undefined;
   try {
     const t = parseTile(e.tile);
     return allTiles(node.op).some((x) => tileName(x) === tileName(t)) ? t : undefined;

@@ -23,7 +23,11 @@ function conv(x: number[], w: number[], attrs = { stride: 1, pad: 1 }, bias = fa
   return { g, node: g.nodes[id] };
 }
 
-const entry = (tile: string): TuneEntry => ({ tile, ms: { [tile]: 1 }, at: '2026-01-01T00:00:00.000Z' });
+/** An entry that timed `tile` and every other register tile shipped for conv2d (so it is current). */
+const entry = (tile: string): TuneEntry => ({
+  tile, ms: Object.fromEntries([...allTiles('conv2d').filter((t) => t.kind === 'reg').map((t) => [tileName(t), 2]), [tile, 1]]),
+  at: '2026-01-01T00:00:00.000Z',
+});
 
 test('cache folder: $LPC_CACHE_DIR, else $XDG_CACHE_HOME/lpc, else ~/.cache/lpc', () => {
   expect(cacheDir({ LPC_CACHE_DIR: '/x/y' })).toBe('/x/y');
@@ -125,4 +129,10 @@ test('the picker answers from the cache for its adapter only, and ignores tiles 
   expect(cachePicker(c, 'A')(a.g, a.node)).toEqual({ kind: 'reg', m: 16, n: 4 });
   expect(cachedTile(c, 'B', a.g, a.node)).toBeUndefined();
   expect(cachedTile(c, 'C', a.g, a.node)).toBeUndefined();
+  // stale entries are measured again: one timed before a tile was shipped, one with a time that is not positive
+  const { reg16x8: _, ...older } = entry('reg16x4').ms;
+  c.adapters.A = { [cls]: { ...entry('reg16x4'), ms: older } };
+  expect(cachedTile(c, 'A', a.g, a.node)).toBeUndefined();
+  c.adapters.A = { [cls]: { ...entry('reg16x4'), ms: { ...entry('reg16x4').ms, reg4x4: 0 } } };
+  expect(cachedTile(c, 'A', a.g, a.node)).toBeUndefined();
 });
