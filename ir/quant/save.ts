@@ -101,9 +101,13 @@ export function formatCompress(x: ArrayLike<number>, fmt: Format): Uint32Array {
   check(fmt);
   const { slot, per } = saveSlot(fmt), mask = slot === 8 ? 0xff : 0xffff;
   const out = new Uint32Array(saveWords(fmt, x.length));
+  // f32 input: its exact bit patterns (a JS number would quiet a signalling NaN, which the kernels read as bits)
+  const bits = x instanceof Float32Array ? new Uint32Array(x.buffer, x.byteOffset, x.length) : undefined;
   for (let i = 0; i < x.length; i++) {
-    f32[0] = x[i];
-    const c = encodeSaved(saveQuantizeBits(u32[0], fmt), fmt) & mask;
+    let u: number;
+    if (bits) u = bits[i];
+    else { f32[0] = x[i]; u = u32[0]; }
+    const c = encodeSaved(saveQuantizeBits(u, fmt), fmt) & mask;
     out[Math.floor(i / per)] |= c << ((i % per) * slot);
   }
   return out;
