@@ -1,7 +1,7 @@
 /**
  * `npm run build && node dist/bench/division.js [--only lenet|resnet] [--seeds 0,1,2] [--backend webgpu|cpu]
  *  [--lenet-epochs 2] [--lenet-train 60000] [--resnet-epochs 1] [--resnet-train 10000] [--test 10000] [--steps N]
- *  [--bn-reestimate] [--arms none,division] [--no-readme] [--json out.json] | --merge a.json,b.json,…`
+ *  [--bn-reestimate] [--lr-schedule S] [--arms none,division] [--no-readme] [--json out.json] | --merge a.json,b.json,…`
  *
  * DIVISION's accuracy check (issue 6): the same training run with saved activations stored as DIVISION stores them
  * (`save=division(block=8,bits=2)`) and uncompressed, same seeds (same initial weights, same shuffles), on
@@ -9,7 +9,9 @@
  *   LeNet-5                   batch 64, 2 epochs over the 60,000 training images
  *   ResNet-20, 1×28×28 input  batch 32, 1 epoch over the first 10,000 training images (a fixed subset: the split is
  *                             already a seeded permutation; each epoch is a fresh seeded shuffle of the subset)
- * SGD with the default recipe (lr 0.05 constant, momentum 0.9, wd 5e-4); test accuracy after the last epoch on the
+ * SGD with the default recipe (lr 0.05, momentum 0.9, wd 5e-4), constant unless `--lr-schedule S` (`lpc run`'s
+ * schedules, e.g. `cosine(per=step)`: a one-epoch run ends at lr 0 instead of on a noisy iterate, so three seeds can
+ * resolve a sub-point difference); test accuracy after the last epoch on the
  * first `--test` images of the fixed 10,000-image test split. Reports mean ± sample std over the seeds and the
  * difference of the means (DIVISION − uncompressed), and writes the rows of the models it ran into the README
  * between the division-table markers (rows of models not run are kept). `--steps N` caps the batches per epoch (for
@@ -26,6 +28,7 @@ import { withSwa } from '../passes/swa.js';
 import { loadDataset } from '../runtime/data/index.js';
 import { initState } from '../runtime/train/init.js';
 import { train } from '../runtime/train/train.js';
+import { describeLr, lrAt, parseLrSchedule, resolveLr } from '../runtime/train/lr.js';
 import { Progress } from '../runtime/train/progress.js';
 import { DEFAULT_SGD } from './recipes.js';
 import { Flags, firstN, mean, meanStd, openRunner, readSection, writeSection } from './common.js';
@@ -43,6 +46,8 @@ const only = f.str('--only');
 // Short runs of a BN network: the running statistics lag the weights, so evaluate with statistics re-estimated over
 // the last epoch's batches (SWALP's bn_update on a one-snapshot average, i.e. the final weights themselves).
 const bnRe = f.has('--bn-reestimate');
+const lrText = f.str('--lr-schedule') ?? 'const';
+parseLrSchedule(lrText); // a bad spec fails before any run
 const ARMS = (f.str('--arms') ?? 'none,division').split(',') as ('none' | 'division')[];
 if (!ARMS.length || ARMS.some((a) => a !== 'none' && a !== 'division')) throw new Error('--arms takes none, division or none,division');
 const merge = f.str('--merge')?.split(',');
@@ -62,6 +67,7 @@ for (const p of merge ? [] : PARTS) {
   const t0 = performance.now();
   const split = { train: firstN(data.train, p.train), test: data.test };
   const stepsPerEpoch = Math.min(Math.floor(split.train.n / p.batch), stepCap ?? Infinity);
+  const lr = resolveLr({ base: DEFAULT_SGD.lr, schedule: parseLrSchedule(lrText), epochs: p.epochs, stepsPerEpoch });
   const r: Result = { key: p.key, label: p.label, run: '', seeds, where: runner!.where, none: [], division: [], plain: { none: [], division: [] }, stepSeconds: { none: 0, division: 0 }, minutes: 0 };
   for (const arm of ARMS) {
     const m0 = runPasses(frontEnd(p.file, p.batch, p.input ? { input: p.input } : {}),
@@ -72,7 +78,7 @@ for (const p of merge ? [] : PARTS) {
       const b = await runner!.make(m);
       await b.setState(initState(m, seed));
       const hist = await train(b, split, {
-        epochs: p.epochs, batch: p.batch, seed, maxSteps: stepCap, testLimit: testN, progress: new Progress(), lr: () => DEFAULT_SGD.lr,
+        epochs: p.epochs, batch: p.batch, seed, maxSteps: stepCap, testLimit: testN, progress: new Progress(), lr: (e, _s, _n, g) => lrAt(lr, e - 1, g),
         ...(bnRe ? { swa: { start: p.epochs, bn: m.graphs.some((g) => g.name === 'swa_bn') } } : {}),
       });
       await b.dispose();
@@ -87,7 +93,7 @@ for (const p of merge ? [] : PARTS) {
   }
   r.minutes = (performance.now() - t0) / 60000;
   const images = stepsPerEpoch * p.batch;
-  r.run = tidy(`batch ${p.batch}, ${p.epochs} epoch${p.epochs > 1 ? 's' : ''} of ${stepsPerEpoch} steps (${images.toLocaleString('en-US')} of ` +
+  r.run = tidy(`${lrText === 'const' ? '' : `lr ${describeLr(lr).replace(/^base=\S+ /, '')}, `}batch ${p.batch}, ${p.epochs} epoch${p.epochs > 1 ? 's' : ''} of ${stepsPerEpoch} steps (${images.toLocaleString('en-US')} of ` +
     `${split.train.n === data.train.n ? 'the 60,000' : `the first ${split.train.n.toLocaleString('en-US')} of the 60,000`} training images per epoch); `) +
     `test: ${Math.min(testN, data.test.n).toLocaleString('en-US')} images` +
     (bnRe ? '; BN statistics re-estimated over the last epoch\'s batches before evaluation (`--bn-reestimate`)' : '');
@@ -166,7 +172,7 @@ const row = (r: Result) =>
   `| ${r.label} | ${tidy(r.run)} | ${meanStd(r.none)} | ${meanStd(r.division)} | ${delta(r) >= 0 ? '+' : ''}${delta(r).toFixed(2)} | ${perSeed(r)} | ` +
   `${(r.stepSeconds.none * 1000).toFixed(0)} / ${(r.stepSeconds.division * 1000).toFixed(0)} | ${r.seeds.join(', ')}; ${r.where.replace(/\|/g, '\\|')}; ${r.minutes.toFixed(0)} min |`;
 const HEAD = [
-  `Fashion-MNIST, SGD lr ${DEFAULT_SGD.lr} (constant), momentum ${DEFAULT_SGD.momentum}, wd ${DEFAULT_SGD.wd}; test accuracy % after the last ` +
+  `Fashion-MNIST, SGD lr ${DEFAULT_SGD.lr} (constant unless the run names a schedule), momentum ${DEFAULT_SGD.momentum}, wd ${DEFAULT_SGD.wd}; test accuracy % after the last ` +
   `epoch, mean ± sample std over the seeds, uncompressed vs \`--precision '${SPEC}'\` with the same seeds (same initial ` +
   'weights and shuffles). Produced by `npm run build && node dist/bench/division.js` (`--only lenet|resnet` reruns one row).',
   '',

@@ -23,7 +23,7 @@ export const runFlags: FlagSpec[] = [
   { name: 'metrics', value: 'FILE', help: 'write one JSON object per epoch (epoch, train_loss, test_loss, test_accuracy, lr, global_step, swa_*, …)' },
   { name: 'metrics-steps', value: 'N', help: 'also write {step, epoch, loss, lr} to the metrics file every N steps (for lpc plot)' },
   { name: 'max-steps', value: 'N', help: 'stop each epoch after N steps (quick runs)' },
-  { name: 'lr-schedule', value: 'S', help: 'const (default; swalp when --swa gives lr=), step(milestones=[E1,E2],gamma=0.1), cosine(t_max=E,eta_min=0) or swalp(start=E,swa_lr=LR); per epoch (0-based), base lr from the artifact' },
+  { name: 'lr-schedule', value: 'S', help: 'const (default; swalp when --swa gives lr=), step(milestones=[E1,E2],gamma=0.1), cosine(t_max=E,eta_min=0[,per=step]) or swalp(start=E,swa_lr=LR); per epoch (0-based; cosine per=step: per optimizer step, T = all steps), base lr from the artifact' },
   { name: 'warmup', value: 'N', help: 'linear warm-up: lr × (s+1)/N for the first N optimizer steps s; Nep = N epochs of steps' },
   { name: 'swa', value: 'start=E[,lr=LR]', help: 'SWALP: average the weights after every epoch ≥ E (1-based) in fp32 on the device, lr = LR after epoch E; reports swa_test_accuracy' },
   { name: 'checkpoint', value: 'DIR', help: 'write checkpoints (safetensors + checkpoint.json) into DIR' },
@@ -99,7 +99,7 @@ export async function runCommand(p: Parsed): Promise<void> {
     const schedText = cfg('lr-schedule');
     const schedule = schedText !== undefined ? parseLrSchedule(schedText) : swa?.lr !== undefined ? parseLrSchedule('swalp') : parseLrSchedule('const');
     const warmupSteps = cfg('warmup') !== undefined ? parseWarmup(cfg('warmup')!, stepsPerEpoch) : 0;
-    lr = resolveLr({ base: optimizer.lr, schedule, epochs, warmupSteps, swa });
+    lr = resolveLr({ base: optimizer.lr, schedule, epochs, stepsPerEpoch, warmupSteps, swa });
     if (swa && swa.start > epochs) throw new LrError(`--swa start=${swa.start} is after the last epoch (${epochs}); nothing would be averaged`);
   } catch (e) {
     if (e instanceof LrError) throw new UsageError(e.message);

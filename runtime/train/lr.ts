@@ -6,6 +6,8 @@
  *   const                              lr(e) = base
  *   step(milestones=[m1,m2],gamma=g)   lr(e) = base · g^#{mi ≤ e}                      (MultiStepLR)
  *   cosine(t_max=T,eta_min=m)          lr(e) = m + (base − m)(1 + cos(π·min(e,T)/T))/2  (CosineAnnealingLR; T = epochs)
+ *   cosine(…,per=step)                 the same over the global step s instead of e (CosineAnnealingLR stepped every
+ *                                      iteration; T = all steps of the run): anneals within an epoch, for short runs
  *   swalp(start=S,swa_lr=L)            SWALP's schedule (stevenygd/SWALP train.py): t = e/S,
  *                                      base for t ≤ 0.5, linear to 0.01·base at t = 0.9, 0.01·base for t < 1, L for t ≥ 1
  * `--swa start=S,lr=L` makes lr(e) = L for e ≥ S (after S epochs) under any schedule (`swalp` already does).
@@ -15,7 +17,7 @@
 export type LrSchedule =
   | { kind: 'const' }
   | { kind: 'step'; milestones: number[]; gamma: number }
-  | { kind: 'cosine'; tMax?: number; etaMin: number }
+  | { kind: 'cosine'; tMax?: number; etaMin: number; per: 'epoch' | 'step' }
   | { kind: 'swalp'; start?: number; swaLr?: number };
 
 export interface LrConfig {
@@ -23,6 +25,8 @@ export interface LrConfig {
   schedule: LrSchedule;
   /** Total epochs of the run (cosine's default T). */
   epochs: number;
+  /** Optimizer steps per epoch (per-step cosine's default T is epochs × this). */
+  stepsPerEpoch?: number;
   /** Warm-up steps (0: none). */
   warmupSteps?: number;
   /** From `--swa`: lr = swaLr for 0-based epochs ≥ start. */
@@ -66,7 +70,7 @@ function only(args: Map<string, string>, allowed: string[], what: string): void 
 export function parseLrSchedule(text: string): LrSchedule {
   const what = '--lr-schedule';
   const m = /^\s*([a-z]+)\s*(?:\((.*)\))?\s*$/s.exec(text);
-  if (!m) throw new LrError(`${what}: expected const, step(milestones=[…],gamma=…), cosine(t_max=…,eta_min=…) or swalp(start=…,swa_lr=…), got '${text}'`);
+  if (!m) throw new LrError(`${what}: expected const, step(milestones=[…],gamma=…), cosine(t_max=…,eta_min=…[,per=step]) or swalp(start=…,swa_lr=…), got '${text}'`);
   const args = kvs(m[2] ?? '', what);
   switch (m[1]) {
     case 'const':
@@ -86,12 +90,14 @@ export function parseLrSchedule(text: string): LrSchedule {
       return { kind: 'step', milestones, gamma };
     }
     case 'cosine': {
-      only(args, ['t_max', 'eta_min'], `${what} cosine`);
+      only(args, ['t_max', 'eta_min', 'per'], `${what} cosine`);
+      const per = args.get('per') ?? 'epoch';
+      if (per !== 'epoch' && per !== 'step') throw new LrError(`${what} cosine: per must be epoch or step, got '${per}'`);
       const tMax = args.has('t_max') ? num('t_max', args.get('t_max')!, `${what} cosine`) : undefined;
       if (tMax !== undefined && (!Number.isInteger(tMax) || tMax < 1)) throw new LrError(`${what} cosine: t_max must be an integer ≥ 1, got ${tMax}`);
       const etaMin = args.has('eta_min') ? num('eta_min', args.get('eta_min')!, `${what} cosine`) : 0;
       if (etaMin < 0) throw new LrError(`${what} cosine: eta_min must be ≥ 0, got ${etaMin}`);
-      return { kind: 'cosine', tMax, etaMin };
+      return { kind: 'cosine', tMax, etaMin, per };
     }
     case 'swalp': {
       only(args, ['start', 'swa_lr'], `${what} swalp`);
@@ -129,6 +135,8 @@ export function parseSwa(text: string): { start: number; lr?: number } {
 /** Fills swalp's start/swa_lr from `--swa` and checks they agree; returns the completed config. */
 export function resolveLr(c: LrConfig): LrConfig {
   const s = c.schedule;
+  if (s.kind === 'cosine' && s.per === 'step' && s.tMax === undefined && !c.stepsPerEpoch)
+    throw new LrError('--lr-schedule cosine(per=step) needs t_max=STEPS when the steps per epoch are unknown');
   if (s.kind !== 'swalp') return c;
   const start = s.start ?? c.swa?.start, swaLr = s.swaLr ?? c.swa?.lr;
   if (start === undefined || swaLr === undefined)
@@ -138,18 +146,18 @@ export function resolveLr(c: LrConfig): LrConfig {
   return { ...c, schedule: { kind: 'swalp', start, swaLr } };
 }
 
-/** The schedule's lr for 0-based epoch `e`, before warm-up. */
-export function epochLr(c: LrConfig, e: number): number {
+const cosine = (base: number, etaMin: number, t: number, T: number) => etaMin + (base - etaMin) * (1 + Math.cos(Math.PI * Math.min(t, T) / T)) / 2;
+
+/** The schedule's lr for 0-based epoch `e` (and 0-based global step `step`, which only per-step schedules read), before warm-up. */
+export function epochLr(c: LrConfig, e: number, step = 0): number {
   const s = c.schedule, base = c.base;
   // swalp computes its own t ≥ 1 branch as base·(swa_lr/base), exactly as SWALP's train.py does.
   if (s.kind !== 'swalp' && c.swa?.lr !== undefined && e >= c.swa.start) return c.swa.lr;
   switch (s.kind) {
     case 'const': return base;
     case 'step': return base * Math.pow(s.gamma, s.milestones.filter((m) => m <= e).length);
-    case 'cosine': {
-      const T = s.tMax ?? c.epochs;
-      return s.etaMin + (base - s.etaMin) * (1 + Math.cos(Math.PI * Math.min(e, T) / T)) / 2;
-    }
+    case 'cosine':
+      return s.per === 'step' ? cosine(base, s.etaMin, step, s.tMax ?? c.epochs * c.stepsPerEpoch!) : cosine(base, s.etaMin, e, s.tMax ?? c.epochs);
     case 'swalp': {
       const t = e / s.start!;
       const factor = t <= 0.5 ? 1 : t <= 0.9 ? 1 - (1 - 0.01) * (t - 0.5) / 0.4 : t < 1 ? 0.01 : s.swaLr! / base;
@@ -160,7 +168,7 @@ export function epochLr(c: LrConfig, e: number): number {
 
 /** The lr of global step `step` (0-based) in 0-based epoch `e`. */
 export function lrAt(c: LrConfig, e: number, step: number): number {
-  const lr = epochLr(c, e), w = c.warmupSteps ?? 0;
+  const lr = epochLr(c, e, step), w = c.warmupSteps ?? 0;
   return w > 0 && step < w ? lr * (step + 1) / w : lr;
 }
 
@@ -169,7 +177,7 @@ export function describeLr(c: LrConfig): string {
   const s = c.schedule;
   const body = s.kind === 'const' ? 'const'
     : s.kind === 'step' ? `step(milestones=[${s.milestones.join(',')}],gamma=${s.gamma})`
-    : s.kind === 'cosine' ? `cosine(t_max=${s.tMax ?? c.epochs},eta_min=${s.etaMin})`
+    : s.kind === 'cosine' ? `cosine(t_max=${s.tMax ?? (s.per === 'step' ? c.epochs * c.stepsPerEpoch! : c.epochs)},eta_min=${s.etaMin}${s.per === 'step' ? ',per=step' : ''})`
     : `swalp(start=${s.start},swa_lr=${s.swaLr})`;
   return `base=${c.base} ${body}${c.warmupSteps ? ` warmup=${c.warmupSteps}` : ''}${c.swa?.lr !== undefined && s.kind !== 'swalp' ? ` swa_lr=${c.swa.lr}@${c.swa.start}` : ''}`;
 }

@@ -48,6 +48,19 @@ describe('PyTorch-style schedules', () => {
     expect(epochLr(d, 7)).toBeCloseTo(0.001, 15);
   });
 
+  test('cosine(per=step) anneals over the global step, T = epochs × steps per epoch, to eta_min at the last step', () => {
+    const c = cfg('cosine(per=step)', 0.05, 2, { stepsPerEpoch: 100 });
+    // PyTorch: CosineAnnealingLR(opt, T_max=200) with scheduler.step() after every iteration
+    for (const s of [0, 1, 57, 100, 150, 199, 200, 250]) expect(lrAt(c, Math.floor(s / 100), s)).toBeCloseTo(0.025 * (1 + Math.cos(Math.PI * Math.min(s, 200) / 200)), 15);
+    expect(lrAt(c, 0, 99)).toBeLessThan(lrAt(c, 0, 98));
+    expect(lrAt(c, 1, 200)).toBe(0);
+    const d = cfg('cosine(t_max=10,eta_min=0.01,per=step)', 0.05, 1);
+    expect(lrAt(d, 0, 5)).toBeCloseTo(0.01 + 0.04 * 0.5, 15);
+    expect(lrAt(d, 0, 10)).toBeCloseTo(0.01, 15);
+    expect(() => cfg('cosine(per=step)', 0.05, 2)).toThrow('needs t_max');
+    expect(() => parseLrSchedule('cosine(per=iter)')).toThrow("per must be epoch or step, got 'iter'");
+  });
+
   test('--swa lr= replaces any schedule after `start` epochs', () => {
     const c = cfg('cosine', 0.1, 10, { swa: { start: 6, lr: 0.02 } });
     expect(epochLr(c, 5)).toBeCloseTo(0.05 * (1 + Math.cos(Math.PI / 2)), 15);
