@@ -30,9 +30,6 @@ export interface QuantJob {
   scratch: number;
   /** bfp/minmax: the producer already folded every value into the statistics at `scratch` (builder.ts trackEpilogue). */
   statsTracked?: boolean;
-  /** WGSL applied to each quantized value of element i before it is stored (the node's qpost), and its bindings. */
-  after?: (v: string, i: string) => string;
-  afterBuffers?: BufferDecl[];
 }
 
 /** The quantize op: its input into its own buffer. */
@@ -59,8 +56,7 @@ export function quantizeKernels(c: NodeCtx): Kernel[] {
 export function blockEpilogueKernels(c: NodeCtx, scratch: number, statsTracked = false): Kernel[] {
   const q = nodeQuant(c.node);
   if (!q || !isBlockFormat(q.fmt)) return [];
-  const qpost = c.node.attrs.qpost !== undefined ? { after: qpostOf(c), afterBuffers: postOps(c).buffers } : {};
-  return quantizerKernels(c, { src: nodeRef(c.node.id), shape: c.node.type.shape, ...q, tensorId: c.node.id, scratch, statsTracked, ...qpost });
+  return quantizerKernels(c, { src: nodeRef(c.node.id), shape: c.node.type.shape, ...q, tensorId: c.node.id, scratch, statsTracked });
 }
 
 // ---- one pass: a workgroup per block ----
@@ -89,9 +85,11 @@ export function onePassBlockKernel(o: {
   value: (i: string) => { loads: string; expr: string };
   /** The output array (f32 elements). */
   out: string;
-  /** WGSL applied to each quantized value of element i before it is stored (the node's qpost; its operands bound in `buffers`). */
+  /** WGSL applied to each quantized value of element i before it is stored (the node's qpost, qpostOf; its operands
+   *  bound in `buffers`); the identity when absent. */
   after?: (v: string, i: string) => string;
 }): Kernel {
+  const after = o.after ?? ((x: string) => x);
   const L = blockStatsLayout(o.fmt, o.shape);
   const mm = o.fmt.kind === 'minmax';
   const ep = quantEpilogue(o.fmt, o.rounding, o.tensorId, () => (mm ? ['lpc_k', 'lpc_kn'] : ['lpc_k']));
@@ -118,7 +116,7 @@ export function onePassBlockKernel(o: {
   let lpc_k = lpc_red[0];${mm ? '\n  let lpc_kn = lpc_red2[0];' : ''}
   for (var j = lid; j < P.q_block; j += ${ONE_PASS_WG}u) {
     let i = a * P.q_block + j;
-    ${v.loads}${o.out}[i] = ${o.after ? o.after(ep.q(v.expr, 'i'), 'i') : ep.q(v.expr, 'i')};
+    ${v.loads}${o.out}[i] = ${after(ep.q(v.expr, 'i'), 'i')};
   }`;
   // (the minmax key functions come with the quantizer's own functions, ep.decls)
   const decls = `var<workgroup> lpc_red: array<u32, ${ONE_PASS_WG}>;\n${mm ? `var<workgroup> lpc_red2: array<u32, ${ONE_PASS_WG}>;\n` : ''}`;
@@ -154,7 +152,9 @@ export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
     blockStats = (i) => (L.perBlock === 1 ? [`stats[${block(i)}]`]
       : L.axisLen === 1 ? ['stats[0]', 'stats[1]'] : [`stats[${block(i)}]`, `stats[P.axis_len + ${block(i)}]`]);
   }
-  buffers.push(...(j.afterBuffers ?? []));
+  // the node's qpost follows its quantizer (identity without one; its operands are the node's post-op bindings)
+  const after = qpostOf(c);
+  if (c.node.attrs.qpost !== undefined) buffers.push(...postOps(c).buffers);
   // Four elements per invocation (per-invocation overhead dominates on CPU drivers): elements 4t…4t+3 are the four
   // words of one hash of counter t (ir/quant/rng.ts), computed once.
   const stoch = j.rounding === 'stochastic';
@@ -163,7 +163,7 @@ export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
   kernels.push(makeKernel({
     name: `quantize${j.dst ? '' : '_inplace'}`,
     buffers, params, epilogue: ep, invocations: ceilDiv(n, 4), workgroup: wg,
-    body: `${stoch ? '  let lpc_h = lpc_pcg4d(vec4<u32>(stepu.seed, stepu.step, P.q_tid, t));\n' : ''}  for (var i = t * 4u; i < min(t * 4u + 4u, P.n); i++) { dst[i] = bitcast<u32>(${j.after ? j.after(ep.q(xi, 'i'), 'i') : ep.q(xi, 'i')}); }`,
+    body: `${stoch ? '  let lpc_h = lpc_pcg4d(vec4<u32>(stepu.seed, stepu.step, P.q_tid, t));\n' : ''}  for (var i = t * 4u; i < min(t * 4u + 4u, P.n); i++) { dst[i] = bitcast<u32>(${after(ep.q(xi, 'i'), 'i')}); }`,
   }));
   return kernels;
 }
