@@ -1,8 +1,9 @@
 /**
- * `node dist/bench/profile.js MODEL.ts [--batch N] [--precision SPEC] [--no-fuse] [--graph train]`: where a step's
- * time goes, by op. For each op, all of its nodes' kernels run in one pass, once and three times; the difference
- * over two is its time per step (uploads, submit and readback cancel). The kernels read whatever the buffers hold,
- * which is fine for timing: no kernel's work depends on the values. A tool for choosing what to fuse or tune next.
+ * `node dist/bench/profile.js MODEL.ts [--batch N] [--precision SPEC] [--no-fuse] [--graph train] [--by-node OP,…]`:
+ * where a step's time goes, by op (`--by-node`: the nodes of those ops one row each, with their kernels). For each op,
+ * all of its nodes' kernels run in one pass, once and 1 + R times (R so that a measurement spans ~40 ms); the
+ * difference over R is its time per step (uploads, submit and readback cancel; the median of `--reps`). The kernels
+ * read whatever the buffers hold, which is fine for timing: no kernel's work depends on the values. A tool for choosing what to fuse or tune next.
  */
 import { frontEnd } from '../dsl/frontend.js';
 import { runPasses } from '../passes/pipeline.js';
@@ -15,7 +16,7 @@ import { HostArray, runKernels } from '../runtime/webgpu/run-kernels.js';
 import { tuneModule } from '../runtime/webgpu/tune.js';
 import { kernelsForNode } from '../codegen/kernels/index.js';
 
-const HELP = `usage: node dist/bench/profile.js MODEL.ts [--batch N] [--precision SPEC] [--no-fuse] [--graph NAME] [--reps R]
+const HELP = `usage: node dist/bench/profile.js MODEL.ts [--batch N] [--precision SPEC] [--no-fuse] [--graph NAME] [--reps R] [--by-node OP,…]
 Time per training step by op on the WebGPU adapter (each op's kernels timed in isolation).`;
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.length === 0) { console.log(HELP); process.exit(args.length ? 0 : 2); }
@@ -25,6 +26,7 @@ const batch = Number(argOf('--batch') ?? 32);
 const spec = argOf('--precision');
 const graphName = argOf('--graph') ?? 'train';
 const reps = Number(argOf('--reps') ?? 3);
+const byNode = new Set((argOf('--by-node') ?? '').split(',').filter(Boolean));
 
 const m = runPasses(frontEnd(file, batch), { batch, optimizer: DEFAULT_SGD, precision: spec ? parsePolicy(spec) : undefined, fuse: !args.includes('--no-fuse') });
 const g = m.graphs.find((x) => x.name === graphName);
@@ -35,7 +37,11 @@ const pipelines = new PipelineCache(gpu.device);
 // The tilings `lpc run` would use (the tune cache, measured where missing; LPC_TUNE=off: the defaults).
 const tiles = process.env.LPC_TUNE === 'off' ? undefined : (await tuneModule(gpu, m)).picker;
 const byOp = new Map<string, number[]>();
-for (const n of g.nodes) if (kernelsForNode(g, n.id, { variant, tiles }).length) byOp.set(n.op, [...(byOp.get(n.op) ?? []), n.id]);
+for (const n of g.nodes) {
+  const ks = kernelsForNode(g, n.id, { variant, tiles });
+  const key = byNode.has(n.op) ? `${n.op} %${n.id} → [${n.type.shape.join(',')}]: ${ks.map((k) => k.name).join(', ')}` : n.op;
+  if (ks.length) byOp.set(key, [...(byOp.get(key) ?? []), n.id]);
+}
 // Every value is fed zeros of its size (so any op can run alone; i32 labels stay in range at 0).
 const feeds = new Map<number, HostArray>();
 for (const n of g.nodes)
@@ -50,11 +56,14 @@ async function time(ids: number[], times: number): Promise<number> {
 
 const rows: { op: string; nodes: number; dispatches: number; ms: number }[] = [];
 for (const [op, ids] of byOp) {
-  await time(ids, 1); // pipeline creation and JIT
-  let best = Infinity;
-  for (let r = 0; r < reps; r++) best = Math.min(best, ((await time(ids, 3)) - (await time(ids, 1))) / 2);
+  const once = await time(ids, 1); // also pipeline creation and JIT
+  // Repeat small ops until a measurement spans ~40 ms, so submit/readback noise (a few ms) averages out.
+  const R = Math.min(200, Math.max(2, Math.ceil(40 / Math.max(once, 0.05))));
+  const est: number[] = [];
+  for (let r = 0; r < reps; r++) est.push(((await time(ids, 1 + R)) - (await time(ids, 1))) / R);
+  est.sort((a, b) => a - b);
   const dispatches = ids.reduce((s, id) => s + kernelsForNode(g, id, { variant, tiles }).length, 0);
-  rows.push({ op, nodes: ids.length, dispatches, ms: Math.max(0, best) });
+  rows.push({ op, nodes: ids.length, dispatches, ms: Math.max(0, est[est.length >> 1]) });
 }
 rows.sort((a, b) => b.ms - a.ms);
 const total = rows.reduce((s, r) => s + r.ms, 0);

@@ -144,6 +144,10 @@ fn gemm_b(k: u32, n: u32) -> f32 { return B[${tb ? 'n * P.ldb + k' : 'k * P.ldb 
 const ONE_PASS_GEMM_WORK = 1 << 17;
 /** Blocks (workgroups) a one-pass GEMM needs: one block per tensor would run the whole GEMM on one thread. */
 const ONE_PASS_GEMM_MIN_BLOCKS = 8;
+/** Multiply-adds of the whole one-pass GEMM: it computes every dot product twice, one scalar load pair per
+ *  multiply-add (no register blocking), so past a small GEMM the tiled kernel plus a rounding pass wins (LeNet-5's
+ *  fc1 weight gradient, 120×400×64: 10× slower one-pass on lavapipe). */
+const ONE_PASS_GEMM_TOTAL = 1 << 18;
 
 /**
  * A GEMM whose result has small bfp/minmax blocks (a weight gradient's rows, K = the batch) in one dispatch
@@ -155,7 +159,7 @@ function onePassGemm(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBias
   const q = nodeQuant(c.node);
   if (!q || !isBlockFormat(q.fmt) || !onePassFits(q.fmt, [d.m, d.n])) return undefined;
   const L = blockStatsLayout(q.fmt, [d.m, d.n]);
-  if (L.axisLen < ONE_PASS_GEMM_MIN_BLOCKS || L.inner * d.k > ONE_PASS_GEMM_WORK) return undefined;
+  if (L.axisLen < ONE_PASS_GEMM_MIN_BLOCKS || L.inner * d.k > ONE_PASS_GEMM_WORK || d.m * d.n * d.k > ONE_PASS_GEMM_TOTAL) return undefined;
   const post = postOps(c);
   const buffers: BufferDecl[] = [inBuf(c, 0, 'A'), inBuf(c, 1, 'B')];
   if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
