@@ -92,7 +92,9 @@ export function onePassBlockKernel(o: {
   const after = o.after ?? ((x: string) => x);
   const L = blockStatsLayout(o.fmt, o.shape);
   const mm = o.fmt.kind === 'minmax';
-  const ep = quantEpilogue(o.fmt, o.rounding, o.tensorId, () => (mm ? ['lpc_k', 'lpc_kn'] : ['lpc_k']));
+  const stoch = o.rounding === 'stochastic';
+  // stochastic: elements 4g…4g+3 take the four words of one hash of counter g (ir/quant/rng.ts), computed once
+  const ep = quantEpilogue(o.fmt, o.rounding, o.tensorId, () => (mm ? ['lpc_k', 'lpc_kn'] : ['lpc_k']), stoch ? (i) => `lpc_h[${i} & 3u]` : undefined);
   const v = o.value('i');
   const fold = mm
     ? 'let u = bitcast<u32>(v); m = max(m, lpc_key(u)); mn = max(mn, lpc_key(u ^ 0x80000000u));'
@@ -114,10 +116,17 @@ export function onePassBlockKernel(o: {
     workgroupBarrier();
   }
   let lpc_k = lpc_red[0];${mm ? '\n  let lpc_kn = lpc_red2[0];' : ''}
-  for (var j = lid; j < P.q_block; j += ${ONE_PASS_WG}u) {
+  ${stoch ? `let lo = a * P.q_block;
+  let hi = lo + P.q_block;
+  for (var g = lo / 4u + lid; g * 4u < hi; g += ${ONE_PASS_WG}u) {
+    let lpc_h = lpc_pcg4d(vec4<u32>(stepu.seed, stepu.step, P.q_tid, g));
+    for (var i = max(g * 4u, lo); i < min(g * 4u + 4u, hi); i++) {
+      ${v.loads}${o.out}[i] = ${after(ep.q(v.expr, 'i'), 'i')};
+    }
+  }` : `for (var j = lid; j < P.q_block; j += ${ONE_PASS_WG}u) {
     let i = a * P.q_block + j;
     ${v.loads}${o.out}[i] = ${after(ep.q(v.expr, 'i'), 'i')};
-  }`;
+  }`}`;
   // (the minmax key functions come with the quantizer's own functions, ep.decls)
   const decls = `var<workgroup> lpc_red: array<u32, ${ONE_PASS_WG}>;\n${mm ? `var<workgroup> lpc_red2: array<u32, ${ONE_PASS_WG}>;\n` : ''}`;
   return makeKernel({
