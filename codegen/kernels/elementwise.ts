@@ -62,6 +62,6 @@ function onePassElementwise(c: NodeCtx, fmt: BlockFormat, rounding: Rounding): K
   const args = c.node.inputs.map((_, i) => (scalars.includes(i) ? `in${i}[0]` : `in${i}[i]`));
   return onePassBlockKernel({
     name: c.node.op, fmt, rounding, tensorId: c.node.id, shape: c.node.type.shape, buffers, params: {},
-    value: () => ({ loads: '', expr: post.apply(ew.wgsl(args, c.node.attrs), 'i') }), out: 'out', after: qpostOf(c),
+    value: () => ({ loads: '', expr: post.apply(ew.wgsl(args, c.node.attrs), 'i') }), out: 'out', after: qpostOf(c), variant: c.variant,
   });
 }

@@ -167,7 +167,7 @@ function onePassGemm(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBias
   const a0 = ta ? 'lpc_r' : 'lpc_r * P.lda', aStep = ta ? 'P.lda' : '1u';
   const b0 = tb ? 'lpc_c * P.ldb' : 'lpc_c', bStep = tb ? '1u' : 'P.ldb';
   return onePassBlockKernel({
-    name, fmt: q.fmt, rounding: q.rounding, tensorId: c.node.id, shape: [d.m, d.n], buffers, out: 'C', after: qpostOf(c),
+    name, fmt: q.fmt, rounding: q.rounding, tensorId: c.node.id, shape: [d.m, d.n], buffers, out: 'C', after: qpostOf(c), variant: c.variant,
     params: { m: d.m, n: d.n, k: d.k, lda: d.lda, ldb: d.ldb },
     value: (i) => ({
       loads: `let lpc_r = ${i} / P.n;

@@ -14,7 +14,7 @@ import { mergeWgslDecls, wgslBlockIndex } from '../quant/wgsl.js';
 import { BufferRef, Kernel } from '../kernel.js';
 import {
   BlockFormat, BufferDecl, NodeCtx, ParamValues, blockStatsLayout, ceilDiv, ewWorkgroup, isBlockFormat, makeKernel, nodeQuant, nodeRef,
-  postOps, qpostOf, quantEpilogue, scratchRef,
+  Variant, postOps, qpostOf, quantEpilogue, scratchRef,
 } from './builder.js';
 
 /** What to quantize: `src` (shape `shape`) into `dst`, or in place when `dst` is omitted. */
@@ -39,7 +39,7 @@ export function quantizeKernels(c: NodeCtx): Kernel[] {
     return [onePassBlockKernel({
       name: 'quantize', fmt, rounding, tensorId: c.node.id, shape: c.inTypes[0].shape,
       buffers: [{ name: 'src', ref: nodeRef(c.node.inputs[0]), elem: 'f32', access: 'read' }, { name: 'dst', ref: nodeRef(c.node.id), elem: 'f32', access: 'read_write' }],
-      params: {}, value: () => ({ loads: '', expr: 'src[i]' }), out: 'dst',
+      params: {}, value: () => ({ loads: '', expr: 'src[i]' }), out: 'dst', variant: c.variant,
     })];
   }
   return quantizerKernels(c, {
@@ -64,6 +64,9 @@ export function blockEpilogueKernels(c: NodeCtx, scratch: number, statsTracked =
 const ONE_PASS_WG = 64;
 /** Elements one workgroup may own: beyond this a block is too big for one workgroup (one CPU thread on lavapipe). */
 const ONE_PASS_MAX_BLOCK = 1 << 14;
+/** CPU drivers: blocks up to this many elements go one per invocation, ROW_WG invocations per workgroup. */
+const ROW_BLOCK = 4096;
+const ROW_WG = 8;
 
 /** Whether a block-format quantizer of `shape` can run as onePassBlockKernel: contiguous blocks of modest size. */
 export function onePassFits(f: BlockFormat, shape: readonly number[]): boolean {
@@ -77,6 +80,10 @@ export function onePassFits(f: BlockFormat, shape: readonly number[]): boolean {
  * statistic, reduce it in workgroup memory, then compute the values again and store them quantized. Recomputing
  * (an elementwise formula or a load) is cheaper than a second dispatch, which dominates small tensors on CPU
  * drivers. The statistic is order-independent, so the result equals the two-pass kernels' bit for bit.
+ *
+ * On CPU drivers (`variant` 'cpu-driver') blocks of at most ROW_BLOCK elements, when there are several, go one per
+ * invocation instead: a workgroup's invocations run as SIMD lanes of one thread there, so the workgroup reduction's
+ * barriers cost more than walking a small block twice (a weight's rows, a bias).
  */
 export function onePassBlockKernel(o: {
   name: string; fmt: BlockFormat; rounding: Rounding; tensorId: number; shape: readonly number[];
@@ -88,6 +95,7 @@ export function onePassBlockKernel(o: {
   /** WGSL applied to each quantized value of element i before it is stored (the node's qpost, qpostOf; its operands
    *  bound in `buffers`); the identity when absent. */
   after?: (v: string, i: string) => string;
+  variant?: Variant;
 }): Kernel {
   const after = o.after ?? ((x: string) => x);
   const L = blockStatsLayout(o.fmt, o.shape);
@@ -99,6 +107,31 @@ export function onePassBlockKernel(o: {
   const fold = mm
     ? 'let u = bitcast<u32>(v); m = max(m, lpc_key(u)); mn = max(mn, lpc_key(u ^ 0x80000000u));'
     : 'm = max(m, bitcast<u32>(v) & 0x7fffffffu);';
+  // the second walk: stochastic rounding hashes once per four elements (elements 4g…4g+3, counter g)
+  const store = (lo: string, hi: string, first: string, stride: string) => `let lo = ${lo};
+  let hi = ${hi};
+  ` + (stoch ? `for (var g = lo / 4u + ${first}; g * 4u < hi; g += ${stride}) {
+    let lpc_h = lpc_pcg4d(vec4<u32>(stepu.seed, stepu.step, P.q_tid, g));
+    for (var i = max(g * 4u, lo); i < min(g * 4u + 4u, hi); i++) {
+      ${v.loads}${o.out}[i] = ${after(ep.q(v.expr, 'i'), 'i')};
+    }
+  }` : `for (var i = lo + ${first}; i < hi; i += ${stride}) {
+    ${v.loads}${o.out}[i] = ${after(ep.q(v.expr, 'i'), 'i')};
+  }`);
+  if (o.variant === 'cpu-driver' && L.axisLen > 1 && L.inner <= ROW_BLOCK) {
+    return makeKernel({
+      name: `${o.name}_onepass`, buffers: o.buffers, params: { ...o.params, q_block: L.inner }, epilogue: ep,
+      invocations: L.axisLen, workgroup: ROW_WG, body: `
+  let a = t;
+  var m = 0u;${mm ? '\n  var mn = 0u;' : ''}
+  for (var i = a * P.q_block; i < (a + 1u) * P.q_block; i++) {
+    ${v.loads}let v = ${v.expr};
+    ${fold}
+  }
+  let lpc_k = m;${mm ? '\n  let lpc_kn = mn;' : ''}
+  ${store('a * P.q_block', 'lo + P.q_block', '0u', '1u')}`,
+    });
+  }
   const reduce = (arr: string) => `if (lid < s) { ${arr}[lid] = max(${arr}[lid], ${arr}[lid + s]); }`;
   const body = `
   let lid = t % ${ONE_PASS_WG}u;
@@ -116,17 +149,7 @@ export function onePassBlockKernel(o: {
     workgroupBarrier();
   }
   let lpc_k = lpc_red[0];${mm ? '\n  let lpc_kn = lpc_red2[0];' : ''}
-  ${stoch ? `let lo = a * P.q_block;
-  let hi = lo + P.q_block;
-  for (var g = lo / 4u + lid; g * 4u < hi; g += ${ONE_PASS_WG}u) {
-    let lpc_h = lpc_pcg4d(vec4<u32>(stepu.seed, stepu.step, P.q_tid, g));
-    for (var i = max(g * 4u, lo); i < min(g * 4u + 4u, hi); i++) {
-      ${v.loads}${o.out}[i] = ${after(ep.q(v.expr, 'i'), 'i')};
-    }
-  }` : `for (var j = lid; j < P.q_block; j += ${ONE_PASS_WG}u) {
-    let i = a * P.q_block + j;
-    ${v.loads}${o.out}[i] = ${after(ep.q(v.expr, 'i'), 'i')};
-  }`}`;
+  ${store('a * P.q_block', 'lo + P.q_block', 'lid', `${ONE_PASS_WG}u`)}`;
   // (the minmax key functions come with the quantizer's own functions, ep.decls)
   const decls = `var<workgroup> lpc_red: array<u32, ${ONE_PASS_WG}>;\n${mm ? `var<workgroup> lpc_red2: array<u32, ${ONE_PASS_WG}>;\n` : ''}`;
   return makeKernel({

@@ -50,7 +50,7 @@ export function sumPartialsKernel(c: NodeCtx, name: string, chunks: number, tota
     return onePassBlockKernel({
       name: `${name}_sum`, fmt: q.fmt, rounding: q.rounding, tensorId: c.node.id, shape: c.node.type.shape,
       buffers: [partialsBuffer(chunks, total, 'read'), ...(o.extra ?? []), out, ...post.buffers],
-      params: { total, chunks, ...o.params }, out: out.name, after: qpostOf(c),
+      params: { total, chunks, ...o.params }, out: out.name, after: qpostOf(c), variant: c.variant,
       value: (i) => ({
         loads: `var acc = 0.0;\n    for (var s = 0u; s < P.chunks; s++) { acc += part[s * P.total + ${i}]; }\n    `,
         expr: post.apply('acc', i),

@@ -14,7 +14,7 @@ import { getOp } from '../../ir/ops.js';
 import { numel } from '../../ir/types.js';
 import { quantize } from '../../ir/quant/quantize.js';
 import { kernelsForNode } from '../../codegen/kernels/index.js';
-import { BLOCK_STATS_SCRATCH, isTrackEpilogue } from '../../codegen/kernels/builder.js';
+import { BLOCK_STATS_SCRATCH, Variant, isTrackEpilogue } from '../../codegen/kernels/builder.js';
 import { parsePolicy } from '../../ir/precision/index.js';
 import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses } from '../../passes/pipeline.js';
@@ -140,8 +140,8 @@ function withEpilogue(g: Graph, id: number, fmt: Format, rounding: Rounding, qpo
   return { ...g, nodes };
 }
 
-async function gpuRun(g: Graph, id: number, feeds: Map<number, HostArray>): Promise<Float32Array> {
-  const { values } = await runKernels(device, g, { feeds, run: [id], read: [id], step: STEP, pipelines: cache });
+async function gpuRun(g: Graph, id: number, feeds: Map<number, HostArray>, variant: Variant = 'cpu-driver'): Promise<Float32Array> {
+  const { values } = await runKernels(device, g, { feeds, run: [id], read: [id], step: STEP, pipelines: cache, variant });
   return values.get(id) as Float32Array;
 }
 
@@ -190,6 +190,14 @@ describe('every generator applies qfmt/qround bit-exactly', () => {
         const got = await gpuRun(gq, id, feeds);
         const want = quantize(raw, shape, fmt, rounding, { ...STEP, tensorId: id });
         expect([what, bitDiff(got, want, raw)]).toEqual([what, []]);
+        if (onePass) {
+          // GPUs take the workgroup-per-block layout (CPU drivers an invocation per small block): same bits
+          // (its raw kernels may sum in another order: compare with the quantized raw result of that variant)
+          const rawGpu = await gpuRun(g, id, feeds, 'gpu');
+          const gotGpu = await gpuRun(gq, id, feeds, 'gpu');
+          const wantGpu = quantize(rawGpu, shape, fmt, rounding, { ...STEP, tensorId: id });
+          expect([`${what} gpu variant`, bitDiff(gotGpu, wantGpu, rawGpu)]).toEqual([`${what} gpu variant`, []]);
+        }
         if (p.exact) {
           const cpu = runGraph(gq, named, new Map(), STEP).values[id];
           expect([`${what} vs CPU interpreter`, bitDiff(got, cpu, raw)]).toEqual([`${what} vs CPU interpreter`, []]);
