@@ -140,15 +140,20 @@ export function makeKernel(s: KernelSpec): Kernel {
     `@group(0) @binding(${2 + i}) var<storage, ${b.access}> ${b.name}: array<${b.view ?? b.elem}>;`);
   const usesStep = !!s.usesStep || ep.usesStep;
   const name = ep.kind ? `${s.name}_${ep.kind.startsWith('post') ? '' : 'q'}${ep.kind}` : s.name;
+  // (with a finish the body becomes a function, so an early return still reaches it)
+  const body = `${s.wholeGroups ? '' : '  if (t >= P.n_inv) { return; }\n'}${s.body.replace(/^\n+|\s+$/g, '')}`;
   const source = `// ${name}
 struct Params { ${fields.join(', ')} }
 @group(0) @binding(0) var<uniform> P: Params;
 ${usesStep ? STEP_UNIFORM_WGSL + '\n' : ''}${decls.join('\n')}
 ${ep.decls}${s.decls ?? ''}
-@compute @workgroup_size(${wg})
+${ep.finish ? `fn lpc_body(t: u32) {
+${body}
+}
+` : ''}@compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = gid.x + gid.y * (nwg.x * ${wg}u);
-${s.wholeGroups ? '' : '  if (t >= P.n_inv) { return; }\n'}${s.body.replace(/^\n+|\s+$/g, '')}
+${ep.finish ? `  lpc_body(t);\n${ep.finish}` : body}
 }
 `;
   const bindings: Binding[] = buffers.map((b) => ({ ref: b.ref, elem: b.elem, access: b.access }));
@@ -209,6 +214,8 @@ export interface Epilogue {
   /** Storage the epilogue binds after the generator's own buffers (the bfp block maxima), and scratch to zero. */
   buffers?: BufferDecl[];
   clears?: number[];
+  /** WGSL run once per invocation after the generator's body (even one that returned early). */
+  finish?: string;
 }
 
 export const NO_EPILOGUE: Epilogue = { params: {}, decls: '', usesStep: false, kind: '', q: (v) => v };
@@ -338,12 +345,29 @@ export const isTrackEpilogue = (kind: string | undefined) => !!kind && kind.ends
  */
 export function trackEpilogue(f: BlockFormat, shape: readonly number[]): Epilogue {
   const L = blockStatsLayout(f, shape);
-  const params: ParamValues = L.axisLen === 1 ? {} : { q_axis_len: L.axisLen, q_inner: L.inner };
-  const block = L.axisLen === 1 ? '0u' : wgslBlockIndex('i', 'P.q_axis_len', 'P.q_inner');
-  const fold = (slot: string, val: string) => `  if (${val} > atomicLoad(&q_stats[${slot}])) { atomicMax(&q_stats[${slot}], ${val}); }`;
-  const lines = f.kind === 'bfp'
+  const buffers: BufferDecl[] = [{ name: 'q_stats', ref: scratchRef(BLOCK_STATS_SCRATCH, L.axisLen * L.perBlock * 4), elem: 'atomic<u32>', access: 'read_write' }];
+  const fold = (slot: string, val: string) => `if (${val} > atomicLoad(&q_stats[${slot}])) { atomicMax(&q_stats[${slot}], ${val}); }`;
+  if (L.axisLen === 1) {
+    // One block: each invocation keeps its own maximum and folds it into the statistic once, at its end (a
+    // register tile stores many elements: one atomic per invocation instead of one per element).
+    const keys = f.kind === 'bfp' ? ['(u & 0x7fffffffu)'] : ['lpc_key(u)', 'lpc_key(u ^ 0x80000000u)'];
+    const decls = `${f.kind === 'minmax' ? mergeWgslDecls({ chunks: ['lpc_minmax_key'] }) + '\n' : ''}${keys.map((_, j) => `var<private> lpc_tk${j}: u32;`).join('\n')}
+fn lpc_track(v: f32) -> f32 {
+  let u = bitcast<u32>(v);
+${keys.map((k, j) => `  lpc_tk${j} = max(lpc_tk${j}, ${k});`).join('\n')}
+  return v;
+}
+`;
+    return {
+      params: {}, decls, usesStep: false, kind: `${f.kind}_track`, q: (v) => `lpc_track(${v})`, buffers, clears: [BLOCK_STATS_SCRATCH],
+      finish: keys.map((_, j) => `  ${fold(`${j}u`, `lpc_tk${j}`)}`).join('\n'),
+    };
+  }
+  const params: ParamValues = { q_axis_len: L.axisLen, q_inner: L.inner };
+  const block = wgslBlockIndex('i', 'P.q_axis_len', 'P.q_inner');
+  const lines = (f.kind === 'bfp'
     ? [fold('b', '(u & 0x7fffffffu)')]
-    : [fold('b', 'lpc_key(u)'), fold(`${L.axisLen === 1 ? '1u' : 'P.q_axis_len'} + b`, 'lpc_key(u ^ 0x80000000u)')];
+    : [fold('b', 'lpc_key(u)'), fold('P.q_axis_len + b', 'lpc_key(u ^ 0x80000000u)')]).map((l) => `  ${l}`);
   const decls = `${f.kind === 'minmax' ? mergeWgslDecls({ chunks: ['lpc_minmax_key'] }) + '\n' : ''}fn lpc_track(v: f32, i: u32) -> f32 {
   let u = bitcast<u32>(v);
   let b = ${block};
@@ -352,8 +376,6 @@ ${lines.join('\n')}
 }
 `;
   return {
-    params, decls, usesStep: false, kind: `${f.kind}_track`, q: (v, i) => `lpc_track(${v}, ${i})`,
-    buffers: [{ name: 'q_stats', ref: scratchRef(BLOCK_STATS_SCRATCH, L.axisLen * L.perBlock * 4), elem: 'atomic<u32>', access: 'read_write' }],
-    clears: [BLOCK_STATS_SCRATCH],
+    params, decls, usesStep: false, kind: `${f.kind}_track`, q: (v, i) => `lpc_track(${v}, ${i})`, buffers, clears: [BLOCK_STATS_SCRATCH],
   };
 }
