@@ -103,10 +103,11 @@ async function stepTimes(b: Backend, m: Module, n: number): Promise<number[]> {
   return times;
 }
 
-function median(xs: number[]): number {
+function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return s[Math.floor(s.length * q)];
 }
+const median = (xs: number[]) => quantile(xs, 0.5);
 
 async function stepMs(b: Backend, m: Module, n: number): Promise<number> { return median(await stepTimes(b, m, n)); }
 
@@ -116,16 +117,19 @@ const compileSeconds = Math.min(...compiles.map((c) => c.seconds));
 const gpu = await getGpu({ quiet: true });
 
 // LeNet-5 fp32 and SWALP-style quantized steps, alternating rounds on the same adapter.
-let gpuMs = NaN, quantMs = NaN, cpuMs = NaN;
+let gpuMs = NaN, quantMs = NaN, cpuMs = NaN, quantQ1Ratio = NaN;
 if (want('lenet') || want('quant')) {
   const quant = compile(RECIPES.swalp_bfp8.spec).m;
   const fp32Backend = await tunedWebGpuBackend(gpu, m), quantBackend = await tunedWebGpuBackend(gpu, quant);
   const fp32Times: number[] = [], quantTimes: number[] = [];
-  for (let round = 0; round < 3; round++) {
+  // six alternating rounds: this machine's step times drift by ±10% over seconds, and a drift must hit both sides
+  for (let round = 0; round < 6; round++) {
     fp32Times.push(...await stepTimes(fp32Backend, m, Math.ceil(steps / 3)));
     quantTimes.push(...await stepTimes(quantBackend, quant, Math.ceil(steps / 3)));
   }
   gpuMs = median(fp32Times); quantMs = median(quantTimes);
+  // interference only adds time: the lower quartiles' ratio is printed next to the medians' (the key's) as a check
+  quantQ1Ratio = quantile(quantTimes, 0.25) / quantile(fp32Times, 0.25);
   await fp32Backend.dispose();
   await quantBackend.dispose();
 }
@@ -195,6 +199,7 @@ const result = {
   webgpu_over_cpu_speedup: num(cpuMs / gpuMs),
   quantized_step_ms_lenet5_b64: num(quantMs),
   quantized_over_fp32_time_lenet5: num(quantMs / gpuMs, 3),
+  quantized_over_fp32_time_lenet5_lower_quartiles: num(quantQ1Ratio, 3),
   qpytorch_swalp_step_ms_lenet5_b64: QPYTORCH_LENET5_MS,
   ...(tfjsLenet ? {
     lpc_over_tfjs_speedup_lenet5: ratio(tfjsLenet),
@@ -221,7 +226,7 @@ const result = {
 console.log(`adapter: ${result.adapter}`);
 const lines: [unknown, string][] = [
   [result.webgpu_over_cpu_speedup, `webgpu / cpu-interpreter speedup (LeNet-5 step, batch 64): ${result.webgpu_over_cpu_speedup}×`],
-  [result.quantized_over_fp32_time_lenet5, `quantized / fp32 step time (LeNet-5, SWALP-style bfp<8> stochastic, all roles): ${result.quantized_over_fp32_time_lenet5}`],
+  [result.quantized_over_fp32_time_lenet5, `quantized / fp32 step time (LeNet-5, SWALP-style bfp<8> stochastic, all roles): ${result.quantized_over_fp32_time_lenet5} (medians; lower quartiles: ${result.quantized_over_fp32_time_lenet5_lower_quartiles})`],
   [result.quantized_step_ms_lenet5_b64, `quantized step (webgpu):   ${result.quantized_step_ms_lenet5_b64} ms   (PyTorch+QPyTorch, same recipe, this machine class: ${QPYTORCH_LENET5_MS} ms)`],
   [result.compile_seconds_lenet5, `compile lenet5:            ${result.compile_seconds_lenet5} s`],
   [result.step_ms_lenet5_b64_webgpu, `step (webgpu):             ${result.step_ms_lenet5_b64_webgpu} ms  → ${result.epoch_seconds_mnist_webgpu} s per MNIST epoch (125 steps)`],
