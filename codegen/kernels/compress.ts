@@ -79,13 +79,26 @@ fn lpc_stoch_floor(y: f32, j: u32) -> u32 {
   return I + select(0u, 1u, F >= 0x1000000u - j);
 }`;
 
-/** The low-frequency value at (bc, y, x): PyTorch's legacy nearest index into the plane's packed bf16 map. */
-const UPSAMPLE = `
+/**
+ * The plane's low-frequency map upsampled by PyTorch's legacy nearest index: the map's h·w values as f32 in workgroup
+ * memory (lpc_lf, filled per plane), and every row's and column's source index (lpc_sy: row·w, lpc_sx), the same for
+ * every plane, filled by lfcIndex(). The value at pixel (y, x) is then lpc_lf[lpc_sy[y] + lpc_sx[x]]: two workgroup
+ * loads instead of a float multiply, floor and bf16 decode per pixel and coordinate.
+ */
+function lfcTable(l: { H: number; W: number; h: number; w: number }): string {
+  const bytes = 4 * (l.h * l.w + l.H + l.W + 2 * PLANE_WG);
+  // WebGPU's guaranteed maxComputeWorkgroupStorageSize: every device compiles it
+  if (bytes > 16384) throw new Error(`division: a ${l.H}×${l.W} plane needs ${bytes} bytes of workgroup memory, more than the 16384 every device has`);
+  return `var<workgroup> lpc_lf: array<f32, ${l.h * l.w}>;
+var<workgroup> lpc_sy: array<u32, ${l.H}>;
+var<workgroup> lpc_sx: array<u32, ${l.W}>;
 fn lpc_src(dst: u32, scale: f32, n: u32) -> u32 { return min(u32(floor(f32(dst) * scale)), n - 1u); }
-fn lpc_lfc(bc: u32, y: u32, x: u32) -> f32 {
-  let q = lpc_src(y, P.sh, P.lh) * P.lw + lpc_src(x, P.sw, P.lw);
-  return lpc_bf16_f32(WORDS[P.lfc_off + bc * P.lfc_per + (q >> 1u)] >> ((q & 1u) * 16u));
-}`;
+`;
+}
+const lfcIndex = () => `
+  for (var y = lid; y < P.hh; y += ${PLANE_WG}u) { lpc_sy[y] = lpc_src(y, P.sh, P.lh) * P.lw; }
+  for (var x = lid; x < P.ww; x += ${PLANE_WG}u) { lpc_sx[x] = lpc_src(x, P.sw, P.lw); }`;
+const LFC_AT = (y: string, x: string) => `lpc_lf[lpc_sy[${y}] + lpc_sx[${x}]]`;
 
 const u32Buf = (name: string, id: number, access: BufferDecl['access']): BufferDecl => ({ name, ref: nodeRef(id), elem: 'u32', access });
 const f32Buf = (name: string, id: number, access: BufferDecl['access']): BufferDecl => ({ name, ref: nodeRef(id), elem: 'f32', access });
@@ -114,10 +127,11 @@ const PLANE = `
   let hw = P.hh * P.ww;`;
 
 /**
- * One dispatch, a workgroup per plane: (1) the plane's bf16 low-frequency words (two block averages per word);
- * (2) after a barrier (the words are read back for the upsample) the residual's min and max, reduced in workgroup
- * memory → the f32 min and scale, the bf16 pair into the stats word; (3) the residual codes, 32/Q per word,
- * stochastic bits from lpc_random_bits keyed by the node id and the flat NCHW index.
+ * One dispatch, a workgroup per plane: (1) the plane's bf16 low-frequency words (two block averages per word), their
+ * f32 values into lpc_lf; (2) after a barrier the residual's min and max, reduced in workgroup memory → the f32 min
+ * and scale, the bf16 pair into the stats word; (3) the residual codes, 32/Q per word, stochastic bits keyed by the
+ * node id and the flat NCHW index i (word i & 3 of the hash of counter i >> 2, lpc_random_bits: one hash serves four
+ * consecutive codes).
  */
 export function divisionCompressKernels(c: NodeCtx): Kernel[] {
   const { l, params } = layoutParams(c.inTypes[0].shape, int(c, 'block'), int(c, 'bits'));
@@ -128,9 +142,9 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
     params: { ...params, per: 32 / l.bits, levels: f(2 ** l.bits - 1), levels_u: 2 ** l.bits - 1, eps: f(2e-6), tid: c.node.id },
     invocations: l.B * l.C * PLANE_WG, workgroup: PLANE_WG, wholeGroups: true, usesStep: true,
     decls: `var<workgroup> lpc_mn: array<f32, ${PLANE_WG}>;\nvar<workgroup> lpc_mx: array<f32, ${PLANE_WG}>;\n` +
-      DIV_RN + BF16 + STOCH_FLOOR + UPSAMPLE + WGSL_QUANT_CHUNKS.lpc_pcg4d + WGSL_QUANT_CHUNKS.lpc_random_bits,
+      lfcTable(l) + DIV_RN + BF16 + STOCH_FLOOR + WGSL_QUANT_CHUNKS.lpc_pcg4d,
     body: `${PLANE}
-  let xb = a * hw;
+  let xb = a * hw;${lfcIndex()}
   for (var wd = lid; wd < P.lfc_per; wd += ${PLANE_WG}u) {
     var word = 0u;
     for (var e = 0u; e < 2u; e++) {
@@ -143,17 +157,19 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
         let row = xb + (i * P.k + ky) * P.ww + j * P.k;
         for (var kx = 0u; kx < P.k; kx++) { s = s + X[row + kx]; }
       }
-      word = word | (lpc_bf16_rne(lpc_div_rn(s, f32(P.k * P.k))) << (e * 16u));
+      let b = lpc_bf16_rne(lpc_div_rn(s, f32(P.k * P.k)));
+      lpc_lf[q] = lpc_bf16_f32(b);
+      word = word | (b << (e * 16u));
     }
     WORDS[P.lfc_off + a * P.lfc_per + wd] = word;
   }
-  storageBarrier();
-  var mn = X[xb] - lpc_lfc(a, 0u, 0u);
+  workgroupBarrier();
+  var mn = X[xb] - ${LFC_AT('0u', '0u')};
   var mx = mn;
   var py = lid / P.ww;
   var px = lid % P.ww;
   for (var p = lid; p < hw; p += ${PLANE_WG}u) {
-    let r = X[xb + p] - lpc_lfc(a, py, px);
+    let r = X[xb + p] - ${LFC_AT('py', 'px')};
     mn = min(mn, r);
     mx = max(mx, r);
     ${STEP_YX}
@@ -173,14 +189,17 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
     var word = 0u;
     var qy = (wd * P.per) / P.ww;
     var qx = (wd * P.per) % P.ww;
+    var lpc_h = lpc_pcg4d(vec4<u32>(stepu.seed, stepu.step, P.tid, (xb + wd * P.per) >> 2u));
     for (var e = 0u; e < P.per; e++) {
       let p = wd * P.per + e;
       if (p >= hw) { break; }
-      let r = X[xb + p] - lpc_lfc(a, qy, qx);
+      let i = xb + p;
+      if (e > 0u && (i & 3u) == 0u) { lpc_h = lpc_pcg4d(vec4<u32>(stepu.seed, stepu.step, P.tid, i >> 2u)); }
+      let r = X[i] - ${LFC_AT('qy', 'qx')};
       qx += 1u;
       if (qx == P.ww) { qx = 0u; qy += 1u; }
       let yv = (r - m0) * scale;
-      let q = min(lpc_stoch_floor(yv, lpc_random_bits(stepu.seed, stepu.step, P.tid, xb + p) >> 8u), P.levels_u);
+      let q = min(lpc_stoch_floor(yv, lpc_h[i & 3u] >> 8u), P.levels_u);
       word = word | (q << (e * P.bits));
     }
     WORDS[P.hfc_off + a * P.hfc_per + wd] = word;
@@ -190,8 +209,8 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
 
 /**
  * One dispatch, a workgroup per plane: the 2^Q possible values q / bf16(scale) + bf16(min) into workgroup memory
- * (one correctly rounded quotient per code, not per element), then every pixel: U + table[q], through the node's
- * epilogue.
+ * (one correctly rounded quotient per code, not per element) and the plane's low-frequency map (lpc_lf), then every
+ * pixel: U + table[q], through the node's epilogue.
  */
 export function divisionDecompressKernels(c: NodeCtx): Kernel[] {
   const shape = c.node.type.shape;
@@ -201,12 +220,15 @@ export function divisionDecompressKernels(c: NodeCtx): Kernel[] {
   return [makeKernel({
     name: 'division_decompress', buffers: [u32Buf('WORDS', c.node.inputs[0], 'read'), f32Buf('out', c.node.id, 'read_write')],
     params: { ...params, mask: levels - 1 }, invocations: l.B * l.C * PLANE_WG, workgroup: PLANE_WG, wholeGroups: true, epilogue: ep,
-    decls: `var<workgroup> lpc_tab: array<f32, ${levels}>;\n` + DIV_RN + BF16 + UPSAMPLE,
+    decls: `var<workgroup> lpc_tab: array<f32, ${levels}>;\n` + lfcTable(l) + DIV_RN + BF16,
     body: `${PLANE}
   let st = WORDS[a];
   for (var q = lid; q <= P.mask; q += ${PLANE_WG}u) {
     lpc_tab[q] = lpc_div_rn(f32(q), lpc_bf16_f32(st)) + lpc_bf16_f32(st >> 16u);
   }
+  for (var q = lid; q < P.lh * P.lw; q += ${PLANE_WG}u) {
+    lpc_lf[q] = lpc_bf16_f32(WORDS[P.lfc_off + a * P.lfc_per + (q >> 1u)] >> ((q & 1u) * 16u));
+  }${lfcIndex()}
   workgroupBarrier();
   let hb = P.hfc_off + a * P.hfc_per;
   var py = lid / P.ww;
@@ -215,7 +237,7 @@ export function divisionDecompressKernels(c: NodeCtx): Kernel[] {
     let bit = p * P.bits;
     let q = (WORDS[hb + (bit >> 5u)] >> (bit & 31u)) & P.mask;
     let i = a * hw + p;
-    out[i] = ${ep.q('(lpc_lfc(a, py, px) + lpc_tab[q])', 'i')};
+    out[i] = ${ep.q(`(${LFC_AT('py', 'px')} + lpc_tab[q])`, 'i')};
     ${STEP_YX}
   }`,
   })];
