@@ -719,9 +719,12 @@ function readWords(a: Arr): Uint32Array {
   return a instanceof Float32Array ? new Uint32Array(a.buffer, a.byteOffset, a.length) : Uint32Array.from(a);
 }
 const words = (n: number) => tensorType([n], 'u32');
-/** x [B,C,H,W] → packed low-frequency bf16 + `bits`-bit stochastic residual + bf16 min/scale per (b,c). */
+/**
+ * x [B,C,H,W] → packed low-frequency bf16 + `bits`-bit stochastic residual + bf16 min/scale per (b,c). `with_input`
+ * (passes/fuse-compress.ts): its kernel also computes x (a bn_apply, whose node then has no kernel); same values.
+ */
 def({
-  name: 'division_compress', arity: 1, attrs: { block: 'int', bits: 'int' },
+  name: 'division_compress', arity: 1, attrs: { block: 'int', bits: 'int', with_input: 'bool' }, optional: ['with_input'],
   infer: (t, a) => {
     const l = divisionLayout(t[0].shape, int(a, 'block'), int(a, 'bits'));
     need(!!l, `division_compress: ${str(t[0].shape)} is not compressible (needs [B, C, H, W] with H > 1, W ≥ the window, bits dividing 32)`);

@@ -9,6 +9,7 @@ import { autodiff } from './autodiff.js';
 import { optimizer, SgdOptions } from './optimizer.js';
 import { quantizePass } from './quantize.js';
 import { fuseElementwise, fuseQuantizers } from './fuse.js';
+import { fuseCompressProducers } from './fuse-compress.js';
 import { compressPass } from './compress.js';
 import { PrecisionPolicy } from '../ir/precision/index.js';
 
@@ -42,6 +43,8 @@ export const PASSES: Pass[] = [
   // Folds each quantizer into the kernel that produces its value (after autodiff: a folded quantizer has no gradient
   // rule), then elementwise ops again: removing identity quantizers (an E after max-pool backward) joins new chains.
   { name: 'fuse', run: (m, o) => (o.fuse === false ? m : fuseElementwise(fuseQuantizers(m))) },
+  // DIVISION's compression into the kernel producing the activation (a bn_apply): with_input on the compress node.
+  { name: 'fuse-compress', run: (m, o) => (o.fuse === false ? m : fuseCompressProducers(m)) },
   { name: 'dce', run: (m) => ({ ...m, graphs: m.graphs.map(dce) }) },
 ];
 

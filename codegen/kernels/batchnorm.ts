@@ -73,14 +73,25 @@ export function bnStatsKernels(c: NodeCtx): Kernel[] {
   return [partial, merge];
 }
 
+/**
+ * bn_apply's value at element i of channel `ch` (after `BN_APPLY.pre`, which defines `inv` from `ch`), its bindings
+ * and params: shared by its own kernel and DIVISION's compression computing it (compress.ts, with_input).
+ */
+export const BN_APPLY = {
+  pre: INV,
+  value: (i: string) => `(X[${i}] - ST[ch]) * inv * G[ch] + B[ch]`,
+  buffers: (c: NodeCtx) => [inBuf(c, 0, 'X'), inBuf(c, 1, 'ST'), inBuf(c, 2, 'G'), inBuf(c, 3, 'B')],
+  params: (c: NodeCtx) => ({ c: c.inTypes[0].shape[1], eps: eps(c) }),
+};
+
 export function bnApplyKernels(c: NodeCtx): Kernel[] {
   const sp = channelSplit(c, c.inTypes[0].shape);
   const ep = epilogue(c);
-  const { body, invocations } = perChannelElements(c, ep, sp.hw, INV, (i) => `(X[${i}] - ST[ch]) * inv * G[ch] + B[ch]`);
+  const { body, invocations } = perChannelElements(c, ep, sp.hw, BN_APPLY.pre, BN_APPLY.value);
   return [makeKernel({
     name: 'bn_apply',
-    buffers: [inBuf(c, 0, 'X'), inBuf(c, 1, 'ST'), inBuf(c, 2, 'G'), inBuf(c, 3, 'B'), outBuf(c)],
-    params: { c: sp.C, hw: sp.hw, eps: eps(c), n: outNumel(c) },
+    buffers: [...BN_APPLY.buffers(c), outBuf(c)],
+    params: { ...BN_APPLY.params(c), hw: sp.hw, n: outNumel(c) },
     invocations, workgroup: ewWorkgroup(c.variant), epilogue: ep, body,
   })];
 }

@@ -21,7 +21,9 @@ import { WGSL_QUANT_CHUNKS, wgslQuantFns } from '../quant/wgsl.js';
 import { Format } from '../../ir/format.js';
 import { FIXED_SYM } from '../../ir/quant/bits.js';
 import { saveFormatError, saveSlot, saveWords } from '../../ir/quant/save.js';
-import { BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, int, makeKernel, nodeRef } from './builder.js';
+import { Graph } from '../../ir/graph.js';
+import { BufferDecl, NO_EPILOGUE, NodeCtx, ceilDiv, epilogue, ewWorkgroup, int, makeKernel, nodeCtx, nodeRef } from './builder.js';
+import { BN_APPLY } from './batchnorm.js';
 
 const DIV_RN = `
 // correctly rounded a / b (RNE) by integer long division; results below the normal range are +0 (as divRn)
@@ -133,18 +135,42 @@ const PLANE = `
  * node id and the flat NCHW index i (word i & 3 of the hash of counter i >> 2, lpc_random_bits: one hash serves four
  * consecutive codes).
  */
+/** The division_compress node whose kernel computes node `id` (`with_input`, passes/fuse-compress.ts), if any. */
+export function computedBy(g: Graph, id: number): number | undefined {
+  for (let j = id + 1; j < g.nodes.length; j++) {
+    const n = g.nodes[j];
+    if (n.op === 'division_compress' && n.attrs.with_input && n.inputs[0] === id) return j;
+  }
+  return undefined;
+}
+
 export function divisionCompressKernels(c: NodeCtx): Kernel[] {
   const { l, params } = layoutParams(c.inTypes[0].shape, int(c, 'block'), int(c, 'bits'));
-  const X = f32Buf('X', c.node.inputs[0], 'read'), WORDS = u32Buf('WORDS', c.node.id, 'read_write');
+  const WORDS = u32Buf('WORDS', c.node.id, 'read_write');
   const reduce = `if (lid < s) { lpc_mn[lid] = min(lpc_mn[lid], lpc_mn[lid + s]); lpc_mx[lid] = max(lpc_mx[lid], lpc_mx[lid + s]); }`;
+  // with_input: the bn_apply producing X runs here, a plane at a time (its post-ops and elementwise quantizer
+  // through its own epilogue), stores its values in its own buffer Y and the compression reads them back
+  const p = c.node.attrs.with_input ? nodeCtx(c.g, c.node.inputs[0], c.variant) : undefined;
+  if (p && p.node.op !== 'bn_apply') throw new Error(`division_compress %${c.node.id}: with_input computes a bn_apply, not '${p.node.op}'`);
+  const ep = p ? epilogue(p) : NO_EPILOGUE;
+  if (ep.finish || ep.buffers?.some((b) => b.ref.kind === 'scratch')) throw new Error(`division_compress %${c.node.id}: the input's quantizer needs the whole tensor first`);
+  const X = p ? 'Y' : 'X';
+  const producer = p ? `
+  let ch = a % P.c;${BN_APPLY.pre}
+  for (var p = lid; p < hw; p += ${PLANE_WG}u) {
+    let i = xb + p;
+    Y[i] = ${ep.q(BN_APPLY.value('i'), 'i')};
+  }
+  storageBarrier();` : '';
   return [makeKernel({
-    name: 'division_compress', buffers: [X, WORDS],
-    params: { ...params, per: 32 / l.bits, levels: f(2 ** l.bits - 1), levels_u: 2 ** l.bits - 1, eps: f(2e-6), tid: c.node.id },
-    invocations: l.B * l.C * PLANE_WG, workgroup: PLANE_WG, wholeGroups: true, usesStep: true,
+    name: p ? 'bn_apply_division_compress' : 'division_compress',
+    buffers: p ? [...BN_APPLY.buffers(p), f32Buf('Y', p.node.id, 'read_write'), WORDS] : [f32Buf('X', c.node.inputs[0], 'read'), WORDS],
+    params: { ...params, ...(p ? BN_APPLY.params(p) : {}), per: 32 / l.bits, levels: f(2 ** l.bits - 1), levels_u: 2 ** l.bits - 1, res_eps: f(2e-6), tid: c.node.id },
+    invocations: l.B * l.C * PLANE_WG, workgroup: PLANE_WG, wholeGroups: true, usesStep: true, epilogue: ep,
     decls: `var<workgroup> lpc_mn: array<f32, ${PLANE_WG}>;\nvar<workgroup> lpc_mx: array<f32, ${PLANE_WG}>;\n` +
-      lfcTable(l) + DIV_RN + BF16 + STOCH_FLOOR + WGSL_QUANT_CHUNKS.lpc_pcg4d,
+      lfcTable(l) + DIV_RN + BF16 + STOCH_FLOOR + (ep.decls.includes('fn lpc_pcg4d') ? '' : WGSL_QUANT_CHUNKS.lpc_pcg4d),
     body: `${PLANE}
-  let xb = a * hw;${lfcIndex()}
+  let xb = a * hw;${lfcIndex()}${producer}
   for (var wd = lid; wd < P.lfc_per; wd += ${PLANE_WG}u) {
     var word = 0u;
     for (var e = 0u; e < 2u; e++) {
@@ -155,7 +181,7 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
       var s = 0.0;
       for (var ky = 0u; ky < P.k; ky++) {
         let row = xb + (i * P.k + ky) * P.ww + j * P.k;
-        for (var kx = 0u; kx < P.k; kx++) { s = s + X[row + kx]; }
+        for (var kx = 0u; kx < P.k; kx++) { s = s + ${X}[row + kx]; }
       }
       let b = lpc_bf16_rne(lpc_div_rn(s, f32(P.k * P.k)));
       lpc_lf[q] = lpc_bf16_f32(b);
@@ -164,12 +190,12 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
     WORDS[P.lfc_off + a * P.lfc_per + wd] = word;
   }
   workgroupBarrier();
-  var mn = X[xb] - ${LFC_AT('0u', '0u')};
+  var mn = ${X}[xb] - ${LFC_AT('0u', '0u')};
   var mx = mn;
   var py = lid / P.ww;
   var px = lid % P.ww;
   for (var p = lid; p < hw; p += ${PLANE_WG}u) {
-    let r = X[xb + p] - ${LFC_AT('py', 'px')};
+    let r = ${X}[xb + p] - ${LFC_AT('py', 'px')};
     mn = min(mn, r);
     mx = max(mx, r);
     ${STEP_YX}
@@ -183,7 +209,7 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
   }
   var m0 = lpc_mn[0];
   if (bitcast<u32>(m0) == 0x80000000u) { m0 = 0.0; }
-  let scale = lpc_div_rn(P.levels, (lpc_mx[0] - m0) + P.eps);
+  let scale = lpc_div_rn(P.levels, (lpc_mx[0] - m0) + P.res_eps);
   if (lid == 0u) { WORDS[a] = lpc_bf16_rne(scale) | (lpc_bf16_rne(m0) << 16u); }
   for (var wd = lid; wd < P.hfc_per; wd += ${PLANE_WG}u) {
     var word = 0u;
@@ -195,7 +221,7 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
       if (p >= hw) { break; }
       let i = xb + p;
       if (e > 0u && (i & 3u) == 0u) { lpc_h = lpc_pcg4d(vec4<u32>(stepu.seed, stepu.step, P.tid, i >> 2u)); }
-      let r = X[i] - ${LFC_AT('qy', 'qx')};
+      let r = ${X}[i] - ${LFC_AT('qy', 'qx')};
       qx += 1u;
       if (qx == P.ww) { qx = 0u; qy += 1u; }
       let yv = (r - m0) * scale;

@@ -10,6 +10,7 @@ import { Graph } from '../../ir/graph.js';
 import { getOp } from '../../ir/ops.js';
 import { Kernel } from '../kernel.js';
 import { BLOCK_STATS_SCRATCH, NodeCtx, Variant, isBlockFormat, isTrackEpilogue, nodeCtx, nodeQuant } from './builder.js';
+import { computedBy } from './compress.js';
 import { bnApplyKernels, bnBwdGammaKernels, bnBwdXEvalKernels, bnBwdXKernels, bnRunningUpdateKernels, bnStatsKernels } from './batchnorm.js';
 import { sumChannelKernels } from './channel-reduce.js';
 import { conv2dKernels } from './conv2d.js';
@@ -78,6 +79,8 @@ export function kernelsForNode(g: Graph, nodeId: number, opts: { variant?: Varia
   const c = nodeCtx(g, nodeId, opts.variant ?? 'cpu-driver');
   const op = c.node.op;
   if (NO_KERNEL.has(op)) return [];
+  // computed by the kernel of a compress node that reads it (passes/fuse-compress.ts)
+  if (op === 'bn_apply' && computedBy(g, nodeId) !== undefined) return [];
   const tiled = TILED[op];
   const gen = tiled
     ? (cc: NodeCtx) => tiled(cc, opts.tiles?.(g, cc.node) ?? defaultTile(g, cc.node, cc.variant))

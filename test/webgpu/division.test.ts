@@ -124,6 +124,32 @@ test('a training step of the residual BN net with save=division: compress → de
   }
 }, 120000);
 
+test('compression fused into its bn_apply (with_input) stores the bn_apply kernel\'s values and the same words', async () => {
+  const batch = 4;
+  const fused = compile('test/fixtures/resbn.ts', batch, 'save=division(block=8,bits=2)');
+  const g = fused.graphs.find((x) => x.name === 'train')!;
+  const withInput = g.nodes.filter((n) => n.op === 'division_compress' && n.attrs.with_input);
+  expect(withInput.length).toBeGreaterThan(1);
+  expect(withInput.every((n) => g.nodes[n.inputs[0]].op === 'bn_apply')).toBe(true);
+  // the same graph with every compression on its own: the bn_apply nodes then have their own kernels
+  const plain: Graph = { ...g, nodes: g.nodes.map((n) => (n.attrs.with_input ? { ...n, attrs: { block: n.attrs.block, bits: n.attrs.bits } } : n)) };
+  const state = initState(fused, 1);
+  const feeds = new Map<number, HostArray>();
+  for (const n of g.nodes) {
+    if (n.op === 'state') feeds.set(n.id, state.get(n.attrs.name as string)!);
+    if (n.op !== 'input') continue;
+    const size = numel(n.type.shape);
+    feeds.set(n.id, n.type.dtype === 'i32' ? Int32Array.from({ length: size }, () => Math.floor(rand() * 10))
+      : n.attrs.name === 'lr' ? new Float32Array([0.05]) : Float32Array.from({ length: size }, () => rand() * 2 - 1));
+  }
+  const run = g.nodes.filter((n) => n.op !== 'input' && n.op !== 'state').map((n) => n.id);
+  const read = withInput.flatMap((n) => [n.id, n.inputs[0]]);
+  const step = { seed: 5, step: 2 };
+  const a = await runKernels(device, g, { feeds, run, read, step, pipelines: cache });
+  const b = await runKernels(device, plain, { feeds, run, read, step, pipelines: cache });
+  for (const id of read) expect({ id, op: g.nodes[id].op, bits: bitsOf(f32(a.values.get(id)!)) }).toEqual({ id, op: g.nodes[id].op, bits: bitsOf(f32(b.values.get(id)!)) });
+}, 120000);
+
 describe('the executor allocates the planner\'s packed bytes for saved activations', () => {
   test.each([['models/lenet5.ts', 16], ['test/fixtures/resbn.ts', 4]])('%s batch %i', async (file, batch) => {
     const m = compile(file, batch, 'save=division(block=8,bits=2)');
