@@ -102,6 +102,21 @@ const lfcIndex = () => `
   for (var x = lid; x < P.ww; x += ${PLANE_WG}u) { lpc_sx[x] = lpc_src(x, P.sw, P.lw); }`;
 const LFC_AT = (y: string, x: string) => `lpc_lf[lpc_sy[${y}] + lpc_sx[${x}]]`;
 
+/**
+ * CPU drivers: a plane per invocation instead of per workgroup (PLANE_LANES planes side by side in SIMD lanes),
+ * walking it sequentially: no barriers and no reduction tree, which cost more than the work on those drivers. The
+ * plane's low-frequency map and the column indices live in private arrays then; planes with bigger maps keep the
+ * workgroup layout. Same arithmetic in the same order per value, so the same bits.
+ */
+const PLANE_LANES = 8;
+const planePerInvocation = (c: NodeCtx, l: { h: number; w: number; W: number }) => c.variant === 'cpu-driver' && l.h * l.w <= 1024 && l.W <= 1024;
+const SRC_FN = 'fn lpc_src(dst: u32, scale: f32, n: u32) -> u32 { return min(u32(floor(f32(dst) * scale)), n - 1u); }\n';
+/** The plane's tables as function-scope arrays (one per invocation): column → map column, and the map's values. */
+const privateTables = (l: { h: number; w: number; W: number }) => `
+  var lpc_sx: array<u32, ${l.W}>;
+  var lpc_lf: array<f32, ${l.h * l.w}>;
+  for (var x = 0u; x < P.ww; x++) { lpc_sx[x] = lpc_src(x, P.sw, P.lw); }`;
+
 const u32Buf = (name: string, id: number, access: BufferDecl['access']): BufferDecl => ({ name, ref: nodeRef(id), elem: 'u32', access });
 const f32Buf = (name: string, id: number, access: BufferDecl['access']): BufferDecl => ({ name, ref: nodeRef(id), elem: 'f32', access });
 const f = (v: number): ['f32', number] => ['f32', v];
@@ -155,6 +170,68 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
   const ep = p ? epilogue(p) : NO_EPILOGUE;
   if (ep.finish || ep.buffers?.some((b) => b.ref.kind === 'scratch')) throw new Error(`division_compress %${c.node.id}: the input's quantizer needs the whole tensor first`);
   const X = p ? 'Y' : 'X';
+  const common = {
+    name: p ? 'bn_apply_division_compress' : 'division_compress',
+    buffers: p ? [...BN_APPLY.buffers(p), f32Buf('Y', p.node.id, 'read_write'), WORDS] : [f32Buf('X', c.node.inputs[0], 'read'), WORDS],
+    params: { ...params, ...(p ? BN_APPLY.params(p) : {}), per: 32 / l.bits, levels: f(2 ** l.bits - 1), levels_u: 2 ** l.bits - 1, res_eps: f(2e-6), tid: c.node.id },
+    usesStep: true, epilogue: ep,
+    fns: DIV_RN + BF16 + STOCH_FLOOR + (ep.decls.includes('fn lpc_pcg4d') ? '' : WGSL_QUANT_CHUNKS.lpc_pcg4d),
+  };
+  if (planePerInvocation(c, l)) {
+    return [makeKernel({
+      ...common, invocations: l.B * l.C, workgroup: PLANE_LANES, decls: SRC_FN + common.fns,
+      body: `
+  let a = t;
+  let hw = P.hh * P.ww;
+  let xb = a * hw;${p ? `
+  let ch = a % P.c;${BN_APPLY.pre}
+  for (var i = xb; i < xb + hw; i++) { Y[i] = ${ep.q(BN_APPLY.value('i'), 'i')}; }` : ''}${privateTables(l)}
+  for (var q = 0u; q < P.lh * P.lw; q++) {
+    let i = q / P.lw;
+    let j = q % P.lw;
+    var s = 0.0;
+    for (var ky = 0u; ky < P.k; ky++) {
+      let row = xb + (i * P.k + ky) * P.ww + j * P.k;
+      for (var kx = 0u; kx < P.k; kx++) { s = s + ${X}[row + kx]; }
+    }
+    let b = lpc_bf16_rne(lpc_div_rn(s, f32(P.k * P.k)));
+    lpc_lf[q] = lpc_bf16_f32(b);
+    let wi = P.lfc_off + a * P.lfc_per + (q >> 1u);
+    if ((q & 1u) == 0u) { WORDS[wi] = b; } else { WORDS[wi] = WORDS[wi] | (b << 16u); }
+  }
+  var mn = ${X}[xb] - lpc_lf[lpc_sx[0]];
+  var mx = mn;
+  for (var y = 0u; y < P.hh; y++) {
+    let ro = lpc_src(y, P.sh, P.lh) * P.lw;
+    let xr = xb + y * P.ww;
+    for (var x = 0u; x < P.ww; x++) {
+      let r = ${X}[xr + x] - lpc_lf[ro + lpc_sx[x]];
+      mn = min(mn, r);
+      mx = max(mx, r);
+    }
+  }
+  var m0 = mn;
+  if (bitcast<u32>(m0) == 0x80000000u) { m0 = 0.0; }
+  let scale = lpc_div_rn(P.levels, (mx - m0) + P.res_eps);
+  WORDS[a] = lpc_bf16_rne(scale) | (lpc_bf16_rne(m0) << 16u);
+  var qy = 0u;
+  var qx = 0u;
+  var ro = 0u;
+  var word = 0u;
+  var lpc_h = vec4<u32>(0u);
+  for (var pp = 0u; pp < hw; pp++) {
+    let i = xb + pp;
+    if (pp == 0u || (i & 3u) == 0u) { lpc_h = lpc_pcg4d(vec4<u32>(stepu.seed, stepu.step, P.tid, i >> 2u)); }
+    let r = ${X}[i] - lpc_lf[ro + lpc_sx[qx]];
+    let q = min(lpc_stoch_floor((r - m0) * scale, lpc_h[i & 3u] >> 8u), P.levels_u);
+    let e = pp % P.per;
+    word = word | (q << (e * P.bits));
+    if (e == P.per - 1u || pp == hw - 1u) { WORDS[P.hfc_off + a * P.hfc_per + pp / P.per] = word; word = 0u; }
+    qx += 1u;
+    if (qx == P.ww) { qx = 0u; qy += 1u; ro = lpc_src(qy, P.sh, P.lh) * P.lw; }
+  }`,
+    })];
+  }
   const producer = p ? `
   let ch = a % P.c;${BN_APPLY.pre}
   for (var p = lid; p < hw; p += ${PLANE_WG}u) {
@@ -163,12 +240,8 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
   }
   storageBarrier();` : '';
   return [makeKernel({
-    name: p ? 'bn_apply_division_compress' : 'division_compress',
-    buffers: p ? [...BN_APPLY.buffers(p), f32Buf('Y', p.node.id, 'read_write'), WORDS] : [f32Buf('X', c.node.inputs[0], 'read'), WORDS],
-    params: { ...params, ...(p ? BN_APPLY.params(p) : {}), per: 32 / l.bits, levels: f(2 ** l.bits - 1), levels_u: 2 ** l.bits - 1, res_eps: f(2e-6), tid: c.node.id },
-    invocations: l.B * l.C * PLANE_WG, workgroup: PLANE_WG, wholeGroups: true, usesStep: true, epilogue: ep,
-    decls: `var<workgroup> lpc_mn: array<f32, ${PLANE_WG}>;\nvar<workgroup> lpc_mx: array<f32, ${PLANE_WG}>;\n` +
-      lfcTable(l) + DIV_RN + BF16 + STOCH_FLOOR + (ep.decls.includes('fn lpc_pcg4d') ? '' : WGSL_QUANT_CHUNKS.lpc_pcg4d),
+    ...common, invocations: l.B * l.C * PLANE_WG, workgroup: PLANE_WG, wholeGroups: true,
+    decls: `var<workgroup> lpc_mn: array<f32, ${PLANE_WG}>;\nvar<workgroup> lpc_mx: array<f32, ${PLANE_WG}>;\n` + lfcTable(l) + common.fns,
     body: `${PLANE}
   let xb = a * hw;${lfcIndex()}${producer}
   for (var wd = lid; wd < P.lfc_per; wd += ${PLANE_WG}u) {
@@ -243,6 +316,31 @@ export function divisionDecompressKernels(c: NodeCtx): Kernel[] {
   const { l, params } = layoutParams(shape, int(c, 'block'), int(c, 'bits'));
   const ep = epilogue(c);
   const levels = 2 ** l.bits;
+  if (planePerInvocation(c, l)) {
+    return [makeKernel({
+      name: 'division_decompress', buffers: [u32Buf('WORDS', c.node.inputs[0], 'read'), f32Buf('out', c.node.id, 'read_write')],
+      params: { ...params, mask: levels - 1 }, invocations: l.B * l.C, workgroup: PLANE_LANES, epilogue: ep,
+      decls: SRC_FN + DIV_RN + BF16,
+      body: `
+  let a = t;
+  let hw = P.hh * P.ww;
+  let st = WORDS[a];
+  var lpc_tab: array<f32, ${levels}>;
+  for (var q = 0u; q <= P.mask; q++) { lpc_tab[q] = lpc_div_rn(f32(q), lpc_bf16_f32(st)) + lpc_bf16_f32(st >> 16u); }${privateTables(l)}
+  for (var q = 0u; q < P.lh * P.lw; q++) { lpc_lf[q] = lpc_bf16_f32(WORDS[P.lfc_off + a * P.lfc_per + (q >> 1u)] >> ((q & 1u) * 16u)); }
+  let hb = P.hfc_off + a * P.hfc_per;
+  for (var y = 0u; y < P.hh; y++) {
+    let ro = lpc_src(y, P.sh, P.lh) * P.lw;
+    for (var x = 0u; x < P.ww; x++) {
+      let p = y * P.ww + x;
+      let bit = p * P.bits;
+      let q = (WORDS[hb + (bit >> 5u)] >> (bit & 31u)) & P.mask;
+      let i = a * hw + p;
+      out[i] = ${ep.q('(lpc_lf[ro + lpc_sx[x]] + lpc_tab[q])', 'i')};
+    }
+  }`,
+    })];
+  }
   return [makeKernel({
     name: 'division_decompress', buffers: [u32Buf('WORDS', c.node.inputs[0], 'read'), f32Buf('out', c.node.id, 'read_write')],
     params: { ...params, mask: levels - 1 }, invocations: l.B * l.C * PLANE_WG, workgroup: PLANE_WG, wholeGroups: true, epilogue: ep,

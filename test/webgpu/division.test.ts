@@ -61,10 +61,13 @@ describe(`compression kernels vs the CPU semantics, bit for bit (seed ${SEED})`,
     const scale = 10 ** (rand() * 6 - 3);
     const xs = Float32Array.from({ length: numel(shape) }, () => (rand() * 2 - 1) * scale + (rand() < 0.1 ? scale : 0));
     const step = { seed: Math.floor(rand() * 1e9), step: Math.floor(rand() * 1000) };
-    const r = await runKernels(device, g, { feeds: { [x]: xs }, run: [c, d], read: [c, d], step, pipelines: cache });
-    const wc = cpu(g, c, [xs], step);
-    expect(bitsOf(f32(r.values.get(c)!))).toEqual(bitsOf(wc));
-    expect(bitsOf(f32(r.values.get(d)!))).toEqual(bitsOf(cpu(g, d, [wc])));
+    const wc = cpu(g, c, [xs], step), wd = cpu(g, d, [wc]);
+    // CPU drivers walk a plane per invocation, GPUs a plane per workgroup: both give the CPU semantics' bits
+    for (const variant of ['cpu-driver', 'gpu'] as const) {
+      const r = await runKernels(device, g, { feeds: { [x]: xs }, run: [c, d], read: [c, d], step, pipelines: cache, variant });
+      expect({ variant, words: bitsOf(f32(r.values.get(c)!)) }).toEqual({ variant, words: bitsOf(wc) });
+      expect({ variant, values: bitsOf(f32(r.values.get(d)!)) }).toEqual({ variant, values: bitsOf(wd) });
+    }
   });
 
   test.each([[[3, 5, 9, 7], 2, 2], [[2, 3, 9, 11], 3, 2], [[1, 4, 6, 7], 3, 1]])('relu mask and max-pool argmax %j k=%i s=%i', async (shape, k, stride) => {
@@ -145,9 +148,12 @@ test('compression fused into its bn_apply (with_input) stores the bn_apply kerne
   const run = g.nodes.filter((n) => n.op !== 'input' && n.op !== 'state').map((n) => n.id);
   const read = withInput.flatMap((n) => [n.id, n.inputs[0]]);
   const step = { seed: 5, step: 2 };
-  const a = await runKernels(device, g, { feeds, run, read, step, pipelines: cache });
-  const b = await runKernels(device, plain, { feeds, run, read, step, pipelines: cache });
-  for (const id of read) expect({ id, op: g.nodes[id].op, bits: bitsOf(f32(a.values.get(id)!)) }).toEqual({ id, op: g.nodes[id].op, bits: bitsOf(f32(b.values.get(id)!)) });
+  for (const variant of ['cpu-driver', 'gpu'] as const) {
+    const a = await runKernels(device, g, { feeds, run, read, step, pipelines: cache, variant });
+    const b = await runKernels(device, plain, { feeds, run, read, step, pipelines: cache, variant });
+    for (const id of read)
+      expect({ variant, id, op: g.nodes[id].op, bits: bitsOf(f32(a.values.get(id)!)) }).toEqual({ variant, id, op: g.nodes[id].op, bits: bitsOf(f32(b.values.get(id)!)) });
+  }
 }, 120000);
 
 describe('the executor allocates the planner\'s packed bytes for saved activations', () => {
