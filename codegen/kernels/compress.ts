@@ -101,6 +101,18 @@ const lfcIndex = () => `
   for (var y = lid; y < P.hh; y += ${PLANE_WG}u) { lpc_sy[y] = lpc_src(y, P.sh, P.lh) * P.lw; }
   for (var x = lid; x < P.ww; x += ${PLANE_WG}u) { lpc_sx[x] = lpc_src(x, P.sw, P.lw); }`;
 const LFC_AT = (y: string, x: string) => `lpc_lf[lpc_sy[${y}] + lpc_sx[${x}]]`;
+/** WGSL: `b`, the bf16 average of low-frequency block q of the plane at xb (rows, then columns, ascending, as the
+ *  CPU sums), and its f32 value into lpc_lf[q]. */
+const lfcBlock = (X: string) => `
+    let i = q / P.lw;
+    let j = q % P.lw;
+    var s = 0.0;
+    for (var ky = 0u; ky < P.k; ky++) {
+      let row = xb + (i * P.k + ky) * P.ww + j * P.k;
+      for (var kx = 0u; kx < P.k; kx++) { s = s + ${X}[row + kx]; }
+    }
+    let b = lpc_bf16_rne(lpc_div_rn(s, f32(P.k * P.k)));
+    lpc_lf[q] = lpc_bf16_f32(b);`;
 
 /**
  * CPU drivers: a plane per invocation instead of per workgroup (PLANE_LANES planes side by side in SIMD lanes),
@@ -186,16 +198,7 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
   let xb = a * hw;${p ? `
   let ch = a % P.c;${BN_APPLY.pre}
   for (var i = xb; i < xb + hw; i++) { Y[i] = ${ep.q(BN_APPLY.value('i'), 'i')}; }` : ''}${privateTables(l)}
-  for (var q = 0u; q < P.lh * P.lw; q++) {
-    let i = q / P.lw;
-    let j = q % P.lw;
-    var s = 0.0;
-    for (var ky = 0u; ky < P.k; ky++) {
-      let row = xb + (i * P.k + ky) * P.ww + j * P.k;
-      for (var kx = 0u; kx < P.k; kx++) { s = s + ${X}[row + kx]; }
-    }
-    let b = lpc_bf16_rne(lpc_div_rn(s, f32(P.k * P.k)));
-    lpc_lf[q] = lpc_bf16_f32(b);
+  for (var q = 0u; q < P.lh * P.lw; q++) {${lfcBlock(X)}
     let wi = P.lfc_off + a * P.lfc_per + (q >> 1u);
     if ((q & 1u) == 0u) { WORDS[wi] = b; } else { WORDS[wi] = WORDS[wi] | (b << 16u); }
   }
@@ -248,16 +251,7 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
     var word = 0u;
     for (var e = 0u; e < 2u; e++) {
       let q = wd * 2u + e;
-      if (q >= P.lh * P.lw) { break; }
-      let i = q / P.lw;
-      let j = q % P.lw;
-      var s = 0.0;
-      for (var ky = 0u; ky < P.k; ky++) {
-        let row = xb + (i * P.k + ky) * P.ww + j * P.k;
-        for (var kx = 0u; kx < P.k; kx++) { s = s + ${X}[row + kx]; }
-      }
-      let b = lpc_bf16_rne(lpc_div_rn(s, f32(P.k * P.k)));
-      lpc_lf[q] = lpc_bf16_f32(b);
+      if (q >= P.lh * P.lw) { break; }${lfcBlock(X)}
       word = word | (b << (e * 16u));
     }
     WORDS[P.lfc_off + a * P.lfc_per + wd] = word;

@@ -1,5 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Graph } from '../../ir/graph.js';
+import { numel } from '../../ir/types.js';
 
 export const GOLDEN = path.resolve(process.cwd(), '../shared/golden');
 export function golden<T = any>(name: string): T { return JSON.parse(fs.readFileSync(path.join(GOLDEN, name), 'utf8')); }
@@ -32,4 +34,20 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-12
   let d = 0, m = 0;
   for (let i = 0; i < b.length; i++) { d = Math.max(d, Math.abs(a[i] - b[i])); m = Math.max(m, Math.abs(b[i])); }
   return d / (m + floor);
+}
+
+/**
+ * Feeds for one training step of `g`: the states from `state`, labels in 0..9, lr 0.05, data uniform in [−1, 1) from
+ * `r` (Float32Array / Int32Array values, keyed by node id).
+ */
+export function stepFeeds(g: Graph, state: Map<string, Float32Array>, r: () => number): Map<number, Float32Array | Int32Array> {
+  const feeds = new Map<number, Float32Array | Int32Array>();
+  for (const n of g.nodes) {
+    if (n.op === 'state') feeds.set(n.id, state.get(n.attrs.name as string)!);
+    if (n.op !== 'input') continue;
+    const size = numel(n.type.shape);
+    feeds.set(n.id, n.type.dtype === 'i32' ? Int32Array.from({ length: size }, () => Math.floor(r() * 10))
+      : n.attrs.name === 'lr' ? new Float32Array([0.05]) : Float32Array.from({ length: size }, () => r() * 2 - 1));
+  }
+  return feeds;
 }

@@ -18,7 +18,7 @@ import { WebGpuBackend } from '../../runtime/webgpu/executor.js';
 import { getGpu, shutdownGpu } from '../../runtime/webgpu/device.js';
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
-import { rand as seededRandom, relErr } from '../unit/helpers.js';
+import { rand as seededRandom, relErr, stepFeeds } from '../unit/helpers.js';
 
 let device: GPUDevice;
 let cache: PipelineCache;
@@ -100,14 +100,7 @@ test('a training step of the residual BN net with save=division: compress → de
   const m = compile('test/fixtures/resbn.ts', batch, 'save=division(block=8,bits=2)');
   const g = m.graphs.find((x) => x.name === 'train')!;
   const state = initState(m, 0);
-  const feeds = new Map<number, HostArray>();
-  for (const n of g.nodes) {
-    if (n.op === 'state') feeds.set(n.id, state.get(n.attrs.name as string)!);
-    if (n.op !== 'input') continue;
-    const size = numel(n.type.shape);
-    feeds.set(n.id, n.type.dtype === 'i32' ? Int32Array.from({ length: size }, () => Math.floor(rand() * 10))
-      : n.attrs.name === 'lr' ? new Float32Array([0.05]) : Float32Array.from({ length: size }, () => rand() * 2 - 1));
-  }
+  const feeds: Map<number, HostArray> = stepFeeds(g, state, rand);
   const run = g.nodes.filter((n) => n.op !== 'input' && n.op !== 'state').map((n) => n.id);
   const step = { seed: 9, step: 3 };
   // check every compression node and every backward reader of a restored value, on the device's own inputs
@@ -137,14 +130,7 @@ test('compression fused into its bn_apply (with_input) stores the bn_apply kerne
   // the same graph with every compression on its own: the bn_apply nodes then have their own kernels
   const plain: Graph = { ...g, nodes: g.nodes.map((n) => (n.attrs.with_input ? { ...n, attrs: { block: n.attrs.block, bits: n.attrs.bits } } : n)) };
   const state = initState(fused, 1);
-  const feeds = new Map<number, HostArray>();
-  for (const n of g.nodes) {
-    if (n.op === 'state') feeds.set(n.id, state.get(n.attrs.name as string)!);
-    if (n.op !== 'input') continue;
-    const size = numel(n.type.shape);
-    feeds.set(n.id, n.type.dtype === 'i32' ? Int32Array.from({ length: size }, () => Math.floor(rand() * 10))
-      : n.attrs.name === 'lr' ? new Float32Array([0.05]) : Float32Array.from({ length: size }, () => rand() * 2 - 1));
-  }
+  const feeds: Map<number, HostArray> = stepFeeds(g, state, rand);
   const run = g.nodes.filter((n) => n.op !== 'input' && n.op !== 'state').map((n) => n.id);
   const read = withInput.flatMap((n) => [n.id, n.inputs[0]]);
   const step = { seed: 5, step: 2 };

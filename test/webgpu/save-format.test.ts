@@ -18,7 +18,7 @@ import { WebGpuBackend } from '../../runtime/webgpu/executor.js';
 import { getGpu, shutdownGpu } from '../../runtime/webgpu/device.js';
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
-import { rand as seededRandom } from '../unit/helpers.js';
+import { rand as seededRandom, stepFeeds } from '../unit/helpers.js';
 
 let device: GPUDevice;
 let cache: PipelineCache;
@@ -78,14 +78,7 @@ test('a training step of the residual BN net with save=bf16: the saved and resto
   const m = compile('test/fixtures/resbn.ts', batch, 'save=bf16');
   const g = m.graphs.find((x) => x.name === 'train')!;
   const state = initState(m, 0);
-  const feeds = new Map<number, HostArray>();
-  for (const n of g.nodes) {
-    if (n.op === 'state') feeds.set(n.id, state.get(n.attrs.name as string)!);
-    if (n.op !== 'input') continue;
-    const size = numel(n.type.shape);
-    feeds.set(n.id, n.type.dtype === 'i32' ? Int32Array.from({ length: size }, () => Math.floor(rand() * 10))
-      : n.attrs.name === 'lr' ? new Float32Array([0.05]) : Float32Array.from({ length: size }, () => rand() * 2 - 1));
-  }
+  const feeds: Map<number, HostArray> = stepFeeds(g, state, rand);
   const run = g.nodes.filter((n) => n.op !== 'input' && n.op !== 'state').map((n) => n.id);
   const ids = g.nodes.filter((n) => /^format_(de)?compress$/.test(n.op)).map((n) => n.id);
   expect(ids.length).toBeGreaterThan(10);
