@@ -140,20 +140,19 @@ export function makeKernel(s: KernelSpec): Kernel {
     `@group(0) @binding(${2 + i}) var<storage, ${b.access}> ${b.name}: array<${b.view ?? b.elem}>;`);
   const usesStep = !!s.usesStep || ep.usesStep;
   const name = ep.kind ? `${s.name}_${ep.kind.startsWith('post') ? '' : 'q'}${ep.kind}` : s.name;
-  // (with a finish the body becomes a function, so an early return still reaches it)
-  const body = `${s.wholeGroups ? '' : '  if (t >= P.n_inv) { return; }\n'}${s.body.replace(/^\n+|\s+$/g, '')}`;
+  // An epilogue's prelude and finish wrap the body (an invocation past the end tracks nothing: its return may skip
+  // the finish, no other may)
+  if (ep.finish && /\breturn\b/.test(s.body)) throw new Error(`${s.name}: a body with a return cannot take the epilogue's finish`);
+  const body = `${s.wholeGroups ? '' : '  if (t >= P.n_inv) { return; }\n'}${ep.prelude ? `${ep.prelude}\n` : ''}${s.body.replace(/^\n+|\s+$/g, '')}${ep.finish ? `\n${ep.finish}` : ''}`;
   const source = `// ${name}
 struct Params { ${fields.join(', ')} }
 @group(0) @binding(0) var<uniform> P: Params;
 ${usesStep ? STEP_UNIFORM_WGSL + '\n' : ''}${decls.join('\n')}
 ${ep.decls}${s.decls ?? ''}
-${ep.finish ? `fn lpc_body(t: u32) {
-${body}
-}
-` : ''}@compute @workgroup_size(${wg})
+@compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = gid.x + gid.y * (nwg.x * ${wg}u);
-${ep.finish ? `  lpc_body(t);\n${ep.finish}` : body}
+${body}
 }
 `;
   const bindings: Binding[] = buffers.map((b) => ({ ref: b.ref, elem: b.elem, access: b.access }));
@@ -214,7 +213,8 @@ export interface Epilogue {
   /** Storage the epilogue binds after the generator's own buffers (the bfp block maxima), and scratch to zero. */
   buffers?: BufferDecl[];
   clears?: number[];
-  /** WGSL run once per invocation after the generator's body (even one that returned early). */
+  /** WGSL statements run once per invocation before the generator's body (its locals) and after it. */
+  prelude?: string;
   finish?: string;
 }
 
@@ -351,15 +351,18 @@ export function trackEpilogue(f: BlockFormat, shape: readonly number[]): Epilogu
     // One block: each invocation keeps its own maximum and folds it into the statistic once, at its end (a
     // register tile stores many elements: one atomic per invocation instead of one per element).
     const keys = f.kind === 'bfp' ? ['(u & 0x7fffffffu)'] : ['lpc_key(u)', 'lpc_key(u ^ 0x80000000u)'];
-    const decls = `${f.kind === 'minmax' ? mergeWgslDecls({ chunks: ['lpc_minmax_key'] }) + '\n' : ''}${keys.map((_, j) => `var<private> lpc_tk${j}: u32;`).join('\n')}
-fn lpc_track(v: f32) -> f32 {
+    // (function-scope maxima through pointers: a private-address-space global made lavapipe's register-tiled convs
+    // several times slower)
+    const decls = `${f.kind === 'minmax' ? mergeWgslDecls({ chunks: ['lpc_minmax_key'] }) + '\n' : ''}fn lpc_track(v: f32${keys.map((_, j) => `, m${j}: ptr<function, u32>`).join('')}) -> f32 {
   let u = bitcast<u32>(v);
-${keys.map((k, j) => `  lpc_tk${j} = max(lpc_tk${j}, ${k});`).join('\n')}
+${keys.map((k, j) => `  *m${j} = max(*m${j}, ${k});`).join('\n')}
   return v;
 }
 `;
     return {
-      params: {}, decls, usesStep: false, kind: `${f.kind}_track`, q: (v) => `lpc_track(${v})`, buffers, clears: [BLOCK_STATS_SCRATCH],
+      params: {}, decls, usesStep: false, kind: `${f.kind}_track`, buffers, clears: [BLOCK_STATS_SCRATCH],
+      q: (v) => `lpc_track(${v}${keys.map((_, j) => `, &lpc_tk${j}`).join('')})`,
+      prelude: keys.map((_, j) => `  var lpc_tk${j} = 0u;`).join('\n'),
       finish: keys.map((_, j) => `  ${fold(`${j}u`, `lpc_tk${j}`)}`).join('\n'),
     };
   }
