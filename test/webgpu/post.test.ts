@@ -101,7 +101,11 @@ describe('the elementwise fusion pass', () => {
     const init = initState(m, 5);
     await web.setState(init);
     await cpu.setState(init);
-    const x = uniform(batch * 3 * 32 * 32), y = Int32Array.of(2, 7), lr = Float32Array.of(0.05);
+    // fixed data: at batch 2 the deep BN outputs are nearly ±c per sample, so a residual block's relu(bn(a) + bn(b))
+    // often cancels to within rounding of 0, and the backends' last bits then route its gradient differently (about
+    // 1 seed in 10: relu(2.4e-7) vs relu(−1e-7) at group2_layer0's output moved every earlier update by ~2%)
+    const r = seededRandom(20261202);
+    const x = Float32Array.from({ length: batch * 3 * 32 * 32 }, () => 4 * r() - 2), y = Int32Array.of(2, 7), lr = Float32Array.of(0.05);
     const a = await web.run('train', { x, y, lr }, { seed: 0, step: 0 }, ['loss']);
     const b = await cpu.run('train', { x, y, lr }, { seed: 0, step: 0 }, ['loss']);
     expect(Math.abs(a.loss[0] - b.loss[0])).toBeLessThanOrEqual(1e-4 * Math.abs(b.loss[0]));
