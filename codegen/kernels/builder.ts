@@ -140,10 +140,6 @@ export function makeKernel(s: KernelSpec): Kernel {
     `@group(0) @binding(${2 + i}) var<storage, ${b.access}> ${b.name}: array<${b.view ?? b.elem}>;`);
   const usesStep = !!s.usesStep || ep.usesStep;
   const name = ep.kind ? `${s.name}_${ep.kind.startsWith('post') ? '' : 'q'}${ep.kind}` : s.name;
-  // An epilogue's prelude and finish wrap the body (an invocation past the end tracks nothing: its return may skip
-  // the finish, no other may)
-  if (ep.finish && /\breturn\b/.test(s.body)) throw new Error(`${s.name}: a body with a return cannot take the epilogue's finish`);
-  const body = `${s.wholeGroups ? '' : '  if (t >= P.n_inv) { return; }\n'}${ep.prelude ? `${ep.prelude}\n` : ''}${s.body.replace(/^\n+|\s+$/g, '')}${ep.finish ? `\n${ep.finish}` : ''}`;
   const source = `// ${name}
 struct Params { ${fields.join(', ')} }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -152,7 +148,7 @@ ${ep.decls}${s.decls ?? ''}
 @compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = gid.x + gid.y * (nwg.x * ${wg}u);
-${body}
+${s.wholeGroups ? '' : '  if (t >= P.n_inv) { return; }\n'}${s.body.replace(/^\n+|\s+$/g, '')}
 }
 `;
   const bindings: Binding[] = buffers.map((b) => ({ ref: b.ref, elem: b.elem, access: b.access }));
@@ -213,9 +209,6 @@ export interface Epilogue {
   /** Storage the epilogue binds after the generator's own buffers (the bfp block maxima), and scratch to zero. */
   buffers?: BufferDecl[];
   clears?: number[];
-  /** WGSL statements run once per invocation before the generator's body (its locals) and after it. */
-  prelude?: string;
-  finish?: string;
 }
 
 export const NO_EPILOGUE: Epilogue = { params: {}, decls: '', usesStep: false, kind: '', q: (v) => v };
@@ -345,32 +338,12 @@ export const isTrackEpilogue = (kind: string | undefined) => !!kind && kind.ends
  */
 export function trackEpilogue(f: BlockFormat, shape: readonly number[]): Epilogue {
   const L = blockStatsLayout(f, shape);
-  const buffers: BufferDecl[] = [{ name: 'q_stats', ref: scratchRef(BLOCK_STATS_SCRATCH, L.axisLen * L.perBlock * 4), elem: 'atomic<u32>', access: 'read_write' }];
-  const fold = (slot: string, val: string) => `if (${val} > atomicLoad(&q_stats[${slot}])) { atomicMax(&q_stats[${slot}], ${val}); }`;
-  if (L.axisLen === 1) {
-    // One block: each invocation keeps its own maximum and folds it into the statistic once, at its end (a
-    // register tile stores many elements: one atomic per invocation instead of one per element).
-    const keys = f.kind === 'bfp' ? ['(u & 0x7fffffffu)'] : ['lpc_key(u)', 'lpc_key(u ^ 0x80000000u)'];
-    // (function-scope maxima through pointers: a private-address-space global made lavapipe's register-tiled convs
-    // several times slower)
-    const decls = `${f.kind === 'minmax' ? mergeWgslDecls({ chunks: ['lpc_minmax_key'] }) + '\n' : ''}fn lpc_track(v: f32${keys.map((_, j) => `, m${j}: ptr<function, u32>`).join('')}) -> f32 {
-  let u = bitcast<u32>(v);
-${keys.map((k, j) => `  *m${j} = max(*m${j}, ${k});`).join('\n')}
-  return v;
-}
-`;
-    return {
-      params: {}, decls, usesStep: false, kind: `${f.kind}_track`, buffers, clears: [BLOCK_STATS_SCRATCH],
-      q: (v) => `lpc_track(${v}${keys.map((_, j) => `, &lpc_tk${j}`).join('')})`,
-      prelude: keys.map((_, j) => `  var lpc_tk${j} = 0u;`).join('\n'),
-      finish: keys.map((_, j) => `  ${fold(`${j}u`, `lpc_tk${j}`)}`).join('\n'),
-    };
-  }
-  const params: ParamValues = { q_axis_len: L.axisLen, q_inner: L.inner };
-  const block = wgslBlockIndex('i', 'P.q_axis_len', 'P.q_inner');
-  const lines = (f.kind === 'bfp'
+  const params: ParamValues = L.axisLen === 1 ? {} : { q_axis_len: L.axisLen, q_inner: L.inner };
+  const block = L.axisLen === 1 ? '0u' : wgslBlockIndex('i', 'P.q_axis_len', 'P.q_inner');
+  const fold = (slot: string, val: string) => `  if (${val} > atomicLoad(&q_stats[${slot}])) { atomicMax(&q_stats[${slot}], ${val}); }`;
+  const lines = f.kind === 'bfp'
     ? [fold('b', '(u & 0x7fffffffu)')]
-    : [fold('b', 'lpc_key(u)'), fold('P.q_axis_len + b', 'lpc_key(u ^ 0x80000000u)')]).map((l) => `  ${l}`);
+    : [fold('b', 'lpc_key(u)'), fold(`${L.axisLen === 1 ? '1u' : 'P.q_axis_len'} + b`, 'lpc_key(u ^ 0x80000000u)')];
   const decls = `${f.kind === 'minmax' ? mergeWgslDecls({ chunks: ['lpc_minmax_key'] }) + '\n' : ''}fn lpc_track(v: f32, i: u32) -> f32 {
   let u = bitcast<u32>(v);
   let b = ${block};
@@ -379,6 +352,8 @@ ${lines.join('\n')}
 }
 `;
   return {
-    params, decls, usesStep: false, kind: `${f.kind}_track`, q: (v, i) => `lpc_track(${v}, ${i})`, buffers, clears: [BLOCK_STATS_SCRATCH],
+    params, decls, usesStep: false, kind: `${f.kind}_track`, q: (v, i) => `lpc_track(${v}, ${i})`,
+    buffers: [{ name: 'q_stats', ref: scratchRef(BLOCK_STATS_SCRATCH, L.axisLen * L.perBlock * 4), elem: 'atomic<u32>', access: 'read_write' }],
+    clears: [BLOCK_STATS_SCRATCH],
   };
 }

@@ -180,7 +180,7 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
   const p = c.node.attrs.with_input ? nodeCtx(c.g, c.node.inputs[0], c.variant) : undefined;
   if (p && p.node.op !== 'bn_apply') throw new Error(`division_compress %${c.node.id}: with_input computes a bn_apply, not '${p.node.op}'`);
   const ep = p ? epilogue(p) : NO_EPILOGUE;
-  if (ep.finish || ep.buffers?.some((b) => b.ref.kind === 'scratch')) throw new Error(`division_compress %${c.node.id}: the input's quantizer needs the whole tensor first`);
+  if (ep.buffers?.some((b) => b.ref.kind === 'scratch')) throw new Error(`division_compress %${c.node.id}: the input's quantizer needs the whole tensor first`);
   const X = p ? 'Y' : 'X';
   const common = {
     name: p ? 'bn_apply_division_compress' : 'division_compress',

@@ -137,8 +137,8 @@ export function shapeClass(g: Graph, node: Node): string {
 /**
  * Like builder.makeKernel (same binding conventions: params at 0, step uniform at 1, storage from 2; same key
  * recipe), but with the workgroup shape, the dispatch and the builtins the tilings need: `lid` (local id), `li`
- * (local index), `wid` (workgroup id), `nwg`. There is no early return (the epilogue's prelude and finish wrap the body):
- * bodies guard their own loads and stores, and shared-memory bodies keep barriers in uniform control flow.
+ * (local index), `wid` (workgroup id), `nwg`. There is no early return: bodies guard their own loads and stores,
+ * and shared-memory bodies keep barriers in uniform control flow.
  */
 export interface TiledSpec {
   name: string;
@@ -209,7 +209,7 @@ ${ep.decls}${s.decls ?? ''}
 @compute @workgroup_size(${wx}, ${wy}, ${wz})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32,
         @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-${ep.prelude ? `${ep.prelude}\n` : ''}${s.body.replace(/^\n+|\s+$/g, '')}${ep.finish ? `\n${ep.finish}` : ''}
+${s.body.replace(/^\n+|\s+$/g, '')}
 }
 `;
   const bindings: Binding[] = buffers.map((b) => ({ ref: b.ref, elem: b.elem, access: b.access }));
