@@ -191,11 +191,19 @@ export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
   // words of one hash of counter t (ir/quant/rng.ts), computed once.
   const stoch = j.rounding === 'stochastic';
   const ep = quantEpilogue(j.fmt, j.rounding, j.tensorId, blockStats, stoch ? (i) => `lpc_h[${i} & 3u]` : undefined);
-  const xi = `bitcast<f32>(${j.dst ? 'src' : 'dst'}[i])`;
+  const xAt = (i: string) => `bitcast<f32>(${j.dst ? 'src' : 'dst'}[${i}])`;
+  const store = (i: string) => `dst[${i}] = bitcast<u32>(${after(ep.q(xAt(i), i), i)});`;
   kernels.push(makeKernel({
     name: `quantize${j.dst ? '' : '_inplace'}`,
     buffers, params, epilogue: ep, invocations: ceilDiv(n, 4), workgroup: wg,
-    body: `${stoch ? '  let lpc_h = lpc_pcg4d(vec4<u32>(stepu.seed, stepu.step, P.q_tid, t));\n' : ''}  for (var i = t * 4u; i < min(t * 4u + 4u, P.n); i++) { dst[i] = bitcast<u32>(${after(ep.q(xi, 'i'), 'i')}); }`,
+    // four statements with constant offsets when all four are in range (the hash word i & 3 then folds to the
+    // constant lane k), a loop for the last invocation
+    body: `${stoch ? '  let lpc_h = lpc_pcg4d(vec4<u32>(stepu.seed, stepu.step, P.q_tid, t));\n' : ''}  let i0 = t * 4u;
+  if (i0 + 3u < P.n) {
+${[0, 1, 2, 3].map((k) => `    { let i = i0 + ${k}u; ${store('i')} }`).join('\n')}
+  } else {
+    for (var i = i0; i < P.n; i++) { ${store('i')} }
+  }`,
   }));
   return kernels;
 }
