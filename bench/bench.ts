@@ -107,7 +107,7 @@ function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length * q)];
 }
-const median = (xs: number[]) => quantile(xs, 0.5);
+function median(xs: number[]): number { return quantile(xs, 0.5); }
 
 async function stepMs(b: Backend, m: Module, n: number): Promise<number> { return median(await stepTimes(b, m, n)); }
 

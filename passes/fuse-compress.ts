@@ -21,14 +21,18 @@ export function fuseCompressProducers(m: Module): Module {
 
 export function fuseCompressGraph(g: Graph): Graph {
   const firstUse = new Array<number>(g.nodes.length).fill(Infinity);
-  for (const n of g.nodes) for (const i of n.inputs) firstUse[i] = Math.min(firstUse[i], n.id);
+  const compressions = new Array<number>(g.nodes.length).fill(0);
+  for (const n of g.nodes) {
+    for (const i of n.inputs) firstUse[i] = Math.min(firstUse[i], n.id);
+    if (n.op === 'division_compress') compressions[n.inputs[0]]++;
+  }
   let changed = false;
   const nodes = g.nodes.map((n) => {
     if (n.op !== 'division_compress' || n.attrs.with_input) return n;
     const p = g.nodes[n.inputs[0]];
     if (p.op !== 'bn_apply' || blockFormat(p.attrs.qfmt as Format | undefined) || firstUse[p.id] !== n.id) return n;
     // the same value compressed twice (never placed so) would compute it twice: only the first takes it
-    if (g.nodes.some((o) => o.op === 'division_compress' && o.id !== n.id && o.inputs[0] === p.id)) return n;
+    if (compressions[p.id] > 1) return n;
     changed = true;
     return { ...n, attrs: { ...n.attrs, with_input: true } };
   });

@@ -81,6 +81,9 @@ fn lpc_stoch_floor(y: f32, j: u32) -> u32 {
   return I + select(0u, 1u, F >= 0x1000000u - j);
 }`;
 
+/** PyTorch's legacy nearest source index of `dst` (scale = source size / destination size). */
+const SRC_FN = 'fn lpc_src(dst: u32, scale: f32, n: u32) -> u32 { return min(u32(floor(f32(dst) * scale)), n - 1u); }\n';
+
 /**
  * The plane's low-frequency map upsampled by PyTorch's legacy nearest index: the map's h·w values as f32 in workgroup
  * memory (lpc_lf, filled per plane), and every row's and column's source index (lpc_sy: row·w, lpc_sx), the same for
@@ -94,8 +97,7 @@ function lfcTable(l: { H: number; W: number; h: number; w: number }): string {
   return `var<workgroup> lpc_lf: array<f32, ${l.h * l.w}>;
 var<workgroup> lpc_sy: array<u32, ${l.H}>;
 var<workgroup> lpc_sx: array<u32, ${l.W}>;
-fn lpc_src(dst: u32, scale: f32, n: u32) -> u32 { return min(u32(floor(f32(dst) * scale)), n - 1u); }
-`;
+${SRC_FN}`;
 }
 const lfcIndex = () => `
   for (var y = lid; y < P.hh; y += ${PLANE_WG}u) { lpc_sy[y] = lpc_src(y, P.sh, P.lh) * P.lw; }
@@ -122,7 +124,6 @@ const lfcBlock = (X: string) => `
  */
 const PLANE_LANES = 8;
 const planePerInvocation = (c: NodeCtx, l: { h: number; w: number; W: number }) => c.variant === 'cpu-driver' && l.h * l.w <= 1024 && l.W <= 1024;
-const SRC_FN = 'fn lpc_src(dst: u32, scale: f32, n: u32) -> u32 { return min(u32(floor(f32(dst) * scale)), n - 1u); }\n';
 /** The plane's tables as function-scope arrays (one per invocation): column → map column, and the map's values. */
 const privateTables = (l: { h: number; w: number; W: number }) => `
   var lpc_sx: array<u32, ${l.W}>;
@@ -155,13 +156,6 @@ const PLANE = `
   let lid = t % ${PLANE_WG}u;
   let hw = P.hh * P.ww;`;
 
-/**
- * One dispatch, a workgroup per plane: (1) the plane's bf16 low-frequency words (two block averages per word), their
- * f32 values into lpc_lf; (2) after a barrier the residual's min and max, reduced in workgroup memory → the f32 min
- * and scale, the bf16 pair into the stats word; (3) the residual codes, 32/Q per word, stochastic bits keyed by the
- * node id and the flat NCHW index i (word i & 3 of the hash of counter i >> 2, lpc_random_bits: one hash serves four
- * consecutive codes).
- */
 /** The division_compress node whose kernel computes node `id` (`with_input`, passes/fuse-compress.ts), if any. */
 export function computedBy(g: Graph, id: number): number | undefined {
   for (let j = id + 1; j < g.nodes.length; j++) {
@@ -171,6 +165,13 @@ export function computedBy(g: Graph, id: number): number | undefined {
   return undefined;
 }
 
+/**
+ * One dispatch, a workgroup per plane: (1) the plane's bf16 low-frequency words (two block averages per word), their
+ * f32 values into lpc_lf; (2) after a barrier the residual's min and max, reduced in workgroup memory → the f32 min
+ * and scale, the bf16 pair into the stats word; (3) the residual codes, 32/Q per word, stochastic bits keyed by the
+ * node id and the flat NCHW index i (word i & 3 of the hash of counter i >> 2, lpc_random_bits: one hash serves four
+ * consecutive codes).
+ */
 export function divisionCompressKernels(c: NodeCtx): Kernel[] {
   const { l, params } = layoutParams(c.inTypes[0].shape, int(c, 'block'), int(c, 'bits'));
   const WORDS = u32Buf('WORDS', c.node.id, 'read_write');

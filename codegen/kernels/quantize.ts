@@ -101,13 +101,13 @@ export function onePassBlockKernel(o: {
   const L = blockStatsLayout(o.fmt, o.shape);
   const mm = o.fmt.kind === 'minmax';
   const stoch = o.rounding === 'stochastic';
-  // stochastic: elements 4g…4g+3 take the four words of one hash of counter g (ir/quant/rng.ts), computed once
   const ep = quantEpilogue(o.fmt, o.rounding, o.tensorId, () => (mm ? ['lpc_k', 'lpc_kn'] : ['lpc_k']), stoch ? (i) => `lpc_h[${i} & 3u]` : undefined);
   const v = o.value('i');
   const fold = mm
     ? 'let u = bitcast<u32>(v); m = max(m, lpc_key(u)); mn = max(mn, lpc_key(u ^ 0x80000000u));'
     : 'm = max(m, bitcast<u32>(v) & 0x7fffffffu);';
-  // the second walk: stochastic rounding hashes once per four elements (elements 4g…4g+3, counter g)
+  // the second walk: stochastic rounding hashes once per four elements (elements 4g…4g+3 take the four words of the
+  // hash of counter g, ir/quant/rng.ts)
   const store = (lo: string, hi: string, first: string, stride: string) => `let lo = ${lo};
   let hi = ${hi};
   ` + (stoch ? `for (var g = lo / 4u + ${first}; g * 4u < hi; g += ${stride}) {
