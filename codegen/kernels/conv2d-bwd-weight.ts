@@ -6,6 +6,10 @@
  * - reg<M>x<N>: a workgroup of 32 invocations owns M output channels and one chunk (workgroup id z, so the dy
  *   loads are uniform) and 32·N columns, invocation `li` taking columns li, li + 32, …; rows (n, oy) of the chunk,
  *   then ox innermost: N masked x gathers + M uniform dy loads per M·N FMAs.
+ * - win<M>x<N>: an invocation owns N units (c, ky), each with all KW taps kx, and M output channels (workgroup id
+ *   z, uniform dy loads). Along ox the x values of a unit's taps are a sliding window: stepping ox shifts it by the
+ *   stride, so each step loads `stride` new values (KW when stride ≥ KW) for M·KW FMAs instead of one gather per
+ *   tap; a first layer's 25 columns become 5 units with 30 FMAs per load.
  * - smem<B>: the shared-memory GEMM (tiles-smem.ts), split-K over workgroup z.
  */
 import { Kernel } from '../kernel.js';
@@ -56,6 +60,10 @@ fn gemm_b(k: u32, col: u32) -> f32 {
     return [partial, sumPartialsKernel(c, 'conv2d_bwd_weight', chunks, total)];
   }
 
+  if (tile.kind === 'win') {
+    const partial = windowKernel(c, tile.m, tile.n, { name, flops, masked, base, N, C, KH, KW, O, OH, OW, s, pad, total });
+    return [partial.kernel, sumPartialsKernel(c, 'conv2d_bwd_weight', partial.chunks, total)];
+  }
   const J = range(tile.m), Q = range(tile.n);
   const colGroups = ceilDiv(cols, WG * tile.n), oTiles = ceilDiv(O, tile.m), rows = N * OH;
   // at least ~64 ox iterations per chunk so the partial write and the final sum stay small next to the work
@@ -105,4 +113,75 @@ ${J.map((j) => `    if (o0 + ${j}u < P.o) { part[pbase + (o0 + ${j}u) * P.cols +
     workgroup: [WG, 1, 1], dispatch: [gx, gy, oTiles * chunks],
   });
   return [partial, sumPartialsKernel(c, 'conv2d_bwd_weight', chunks, total)];
+}
+
+interface WinDims {
+  name: string; flops: number; masked: boolean; base: Record<string, number>;
+  N: number; C: number; KH: number; KW: number; O: number; OH: number; OW: number; s: number; pad: number; total: number;
+}
+
+/** The win<M>x<NU> partial kernel (see the file comment); KW and the stride are baked into the source. */
+function windowKernel(c: NodeCtx, M: number, NU: number, d: WinDims): { kernel: Kernel; chunks: number } {
+  const { KH, KW, OW, s, masked } = d;
+  const units = d.C * KH;
+  // lanes: as many as the units need, in multiples of 8 (a CPU driver's SIMD width), at most 32
+  const wg = Math.min(32, 8 * ceilDiv(ceilDiv(units, NU), 8));
+  const J = range(M), Q = range(NU), K = range(KW);
+  const keep = Math.max(0, KW - s); // taps carried over from the previous ox
+  const fresh = K.slice(keep); // taps loaded at each ox
+  const unitGroups = ceilDiv(units, wg * NU), oTiles = ceilDiv(d.O, M), rows = d.N * d.OH;
+  const { chunks, perChunk } = chooseChunks(rows, unitGroups * wg * oTiles, c.variant, Math.max(1, Math.ceil(64 / OW)));
+  const load = (q: number, pos: string) => masked
+    ? `ldx(xr${q}, vy${q}, ${pos})`
+    : `X[xr${q} + ${pos}]`;
+  const body = `
+  let o0 = (wid.z % P.o_tiles) * ${M}u;
+  let chunk = wid.z / P.o_tiles;
+  let ub = (wid.x + wid.y * nwg.x) * ${wg * NU}u + li;
+  let hw = P.h * P.w;
+  let ohw = P.oh * P.ow;
+${Q.map((q) => `  let u${q} = min(ub + ${q * wg}u, ${units - 1}u);
+  let ci${q} = u${q} / ${KH}u;
+  let ky${q} = i32(u${q} % ${KH}u);`).join('\n')}
+${J.map((j) => `  let oc${j} = min(o0 + ${j}u, P.o - 1u) * ohw;`).join('\n')}
+${J.map((j) => Q.map((q) => K.map((k) => `  var acc${j}_${q}_${k} = 0.0;`).join(' ')).join('\n')).join('\n')}
+  let r0 = chunk * P.per_chunk;
+  let r1 = min(P.rows, r0 + P.per_chunk);
+  for (var row = r0; row < r1; row++) {
+    let n = row / P.oh;
+    let oy = row % P.oh;
+    let dyrow = n * P.o * ohw + oy * P.ow;
+${Q.map((q) => `    let iy${q} = i32(oy * ${s}u) - i32(P.pad) + ky${q};
+${masked ? `    let vy${q} = iy${q} >= 0 && iy${q} < i32(P.h);
+` : ''}    let xr${q} = i32((n * P.c + ci${q}) * hw) + iy${q} * i32(P.w);
+${K.map((k) => `    var w${q}_${k} = ${k < keep ? load(q, `${k} - i32(P.pad)`) : '0.0'};`).join('\n')}`).join('\n')}
+${J.map((j) => `    var d${j} = dyrow + oc${j};`).join('\n')}
+    var ix = ${keep} - i32(P.pad);
+    for (var ox = 0u; ox < P.ow; ox++) {
+${Q.map((q) => fresh.map((k) => `      w${q}_${k} = ${load(q, `ix + ${k - keep}`)};`).join('\n')).join('\n')}
+${J.map((j) => `      let g${j} = DY[d${j}]; d${j}++;`).join('\n')}
+${J.map((j) => Q.map((q) => K.map((k) => `      acc${j}_${q}_${k} += g${j} * w${q}_${k};`).join(' ')).join('\n')).join('\n')}
+${Q.map((q) => range(keep).map((k) => `      w${q}_${k} = w${q}_${k + s};`).join(' ')).join('\n')}
+      ix += ${s};
+    }
+  }
+  let pbase = chunk * P.total;
+${Q.map((q) => `  if (ub + ${q * wg}u < ${units}u) {
+${J.map((j) => `    if (o0 + ${j}u < P.o) {
+${K.map((k) => `      part[pbase + (o0 + ${j}u) * P.cols + u${q} * ${KW}u + ${k}u] = acc${j}_${q}_${k};`).join('\n')}
+    }`).join('\n')}
+  }`).join('\n')}`;
+  const decls = masked ? `fn ldx(xr: i32, vy: bool, ix: i32) -> f32 {
+  let v = vy && ix >= 0 && ix < i32(P.w);
+  return select(0.0, X[select(0, xr + ix, v)], v);
+}
+` : '';
+  const [gx, gy] = spill(unitGroups);
+  const kernel = makeTiledKernel({
+    name: d.name, body, decls, flops: d.flops,
+    buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), partialsBuffer(chunks, d.total, 'read_write')],
+    params: { ...d.base, o_tiles: oTiles, rows, per_chunk: perChunk },
+    workgroup: [wg, 1, 1], dispatch: [gx, gy, oTiles * chunks],
+  });
+  return { kernel, chunks };
 }

@@ -8,6 +8,9 @@
  *   from the workgroup id, so it is the same for every invocation of a workgroup and its weight (or error) loads
  *   are uniform; the N side (pixels; (c,ky,kx) columns for the weight gradient) is spread over the lanes, lane-
  *   consecutive so neighbouring lanes gather neighbouring addresses. This is what wins on CPU Vulkan drivers.
+ * - `win<M>x<N>` (weight gradient only): an invocation owns N (c, ky) rows of taps, every kx of each, and M output
+ *   channels from the workgroup id; along ox the x values it needs form a sliding window, so one new x load per
+ *   row and step feeds M·KW FMAs (conv2d-bwd-weight.ts).
  * - `smem<B>`: a workgroup of 16×16 invocations computes a B×B block of C from K-slices of A and B staged in
  *   workgroup memory (barriers), each invocation B/16 × B/16 outputs (tiles-smem.ts). What GPUs want.
  *
@@ -21,24 +24,22 @@ import { BufferDecl, Epilogue, NO_EPILOGUE, ParamType, ParamValues, Variant } fr
 
 export type Tile =
   | { kind: 'reg'; m: number; n: number }
+  | { kind: 'win'; m: number; n: number }
   | { kind: 'smem'; b: number };
 
 /** Ops whose generators take a tile. */
 export const TILED_OPS = new Set(['matmul', 'linear', 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight']);
 
 export function tileName(t: Tile): string {
-  return t.kind === 'reg' ? `reg${t.m}x${t.n}` : `smem${t.b}`;
+  return t.kind === 'smem' ? `smem${t.b}` : `${t.kind}${t.m}x${t.n}`;
 }
 
 export function parseTile(s: string): Tile {
-  let m = /^reg(\d+)x(\d+)$/.exec(s);
-  if (m) {
-    const t: Tile = { kind: 'reg', m: +m[1], n: +m[2] };
-    return t;
-  }
+  let m = /^(reg|win)(\d+)x(\d+)$/.exec(s);
+  if (m) return { kind: m[1] as 'reg' | 'win', m: +m[2], n: +m[3] };
   m = /^smem(\d+)$/.exec(s);
   if (m) return { kind: 'smem', b: +m[1] };
-  throw new Error(`unknown tile '${s}' (expected reg<M>x<N> or smem<B>)`);
+  throw new Error(`unknown tile '${s}' (expected reg<M>x<N>, win<M>x<N> or smem<B>)`);
 }
 
 /** Register tiles shipped per op (M × N as described above). matmul's 4×4 block is the one research §1 measured. */
@@ -50,20 +51,25 @@ const REG_TILES: Record<string, [number, number][]> = {
   // N = columns over 32 lanes: few columns (a first layer's C·KH·KW = 25) want N = 1
   conv2d_bwd_weight: [[4, 4], [8, 4], [16, 4], [4, 8], [8, 1], [16, 2], [8, 8], [16, 8]],
 };
+/** Sliding-window tiles (conv2d-bwd-weight.ts): M output channels × N (c, ky) rows of taps per invocation. */
+const WIN_TILES: Record<string, [number, number][]> = {
+  conv2d_bwd_weight: [[4, 1], [8, 1], [16, 1], [8, 2], [16, 2], [8, 4], [16, 4]],
+};
 const SMEM_TILES = [64, 32];
 
 /** Every tile shipped for `op` (what the tests cover). */
 export function allTiles(op: string): Tile[] {
   const reg = (REG_TILES[op] ?? []).map(([m, n]): Tile => ({ kind: 'reg', m, n }));
-  return [...reg, ...SMEM_TILES.map((b): Tile => ({ kind: 'smem', b }))];
+  const win = (WIN_TILES[op] ?? []).map(([m, n]): Tile => ({ kind: 'win', m, n }));
+  return [...reg, ...win, ...SMEM_TILES.map((b): Tile => ({ kind: 'smem', b }))];
 }
 
 /**
- * The tiles worth measuring on an adapter class. CPU drivers: register tiles only (shared memory and barriers
+ * The tiles worth measuring on an adapter class. CPU drivers: register and window tiles only (shared memory and barriers
  * lose 3–10× there and their pipelines take seconds to JIT, research §1–2). GPUs: every tile.
  */
 export function tileCandidates(op: string, variant: Variant): Tile[] {
-  return allTiles(op).filter((t) => variant === 'gpu' || t.kind === 'reg');
+  return allTiles(op).filter((t) => variant === 'gpu' || t.kind !== 'smem');
 }
 
 /** GEMM view of a tiled node: C[M×N] = A[M×K]·B[K×N] (what the tile's M and N sides cover). */
@@ -96,14 +102,15 @@ export function gemmDims(g: Graph, node: Node): GemmDims {
 
 /**
  * The tile used when nothing was measured: on CPU drivers reg 16×8 for convolutions (4×8 when M ≤ 4, 8×8 when
- * M ≤ 8: what lavapipe's measurements chose for most ResNet-20 shapes; for the
- * weight gradient fewer columns per lane when there are few columns), 4×4 for matmul; smem on GPUs.
+ * M ≤ 8: what lavapipe's measurements chose for most ResNet-20 shapes; the weight gradient's sliding window
+ * win16x2, which won on every LeNet-5 and ResNet-20 shape there, fewer channels or units when there are few),
+ * 4×4 for matmul; smem on GPUs.
  */
 export function defaultTile(g: Graph, node: Node, variant: Variant): Tile {
   const d = gemmDims(g, node);
   if (variant === 'gpu') return { kind: 'smem', b: d.m >= 48 && d.n >= 48 ? 64 : 32 };
   if (node.op === 'matmul' || node.op === 'linear') return { kind: 'reg', m: 4, n: 4 };
-  if (node.op === 'conv2d_bwd_weight') return d.n < 64 ? { kind: 'reg', m: 8, n: 1 } : d.n < 128 ? { kind: 'reg', m: 16, n: 2 } : d.m >= 16 ? { kind: 'reg', m: 16, n: 8 } : { kind: 'reg', m: 8, n: 4 };
+  if (node.op === 'conv2d_bwd_weight') return d.m <= 4 ? { kind: 'win', m: 4, n: 1 } : { kind: 'win', m: d.m <= 8 ? 8 : 16, n: d.n < 64 ? 1 : 2 };
   return d.m <= 4 ? { kind: 'reg', m: 4, n: 8 } : d.m <= 8 ? { kind: 'reg', m: 8, n: 8 } : { kind: 'reg', m: 16, n: 8 };
 }
 

@@ -128,7 +128,7 @@ export function mergeTuneEntries(adapter: string, entries: Record<string, TuneEn
 
 /**
  * The cached tile of a node on `adapter`, if there is one, it is still shipped for the op, and the entry is current:
- * it timed every register tile shipped now (both adapter classes measure those; an entry from before a tile was
+ * it timed every register and window tile shipped now (both adapter classes measure those; an entry from before a tile was
  * added is measured again) and every time is positive.
  */
 export function cachedTile(c: TuneCache, adapter: string, g: Graph, node: Node): Tile | undefined {
@@ -136,7 +136,7 @@ export function cachedTile(c: TuneCache, adapter: string, g: Graph, node: Node):
   const e = c.adapters[adapter]?.[shapeClass(g, node)];
   if (!e) return undefined;
   const times = Object.values(e.ms);
-  if (times.length && (times.some((t) => !(t > 0)) || allTiles(node.op).some((t) => t.kind === 'reg' && !(tileName(t) in e.ms)))) return undefined;
+  if (times.length && (times.some((t) => !(t > 0)) || allTiles(node.op).some((t) => t.kind !== 'smem' && !(tileName(t) in e.ms)))) return undefined;
   try {
     const t = parseTile(e.tile);
     return allTiles(node.op).some((x) => tileName(x) === tileName(t)) ? t : undefined;

@@ -48,11 +48,13 @@ test('key: adapter and shape class; the class keeps what changes the WGSL and ro
   expect(tuneKey('mesa | software | llvmpipe', a.g, a.node)).toEqual(['mesa | software | llvmpipe', shapeClass(a.g, a.node)]);
 });
 
-test('tiles: names round-trip; CPU drivers get register tiles only; defaults are shipped tiles', () => {
+test('tiles: names round-trip; CPU drivers get no shared-memory tiles; defaults are shipped tiles', () => {
   for (const op of ['matmul', 'linear', 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight'])
     for (const t of allTiles(op)) expect(parseTile(tileName(t))).toEqual(t);
   expect(() => parseTile('huge9')).toThrow(/unknown tile/);
   expect(tileCandidates('conv2d', 'cpu-driver').every((t) => t.kind === 'reg')).toBe(true);
+  const wgrad = tileCandidates('conv2d_bwd_weight', 'cpu-driver');
+  expect(wgrad.some((t) => t.kind === 'win') && wgrad.every((t) => t.kind !== 'smem')).toBe(true);
   expect(tileCandidates('conv2d', 'gpu').some((t) => t.kind === 'smem')).toBe(true);
   const a = conv([2, 3, 9, 9], [5, 3, 3, 3]);
   for (const v of ['cpu-driver', 'gpu'] as const)
