@@ -31,26 +31,21 @@ fn lpc_random_bits(seed: u32, step: u32, tid: u32, index: u32) -> u32 {
   return h[index & 3u];
 }`,
   lpc_rne_shr: `
-// round half to even of sig / 2^sh (sig < 2^25)
+// round half to even of sig / 2^sh (sig < 2^25); selects, not branches (the lanes of a SIMD CPU driver diverge)
 fn lpc_rne_shr(sig: u32, sh: u32) -> u32 {
-  if (sh == 0u) { return sig; }
-  if (sh >= 26u) { return 0u; }
-  let q = sig >> sh;
-  let rem = sig & ((1u << sh) - 1u);
-  let half = 1u << (sh - 1u);
-  return select(q, q + 1u, rem > half || (rem == half && (q & 1u) == 1u));
+  let s = min(sh, 31u);
+  let q = sig >> s;
+  let rem = sig & ((1u << s) - 1u);
+  let half = (1u << s) >> 1u;
+  return select(q, q + 1u, half != 0u && (rem > half || (rem == half && (q & 1u) == 1u)));
 }`,
   lpc_encode_mag: `
-// bits of q * 2^k for 1 <= q <= 2^24 (exactly representable)
+// bits of q * 2^k for 1 <= q <= 2^24 (exactly representable): q converts to f32 exactly, then the exponent moves
+// by k (a CPU driver has no vector count-leading-zeros; this was a third of a bfp rounding pass on lavapipe)
 fn lpc_encode_mag(q: u32, k: i32) -> u32 {
-  let p = 31 - i32(countLeadingZeros(q));
-  let field = p + k + 127;
-  if (field >= 1) {
-    var mant: u32;
-    if (p <= 23) { mant = q << u32(23 - p); } else { mant = q >> u32(p - 23); }
-    return (u32(field) << 23u) | (mant & 0x7fffffu);
-  }
-  return q << u32(k + 149);
+  let fb = bitcast<u32>(f32(i32(q)));
+  let field = i32(fb >> 23u) + k;
+  return select(q << u32(k + 149), fb + (bitcast<u32>(k) << 23u), field >= 1);
 }`,
   lpc_round_mask: `
 // low-bit mask of a bit rounding that keeps m mantissa bits; m >= 23 drops none (QPyTorch: 1 << -1 bug)
@@ -111,9 +106,8 @@ fn lpc_qbits_bfp(u: u32, maxbits: u32, wl: u32, stochastic: bool, r: u32) -> u32
   let q = i32((t + add) & ~mask) - 0xc00000;
   let qs = select(0u, 0x80000000u, q < 0);
   let qm = u32(abs(q));
-  if (qm >= 0x400000u) { return qs | (ef << 23u) | lpc_bfp_max_man(wl); }
-  if (qm == 0u) { return 0u; }
-  return qs | lpc_encode_mag(qm, i32(ef) - 148);
+  let enc = select(qs | lpc_encode_mag(qm, i32(ef) - 148), 0u, qm == 0u);
+  return select(enc, qs | (ef << 23u) | lpc_bfp_max_man(wl), qm >= 0x400000u);
 }
 fn lpc_q_bfp(x: f32, maxbits: u32, wl: u32, stochastic: bool, r: u32) -> f32 {
   return bitcast<f32>(lpc_qbits_bfp(bitcast<u32>(x), maxbits, wl, stochastic, r));
