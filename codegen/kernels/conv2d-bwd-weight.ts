@@ -79,14 +79,8 @@ ${Q.map((q) => `  let col${q} = min(cb + ${q * WG}u, P.cols - 1u);
   let ci${q} = col${q} / khw;
   let ky${q} = i32((col${q} / P.kw) % P.kh);
   let kx${q} = i32(col${q} % P.kw);`).join('\n')}
-${J.map((j) => `  let oc${j} = min(o0 + ${j}u, P.o - 1u) * ohw;`).join('\n')}
 ${J.map((j) => Q.map((q) => `  var acc${j}_${q} = 0.0;`).join(' ')).join('\n')}
-  let r0 = chunk * P.per_chunk;
-  let r1 = min(P.rows, r0 + P.per_chunk);
-  for (var row = r0; row < r1; row++) {
-    let n = row / P.oh;
-    let oy = row % P.oh;
-    let dyrow = n * P.o * ohw + oy * P.ow;
+${chunkRows(tile.m)}
 ${Q.map((q) => `    let iy${q} = i32(oy * P.stride) - i32(P.pad) + ky${q};
 ${masked ? `    let vy${q} = iy${q} >= 0 && iy${q} < i32(P.h);\n` : ''}    let xr${q} = i32((n * P.c + ci${q}) * hw) + iy${q} * i32(P.w);
     var ix${q} = kx${q} - i32(P.pad);`).join('\n')}
@@ -113,6 +107,17 @@ ${J.map((j) => `    if (o0 + ${j}u < P.o) { part[pbase + (o0 + ${j}u) * P.cols +
     workgroup: [WG, 1, 1], dispatch: [gx, gy, oTiles * chunks],
   });
   return [partial, sumPartialsKernel(c, 'conv2d_bwd_weight', chunks, total)];
+}
+
+/** The M output channels' dy row offsets, then the loop over the chunk's rows (n, oy), opened (both register tilings). */
+function chunkRows(m: number): string {
+  return `${range(m).map((j) => `  let oc${j} = min(o0 + ${j}u, P.o - 1u) * ohw;`).join('\n')}
+  let r0 = chunk * P.per_chunk;
+  let r1 = min(P.rows, r0 + P.per_chunk);
+  for (var row = r0; row < r1; row++) {
+    let n = row / P.oh;
+    let oy = row % P.oh;
+    let dyrow = n * P.o * ohw + oy * P.ow;`;
 }
 
 interface WinDims {
@@ -143,14 +148,8 @@ function windowKernel(c: NodeCtx, M: number, NU: number, d: WinDims): { kernel: 
 ${Q.map((q) => `  let u${q} = min(ub + ${q * wg}u, ${units - 1}u);
   let ci${q} = u${q} / ${KH}u;
   let ky${q} = i32(u${q} % ${KH}u);`).join('\n')}
-${J.map((j) => `  let oc${j} = min(o0 + ${j}u, P.o - 1u) * ohw;`).join('\n')}
 ${J.map((j) => Q.map((q) => K.map((k) => `  var acc${j}_${q}_${k} = 0.0;`).join(' ')).join('\n')).join('\n')}
-  let r0 = chunk * P.per_chunk;
-  let r1 = min(P.rows, r0 + P.per_chunk);
-  for (var row = r0; row < r1; row++) {
-    let n = row / P.oh;
-    let oy = row % P.oh;
-    let dyrow = n * P.o * ohw + oy * P.ow;
+${chunkRows(M)}
 ${Q.map((q) => `    let iy${q} = i32(oy * ${s}u) - i32(P.pad) + ky${q};
 ${masked ? `    let vy${q} = iy${q} >= 0 && iy${q} < i32(P.h);
 ` : ''}    let xr${q} = i32((n * P.c + ci${q}) * hw) + iy${q} * i32(P.w);
