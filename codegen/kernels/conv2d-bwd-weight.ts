@@ -61,7 +61,7 @@ fn gemm_b(k: u32, col: u32) -> f32 {
   }
 
   if (tile.kind === 'win') {
-    const partial = windowKernel(c, tile.m, tile.n, { name, flops, masked, base, N, C, KH, KW, O, OH, OW, s, pad, total });
+    const partial = windowKernel(c, tile.m, tile.n, { name, flops, masked, base, N, C, KH, KW, O, OH, OW, s, total });
     return [partial.kernel, sumPartialsKernel(c, 'conv2d_bwd_weight', partial.chunks, total)];
   }
   const J = range(tile.m), Q = range(tile.n);
@@ -122,7 +122,7 @@ function chunkRows(m: number): string {
 
 interface WinDims {
   name: string; flops: number; masked: boolean; base: Record<string, number>;
-  N: number; C: number; KH: number; KW: number; O: number; OH: number; OW: number; s: number; pad: number; total: number;
+  N: number; C: number; KH: number; KW: number; O: number; OH: number; OW: number; s: number; total: number;
 }
 
 /** The win<M>x<NU> partial kernel (see the file comment); KW and the stride are baked into the source. */

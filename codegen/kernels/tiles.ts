@@ -65,8 +65,8 @@ export function allTiles(op: string): Tile[] {
 }
 
 /**
- * The tiles worth measuring on an adapter class. CPU drivers: register and window tiles only (shared memory and barriers
- * lose 3–10× there and their pipelines take seconds to JIT, research §1–2). GPUs: every tile.
+ * The tiles worth measuring on an adapter class. CPU drivers: register and window tiles only (shared memory and
+ * barriers lose 3–10× there and their pipelines take seconds to JIT, research §1–2). GPUs: every tile.
  */
 export function tileCandidates(op: string, variant: Variant): Tile[] {
   return allTiles(op).filter((t) => variant === 'gpu' || t.kind !== 'smem');
@@ -102,9 +102,9 @@ export function gemmDims(g: Graph, node: Node): GemmDims {
 
 /**
  * The tile used when nothing was measured: on CPU drivers reg 16×8 for convolutions (4×8 when M ≤ 4, 8×8 when
- * M ≤ 8: what lavapipe's measurements chose for most ResNet-20 shapes; the weight gradient's sliding window
- * win16x2, which won on every LeNet-5 and ResNet-20 shape there, fewer channels or units when there are few),
- * 4×4 for matmul; smem on GPUs.
+ * M ≤ 8: what lavapipe's measurements chose for most ResNet-20 shapes; for the weight gradient a sliding-window
+ * tile, which beat every register tile on each LeNet-5 and ResNet-20 shape there: win16x2, fewer channels or units
+ * when there are few), 4×4 for matmul; smem on GPUs.
  */
 export function defaultTile(g: Graph, node: Node, variant: Variant): Tile {
   const d = gemmDims(g, node);

@@ -128,8 +128,8 @@ export function mergeTuneEntries(adapter: string, entries: Record<string, TuneEn
 
 /**
  * The cached tile of a node on `adapter`, if there is one, it is still shipped for the op, and the entry is current:
- * it timed every register and window tile shipped now (both adapter classes measure those; an entry from before a tile was
- * added is measured again) and every time is positive.
+ * it timed every register and window tile shipped now (both adapter classes measure those; an entry from before a
+ * tile was added is measured again) and every time is positive.
  */
 export function cachedTile(c: TuneCache, adapter: string, g: Graph, node: Node): Tile | undefined {
   if (!TILED_OPS.has(node.op)) return undefined;
