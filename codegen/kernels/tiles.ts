@@ -25,6 +25,7 @@ import { BufferDecl, Epilogue, NO_EPILOGUE, ParamType, ParamValues, Variant } fr
 export type Tile =
   | { kind: 'reg'; m: number; n: number }
   | { kind: 'win'; m: number; n: number }
+  | { kind: 'wino'; m: number; n: number }
   | { kind: 'smem'; b: number };
 
 /** Ops whose generators take a tile. */
@@ -35,11 +36,11 @@ export function tileName(t: Tile): string {
 }
 
 export function parseTile(s: string): Tile {
-  let m = /^(reg|win)(\d+)x(\d+)$/.exec(s);
-  if (m) return { kind: m[1] as 'reg' | 'win', m: +m[2], n: +m[3] };
+  let m = /^(reg|wino|win)(\d+)x(\d+)$/.exec(s);
+  if (m) return { kind: m[1] as 'reg' | 'win' | 'wino', m: +m[2], n: +m[3] };
   m = /^smem(\d+)$/.exec(s);
   if (m) return { kind: 'smem', b: +m[1] };
-  throw new Error(`unknown tile '${s}' (expected reg<M>x<N>, win<M>x<N> or smem<B>)`);
+  throw new Error(`unknown tile '${s}' (expected reg<M>x<N>, win<M>x<N>, wino<M>x<N> or smem<B>)`);
 }
 
 /** Register tiles shipped per op (M × N as described above). matmul's 4×4 block is the one research §1 measured. */
@@ -55,13 +56,32 @@ const REG_TILES: Record<string, [number, number][]> = {
 const WIN_TILES: Record<string, [number, number][]> = {
   conv2d_bwd_weight: [[4, 1], [8, 1], [16, 1], [8, 2], [16, 2], [8, 4], [16, 4]],
 };
+/** Winograd F(2×2, 3×3) tiles (conv2d-winograd.ts): the register block (M output channels × N 2×2 tiles) of its
+ *  16 products. */
+const WINO_TILES: Record<string, [number, number][]> = {
+  conv2d: [[16, 4], [8, 8], [16, 8], [8, 16]],
+  conv2d_bwd_data: [[16, 4], [8, 8], [16, 8], [8, 16]],
+};
 const SMEM_TILES = [64, 32];
 
 /** Every tile shipped for `op` (what the tests cover). */
 export function allTiles(op: string): Tile[] {
   const reg = (REG_TILES[op] ?? []).map(([m, n]): Tile => ({ kind: 'reg', m, n }));
   const win = (WIN_TILES[op] ?? []).map(([m, n]): Tile => ({ kind: 'win', m, n }));
-  return [...reg, ...win, ...SMEM_TILES.map((b): Tile => ({ kind: 'smem', b }))];
+  const wino = (WINO_TILES[op] ?? []).map(([m, n]): Tile => ({ kind: 'wino', m, n }));
+  return [...reg, ...win, ...wino, ...SMEM_TILES.map((b): Tile => ({ kind: 'smem', b }))];
+}
+
+/** A 3×3 stride-1 convolution or its input gradient: what Winograd F(2×2, 3×3) tiles compute. */
+export function winogradApplies(op: string, kernelHW: readonly number[], stride: number): boolean {
+  return (op === 'conv2d' || op === 'conv2d_bwd_data') && kernelHW[0] === 3 && kernelHW[1] === 3 && stride === 1;
+}
+
+/** Whether `tile` can compute `node` (Winograd tiles: 3×3 stride-1 convolutions only; every other tile: any). */
+export function tileFits(g: Graph, node: Node, tile: Tile): boolean {
+  if (tile.kind !== 'wino') return true;
+  const w = node.op === 'conv2d_bwd_weight' ? node.type.shape : g.nodes[node.inputs[1]]?.type.shape ?? [];
+  return winogradApplies(node.op, w.slice(2), node.attrs.stride as number);
 }
 
 /**
@@ -70,6 +90,11 @@ export function allTiles(op: string): Tile[] {
  */
 export function tileCandidates(op: string, variant: Variant): Tile[] {
   return allTiles(op).filter((t) => variant === 'gpu' || t.kind !== 'smem');
+}
+
+/** tileCandidates that can compute `node`. */
+export function nodeTileCandidates(g: Graph, node: Node, variant: Variant): Tile[] {
+  return tileCandidates(node.op, variant).filter((t) => tileFits(g, node, t));
 }
 
 /** GEMM view of a tiled node: C[M×N] = A[M×K]·B[K×N] (what the tile's M and N sides cover). */

@@ -11,7 +11,7 @@ import { parsePolicy } from '../../ir/precision/index.js';
 import { kernelsForNode, Variant } from '../../codegen/kernels/index.js';
 import { WEBGPU_BASELINE, kernelUse, limitViolations } from '../../codegen/limits.js';
 import { makeKernel } from '../../codegen/kernels/builder.js';
-import { TILED_OPS, allTiles } from '../../codegen/kernels/tiles.js';
+import { TILED_OPS, allTiles, tileFits } from '../../codegen/kernels/tiles.js';
 
 const SGD = { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, wd: 5e-4 };
 const POLICIES: (string | undefined)[] = [
@@ -57,7 +57,7 @@ test('every GEMM tile the tuner may pick fits too (LeNet-5 and ResNet-20, bfp ep
     for (const g of m.graphs)
       for (const n of g.nodes) {
         if (!TILED_OPS.has(n.op)) continue;
-        for (const tile of allTiles(n.op))
+        for (const tile of allTiles(n.op).filter((t) => tileFits(g, n, t)))
           for (const variant of ['cpu-driver', 'gpu'] as Variant[])
             for (const k of kernelsForNode(g, n.id, { variant, tiles: () => tile })) {
               const v = limitViolations(k, WEBGPU_BASELINE);

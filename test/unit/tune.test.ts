@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Builder, emptyGraph } from '../../ir/graph.js';
-import { allTiles, defaultTile, parseTile, shapeClass, tileCandidates, tileName } from '../../codegen/kernels/tiles.js';
+import { allTiles, defaultTile, nodeTileCandidates, parseTile, shapeClass, tileCandidates, tileName } from '../../codegen/kernels/tiles.js';
 import {
   TUNE_VERSION, TuneEntry, cacheDir, cachePath, cachePicker, cachedTile, emptyCache, mergeTuneEntries, readTuneCache,
   tuneKey, writeTuneCache,
@@ -23,9 +23,9 @@ function conv(x: number[], w: number[], attrs = { stride: 1, pad: 1 }, bias = fa
   return { g, node: g.nodes[id] };
 }
 
-/** An entry that timed `tile` and every other register tile shipped for conv2d (so it is current). */
+/** An entry that timed `tile` and every other register and Winograd tile shipped for conv2d (so it is current). */
 const entry = (tile: string): TuneEntry => ({
-  tile, ms: Object.fromEntries([...allTiles('conv2d').filter((t) => t.kind === 'reg').map((t) => [tileName(t), 2]), [tile, 1]]),
+  tile, ms: Object.fromEntries([...allTiles('conv2d').filter((t) => t.kind !== 'smem').map((t) => [tileName(t), 2]), [tile, 1]]),
   at: '2026-01-01T00:00:00.000Z',
 });
 
@@ -52,13 +52,32 @@ test('tiles: names round-trip; CPU drivers get no shared-memory tiles; defaults 
   for (const op of ['matmul', 'linear', 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight'])
     for (const t of allTiles(op)) expect(parseTile(tileName(t))).toEqual(t);
   expect(() => parseTile('huge9')).toThrow(/unknown tile/);
-  expect(tileCandidates('conv2d', 'cpu-driver').every((t) => t.kind === 'reg')).toBe(true);
+  expect(tileCandidates('conv2d', 'cpu-driver').every((t) => t.kind === 'reg' || t.kind === 'wino')).toBe(true);
   const wgrad = tileCandidates('conv2d_bwd_weight', 'cpu-driver');
   expect(wgrad.some((t) => t.kind === 'win') && wgrad.every((t) => t.kind !== 'smem')).toBe(true);
   expect(tileCandidates('conv2d', 'gpu').some((t) => t.kind === 'smem')).toBe(true);
   const a = conv([2, 3, 9, 9], [5, 3, 3, 3]);
   for (const v of ['cpu-driver', 'gpu'] as const)
     expect(allTiles('conv2d').map(tileName)).toContain(tileName(defaultTile(a.g, a.node, v)));
+});
+
+test('Winograd tiles are candidates for 3×3 stride-1 convolutions only, and a cache entry never hands one to another', () => {
+  const kinds = (o: ReturnType<typeof conv>) => new Set(nodeTileCandidates(o.g, o.node, 'cpu-driver').map((t) => t.kind));
+  const s1 = conv([2, 3, 9, 9], [5, 3, 3, 3]), s2 = conv([2, 3, 9, 9], [5, 3, 3, 3], { stride: 2, pad: 1 });
+  const k5 = conv([2, 3, 9, 9], [5, 3, 5, 5], { stride: 1, pad: 2 });
+  expect(kinds(s1)).toEqual(new Set(['reg', 'wino']));
+  for (const o of [s2, k5]) expect(kinds(o)).toEqual(new Set(['reg']));
+  // the same class string can only come from the same kernel size and stride, but a hand-edited entry might lie
+  const c = emptyCache();
+  c.adapters.A = { [shapeClass(s2.g, s2.node)]: entry('wino16x8') };
+  expect(cachedTile(c, 'A', s2.g, s2.node)).toBeUndefined();
+  // an entry for a 3×3 stride-1 class made before the Winograd tiles existed is measured again
+  const old = entry('reg16x8');
+  for (const t of allTiles('conv2d')) if (t.kind === 'wino') delete old.ms[tileName(t)];
+  c.adapters.A = { [shapeClass(s1.g, s1.node)]: old };
+  expect(cachedTile(c, 'A', s1.g, s1.node)).toBeUndefined();
+  c.adapters.A = { [shapeClass(s1.g, s1.node)]: entry('wino16x8') };
+  expect(cachedTile(c, 'A', s1.g, s1.node)).toEqual({ kind: 'wino', m: 16, n: 8 });
 });
 
 test('write is atomic (temp file renamed; no temp files left) and a missing file reads as empty', () => {

@@ -19,6 +19,7 @@ import { Gpu, getGpu } from '../../runtime/webgpu/device.js';
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { rand as seededRandom } from '../unit/helpers.js';
+import { Tile, TilePicker, tileFits, tileName } from '../../codegen/kernels/tiles.js';
 
 let gpu: Gpu;
 let cache: PipelineCache;
@@ -28,8 +29,9 @@ const SEED = (Date.now() ^ (process.pid << 16)) >>> 0;
 const rand = seededRandom(SEED);
 const uniform = (n: number, lo = -2, hi = 2) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
 
-interface Case { op: string; ins: number[][]; attrs?: Attrs; post: string; extras: number[][]; exact?: boolean; q?: Format; data?: (i: number, n: number) => HostArray }
+interface Case { op: string; ins: number[][]; attrs?: Attrs; post: string; extras: number[][]; exact?: boolean; q?: Format; data?: (i: number, n: number) => HostArray; tile?: Tile }
 const conv = { stride: 1, pad: 1 };
+const WINO: Tile = { kind: 'wino', m: 8, n: 8 };
 const CASES: Case[] = [
   { op: 'add', ins: [[3, 7], [3, 7]], post: 'relu(x)', extras: [], exact: true },
   { op: 'scale', ins: [[4, 9]], attrs: { c: 0.5 }, post: 'add($0,x)', extras: [[4, 9]], exact: true },
@@ -38,6 +40,8 @@ const CASES: Case[] = [
   { op: 'matmul', ins: [[7, 12], [12, 9]], attrs: { ta: false, tb: false }, post: 'relu_bwd(x,$0)', extras: [[7, 9]] },
   { op: 'linear', ins: [[5, 13], [7, 13], [7]], post: 'relu(x)', extras: [], q: { kind: 'fixed', wl: 8, fl: 4 } },
   { op: 'conv2d', ins: [[2, 3, 9, 7], [5, 3, 3, 3]], attrs: conv, post: 'relu(add(x,$0))', extras: [[2, 5, 9, 7]] },
+  { op: 'conv2d', ins: [[2, 3, 9, 7], [5, 3, 3, 3], [5]], attrs: conv, post: 'relu(add(x,$0))', extras: [[2, 5, 9, 7]], tile: WINO },
+  { op: 'conv2d_bwd_data', ins: [[2, 5, 9, 7], [5, 3, 3, 3]], attrs: { ...conv, in_hw: [9, 7] }, post: 'relu_bwd(x,$0)', extras: [[2, 3, 9, 7]], tile: WINO },
   { op: 'conv2d_bwd_weight', ins: [[2, 5, 9, 7], [2, 3, 9, 7]], attrs: { ...conv, k_hw: [3, 3] }, post: 'add(x,$0)', extras: [[5, 3, 3, 3]] },
   { op: 'maxpool_bwd', ins: [[2, 3, 3, 2], [2, 3, 7, 5]], attrs: { k: 2, stride: 2 }, post: 'relu_bwd(x,$0)', extras: [[2, 3, 7, 5]], exact: true },
   { op: 'bn_apply', ins: [[3, 4, 5, 5], [2, 4], [4], [4]], attrs: { eps: 1e-5, training: true }, post: 'relu(add(x,$0))', extras: [[3, 4, 5, 5]],
@@ -61,9 +65,11 @@ function build(c: Case): { g: Graph; id: number; feeds: Map<number, HostArray>; 
 }
 
 describe(`post-ops in each generator vs the CPU interpreter (data seed ${SEED})`, () => {
-  test.each(CASES.map((c) => [`${c.op} ${c.post}${c.q ? ' then a quantizer' : ''}`, c]))('%s', async (_name, c) => {
+  test.each(CASES.map((c) => [`${c.op}${c.tile ? ` (${tileName(c.tile)})` : ''} ${c.post}${c.q ? ' then a quantizer' : ''}`, c]))('%s', async (_name, c) => {
     const { g, id, feeds, named } = build(c as Case);
-    const { values, kernels } = await runKernels(gpu.device, g, { feeds, run: [id], read: [id], pipelines: cache });
+    const tile = (c as Case).tile;
+    const { values, kernels } = await runKernels(gpu.device, g, { feeds, run: [id], read: [id], pipelines: cache, ...(tile ? { tiles: () => tile } : {}) });
+    if (tile) expect(kernels.some((k) => k.name.includes(tileName(tile)))).toBe(true);
     expect(kernels.some((k) => k.epilogue)).toBe(true); // post (and quantizer) in the final store
     const got = values.get(id) as Float32Array;
     const want = runGraph(g, named, new Map()).values[id] as Float32Array;
@@ -93,11 +99,13 @@ describe('the elementwise fusion pass', () => {
     }
   }, 120000);
 
-  test('ResNet-20, fused: one WebGPU step follows the CPU interpreter', async () => {
+  // the default tiles, and Winograd wherever it applies (every 3×3 stride-1 conv and input gradient)
+  const wino: TilePicker = (g, n) => (tileFits(g, n, WINO) ? WINO : undefined);
+  test.each([['default tiles', undefined], ['Winograd tiles', wino]] as const)('ResNet-20, fused, %s: one WebGPU step follows the CPU interpreter', async (_name, tiles) => {
     const batch = 2;
     const m = runPasses(frontEnd('models/resnet20.ts', batch), { batch, optimizer: SGD });
     expect(m.graphs[0].nodes.some((n) => n.op === 'bn_apply' && n.attrs.post === 'relu(x)')).toBe(true);
-    const web = new WebGpuBackend(gpu, m), cpu = new CpuBackend(m);
+    const web = new WebGpuBackend(gpu, m, tiles ? { tiles } : {}), cpu = new CpuBackend(m);
     const init = initState(m, 5);
     await web.setState(init);
     await cpu.setState(init);

@@ -1,0 +1,192 @@
+/**
+ * Winograd F(2×2, 3×3) for 3×3 stride-1 convolutions (Lavin & Gray 2016): the forward conv and, since the input
+ * gradient of a 3×3 stride-1 conv is itself one (dy convolved with the flipped, transposed weights and padding
+ * 2 − pad), the input gradient. A 2×2 output tile takes 16 multiplies per input channel instead of 36:
+ *   Y = Aᵀ [ Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B) ] A
+ * with d_c the 4×4 input patch of the tile, g_c the 3×3 filter, and
+ *   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1], Aᵀ = [1 1 1 0; 0 1 −1 −1].
+ * Two kernels: the filter transform U = G g Gᵀ into scratch (layout [c][e][k], e the 16 tile elements, so a
+ * workgroup's k block is contiguous), then the main kernel. Its tiling `wino<M>x<N>`: a workgroup of 64
+ * invocations owns M output channels (workgroup id z: uniform U loads) and 64·N output tiles, invocation `li`
+ * taking tiles li, li + 64, …; per input channel it gathers each tile's 4×4 patch (masked at the padding and the
+ * edges), transforms it, and accumulates 16·M products per tile; the output transform and the quantize epilogue
+ * run in the final stores. The transforms add and subtract exact halves of sums, so the result differs from the
+ * direct sum only by rounding (tests/webgpu/tiles.test.ts holds it to the same 1e-5 as every tile).
+ */
+import { Kernel } from '../kernel.js';
+import { BufferDecl, NodeCtx, ceilDiv, epilogue, inBuf, int, outBuf, scratchRef } from './builder.js';
+import { makeTiledKernel, range, spill, tileName, winogradApplies } from './tiles.js';
+
+const WG = 64;
+/** Scratch indices: transformed filters, transformed input tiles, the 16 products. */
+const U_SCRATCH = 0, V_SCRATCH = 1, M_SCRATCH = 2;
+type Params = Record<string, number | ['i32' | 'f32', number]> & { ntiles: number; th: number; tw: number };
+
+/** Which convolution the Winograd kernels compute for a node: the forward one, or the input gradient as one. */
+interface WinoConv {
+  /** input [N, ci, h, w] (x, or dy), output [N, ko, oh, ow] */
+  n: number; ci: number; h: number; w: number; ko: number; oh: number; ow: number; pad: number;
+  /** WGSL of the filter tap g[ko][ci][ky][kx] as an index into Wt (its element type's layout). */
+  tap: (ko: string, ci: string, ky: number, kx: number) => string;
+}
+
+export function winogradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
+  const op = c.node.op;
+  const wShape = c.inTypes[1].shape;
+  if (!winogradApplies(op, wShape.slice(2), int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${op})`);
+  const pad = int(c, 'pad');
+  let conv: WinoConv;
+  if (op === 'conv2d') {
+    const [N, C, H, W] = c.inTypes[0].shape, [O] = wShape, [, , OH, OW] = c.node.type.shape;
+    conv = { n: N, ci: C, h: H, w: W, ko: O, oh: OH, ow: OW, pad, tap: (k, i, y, x) => `((${k}) * P.ci + ${i}) * 9u + ${y * 3 + x}u` };
+  } else {
+    // dx[n,c,y,x] = Σ_o Σ_{ky,kx} dy[n,o,y + (2 − pad) − 2 + ky', …]·w[o,c,2 − ky',2 − kx']: a forward conv of dy
+    // with filter g[c][o][ky'][kx'] = w[o][c][2 − ky'][2 − kx'] and padding 2 − pad.
+    const [N, C, H, W] = c.node.type.shape, [, , OH, OW] = c.inTypes[0].shape, [O] = wShape;
+    conv = { n: N, ci: O, h: OH, w: OW, ko: C, oh: H, ow: W, pad: 2 - pad, tap: (k, i, y, x) => `((${i}) * P.ko + ${k}) * 9u + ${(2 - y) * 3 + (2 - x)}u` };
+  }
+  const th = ceilDiv(conv.oh, 2), tw = ceilDiv(conv.ow, 2), ntiles = conv.n * th * tw;
+  if (th * tw >= 2 ** 22) throw new Error(`wino tiles: ${conv.oh}×${conv.ow} outputs per image are too many`);
+  const params: Params = {
+    n: conv.n, ci: conv.ci, h: conv.h, w: conv.w, ko: conv.ko, oh: conv.oh, ow: conv.ow, pad: ['i32', conv.pad], th, tw, ntiles, inv_tw: ['f32', 1 / tw],
+  };
+  const scratch = (name: string, index: number, floats: number, access: 'read' | 'read_write'): BufferDecl =>
+    ({ name, ref: scratchRef(index, floats * 4), elem: 'f32', access });
+  const u = (a: 'read' | 'read_write') => scratch('U', U_SCRATCH, 16 * conv.ko * conv.ci, a);
+  const v = (a: 'read' | 'read_write') => scratch('V', V_SCRATCH, 16 * conv.ci * ntiles, a);
+  const mt = (a: 'read' | 'read_write') => scratch('Mt', M_SCRATCH, 16 * conv.ko * ntiles, a);
+  const base = op === 'conv2d' ? 'conv2d' : 'conv2d_bwd_data';
+  const hasBias = op === 'conv2d' && c.node.inputs.length > 2;
+  const product = productKernel(`${base}_${tileName({ kind: 'wino', m, n: nt })}`, u('read'), v('read'), mt('read_write'), conv, params, m, nt);
+  return [
+    filterTransform(`${base}_wino_filter`, inBuf(c, 1, 'Wt'), u('read_write'), conv, params),
+    inputTransform(`${base}_wino_input`, inBuf(c, 0, 'X'), v('read_write'), conv, params),
+    { ...product, flops: 2 * conv.n * conv.ko * conv.oh * conv.ow * conv.ci * 9 },
+    outputTransform(c, `${base}${hasBias ? '_bias' : ''}_wino_output`, mt('read'), conv, params, hasBias),
+  ];
+}
+
+/** U[e][ko][ci] = (G g Gᵀ)[e] for every (ko, ci): one invocation each. */
+function filterTransform(name: string, wt: BufferDecl, u: BufferDecl, conv: WinoConv, params: Params): Kernel {
+  const g = (y: number, x: number) => `g${y}${x}`;
+  // rows of G g: [g0; (g0+g1+g2)/2; (g0−g1+g2)/2; g2] with g_r the filter's rows; then the same on columns.
+  const rowsOf = (v: (i: number) => string) => [v(0), `0.5 * (${v(0)} + ${v(1)} + ${v(2)})`, `0.5 * (${v(0)} - ${v(1)} + ${v(2)})`, v(2)];
+  const body = `
+  let idx = (wid.x + wid.y * nwg.x) * 64u + li;
+  if (idx < P.ko * P.ci) {
+    let ko = idx % P.ko;
+    let ci = idx / P.ko;
+${range(3).map((y) => range(3).map((x) => `    let ${g(y, x)} = Wt[${conv.tap('ko', 'ci', y, x)}];`).join('\n')).join('\n')}
+${range(3).map((x) => rowsOf((y) => g(y, x)).map((e, r) => `    let t${r}${x} = ${e};`).join('\n')).join('\n')}
+${range(4).map((r) => rowsOf((x) => `t${r}${x}`).map((e, s) => `    U[(${r * 4 + s}u * P.ko + ko) * P.ci + ci] = ${e};`).join('\n')).join('\n')}
+  }`;
+  const [gx, gy] = spill(ceilDiv(conv.ko * conv.ci, 64));
+  return makeTiledKernel({ name, buffers: [wt, u], params, body, workgroup: [64, 1, 1], dispatch: [gx, gy, 1] });
+}
+
+/** V[e][ci][t] = (Bᵀ d B)[e] of tile t's 4×4 input patch d in channel ci: one invocation per (ci, t). */
+function inputTransform(name: string, x: BufferDecl, v: BufferDecl, conv: WinoConv, params: Params): Kernel {
+  const R4 = range(4);
+  const body = `
+${TILE_COORDS}
+    let ci = wid.z;
+    let iy = i32(ty * 2u) - P.pad;
+    let ix = i32(tx * 2u) - P.pad;
+    let xb = i32((n * P.ci + ci) * P.h * P.w) + iy * i32(P.w) + ix;
+${R4.map((i) => `    let vy${i} = iy + ${i} >= 0 && iy + ${i} < i32(P.h);
+    let vx${i} = ix + ${i} >= 0 && ix + ${i} < i32(P.w);`).join('\n')}
+${R4.map((i) => R4.map((j) => `    let d${i}${j} = select(0.0, X[select(0, xb + ${i} * i32(P.w) + ${j}, vy${i} && vx${j})], vy${i} && vx${j});`).join('\n')).join('\n')}
+${R4.map((j) => bt((i) => `d${i}${j}`).map((e, r) => `    let s${r}${j} = ${e};`).join('\n')).join('\n')}
+    let vs = P.ci * P.ntiles;
+    let vb = ci * P.ntiles + t;
+${R4.map((r) => bt((j) => `s${r}${j}`).map((e, c) => `    V[${r * 4 + c}u * vs + vb] = ${e};`).join('\n')).join('\n')}
+  }`;
+  return makeTiledKernel({ name, buffers: [x, v], params, body, decls: DIV_WGSL, workgroup: [64, 1, 1], dispatch: [ceilDiv(params.th * params.tw, 64), conv.n, conv.ci] });
+}
+
+/**
+ * The 16 products: Mt[e][ko][t] = Σ_ci U[e][ko][ci]·V[e][ci][t], register-blocked like the reg tiles: a workgroup
+ * of 64 owns e and M output channels (workgroup id z: uniform U loads) and 64·N tiles, lane-consecutive (V loads
+ * contiguous across lanes, no masks).
+ */
+function productKernel(name: string, u: BufferDecl, v: BufferDecl, mt: BufferDecl, conv: WinoConv, params: Params, m: number, nt: number): Kernel {
+  const J = range(m), Q = range(nt);
+  const kb = ceilDiv(conv.ko, m);
+  const body = `
+  let e = wid.z / P.kb;
+  let k0 = (wid.z % P.kb) * ${m}u;
+  let tb = (wid.x + wid.y * nwg.x) * ${WG * nt}u + li;
+${Q.map((q) => `  let t${q} = min(tb + ${q * WG}u, P.ntiles - 1u);`).join('\n')}
+${J.map((j) => `  var ui${j} = (e * P.ko + min(k0 + ${j}u, P.ko - 1u)) * P.ci;`).join('\n')}
+  var vi = e * P.ci * P.ntiles;
+${J.map((j) => Q.map((q) => `var a${j}_${q} = 0.0;`).join(' ')).join('\n')}
+  for (var ci = 0u; ci < P.ci; ci++) {
+${Q.map((q) => `    let v${q} = V[vi + t${q}];`).join('\n')}
+${J.map((j) => `    let u${j} = U[ui${j}];`).join('\n')}
+${J.map((j) => Q.map((q) => `    a${j}_${q} += u${j} * v${q};`).join(' ')).join('\n')}
+${J.map((j) => `    ui${j}++;`).join('\n')}
+    vi += P.ntiles;
+  }
+  let ob = e * P.ko * P.ntiles;
+${Q.map((q) => `  if (tb + ${q * WG}u < P.ntiles) {
+${J.map((j) => `    if (k0 + ${j}u < P.ko) { Mt[ob + (k0 + ${j}u) * P.ntiles + t${q}] = a${j}_${q}; }`).join('\n')}
+  }`).join('\n')}`;
+  const [gx, gy] = spill(ceilDiv(params.ntiles, WG * nt));
+  return makeTiledKernel({
+    name, buffers: [u, v, mt], params: { ...params, kb }, body, workgroup: [WG, 1, 1], dispatch: [gx, gy, 16 * kb],
+    flops: 2 * 16 * conv.ko * conv.ci * params.ntiles,
+  });
+}
+
+/** out = Aᵀ Mt A (+ bias) through the quantize epilogue: one invocation per (n, ko, tile), 4 outputs each. */
+function outputTransform(c: NodeCtx, name: string, mt: BufferDecl, conv: WinoConv, params: Params, hasBias: boolean): Kernel {
+  const ep = epilogue(c);
+  const buffers: BufferDecl[] = [mt];
+  if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
+  buffers.push(outBuf(c));
+  const R4 = range(4);
+  const body = `
+${TILE_COORDS}
+    let ko = wid.z;
+    let oy = ty * 2u;
+    let ox = tx * 2u;
+    let ms = P.ko * P.ntiles;
+    let mb = ko * P.ntiles + t;
+${range(16).map((e) => `    let m${e} = Mt[${e}u * ms + mb];`).join('\n')}
+${R4.map((cc) => at((r) => `m${r * 4 + cc}`).map((e, a) => `    let r${a}${cc} = ${e};`).join('\n')).join('\n')}
+${range(2).map((a) => at((cc) => `r${a}${cc}`).map((e, b) => `    let y${a}${b} = ${e}${hasBias ? ' + bias[ko]' : ''};`).join('\n')).join('\n')}
+    let i = ((n * P.ko + ko) * P.oh + oy) * P.ow + ox;
+    let in_y = oy + 1u < P.oh;
+    let in_x = ox + 1u < P.ow;
+    out[i] = ${ep.q('y00', 'i')};
+    if (in_x) { out[i + 1u] = ${ep.q('y01', 'i + 1u')}; }
+    if (in_y) { out[i + P.ow] = ${ep.q('y10', 'i + P.ow')}; }
+    if (in_x && in_y) { out[i + P.ow + 1u] = ${ep.q('y11', 'i + P.ow + 1u')}; }
+  }`;
+  return makeTiledKernel({ name, buffers, params, body, decls: DIV_WGSL, epilogue: ep, workgroup: [64, 1, 1], dispatch: [ceilDiv(params.th * params.tw, 64), conv.n, conv.ko] });
+}
+
+/**
+ * The transforms' invocation → tile: image n and channel from the workgroup id (uniform), the tile (ty, tx) of the
+ * image from the lane. The division by the tile-row length is the one per-lane division left, done in f32: integer
+ * division by a value that is not a constant has no SIMD form on CPU drivers, and in kernels this short it was
+ * most of their time.
+ */
+const TILE_COORDS = `  let ti = wid.x * 64u + li;
+  let n = wid.y;
+  let ty = lpc_div(ti, P.tw, P.inv_tw);
+  let tx = ti - ty * P.tw;
+  let t = n * P.th * P.tw + ti;
+  if (ti < P.th * P.tw) {`;
+/** a / d for a < 2^22 from inv = f32(1/d): the product is within 0.5 of a/d, so one correction step each way. */
+const DIV_WGSL = `fn lpc_div(a: u32, d: u32, inv: f32) -> u32 {
+  var q = u32(f32(a) * inv);
+  q = select(q, q - 1u, q * d > a);
+  return select(q, q + 1u, (q + 1u) * d <= a);
+}
+`;
+
+/** Bᵀ v for a 4-vector v (a column, then a row, of the patch). */
+const bt = (v: (i: number) => string) => [`${v(0)} - ${v(2)}`, `${v(1)} + ${v(2)}`, `${v(2)} - ${v(1)}`, `${v(1)} - ${v(3)}`];
+/** Aᵀ v for a 4-vector v. */
+const at = (v: (i: number) => string) => [`${v(0)} + ${v(1)} + ${v(2)}`, `${v(1)} - ${v(2)} - ${v(3)}`];
