@@ -18,7 +18,7 @@ import { withoutQuantizer } from '../../ir/ops.js';
 import { numel } from '../../ir/types.js';
 import { Variant } from '../../codegen/kernels/index.js';
 import {
-  TILED_OPS, Tile, TilePicker, allTiles, defaultTile, parseTile, shapeClass, tileCandidates, tileName,
+  TILED_OPS, Tile, TilePicker, allTiles, defaultTile, nodeTileCandidates, parseTile, shapeClass, tileFits, tileName,
 } from '../../codegen/kernels/tiles.js';
 import type { Gpu } from './device.js';
 
@@ -136,10 +136,10 @@ export function cachedTile(c: TuneCache, adapter: string, g: Graph, node: Node):
   const e = c.adapters[adapter]?.[shapeClass(g, node)];
   if (!e) return undefined;
   const times = Object.values(e.ms);
-  if (times.length && (times.some((t) => !(t > 0)) || allTiles(node.op).some((t) => t.kind !== 'smem' && !(tileName(t) in e.ms)))) return undefined;
+  if (times.length && (times.some((t) => !(t > 0)) || allTiles(node.op).some((t) => t.kind !== 'smem' && tileFits(g, node, t) && !(tileName(t) in e.ms)))) return undefined;
   try {
     const t = parseTile(e.tile);
-    return allTiles(node.op).some((x) => tileName(x) === tileName(t)) ? t : undefined;
+    return allTiles(node.op).some((x) => tileName(x) === tileName(t)) && tileFits(g, node, t) ? t : undefined;
   } catch {
     return undefined;
   }
@@ -289,7 +289,7 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       const hit = o.force ? undefined : cachedTile(cache, adapter, g, node);
       if (done) { rows.push({ ...row, tile: done.tile, source: 'measured', ms: done.ms }); continue; }
       if (hit) { rows.push({ ...row, tile: tileName(hit), source: 'cache', ms: cache.adapters[adapter][cls].ms }); continue; }
-      const tiles = tileCandidates(node.op, variant);
+      const tiles = nodeTileCandidates(g, node, variant);
       if (tiles.length < 2) {
         rows.push({ ...row, tile: tileName(tiles[0] ?? defaultTile(g, node, variant)), source: 'default' });
         continue;
