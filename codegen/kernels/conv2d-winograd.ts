@@ -12,9 +12,16 @@
  * edges), transforms it, and accumulates 16·M products per tile; the output transform and the quantize epilogue
  * run in the final stores. The transforms add and subtract exact halves of sums, so the result differs from the
  * direct sum only by rounding (tests/webgpu/tiles.test.ts holds it to the same 1e-5 as every tile).
+ *
+ * The weight gradient of the same convolution is the transpose of that map (Y is linear in g):
+ *   dg = Gᵀ [ Σ_tiles (A dy_t Aᵀ) ⊙ (Bᵀ d_t B) ] G,
+ * so it takes the input transform (stored [e][t][ci]), the 2×2 → 4×4 transform of dy, 16 products reduced over
+ * tiles (split into chunks, M output channels per workgroup and N input channels per lane), each chunk's partial
+ * taken back to the 3×3 taps, and the usual fixed-order sum of partials with the quantize epilogue (split-reduce.ts).
  */
 import { Kernel } from '../kernel.js';
 import { BufferDecl, NodeCtx, ceilDiv, epilogue, inBuf, int, outBuf, scratchRef } from './builder.js';
+import { chooseChunks, partialsBuffer, sumPartialsKernel } from './split-reduce.js';
 import { makeTiledKernel, range, spill, tileName, winogradApplies } from './tiles.js';
 
 const WG = 64;
@@ -32,6 +39,7 @@ interface WinoConv {
 
 export function winogradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
   const op = c.node.op;
+  if (op === 'conv2d_bwd_weight') return weightGradKernels(c, m, nt);
   const wShape = c.inTypes[1].shape;
   if (!winogradApplies(op, wShape.slice(2), int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${op})`);
   const pad = int(c, 'pad');
@@ -84,8 +92,11 @@ ${range(4).map((r) => rowsOf((x) => `t${r}${x}`).map((e, s) => `    U[(${r * 4 +
   return makeTiledKernel({ name, buffers: [wt, u], params, body, workgroup: [64, 1, 1], dispatch: [gx, gy, 1] });
 }
 
-/** V[e][ci][t] = (Bᵀ d B)[e] of tile t's 4×4 input patch d in channel ci: one invocation per (ci, t). */
-function inputTransform(name: string, x: BufferDecl, v: BufferDecl, conv: WinoConv, params: Params): Kernel {
+/**
+ * V = (Bᵀ d B)[e] of tile t's 4×4 input patch d in channel ci, one invocation per (ci, t), stored [e][ci][t]
+ * (`byTile` false: the forward product's lanes take tiles) or [e][t][ci] (true: the weight gradient's take channels).
+ */
+function inputTransform(name: string, x: BufferDecl, v: BufferDecl, conv: Pick<WinoConv, 'n' | 'ci'>, params: Params, byTile = false): Kernel {
   const R4 = range(4);
   const body = `
 ${TILE_COORDS}
@@ -98,7 +109,7 @@ ${R4.map((i) => `    let vy${i} = iy + ${i} >= 0 && iy + ${i} < i32(P.h);
 ${R4.map((i) => R4.map((j) => `    let d${i}${j} = select(0.0, X[select(0, xb + ${i} * i32(P.w) + ${j}, vy${i} && vx${j})], vy${i} && vx${j});`).join('\n')).join('\n')}
 ${R4.map((j) => bt((i) => `d${i}${j}`).map((e, r) => `    let s${r}${j} = ${e};`).join('\n')).join('\n')}
     let vs = P.ci * P.ntiles;
-    let vb = ci * P.ntiles + t;
+    let vb = ${byTile ? 't * P.ci + ci' : 'ci * P.ntiles + t'};
 ${R4.map((r) => bt((j) => `s${r}${j}`).map((e, c) => `    V[${r * 4 + c}u * vs + vb] = ${e};`).join('\n')).join('\n')}
   }`;
   return makeTiledKernel({ name, buffers: [x, v], params, body, decls: DIV_WGSL, workgroup: [64, 1, 1], dispatch: [ceilDiv(params.th * params.tw, 64), conv.n, conv.ci] });
@@ -190,3 +201,115 @@ const DIV_WGSL = `fn lpc_div(a: u32, d: u32, inv: f32) -> u32 {
 const bt = (v: (i: number) => string) => [`${v(0)} - ${v(2)}`, `${v(1)} + ${v(2)}`, `${v(2)} - ${v(1)}`, `${v(1)} - ${v(3)}`];
 /** Aᵀ v for a 4-vector v. */
 const at = (v: (i: number) => string) => [`${v(0)} + ${v(1)} + ${v(2)}`, `${v(1)} - ${v(2)} - ${v(3)}`];
+
+// ---- the weight gradient ----
+
+/** Lanes of a weight-gradient product workgroup: enough for the input channels at N per lane, 8 to 64. */
+const wgradLanes = (ci: number, nt: number) => Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(ceilDiv(ci, nt)))));
+
+function weightGradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
+  const [N, O, OH, OW] = c.inTypes[0].shape, [, C, H, W] = c.inTypes[1].shape;
+  const kHW = c.node.type.shape.slice(2);
+  if (!winogradApplies('conv2d', kHW, int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${c.node.op})`);
+  const th = ceilDiv(OH, 2), tw = ceilDiv(OW, 2), ntiles = N * th * tw;
+  if (th * tw >= 2 ** 22) throw new Error(`wino tiles: ${OH}×${OW} outputs per image are too many`);
+  const params: Params = {
+    n: N, ci: C, h: H, w: W, ko: O, oh: OH, ow: OW, pad: ['i32', int(c, 'pad')], th, tw, ntiles, inv_tw: ['f32', 1 / tw],
+  };
+  const lanes = wgradLanes(C, nt), ob = ceilDiv(O, m), cg = ceilDiv(C, lanes * nt);
+  // chunks of tiles: enough workgroups for the target, at least 32 tiles each
+  const { chunks, perChunk } = chooseChunks(ntiles, 16 * ob * cg * lanes, c.variant, 32);
+  const total = O * C * 9;
+  const scratch = (name: string, index: number, floats: number, access: 'read' | 'read_write'): BufferDecl =>
+    ({ name, ref: scratchRef(index, floats * 4), elem: 'f32', access });
+  // scratch 0 is the partials of the final sum (split-reduce.ts)
+  const v = (a: 'read' | 'read_write') => scratch('V', 1, 16 * C * ntiles, a);
+  const dt = (a: 'read' | 'read_write') => scratch('Dt', 2, 16 * O * ntiles, a);
+  const p16 = (a: 'read' | 'read_write') => scratch('P16', 3, chunks * 16 * O * C, a);
+  const base = 'conv2d_bwd_weight';
+  const product = wgradProduct(`${base}_${tileName({ kind: 'wino', m, n: nt })}`, dt('read'), v('read'), p16('read_write'),
+    { ...params, per_chunk: perChunk, ob }, m, nt, lanes, [cg, chunks, 16 * ob]);
+  return [
+    inputTransform(`${base}_wino_input`, inBuf(c, 1, 'X'), v('read_write'), { n: N, ci: C }, params, true),
+    dyTransform(`${base}_wino_dy`, inBuf(c, 0, 'DY'), dt('read_write'), params),
+    { ...product, flops: 2 * N * O * OH * OW * C * 9 },
+    partialTaps(`${base}_wino_taps`, p16('read'), partialsBuffer(chunks, total, 'read_write'), { ...params, chunks }),
+    sumPartialsKernel(c, base, chunks, total),
+  ];
+}
+
+/** Dt[e][ko][t] = (A dy_t Aᵀ)[e] of tile t's 2×2 dy block (zero past the edge): one invocation per (n, ko, tile). */
+function dyTransform(name: string, dy: BufferDecl, dt: BufferDecl, params: Params): Kernel {
+  // A v for a 2-vector v: [v0, v0 + v1, v0 − v1, −v1]
+  const av = (v: (i: number) => string) => [v(0), `${v(0)} + ${v(1)}`, `${v(0)} - ${v(1)}`, `-${v(1)}`];
+  const body = `
+${TILE_COORDS}
+    let ko = wid.z;
+    let oy = ty * 2u;
+    let ox = tx * 2u;
+    let i = ((n * P.ko + ko) * P.oh + oy) * P.ow + ox;
+    let in_y = oy + 1u < P.oh;
+    let in_x = ox + 1u < P.ow;
+    let g00 = DY[i];
+    let g01 = select(0.0, DY[select(i, i + 1u, in_x)], in_x);
+    let g10 = select(0.0, DY[select(i, i + P.ow, in_y)], in_y);
+    let g11 = select(0.0, DY[select(i, i + P.ow + 1u, in_x && in_y)], in_x && in_y);
+${range(2).map((b) => av((a) => `g${a}${b}`).map((e, r) => `    let s${r}${b} = ${e};`).join('\n')).join('\n')}
+    let ds = P.ko * P.ntiles;
+    let db = ko * P.ntiles + t;
+${range(4).map((r) => av((b) => `s${r}${b}`).map((e, q) => `    Dt[${r * 4 + q}u * ds + db] = ${e};`).join('\n')).join('\n')}
+  }`;
+  return makeTiledKernel({ name, buffers: [dy, dt], params, body, decls: DIV_WGSL, workgroup: [64, 1, 1], dispatch: [ceilDiv(params.th * params.tw, 64), params.n as number, params.ko as number] });
+}
+
+/**
+ * P16[chunk][e][ko][ci] = Σ_{t in chunk} Dt[e][ko][t]·V[e][t][ci]: a workgroup owns e and M output channels
+ * (workgroup id z: uniform Dt loads) and lanes·N input channels (lane-consecutive V loads), one chunk of tiles
+ * (workgroup id y).
+ */
+function wgradProduct(name: string, dt: BufferDecl, v: BufferDecl, p16: BufferDecl, params: Params, m: number, nt: number, lanes: number, dispatch: [number, number, number]): Kernel {
+  const J = range(m), Q = range(nt);
+  const body = `
+  let e = wid.z / P.ob;
+  let k0 = (wid.z % P.ob) * ${m}u;
+  let chunk = wid.y;
+  let cb = wid.x * ${lanes * nt}u + li;
+${Q.map((q) => `  let c${q} = min(cb + ${q * lanes}u, P.ci - 1u);`).join('\n')}
+  let t0 = chunk * P.per_chunk;
+  let t1 = min(P.ntiles, t0 + P.per_chunk);
+${J.map((j) => `  var di${j} = (e * P.ko + min(k0 + ${j}u, P.ko - 1u)) * P.ntiles + t0;`).join('\n')}
+  var vi = (e * P.ntiles + t0) * P.ci;
+${J.map((j) => Q.map((q) => `var a${j}_${q} = 0.0;`).join(' ')).join('\n')}
+  for (var t = t0; t < t1; t++) {
+${Q.map((q) => `    let v${q} = V[vi + c${q}];`).join('\n')}
+${J.map((j) => `    let d${j} = Dt[di${j}];`).join('\n')}
+${J.map((j) => Q.map((q) => `    a${j}_${q} += d${j} * v${q};`).join(' ')).join('\n')}
+${J.map((j) => `    di${j}++;`).join('\n')}
+    vi += P.ci;
+  }
+  let pb = (chunk * 16u + e) * P.ko;
+${Q.map((q) => `  if (cb + ${q * lanes}u < P.ci) {
+${J.map((j) => `    if (k0 + ${j}u < P.ko) { P16[(pb + k0 + ${j}u) * P.ci + c${q}] = a${j}_${q}; }`).join('\n')}
+  }`).join('\n')}`;
+  return makeTiledKernel({ name, buffers: [dt, v, p16], params, body, workgroup: [lanes, 1, 1], dispatch });
+}
+
+/** part[chunk][(ko·ci + c)·9 + tap] = (Gᵀ P16[chunk][·][ko][c] G)[tap]: each chunk's partial as 3×3 taps (linear). */
+function partialTaps(name: string, p16: BufferDecl, part: BufferDecl, params: Params): Kernel {
+  // Gᵀ v for a 4-vector v: [v0 + ½(v1 + v2), ½(v1 − v2), ½(v1 + v2) + v3]
+  const gt = (v: (i: number) => string) => [`${v(0)} + 0.5 * (${v(1)} + ${v(2)})`, `0.5 * (${v(1)} - ${v(2)})`, `0.5 * (${v(1)} + ${v(2)}) + ${v(3)}`];
+  const body = `
+  let idx = (wid.x + wid.y * nwg.x) * 64u + li;
+  let oc = P.ko * P.ci;
+  if (idx < oc * P.chunks) {
+    let chunk = idx / oc;
+    let r = idx % oc;
+    let pb = chunk * 16u * oc + r;
+${range(16).map((e) => `    let p${e} = P16[pb + ${e}u * oc];`).join('\n')}
+${range(4).map((s) => gt((r) => `p${r * 4 + s}`).map((e, i) => `    let q${i}${s} = ${e};`).join('\n')).join('\n')}
+    let ob = chunk * oc * 9u + r * 9u;
+${range(3).map((i) => gt((s) => `q${i}${s}`).map((e, j) => `    part[ob + ${i * 3 + j}u] = ${e};`).join('\n')).join('\n')}
+  }`;
+  const [gx, gy] = spill(ceilDiv((params.ko as number) * (params.ci as number) * (params.chunks as number), 64));
+  return makeTiledKernel({ name, buffers: [p16, part], params, body, workgroup: [64, 1, 1], dispatch: [gx, gy, 1] });
+}

@@ -61,6 +61,8 @@ const WIN_TILES: Record<string, [number, number][]> = {
 const WINO_TILES: Record<string, [number, number][]> = {
   conv2d: [[16, 4], [8, 8], [16, 8], [8, 16]],
   conv2d_bwd_data: [[16, 4], [8, 8], [16, 8], [8, 16]],
+  // M output channels × N input channels per lane
+  conv2d_bwd_weight: [[16, 2], [8, 4], [16, 4], [16, 8]],
 };
 const SMEM_TILES = [64, 32];
 
@@ -72,9 +74,9 @@ export function allTiles(op: string): Tile[] {
   return [...reg, ...win, ...wino, ...SMEM_TILES.map((b): Tile => ({ kind: 'smem', b }))];
 }
 
-/** A 3×3 stride-1 convolution or its input gradient: what Winograd F(2×2, 3×3) tiles compute. */
+/** A 3×3 stride-1 convolution or one of its gradients: what Winograd F(2×2, 3×3) tiles compute. */
 export function winogradApplies(op: string, kernelHW: readonly number[], stride: number): boolean {
-  return (op === 'conv2d' || op === 'conv2d_bwd_data') && kernelHW[0] === 3 && kernelHW[1] === 3 && stride === 1;
+  return (op === 'conv2d' || op === 'conv2d_bwd_data' || op === 'conv2d_bwd_weight') && kernelHW[0] === 3 && kernelHW[1] === 3 && stride === 1;
 }
 
 /** Whether `tile` can compute `node` (Winograd tiles: 3×3 stride-1 convolutions only; every other tile: any). */
