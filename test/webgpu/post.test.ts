@@ -31,7 +31,7 @@ const uniform = (n: number, lo = -2, hi = 2) => Float32Array.from({ length: n },
 
 interface Case { op: string; ins: number[][]; attrs?: Attrs; post: string; extras: number[][]; exact?: boolean; q?: Format; data?: (i: number, n: number) => HostArray; tile?: Tile }
 const conv = { stride: 1, pad: 1 };
-const WINO: Tile = { kind: 'wino', m: 8, n: 8 };
+const WINO: Tile = { kind: 'wino', m: 8, n: 8 }, WINO_W: Tile = { kind: 'wino', m: 8, n: 4 };
 const CASES: Case[] = [
   { op: 'add', ins: [[3, 7], [3, 7]], post: 'relu(x)', extras: [], exact: true },
   { op: 'scale', ins: [[4, 9]], attrs: { c: 0.5 }, post: 'add($0,x)', extras: [[4, 9]], exact: true },
@@ -43,6 +43,7 @@ const CASES: Case[] = [
   { op: 'conv2d', ins: [[2, 3, 9, 7], [5, 3, 3, 3], [5]], attrs: conv, post: 'relu(add(x,$0))', extras: [[2, 5, 9, 7]], tile: WINO },
   { op: 'conv2d_bwd_data', ins: [[2, 5, 9, 7], [5, 3, 3, 3]], attrs: { ...conv, in_hw: [9, 7] }, post: 'relu_bwd(x,$0)', extras: [[2, 3, 9, 7]], tile: WINO },
   { op: 'conv2d_bwd_weight', ins: [[2, 5, 9, 7], [2, 3, 9, 7]], attrs: { ...conv, k_hw: [3, 3] }, post: 'add(x,$0)', extras: [[5, 3, 3, 3]] },
+  { op: 'conv2d_bwd_weight', ins: [[2, 5, 9, 7], [2, 3, 9, 7]], attrs: { ...conv, k_hw: [3, 3] }, post: 'add(x,$0)', extras: [[5, 3, 3, 3]], tile: WINO_W },
   { op: 'maxpool_bwd', ins: [[2, 3, 3, 2], [2, 3, 7, 5]], attrs: { k: 2, stride: 2 }, post: 'relu_bwd(x,$0)', extras: [[2, 3, 7, 5]], exact: true },
   { op: 'bn_apply', ins: [[3, 4, 5, 5], [2, 4], [4], [4]], attrs: { eps: 1e-5, training: true }, post: 'relu(add(x,$0))', extras: [[3, 4, 5, 5]],
     data: (i, n) => (i === 1 ? Float32Array.from([...uniform(4), ...uniform(4, 0.2, 2)]) : uniform(n)) },
@@ -99,8 +100,8 @@ describe('the elementwise fusion pass', () => {
     }
   }, 120000);
 
-  // the default tiles, and Winograd wherever it applies (every 3×3 stride-1 conv and input gradient)
-  const wino: TilePicker = (g, n) => (tileFits(g, n, WINO) ? WINO : undefined);
+  // the default tiles, and Winograd wherever it applies (every 3×3 stride-1 conv and both its gradients)
+  const wino: TilePicker = (g, n) => (!tileFits(g, n, WINO) ? undefined : n.op === 'conv2d_bwd_weight' ? WINO_W : WINO);
   test.each([['default tiles', undefined], ['Winograd tiles', wino]] as const)('ResNet-20, fused, %s: one WebGPU step follows the CPU interpreter', async (_name, tiles) => {
     const batch = 2;
     const m = runPasses(frontEnd('models/resnet20.ts', batch), { batch, optimizer: SGD });
