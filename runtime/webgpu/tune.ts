@@ -21,6 +21,7 @@ import {
   TILED_OPS, Tile, TilePicker, allTiles, defaultTile, nodeTileCandidates, parseTile, shapeClass, tileFits, tileName,
 } from '../../codegen/kernels/tiles.js';
 import type { Gpu } from './device.js';
+import { kernelsForNode } from '../../codegen/kernels/index.js';
 
 /** Bumped when the kernels change enough that old measurements mean nothing. */
 export const TUNE_VERSION = 1;
@@ -196,7 +197,6 @@ function standalone(g: Graph, node: Node): { g: Graph; id: number; feeds: Map<nu
 async function measure(gpu: Gpu, g: Graph, node: Node, tiles: Tile[], rounds: number): Promise<number[]> {
   // Dawn loads only here: the cache functions above work (and are tested) without a device.
   const { PipelineCache } = await import('./pipelines.js');
-  const { kernelsForNode } = await import('../../codegen/kernels/index.js');
   const d = gpu.device;
   const s = standalone(g, node);
   const variant: Variant = gpu.isCpuDriver ? 'cpu-driver' : 'gpu';
@@ -269,6 +269,15 @@ async function measure(gpu: Gpu, g: Graph, node: Node, tiles: Tile[], rounds: nu
 }
 
 /**
+ * Whether `tile`'s kernels for `node` bind no scratch buffer larger than the device allows (Winograd's transformed
+ * tiles are 4× an activation, so at a large batch they can pass maxStorageBufferBindingSize where the others fit).
+ */
+export function tileFitsDevice(g: Graph, node: Node, tile: Tile, variant: Variant, maxBinding: number): boolean {
+  return kernelsForNode(g, node.id, { variant, tiles: () => tile })
+    .every((k) => k.bindings.every((b) => b.ref.kind !== 'scratch' || b.ref.bytes <= maxBinding));
+}
+
+/**
  * Chooses a tile for every tiled node of `m` on this adapter: from the cache, or measured now (and cached).
  * Returns the picker for the executor and a row per node.
  */
@@ -278,6 +287,7 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   const adapter = gpu.adapterDescription;
   const variant: Variant = gpu.isCpuDriver ? 'cpu-driver' : 'gpu';
   const cache = readTuneCache(file, warn);
+  const maxBinding = gpu.limits.maxStorageBufferBindingSize;
   const fresh: Record<string, TuneEntry> = {};
   const rows: TuneRow[] = [];
   for (const g of m.graphs)
@@ -289,7 +299,7 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       const hit = o.force ? undefined : cachedTile(cache, adapter, g, node);
       if (done) { rows.push({ ...row, tile: done.tile, source: 'measured', ms: done.ms }); continue; }
       if (hit) { rows.push({ ...row, tile: tileName(hit), source: 'cache', ms: cache.adapters[adapter][cls].ms }); continue; }
-      const tiles = nodeTileCandidates(g, node, variant);
+      const tiles = nodeTileCandidates(g, node, variant).filter((t) => tileFitsDevice(g, node, t, variant, maxBinding));
       if (tiles.length < 2) {
         rows.push({ ...row, tile: tileName(tiles[0] ?? defaultTile(g, node, variant)), source: 'default' });
         continue;
@@ -306,9 +316,11 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
     }
   const merged = Object.keys(fresh).length ? mergeTuneEntries(adapter, fresh, file, warn) : cache;
   // Measured this run first (even if the write raced another process), then the cache, then the default.
+  // A class spans sizes up to 2× apart: a tile measured on a smaller member may not fit this one's buffers.
   const picker: TilePicker = (g, node) => {
     const e = fresh[shapeClass(g, node)];
-    return e ? parseTile(e.tile) : cachedTile(merged, adapter, g, node);
+    const t = e ? parseTile(e.tile) : cachedTile(merged, adapter, g, node);
+    return t && tileFitsDevice(g, node, t, variant, maxBinding) ? t : undefined;
   };
   return { picker, rows };
 }

@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Builder, emptyGraph } from '../../ir/graph.js';
-import { allTiles, defaultTile, nodeTileCandidates, parseTile, shapeClass, tileCandidates, tileName } from '../../codegen/kernels/tiles.js';
+import { Tile, allTiles, defaultTile, nodeTileCandidates, parseTile, shapeClass, tileCandidates, tileName } from '../../codegen/kernels/tiles.js';
 import {
-  TUNE_VERSION, TuneEntry, cacheDir, cachePath, cachePicker, cachedTile, emptyCache, mergeTuneEntries, readTuneCache,
+  TUNE_VERSION, TuneEntry, cacheDir, tileFitsDevice, cachePath, cachePicker, cachedTile, emptyCache, mergeTuneEntries, readTuneCache,
   tuneKey, writeTuneCache,
 } from '../../runtime/webgpu/tune.js';
 
@@ -78,6 +78,14 @@ test('Winograd tiles are candidates for 3×3 stride-1 convolutions only, and a c
   expect(cachedTile(c, 'A', s1.g, s1.node)).toBeUndefined();
   c.adapters.A = { [shapeClass(s1.g, s1.node)]: entry('wino16x8') };
   expect(cachedTile(c, 'A', s1.g, s1.node)).toEqual({ kind: 'wino', m: 16, n: 8 });
+});
+
+test("a tile whose scratch buffers exceed the device's binding size does not fit it (Winograd's are 4× an activation)", () => {
+  const big = conv([8, 16, 32, 32], [16, 16, 3, 3]); // transformed input: 16 · 16 channels · 8·16·16 tiles · 4 B = 2 MiB
+  const wino: Tile = { kind: 'wino', m: 16, n: 8 }, reg: Tile = { kind: 'reg', m: 16, n: 8 };
+  expect(tileFitsDevice(big.g, big.node, wino, 'cpu-driver', 2 ** 21)).toBe(true);
+  expect(tileFitsDevice(big.g, big.node, wino, 'cpu-driver', 2 ** 21 - 4)).toBe(false);
+  expect(tileFitsDevice(big.g, big.node, reg, 'cpu-driver', 4)).toBe(true);
 });
 
 test('write is atomic (temp file renamed; no temp files left) and a missing file reads as empty', () => {
