@@ -5,13 +5,16 @@
  *   Y = Aᵀ [ Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B) ] A
  * with d_c the 4×4 input patch of the tile, g_c the 3×3 filter, and
  *   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1], Aᵀ = [1 1 1 0; 0 1 −1 −1].
- * Two kernels: the filter transform U = G g Gᵀ into scratch (layout [c][e][k], e the 16 tile elements, so a
- * workgroup's k block is contiguous), then the main kernel. Its tiling `wino<M>x<N>`: a workgroup of 64
- * invocations owns M output channels (workgroup id z: uniform U loads) and 64·N output tiles, invocation `li`
- * taking tiles li, li + 64, …; per input channel it gathers each tile's 4×4 patch (masked at the padding and the
- * edges), transforms it, and accumulates 16·M products per tile; the output transform and the quantize epilogue
- * run in the final stores. The transforms add and subtract exact halves of sums, so the result differs from the
- * direct sum only by rounding (tests/webgpu/tiles.test.ts holds it to the same 1e-5 as every tile).
+ * Four passes, each a small kernel: the filter transform U[e][ko][ci] = (G g Gᵀ)[e] (e the 16 tile elements), the
+ * input transform V[e][ci][t] = (Bᵀ d B)[e] of every tile t, the 16 products Mt[e][ko][t] = Σ_ci U·V, and the
+ * output transform Aᵀ Mt A with the bias and the quantize epilogue in its stores. The tiling `wino<M>x<N>` is the
+ * products' register block: a workgroup of 64 owns e and M output channels (workgroup id z: uniform U loads),
+ * each lane N tiles (lane-consecutive: contiguous, unmasked V loads). A single fused kernel (each invocation
+ * gathering and transforming its patches) was measured first: it redid the gathers and the input transform for
+ * every block of M output channels and ran 1.7× slower than the direct convolution on lavapipe. The transforms add
+ * and subtract exact halves of sums, so the result differs from the direct sum only by rounding
+ * (test/webgpu/tiles.test.ts holds it to the same 1e-5 as every tile). The scratch (V and Mt are 4× the input and
+ * the output) is why tune.ts checks a tile's buffers against the device.
  *
  * The weight gradient of the same convolution is the transpose of that map (Y is linear in g):
  *   dg = Gᵀ [ Σ_tiles (A dy_t Aᵀ) ⊙ (Bᵀ d_t B) ] G,
@@ -25,7 +28,7 @@ import { chooseChunks, partialsBuffer, sumPartialsKernel } from './split-reduce.
 import { makeTiledKernel, range, spill, tileName, winogradApplies } from './tiles.js';
 
 const WG = 64;
-/** Scratch indices: transformed filters, transformed input tiles, the 16 products. */
+/** Scratch indices of the forward and input-gradient passes: transformed filters, input tiles, the 16 products. */
 const U_SCRATCH = 0, V_SCRATCH = 1, M_SCRATCH = 2;
 type Params = Record<string, number | ['i32' | 'f32', number]> & { ntiles: number; th: number; tw: number };
 
@@ -53,13 +56,8 @@ export function winogradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
     const [N, C, H, W] = c.node.type.shape, [, , OH, OW] = c.inTypes[0].shape, [O] = wShape;
     conv = { n: N, ci: O, h: OH, w: OW, ko: C, oh: H, ow: W, pad: 2 - pad, tap: (k, i, y, x) => `((${i}) * P.ko + ${k}) * 9u + ${(2 - y) * 3 + (2 - x)}u` };
   }
-  const th = ceilDiv(conv.oh, 2), tw = ceilDiv(conv.ow, 2), ntiles = conv.n * th * tw;
-  if (th * tw >= 2 ** 22) throw new Error(`wino tiles: ${conv.oh}×${conv.ow} outputs per image are too many`);
-  const params: Params = {
-    n: conv.n, ci: conv.ci, h: conv.h, w: conv.w, ko: conv.ko, oh: conv.oh, ow: conv.ow, pad: ['i32', conv.pad], th, tw, ntiles, inv_tw: ['f32', 1 / tw],
-  };
-  const scratch = (name: string, index: number, floats: number, access: 'read' | 'read_write'): BufferDecl =>
-    ({ name, ref: scratchRef(index, floats * 4), elem: 'f32', access });
+  const params = tileParams(conv);
+  const { ntiles } = params;
   const u = (a: 'read' | 'read_write') => scratch('U', U_SCRATCH, 16 * conv.ko * conv.ci, a);
   const v = (a: 'read' | 'read_write') => scratch('V', V_SCRATCH, 16 * conv.ci * ntiles, a);
   const mt = (a: 'read' | 'read_write') => scratch('Mt', M_SCRATCH, 16 * conv.ko * ntiles, a);
@@ -73,6 +71,19 @@ export function winogradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
     outputTransform(c, `${base}${hasBias ? '_bias' : ''}_wino_output`, mt('read'), conv, params, hasBias),
   ];
 }
+
+/** The convolution's sizes and its grid of 2×2 output tiles as kernel params. */
+function tileParams(conv: Omit<WinoConv, 'tap'>): Params {
+  const th = ceilDiv(conv.oh, 2), tw = ceilDiv(conv.ow, 2);
+  if (th * tw >= 2 ** 22) throw new Error(`wino tiles: ${conv.oh}×${conv.ow} outputs per image are too many`);
+  return {
+    n: conv.n, ci: conv.ci, h: conv.h, w: conv.w, ko: conv.ko, oh: conv.oh, ow: conv.ow, pad: ['i32', conv.pad],
+    th, tw, ntiles: conv.n * th * tw, inv_tw: ['f32', 1 / tw],
+  };
+}
+
+const scratch = (name: string, index: number, floats: number, access: 'read' | 'read_write'): BufferDecl =>
+  ({ name, ref: scratchRef(index, floats * 4), elem: 'f32', access });
 
 /** U[e][ko][ci] = (G g Gᵀ)[e] for every (ko, ci): one invocation each. */
 function filterTransform(name: string, wt: BufferDecl, u: BufferDecl, conv: WinoConv, params: Params): Kernel {
@@ -211,17 +222,12 @@ function weightGradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
   const [N, O, OH, OW] = c.inTypes[0].shape, [, C, H, W] = c.inTypes[1].shape;
   const kHW = c.node.type.shape.slice(2);
   if (!winogradApplies('conv2d', kHW, int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${c.node.op})`);
-  const th = ceilDiv(OH, 2), tw = ceilDiv(OW, 2), ntiles = N * th * tw;
-  if (th * tw >= 2 ** 22) throw new Error(`wino tiles: ${OH}×${OW} outputs per image are too many`);
-  const params: Params = {
-    n: N, ci: C, h: H, w: W, ko: O, oh: OH, ow: OW, pad: ['i32', int(c, 'pad')], th, tw, ntiles, inv_tw: ['f32', 1 / tw],
-  };
+  const params = tileParams({ n: N, ci: C, h: H, w: W, ko: O, oh: OH, ow: OW, pad: int(c, 'pad') });
+  const { ntiles } = params;
   const lanes = wgradLanes(C, nt), ob = ceilDiv(O, m), cg = ceilDiv(C, lanes * nt);
   // chunks of tiles: enough workgroups for the target, at least 32 tiles each
   const { chunks, perChunk } = chooseChunks(ntiles, 16 * ob * cg * lanes, c.variant, 32);
   const total = O * C * 9;
-  const scratch = (name: string, index: number, floats: number, access: 'read' | 'read_write'): BufferDecl =>
-    ({ name, ref: scratchRef(index, floats * 4), elem: 'f32', access });
   // scratch 0 is the partials of the final sum (split-reduce.ts)
   const v = (a: 'read' | 'read_write') => scratch('V', 1, 16 * C * ntiles, a);
   const dt = (a: 'read' | 'read_write') => scratch('Dt', 2, 16 * O * ntiles, a);

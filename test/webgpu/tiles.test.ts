@@ -152,7 +152,7 @@ test('tuneModule measures each shape class once, caches it on disk per adapter, 
   const { frontEnd } = await import('../../dsl/frontend.js');
   const { runPasses } = await import('../../passes/pipeline.js');
   const { tuneModule, readTuneCache } = await import('../../runtime/webgpu/tune.js');
-  const { tileCandidates, shapeClass } = await import('../../codegen/kernels/tiles.js');
+  const { nodeTileCandidates, shapeClass } = await import('../../codegen/kernels/tiles.js');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-tune-'));
   try {
     const file = path.join(dir, 'tune.json');
@@ -162,7 +162,8 @@ test('tuneModule measures each shape class once, caches it on disk per adapter, 
     const first = await tuneModule(gpu, m, { file, rounds: 1 });
     const cache = readTuneCache(file);
     for (const r of first.rows) {
-      const names = tileCandidates(r.op, variant).map(tileName);
+      const g = m.graphs.find((x) => x.name === r.graph)!;
+      const names = nodeTileCandidates(g, g.nodes[r.node], variant).map(tileName);
       expect(names).toContain(r.tile);
       if (names.length > 1) {
         expect(r.source).toBe('measured');
