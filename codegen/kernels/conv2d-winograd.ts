@@ -63,11 +63,12 @@ export function winogradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
   const mt = (a: 'read' | 'read_write') => scratch('Mt', M_SCRATCH, 16 * conv.ko * ntiles, a);
   const base = op === 'conv2d' ? 'conv2d' : 'conv2d_bwd_data';
   const hasBias = op === 'conv2d' && c.node.inputs.length > 2;
-  const product = productKernel(`${base}_${tileName({ kind: 'wino', m, n: nt })}`, u('read'), v('read'), mt('read_write'), conv, params, m, nt);
+  // flops: the direct convolution's, as every tile reports (GFLOP/s stay comparable across tilings)
+  const flops = 2 * conv.n * conv.ko * conv.oh * conv.ow * conv.ci * 9;
   return [
     filterTransform(`${base}_wino_filter`, inBuf(c, 1, 'Wt'), u('read_write'), conv, params),
     inputTransform(`${base}_wino_input`, inBuf(c, 0, 'X'), v('read_write'), conv, params),
-    { ...product, flops: 2 * conv.n * conv.ko * conv.oh * conv.ow * conv.ci * 9 },
+    productKernel(`${base}_${tileName({ kind: 'wino', m, n: nt })}`, u('read'), v('read'), mt('read_write'), conv, params, m, nt, flops),
     outputTransform(c, `${base}${hasBias ? '_bias' : ''}_wino_output`, mt('read'), conv, params, hasBias),
   ];
 }
@@ -131,7 +132,7 @@ ${R4.map((r) => bt((j) => `s${r}${j}`).map((e, c) => `    V[${r * 4 + c}u * vs +
  * of 64 owns e and M output channels (workgroup id z: uniform U loads) and 64·N tiles, lane-consecutive (V loads
  * contiguous across lanes, no masks).
  */
-function productKernel(name: string, u: BufferDecl, v: BufferDecl, mt: BufferDecl, conv: WinoConv, params: Params, m: number, nt: number): Kernel {
+function productKernel(name: string, u: BufferDecl, v: BufferDecl, mt: BufferDecl, conv: WinoConv, params: Params, m: number, nt: number, flops: number): Kernel {
   const J = range(m), Q = range(nt);
   const kb = ceilDiv(conv.ko, m);
   const body = `
@@ -155,8 +156,7 @@ ${J.map((j) => `    if (k0 + ${j}u < P.ko) { Mt[ob + (k0 + ${j}u) * P.ntiles + t
   }`).join('\n')}`;
   const [gx, gy] = spill(ceilDiv(params.ntiles, WG * nt));
   return makeTiledKernel({
-    name, buffers: [u, v, mt], params: { ...params, kb }, body, workgroup: [WG, 1, 1], dispatch: [gx, gy, 16 * kb],
-    flops: 2 * 16 * conv.ko * conv.ci * params.ntiles,
+    name, buffers: [u, v, mt], params: { ...params, kb }, body, workgroup: [WG, 1, 1], dispatch: [gx, gy, 16 * kb], flops,
   });
 }
 
@@ -221,7 +221,7 @@ const wgradLanes = (ci: number, nt: number) => Math.min(64, Math.max(8, 2 ** Mat
 function weightGradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
   const [N, O, OH, OW] = c.inTypes[0].shape, [, C, H, W] = c.inTypes[1].shape;
   const kHW = c.node.type.shape.slice(2);
-  if (!winogradApplies('conv2d', kHW, int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${c.node.op})`);
+  if (!winogradApplies(c.node.op, kHW, int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${c.node.op})`);
   const params = tileParams({ n: N, ci: C, h: H, w: W, ko: O, oh: OH, ow: OW, pad: int(c, 'pad') });
   const { ntiles } = params;
   const lanes = wgradLanes(C, nt), ob = ceilDiv(O, m), cg = ceilDiv(C, lanes * nt);
@@ -234,11 +234,11 @@ function weightGradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
   const p16 = (a: 'read' | 'read_write') => scratch('P16', 3, chunks * 16 * O * C, a);
   const base = 'conv2d_bwd_weight';
   const product = wgradProduct(`${base}_${tileName({ kind: 'wino', m, n: nt })}`, dt('read'), v('read'), p16('read_write'),
-    { ...params, per_chunk: perChunk, ob }, m, nt, lanes, [cg, chunks, 16 * ob]);
+    { ...params, per_chunk: perChunk, ob }, m, nt, lanes, [cg, chunks, 16 * ob], 2 * N * O * OH * OW * C * 9);
   return [
     inputTransform(`${base}_wino_input`, inBuf(c, 1, 'X'), v('read_write'), { n: N, ci: C }, params, true),
     dyTransform(`${base}_wino_dy`, inBuf(c, 0, 'DY'), dt('read_write'), params),
-    { ...product, flops: 2 * N * O * OH * OW * C * 9 },
+    product,
     partialTaps(`${base}_wino_taps`, p16('read'), partialsBuffer(chunks, total, 'read_write'), { ...params, chunks }),
     sumPartialsKernel(c, base, chunks, total),
   ];
@@ -273,7 +273,9 @@ ${range(4).map((r) => av((b) => `s${r}${b}`).map((e, q) => `    Dt[${r * 4 + q}u
  * (workgroup id z: uniform Dt loads) and lanes·N input channels (lane-consecutive V loads), one chunk of tiles
  * (workgroup id y).
  */
-function wgradProduct(name: string, dt: BufferDecl, v: BufferDecl, p16: BufferDecl, params: Params, m: number, nt: number, lanes: number, dispatch: [number, number, number]): Kernel {
+function wgradProduct(
+  name: string, dt: BufferDecl, v: BufferDecl, p16: BufferDecl, params: Params, m: number, nt: number, lanes: number, dispatch: [number, number, number], flops: number,
+): Kernel {
   const J = range(m), Q = range(nt);
   const body = `
   let e = wid.z / P.ob;
@@ -297,7 +299,7 @@ ${J.map((j) => `    di${j}++;`).join('\n')}
 ${Q.map((q) => `  if (cb + ${q * lanes}u < P.ci) {
 ${J.map((j) => `    if (k0 + ${j}u < P.ko) { P16[(pb + k0 + ${j}u) * P.ci + c${q}] = a${j}_${q}; }`).join('\n')}
   }`).join('\n')}`;
-  return makeTiledKernel({ name, buffers: [dt, v, p16], params, body, workgroup: [lanes, 1, 1], dispatch });
+  return makeTiledKernel({ name, buffers: [dt, v, p16], params, body, workgroup: [lanes, 1, 1], dispatch, flops });
 }
 
 /** part[chunk][(ko·ci + c)·9 + tap] = (Gᵀ P16[chunk][·][ko][c] G)[tap]: each chunk's partial as 3×3 taps (linear). */

@@ -74,6 +74,10 @@ export function allTiles(op: string): Tile[] {
   return [...reg, ...win, ...wino, ...SMEM_TILES.map((b): Tile => ({ kind: 'smem', b }))];
 }
 
+/** A convolution node's filter shape [O, C, KH, KW]: its weight input, or its result for the weight gradient. */
+const filterShape = (g: Graph, node: Node): readonly number[] =>
+  node.op === 'conv2d_bwd_weight' ? node.type.shape : g.nodes[node.inputs[1]].type.shape;
+
 /** A 3×3 stride-1 convolution or one of its gradients: what Winograd F(2×2, 3×3) tiles compute. */
 export function winogradApplies(op: string, kernelHW: readonly number[], stride: number): boolean {
   return (op === 'conv2d' || op === 'conv2d_bwd_data' || op === 'conv2d_bwd_weight') && kernelHW[0] === 3 && kernelHW[1] === 3 && stride === 1;
@@ -82,8 +86,7 @@ export function winogradApplies(op: string, kernelHW: readonly number[], stride:
 /** Whether `tile` can compute `node` (Winograd tiles: 3×3 stride-1 convolutions only; every other tile: any). */
 export function tileFits(g: Graph, node: Node, tile: Tile): boolean {
   if (tile.kind !== 'wino') return true;
-  const w = node.op === 'conv2d_bwd_weight' ? node.type.shape : g.nodes[node.inputs[1]]?.type.shape ?? [];
-  return winogradApplies(node.op, w.slice(2), node.attrs.stride as number);
+  return winogradApplies(node.op, filterShape(g, node).slice(2), node.attrs.stride as number);
 }
 
 /**
@@ -159,7 +162,7 @@ export function shapeClass(g: Graph, node: Node): string {
   if (node.op === 'matmul' || node.op === 'linear') parts.push(d.k % 4 === 0 ? 'k4' : 'k1');
   if (node.op === 'linear' || node.op === 'conv2d') parts.push(node.inputs.length > 2 ? 'bias' : 'nobias');
   if (node.op.startsWith('conv2d')) {
-    const w = node.op === 'conv2d_bwd_weight' ? node.type.shape : g.nodes[node.inputs[1]].type.shape;
+    const w = filterShape(g, node);
     parts.push(`k${w[2]}x${w[3]}`, `s${a.stride}`, `p${(a.pad as number) > 0 ? 1 : 0}`);
   }
   parts.push(`m${pow2(d.m)}`, `n${pow2(d.n)}`, `k${pow2(d.k)}`);
