@@ -383,6 +383,20 @@ def({
   },
 });
 
+/** Row `index` of a [R, C] value (the rows of bn_bwd_sums are BN's parameter gradients). */
+def({
+  name: 'row', arity: 1, attrs: { index: 'int' },
+  infer: (t, a) => {
+    const i = int(a, 'index');
+    need(t[0].shape.length === 2 && i >= 0 && i < t[0].shape[0], `row ${i} of ${str(t[0].shape)}: expected a 2-D value with more than ${i} rows`);
+    return f32([t[0].shape[1]]);
+  },
+  cpu: (ins, out, c) => {
+    const C = c.type.shape[0], i = c.attrs.index as number;
+    for (let k = 0; k < C; k++) out[k] = ins[0][i * C + k];
+  },
+});
+
 // ---------- convolution ----------
 def({
   name: 'conv2d', arity: [2, 3], attrs: { stride: 'int', pad: 'int' },
@@ -578,22 +592,27 @@ def({
       }
     }
   },
-  grad: (g) => [
-    g.attrs.training
-      ? g.add('bn_bwd_x', [g.dy, g.x[0], g.x[1], g.x[2]], { eps: g.attrs.eps })
-      : g.add('bn_bwd_x_eval', [g.dy, g.x[1], g.x[2]], { eps: g.attrs.eps }),
-    null,
-    g.add('bn_bwd_gamma', [g.dy, g.x[0], g.x[1]], { eps: g.attrs.eps }),
-    g.add('sum_channel', [g.dy]),
-  ],
+  // One per-channel reduction of dy serves all three gradients: dβ = Σdy and dγ = Σdy·x̂ are its rows, and the
+  // training-mode dx reads both.
+  grad: (g) => {
+    const sums = g.add('bn_bwd_sums', [g.dy, g.x[0], g.x[1]], { eps: g.attrs.eps });
+    return [
+      g.attrs.training
+        ? g.add('bn_bwd_x', [g.dy, g.x[0], g.x[1], g.x[2], sums], { eps: g.attrs.eps })
+        : g.add('bn_bwd_x_eval', [g.dy, g.x[1], g.x[2]], { eps: g.attrs.eps }),
+      null,
+      g.add('row', [sums], { index: 1 }),
+      g.add('row', [sums], { index: 0 }),
+    ];
+  },
 });
-/** Training-mode input gradient: dx = γ·inv/M · (M·dy − Σdy − x̂·Σ(dy·x̂)). */
+/** BN backward's per-channel sums, [2, C]: row 0 Σdy (= dβ), row 1 Σdy·x̂ with x̂ = (x − mean)·inv (= dγ). */
 def({
-  name: 'bn_bwd_x', arity: 4, attrs: { eps: 'float' },
-  infer: (t) => f32(t[1].shape),
+  name: 'bn_bwd_sums', arity: 3, attrs: { eps: 'float' },
+  infer: (t) => f32([2, t[1].shape[1]]),
   cpu: (ins, out, c) => {
-    const [dy, x, st, ga] = ins;
-    const { n, c: C, hw } = chanDims(c.inTypes[1].shape), eps = c.attrs.eps as number, M = n * hw;
+    const [dy, x, st] = ins;
+    const { n, c: C, hw } = chanDims(c.inTypes[1].shape), eps = c.attrs.eps as number;
     for (let ch = 0; ch < C; ch++) {
       const inv = 1 / Math.sqrt(st[C + ch] + eps), m = st[ch];
       let sd = 0, sdx = 0;
@@ -602,9 +621,26 @@ def({
         sd += dy[k];
         sdx += dy[k] * (x[k] - m) * inv;
       }
+      out[ch] = sd;
+      out[C + ch] = sdx;
+    }
+  },
+});
+/** Training-mode input gradient from bn_bwd_sums' S: dx = γ·inv/M · (M·dy − S₀ − x̂·S₁). */
+def({
+  name: 'bn_bwd_x', arity: 5, attrs: { eps: 'float' },
+  infer: (t) => {
+    need(t[4].shape.length === 2 && t[4].shape[0] === 2 && t[4].shape[1] === t[1].shape[1], `bn_bwd_x: sums ${str(t[4].shape)} are not [2, ${t[1].shape[1]}]`);
+    return f32(t[1].shape);
+  },
+  cpu: (ins, out, c) => {
+    const [dy, x, st, ga, S] = ins;
+    const { n, c: C, hw } = chanDims(c.inTypes[1].shape), eps = c.attrs.eps as number, M = n * hw;
+    for (let ch = 0; ch < C; ch++) {
+      const inv = 1 / Math.sqrt(st[C + ch] + eps), m = st[ch];
       for (let i = 0; i < n; i++) for (let p = 0; p < hw; p++) {
         const k = (i * C + ch) * hw + p;
-        out[k] = (ga[ch] * inv / M) * (M * dy[k] - sd - (x[k] - m) * inv * sdx);
+        out[k] = (ga[ch] * inv / M) * (M * dy[k] - S[ch] - (x[k] - m) * inv * S[C + ch]);
       }
     }
   },
@@ -619,21 +655,6 @@ def({
     for (let i = 0; i < n; i++) for (let ch = 0; ch < C; ch++) for (let p = 0; p < hw; p++) {
       const k = (i * C + ch) * hw + p;
       out[k] = dy[k] * ga[ch] / Math.sqrt(st[C + ch] + eps);
-    }
-  },
-});
-/** dγ = Σ dy·x̂ per channel. */
-def({
-  name: 'bn_bwd_gamma', arity: 3, attrs: { eps: 'float' },
-  infer: (t) => f32([t[1].shape[1]]),
-  cpu: (ins, out, c) => {
-    const [dy, x, st] = ins;
-    const { n, c: C, hw } = chanDims(c.inTypes[1].shape), eps = c.attrs.eps as number;
-    for (let ch = 0; ch < C; ch++) {
-      const inv = 1 / Math.sqrt(st[C + ch] + eps);
-      let s = 0;
-      for (let i = 0; i < n; i++) for (let p = 0; p < hw; p++) { const k = (i * C + ch) * hw + p; s += dy[k] * (x[k] - st[ch]) * inv; }
-      out[ch] = s;
     }
   },
 });

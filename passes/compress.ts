@@ -4,7 +4,7 @@
  *
  * | backward read                                   | saved as                                    |
  * |-------------------------------------------------|---------------------------------------------|
- * | conv2d_bwd_weight's x (every conv, incl. the first on the image and 1×1 shortcuts); bn_bwd_x's and bn_bwd_gamma's x | division_compress → division_decompress (LFC bf16 + Q-bit HFC) |
+ * | conv2d_bwd_weight's x (every conv, incl. the first on the image and 1×1 shortcuts); bn_bwd_x's and bn_bwd_sums' x | division_compress → division_decompress (LFC bf16 + Q-bit HFC) |
  * | relu_bwd's x                                    | mask_compress → mask_decompress (1 bit)     |
  * | maxpool_bwd's x                                 | argmax_compress → maxpool_bwd_argmax (8 bits per output) |
  *
@@ -61,7 +61,7 @@ function compressGraph(g: Graph, save: Save): Graph {
   const kindOf = (nd: Graph['nodes'][number], slot: number, src: number): Kind | undefined => {
     const t = g.nodes[src].type, op = nd.op;
     if (slot !== 1 || t.dtype !== 'f32') return undefined;
-    if (op === 'conv2d_bwd_weight' || op === 'bn_bwd_x' || op === 'bn_bwd_gamma') {
+    if (op === 'conv2d_bwd_weight' || op === 'bn_bwd_x' || op === 'bn_bwd_sums') {
       if (save.kind === 'format') return 'format';
       return divisionLayout(t.shape, save.block, save.bits) ? 'division' : undefined;
     }

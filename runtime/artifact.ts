@@ -17,7 +17,8 @@ import { memoryPlanJson } from '../passes/memory.js';
 import { moduleKernels, planModule } from './memory.js';
 
 export const ARTIFACT_FORMAT = 'lpc-artifact';
-export const ARTIFACT_VERSION = 1;
+// 2: BN backward reads one per-channel reduction (bn_bwd_sums, row; bn_bwd_x takes it) instead of three.
+export const ARTIFACT_VERSION = 2;
 
 export interface ArtifactOptions {
   model: string;

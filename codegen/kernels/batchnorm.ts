@@ -1,11 +1,11 @@
 /**
- * Batch norm: statistics, apply, the three gradients and the running-statistics update. Reductions use the split
- * scheme of channel-reduce.ts. bn_stats is two-pass per chunk (chunk mean, then Σ(x − chunk mean)²) and merges
+ * Batch norm: statistics, apply, the backward sums and input gradients, and the running-statistics update.
+ * Reductions use the split scheme of channel-reduce.ts. bn_stats is two-pass per chunk (chunk mean, then Σ(x − chunk mean)²) and merges
  * chunks with Chan et al.'s pairwise update, so the variance is as accurate as the spec's two-pass float64
  * formula allows in f32 even when |mean| ≫ std. eps, momentum and counts are params.
  */
 import { Kernel } from '../kernel.js';
-import { Epilogue, NodeCtx, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel, scratchRef } from './builder.js';
+import { Epilogue, NodeCtx, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel } from './builder.js';
 import { CHUNK_HEADER, channelPartialsKernel, channelSplit, chunkLoop } from './channel-reduce.js';
 import { partialsBuffer, sumPartialsKernel } from './split-reduce.js';
 
@@ -108,37 +108,32 @@ export function bnBwdXEvalKernels(c: NodeCtx): Kernel[] {
   })];
 }
 
-/** dγ[ch] = inv·Σ dy·(x − mean). */
-export function bnBwdGammaKernels(c: NodeCtx): Kernel[] {
+/** [Σdy; inv·Σdy·(x − mean)] per channel: one split reduction over dy and x (partials [chunk, term, channel]). */
+export function bnBwdSumsKernels(c: NodeCtx): Kernel[] {
   const sp = channelSplit(c, c.inTypes[1].shape);
   return [
-    channelPartialsKernel(c, 'bn_bwd_gamma', sp, [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), inBuf(c, 2, 'ST')],
-      ['DY[k] * (X[k] - mean)'], '\n  let mean = ST[ch];'),
-    sumPartialsKernel(c, 'bn_bwd_gamma', sp.chunks, sp.C, {
-      extra: [inBuf(c, 2, 'ST')], params: { c: sp.C, eps: eps(c) }, finish: 'acc * (1.0 / sqrt(ST[P.c + t] + P.eps))',
+    channelPartialsKernel(c, 'bn_bwd_sums', sp, [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), inBuf(c, 2, 'ST')],
+      ['DY[k]', 'DY[k] * (X[k] - mean)'], '\n  let mean = ST[ch];'),
+    sumPartialsKernel(c, 'bn_bwd_sums', sp.chunks, sp.C * 2, {
+      extra: [inBuf(c, 2, 'ST')], params: { c: sp.C, eps: eps(c) },
+      finish: (i) => `acc * select(1.0, 1.0 / sqrt(ST[${i}] + P.eps), ${i} >= P.c)`,
     }),
   ];
 }
 
-/** Training-mode dx: per-channel Σdy and Σdy·(x − mean) (split reduction into scratch 1), then elementwise. */
+/** Training-mode dx, elementwise from bn_bwd_sums' S. */
 export function bnBwdXKernels(c: NodeCtx): Kernel[] {
   const sp = channelSplit(c, c.inTypes[1].shape);
-  const sums = { name: 'S', ref: scratchRef(1, sp.C * 2 * 4), elem: 'f32' as const, access: 'read_write' as const };
-  const [dy, x, st, g] = [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), inBuf(c, 2, 'ST'), inBuf(c, 3, 'G')];
   const ep = epilogue(c);
   const { body, invocations } = perChannelElements(c, ep, sp.hw, `${INV}
   let mf = f32(P.m);`,
-    (i) => `(G[ch] * inv / mf) * (mf * DY[${i}] - S[2u * ch] - ((X[${i}] - ST[ch]) * inv) * (S[2u * ch + 1u] * inv))`);
-  return [
-    channelPartialsKernel(c, 'bn_bwd_x', sp, [dy, x, st], ['DY[k]', 'DY[k] * (X[k] - mean)'], '\n  let mean = ST[ch];'),
-    sumPartialsKernel(c, 'bn_bwd_x', sp.chunks, sp.C * 2, { out: sums }),
-    makeKernel({
-      name: 'bn_bwd_x',
-      buffers: [dy, x, st, g, { ...sums, access: 'read' }, outBuf(c)],
-      params: { c: sp.C, hw: sp.hw, m: sp.m, eps: eps(c), n: outNumel(c) },
-      invocations, workgroup: ewWorkgroup(c.variant), epilogue: ep, body,
-    }),
-  ];
+    (i) => `(G[ch] * inv / mf) * (mf * DY[${i}] - S[ch] - ((X[${i}] - ST[ch]) * inv) * S[P.c + ch])`);
+  return [makeKernel({
+    name: 'bn_bwd_x',
+    buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), inBuf(c, 2, 'ST'), inBuf(c, 3, 'G'), inBuf(c, 4, 'S'), outBuf(c)],
+    params: { c: sp.C, hw: sp.hw, m: sp.m, eps: eps(c), n: outNumel(c) },
+    invocations, workgroup: ewWorkgroup(c.variant), epilogue: ep, body,
+  })];
 }
 
 /** r ← (1−m)·r + m·batch, the variance row scaled by count/(count−1) (PyTorch's unbiased running variance). */

@@ -1,12 +1,12 @@
 /**
- * Per-channel reductions over every axis but 1 of [N,C,H,W] or [N,C] (sum_channel, bn_bwd_gamma, and the sums
- * bn_bwd_x needs): the N·H·W elements of a channel are split into chunks (split-reduce.ts); one invocation per
- * (chunk, channel) walks its chunk with incremental indices and writes `terms.length` partial sums, laid out
- * [chunk, channel, term], which a second kernel adds up.
+ * Per-channel reductions over every axis but 1 of [N,C,H,W] or [N,C] (sum_channel, bn_bwd_sums): the N·H·W elements
+ * of a channel are split into chunks (split-reduce.ts); one invocation per (chunk, channel) walks its chunk with
+ * incremental indices and writes `terms.length` partial sums, laid out [chunk, term, channel] (so the summed
+ * result is [term, channel]), which a second kernel adds up.
  */
 import { Kernel } from '../kernel.js';
 import { BufferDecl, NodeCtx, inBuf, makeKernel } from './builder.js';
-import { chooseChunks, partialsBuffer, sumPartialsKernel } from './split-reduce.js';
+import { chooseChunks, partialsBuffer, resultKernel, sumPartialsKernel } from './split-reduce.js';
 
 /** Channels and per-channel spatial size, as the op table's chanDims. */
 export function chanDims(shape: number[]): { n: number; c: number; hw: number } {
@@ -46,7 +46,7 @@ ${step}
 
 /**
  * Partial sums of `terms` (WGSL f32 expressions of flat index `k` and channel `ch`; `pre` may define per-channel
- * values) over each chunk: part[(chunk·C + ch)·T + i].
+ * values) over each chunk: part[(chunk·T + i)·C + ch].
  */
 export function channelPartialsKernel(
   c: NodeCtx, name: string, sp: ChannelSplit, inputs: BufferDecl[], terms: string[], pre = '',
@@ -60,7 +60,7 @@ export function channelPartialsKernel(
     body: `${CHUNK_HEADER}${pre}
 ${terms.map((_, i) => `  var acc${i} = 0.0;`).join('\n')}
 ${chunkLoop(terms.map((e, i) => `    acc${i} += ${e};`).join('\n'))}
-${terms.map((_, i) => `  part[(chunk * P.c + ch) * ${T}u + ${i}u] = acc${i};`).join('\n')}`,
+${terms.map((_, i) => `  part[(chunk * ${T}u + ${i}u) * P.c + ch] = acc${i};`).join('\n')}`,
   });
 }
 
@@ -71,4 +71,10 @@ export function sumChannelKernels(c: NodeCtx): Kernel[] {
     channelPartialsKernel(c, 'sum_channel', sp, [inBuf(c, 0, 'X')], ['X[k]']),
     sumPartialsKernel(c, 'sum_channel', sp.chunks, sp.C),
   ];
+}
+
+/** row: one row of a [R, C] value (BN's parameter gradients are rows of bn_bwd_sums), through the node's epilogue. */
+export function rowKernels(c: NodeCtx): Kernel[] {
+  const C = c.node.type.shape[0];
+  return [resultKernel(c, 'row', [inBuf(c, 0, 'S')], { base: (c.node.attrs.index as number) * C }, (i) => ({ loads: '', expr: `S[P.base + ${i}]` }))];
 }

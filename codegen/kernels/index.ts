@@ -11,8 +11,8 @@ import { getOp } from '../../ir/ops.js';
 import { Kernel } from '../kernel.js';
 import { BLOCK_STATS_SCRATCH, NodeCtx, Variant, isBlockFormat, isTrackEpilogue, nodeCtx, nodeQuant } from './builder.js';
 import { computedBy } from './compress.js';
-import { bnApplyKernels, bnBwdGammaKernels, bnBwdXEvalKernels, bnBwdXKernels, bnRunningUpdateKernels, bnStatsKernels } from './batchnorm.js';
-import { sumChannelKernels } from './channel-reduce.js';
+import { bnApplyKernels, bnBwdSumsKernels, bnBwdXEvalKernels, bnBwdXKernels, bnRunningUpdateKernels, bnStatsKernels } from './batchnorm.js';
+import { rowKernels, sumChannelKernels } from './channel-reduce.js';
 import { conv2dKernels } from './conv2d.js';
 import { conv2dBwdDataKernels } from './conv2d-bwd-data.js';
 import { conv2dBwdWeightKernels } from './conv2d-bwd-weight.js';
@@ -45,6 +45,7 @@ const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
   fill: fillKernels,
   dropout: dropoutKernels,
   sum_channel: sumChannelKernels,
+  row: rowKernels,
   maxpool: maxpoolKernels,
   avgpool: avgpoolKernels,
   maxpool_bwd: maxpoolBwdKernels,
@@ -53,7 +54,7 @@ const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
   bn_apply: bnApplyKernels,
   bn_bwd_x: bnBwdXKernels,
   bn_bwd_x_eval: bnBwdXEvalKernels,
-  bn_bwd_gamma: bnBwdGammaKernels,
+  bn_bwd_sums: bnBwdSumsKernels,
   bn_running_update: bnRunningUpdateKernels,
   softmax_xent: softmaxXentKernels,
   softmax_xent_bwd: softmaxXentBwdKernels,

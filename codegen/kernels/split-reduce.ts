@@ -6,7 +6,7 @@
  */
 import { Kernel } from '../kernel.js';
 import {
-  BufferDecl, NO_EPILOGUE, NodeCtx, ParamValues, Variant, ceilDiv, epilogue, isBlockFormat, makeKernel, nodeQuant, outBuf, postOps, qpostOf, scratchRef,
+  BufferDecl, NodeCtx, ParamValues, Variant, ceilDiv, epilogue, isBlockFormat, makeKernel, nodeQuant, outBuf, outNumel, postOps, qpostOf, scratchRef,
 } from './builder.js';
 import { onePassBlockKernel, onePassFits } from './quantize.js';
 
@@ -36,37 +36,40 @@ export interface SumOptions {
   /** More read-only inputs `finish` uses. */
   extra?: BufferDecl[];
   params?: ParamValues;
-  /** WGSL f32 expression of `acc` (the sum) and `t` (its index) stored as the result (default `acc`). */
-  finish?: string;
+  /** WGSL f32 expression of `acc` (the sum) and its index `i` (a u32 expression) stored as the result (default `acc`). */
+  finish?: (i: string) => string;
 }
 
 /** out[t] = finish(Σ_s part[s·total + t]), s ascending, for t < total. */
 export function sumPartialsKernel(c: NodeCtx, name: string, chunks: number, total: number, o: SumOptions = {}): Kernel {
-  const out = o.out ?? outBuf(c);
-  // A small bfp/minmax result (e.g. a weight gradient with per-row blocks): sum and quantize in one dispatch.
-  const q = o.out || o.finish ? undefined : nodeQuant(c.node);
+  const buffers = [partialsBuffer(chunks, total, 'read'), ...(o.extra ?? [])], params = { total, chunks, ...o.params };
+  const sum = (i: string) => `var acc = 0.0;\n    for (var s = 0u; s < P.chunks; s++) { acc += part[s * P.total + ${i}]; }\n    `;
+  if (!o.out) return resultKernel(c, `${name}_sum`, buffers, params, (i) => ({ loads: sum(i), expr: o.finish?.(i) ?? 'acc' }));
+  return makeKernel({
+    name: `${name}_sum`, buffers: [...buffers, o.out], params, invocations: total,
+    body: `\n  ${sum('t')}${o.out.name}[t] = ${o.finish?.('t') ?? 'acc'};`,
+  });
+}
+
+/**
+ * The node's result element by element (`value(i)`: WGSL statements and an f32 expression of the flat index i —
+ * never `t`: the one-pass kernel walks a block per invocation) stored through the node's epilogue. A small bfp or
+ * minmax result (a bias or BN parameter gradient, weight-gradient rows) computes, reduces and rounds in one dispatch.
+ */
+export function resultKernel(c: NodeCtx, name: string, buffers: BufferDecl[], params: ParamValues,
+  value: (i: string) => { loads: string; expr: string }): Kernel {
+  const out = outBuf(c), q = nodeQuant(c.node);
   if (q && isBlockFormat(q.fmt) && onePassFits(q.fmt, c.node.type.shape)) {
     const post = postOps(c);
     return onePassBlockKernel({
-      name: `${name}_sum`, fmt: q.fmt, rounding: q.rounding, tensorId: c.node.id, shape: c.node.type.shape,
-      buffers: [partialsBuffer(chunks, total, 'read'), ...(o.extra ?? []), out, ...post.buffers],
-      params: { total, chunks, ...o.params }, out: out.name, after: qpostOf(c), variant: c.variant,
-      value: (i) => ({
-        loads: `var acc = 0.0;\n    for (var s = 0u; s < P.chunks; s++) { acc += part[s * P.total + ${i}]; }\n    `,
-        expr: post.apply('acc', i),
-      }),
+      name, fmt: q.fmt, rounding: q.rounding, tensorId: c.node.id, shape: c.node.type.shape,
+      buffers: [...buffers, out, ...post.buffers], params, out: out.name, after: qpostOf(c), variant: c.variant,
+      value: (i) => { const v = value(i); return { loads: v.loads, expr: post.apply(v.expr, i) }; },
     });
   }
-  const ep = o.out ? NO_EPILOGUE : epilogue(c);
+  const ep = epilogue(c), v = value('t');
   return makeKernel({
-    name: `${name}_sum`,
-    buffers: [partialsBuffer(chunks, total, 'read'), ...(o.extra ?? []), out],
-    params: { total, chunks, ...o.params },
-    invocations: total,
-    epilogue: ep,
-    body: `
-  var acc = 0.0;
-  for (var s = 0u; s < P.chunks; s++) { acc += part[s * P.total + t]; }
-  ${out.name}[t] = ${ep.q(o.finish ?? 'acc', 't')};`,
+    name, buffers: [...buffers, out], params, invocations: outNumel(c), epilogue: ep,
+    body: `\n  ${v.loads}${out.name}[t] = ${ep.q(v.expr, 't')};`,
   });
 }

@@ -230,7 +230,7 @@ describe('compress pass', () => {
     const ops = (name: string) => g.nodes.filter((n) => n.op === name);
     // every conv's x, every BN's x (shared when the same value), every ReLU's x, the max-pool's x
     for (const n of ops('conv2d_bwd_weight')) expect(g.nodes[n.inputs[1]].op).toBe('division_decompress');
-    for (const n of [...ops('bn_bwd_x'), ...ops('bn_bwd_gamma')]) expect(g.nodes[n.inputs[1]].op).toBe('division_decompress');
+    for (const n of [...ops('bn_bwd_x'), ...ops('bn_bwd_sums')]) expect(g.nodes[n.inputs[1]].op).toBe('division_decompress');
     for (const n of ops('relu_bwd')) expect(g.nodes[n.inputs[1]].op).toBe('mask_decompress');
     expect(ops('maxpool_bwd')).toEqual([]);
     expect(ops('maxpool_bwd_argmax').length).toBe(1);

@@ -49,9 +49,10 @@ function trainGraph(): Graph {
   const dap = b.add('reshape', [dflat], { shape: [2, 3, 2, 2] }, at(9));
   const dmp = b.add('avgpool_bwd', [dap], { k: 2, stride: 2, in_hw: [4, 4] }, at(8));
   const dbn = b.add('maxpool_bwd', [dmp, bn], { k: 2, stride: 2 }, at(7));
-  const dq = b.add('bn_bwd_x', [dbn, q, st, gamma], { eps: 1e-5 }, at(6));
+  const sums = b.add('bn_bwd_sums', [dbn, q, st], { eps: 1e-5 }, at(6));
+  const dq = b.add('bn_bwd_x', [dbn, q, st, gamma, sums], { eps: 1e-5 }, at(6));
   b.add('bn_bwd_x_eval', [dbn, run, gamma], { eps: 1e-5 }, at(6));
-  b.add('bn_bwd_gamma', [dbn, q, st], { eps: 1e-5 }, at(6));
+  b.add('row', [sums], { index: 1 }, at(6));
   const dconv = b.add('relu_bwd', [dq, conv], {}, at(5));
   b.add('conv2d_bwd_data', [dconv, w], { stride: 1, pad: 1, in_hw: [8, 8] }, at(4));
   const dw = b.add('conv2d_bwd_weight', [dconv, x], { stride: 1, pad: 1, k_hw: [3, 3] }, at(4));
@@ -119,7 +120,7 @@ describe('print ∘ parse', () => {
     expect(lines).toContain('  %11 = bn_apply(%5, %9, %6, %7) {eps=0.00001, training=true} : tensor<[2,3,8,8], f32> loc("models/x.ts":6:3)');
     expect(lines).toContain('  %24 = matmul(%22, %14) {ta=true, tb=false} : tensor<[4,12], f32> loc("models/x.ts":10:3)');
     expect(lines.slice(-8)).toEqual(['  output "loss" = %19', '  output "correct" = %20', '  update "bn0.running" = %10',
-      '  update "conv0.weight" = %42', '  update "conv0.weight.momentum" = %40', '  update "linear0.weight" = %46', '}', '']);
+      '  update "conv0.weight" = %43', '  update "conv0.weight.momentum" = %41', '  update "linear0.weight" = %47', '}', '']);
   });
 
   test.each([

@@ -168,7 +168,7 @@ describe('the compress pass with a save format', () => {
 
   test('residual BN net: every BN input and conv input saved in the format', () => {
     const g = train(compile('test/fixtures/resbn.ts', 4, 'save=fixed<8,4>'));
-    for (const n of g.nodes.filter((x) => ['bn_bwd_x', 'bn_bwd_gamma', 'conv2d_bwd_weight'].includes(x.op)))
+    for (const n of g.nodes.filter((x) => ['bn_bwd_x', 'bn_bwd_sums', 'conv2d_bwd_weight'].includes(x.op)))
       expect(g.nodes[n.inputs[1]].op).toBe('format_decompress');
   });
 

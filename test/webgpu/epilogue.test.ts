@@ -103,10 +103,11 @@ const PRODUCERS: Producer[] = [
   { op: 'avgpool_bwd', ins: [{ shape: [1, 2, 4, 3] }], attrs: { k: 3, stride: 2, in_hw: [9, 8] }, tag: 'overlapping' },
   { op: 'bn_stats', ins: [{ shape: bnShape }] },
   { op: 'bn_apply', ins: [{ shape: bnShape }, { shape: [2, C], data: stats(C) }, { shape: [C] }, { shape: [C] }], attrs: { eps: 1e-5, training: true } },
-  // scratch 0 (partials) and 1 (sums) are taken: bfp takes 2
-  { op: 'bn_bwd_x', ins: [{ shape: bnShape }, { shape: bnShape }, { shape: [2, C], data: stats(C) }, { shape: [C] }], attrs: { eps: 1e-5 } },
+  { op: 'bn_bwd_x', ins: [{ shape: bnShape }, { shape: bnShape }, { shape: [2, C], data: stats(C) }, { shape: [C] }, { shape: [2, C] }], attrs: { eps: 1e-5 } },
   { op: 'bn_bwd_x_eval', ins: [{ shape: bnShape }, { shape: [2, C], data: stats(C) }, { shape: [C] }], attrs: { eps: 1e-5 } },
-  { op: 'bn_bwd_gamma', ins: [{ shape: bnShape }, { shape: bnShape }, { shape: [2, C], data: stats(C) }], attrs: { eps: 1e-5 } },
+  // a split reduction whose sum kernel finishes row 1 with inv
+  { op: 'bn_bwd_sums', ins: [{ shape: bnShape }, { shape: bnShape }, { shape: [2, C], data: stats(C) }], attrs: { eps: 1e-5 } },
+  { op: 'row', ins: [{ shape: [2, C] }], attrs: { index: 1 } },
   { op: 'bn_running_update', ins: [{ shape: [2, C], data: stats(C) }, { shape: [2, C], data: stats(C) }], attrs: { momentum: 0.1, count: 60 } },
   { op: 'sum_channel', ins: [{ shape: bnShape }] },
   { op: 'softmax_xent', ins: [{ shape: [9, 10] }, { shape: [9], data: labels(9, 10) }] },

@@ -235,6 +235,11 @@ describe('batch norm', () => {
     const { g, id, feeds } = build('bn_stats', [{ shape, data: x }], {});
     return Float32Array.from(cpuRef(g, id, feeds));
   }
+  /** bn_bwd_sums of (dy, x) from the spec, as f32 (what bn_bwd_x reads). */
+  function sums(shape: number[], dy: Float32Array, x: Float32Array, st: Float32Array): Float32Array {
+    const { g, id, feeds } = build('bn_bwd_sums', [{ shape, data: dy }, { shape, data: x }, { shape: [2, shape[1]], data: st }], { eps });
+    return Float32Array.from(cpuRef(g, id, feeds));
+  }
   for (const shape of [[4, 3, 5, 7], [16, 5], [8, 3, 32, 33]]) {
     const C = shape[1], n = numel(shape);
     test(`bn ops ${JSON.stringify(shape)}`, async () => {
@@ -243,8 +248,11 @@ describe('batch norm', () => {
       await check('bn_stats', [{ shape, data: x }]);
       await check('bn_stats', [{ shape, data: uniform(n, 9, 11) }], {}, 'bn_stats |mean| ≫ std');
       await check('bn_apply', [{ shape, data: x }, { shape: [2, C], data: st }, { shape: [C] }, { shape: [C] }], { eps, training: true });
-      await check('bn_bwd_x', [{ shape }, { shape, data: x }, { shape: [2, C], data: st }, { shape: [C] }], { eps });
-      await check('bn_bwd_gamma', [{ shape }, { shape, data: x }, { shape: [2, C], data: st }], { eps });
+      const dy = uniform(n);
+      await check('bn_bwd_sums', [{ shape, data: dy }, { shape, data: x }, { shape: [2, C], data: st }], { eps });
+      await check('bn_bwd_x', [{ shape, data: dy }, { shape, data: x }, { shape: [2, C], data: st }, { shape: [C] },
+        { shape: [2, C], data: sums(shape, dy, x, st) }], { eps });
+      await check('row', [{ shape: [2, C] }], { index: 1 });
       await check('bn_bwd_x_eval', [{ shape }, { shape: [2, C], data: st }, { shape: [C] }], { eps });
     });
   }
