@@ -48,11 +48,16 @@ function batches(length: number, batchSize: number, get: (i: number) => Batch): 
   };
 }
 
+/** The order in which epoch `epoch` of a run with `seed` visits n training samples (batches take it in slices). */
+export function epochOrder(n: number, seed: number, epoch: number): Uint32Array {
+  return permutation(n, splitmix32(mixSeed(seed, epoch)));
+}
+
 /** Training batches for `epoch` (any integer; the loop uses 1, 2, …): shuffled by (seed, epoch), drop last. */
 export function epochBatches(ds: Dataset, batchSize: number, seed: number, epoch: number): Batches {
   checkBatch(batchSize);
   if (ds.n < batchSize) throw new Error(`batch size ${batchSize} is larger than ${ds.name} (${ds.n} samples)`);
-  const perm = permutation(ds.n, splitmix32(mixSeed(seed, epoch)));
+  const perm = epochOrder(ds.n, seed, epoch);
   return batches(Math.floor(ds.n / batchSize), batchSize, (i) => gather(ds, batchSize, (k) => perm[i * batchSize + k], batchSize));
 }
 
