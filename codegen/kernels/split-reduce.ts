@@ -31,8 +31,6 @@ export function partialsBuffer(chunks: number, total: number, access: 'read' | '
 }
 
 export interface SumOptions {
-  /** Where the sums go (default: the node's output, through the node's quantize epilogue). */
-  out?: BufferDecl;
   /** More read-only inputs `finish` uses. */
   extra?: BufferDecl[];
   params?: ParamValues;
@@ -40,15 +38,11 @@ export interface SumOptions {
   finish?: (i: string) => string;
 }
 
-/** out[t] = finish(Σ_s part[s·total + t]), s ascending, for t < total. */
+/** The node's result[t] = finish(Σ_s part[s·total + t]), s ascending, for t < total (= the result's size). */
 export function sumPartialsKernel(c: NodeCtx, name: string, chunks: number, total: number, o: SumOptions = {}): Kernel {
-  const buffers = [partialsBuffer(chunks, total, 'read'), ...(o.extra ?? [])], params = { total, chunks, ...o.params };
   const sum = (i: string) => `var acc = 0.0;\n    for (var s = 0u; s < P.chunks; s++) { acc += part[s * P.total + ${i}]; }\n    `;
-  if (!o.out) return resultKernel(c, `${name}_sum`, buffers, params, (i) => ({ loads: sum(i), expr: o.finish?.(i) ?? 'acc' }));
-  return makeKernel({
-    name: `${name}_sum`, buffers: [...buffers, o.out], params, invocations: total,
-    body: `\n  ${sum('t')}${o.out.name}[t] = ${o.finish?.('t') ?? 'acc'};`,
-  });
+  return resultKernel(c, `${name}_sum`, [partialsBuffer(chunks, total, 'read'), ...(o.extra ?? [])], { total, chunks, ...o.params },
+    (i) => ({ loads: sum(i), expr: o.finish?.(i) ?? 'acc' }));
 }
 
 /**
