@@ -26,6 +26,8 @@ export interface RunKernelsOptions {
   variant?: Variant;
   /** GEMM tilings (default: codegen's default tile per node). */
   tiles?: TilePicker;
+  /** Dispatch only the kernels this accepts (bench/profile.ts times one kernel of a node at a time); default: all. */
+  only?: (k: Kernel, id: number) => boolean;
   /** Reuse a cache across calls (and count pipeline creations); default: a cache for this call only. */
   pipelines?: PipelineCache;
 }
@@ -83,13 +85,18 @@ export async function runKernels(device: GPUDevice, g: Graph, o: RunKernelsOptio
     const enc = device.createCommandEncoder({ label: 'runKernels' });
     const kernels: Kernel[] = [];
     const dispatches: { k: Kernel; pipeline: GPUComputePipeline; group: GPUBindGroup }[] = [];
+    // A node run again (profiling repeats one) reuses its scratch: fresh buffers each time would time Dawn's
+    // zero-initialisation of them, not the kernels.
+    const scratchOf = new Map<number, Map<number, GPUBuffer>>();
     for (const id of o.run) {
       const node = g.nodes[id];
       if (!node) throw new Error(`run list names unknown node %${id}`);
       for (const i of node.inputs)
         if (!ready.has(storageNode(g, i))) throw new Error(`%${id} ${node.op} needs %${i} (${g.nodes[i].op}), which is neither fed nor run before it`);
-      const scratch = new Map<number, GPUBuffer>();
+      const scratch = scratchOf.get(id) ?? new Map<number, GPUBuffer>();
+      scratchOf.set(id, scratch);
       for (const k of kernelsForNode(g, id, { variant: o.variant, tiles: o.tiles })) {
+        if (o.only && !o.only(k, id)) continue;
         const { pipeline, layout } = pipelines.get(k);
         const params = make(k.params.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${k.name} params`);
         device.queue.writeBuffer(params, 0, k.params);
