@@ -9,15 +9,15 @@
  *   tap that cannot contribute; the mask left is dy's edge (and the class's edge), computed once per tap outside
  *   the o loop. Innermost over o: N masked dy gathers + M uniform weight loads per M·N FMAs.
  * - smem<B>: the shared-memory GEMM (tiles-smem.ts) with the dy gather (exactness and edge masks) for B.
- * - wino<M>x<N> (stride 1, 3×3): Winograd F(2×2, 3×3), as a forward conv of dy with the flipped filters
- *   (conv2d-winograd.ts).
+ * - wino<M>x<N>, wino4_<M>x<N> (stride 1, 3×3): Winograd F(2×2, 3×3) or F(4×4, 3×3), as a forward conv of dy
+ *   with the flipped filters (conv2d-winograd.ts).
  * The quantize epilogue (builder.epilogue) is applied in the final store.
  */
 import { Kernel } from '../kernel.js';
 import { NodeCtx, ceilDiv, epilogue, inBuf, int, outBuf } from './builder.js';
 import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
 import { winogradKernels } from './conv2d-winograd.js';
-import { Tile, makeTiledKernel, range, spill, tileName } from './tiles.js';
+import { Tile, isWinograd, makeTiledKernel, range, spill, tileName, winogradR } from './tiles.js';
 
 const WG = 64;
 
@@ -29,7 +29,7 @@ export function conv2dBwdDataKernels(c: NodeCtx, tile: Tile): Kernel[] {
   const name = `conv2d_bwd_data_${tileName(tile)}`;
   const flops = 2 * N * O * OH * OW * C * KH * KW;
 
-  if (tile.kind === 'wino') return winogradKernels(c, tile.m, tile.n);
+  if (isWinograd(tile)) return winogradKernels(c, tile.m, tile.n, winogradR(tile));
   if (tile.kind === 'smem') {
     const { body, decls } = smemGemm({
       b: tile.b, m: 'P.c', n: 'P.n * P.h * P.w', k: 'P.o * P.kh * P.kw',

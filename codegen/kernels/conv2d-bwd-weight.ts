@@ -18,7 +18,7 @@ import { NodeCtx, ceilDiv, inBuf, int } from './builder.js';
 import { chooseChunks, partialsBuffer, sumPartialsKernel } from './split-reduce.js';
 import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
 import { winogradKernels } from './conv2d-winograd.js';
-import { Tile, makeTiledKernel, range, spill, tileName } from './tiles.js';
+import { Tile, isWinograd, makeTiledKernel, range, spill, tileName, winogradR } from './tiles.js';
 
 const WG = 32;
 
@@ -62,7 +62,7 @@ fn gemm_b(k: u32, col: u32) -> f32 {
     return [partial, sumPartialsKernel(c, 'conv2d_bwd_weight', chunks, total)];
   }
 
-  if (tile.kind === 'wino') return winogradKernels(c, tile.m, tile.n);
+  if (isWinograd(tile)) return winogradKernels(c, tile.m, tile.n, winogradR(tile));
   if (tile.kind === 'win') {
     const partial = windowKernel(c, tile.m, tile.n, { name, flops, masked, base, N, C, KH, KW, O, OH, OW, s, total });
     return [partial.kernel, sumPartialsKernel(c, 'conv2d_bwd_weight', partial.chunks, total)];

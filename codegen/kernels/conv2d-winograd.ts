@@ -16,6 +16,11 @@
  * (test/webgpu/tiles.test.ts holds it to the same 1e-5 as every tile). The scratch (V and Mt are 4× the input and
  * the output) is why tune.ts checks a tile's buffers against the device.
  *
+ * F(4×4, 3×3) (tiles `wino4_<M>x<N>`, forward and input gradient) is the same four passes on 6×6 patches: 36
+ * products per 4×4 output tile, 2.25 multiplies per output against F(2×2)'s 4, and scratch 2.25× the input and the
+ * output against 4×. Its transforms (Lavin & Gray's, points 0, ±1, ±2, ∞) carry constants up to 8 and 1/24, so
+ * its rounding error is larger than F(2×2)'s; the tile tests hold it to the same 1e-5 of the largest output.
+ *
  * The weight gradient of the same convolution is the transpose of that map (Y is linear in g):
  *   dg = Gᵀ [ Σ_tiles (A dy_t Aᵀ) ⊙ (Bᵀ d_t B) ] G,
  * so it takes the input transform (stored [e][t][ci]), the 2×2 → 4×4 transform of dy, 16 products reduced over
@@ -40,9 +45,53 @@ interface WinoConv {
   tap: (ko: string, ci: string, ky: number, kx: number) => string;
 }
 
-export function winogradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
+/**
+ * Winograd F(r×r, 3×3): r outputs per tile side from α = r + 2 inputs, and its transforms as WGSL over vectors
+ * given elementwise: bt (Bᵀ, α → α), g (G, 3 → α) and at (Aᵀ, α → r).
+ */
+interface WinoF { r: 2 | 4; alpha: number; bt: Vec; g: Vec; at: Vec }
+type Vec = (v: (i: number) => string) => string[];
+
+const F2: WinoF = {
+  r: 2, alpha: 4,
+  bt: (v) => [`${v(0)} - ${v(2)}`, `${v(1)} + ${v(2)}`, `${v(2)} - ${v(1)}`, `${v(1)} - ${v(3)}`],
+  g: (v) => [v(0), `0.5 * (${v(0)} + ${v(1)} + ${v(2)})`, `0.5 * (${v(0)} - ${v(1)} + ${v(2)})`, v(2)],
+  at: (v) => [`${v(0)} + ${v(1)} + ${v(2)}`, `${v(1)} - ${v(2)} - ${v(3)}`],
+};
+const F4: WinoF = {
+  r: 4, alpha: 6,
+  bt: (v) => [
+    `4.0 * ${v(0)} - 5.0 * ${v(2)} + ${v(4)}`,
+    `${v(3)} + ${v(4)} - 4.0 * (${v(1)} + ${v(2)})`,
+    `4.0 * (${v(1)} - ${v(2)}) - ${v(3)} + ${v(4)}`,
+    `2.0 * (${v(3)} - ${v(1)}) - ${v(2)} + ${v(4)}`,
+    `2.0 * (${v(1)} - ${v(3)}) - ${v(2)} + ${v(4)}`,
+    `4.0 * ${v(1)} - 5.0 * ${v(3)} + ${v(5)}`,
+  ],
+  g: (v) => [
+    `0.25 * ${v(0)}`,
+    `-(${v(0)} + ${v(1)} + ${v(2)}) / 6.0`,
+    `-(${v(0)} - ${v(1)} + ${v(2)}) / 6.0`,
+    `${v(0)} / 24.0 + ${v(1)} / 12.0 + ${v(2)} / 6.0`,
+    `${v(0)} / 24.0 - ${v(1)} / 12.0 + ${v(2)} / 6.0`,
+    v(2),
+  ],
+  at: (v) => [
+    `${v(0)} + ${v(1)} + ${v(2)} + ${v(3)} + ${v(4)}`,
+    `${v(1)} - ${v(2)} + 2.0 * (${v(3)} - ${v(4)})`,
+    `${v(1)} + ${v(2)} + 4.0 * (${v(3)} + ${v(4)})`,
+    `${v(1)} - ${v(2)} + 8.0 * (${v(3)} - ${v(4)}) + ${v(5)}`,
+  ],
+};
+
+/** `r`: the output tile side, 2 (F(2×2, 3×3): every op) or 4 (F(4×4, 3×3): the forward conv and the input gradient). */
+export function winogradKernels(c: NodeCtx, m: number, nt: number, r: 2 | 4 = 2): Kernel[] {
   const op = c.node.op;
-  if (op === 'conv2d_bwd_weight') return weightGradKernels(c, m, nt);
+  if (op === 'conv2d_bwd_weight') {
+    if (r !== 2) throw new Error(`wino4 tiles compute the forward conv and its input gradient, not %${c.node.id} ${op}`);
+    return weightGradKernels(c, m, nt);
+  }
+  const f = r === 4 ? F4 : F2, E = f.alpha * f.alpha;
   const wShape = c.inTypes[1].shape;
   if (!winogradApplies(op, wShape.slice(2), int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${op})`);
   const pad = int(c, 'pad');
@@ -56,26 +105,27 @@ export function winogradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
     const [N, C, H, W] = c.node.type.shape, [, , OH, OW] = c.inTypes[0].shape, [O] = wShape;
     conv = { n: N, ci: O, h: OH, w: OW, ko: C, oh: H, ow: W, pad: 2 - pad, tap: (k, i, y, x) => `((${i}) * P.ko + ${k}) * 9u + ${(2 - y) * 3 + (2 - x)}u` };
   }
-  const params = tileParams(conv);
+  const params = tileParams(conv, f.r);
   const { ntiles } = params;
-  const u = (a: 'read' | 'read_write') => scratch('U', U_SCRATCH, 16 * conv.ko * conv.ci, a);
-  const v = (a: 'read' | 'read_write') => scratch('V', V_SCRATCH, 16 * conv.ci * ntiles, a);
-  const mt = (a: 'read' | 'read_write') => scratch('Mt', M_SCRATCH, 16 * conv.ko * ntiles, a);
+  const u = (a: 'read' | 'read_write') => scratch('U', U_SCRATCH, E * conv.ko * conv.ci, a);
+  const v = (a: 'read' | 'read_write') => scratch('V', V_SCRATCH, E * conv.ci * ntiles, a);
+  const mt = (a: 'read' | 'read_write') => scratch('Mt', M_SCRATCH, E * conv.ko * ntiles, a);
+  const wino = r === 4 ? 'wino4' : 'wino';
   const base = op === 'conv2d' ? 'conv2d' : 'conv2d_bwd_data';
   const hasBias = op === 'conv2d' && c.node.inputs.length > 2;
   // flops: the direct convolution's, as every tile reports (GFLOP/s stay comparable across tilings)
   const flops = 2 * conv.n * conv.ko * conv.oh * conv.ow * conv.ci * 9;
   return [
-    filterTransform(`${base}_wino_filter`, inBuf(c, 1, 'Wt'), u('read_write'), conv, params),
-    inputTransform(`${base}_wino_input`, inBuf(c, 0, 'X'), v('read_write'), conv, params),
-    productKernel(`${base}_${tileName({ kind: 'wino', m, n: nt })}`, u('read'), v('read'), mt('read_write'), conv, params, m, nt, flops),
-    outputTransform(c, `${base}${hasBias ? '_bias' : ''}_wino_output`, mt('read'), conv, params, hasBias),
+    filterTransform(`${base}_${wino}_filter`, inBuf(c, 1, 'Wt'), u('read_write'), conv, params, f),
+    inputTransform(`${base}_${wino}_input`, inBuf(c, 0, 'X'), v('read_write'), conv, params, f),
+    productKernel(`${base}_${tileName({ kind: r === 4 ? 'wino4' : 'wino', m, n: nt })}`, u('read'), v('read'), mt('read_write'), conv, params, m, nt, flops, E),
+    outputTransform(c, `${base}${hasBias ? '_bias' : ''}_${wino}_output`, mt('read'), conv, params, hasBias, f),
   ];
 }
 
-/** The convolution's sizes and its grid of 2×2 output tiles as kernel params. */
-function tileParams(conv: Omit<WinoConv, 'tap'>): Params {
-  const th = ceilDiv(conv.oh, 2), tw = ceilDiv(conv.ow, 2);
+/** The convolution's sizes and its grid of r×r output tiles as kernel params. */
+function tileParams(conv: Omit<WinoConv, 'tap'>, r: number): Params {
+  const th = ceilDiv(conv.oh, r), tw = ceilDiv(conv.ow, r);
   if (th * tw >= 2 ** 22) throw new Error(`wino tiles: ${conv.oh}×${conv.ow} outputs per image are too many`);
   return {
     n: conv.n, ci: conv.ci, h: conv.h, w: conv.w, ko: conv.ko, oh: conv.oh, ow: conv.ow, pad: ['i32', conv.pad],
@@ -87,52 +137,51 @@ const scratch = (name: string, index: number, floats: number, access: 'read' | '
   ({ name, ref: scratchRef(index, floats * 4), elem: 'f32', access });
 
 /** U[e][ko][ci] = (G g Gᵀ)[e] for every (ko, ci): one invocation each. */
-function filterTransform(name: string, wt: BufferDecl, u: BufferDecl, conv: WinoConv, params: Params): Kernel {
-  const g = (y: number, x: number) => `g${y}${x}`;
-  // rows of G g: [g0; (g0+g1+g2)/2; (g0−g1+g2)/2; g2] with g_r the filter's rows; then the same on columns.
-  const rowsOf = (v: (i: number) => string) => [v(0), `0.5 * (${v(0)} + ${v(1)} + ${v(2)})`, `0.5 * (${v(0)} - ${v(1)} + ${v(2)})`, v(2)];
+function filterTransform(name: string, wt: BufferDecl, u: BufferDecl, conv: WinoConv, params: Params, f: WinoF): Kernel {
+  const g = (y: number, x: number) => `g${y}${x}`, A = range(f.alpha);
+  // G g (rows), then the same on the columns of the result
   const body = `
   let idx = (wid.x + wid.y * nwg.x) * 64u + li;
   if (idx < P.ko * P.ci) {
     let ko = idx % P.ko;
     let ci = idx / P.ko;
 ${range(3).map((y) => range(3).map((x) => `    let ${g(y, x)} = Wt[${conv.tap('ko', 'ci', y, x)}];`).join('\n')).join('\n')}
-${range(3).map((x) => rowsOf((y) => g(y, x)).map((e, r) => `    let t${r}${x} = ${e};`).join('\n')).join('\n')}
-${range(4).map((r) => rowsOf((x) => `t${r}${x}`).map((e, s) => `    U[(${r * 4 + s}u * P.ko + ko) * P.ci + ci] = ${e};`).join('\n')).join('\n')}
+${range(3).map((x) => f.g((y) => g(y, x)).map((e, r) => `    let t${r}${x} = ${e};`).join('\n')).join('\n')}
+${A.map((r) => f.g((x) => `t${r}${x}`).map((e, s) => `    U[(${r * f.alpha + s}u * P.ko + ko) * P.ci + ci] = ${e};`).join('\n')).join('\n')}
   }`;
   const [gx, gy] = spill(ceilDiv(conv.ko * conv.ci, 64));
   return makeTiledKernel({ name, buffers: [wt, u], params, body, workgroup: [64, 1, 1], dispatch: [gx, gy, 1] });
 }
 
 /**
- * V = (Bᵀ d B)[e] of tile t's 4×4 input patch d in channel ci, one invocation per (ci, t), stored [e][ci][t]
+ * V = (Bᵀ d B)[e] of tile t's α×α input patch d in channel ci, one invocation per (ci, t), stored [e][ci][t]
  * (`byTile` false: the forward product's lanes take tiles) or [e][t][ci] (true: the weight gradient's take channels).
  */
-function inputTransform(name: string, x: BufferDecl, v: BufferDecl, conv: Pick<WinoConv, 'n' | 'ci'>, params: Params, byTile = false): Kernel {
-  const R4 = range(4);
+function inputTransform(name: string, x: BufferDecl, v: BufferDecl, conv: Pick<WinoConv, 'n' | 'ci'>, params: Params, f: WinoF, byTile = false): Kernel {
+  const A = range(f.alpha);
   const body = `
 ${TILE_COORDS}
     let ci = wid.z;
-    let iy = i32(ty * 2u) - P.pad;
-    let ix = i32(tx * 2u) - P.pad;
+    let iy = i32(ty * ${f.r}u) - P.pad;
+    let ix = i32(tx * ${f.r}u) - P.pad;
     let xb = i32((n * P.ci + ci) * P.h * P.w) + iy * i32(P.w) + ix;
-${R4.map((i) => `    let vy${i} = iy + ${i} >= 0 && iy + ${i} < i32(P.h);
+${A.map((i) => `    let vy${i} = iy + ${i} >= 0 && iy + ${i} < i32(P.h);
     let vx${i} = ix + ${i} >= 0 && ix + ${i} < i32(P.w);`).join('\n')}
-${R4.map((i) => R4.map((j) => `    let d${i}${j} = select(0.0, X[select(0, xb + ${i} * i32(P.w) + ${j}, vy${i} && vx${j})], vy${i} && vx${j});`).join('\n')).join('\n')}
-${R4.map((j) => bt((i) => `d${i}${j}`).map((e, r) => `    let s${r}${j} = ${e};`).join('\n')).join('\n')}
+${A.map((i) => A.map((j) => `    let d${i}${j} = select(0.0, X[select(0, xb + ${i} * i32(P.w) + ${j}, vy${i} && vx${j})], vy${i} && vx${j});`).join('\n')).join('\n')}
+${A.map((j) => f.bt((i) => `d${i}${j}`).map((e, r) => `    let s${r}${j} = ${e};`).join('\n')).join('\n')}
     let vs = P.ci * P.ntiles;
     let vb = ${byTile ? 't * P.ci + ci' : 'ci * P.ntiles + t'};
-${R4.map((r) => bt((j) => `s${r}${j}`).map((e, c) => `    V[${r * 4 + c}u * vs + vb] = ${e};`).join('\n')).join('\n')}
+${A.map((r) => f.bt((j) => `s${r}${j}`).map((e, c) => `    V[${r * f.alpha + c}u * vs + vb] = ${e};`).join('\n')).join('\n')}
   }`;
   return makeTiledKernel({ name, buffers: [x, v], params, body, decls: DIV_WGSL, workgroup: [64, 1, 1], dispatch: [ceilDiv(params.th * params.tw, 64), conv.n, conv.ci] });
 }
 
 /**
- * The 16 products: Mt[e][ko][t] = Σ_ci U[e][ko][ci]·V[e][ci][t], register-blocked like the reg tiles: a workgroup
+ * The α² products: Mt[e][ko][t] = Σ_ci U[e][ko][ci]·V[e][ci][t], register-blocked like the reg tiles: a workgroup
  * of 64 owns e and M output channels (workgroup id z: uniform U loads) and 64·N tiles, lane-consecutive (V loads
  * contiguous across lanes, no masks).
  */
-function productKernel(name: string, u: BufferDecl, v: BufferDecl, mt: BufferDecl, conv: WinoConv, params: Params, m: number, nt: number, flops: number): Kernel {
+function productKernel(name: string, u: BufferDecl, v: BufferDecl, mt: BufferDecl, conv: WinoConv, params: Params, m: number, nt: number, flops: number, E: number): Kernel {
   const J = range(m), Q = range(nt);
   const kb = ceilDiv(conv.ko, m);
   const body = `
@@ -156,34 +205,37 @@ ${J.map((j) => `    if (k0 + ${j}u < P.ko) { Mt[ob + (k0 + ${j}u) * P.ntiles + t
   }`).join('\n')}`;
   const [gx, gy] = spill(ceilDiv(params.ntiles, WG * nt));
   return makeTiledKernel({
-    name, buffers: [u, v, mt], params: { ...params, kb }, body, workgroup: [WG, 1, 1], dispatch: [gx, gy, 16 * kb], flops,
+    name, buffers: [u, v, mt], params: { ...params, kb }, body, workgroup: [WG, 1, 1], dispatch: [gx, gy, E * kb], flops,
   });
 }
 
-/** out = Aᵀ Mt A (+ bias) through the quantize epilogue: one invocation per (n, ko, tile), 4 outputs each. */
-function outputTransform(c: NodeCtx, name: string, mt: BufferDecl, conv: WinoConv, params: Params, hasBias: boolean): Kernel {
+/** out = Aᵀ Mt A (+ bias) through the quantize epilogue: one invocation per (n, ko, tile), r×r outputs each. */
+function outputTransform(c: NodeCtx, name: string, mt: BufferDecl, conv: WinoConv, params: Params, hasBias: boolean, f: WinoF): Kernel {
   const ep = epilogue(c);
   const buffers: BufferDecl[] = [mt];
   if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
   buffers.push(outBuf(c));
-  const R4 = range(4);
+  const A = range(f.alpha), R = range(f.r);
+  // output (a, b) of the tile: offset a·ow + b from the first; inside unless past the bottom or right edge
+  const inside = (a: number, b: number) => [a ? `in_y${a}` : '', b ? `in_x${b}` : ''].filter(Boolean).join(' && ');
+  const store = (a: number, b: number) => {
+    const i = `i${a ? ` + ${a === 1 ? '' : `${a}u * `}P.ow` : ''}${b ? ` + ${b}u` : ''}`;
+    const st = `out[${i}] = ${ep.q(`y${a}${b}`, i)};`;
+    return inside(a, b) ? `    if (${inside(a, b)}) { ${st} }` : `    ${st}`;
+  };
   const body = `
 ${TILE_COORDS}
     let ko = wid.z;
-    let oy = ty * 2u;
-    let ox = tx * 2u;
+    let oy = ty * ${f.r}u;
+    let ox = tx * ${f.r}u;
     let ms = P.ko * P.ntiles;
     let mb = ko * P.ntiles + t;
-${range(16).map((e) => `    let m${e} = Mt[${e}u * ms + mb];`).join('\n')}
-${R4.map((cc) => at((r) => `m${r * 4 + cc}`).map((e, a) => `    let r${a}${cc} = ${e};`).join('\n')).join('\n')}
-${range(2).map((a) => at((cc) => `r${a}${cc}`).map((e, b) => `    let y${a}${b} = ${e}${hasBias ? ' + bias[ko]' : ''};`).join('\n')).join('\n')}
+${range(f.alpha * f.alpha).map((e) => `    let m${e} = Mt[${e}u * ms + mb];`).join('\n')}
+${A.map((cc) => f.at((r) => `m${r * f.alpha + cc}`).map((e, a) => `    let r${a}_${cc} = ${e};`).join('\n')).join('\n')}
+${R.map((a) => f.at((cc) => `r${a}_${cc}`).map((e, b) => `    let y${a}${b} = ${e}${hasBias ? ' + bias[ko]' : ''};`).join('\n')).join('\n')}
     let i = ((n * P.ko + ko) * P.oh + oy) * P.ow + ox;
-    let in_y = oy + 1u < P.oh;
-    let in_x = ox + 1u < P.ow;
-    out[i] = ${ep.q('y00', 'i')};
-    if (in_x) { out[i + 1u] = ${ep.q('y01', 'i + 1u')}; }
-    if (in_y) { out[i + P.ow] = ${ep.q('y10', 'i + P.ow')}; }
-    if (in_x && in_y) { out[i + P.ow + 1u] = ${ep.q('y11', 'i + P.ow + 1u')}; }
+${R.slice(1).map((a) => `    let in_y${a} = oy + ${a}u < P.oh;\n    let in_x${a} = ox + ${a}u < P.ow;`).join('\n')}
+${R.map((a) => R.map((b) => store(a, b)).join('\n')).join('\n')}
   }`;
   return makeTiledKernel({ name, buffers, params, body, decls: DIV_WGSL, epilogue: ep, workgroup: [64, 1, 1], dispatch: [ceilDiv(params.th * params.tw, 64), conv.n, conv.ko] });
 }
@@ -208,10 +260,6 @@ const DIV_WGSL = `fn lpc_div(a: u32, d: u32, inv: f32) -> u32 {
 }
 `;
 
-/** Bᵀ v for a 4-vector v (a column, then a row, of the patch). */
-const bt = (v: (i: number) => string) => [`${v(0)} - ${v(2)}`, `${v(1)} + ${v(2)}`, `${v(2)} - ${v(1)}`, `${v(1)} - ${v(3)}`];
-/** Aᵀ v for a 4-vector v. */
-const at = (v: (i: number) => string) => [`${v(0)} + ${v(1)} + ${v(2)}`, `${v(1)} - ${v(2)} - ${v(3)}`];
 
 // ---- the weight gradient ----
 
@@ -222,7 +270,7 @@ function weightGradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
   const [N, O, OH, OW] = c.inTypes[0].shape, [, C, H, W] = c.inTypes[1].shape;
   const kHW = c.node.type.shape.slice(2);
   if (!winogradApplies(c.node.op, kHW, int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${c.node.op})`);
-  const params = tileParams({ n: N, ci: C, h: H, w: W, ko: O, oh: OH, ow: OW, pad: int(c, 'pad') });
+  const params = tileParams({ n: N, ci: C, h: H, w: W, ko: O, oh: OH, ow: OW, pad: int(c, 'pad') }, 2);
   const { ntiles } = params;
   const lanes = wgradLanes(C, nt), ob = ceilDiv(O, m), cg = ceilDiv(C, lanes * nt);
   // chunks of tiles: enough workgroups for the target, at least 32 tiles each
@@ -236,7 +284,7 @@ function weightGradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
   const product = wgradProduct(`${base}_${tileName({ kind: 'wino', m, n: nt })}`, dt('read'), v('read'), p16('read_write'),
     { ...params, per_chunk: perChunk, ob }, m, nt, lanes, [cg, chunks, 16 * ob], 2 * N * O * OH * OW * C * 9);
   return [
-    inputTransform(`${base}_wino_input`, inBuf(c, 1, 'X'), v('read_write'), { n: N, ci: C }, params, true),
+    inputTransform(`${base}_wino_input`, inBuf(c, 1, 'X'), v('read_write'), { n: N, ci: C }, params, F2, true),
     dyTransform(`${base}_wino_dy`, inBuf(c, 0, 'DY'), dt('read_write'), params),
     product,
     partialTaps(`${base}_wino_taps`, p16('read'), partialsBuffer(chunks, total, 'read_write'), { ...params, chunks }),

@@ -7,14 +7,15 @@
  *   loaded, value replaced by 0), with no masks at all when there is no padding (every tap is then inside).
  *   Channels and pixels past the edge are clamped for loads and skipped for stores.
  * - smem<B>: the shared-memory GEMM (tiles-smem.ts) with an im2col gather for B.
- * - wino<M>x<N>: Winograd F(2×2, 3×3) for 3×3 stride-1 convolutions (conv2d-winograd.ts).
+ * - wino<M>x<N>, wino4_<M>x<N>: Winograd F(2×2, 3×3) and F(4×4, 3×3) for 3×3 stride-1 convolutions
+ *   (conv2d-winograd.ts).
  * The quantize epilogue (builder.epilogue) is applied in the final store. Shapes, stride and padding are params.
  */
 import { Kernel } from '../kernel.js';
 import { BufferDecl, NodeCtx, ceilDiv, epilogue, inBuf, int, outBuf } from './builder.js';
 import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
 import { winogradKernels } from './conv2d-winograd.js';
-import { Tile, makeTiledKernel, range, spill, tileName } from './tiles.js';
+import { Tile, isWinograd, makeTiledKernel, range, spill, tileName, winogradR } from './tiles.js';
 
 const WG = 64;
 
@@ -33,7 +34,7 @@ export function conv2dKernels(c: NodeCtx, tile: Tile): Kernel[] {
   const flops = 2 * np * O * C * KH * KW;
   const biasOf = (o: string) => (hasBias ? ` + bias[${o}]` : '');
 
-  if (tile.kind === 'wino') return winogradKernels(c, tile.m, tile.n);
+  if (isWinograd(tile)) return winogradKernels(c, tile.m, tile.n, winogradR(tile));
   if (tile.kind === 'smem') {
     const { body, decls } = smemGemm({
       b: tile.b, m: 'P.o', n: 'P.np', k: 'P.c * P.kh * P.kw',

@@ -26,22 +26,27 @@ export type Tile =
   | { kind: 'reg'; m: number; n: number }
   | { kind: 'win'; m: number; n: number }
   | { kind: 'wino'; m: number; n: number }
+  | { kind: 'wino4'; m: number; n: number }
   | { kind: 'smem'; b: number };
 
 /** Ops whose generators take a tile. */
 export const TILED_OPS = new Set(['matmul', 'linear', 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight']);
 
 export function tileName(t: Tile): string {
-  return t.kind === 'smem' ? `smem${t.b}` : `${t.kind}${t.m}x${t.n}`;
+  return t.kind === 'smem' ? `smem${t.b}` : `${t.kind}${t.kind === 'wino4' ? '_' : ''}${t.m}x${t.n}`;
 }
 
 export function parseTile(s: string): Tile {
-  let m = /^(reg|wino|win)(\d+)x(\d+)$/.exec(s);
-  if (m) return { kind: m[1] as 'reg' | 'win' | 'wino', m: +m[2], n: +m[3] };
+  let m = /^(reg|wino4_|wino|win)(\d+)x(\d+)$/.exec(s);
+  if (m) return { kind: m[1] === 'wino4_' ? 'wino4' : m[1] as 'reg' | 'win' | 'wino', m: +m[2], n: +m[3] };
   m = /^smem(\d+)$/.exec(s);
   if (m) return { kind: 'smem', b: +m[1] };
-  throw new Error(`unknown tile '${s}' (expected reg<M>x<N>, win<M>x<N>, wino<M>x<N> or smem<B>)`);
+  throw new Error(`unknown tile '${s}' (expected reg<M>x<N>, win<M>x<N>, wino<M>x<N>, wino4_<M>x<N> or smem<B>)`);
 }
+
+/** Winograd tiles: F(2×2, 3×3) ('wino') and F(4×4, 3×3) ('wino4'), and the output tile side of each. */
+export const isWinograd = (t: Tile): t is Extract<Tile, { kind: 'wino' | 'wino4' }> => t.kind === 'wino' || t.kind === 'wino4';
+export const winogradR = (t: Extract<Tile, { kind: 'wino' | 'wino4' }>): 2 | 4 => (t.kind === 'wino4' ? 4 : 2);
 
 /** Register tiles shipped per op (M × N as described above). matmul's 4×4 block is the one research §1 measured. */
 const REG_TILES: Record<string, [number, number][]> = {
@@ -64,6 +69,12 @@ const WINO_TILES: Record<string, [number, number][]> = {
   // M output channels × N input channels per lane
   conv2d_bwd_weight: [[16, 2], [8, 4], [16, 4], [16, 8]],
 };
+/** Winograd F(4×4, 3×3) tiles: 36 products per 4×4 output tile (2.25 per output, against 4 for F(2×2) and 9 direct),
+ *  for the forward convolution and the input gradient. */
+const WINO4_TILES: Record<string, [number, number][]> = {
+  conv2d: [[16, 4], [8, 8], [16, 8], [8, 16]],
+  conv2d_bwd_data: [[16, 4], [8, 8], [16, 8], [8, 16]],
+};
 const SMEM_TILES = [64, 32];
 
 /** Every tile shipped for `op` (what the tests cover). */
@@ -71,21 +82,23 @@ export function allTiles(op: string): Tile[] {
   const reg = (REG_TILES[op] ?? []).map(([m, n]): Tile => ({ kind: 'reg', m, n }));
   const win = (WIN_TILES[op] ?? []).map(([m, n]): Tile => ({ kind: 'win', m, n }));
   const wino = (WINO_TILES[op] ?? []).map(([m, n]): Tile => ({ kind: 'wino', m, n }));
-  return [...reg, ...win, ...wino, ...SMEM_TILES.map((b): Tile => ({ kind: 'smem', b }))];
+  const wino4 = (WINO4_TILES[op] ?? []).map(([m, n]): Tile => ({ kind: 'wino4', m, n }));
+  return [...reg, ...win, ...wino, ...wino4, ...SMEM_TILES.map((b): Tile => ({ kind: 'smem', b }))];
 }
 
 /** A convolution node's filter shape [O, C, KH, KW]: its weight input, or its result for the weight gradient. */
 const filterShape = (g: Graph, node: Node): readonly number[] =>
   node.op === 'conv2d_bwd_weight' ? node.type.shape : g.nodes[node.inputs[1]].type.shape;
 
-/** A 3×3 stride-1 convolution or one of its gradients: what Winograd F(2×2, 3×3) tiles compute. */
+/** A 3×3 stride-1 convolution or one of its gradients: what Winograd tiles compute (F(4×4, 3×3): not the weight
+ *  gradient, which allTiles does not offer it for). */
 export function winogradApplies(op: string, kernelHW: readonly number[], stride: number): boolean {
   return (op === 'conv2d' || op === 'conv2d_bwd_data' || op === 'conv2d_bwd_weight') && kernelHW[0] === 3 && kernelHW[1] === 3 && stride === 1;
 }
 
 /** Whether `tile` can compute `node` (Winograd tiles: 3×3 stride-1 convolutions only; every other tile: any). */
 export function tileFits(g: Graph, node: Node, tile: Tile): boolean {
-  if (tile.kind !== 'wino') return true;
+  if (!isWinograd(tile)) return true;
   return winogradApplies(node.op, filterShape(g, node).slice(2), node.attrs.stride as number);
 }
 

@@ -52,7 +52,10 @@ test('tiles: names round-trip; CPU drivers get no shared-memory tiles; defaults 
   for (const op of ['matmul', 'linear', 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight'])
     for (const t of allTiles(op)) expect(parseTile(tileName(t))).toEqual(t);
   expect(() => parseTile('huge9')).toThrow(/unknown tile/);
-  expect(tileCandidates('conv2d', 'cpu-driver').every((t) => t.kind === 'reg' || t.kind === 'wino')).toBe(true);
+  expect(tileCandidates('conv2d', 'cpu-driver').every((t) => t.kind === 'reg' || t.kind === 'wino' || t.kind === 'wino4')).toBe(true);
+  expect(parseTile('wino4_16x8')).toEqual({ kind: 'wino4', m: 16, n: 8 });
+  // F(4×4) is offered for the forward conv and the input gradient, not the weight gradient
+  expect(allTiles('conv2d_bwd_data').some((t) => t.kind === 'wino4') && !allTiles('conv2d_bwd_weight').some((t) => t.kind === 'wino4')).toBe(true);
   const wgrad = tileCandidates('conv2d_bwd_weight', 'cpu-driver');
   expect(wgrad.some((t) => t.kind === 'win') && wgrad.every((t) => t.kind !== 'smem')).toBe(true);
   expect(tileCandidates('conv2d', 'gpu').some((t) => t.kind === 'smem')).toBe(true);
@@ -65,19 +68,23 @@ test('Winograd tiles are candidates for 3×3 stride-1 convolutions only, and a c
   const kinds = (o: ReturnType<typeof conv>) => new Set(nodeTileCandidates(o.g, o.node, 'cpu-driver').map((t) => t.kind));
   const s1 = conv([2, 3, 9, 9], [5, 3, 3, 3]), s2 = conv([2, 3, 9, 9], [5, 3, 3, 3], { stride: 2, pad: 1 });
   const k5 = conv([2, 3, 9, 9], [5, 3, 5, 5], { stride: 1, pad: 2 });
-  expect(kinds(s1)).toEqual(new Set(['reg', 'wino']));
+  expect(kinds(s1)).toEqual(new Set(['reg', 'wino', 'wino4']));
   for (const o of [s2, k5]) expect(kinds(o)).toEqual(new Set(['reg']));
   // the same class string can only come from the same kernel size and stride, but a hand-edited entry might lie
   const c = emptyCache();
   c.adapters.A = { [shapeClass(s2.g, s2.node)]: entry('wino16x8') };
   expect(cachedTile(c, 'A', s2.g, s2.node)).toBeUndefined();
-  // an entry for a 3×3 stride-1 class made before the Winograd tiles existed is measured again
+  c.adapters.A = { [shapeClass(s2.g, s2.node)]: entry('wino4_16x8') };
+  expect(cachedTile(c, 'A', s2.g, s2.node)).toBeUndefined();
+  // an entry for a 3×3 stride-1 class made before the F(4×4) tiles existed is measured again
   const old = entry('reg16x8');
-  for (const t of allTiles('conv2d')) if (t.kind === 'wino') delete old.ms[tileName(t)];
+  for (const t of allTiles('conv2d')) if (t.kind === 'wino4') delete old.ms[tileName(t)];
   c.adapters.A = { [shapeClass(s1.g, s1.node)]: old };
   expect(cachedTile(c, 'A', s1.g, s1.node)).toBeUndefined();
   c.adapters.A = { [shapeClass(s1.g, s1.node)]: entry('wino16x8') };
   expect(cachedTile(c, 'A', s1.g, s1.node)).toEqual({ kind: 'wino', m: 16, n: 8 });
+  c.adapters.A = { [shapeClass(s1.g, s1.node)]: entry('wino4_8x16') };
+  expect(cachedTile(c, 'A', s1.g, s1.node)).toEqual({ kind: 'wino4', m: 8, n: 16 });
 });
 
 test("a tile whose scratch buffers exceed the device's binding size does not fit it (Winograd's are 4× an activation)", () => {
@@ -86,6 +93,10 @@ test("a tile whose scratch buffers exceed the device's binding size does not fit
   expect(tileFitsDevice(big.g, big.node, wino, 'cpu-driver', 2 ** 21)).toBe(true);
   expect(tileFitsDevice(big.g, big.node, wino, 'cpu-driver', 2 ** 21 - 4)).toBe(false);
   expect(tileFitsDevice(big.g, big.node, reg, 'cpu-driver', 4)).toBe(true);
+  // F(4×4): 36 · 16 channels · 8·8·8 tiles · 4 B = 1.125 MiB (2.25× the activation)
+  const wino4: Tile = { kind: 'wino4', m: 16, n: 8 };
+  expect(tileFitsDevice(big.g, big.node, wino4, 'cpu-driver', 36 * 16 * 512 * 4)).toBe(true);
+  expect(tileFitsDevice(big.g, big.node, wino4, 'cpu-driver', 36 * 16 * 512 * 4 - 4)).toBe(false);
 });
 
 test('write is atomic (temp file renamed; no temp files left) and a missing file reads as empty', () => {

@@ -11,7 +11,7 @@ import { getOp } from '../../ir/ops.js';
 import { numel } from '../../ir/types.js';
 import { quantize } from '../../ir/quant/quantize.js';
 import { kernelsForNode } from '../../codegen/kernels/index.js';
-import { Tile, allTiles, tileName } from '../../codegen/kernels/tiles.js';
+import { Tile, allTiles, isWinograd, tileName } from '../../codegen/kernels/tiles.js';
 import { getGpu } from '../../runtime/webgpu/device.js';
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
@@ -112,7 +112,7 @@ const OPS = ['matmul', 'linear', 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight
 
 describe.each(OPS)('%s', (op) => {
   allTiles(op).forEach((tile, ti) => {
-    const mk = op.startsWith('conv') ? (o: string, big = false) => convCase(o, big, tile.kind === 'wino') : mmCase;
+    const mk = op.startsWith('conv') ? (o: string, big = false) => convCase(o, big, isWinograd(tile)) : mmCase;
     test(`${tileName(tile)} vs the CPU interpreter; with a quantize epilogue bit for bit`, async () => {
       const cases = [mk(op), mk(op), mk(op, true)];
       for (const c of cases) {
