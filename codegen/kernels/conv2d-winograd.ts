@@ -16,7 +16,7 @@
  * (test/webgpu/tiles.test.ts holds it to the same 1e-5 as every tile). The scratch (V and Mt are 4× the input and
  * the output) is why tune.ts checks a tile's buffers against the device.
  *
- * F(4×4, 3×3) (tiles `wino4_<M>x<N>`, forward and input gradient) is the same four passes on 6×6 patches: 36
+ * F(4×4, 3×3) (tiles `wino4_<M>x<N>`, all three convolutions) is the same passes on 6×6 patches: 36
  * products per 4×4 output tile, 2.25 multiplies per output against F(2×2)'s 4, and scratch 2.25× the input and the
  * output against 4×. Its transforms (Lavin & Gray's, points 0, ±1, ±2, ∞) carry constants up to 8 and 1/24, so
  * its rounding error is larger than F(2×2)'s; the tile tests hold it to the same 1e-5 of the largest output.
@@ -47,9 +47,10 @@ interface WinoConv {
 
 /**
  * Winograd F(r×r, 3×3): r outputs per tile side from α = r + 2 inputs, and its transforms as WGSL over vectors
- * given elementwise: bt (Bᵀ, α → α), g (G, 3 → α) and at (Aᵀ, α → r).
+ * given elementwise: bt (Bᵀ, α → α), g (G, 3 → α) and at (Aᵀ, α → r); for the weight gradient (the transposed
+ * map) a (A, r → α) and gt (Gᵀ, α → 3).
  */
-interface WinoF { r: 2 | 4; alpha: number; bt: Vec; g: Vec; at: Vec }
+interface WinoF { r: 2 | 4; alpha: number; bt: Vec; g: Vec; at: Vec; a: Vec; gt: Vec }
 type Vec = (v: (i: number) => string) => string[];
 
 const F2: WinoF = {
@@ -57,6 +58,8 @@ const F2: WinoF = {
   bt: (v) => [`${v(0)} - ${v(2)}`, `${v(1)} + ${v(2)}`, `${v(2)} - ${v(1)}`, `${v(1)} - ${v(3)}`],
   g: (v) => [v(0), `0.5 * (${v(0)} + ${v(1)} + ${v(2)})`, `0.5 * (${v(0)} - ${v(1)} + ${v(2)})`, v(2)],
   at: (v) => [`${v(0)} + ${v(1)} + ${v(2)}`, `${v(1)} - ${v(2)} - ${v(3)}`],
+  a: (v) => [v(0), `${v(0)} + ${v(1)}`, `${v(0)} - ${v(1)}`, `-${v(1)}`],
+  gt: (v) => [`${v(0)} + 0.5 * (${v(1)} + ${v(2)})`, `0.5 * (${v(1)} - ${v(2)})`, `0.5 * (${v(1)} + ${v(2)}) + ${v(3)}`],
 };
 const F4: WinoF = {
   r: 4, alpha: 6,
@@ -82,16 +85,26 @@ const F4: WinoF = {
     `${v(1)} + ${v(2)} + 4.0 * (${v(3)} + ${v(4)})`,
     `${v(1)} - ${v(2)} + 8.0 * (${v(3)} - ${v(4)}) + ${v(5)}`,
   ],
+  a: (v) => [
+    v(0),
+    `${v(0)} + ${v(1)} + ${v(2)} + ${v(3)}`,
+    `${v(0)} - ${v(1)} + ${v(2)} - ${v(3)}`,
+    `${v(0)} + 2.0 * ${v(1)} + 4.0 * ${v(2)} + 8.0 * ${v(3)}`,
+    `${v(0)} - 2.0 * ${v(1)} + 4.0 * ${v(2)} - 8.0 * ${v(3)}`,
+    v(3),
+  ],
+  gt: (v) => [
+    `0.25 * ${v(0)} - (${v(1)} + ${v(2)}) / 6.0 + (${v(3)} + ${v(4)}) / 24.0`,
+    `(${v(2)} - ${v(1)}) / 6.0 + (${v(3)} - ${v(4)}) / 12.0`,
+    `(${v(3)} + ${v(4)} - ${v(1)} - ${v(2)}) / 6.0 + ${v(5)}`,
+  ],
 };
 
-/** `r`: the output tile side, 2 (F(2×2, 3×3): every op) or 4 (F(4×4, 3×3): the forward conv and the input gradient). */
+/** `r`: the output tile side, 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)). */
 export function winogradKernels(c: NodeCtx, m: number, nt: number, r: 2 | 4 = 2): Kernel[] {
   const op = c.node.op;
-  if (op === 'conv2d_bwd_weight') {
-    if (r !== 2) throw new Error(`wino4 tiles compute the forward conv and its input gradient, not %${c.node.id} ${op}`);
-    return weightGradKernels(c, m, nt);
-  }
   const f = r === 4 ? F4 : F2, E = f.alpha * f.alpha;
+  if (op === 'conv2d_bwd_weight') return weightGradKernels(c, m, nt, f);
   const wShape = c.inTypes[1].shape;
   if (!winogradApplies(op, wShape.slice(2), int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${op})`);
   const pad = int(c, 'pad');
@@ -266,63 +279,64 @@ const DIV_WGSL = `fn lpc_div(a: u32, d: u32, inv: f32) -> u32 {
 /** Lanes of a weight-gradient product workgroup: enough for the input channels at N per lane, 8 to 64. */
 const wgradLanes = (ci: number, nt: number) => Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(ceilDiv(ci, nt)))));
 
-function weightGradKernels(c: NodeCtx, m: number, nt: number): Kernel[] {
+function weightGradKernels(c: NodeCtx, m: number, nt: number, f: WinoF): Kernel[] {
   const [N, O, OH, OW] = c.inTypes[0].shape, [, C, H, W] = c.inTypes[1].shape;
   const kHW = c.node.type.shape.slice(2);
   if (!winogradApplies(c.node.op, kHW, int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${c.node.op})`);
-  const params = tileParams({ n: N, ci: C, h: H, w: W, ko: O, oh: OH, ow: OW, pad: int(c, 'pad') }, 2);
+  const params = tileParams({ n: N, ci: C, h: H, w: W, ko: O, oh: OH, ow: OW, pad: int(c, 'pad') }, f.r);
   const { ntiles } = params;
+  const E = f.alpha * f.alpha;
   const lanes = wgradLanes(C, nt), ob = ceilDiv(O, m), cg = ceilDiv(C, lanes * nt);
   // chunks of tiles: enough workgroups for the target, at least 32 tiles each
-  const { chunks, perChunk } = chooseChunks(ntiles, 16 * ob * cg * lanes, c.variant, 32);
+  const { chunks, perChunk } = chooseChunks(ntiles, E * ob * cg * lanes, c.variant, 32);
   const total = O * C * 9;
   // scratch 0 is the partials of the final sum (split-reduce.ts)
-  const v = (a: 'read' | 'read_write') => scratch('V', 1, 16 * C * ntiles, a);
-  const dt = (a: 'read' | 'read_write') => scratch('Dt', 2, 16 * O * ntiles, a);
-  const p16 = (a: 'read' | 'read_write') => scratch('P16', 3, chunks * 16 * O * C, a);
-  const base = 'conv2d_bwd_weight';
-  const product = wgradProduct(`${base}_${tileName({ kind: 'wino', m, n: nt })}`, dt('read'), v('read'), p16('read_write'),
-    { ...params, per_chunk: perChunk, ob }, m, nt, lanes, [cg, chunks, 16 * ob], 2 * N * O * OH * OW * C * 9);
+  const v = (a: 'read' | 'read_write') => scratch('V', 1, E * C * ntiles, a);
+  const dt = (a: 'read' | 'read_write') => scratch('Dt', 2, E * O * ntiles, a);
+  const pe = (a: 'read' | 'read_write') => scratch('PE', 3, chunks * E * O * C, a);
+  const base = 'conv2d_bwd_weight', wino = f.r === 4 ? 'wino4' : 'wino';
+  const product = wgradProduct(`${base}_${tileName({ kind: wino, m, n: nt })}`, dt('read'), v('read'), pe('read_write'),
+    { ...params, per_chunk: perChunk, ob }, m, nt, lanes, [cg, chunks, E * ob], 2 * N * O * OH * OW * C * 9, E);
   return [
-    inputTransform(`${base}_wino_input`, inBuf(c, 1, 'X'), v('read_write'), { n: N, ci: C }, params, F2, true),
-    dyTransform(`${base}_wino_dy`, inBuf(c, 0, 'DY'), dt('read_write'), params),
+    inputTransform(`${base}_${wino}_input`, inBuf(c, 1, 'X'), v('read_write'), { n: N, ci: C }, params, f, true),
+    dyTransform(`${base}_${wino}_dy`, inBuf(c, 0, 'DY'), dt('read_write'), params, f),
     product,
-    partialTaps(`${base}_wino_taps`, p16('read'), partialsBuffer(chunks, total, 'read_write'), { ...params, chunks }),
+    partialTaps(`${base}_${wino}_taps`, pe('read'), partialsBuffer(chunks, total, 'read_write'), { ...params, chunks }, f),
     sumPartialsKernel(c, base, chunks, total),
   ];
 }
 
-/** Dt[e][ko][t] = (A dy_t Aᵀ)[e] of tile t's 2×2 dy block (zero past the edge): one invocation per (n, ko, tile). */
-function dyTransform(name: string, dy: BufferDecl, dt: BufferDecl, params: Params): Kernel {
-  // A v for a 2-vector v: [v0, v0 + v1, v0 − v1, −v1]
-  const av = (v: (i: number) => string) => [v(0), `${v(0)} + ${v(1)}`, `${v(0)} - ${v(1)}`, `-${v(1)}`];
+/** Dt[e][ko][t] = (A dy_t Aᵀ)[e] of tile t's r×r dy block (zero past the edge): one invocation per (n, ko, tile). */
+function dyTransform(name: string, dy: BufferDecl, dt: BufferDecl, params: Params, f: WinoF): Kernel {
+  const R = range(f.r), A = range(f.alpha);
+  const inside = (a: number, b: number) => [a ? `in_y${a}` : '', b ? `in_x${b}` : ''].filter(Boolean).join(' && ');
+  const load = (a: number, b: number) => {
+    const i = `i${a ? ` + ${a === 1 ? '' : `${a}u * `}P.ow` : ''}${b ? ` + ${b}u` : ''}`;
+    return inside(a, b) ? `select(0.0, DY[select(i, ${i}, ${inside(a, b)})], ${inside(a, b)})` : `DY[${i}]`;
+  };
   const body = `
 ${TILE_COORDS}
     let ko = wid.z;
-    let oy = ty * 2u;
-    let ox = tx * 2u;
+    let oy = ty * ${f.r}u;
+    let ox = tx * ${f.r}u;
     let i = ((n * P.ko + ko) * P.oh + oy) * P.ow + ox;
-    let in_y = oy + 1u < P.oh;
-    let in_x = ox + 1u < P.ow;
-    let g00 = DY[i];
-    let g01 = select(0.0, DY[select(i, i + 1u, in_x)], in_x);
-    let g10 = select(0.0, DY[select(i, i + P.ow, in_y)], in_y);
-    let g11 = select(0.0, DY[select(i, i + P.ow + 1u, in_x && in_y)], in_x && in_y);
-${range(2).map((b) => av((a) => `g${a}${b}`).map((e, r) => `    let s${r}${b} = ${e};`).join('\n')).join('\n')}
+${R.slice(1).map((a) => `    let in_y${a} = oy + ${a}u < P.oh;\n    let in_x${a} = ox + ${a}u < P.ow;`).join('\n')}
+${R.map((a) => R.map((b) => `    let g${a}${b} = ${load(a, b)};`).join('\n')).join('\n')}
+${R.map((b) => f.a((a) => `g${a}${b}`).map((e, r) => `    let s${r}${b} = ${e};`).join('\n')).join('\n')}
     let ds = P.ko * P.ntiles;
     let db = ko * P.ntiles + t;
-${range(4).map((r) => av((b) => `s${r}${b}`).map((e, q) => `    Dt[${r * 4 + q}u * ds + db] = ${e};`).join('\n')).join('\n')}
+${A.map((r) => f.a((b) => `s${r}${b}`).map((e, q) => `    Dt[${r * f.alpha + q}u * ds + db] = ${e};`).join('\n')).join('\n')}
   }`;
   return makeTiledKernel({ name, buffers: [dy, dt], params, body, decls: DIV_WGSL, workgroup: [64, 1, 1], dispatch: [ceilDiv(params.th * params.tw, 64), params.n as number, params.ko as number] });
 }
 
 /**
- * P16[chunk][e][ko][ci] = Σ_{t in chunk} Dt[e][ko][t]·V[e][t][ci]: a workgroup owns e and M output channels
+ * PE[chunk][e][ko][ci] = Σ_{t in chunk} Dt[e][ko][t]·V[e][t][ci]: a workgroup owns e and M output channels
  * (workgroup id z: uniform Dt loads) and lanes·N input channels (lane-consecutive V loads), one chunk of tiles
  * (workgroup id y).
  */
 function wgradProduct(
-  name: string, dt: BufferDecl, v: BufferDecl, p16: BufferDecl, params: Params, m: number, nt: number, lanes: number, dispatch: [number, number, number], flops: number,
+  name: string, dt: BufferDecl, v: BufferDecl, pe: BufferDecl, params: Params, m: number, nt: number, lanes: number, dispatch: [number, number, number], flops: number, E: number,
 ): Kernel {
   const J = range(m), Q = range(nt);
   const body = `
@@ -343,29 +357,28 @@ ${J.map((j) => Q.map((q) => `    a${j}_${q} += d${j} * v${q};`).join(' ')).join(
 ${J.map((j) => `    di${j}++;`).join('\n')}
     vi += P.ci;
   }
-  let pb = (chunk * 16u + e) * P.ko;
+  let pb = (chunk * ${E}u + e) * P.ko;
 ${Q.map((q) => `  if (cb + ${q * lanes}u < P.ci) {
-${J.map((j) => `    if (k0 + ${j}u < P.ko) { P16[(pb + k0 + ${j}u) * P.ci + c${q}] = a${j}_${q}; }`).join('\n')}
+${J.map((j) => `    if (k0 + ${j}u < P.ko) { PE[(pb + k0 + ${j}u) * P.ci + c${q}] = a${j}_${q}; }`).join('\n')}
   }`).join('\n')}`;
-  return makeTiledKernel({ name, buffers: [dt, v, p16], params, body, workgroup: [lanes, 1, 1], dispatch, flops });
+  return makeTiledKernel({ name, buffers: [dt, v, pe], params, body, workgroup: [lanes, 1, 1], dispatch, flops });
 }
 
-/** part[chunk][(ko·ci + c)·9 + tap] = (Gᵀ P16[chunk][·][ko][c] G)[tap]: each chunk's partial as 3×3 taps (linear). */
-function partialTaps(name: string, p16: BufferDecl, part: BufferDecl, params: Params): Kernel {
-  // Gᵀ v for a 4-vector v: [v0 + ½(v1 + v2), ½(v1 − v2), ½(v1 + v2) + v3]
-  const gt = (v: (i: number) => string) => [`${v(0)} + 0.5 * (${v(1)} + ${v(2)})`, `0.5 * (${v(1)} - ${v(2)})`, `0.5 * (${v(1)} + ${v(2)}) + ${v(3)}`];
+/** part[chunk][(ko·ci + c)·9 + tap] = (Gᵀ PE[chunk][·][ko][c] G)[tap]: each chunk's partial as 3×3 taps (linear). */
+function partialTaps(name: string, pe: BufferDecl, part: BufferDecl, params: Params, f: WinoF): Kernel {
+  const A = range(f.alpha), E = f.alpha * f.alpha;
   const body = `
   let idx = (wid.x + wid.y * nwg.x) * 64u + li;
   let oc = P.ko * P.ci;
   if (idx < oc * P.chunks) {
     let chunk = idx / oc;
     let r = idx % oc;
-    let pb = chunk * 16u * oc + r;
-${range(16).map((e) => `    let p${e} = P16[pb + ${e}u * oc];`).join('\n')}
-${range(4).map((s) => gt((r) => `p${r * 4 + s}`).map((e, i) => `    let q${i}${s} = ${e};`).join('\n')).join('\n')}
+    let pb = chunk * ${E}u * oc + r;
+${range(E).map((e) => `    let p${e} = PE[pb + ${e}u * oc];`).join('\n')}
+${A.map((s) => f.gt((r) => `p${r * f.alpha + s}`).map((e, i) => `    let q${i}_${s} = ${e};`).join('\n')).join('\n')}
     let ob = chunk * oc * 9u + r * 9u;
-${range(3).map((i) => gt((s) => `q${i}${s}`).map((e, j) => `    part[ob + ${i * 3 + j}u] = ${e};`).join('\n')).join('\n')}
+${range(3).map((i) => f.gt((s) => `q${i}_${s}`).map((e, j) => `    part[ob + ${i * 3 + j}u] = ${e};`).join('\n')).join('\n')}
   }`;
   const [gx, gy] = spill(ceilDiv((params.ko as number) * (params.ci as number) * (params.chunks as number), 64));
-  return makeTiledKernel({ name, buffers: [p16, part], params, body, workgroup: [64, 1, 1], dispatch: [gx, gy, 1] });
+  return makeTiledKernel({ name, buffers: [pe, part], params, body, workgroup: [64, 1, 1], dispatch: [gx, gy, 1] });
 }

@@ -69,11 +69,12 @@ const WINO_TILES: Record<string, [number, number][]> = {
   // M output channels × N input channels per lane
   conv2d_bwd_weight: [[16, 2], [8, 4], [16, 4], [16, 8]],
 };
-/** Winograd F(4×4, 3×3) tiles: 36 products per 4×4 output tile (2.25 per output, against 4 for F(2×2) and 9 direct),
- *  for the forward convolution and the input gradient. */
+/** Winograd F(4×4, 3×3) tiles: 36 products per 4×4 output tile (2.25 per output, against 4 for F(2×2) and 9
+ *  direct); the same register blocks. */
 const WINO4_TILES: Record<string, [number, number][]> = {
   conv2d: [[16, 4], [8, 8], [16, 8], [8, 16]],
   conv2d_bwd_data: [[16, 4], [8, 8], [16, 8], [8, 16]],
+  conv2d_bwd_weight: [[16, 2], [8, 4], [16, 4], [16, 8]],
 };
 const SMEM_TILES = [64, 32];
 
@@ -90,8 +91,7 @@ export function allTiles(op: string): Tile[] {
 const filterShape = (g: Graph, node: Node): readonly number[] =>
   node.op === 'conv2d_bwd_weight' ? node.type.shape : g.nodes[node.inputs[1]].type.shape;
 
-/** A 3×3 stride-1 convolution or one of its gradients: what Winograd tiles compute (F(4×4, 3×3): not the weight
- *  gradient, which allTiles does not offer it for). */
+/** A 3×3 stride-1 convolution or one of its gradients: what Winograd tiles compute. */
 export function winogradApplies(op: string, kernelHW: readonly number[], stride: number): boolean {
   return (op === 'conv2d' || op === 'conv2d_bwd_data' || op === 'conv2d_bwd_weight') && kernelHW[0] === 3 && kernelHW[1] === 3 && stride === 1;
 }

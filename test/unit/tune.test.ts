@@ -54,8 +54,8 @@ test('tiles: names round-trip; CPU drivers get no shared-memory tiles; defaults 
   expect(() => parseTile('huge9')).toThrow(/unknown tile/);
   expect(tileCandidates('conv2d', 'cpu-driver').every((t) => t.kind === 'reg' || t.kind === 'wino' || t.kind === 'wino4')).toBe(true);
   expect(parseTile('wino4_16x8')).toEqual({ kind: 'wino4', m: 16, n: 8 });
-  // F(4×4) is offered for the forward conv and the input gradient, not the weight gradient
-  expect(allTiles('conv2d_bwd_data').some((t) => t.kind === 'wino4') && !allTiles('conv2d_bwd_weight').some((t) => t.kind === 'wino4')).toBe(true);
+  // F(4×4) is offered for the forward conv and both gradients
+  for (const op of ['conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight']) expect([op, allTiles(op).some((t) => t.kind === 'wino4')]).toEqual([op, true]);
   const wgrad = tileCandidates('conv2d_bwd_weight', 'cpu-driver');
   expect(wgrad.some((t) => t.kind === 'win') && wgrad.every((t) => t.kind !== 'smem')).toBe(true);
   expect(tileCandidates('conv2d', 'gpu').some((t) => t.kind === 'smem')).toBe(true);

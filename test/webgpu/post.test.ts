@@ -31,7 +31,7 @@ const uniform = (n: number, lo = -2, hi = 2) => Float32Array.from({ length: n },
 
 interface Case { op: string; ins: number[][]; attrs?: Attrs; post: string; extras: number[][]; exact?: boolean; q?: Format; data?: (i: number, n: number) => HostArray; tile?: Tile }
 const conv = { stride: 1, pad: 1 };
-const WINO: Tile = { kind: 'wino', m: 8, n: 8 }, WINO_W: Tile = { kind: 'wino', m: 8, n: 4 }, WINO4: Tile = { kind: 'wino4', m: 16, n: 4 };
+const WINO: Tile = { kind: 'wino', m: 8, n: 8 }, WINO_W: Tile = { kind: 'wino', m: 8, n: 4 }, WINO4: Tile = { kind: 'wino4', m: 16, n: 4 }, WINO4_W: Tile = { kind: 'wino4', m: 8, n: 4 };
 const CASES: Case[] = [
   { op: 'add', ins: [[3, 7], [3, 7]], post: 'relu(x)', extras: [], exact: true },
   { op: 'scale', ins: [[4, 9]], attrs: { c: 0.5 }, post: 'add($0,x)', extras: [[4, 9]], exact: true },
@@ -100,10 +100,10 @@ describe('the elementwise fusion pass', () => {
     }
   }, 120000);
 
-  // the default tiles, and Winograd wherever it applies (every 3×3 stride-1 conv and both its gradients; F(4×4) for
-  // the forward conv and the input gradient, F(2×2) for the weight gradient)
+  // the default tiles, and Winograd F(2×2) or F(4×4) wherever it applies (every 3×3 stride-1 conv and both its
+  // gradients)
   const wino: TilePicker = (g, n) => (!tileFits(g, n, WINO) ? undefined : n.op === 'conv2d_bwd_weight' ? WINO_W : WINO);
-  const wino4: TilePicker = (g, n) => (!tileFits(g, n, WINO) ? undefined : n.op === 'conv2d_bwd_weight' ? WINO_W : WINO4);
+  const wino4: TilePicker = (g, n) => (!tileFits(g, n, WINO) ? undefined : n.op === 'conv2d_bwd_weight' ? WINO4_W : WINO4);
   test.each([['default tiles', undefined], ['Winograd tiles', wino], ['Winograd F(4×4) tiles', wino4]] as const)('ResNet-20, fused, %s: one WebGPU step follows the CPU interpreter', async (_name, tiles) => {
     const batch = 2;
     const m = runPasses(frontEnd('models/resnet20.ts', batch), { batch, optimizer: SGD });
