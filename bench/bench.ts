@@ -22,7 +22,7 @@ import { getGpu, shutdownGpu } from '../runtime/webgpu/device.js';
 import { Backend } from '../runtime/backend.js';
 import { parsePolicy } from '../ir/precision/index.js';
 import { DEFAULT_SGD, RECIPES } from './recipes.js';
-import { alternate, batchesFor, compareWithTfjs, lpcStepper, TfjsComparison } from './tfjs-compare.js';
+import { alternateTimes, batchesFor, compareWithTfjs, lpcStepper, TfjsComparison } from './tfjs-compare.js';
 import { Builder, emptyGraph } from '../ir/graph.js';
 import { runKernels } from '../runtime/webgpu/run-kernels.js';
 import { PipelineCache } from '../runtime/webgpu/pipelines.js';
@@ -138,7 +138,7 @@ if (want('lenet')) cpuMs = await stepMs(new CpuBackend(m), m, Math.max(5, Math.f
 // lpc vs tfjs-backend-webgpu, same device, same weights, same batches (fp32).
 const tfjsLenet = want('tfjs') ? await compareWithTfjs(gpu, m, { sgd: optimizer, steps, log }) : null;
 let tfjsResnet: TfjsComparison | null = null;
-let resnetQuant: { fusedMs: number; unfusedMs: number } | null = null;
+let resnetQuant: { fusedMs: number; unfusedMs: number; q1Ratio: number } | null = null;
 const haveResnet = fs.existsSync(RESNET20);
 if (!haveResnet && (want('tfjs') || want('resnet'))) log(`${RESNET20} does not exist yet: no ResNet-20 figures`);
 if (haveResnet && want('tfjs')) {
@@ -153,11 +153,11 @@ if (haveResnet && want('resnet')) {
   const bf = await tunedWebGpuBackend(gpu, fused), bu = await tunedWebGpuBackend(gpu, unfused);
   await bf.setState(state);
   await bu.setState(state);
-  // twice the tfjs comparison's steps: the two differ by ~15% and this VM's speed drifts by more between rounds
-  const per = Math.max(1, Math.ceil((2 * resnetSteps) / 4));
-  const [fusedMs, unfusedMs] = await alternate(
-    [lpcStepper(bf, batches, optimizer.lr), lpcStepper(bu, batches, optimizer.lr)], 4, per, 1);
-  resnetQuant = { fusedMs, unfusedMs };
+  // three times the tfjs comparison's steps in six rounds: the two differ by ~15%, and this VM's speed drifts by more
+  // between rounds (with 12 steps each, three runs in a row gave 0.98, 1.06 and 1.40)
+  const per = Math.max(1, Math.ceil((3 * resnetSteps) / 6));
+  const [f, u] = await alternateTimes([lpcStepper(bf, batches, optimizer.lr), lpcStepper(bu, batches, optimizer.lr)], 6, per, 1);
+  resnetQuant = { fusedMs: median(f), unfusedMs: median(u), q1Ratio: quantile(u, 0.25) / quantile(f, 0.25) };
   await bf.dispose();
   await bu.dispose();
 }
@@ -218,6 +218,7 @@ const result = {
     quantized_step_ms_resnet20_b32: ms(resnetQuant.fusedMs),
     unfused_quantized_step_ms_resnet20_b32: ms(resnetQuant.unfusedMs),
     fused_over_unfused_speedup_resnet20: +(resnetQuant.unfusedMs / resnetQuant.fusedMs).toFixed(3),
+    fused_over_unfused_speedup_resnet20_lower_quartiles: num(resnetQuant.q1Ratio, 3),
   } : {}),
   matmul_gflops_1024: num(mmGflops),
   compile_seconds_resnet18: num(r18Seconds, 3),
@@ -239,7 +240,8 @@ if (mem) lines.push([mem.peak_train_bytes_resnet18_b128, `ResNet-18 b128 planned
 for (const [v, line] of lines) if (v !== null && v !== undefined) console.log(line);
 if (resnetQuant) {
   console.log(`quantized step (ResNet-20, batch 32, SWALP-style bfp<8>): fused ${ms(resnetQuant.fusedMs)} ms, unfused ` +
-    `${ms(resnetQuant.unfusedMs)} ms → fused / unfused speedup ${result.fused_over_unfused_speedup_resnet20}×`);
+    `${ms(resnetQuant.unfusedMs)} ms → fused / unfused speedup ${result.fused_over_unfused_speedup_resnet20}× (medians; lower quartiles: ` +
+    `${result.fused_over_unfused_speedup_resnet20_lower_quartiles}×)`);
 }
 if (tfjsLenet) {
 console.log('');

@@ -62,8 +62,8 @@ export function lpcStepper(b: Backend, batches: PeerBatch[], lr: number, firstSt
 }
 
 /** `warmup` untimed steps of each runner, then `rounds` rounds of `perRound` timed steps each, rotating which runner
- *  goes first so drift hits all alike. Median ms per runner. */
-export async function alternate(runs: (() => Promise<number>)[], rounds: number, perRound: number, warmup = 0): Promise<number[]> {
+ *  goes first so drift hits all alike. Every runner's times (ms). */
+export async function alternateTimes(runs: (() => Promise<number>)[], rounds: number, perRound: number, warmup = 0): Promise<number[][]> {
   for (let i = 0; i < warmup; i++) for (const r of runs) await r();
   const times: number[][] = runs.map(() => []);
   for (let r = 0; r < rounds; r++)
@@ -71,7 +71,12 @@ export async function alternate(runs: (() => Promise<number>)[], rounds: number,
       const i = (k + r) % runs.length;
       for (let s = 0; s < perRound; s++) times[i].push(await runs[i]());
     }
-  return times.map(median);
+  return times;
+}
+
+/** alternateTimes' median ms per runner. */
+export async function alternate(runs: (() => Promise<number>)[], rounds: number, perRound: number, warmup = 0): Promise<number[]> {
+  return (await alternateTimes(runs, rounds, perRound, warmup)).map(median);
 }
 
 export async function compareWithTfjs(gpu: Gpu, m: Module, o: CompareOptions): Promise<TfjsComparison> {

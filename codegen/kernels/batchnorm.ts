@@ -5,7 +5,8 @@
  * formula allows in f32 even when |mean| ≫ std. eps, momentum and counts are params.
  */
 import { Kernel } from '../kernel.js';
-import { Epilogue, NodeCtx, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel } from './builder.js';
+import { BufferDecl, NodeCtx, ParamValues, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel } from './builder.js';
+import { XYZW } from './tiles.js';
 import { CHUNK_HEADER, channelPartialsKernel, channelSplit, chunkLoop } from './channel-reduce.js';
 import { partialsBuffer, sumPartialsKernel } from './split-reduce.js';
 
@@ -14,24 +15,30 @@ const INV = `
   let inv = 1.0 / sqrt(ST[P.c + ch] + P.eps);`;
 
 /**
- * The body of a per-element kernel whose values depend on the element's channel: with H·W a multiple of 4 each
- * invocation takes four elements of one channel, so the channel (an integer division, scalarised on CPU drivers) and
- * the per-channel setup `pre` are computed once per four elements; otherwise one element per invocation. `value(i)`
- * is the element's value; the store goes through the node's epilogue.
+ * A per-element kernel whose values depend on the element's channel. With H·W a multiple of 4 each invocation takes
+ * four elements of one channel through vec4 views of the per-element buffers (`elems`, and `out`): one 16-byte load
+ * or store per buffer, and the channel (an integer division, scalarised on CPU drivers) and the per-channel setup
+ * `pre` computed once per four elements. Otherwise one element per invocation. `value(at)` is an element's value,
+ * `at(name)` the element of per-element buffer `name`; the store goes through the node's epilogue.
  */
-function perChannelElements(c: NodeCtx, ep: Epilogue, hw: number, pre: string, value: (i: string) => string): { body: string; invocations: number } {
-  const n = outNumel(c);
-  if (hw % 4 !== 0) return { invocations: n, body: `
-  let i = t;
-  let ch = (t / P.hw) % P.c;${pre}
-  out[i] = ${ep.q(value('i'), 'i')};` };
-  return {
-    invocations: Math.ceil(n / 4),
-    body: `
+function perChannelKernel(
+  c: NodeCtx, name: string, ins: BufferDecl[], elems: string[], params: ParamValues, pre: string, value: (at: (b: string) => string) => string,
+): Kernel {
+  const ep = epilogue(c), n = outNumel(c), hw = channelSplit(c, c.node.type.shape).hw;
+  const vec4 = hw % 4 === 0;
+  const view = (b: BufferDecl) => (vec4 && (elems.includes(b.name) || b.name === 'out') ? { ...b, view: 'vec4<f32>' } : b);
+  const body = vec4 ? `
   let i0 = t * 4u;
   let ch = (i0 / P.hw) % P.c;${pre}
-  for (var i = i0; i < min(i0 + 4u, P.n); i++) { out[i] = ${ep.q(value('i'), 'i')}; }`,
-  };
+${elems.map((e) => `  let v_${e} = ${e}[t];`).join('\n')}
+  out[t] = vec4<f32>(${[...XYZW].map((k, q) => ep.q(value((e) => `v_${e}.${k}`), `i0 + ${q}u`)).join(', ')});` : `
+  let i = t;
+  let ch = (t / P.hw) % P.c;${pre}
+  out[i] = ${ep.q(value((e) => `${e}[i]`), 'i')};`;
+  return makeKernel({
+    name: `${name}${vec4 ? '_vec4' : ''}`, buffers: [...ins, outBuf(c)].map(view), params: { ...params, hw, n },
+    invocations: vec4 ? n / 4 : n, workgroup: ewWorkgroup(c.variant), epilogue: ep, body,
+  });
 }
 
 export function bnStatsKernels(c: NodeCtx): Kernel[] {
@@ -74,38 +81,23 @@ export function bnStatsKernels(c: NodeCtx): Kernel[] {
 }
 
 /**
- * bn_apply's value at element i of channel `ch` (after `BN_APPLY.pre`, which defines `inv` from `ch`), its bindings
+ * bn_apply's value of element x (WGSL) of channel `ch` (after `BN_APPLY.pre`, which defines `inv` from `ch`), its bindings
  * and params: shared by its own kernel and DIVISION's compression computing it (compress.ts, with_input).
  */
 export const BN_APPLY = {
   pre: INV,
-  value: (i: string) => `(X[${i}] - ST[ch]) * inv * G[ch] + B[ch]`,
+  value: (x: string) => `(${x} - ST[ch]) * inv * G[ch] + B[ch]`,
   buffers: (c: NodeCtx) => [inBuf(c, 0, 'X'), inBuf(c, 1, 'ST'), inBuf(c, 2, 'G'), inBuf(c, 3, 'B')],
   params: (c: NodeCtx) => ({ c: c.inTypes[0].shape[1], eps: eps(c) }),
 };
 
 export function bnApplyKernels(c: NodeCtx): Kernel[] {
-  const sp = channelSplit(c, c.inTypes[0].shape);
-  const ep = epilogue(c);
-  const { body, invocations } = perChannelElements(c, ep, sp.hw, BN_APPLY.pre, BN_APPLY.value);
-  return [makeKernel({
-    name: 'bn_apply',
-    buffers: [...BN_APPLY.buffers(c), outBuf(c)],
-    params: { ...BN_APPLY.params(c), hw: sp.hw, n: outNumel(c) },
-    invocations, workgroup: ewWorkgroup(c.variant), epilogue: ep, body,
-  })];
+  return [perChannelKernel(c, 'bn_apply', BN_APPLY.buffers(c), ['X'], BN_APPLY.params(c), BN_APPLY.pre, (at) => BN_APPLY.value(at('X')))];
 }
 
 export function bnBwdXEvalKernels(c: NodeCtx): Kernel[] {
-  const sp = channelSplit(c, c.inTypes[0].shape);
-  const ep = epilogue(c);
-  const { body, invocations } = perChannelElements(c, ep, sp.hw, '', (i) => `DY[${i}] * G[ch] / sqrt(ST[P.c + ch] + P.eps)`);
-  return [makeKernel({
-    name: 'bn_bwd_x_eval',
-    buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'ST'), inBuf(c, 2, 'G'), outBuf(c)],
-    params: { c: sp.C, hw: sp.hw, eps: eps(c), n: outNumel(c) },
-    invocations, workgroup: ewWorkgroup(c.variant), epilogue: ep, body,
-  })];
+  return [perChannelKernel(c, 'bn_bwd_x_eval', [inBuf(c, 0, 'DY'), inBuf(c, 1, 'ST'), inBuf(c, 2, 'G')], ['DY'],
+    { c: c.inTypes[0].shape[1], eps: eps(c) }, '', (at) => `${at('DY')} * G[ch] / sqrt(ST[P.c + ch] + P.eps)`)];
 }
 
 /** [Σdy; inv·Σdy·(x − mean)] per channel: one split reduction over dy and x (partials [chunk, term, channel]). */
@@ -124,16 +116,10 @@ export function bnBwdSumsKernels(c: NodeCtx): Kernel[] {
 /** Training-mode dx, elementwise from bn_bwd_sums' S. */
 export function bnBwdXKernels(c: NodeCtx): Kernel[] {
   const sp = channelSplit(c, c.inTypes[1].shape);
-  const ep = epilogue(c);
-  const { body, invocations } = perChannelElements(c, ep, sp.hw, `${INV}
+  return [perChannelKernel(c, 'bn_bwd_x', [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), inBuf(c, 2, 'ST'), inBuf(c, 3, 'G'), inBuf(c, 4, 'S')], ['DY', 'X'],
+    { c: sp.C, m: sp.m, eps: eps(c) }, `${INV}
   let mf = f32(P.m);`,
-    (i) => `(G[ch] * inv / mf) * (mf * DY[${i}] - S[ch] - ((X[${i}] - ST[ch]) * inv) * S[P.c + ch])`);
-  return [makeKernel({
-    name: 'bn_bwd_x',
-    buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), inBuf(c, 2, 'ST'), inBuf(c, 3, 'G'), inBuf(c, 4, 'S'), outBuf(c)],
-    params: { c: sp.C, hw: sp.hw, m: sp.m, eps: eps(c), n: outNumel(c) },
-    invocations, workgroup: ewWorkgroup(c.variant), epilogue: ep, body,
-  })];
+    (at) => `(G[ch] * inv / mf) * (mf * ${at('DY')} - S[ch] - ((${at('X')} - ST[ch]) * inv) * S[P.c + ch])`)];
 }
 
 /** r ← (1−m)·r + m·batch, the variance row scaled by count/(count−1) (PyTorch's unbiased running variance). */

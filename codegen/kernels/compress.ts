@@ -198,7 +198,7 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
   let hw = P.hh * P.ww;
   let xb = a * hw;${p ? `
   let ch = a % P.c;${BN_APPLY.pre}
-  for (var i = xb; i < xb + hw; i++) { Y[i] = ${ep.q(BN_APPLY.value('i'), 'i')}; }` : ''}${privateTables(l)}
+  for (var i = xb; i < xb + hw; i++) { Y[i] = ${ep.q(BN_APPLY.value('X[i]'), 'i')}; }` : ''}${privateTables(l)}
   for (var q = 0u; q < P.lh * P.lw; q++) {${lfcBlock(X)}
     let wi = P.lfc_off + a * P.lfc_per + (q >> 1u);
     if ((q & 1u) == 0u) { WORDS[wi] = b; } else { WORDS[wi] = WORDS[wi] | (b << 16u); }
@@ -240,7 +240,7 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
   let ch = a % P.c;${BN_APPLY.pre}
   for (var p = lid; p < hw; p += ${PLANE_WG}u) {
     let i = xb + p;
-    Y[i] = ${ep.q(BN_APPLY.value('i'), 'i')};
+    Y[i] = ${ep.q(BN_APPLY.value('X[i]'), 'i')};
   }
   storageBarrier();` : '';
   return [makeKernel({
