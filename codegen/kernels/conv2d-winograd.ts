@@ -171,6 +171,7 @@ ${A.map((r) => f.g((x) => `t${r}${x}`).map((e, s) => `    U[(${r * f.alpha + s}u
  * (`byTile` false: the forward product's lanes take tiles) or [e][t][ci] (true: the weight gradient's take channels).
  */
 function inputTransform(name: string, x: BufferDecl, v: BufferDecl, conv: Pick<WinoConv, 'n' | 'ci'>, params: Params, f: WinoF, byTile = false): Kernel {
+  if ((params.w as number) % 4 === 0 && params.tw % ROW_TILES === 0) return inputTransformRows(name, x, v, conv, params, f, byTile);
   const A = range(f.alpha);
   const body = `
 ${TILE_COORDS}
@@ -251,6 +252,55 @@ ${R.slice(1).map((a) => `    let in_y${a} = oy + ${a}u < P.oh;\n    let in_x${a}
 ${R.map((a) => R.map((b) => store(a, b)).join('\n')).join('\n')}
   }`;
   return makeTiledKernel({ name, buffers, params, body, decls: DIV_WGSL, epilogue: ep, workgroup: [64, 1, 1], dispatch: [ceilDiv(params.th * params.tw, 64), conv.n, conv.ko] });
+}
+
+/** Tiles per invocation of the row-vectorised input transform. */
+const ROW_TILES = 4;
+
+/**
+ * inputTransform for rows that vec4 loads can walk (W a multiple of 4, tiles per row a multiple of ROW_TILES): one
+ * invocation takes ROW_TILES horizontally adjacent tiles of one channel, loading each patch row as aligned vec4s
+ * (a vec4 is wholly inside the row or wholly padding) — a quarter of the per-lane loads of the scalar form, which
+ * on CPU drivers were most of the transform's time — and, in the [e][ci][t] layout, storing each element's four
+ * tiles as one vec4.
+ */
+function inputTransformRows(name: string, x: BufferDecl, v: BufferDecl, conv: Pick<WinoConv, 'n' | 'ci'>, params: Params, f: WinoF, byTile: boolean): Kernel {
+  const A = range(f.alpha), T = range(ROW_TILES), pad = (params.pad as ['i32', number])[1];
+  // the loaded window starts a whole vec4 left of the first tile's first column when there is padding to its left
+  const lo = pad > 0 ? 4 : 0;
+  const nvec = Math.ceil((lo - pad + (ROW_TILES - 1) * f.r + f.alpha) / 4);
+  const K = range(nvec);
+  const el = (i: number, w: number) => `x${i}_${w >> 2}[${w & 3}]`;
+  const body = `
+  let gi = wid.x * 64u + li;
+  let n = wid.y;
+  let ty = lpc_div(gi, P.tw4, P.inv_tw4);
+  let tq = gi - ty * P.tw4;
+  if (gi < P.th * P.tw4) {
+    let ci = wid.z;
+    let iy = i32(ty * ${f.r}u) - P.pad;
+    let cb = i32(tq * ${ROW_TILES * f.r}u) - ${lo};
+    let xb = i32((n * P.ci + ci) * P.h * P.w) + cb;
+${K.map((k) => `    let vx${k} = cb + ${4 * k} >= 0 && cb + ${4 * k} < i32(P.w);`).join('\n')}
+${A.map((i) => `    let vy${i} = iy + ${i} >= 0 && iy + ${i} < i32(P.h);
+    let rb${i} = xb + (iy + ${i}) * i32(P.w);
+${K.map((k) => `    let x${i}_${k} = select(vec4<f32>(), X[select(0u, u32(rb${i} + ${4 * k}) >> 2u, vy${i} && vx${k})], vy${i} && vx${k});`).join('\n')}`).join('\n')}
+${T.map((j) => A.map((c) => f.bt((i) => el(i, lo - pad + j * f.r + c)).map((e, r) => `    let s${j}_${r}${c} = ${e};`).join('\n')).join('\n')).join('\n')}
+${T.map((j) => A.map((r) => f.bt((c) => `s${j}_${r}${c}`).map((e, c) => `    let v${j}_${r * f.alpha + c} = ${e};`).join('\n')).join('\n')).join('\n')}
+    let t0 = (n * P.th + ty) * P.tw + tq * ${ROW_TILES}u;
+    let vs = P.ci * P.ntiles;
+${byTile
+    ? range(f.alpha * f.alpha).map((e) => T.map((j) => `    V[${e}u * vs + (t0 + ${j}u) * P.ci + ci] = v${j}_${e};`).join('\n')).join('\n')
+    : `    let vb = (ci * P.ntiles + t0) >> 2u;
+    let vs4 = vs >> 2u;
+${range(f.alpha * f.alpha).map((e) => `    V[${e}u * vs4 + vb] = vec4<f32>(${T.map((j) => `v${j}_${e}`).join(', ')});`).join('\n')}`}
+  }`;
+  const tw4 = params.tw / ROW_TILES;
+  return makeTiledKernel({
+    name: `${name}_rows`, buffers: [{ ...x, view: 'vec4<f32>' }, byTile ? v : { ...v, view: 'vec4<f32>' }],
+    params: { ...params, tw4, inv_tw4: ['f32', 1 / tw4] }, body, decls: DIV_WGSL, workgroup: [64, 1, 1],
+    dispatch: [ceilDiv(params.th * tw4, 64), conv.n, conv.ci],
+  });
 }
 
 /**

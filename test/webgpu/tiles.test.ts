@@ -32,12 +32,16 @@ const STEP = { seed: 0x1234abcd, step: 7 };
 
 interface Case { op: string; shapes: number[][]; attrs: Attrs; tag: string }
 
-/** A random convolution case; `wino`: one Winograd tiles compute (3×3, stride 1, any padding up to 2). */
-function convCase(op: string, big = false, wino = false): Case {
+/**
+ * A random convolution case; `wino`: one Winograd tiles compute (3×3, stride 1, any padding up to 2); `rows`: a
+ * Winograd case whose rows are 16 wide with padding 1, so every pass's rows hold whole vec4s and a multiple of 4
+ * tiles (the row-vectorised input transform).
+ */
+function convCase(op: string, big = false, wino = false, rows = false): Case {
   for (;;) {
-    const n = big ? 2 : int(1, 3), c = big ? 5 : int(1, 7), h = big ? 12 : int(4, 13), w = big ? 11 : int(4, 13);
+    const n = big ? 2 : int(1, 3), c = big ? 5 : int(1, 7), h = big ? 12 : int(4, 13), w = big ? 11 : rows ? 16 : int(4, 13);
     const o = big ? 67 : int(1, 19), kh = big || wino ? 3 : [1, 2, 3, 5][int(0, 3)], kw = big || wino ? 3 : (rand() < 0.7 ? kh : int(1, 4));
-    const stride = big || wino ? 1 : int(1, 3), pad = big ? 1 : wino ? int(0, 2) : int(0, Math.min(2, kh - 1, kw - 1) + (rand() < 0.2 ? 1 : 0));
+    const stride = big || wino ? 1 : int(1, 3), pad = big || rows ? 1 : wino ? int(0, 2) : int(0, Math.min(2, kh - 1, kw - 1) + (rand() < 0.2 ? 1 : 0));
     const oh = Math.floor((h + 2 * pad - kh) / stride) + 1, ow = Math.floor((w + 2 * pad - kw) / stride) + 1;
     if (oh < 1 || ow < 1) continue;
     const x = [n, c, h, w], wt = [o, c, kh, kw], dy = [n, o, oh, ow];
@@ -114,9 +118,10 @@ describe.each(OPS)('%s', (op) => {
   allTiles(op).forEach((tile, ti) => {
     const mk = op.startsWith('conv') ? (o: string, big = false) => convCase(o, big, isWinograd(tile)) : mmCase;
     test(`${tileName(tile)} vs the CPU interpreter; with a quantize epilogue bit for bit`, async () => {
-      const cases = [mk(op), mk(op), mk(op, true)];
-      for (const c of cases) {
+      const cases = [mk(op), mk(op), mk(op, true), ...(isWinograd(tile) ? [convCase(op, false, true, true)] : [])];
+      for (const [ci, c] of cases.entries()) {
         const { g, id, feeds } = build(c);
+        if (ci === 3) expect(kernelsForNode(g, id, { tiles: () => tile }).some((k) => k.name.endsWith('_input_rows'))).toBe(true);
         const what = `${op} ${tileName(tile)} ${c.tag}`;
         const raw = await gpuRun(g, id, feeds, tile);
         expectClose(what, raw, cpuRef(g, id, feeds));
