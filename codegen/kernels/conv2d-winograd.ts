@@ -173,9 +173,9 @@ ${A.map((r) => f.g((x) => `t${r}${x}`).map((e, s) => `    U[(${r * f.alpha + s}u
 function inputTransform(name: string, x: BufferDecl, v: BufferDecl, conv: Pick<WinoConv, 'n' | 'ci'>, params: Params, f: WinoF, byTile = false): Kernel {
   if ((params.w as number) % 4 === 0 && params.tw % ROW_TILES === 0) return inputTransformRows(name, x, v, conv, params, f, byTile);
   const A = range(f.alpha);
+  const tc = tileCoords(params, params.tw, 'ci', 'P.ci', conv.ci);
   const body = `
-${TILE_COORDS}
-    let ci = wid.z;
+${tc.wgsl}
     let iy = i32(ty * ${f.r}u) - P.pad;
     let ix = i32(tx * ${f.r}u) - P.pad;
     let xb = i32((n * P.ci + ci) * P.h * P.w) + iy * i32(P.w) + ix;
@@ -187,7 +187,7 @@ ${A.map((j) => f.bt((i) => `d${i}${j}`).map((e, r) => `    let s${r}${j} = ${e};
     let vb = ${byTile ? 't * P.ci + ci' : 'ci * P.ntiles + t'};
 ${A.map((r) => f.bt((j) => `s${r}${j}`).map((e, c) => `    V[${r * f.alpha + c}u * vs + vb] = ${e};`).join('\n')).join('\n')}
   }`;
-  return makeTiledKernel({ name, buffers: [x, v], params, body, decls: DIV_WGSL, workgroup: [64, 1, 1], dispatch: [ceilDiv(params.th * params.tw, 64), conv.n, conv.ci] });
+  return makeTiledKernel({ name, buffers: [x, v], params, body, decls: DIV_WGSL, workgroup: [64, 1, 1], dispatch: tc.dispatch(conv.n) });
 }
 
 /**
@@ -237,9 +237,9 @@ function outputTransform(c: NodeCtx, name: string, mt: BufferDecl, conv: WinoCon
     const st = `out[${i}] = ${ep.q(`y${a}${b}`, i)};`;
     return inside(a, b) ? `    if (${inside(a, b)}) { ${st} }` : `    ${st}`;
   };
+  const tc = tileCoords(params, params.tw, 'ko', 'P.ko', conv.ko);
   const body = `
-${TILE_COORDS}
-    let ko = wid.z;
+${tc.wgsl}
     let oy = ty * ${f.r}u;
     let ox = tx * ${f.r}u;
     let ms = P.ko * P.ntiles;
@@ -251,7 +251,7 @@ ${R.map((a) => f.at((cc) => `r${a}_${cc}`).map((e, b) => `    let y${a}${b} = ${
 ${R.slice(1).map((a) => `    let in_y${a} = oy + ${a}u < P.oh;\n    let in_x${a} = ox + ${a}u < P.ow;`).join('\n')}
 ${R.map((a) => R.map((b) => store(a, b)).join('\n')).join('\n')}
   }`;
-  return makeTiledKernel({ name, buffers, params, body, decls: DIV_WGSL, epilogue: ep, workgroup: [64, 1, 1], dispatch: [ceilDiv(params.th * params.tw, 64), conv.n, conv.ko] });
+  return makeTiledKernel({ name, buffers, params, body, decls: DIV_WGSL, epilogue: ep, workgroup: [64, 1, 1], dispatch: tc.dispatch(conv.n) });
 }
 
 /** Tiles per invocation of the row-vectorised input transform. */
@@ -271,13 +271,11 @@ function inputTransformRows(name: string, x: BufferDecl, v: BufferDecl, conv: Pi
   const nvec = Math.ceil((lo - pad + (ROW_TILES - 1) * f.r + f.alpha) / 4);
   const K = range(nvec);
   const el = (i: number, w: number) => `x${i}_${w >> 2}[${w & 3}]`;
+  const tw4 = params.tw / ROW_TILES;
+  const tc = tileCoords(params, tw4, 'ci', 'P.ci', conv.ci);
   const body = `
-  let gi = wid.x * 64u + li;
-  let n = wid.y;
-  let ty = lpc_div(gi, P.tw4, P.inv_tw4);
-  let tq = gi - ty * P.tw4;
-  if (gi < P.th * P.tw4) {
-    let ci = wid.z;
+${tc.wgsl}
+    let tq = tx;
     let iy = i32(ty * ${f.r}u) - P.pad;
     let cb = i32(tq * ${ROW_TILES * f.r}u) - ${lo};
     let xb = i32((n * P.ci + ci) * P.h * P.w) + cb;
@@ -295,26 +293,35 @@ ${byTile
     let vs4 = vs >> 2u;
 ${range(f.alpha * f.alpha).map((e) => `    V[${e}u * vs4 + vb] = vec4<f32>(${T.map((j) => `v${j}_${e}`).join(', ')});`).join('\n')}`}
   }`;
-  const tw4 = params.tw / ROW_TILES;
   return makeTiledKernel({
     name: `${name}_rows`, buffers: [{ ...x, view: 'vec4<f32>' }, byTile ? v : { ...v, view: 'vec4<f32>' }],
     params: { ...params, tw4, inv_tw4: ['f32', 1 / tw4] }, body, decls: DIV_WGSL, workgroup: [64, 1, 1],
-    dispatch: [ceilDiv(params.th * tw4, 64), conv.n, conv.ci],
+    dispatch: tc.dispatch(conv.n),
   });
 }
 
 /**
- * The transforms' invocation → tile: image n and channel from the workgroup id (uniform), the tile (ty, tx) of the
- * image from the lane. The division by the tile-row length is the one per-lane division left, done in f32: integer
- * division by a value that is not a constant has no SIMD form on CPU drivers, and in kernels this short it was
- * most of their time.
+ * The transforms' invocation → (channel, tile): image n from the workgroup id, the tile (ty, tx) of the image from
+ * the lane. An image of fewer than 64 tiles (or tile groups: `perRow` per tile row, `rowLen` its WGSL) shares a
+ * workgroup between 2^k channels (`ch`, of `count`), lanes taking consecutive tiles of one channel, so that lanes
+ * are not left idle (a 16×16 image has 16 4×4 tiles: without this, 48 of every 64 lanes did nothing). The divisions
+ * by the per-workgroup constants are shifts; the one by the tile-row length is done in f32 (integer division by a
+ * value that is not a constant has no SIMD form on CPU drivers, and in kernels this short it was most of their time).
  */
-const TILE_COORDS = `  let ti = wid.x * 64u + li;
+function tileCoords(params: Params, perRow: number, ch: string, count: string, channels: number): { wgsl: string; dispatch: (n: number) => [number, number, number] } {
+  const perImage = params.th * perRow;
+  const cpw = Math.min(2 ** Math.floor(Math.log2(Math.max(1, 64 / perImage))), 2 ** Math.ceil(Math.log2(channels)));
+  const lanes = 64 / cpw;
+  const rowLen = perRow === params.tw ? 'P.tw' : 'P.tw4';
+  const wgsl = `  let ti = wid.x * ${lanes}u + (li & ${lanes - 1}u);
+  let ${ch} = wid.z * ${cpw}u + (li >> ${Math.log2(lanes)}u);
   let n = wid.y;
-  let ty = lpc_div(ti, P.tw, P.inv_tw);
-  let tx = ti - ty * P.tw;
+  let ty = lpc_div(ti, ${rowLen}, P.inv_${rowLen.slice(2)});
+  let tx = ti - ty * ${rowLen};
   let t = n * P.th * P.tw + ti;
-  if (ti < P.th * P.tw) {`;
+  if (ti < P.th * ${rowLen} && ${ch} < ${count}) {`;
+  return { wgsl, dispatch: (n) => [ceilDiv(perImage, lanes), n, ceilDiv(channels, cpw)] };
+}
 /** a / d for a < 2^22 from inv = f32(1/d): the product is within 0.5 of a/d, so one correction step each way. */
 const DIV_WGSL = `fn lpc_div(a: u32, d: u32, inv: f32) -> u32 {
   var q = u32(f32(a) * inv);
@@ -364,9 +371,9 @@ function dyTransform(name: string, dy: BufferDecl, dt: BufferDecl, params: Param
     const i = `i${a ? ` + ${a === 1 ? '' : `${a}u * `}P.ow` : ''}${b ? ` + ${b}u` : ''}`;
     return inside(a, b) ? `select(0.0, DY[select(i, ${i}, ${inside(a, b)})], ${inside(a, b)})` : `DY[${i}]`;
   };
+  const tc = tileCoords(params, params.tw, 'ko', 'P.ko', params.ko as number);
   const body = `
-${TILE_COORDS}
-    let ko = wid.z;
+${tc.wgsl}
     let oy = ty * ${f.r}u;
     let ox = tx * ${f.r}u;
     let i = ((n * P.ko + ko) * P.oh + oy) * P.ow + ox;
@@ -377,7 +384,7 @@ ${R.map((b) => f.a((a) => `g${a}${b}`).map((e, r) => `    let s${r}${b} = ${e};`
     let db = ko * P.ntiles + t;
 ${A.map((r) => f.a((b) => `s${r}${b}`).map((e, q) => `    Dt[${r * f.alpha + q}u * ds + db] = ${e};`).join('\n')).join('\n')}
   }`;
-  return makeTiledKernel({ name, buffers: [dy, dt], params, body, decls: DIV_WGSL, workgroup: [64, 1, 1], dispatch: [ceilDiv(params.th * params.tw, 64), params.n as number, params.ko as number] });
+  return makeTiledKernel({ name, buffers: [dy, dt], params, body, decls: DIV_WGSL, workgroup: [64, 1, 1], dispatch: tc.dispatch(params.n as number) });
 }
 
 /**
