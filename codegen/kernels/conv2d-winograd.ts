@@ -28,7 +28,7 @@
  * taken back to the 3×3 taps, and the usual fixed-order sum of partials with the quantize epilogue (split-reduce.ts).
  */
 import { Kernel } from '../kernel.js';
-import { BufferDecl, NodeCtx, ceilDiv, epilogue, inBuf, int, outBuf, scratchRef } from './builder.js';
+import { BufferDecl, NodeCtx, ParamValues, ceilDiv, epilogue, inBuf, int, outBuf, scratchRef } from './builder.js';
 import { chooseChunks, partialsBuffer, sumPartialsKernel } from './split-reduce.js';
 import { makeTiledKernel, range, spill, tileName, winogradApplies } from './tiles.js';
 
@@ -187,7 +187,7 @@ ${A.map((j) => f.bt((i) => `d${i}${j}`).map((e, r) => `    let s${r}${j} = ${e};
     let vb = ${byTile ? 't * P.ci + ci' : 'ci * P.ntiles + t'};
 ${A.map((r) => f.bt((j) => `s${r}${j}`).map((e, c) => `    V[${r * f.alpha + c}u * vs + vb] = ${e};`).join('\n')).join('\n')}
   }`;
-  return makeTiledKernel({ name, buffers: [x, v], params, body, decls: DIV_WGSL, workgroup: [64, 1, 1], dispatch: tc.dispatch(conv.n) });
+  return makeTiledKernel({ name, buffers: [x, v], params: { ...params, ...tc.params }, body, decls: DIV_WGSL, workgroup: [64, 1, 1], dispatch: tc.dispatch(conv.n) });
 }
 
 /**
@@ -225,6 +225,7 @@ ${J.map((j) => `    if (k0 + ${j}u < P.ko) { Mt[ob + (k0 + ${j}u) * P.ntiles + t
 
 /** out = Aᵀ Mt A (+ bias) through the quantize epilogue: one invocation per (n, ko, tile), r×r outputs each. */
 function outputTransform(c: NodeCtx, name: string, mt: BufferDecl, conv: WinoConv, params: Params, hasBias: boolean, f: WinoF): Kernel {
+  if (conv.ow % (ROW_TILES * f.r) === 0) return outputTransformRows(c, name, mt, conv, params, hasBias, f);
   const ep = epilogue(c);
   const buffers: BufferDecl[] = [mt];
   if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
@@ -251,10 +252,10 @@ ${R.map((a) => f.at((cc) => `r${a}_${cc}`).map((e, b) => `    let y${a}${b} = ${
 ${R.slice(1).map((a) => `    let in_y${a} = oy + ${a}u < P.oh;\n    let in_x${a} = ox + ${a}u < P.ow;`).join('\n')}
 ${R.map((a) => R.map((b) => store(a, b)).join('\n')).join('\n')}
   }`;
-  return makeTiledKernel({ name, buffers, params, body, decls: DIV_WGSL, epilogue: ep, workgroup: [64, 1, 1], dispatch: tc.dispatch(conv.n) });
+  return makeTiledKernel({ name, buffers, params: { ...params, ...tc.params }, body, decls: DIV_WGSL, epilogue: ep, workgroup: [64, 1, 1], dispatch: tc.dispatch(conv.n) });
 }
 
-/** Tiles per invocation of the row-vectorised input transform. */
+/** Tiles per invocation of the row-vectorised transforms. */
 const ROW_TILES = 4;
 
 /**
@@ -295,8 +296,45 @@ ${range(f.alpha * f.alpha).map((e) => `    V[${e}u * vs4 + vb] = vec4<f32>(${T.m
   }`;
   return makeTiledKernel({
     name: `${name}_rows`, buffers: [{ ...x, view: 'vec4<f32>' }, byTile ? v : { ...v, view: 'vec4<f32>' }],
-    params: { ...params, tw4, inv_tw4: ['f32', 1 / tw4] }, body, decls: DIV_WGSL, workgroup: [64, 1, 1],
+    params: { ...params, ...tc.params, tw4, inv_tw4: ['f32', 1 / tw4] }, body, decls: DIV_WGSL, workgroup: [64, 1, 1],
     dispatch: tc.dispatch(conv.n),
+  });
+}
+
+/**
+ * outputTransform for output rows of whole tile groups (OW a multiple of ROW_TILES·r): one invocation takes ROW_TILES
+ * horizontally adjacent tiles of one output channel, loading each element's four tiles of Mt as one vec4 and storing
+ * each output row of the group (4·r contiguous values) as vec4s; only the bottom edge needs a guard.
+ */
+function outputTransformRows(c: NodeCtx, name: string, mt: BufferDecl, conv: WinoConv, params: Params, hasBias: boolean, f: WinoF): Kernel {
+  const ep = epilogue(c);
+  const buffers: BufferDecl[] = [{ ...mt, view: 'vec4<f32>' }];
+  if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
+  buffers.push({ ...outBuf(c), view: 'vec4<f32>' });
+  const A = range(f.alpha), R = range(f.r), T = range(ROW_TILES), E = f.alpha * f.alpha;
+  const tw4 = params.tw / ROW_TILES;
+  const tc = tileCoords(params, tw4, 'ko', 'P.ko', conv.ko);
+  // output row a of the group: 4·r values, vec4 k holding columns 4k … 4k + 3 (tile ⌊w / r⌋, column w mod r)
+  const row = (a: number) => range(f.r).map((k) => {
+    const i = `i + ${a ? `${a}u * P.ow + ` : ''}${4 * k}u`;
+    const comps = range(4).map((q) => { const w = 4 * k + q; return ep.q(`y${w / f.r | 0}_${a}${w % f.r}`, `${i} + ${q}u`); });
+    return `out[(${i}) >> 2u] = vec4<f32>(${comps.join(', ')});`;
+  });
+  const body = `
+${tc.wgsl}
+    let oy = ty * ${f.r}u;
+    let ox = tx * ${ROW_TILES * f.r}u;
+    let ms4 = (P.ko * P.ntiles) >> 2u;
+    let mb4 = (ko * P.ntiles + (n * P.th + ty) * P.tw + tx * ${ROW_TILES}u) >> 2u;
+${range(E).map((e) => `    let m${e} = Mt[${e}u * ms4 + mb4];`).join('\n')}
+${T.map((j) => A.map((cc) => f.at((r) => `m${r * f.alpha + cc}[${j}]`).map((e, a) => `    let r${j}_${a}_${cc} = ${e};`).join('\n')).join('\n')).join('\n')}
+${T.map((j) => R.map((a) => f.at((cc) => `r${j}_${a}_${cc}`).map((e, b) => `    let y${j}_${a}${b} = ${e}${hasBias ? ' + bias[ko]' : ''};`).join('\n')).join('\n')).join('\n')}
+    let i = ((n * P.ko + ko) * P.oh + oy) * P.ow + ox;
+${R.map((a) => row(a).map((st) => (a ? `    if (oy + ${a}u < P.oh) { ${st} }` : `    ${st}`)).join('\n')).join('\n')}
+  }`;
+  return makeTiledKernel({
+    name: `${name}_rows`, buffers, params: { ...params, ...tc.params, tw4, inv_tw4: ['f32', 1 / tw4] }, body, decls: DIV_WGSL, epilogue: ep,
+    workgroup: [64, 1, 1], dispatch: tc.dispatch(conv.n),
   });
 }
 
@@ -305,23 +343,25 @@ ${range(f.alpha * f.alpha).map((e) => `    V[${e}u * vs4 + vb] = vec4<f32>(${T.m
  * the lane. An image of fewer than 64 tiles (or tile groups: `perRow` per tile row, `rowLen` its WGSL) shares a
  * workgroup between 2^k channels (`ch`, of `count`), lanes taking consecutive tiles of one channel, so that lanes
  * are not left idle (a 16×16 image has 16 4×4 tiles: without this, 48 of every 64 lanes did nothing). The divisions
- * by the per-workgroup constants are shifts; the one by the tile-row length is done in f32 (integer division by a
+ * by the lanes per channel are shifts; the one by the tile-row length is done in f32 (integer division by a
  * value that is not a constant has no SIMD form on CPU drivers, and in kernels this short it was most of their time).
  */
-function tileCoords(params: Params, perRow: number, ch: string, count: string, channels: number): { wgsl: string; dispatch: (n: number) => [number, number, number] } {
+function tileCoords(params: Params, perRow: number, ch: string, count: string, channels: number): { wgsl: string; params: ParamValues; dispatch: (n: number) => [number, number, number] } {
   const perImage = params.th * perRow;
   const cpw = Math.min(2 ** Math.floor(Math.log2(Math.max(1, 64 / perImage))), 2 ** Math.ceil(Math.log2(channels)));
   const lanes = 64 / cpw;
   const rowLen = perRow === params.tw ? 'P.tw' : 'P.tw4';
-  const wgsl = `  let ti = wid.x * ${lanes}u + (li & ${lanes - 1}u);
-  let ${ch} = wid.z * ${cpw}u + (li >> ${Math.log2(lanes)}u);
+  // lanes per channel and its log2 are params (uniform: shifts by them stay SIMD), so the shape stays out of the key
+  const wgsl = `  let ti = wid.x * P.tc_lanes + (li & (P.tc_lanes - 1u));
+  let ${ch} = wid.z * (64u >> P.tc_log) + (li >> P.tc_log);
   let n = wid.y;
   let ty = lpc_div(ti, ${rowLen}, P.inv_${rowLen.slice(2)});
   let tx = ti - ty * ${rowLen};
   let t = n * P.th * P.tw + ti;
   if (ti < P.th * ${rowLen} && ${ch} < ${count}) {`;
-  return { wgsl, dispatch: (n) => [ceilDiv(perImage, lanes), n, ceilDiv(channels, cpw)] };
+  return { wgsl, params: { tc_lanes: lanes, tc_log: Math.log2(lanes) }, dispatch: (n) => [ceilDiv(perImage, lanes), n, ceilDiv(channels, cpw)] };
 }
+
 /** a / d for a < 2^22 from inv = f32(1/d): the product is within 0.5 of a/d, so one correction step each way. */
 const DIV_WGSL = `fn lpc_div(a: u32, d: u32, inv: f32) -> u32 {
   var q = u32(f32(a) * inv);
@@ -384,7 +424,7 @@ ${R.map((b) => f.a((a) => `g${a}${b}`).map((e, r) => `    let s${r}${b} = ${e};`
     let db = ko * P.ntiles + t;
 ${A.map((r) => f.a((b) => `s${r}${b}`).map((e, q) => `    Dt[${r * f.alpha + q}u * ds + db] = ${e};`).join('\n')).join('\n')}
   }`;
-  return makeTiledKernel({ name, buffers: [dy, dt], params, body, decls: DIV_WGSL, workgroup: [64, 1, 1], dispatch: tc.dispatch(params.n as number) });
+  return makeTiledKernel({ name, buffers: [dy, dt], params: { ...params, ...tc.params }, body, decls: DIV_WGSL, workgroup: [64, 1, 1], dispatch: tc.dispatch(params.n as number) });
 }
 
 /**
