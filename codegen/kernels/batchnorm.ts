@@ -7,7 +7,7 @@
 import { Kernel } from '../kernel.js';
 import { BufferDecl, NodeCtx, ParamValues, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel } from './builder.js';
 import { XYZW } from './tiles.js';
-import { CHUNK_HEADER, channelPartialsKernel, channelSplit, chunkLoop } from './channel-reduce.js';
+import { CHUNK_HEADER, chanDims, channelPartialsKernel, channelSplit, chunkLoop } from './channel-reduce.js';
 import { partialsBuffer, sumPartialsKernel } from './split-reduce.js';
 
 const eps = (c: NodeCtx) => ['f32', c.node.attrs.eps as number] as ['f32', number];
@@ -24,7 +24,7 @@ const INV = `
 function perChannelKernel(
   c: NodeCtx, name: string, ins: BufferDecl[], elems: string[], params: ParamValues, pre: string, value: (at: (b: string) => string) => string,
 ): Kernel {
-  const ep = epilogue(c), n = outNumel(c), hw = channelSplit(c, c.node.type.shape).hw;
+  const ep = epilogue(c), n = outNumel(c), { hw } = chanDims(c.node.type.shape);
   const vec4 = hw % 4 === 0;
   const view = (b: BufferDecl) => (vec4 && (elems.includes(b.name) || b.name === 'out') ? { ...b, view: 'vec4<f32>' } : b);
   const body = vec4 ? `

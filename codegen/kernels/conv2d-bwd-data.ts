@@ -17,7 +17,7 @@ import { Kernel } from '../kernel.js';
 import { NodeCtx, ceilDiv, epilogue, inBuf, int, outBuf } from './builder.js';
 import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
 import { winogradKernels } from './conv2d-winograd.js';
-import { Tile, isWinograd, makeTiledKernel, range, spill, tileName, winogradR } from './tiles.js';
+import { Tile, isWinograd, makeTiledKernel, range, spill, tileName } from './tiles.js';
 
 const WG = 64;
 
@@ -29,7 +29,7 @@ export function conv2dBwdDataKernels(c: NodeCtx, tile: Tile): Kernel[] {
   const name = `conv2d_bwd_data_${tileName(tile)}`;
   const flops = 2 * N * O * OH * OW * C * KH * KW;
 
-  if (isWinograd(tile)) return winogradKernels(c, tile.m, tile.n, winogradR(tile));
+  if (isWinograd(tile)) return winogradKernels(c, tile);
   if (tile.kind === 'smem') {
     const { body, decls } = smemGemm({
       b: tile.b, m: 'P.c', n: 'P.n * P.h * P.w', k: 'P.o * P.kh * P.kw',

@@ -11,14 +11,14 @@
  *   stride, so each step loads `stride` new values (KW when stride ≥ KW) for M·KW FMAs instead of one gather per
  *   tap; a first layer's 25 columns become 5 units with 30 FMAs per load.
  * - smem<B>: the shared-memory GEMM (tiles-smem.ts), split-K over workgroup z.
- * - wino<M>x<N> (3×3, stride 1): Winograd F(2×2, 3×3) transposed (conv2d-winograd.ts).
+ * - wino<M>x<N>, wino4_<M>x<N> (3×3, stride 1): Winograd F(2×2, 3×3) or F(4×4, 3×3) transposed (conv2d-winograd.ts).
  */
 import { Kernel } from '../kernel.js';
 import { NodeCtx, ceilDiv, inBuf, int } from './builder.js';
 import { chooseChunks, partialsBuffer, sumPartialsKernel } from './split-reduce.js';
 import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
 import { winogradKernels } from './conv2d-winograd.js';
-import { Tile, isWinograd, makeTiledKernel, range, spill, tileName, winogradR } from './tiles.js';
+import { Tile, isWinograd, makeTiledKernel, range, spill, tileName } from './tiles.js';
 
 const WG = 32;
 
@@ -62,7 +62,7 @@ fn gemm_b(k: u32, col: u32) -> f32 {
     return [partial, sumPartialsKernel(c, 'conv2d_bwd_weight', chunks, total)];
   }
 
-  if (isWinograd(tile)) return winogradKernels(c, tile.m, tile.n, winogradR(tile));
+  if (isWinograd(tile)) return winogradKernels(c, tile);
   if (tile.kind === 'win') {
     const partial = windowKernel(c, tile.m, tile.n, { name, flops, masked, base, N, C, KH, KW, O, OH, OW, s, total });
     return [partial.kernel, sumPartialsKernel(c, 'conv2d_bwd_weight', partial.chunks, total)];

@@ -23,17 +23,17 @@
  *
  * The weight gradient of the same convolution is the transpose of that map (Y is linear in g):
  *   dg = Gᵀ [ Σ_tiles (A dy_t Aᵀ) ⊙ (Bᵀ d_t B) ] G,
- * so it takes the input transform (stored [e][t][ci]), the 2×2 → 4×4 transform of dy, 16 products reduced over
+ * so it takes the input transform (stored [e][t][ci]), the r×r → α×α transform of dy, α² products reduced over
  * tiles (split into chunks, M output channels per workgroup and N input channels per lane), each chunk's partial
  * taken back to the 3×3 taps, and the usual fixed-order sum of partials with the quantize epilogue (split-reduce.ts).
  */
 import { Kernel } from '../kernel.js';
 import { BufferDecl, NodeCtx, ParamValues, ceilDiv, epilogue, inBuf, int, outBuf, scratchRef } from './builder.js';
 import { chooseChunks, partialsBuffer, sumPartialsKernel } from './split-reduce.js';
-import { makeTiledKernel, range, spill, tileName, winogradApplies } from './tiles.js';
+import { WinogradTile, makeTiledKernel, range, spill, tileName, winogradApplies } from './tiles.js';
 
 const WG = 64;
-/** Scratch indices of the forward and input-gradient passes: transformed filters, input tiles, the 16 products. */
+/** Scratch indices of the forward and input-gradient passes: transformed filters, input tiles, the α² products. */
 const U_SCRATCH = 0, V_SCRATCH = 1, M_SCRATCH = 2;
 type Params = Record<string, number | ['i32' | 'f32', number]> & { ntiles: number; th: number; tw: number };
 
@@ -100,11 +100,11 @@ const F4: WinoF = {
   ],
 };
 
-/** `r`: the output tile side, 2 (F(2×2, 3×3)) or 4 (F(4×4, 3×3)). */
-export function winogradKernels(c: NodeCtx, m: number, nt: number, r: 2 | 4 = 2): Kernel[] {
+/** The kernels of a Winograd tile: F(2×2, 3×3) for `wino`, F(4×4, 3×3) for `wino4`. */
+export function winogradKernels(c: NodeCtx, tile: WinogradTile): Kernel[] {
   const op = c.node.op;
-  const f = r === 4 ? F4 : F2, E = f.alpha * f.alpha;
-  if (op === 'conv2d_bwd_weight') return weightGradKernels(c, m, nt, f);
+  const f = tile.kind === 'wino4' ? F4 : F2, E = f.alpha * f.alpha;
+  if (op === 'conv2d_bwd_weight') return weightGradKernels(c, tile, f);
   const wShape = c.inTypes[1].shape;
   if (!winogradApplies(op, wShape.slice(2), int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${op})`);
   const pad = int(c, 'pad');
@@ -123,15 +123,14 @@ export function winogradKernels(c: NodeCtx, m: number, nt: number, r: 2 | 4 = 2)
   const u = (a: 'read' | 'read_write') => scratch('U', U_SCRATCH, E * conv.ko * conv.ci, a);
   const v = (a: 'read' | 'read_write') => scratch('V', V_SCRATCH, E * conv.ci * ntiles, a);
   const mt = (a: 'read' | 'read_write') => scratch('Mt', M_SCRATCH, E * conv.ko * ntiles, a);
-  const wino = r === 4 ? 'wino4' : 'wino';
-  const base = op === 'conv2d' ? 'conv2d' : 'conv2d_bwd_data';
+  const base = op === 'conv2d' ? 'conv2d' : 'conv2d_bwd_data', wino = tile.kind;
   const hasBias = op === 'conv2d' && c.node.inputs.length > 2;
   // flops: the direct convolution's, as every tile reports (GFLOP/s stay comparable across tilings)
   const flops = 2 * conv.n * conv.ko * conv.oh * conv.ow * conv.ci * 9;
   return [
     filterTransform(`${base}_${wino}_filter`, inBuf(c, 1, 'Wt'), u('read_write'), conv, params, f),
     inputTransform(`${base}_${wino}_input`, inBuf(c, 0, 'X'), v('read_write'), conv, params, f),
-    productKernel(`${base}_${tileName({ kind: r === 4 ? 'wino4' : 'wino', m, n: nt })}`, u('read'), v('read'), mt('read_write'), conv, params, m, nt, flops, E),
+    productKernel(`${base}_${tileName(tile)}`, u('read'), v('read'), mt('read_write'), conv, params, tile.m, tile.n, flops, E),
     outputTransform(c, `${base}${hasBias ? '_bias' : ''}_${wino}_output`, mt('read'), conv, params, hasBias, f),
   ];
 }
@@ -173,7 +172,7 @@ ${A.map((r) => f.g((x) => `t${r}${x}`).map((e, s) => `    U[(${r * f.alpha + s}u
 function inputTransform(name: string, x: BufferDecl, v: BufferDecl, conv: Pick<WinoConv, 'n' | 'ci'>, params: Params, f: WinoF, byTile = false): Kernel {
   if ((params.w as number) % 4 === 0 && params.tw % ROW_TILES === 0) return inputTransformRows(name, x, v, conv, params, f, byTile);
   const A = range(f.alpha);
-  const tc = tileCoords(params, params.tw, 'ci', 'P.ci', conv.ci);
+  const tc = tileCoords(params, 1, 'ci', 'P.ci', conv.ci);
   const body = `
 ${tc.wgsl}
     let iy = i32(ty * ${f.r}u) - P.pad;
@@ -231,14 +230,11 @@ function outputTransform(c: NodeCtx, name: string, mt: BufferDecl, conv: WinoCon
   if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
   buffers.push(outBuf(c));
   const A = range(f.alpha), R = range(f.r);
-  // output (a, b) of the tile: offset a·ow + b from the first; inside unless past the bottom or right edge
-  const inside = (a: number, b: number) => [a ? `in_y${a}` : '', b ? `in_x${b}` : ''].filter(Boolean).join(' && ');
   const store = (a: number, b: number) => {
-    const i = `i${a ? ` + ${a === 1 ? '' : `${a}u * `}P.ow` : ''}${b ? ` + ${b}u` : ''}`;
-    const st = `out[${i}] = ${ep.q(`y${a}${b}`, i)};`;
-    return inside(a, b) ? `    if (${inside(a, b)}) { ${st} }` : `    ${st}`;
+    const i = tileAt(a, b), st = `out[${i}] = ${ep.q(`y${a}${b}`, i)};`;
+    return tileInside(a, b) ? `    if (${tileInside(a, b)}) { ${st} }` : `    ${st}`;
   };
-  const tc = tileCoords(params, params.tw, 'ko', 'P.ko', conv.ko);
+  const tc = tileCoords(params, 1, 'ko', 'P.ko', conv.ko);
   const body = `
 ${tc.wgsl}
     let oy = ty * ${f.r}u;
@@ -249,7 +245,7 @@ ${range(f.alpha * f.alpha).map((e) => `    let m${e} = Mt[${e}u * ms + mb];`).jo
 ${A.map((cc) => f.at((r) => `m${r * f.alpha + cc}`).map((e, a) => `    let r${a}_${cc} = ${e};`).join('\n')).join('\n')}
 ${R.map((a) => f.at((cc) => `r${a}_${cc}`).map((e, b) => `    let y${a}${b} = ${e}${hasBias ? ' + bias[ko]' : ''};`).join('\n')).join('\n')}
     let i = ((n * P.ko + ko) * P.oh + oy) * P.ow + ox;
-${R.slice(1).map((a) => `    let in_y${a} = oy + ${a}u < P.oh;\n    let in_x${a} = ox + ${a}u < P.ow;`).join('\n')}
+${tileInsideLets(f.r)}
 ${R.map((a) => R.map((b) => store(a, b)).join('\n')).join('\n')}
   }`;
   return makeTiledKernel({ name, buffers, params: { ...params, ...tc.params }, body, decls: DIV_WGSL, epilogue: ep, workgroup: [64, 1, 1], dispatch: tc.dispatch(conv.n) });
@@ -272,13 +268,11 @@ function inputTransformRows(name: string, x: BufferDecl, v: BufferDecl, conv: Pi
   const nvec = Math.ceil((lo - pad + (ROW_TILES - 1) * f.r + f.alpha) / 4);
   const K = range(nvec);
   const el = (i: number, w: number) => `x${i}_${w >> 2}[${w & 3}]`;
-  const tw4 = params.tw / ROW_TILES;
-  const tc = tileCoords(params, tw4, 'ci', 'P.ci', conv.ci);
+  const tc = tileCoords(params, ROW_TILES, 'ci', 'P.ci', conv.ci);
   const body = `
 ${tc.wgsl}
-    let tq = tx;
     let iy = i32(ty * ${f.r}u) - P.pad;
-    let cb = i32(tq * ${ROW_TILES * f.r}u) - ${lo};
+    let cb = i32(tx * ${ROW_TILES * f.r}u) - ${lo};
     let xb = i32((n * P.ci + ci) * P.h * P.w) + cb;
 ${K.map((k) => `    let vx${k} = cb + ${4 * k} >= 0 && cb + ${4 * k} < i32(P.w);`).join('\n')}
 ${A.map((i) => `    let vy${i} = iy + ${i} >= 0 && iy + ${i} < i32(P.h);
@@ -286,7 +280,7 @@ ${A.map((i) => `    let vy${i} = iy + ${i} >= 0 && iy + ${i} < i32(P.h);
 ${K.map((k) => `    let x${i}_${k} = select(vec4<f32>(), X[select(0u, u32(rb${i} + ${4 * k}) >> 2u, vy${i} && vx${k})], vy${i} && vx${k});`).join('\n')}`).join('\n')}
 ${T.map((j) => A.map((c) => f.bt((i) => el(i, lo - pad + j * f.r + c)).map((e, r) => `    let s${j}_${r}${c} = ${e};`).join('\n')).join('\n')).join('\n')}
 ${T.map((j) => A.map((r) => f.bt((c) => `s${j}_${r}${c}`).map((e, c) => `    let v${j}_${r * f.alpha + c} = ${e};`).join('\n')).join('\n')).join('\n')}
-    let t0 = (n * P.th + ty) * P.tw + tq * ${ROW_TILES}u;
+    let t0 = (n * P.th + ty) * P.tw + tx * ${ROW_TILES}u;
     let vs = P.ci * P.ntiles;
 ${byTile
     ? range(f.alpha * f.alpha).map((e) => T.map((j) => `    V[${e}u * vs + (t0 + ${j}u) * P.ci + ci] = v${j}_${e};`).join('\n')).join('\n')
@@ -296,7 +290,7 @@ ${range(f.alpha * f.alpha).map((e) => `    V[${e}u * vs4 + vb] = vec4<f32>(${T.m
   }`;
   return makeTiledKernel({
     name: `${name}_rows`, buffers: [{ ...x, view: 'vec4<f32>' }, byTile ? v : { ...v, view: 'vec4<f32>' }],
-    params: { ...params, ...tc.params, tw4, inv_tw4: ['f32', 1 / tw4] }, body, decls: DIV_WGSL, workgroup: [64, 1, 1],
+    params: { ...params, ...tc.params }, body, decls: DIV_WGSL, workgroup: [64, 1, 1],
     dispatch: tc.dispatch(conv.n),
   });
 }
@@ -312,8 +306,7 @@ function outputTransformRows(c: NodeCtx, name: string, mt: BufferDecl, conv: Win
   if (hasBias) buffers.push(inBuf(c, 2, 'bias'));
   buffers.push({ ...outBuf(c), view: 'vec4<f32>' });
   const A = range(f.alpha), R = range(f.r), T = range(ROW_TILES), E = f.alpha * f.alpha;
-  const tw4 = params.tw / ROW_TILES;
-  const tc = tileCoords(params, tw4, 'ko', 'P.ko', conv.ko);
+  const tc = tileCoords(params, ROW_TILES, 'ko', 'P.ko', conv.ko);
   // output row a of the group: 4·r values, vec4 k holding columns 4k … 4k + 3 (tile ⌊w / r⌋, column w mod r)
   const row = (a: number) => range(f.r).map((k) => {
     const i = `i + ${a ? `${a}u * P.ow + ` : ''}${4 * k}u`;
@@ -333,24 +326,24 @@ ${T.map((j) => R.map((a) => f.at((cc) => `r${j}_${a}_${cc}`).map((e, b) => `    
 ${R.map((a) => row(a).map((st) => (a ? `    if (oy + ${a}u < P.oh) { ${st} }` : `    ${st}`)).join('\n')).join('\n')}
   }`;
   return makeTiledKernel({
-    name: `${name}_rows`, buffers, params: { ...params, ...tc.params, tw4, inv_tw4: ['f32', 1 / tw4] }, body, decls: DIV_WGSL, epilogue: ep,
+    name: `${name}_rows`, buffers, params: { ...params, ...tc.params }, body, decls: DIV_WGSL, epilogue: ep,
     workgroup: [64, 1, 1], dispatch: tc.dispatch(conv.n),
   });
 }
 
 /**
  * The transforms' invocation → (channel, tile): image n from the workgroup id, the tile (ty, tx) of the image from
- * the lane. An image of fewer than 64 tiles (or tile groups: `perRow` per tile row, `rowLen` its WGSL) shares a
+ * the lane (tx: the group of `group` adjacent tiles, for the row-vectorised kernels). An image of fewer than 64 tiles (or groups) shares a
  * workgroup between 2^k channels (`ch`, of `count`), lanes taking consecutive tiles of one channel, so that lanes
  * are not left idle (a 16×16 image has 16 4×4 tiles: without this, 48 of every 64 lanes did nothing). The divisions
  * by the lanes per channel are shifts; the one by the tile-row length is done in f32 (integer division by a
  * value that is not a constant has no SIMD form on CPU drivers, and in kernels this short it was most of their time).
  */
-function tileCoords(params: Params, perRow: number, ch: string, count: string, channels: number): { wgsl: string; params: ParamValues; dispatch: (n: number) => [number, number, number] } {
-  const perImage = params.th * perRow;
+function tileCoords(params: Params, group: 1 | typeof ROW_TILES, ch: string, count: string, channels: number): { wgsl: string; params: ParamValues; dispatch: (n: number) => [number, number, number] } {
+  const perRow = params.tw / group, perImage = params.th * perRow;
   const cpw = Math.min(2 ** Math.floor(Math.log2(Math.max(1, 64 / perImage))), 2 ** Math.ceil(Math.log2(channels)));
   const lanes = 64 / cpw;
-  const rowLen = perRow === params.tw ? 'P.tw' : 'P.tw4';
+  const rowLen = group === 1 ? 'P.tw' : 'P.tw4';
   // lanes per channel and its log2 are params (uniform: shifts by them stay SIMD), so the shape stays out of the key
   const wgsl = `  let ti = wid.x * P.tc_lanes + (li & (P.tc_lanes - 1u));
   let ${ch} = wid.z * (64u >> P.tc_log) + (li >> P.tc_log);
@@ -359,8 +352,16 @@ function tileCoords(params: Params, perRow: number, ch: string, count: string, c
   let tx = ti - ty * ${rowLen};
   let t = n * P.th * P.tw + ti;
   if (ti < P.th * ${rowLen} && ${ch} < ${count}) {`;
-  return { wgsl, params: { tc_lanes: lanes, tc_log: Math.log2(lanes) }, dispatch: (n) => [ceilDiv(perImage, lanes), n, ceilDiv(channels, cpw)] };
+  const groups: ParamValues = group === 1 ? {} : { tw4: perRow, inv_tw4: ['f32', 1 / perRow] };
+  return { wgsl, params: { ...groups, tc_lanes: lanes, tc_log: Math.log2(lanes) }, dispatch: (n) => [ceilDiv(perImage, lanes), n, ceilDiv(channels, cpw)] };
 }
+
+/** Element (a, b) of an r×r output tile whose first element is `i` (row length P.ow), as WGSL. */
+const tileAt = (a: number, b: number) => `i${a ? ` + ${a === 1 ? '' : `${a}u * `}P.ow` : ''}${b ? ` + ${b}u` : ''}`;
+/** WGSL `let`s saying which rows and columns of the tile at (oy, ox) are inside the output, and the condition for
+ *  element (a, b) ('' when it always is). */
+const tileInsideLets = (r: number) => range(r).slice(1).map((a) => `    let in_y${a} = oy + ${a}u < P.oh;\n    let in_x${a} = ox + ${a}u < P.ow;`).join('\n');
+const tileInside = (a: number, b: number) => [a ? `in_y${a}` : '', b ? `in_x${b}` : ''].filter(Boolean).join(' && ');
 
 /** a / d for a < 2^22 from inv = f32(1/d): the product is within 0.5 of a/d, so one correction step each way. */
 const DIV_WGSL = `fn lpc_div(a: u32, d: u32, inv: f32) -> u32 {
@@ -370,13 +371,13 @@ const DIV_WGSL = `fn lpc_div(a: u32, d: u32, inv: f32) -> u32 {
 }
 `;
 
-
 // ---- the weight gradient ----
 
 /** Lanes of a weight-gradient product workgroup: enough for the input channels at N per lane, 8 to 64. */
 const wgradLanes = (ci: number, nt: number) => Math.min(64, Math.max(8, 2 ** Math.ceil(Math.log2(ceilDiv(ci, nt)))));
 
-function weightGradKernels(c: NodeCtx, m: number, nt: number, f: WinoF): Kernel[] {
+function weightGradKernels(c: NodeCtx, tile: WinogradTile, f: WinoF): Kernel[] {
+  const { m, n: nt } = tile;
   const [N, O, OH, OW] = c.inTypes[0].shape, [, C, H, W] = c.inTypes[1].shape;
   const kHW = c.node.type.shape.slice(2);
   if (!winogradApplies(c.node.op, kHW, int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${c.node.op})`);
@@ -391,8 +392,8 @@ function weightGradKernels(c: NodeCtx, m: number, nt: number, f: WinoF): Kernel[
   const v = (a: 'read' | 'read_write') => scratch('V', 1, E * C * ntiles, a);
   const dt = (a: 'read' | 'read_write') => scratch('Dt', 2, E * O * ntiles, a);
   const pe = (a: 'read' | 'read_write') => scratch('PE', 3, chunks * E * O * C, a);
-  const base = 'conv2d_bwd_weight', wino = f.r === 4 ? 'wino4' : 'wino';
-  const product = wgradProduct(`${base}_${tileName({ kind: wino, m, n: nt })}`, dt('read'), v('read'), pe('read_write'),
+  const base = 'conv2d_bwd_weight', wino = tile.kind;
+  const product = wgradProduct(`${base}_${tileName(tile)}`, dt('read'), v('read'), pe('read_write'),
     { ...params, per_chunk: perChunk, ob }, m, nt, lanes, [cg, chunks, E * ob], 2 * N * O * OH * OW * C * 9, E);
   return [
     inputTransform(`${base}_${wino}_input`, inBuf(c, 1, 'X'), v('read_write'), { n: N, ci: C }, params, f, true),
@@ -406,18 +407,17 @@ function weightGradKernels(c: NodeCtx, m: number, nt: number, f: WinoF): Kernel[
 /** Dt[e][ko][t] = (A dy_t Aᵀ)[e] of tile t's r×r dy block (zero past the edge): one invocation per (n, ko, tile). */
 function dyTransform(name: string, dy: BufferDecl, dt: BufferDecl, params: Params, f: WinoF): Kernel {
   const R = range(f.r), A = range(f.alpha);
-  const inside = (a: number, b: number) => [a ? `in_y${a}` : '', b ? `in_x${b}` : ''].filter(Boolean).join(' && ');
   const load = (a: number, b: number) => {
-    const i = `i${a ? ` + ${a === 1 ? '' : `${a}u * `}P.ow` : ''}${b ? ` + ${b}u` : ''}`;
-    return inside(a, b) ? `select(0.0, DY[select(i, ${i}, ${inside(a, b)})], ${inside(a, b)})` : `DY[${i}]`;
+    const i = tileAt(a, b), ok = tileInside(a, b);
+    return ok ? `select(0.0, DY[select(i, ${i}, ${ok})], ${ok})` : `DY[${i}]`;
   };
-  const tc = tileCoords(params, params.tw, 'ko', 'P.ko', params.ko as number);
+  const tc = tileCoords(params, 1, 'ko', 'P.ko', params.ko as number);
   const body = `
 ${tc.wgsl}
     let oy = ty * ${f.r}u;
     let ox = tx * ${f.r}u;
     let i = ((n * P.ko + ko) * P.oh + oy) * P.ow + ox;
-${R.slice(1).map((a) => `    let in_y${a} = oy + ${a}u < P.oh;\n    let in_x${a} = ox + ${a}u < P.ow;`).join('\n')}
+${tileInsideLets(f.r)}
 ${R.map((a) => R.map((b) => `    let g${a}${b} = ${load(a, b)};`).join('\n')).join('\n')}
 ${R.map((b) => f.a((a) => `g${a}${b}`).map((e, r) => `    let s${r}${b} = ${e};`).join('\n')).join('\n')}
     let ds = P.ko * P.ntiles;

@@ -15,7 +15,7 @@ import { Kernel } from '../kernel.js';
 import { BufferDecl, NodeCtx, ceilDiv, epilogue, inBuf, int, outBuf } from './builder.js';
 import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
 import { winogradKernels } from './conv2d-winograd.js';
-import { Tile, isWinograd, makeTiledKernel, range, spill, tileName, winogradR } from './tiles.js';
+import { Tile, isWinograd, makeTiledKernel, range, spill, tileName } from './tiles.js';
 
 const WG = 64;
 
@@ -34,7 +34,7 @@ export function conv2dKernels(c: NodeCtx, tile: Tile): Kernel[] {
   const flops = 2 * np * O * C * KH * KW;
   const biasOf = (o: string) => (hasBias ? ` + bias[${o}]` : '');
 
-  if (isWinograd(tile)) return winogradKernels(c, tile.m, tile.n, winogradR(tile));
+  if (isWinograd(tile)) return winogradKernels(c, tile);
   if (tile.kind === 'smem') {
     const { body, decls } = smemGemm({
       b: tile.b, m: 'P.o', n: 'P.np', k: 'P.c * P.kh * P.kw',

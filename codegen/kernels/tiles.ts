@@ -44,9 +44,9 @@ export function parseTile(s: string): Tile {
   throw new Error(`unknown tile '${s}' (expected reg<M>x<N>, win<M>x<N>, wino<M>x<N>, wino4_<M>x<N> or smem<B>)`);
 }
 
-/** Winograd tiles: F(2×2, 3×3) ('wino') and F(4×4, 3×3) ('wino4'), and the output tile side of each. */
-export const isWinograd = (t: Tile): t is Extract<Tile, { kind: 'wino' | 'wino4' }> => t.kind === 'wino' || t.kind === 'wino4';
-export const winogradR = (t: Extract<Tile, { kind: 'wino' | 'wino4' }>): 2 | 4 => (t.kind === 'wino4' ? 4 : 2);
+/** Winograd tiles: F(2×2, 3×3) ('wino') and F(4×4, 3×3) ('wino4'). */
+export type WinogradTile = Extract<Tile, { kind: 'wino' | 'wino4' }>;
+export const isWinograd = (t: Tile): t is WinogradTile => t.kind === 'wino' || t.kind === 'wino4';
 
 /** Register tiles shipped per op (M × N as described above). matmul's 4×4 block is the one research §1 measured. */
 const REG_TILES: Record<string, [number, number][]> = {
