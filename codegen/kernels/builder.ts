@@ -130,10 +130,28 @@ function packParams(p: ParamValues): { words: Uint32Array; fields: string[] } {
 
 export function makeKernel(s: KernelSpec): Kernel {
   const wg = s.workgroup ?? DEFAULT_WORKGROUP;
-  const ep = s.epilogue ?? NO_EPILOGUE;
   if (s.wholeGroups && s.invocations % wg !== 0)
     throw new Error(`${s.name}: wholeGroups needs a multiple of ${wg} invocations (got ${s.invocations})`);
-  const { words, fields } = packParams({ n_inv: s.invocations, ...s.params, ...ep.params });
+  return assembleKernel({
+    ...s, params: { n_inv: s.invocations, ...s.params }, workgroup: `${wg}`, dispatch: grid1d(s.invocations, wg),
+    builtins: '@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>',
+    prelude: `  let t = gid.x + gid.y * (nwg.x * ${wg}u);\n${s.wholeGroups ? '' : '  if (t >= P.n_inv) { return; }\n'}`,
+  });
+}
+
+/**
+ * What every kernel shares: params struct and bindings in the conventions above, the epilogue's params, storage,
+ * functions and finish, the name (`_q<kind>` for a quantize epilogue) and the structural key. The caller gives the
+ * workgroup attribute, main's builtins and a prelude.
+ */
+export function assembleKernel(s: {
+  name: string; buffers: BufferDecl[]; params: ParamValues; body: string; decls?: string; epilogue?: Epilogue;
+  usesStep?: boolean; clears?: number[]; flops?: number;
+  workgroup: string; builtins: string; prelude: string; dispatch: [number, number, number];
+}): Kernel {
+  const ep = s.epilogue ?? NO_EPILOGUE;
+  if (ep.finish && /\breturn\b/.test(s.body)) throw new Error(`${s.name}: a body that returns would skip its epilogue's finish`);
+  const { words, fields } = packParams({ ...s.params, ...ep.params });
   const buffers = [...s.buffers, ...(ep.buffers ?? [])];
   const clears = [...(s.clears ?? []), ...(ep.clears ?? [])];
   const decls = buffers.map((b, i) =>
@@ -145,17 +163,14 @@ struct Params { ${fields.join(', ')} }
 @group(0) @binding(0) var<uniform> P: Params;
 ${usesStep ? STEP_UNIFORM_WGSL + '\n' : ''}${decls.join('\n')}
 ${ep.decls}${s.decls ?? ''}
-@compute @workgroup_size(${wg})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = gid.x + gid.y * (nwg.x * ${wg}u);
-${s.wholeGroups ? '' : '  if (t >= P.n_inv) { return; }\n'}${s.body.replace(/^\n+|\s+$/g, '')}
+@compute @workgroup_size(${s.workgroup})
+fn main(${s.builtins}) {
+${s.prelude}${s.body.replace(/^\n+|\s+$/g, '')}${ep.finish ? `\n${ep.finish}` : ''}
 }
 `;
   const bindings: Binding[] = buffers.map((b) => ({ ref: b.ref, elem: b.elem, access: b.access }));
   const key = stableHash({ source, usesStep, layout: bindings.map((b) => [b.elem, b.access]) });
-  const k: Kernel = {
-    key, name, wgsl: () => source, bindings, usesStep, params: words, dispatch: grid1d(s.invocations, wg),
-  };
+  const k: Kernel = { key, name, wgsl: () => source, bindings, usesStep, params: words, dispatch: s.dispatch };
   if (ep.kind) k.epilogue = ep.kind;
   if (clears.length) k.clears = clears;
   if (s.flops !== undefined) k.flops = s.flops;
@@ -209,6 +224,8 @@ export interface Epilogue {
   /** Storage the epilogue binds after the generator's own buffers (the bfp block maxima), and scratch to zero. */
   buffers?: BufferDecl[];
   clears?: number[];
+  /** WGSL main runs once after the body (a tracked maximum's single atomic per invocation); the body must not return. */
+  finish?: string;
 }
 
 export const NO_EPILOGUE: Epilogue = { params: {}, decls: '', usesStep: false, kind: '', q: (v) => v };
@@ -332,28 +349,35 @@ export const isTrackEpilogue = (kind: string | undefined) => !!kind && kind.ends
 
 /**
  * The store folds its value into its block's statistics with atomicMax of order-preserving u32s (bfp: |x| bits,
- * NaN above Inf, as the max-|x| kernel; minmax: keys of x and −x). The plain load first skips the atomic write when
- * the statistic already covers the value, which is almost always: one contended address per block would
- * otherwise serialise the stores.
+ * NaN above Inf, as the max-|x| kernel; minmax: keys of x and −x). Tensor-wide blocks (one block) keep a running
+ * maximum per invocation and fold it once when main ends (`finish`): an invocation stores up to a register tile of
+ * values, and per-store atomics cost CPU drivers a third of an elementwise kernel's time. Per-block layouts fold
+ * each store; the plain load first skips the atomic write when the statistic already covers the value, which is
+ * almost always: one contended address per block would otherwise serialise the stores.
  */
 export function trackEpilogue(f: BlockFormat, shape: readonly number[]): Epilogue {
   const L = blockStatsLayout(f, shape);
-  const params: ParamValues = L.axisLen === 1 ? {} : { q_axis_len: L.axisLen, q_inner: L.inner };
-  const block = L.axisLen === 1 ? '0u' : wgslBlockIndex('i', 'P.q_axis_len', 'P.q_inner');
+  const whole = L.axisLen === 1;
+  const params: ParamValues = whole ? {} : { q_axis_len: L.axisLen, q_inner: L.inner };
   const fold = (slot: string, val: string) => `  if (${val} > atomicLoad(&q_stats[${slot}])) { atomicMax(&q_stats[${slot}], ${val}); }`;
-  const lines = f.kind === 'bfp'
-    ? [fold('b', '(u & 0x7fffffffu)')]
-    : [fold('b', 'lpc_key(u)'), fold(`${L.axisLen === 1 ? '1u' : 'P.q_axis_len'} + b`, 'lpc_key(u ^ 0x80000000u)')];
-  const decls = `${f.kind === 'minmax' ? mergeWgslDecls({ chunks: ['lpc_minmax_key'] }) + '\n' : ''}fn lpc_track(v: f32, i: u32) -> f32 {
+  const keys = f.kind === 'bfp' ? ['(u & 0x7fffffffu)'] : ['lpc_key(u)', 'lpc_key(u ^ 0x80000000u)'];
+  const slots = f.kind === 'bfp' ? ['b'] : ['b', `${whole ? '1u' : 'P.q_axis_len'} + b`];
+  const minmaxDecls = f.kind === 'minmax' ? mergeWgslDecls({ chunks: ['lpc_minmax_key'] }) + '\n' : '';
+  const track = (lines: string[]) => `fn lpc_track(v: f32, i: u32) -> f32 {
   let u = bitcast<u32>(v);
-  let b = ${block};
 ${lines.join('\n')}
   return v;
 }
 `;
+  const decls = whole
+    ? `${minmaxDecls}var<private> q_run: array<u32, ${keys.length}>;
+${track(keys.map((k, j) => `  q_run[${j}] = max(q_run[${j}], ${k});`))}`
+    : `${minmaxDecls}${track([`  let b = ${wgslBlockIndex('i', 'P.q_axis_len', 'P.q_inner')};`, ...keys.map((k, j) => fold(slots[j], k))])}`;
+  const finish = whole ? keys.map((_, j) => fold(`${j}u`, `q_run[${j}]`)).join('\n') : undefined;
   return {
     params, decls, usesStep: false, kind: `${f.kind}_track`, q: (v, i) => `lpc_track(${v}, ${i})`,
     buffers: [{ name: 'q_stats', ref: scratchRef(BLOCK_STATS_SCRATCH, L.axisLen * L.perBlock * 4), elem: 'atomic<u32>', access: 'read_write' }],
     clears: [BLOCK_STATS_SCRATCH],
+    ...(finish ? { finish } : {}),
   };
 }

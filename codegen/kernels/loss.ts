@@ -70,11 +70,11 @@ export function softmaxXentBwdKernels(c: NodeCtx): Kernel[] {
   let lab = L[t];
   if (lab < 0) {
     for (var j = 0u; j < P.k; j++) { out[t * P.k + j] = ${ep.q('0.0', 't * P.k + j')}; }
-    return;
-  }${ROW_SOFTMAX}
-  let scale = D[0] / rowv[0];
-  for (var j = 0u; j < P.k; j++) {
-    out[base + j] = ${ep.q('scale * (exp(Z[base + j] - m) / e - select(0.0, 1.0, j == u32(lab)))', 'base + j')};
+  } else {${ROW_SOFTMAX.replace(/\n/g, '\n  ')}
+    let scale = D[0] / rowv[0];
+    for (var j = 0u; j < P.k; j++) {
+      out[base + j] = ${ep.q('scale * (exp(Z[base + j] - m) / e - select(0.0, 1.0, j == u32(lab)))', 'base + j')};
+    }
   }`,
   });
   return [count, grad];

@@ -18,9 +18,9 @@
  * its name (`conv2d_reg8x4`). Which tile a node gets is a TilePicker's answer; without one, defaultTile's.
  * runtime/webgpu/tune.ts measures the candidates per adapter and shape class and caches the winners on disk.
  */
-import { Binding, Kernel, STEP_UNIFORM_WGSL, stableHash } from '../kernel.js';
+import { Kernel } from '../kernel.js';
 import { Graph, Node } from '../../ir/graph.js';
-import { BufferDecl, Epilogue, NO_EPILOGUE, ParamType, ParamValues, Variant } from './builder.js';
+import { BufferDecl, Epilogue, ParamValues, Variant, assembleKernel } from './builder.js';
 
 export type Tile =
   | { kind: 'reg'; m: number; n: number }
@@ -204,30 +204,6 @@ export interface TiledSpec {
   flops?: number;
 }
 
-const f32Bits = new Float32Array(1);
-const u32View = new Uint32Array(f32Bits.buffer);
-
-function packParams(p: ParamValues): { words: Uint32Array; fields: string[] } {
-  const names = Object.keys(p);
-  const n = Math.max(4, Math.ceil(names.length / 4) * 4);
-  const words = new Uint32Array(n);
-  const fields: string[] = [];
-  names.forEach((name, i) => {
-    const v = p[name];
-    const [type, value] = typeof v === 'number' ? ['u32' as ParamType, v] : v;
-    if (Number.isNaN(value)) throw new Error(`param ${name} is NaN`);
-    if (type === 'f32') { f32Bits[0] = value; words[i] = u32View[0]; }
-    else {
-      if (!Number.isInteger(value)) throw new Error(`param ${name} must be an integer, got ${value}`);
-      if (type === 'u32' && (value < 0 || value > 0xffffffff)) throw new Error(`param ${name} out of u32 range: ${value}`);
-      words[i] = value >>> 0;
-    }
-    fields.push(`${name}: ${type}`);
-  });
-  for (let i = names.length; i < n; i++) fields.push(`pad${i}: u32`);
-  return { words, fields };
-}
-
 const MAX_GROUPS = 65535;
 
 /** Workgroup counts [x, y] covering `groups` (y spills past 65535); bodies use `wid.x + wid.y * nwg.x`. */
@@ -240,36 +216,12 @@ export function spill(groups: number): [number, number] {
 }
 
 export function makeTiledKernel(s: TiledSpec): Kernel {
-  const ep = s.epilogue ?? NO_EPILOGUE;
-  // The epilogue may bind storage and scratch of its own (the bfp block-max tracking); older epilogues have none.
-  const epx = ep as Epilogue & { buffers?: BufferDecl[]; clears?: number[] };
-  const buffers = [...s.buffers, ...(epx.buffers ?? [])];
-  const clears = [...(s.clears ?? []), ...(epx.clears ?? [])];
-  const { words, fields } = packParams({ ...s.params, ...ep.params });
-  const decls = buffers.map((b, i) =>
-    `@group(0) @binding(${2 + i}) var<storage, ${b.access}> ${b.name}: array<${b.view ?? b.elem}>;`);
-  const usesStep = !!s.usesStep || ep.usesStep;
-  const name = ep.kind ? `${s.name}_q${ep.kind}` : s.name;
-  const [wx, wy, wz] = s.workgroup;
-  const source = `// ${name}
-struct Params { ${fields.join(', ')} }
-@group(0) @binding(0) var<uniform> P: Params;
-${usesStep ? STEP_UNIFORM_WGSL + '\n' : ''}${decls.join('\n')}
-${ep.decls}${s.decls ?? ''}
-@compute @workgroup_size(${wx}, ${wy}, ${wz})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32,
-        @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-${s.body.replace(/^\n+|\s+$/g, '')}
-}
-`;
-  const bindings: Binding[] = buffers.map((b) => ({ ref: b.ref, elem: b.elem, access: b.access }));
-  const key = stableHash({ source, usesStep, layout: bindings.map((b) => [b.elem, b.access]) });
-  for (const d of s.dispatch) if (d < 1 || d > MAX_GROUPS) throw new Error(`${name}: dispatch ${s.dispatch} out of range`);
-  const k: Kernel = { key, name, wgsl: () => source, bindings, usesStep, params: words, dispatch: s.dispatch };
-  if (ep.kind) k.epilogue = ep.kind;
-  if (clears.length) k.clears = clears;
-  if (s.flops !== undefined) k.flops = s.flops;
-  return k;
+  for (const d of s.dispatch) if (d < 1 || d > MAX_GROUPS) throw new Error(`${s.name}: dispatch ${s.dispatch} out of range`);
+  return assembleKernel({
+    ...s, workgroup: s.workgroup.join(', '), prelude: '',
+    builtins: `@builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32,
+        @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>`,
+  });
 }
 
 export const range = (n: number) => [...Array(n).keys()];
