@@ -36,7 +36,7 @@ Side by side on one adapter, in one process (timings alternate between the thing
   lenet    LeNet-5 b64 training step on WebGPU and on the CPU interpreter (→ seconds per MNIST epoch)
   quant    SWALP-style quantized (all roles bfp<8> stochastic) over fp32 step time, LeNet-5 b64
   tfjs     lpc vs tfjs-backend-webgpu on the same Dawn device: LeNet-5 b64, ResNet-20 b32 (losses must agree first)
-  resnet   quantized ResNet-20 b32 step, fused vs unfused (2 × --resnet-steps steps each)
+  resnet   quantized ResNet-20 b32 step, fused vs unfused (3 × --resnet-steps steps each, alternating every step)
   matmul   lpc's 1024³ f32 matmul, GFLOP/s
   compile  lpc compile of LeNet-5 and ResNet-18
   memory   planned peak training memory and saved activations of ResNet-18 b128, f32 vs save=division (DIVISION)
@@ -153,10 +153,9 @@ if (haveResnet && want('resnet')) {
   const bf = await tunedWebGpuBackend(gpu, fused), bu = await tunedWebGpuBackend(gpu, unfused);
   await bf.setState(state);
   await bu.setState(state);
-  // three times the tfjs comparison's steps in six rounds: the two differ by ~15%, and this VM's speed drifts by more
-  // between rounds (with 12 steps each, three runs in a row gave 0.98, 1.06 and 1.40)
-  const per = Math.max(1, Math.ceil((3 * resnetSteps) / 6));
-  const [f, u] = await alternateTimes([lpcStepper(bf, batches, optimizer.lr), lpcStepper(bu, batches, optimizer.lr)], 6, per, 1);
+  // three times the tfjs comparison's steps, alternating every step: this VM's speed drifts by more than the two
+  // differ, even between rounds of three steps (with 12 steps each, three runs in a row gave 0.98, 1.06 and 1.40)
+  const [f, u] = await alternateTimes([lpcStepper(bf, batches, optimizer.lr), lpcStepper(bu, batches, optimizer.lr)], 3 * resnetSteps, 1, 1);
   resnetQuant = { fusedMs: median(f), unfusedMs: median(u), q1Ratio: quantile(u, 0.25) / quantile(f, 0.25) };
   await bf.dispose();
   await bu.dispose();
