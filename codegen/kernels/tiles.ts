@@ -185,8 +185,8 @@ export function shapeClass(g: Graph, node: Node): string {
 // ---- the kernel assembler for tiled kernels ----
 
 /**
- * Like builder.makeKernel (same binding conventions: params at 0, step uniform at 1, storage from 2; same key
- * recipe), but with the workgroup shape, the dispatch and the builtins the tilings need: `lid` (local id), `li`
+ * Like builder.makeKernel (both go through builder.assembleKernel: the same bindings, epilogue and key), but with
+ * the workgroup shape, the dispatch and the builtins the tilings need: `lid` (local id), `li`
  * (local index), `wid` (workgroup id), `nwg`. There is no early return: bodies guard their own loads and stores,
  * and shared-memory bodies keep barriers in uniform control flow.
  */
