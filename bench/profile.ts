@@ -4,7 +4,8 @@
  * `--by-kernel`: by kernel name, each kernel timed alone). For each op,
  * all of its nodes' kernels run in one pass, once and 1 + R times (R so that a measurement spans ~40 ms); the
  * difference over R is its time per step (uploads, submit and readback cancel; the median of `--reps`). The kernels
- * read whatever the buffers hold, which is fine for timing: no kernel's work depends on the values. A tool for choosing what to fuse or tune next.
+ * read whatever the buffers hold after the fixed feeds below (kernels that round in place keep rounding rounded values,
+ * which takes the same paths). A tool for choosing what to fuse or tune next.
  */
 import { frontEnd } from '../dsl/frontend.js';
 import { runPasses } from '../passes/pipeline.js';
@@ -50,10 +51,15 @@ for (const n of g.nodes) {
     byOp.set(key, row);
   }
 }
-// Every value is fed zeros of its size (so any op can run alone; i32 labels stay in range at 0).
+// Every value is fed a fixed pattern of its size, so any op can run alone: f32 values in [0.25, 2] (positive normal
+// numbers: variances stay valid, and bfp rounding and block tracking take the paths real data takes; all zeros would
+// take the zero-block path and never raise a tracked maximum), i32 labels 0 (in range).
 const feeds = new Map<number, HostArray>();
-for (const n of g.nodes)
-  if (n.op !== 'reshape') feeds.set(n.id, n.type.dtype === 'i32' ? new Int32Array(numel(n.type.shape)) : new Float32Array(numel(n.type.shape)));
+for (const n of g.nodes) {
+  if (n.op === 'reshape') continue;
+  const len = numel(n.type.shape);
+  feeds.set(n.id, n.type.dtype === 'i32' ? new Int32Array(len) : Float32Array.from({ length: len }, (_, i) => 0.25 + ((i * 7919) % 1751) / 1000));
+}
 
 async function time(ids: number[], times: number, kernel?: string): Promise<number> {
   const run = Array.from({ length: times }, () => ids).flat();
