@@ -361,7 +361,6 @@ export function trackEpilogue(f: BlockFormat, shape: readonly number[]): Epilogu
   const params: ParamValues = whole ? {} : { q_axis_len: L.axisLen, q_inner: L.inner };
   const fold = (slot: string, val: string) => `  if (${val} > atomicLoad(&q_stats[${slot}])) { atomicMax(&q_stats[${slot}], ${val}); }`;
   const keys = f.kind === 'bfp' ? ['(u & 0x7fffffffu)'] : ['lpc_key(u)', 'lpc_key(u ^ 0x80000000u)'];
-  const slots = f.kind === 'bfp' ? ['b'] : ['b', `${whole ? '1u' : 'P.q_axis_len'} + b`];
   const minmaxDecls = f.kind === 'minmax' ? mergeWgslDecls({ chunks: ['lpc_minmax_key'] }) + '\n' : '';
   const track = (lines: string[]) => `fn lpc_track(v: f32, i: u32) -> f32 {
   let u = bitcast<u32>(v);
@@ -372,7 +371,7 @@ ${lines.join('\n')}
   const decls = whole
     ? `${minmaxDecls}var<private> q_run: array<u32, ${keys.length}>;
 ${track(keys.map((k, j) => `  q_run[${j}] = max(q_run[${j}], ${k});`))}`
-    : `${minmaxDecls}${track([`  let b = ${wgslBlockIndex('i', 'P.q_axis_len', 'P.q_inner')};`, ...keys.map((k, j) => fold(slots[j], k))])}`;
+    : `${minmaxDecls}${track([`  let b = ${wgslBlockIndex('i', 'P.q_axis_len', 'P.q_inner')};`, ...keys.map((k, j) => fold(j ? 'P.q_axis_len + b' : 'b', k))])}`;
   const finish = whole ? keys.map((_, j) => fold(`${j}u`, `q_run[${j}]`)).join('\n') : undefined;
   return {
     params, decls, usesStep: false, kind: `${f.kind}_track`, q: (v, i) => `lpc_track(${v}, ${i})`,
