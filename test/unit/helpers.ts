@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Graph } from '../../ir/graph.js';
@@ -50,4 +51,25 @@ export function stepFeeds(g: Graph, state: Map<string, Float32Array>, r: () => n
       : n.attrs.name === 'lr' ? new Float32Array([0.05]) : Float32Array.from({ length: size }, () => r() * 2 - 1));
   }
   return feeds;
+}
+
+/**
+ * Runs `node bin/lpc.js ...lpcArgs` (a run with --checkpoint dir), stops it right after it writes the checkpoint at
+ * global step `step` (a preload SIGSTOPs the child, so the kill cannot race the run to its end on a fast machine),
+ * then SIGKILLs it and waits for it to be gone.
+ */
+export async function killAfterCheckpoint(lpcArgs: string[], dir: string, step: number): Promise<void> {
+  const child = spawn(process.execPath, ['--require', './test/fixtures/stop-after-checkpoint.cjs', 'bin/lpc.js', ...lpcArgs],
+    { stdio: 'ignore', env: { ...process.env, LPC_TEST_STOP_STEP: String(step) } });
+  let exited = false;
+  child.on('exit', () => { exited = true; });
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 20));
+    let at: number | undefined;
+    try { at = JSON.parse(fs.readFileSync(path.join(dir, 'checkpoint.json'), 'utf8')).position.globalStep; } catch { /* not yet written */ }
+    if (at !== undefined && at >= step) break;
+    if (exited) throw new Error(`the child exited before its checkpoint at step ${step}`);
+  }
+  child.kill('SIGKILL');
+  await new Promise((r) => (exited ? r(null) : child.on('exit', r)));
 }

@@ -2,10 +2,11 @@
  * WebGPU: a run killed with SIGKILL after a mid-epoch checkpoint resumes bit-identically (final safetensors bytes
  * equal to an uninterrupted run's), with SWA averaging and BN re-estimation on the device. Runs the built bin/lpc.js.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { killAfterCheckpoint } from '../unit/helpers.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-wgpu-ckpt-'));
 const BFP8 = 'W=bfp<8,axis=0>:stochastic A=bfp<8>:stochastic E=bfp<8>:stochastic G=bfp<8,axis=0>:stochastic M=bfp<8,axis=0>:stochastic';
@@ -19,27 +20,10 @@ test('webgpu: SIGKILL mid-epoch, --resume, final state byte-identical to the str
   const straight = path.join(tmp, 'straight'), killed = path.join(tmp, 'killed');
   expect(spawnSync(process.execPath, ['bin/lpc.js', ...run, '--checkpoint', straight]).status).toBe(0);
 
-  const child = spawn(process.execPath, ['bin/lpc.js', ...run, '--checkpoint', killed, '--checkpoint-every', '4'], { stdio: 'ignore' });
-  let exited = false;
-  child.on('exit', () => { exited = true; });
-  // Stop the child at a mid-epoch checkpoint (SIGSTOP, then look again: on a loaded machine it may have run on to
-  // an epoch-end checkpoint between our read and the signal; then let it go on to the next mid-epoch one).
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 20));
-    let pos;
-    try { pos = sidecar(killed).position; } catch { continue; }
-    if (exited) throw new Error('the child finished before it could be killed');
-    if (pos.globalStep < 8 || pos.epochDone) continue;
-    child.kill('SIGSTOP');
-    await new Promise((r) => setTimeout(r, 50));
-    try { pos = sidecar(killed).position; } catch { pos = { epochDone: true }; }
-    if (!pos.epochDone) break;
-    child.kill('SIGCONT');
-  }
-  child.kill('SIGKILL');
-  await new Promise((r) => (exited ? r(null) : child.on('exit', r)));
+  // killed right after its mid-epoch checkpoint at global step 8 (epoch 2, step 2)
+  await killAfterCheckpoint([...run, '--checkpoint', killed, '--checkpoint-every', '4'], killed, 8);
   expect(sidecar(killed).position.epochDone).toBe(false);
-  expect(sidecar(killed).position.globalStep).toBeLessThan(18);
+  expect(sidecar(killed).position.globalStep).toBe(8);
 
   const r = spawnSync(process.execPath, ['bin/lpc.js', 'run', art, '--backend', 'webgpu', '--resume', killed], { encoding: 'utf8' });
   expect(r.status).toBe(0);
