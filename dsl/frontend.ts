@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { stackPlace } from './model-errors.js';
 import * as dsl from './index.js';
 import { lpcAt, withTrace } from './trace.js';
 import { Module } from '../ir/graph.js';
@@ -93,6 +94,7 @@ function typeCheckKey(src: string, dslPath: string): string | undefined {
 export function typeCheck(file: string, o: { cache?: boolean } = {}): void {
   const abs = path.resolve(file);
   if (!fs.existsSync(abs)) throw new Error(`${file}: no such model file`);
+  if (!fs.statSync(abs).isFile()) throw new Error(`${file}: is a directory, not a model file`);
   const dslPath = dslTypesPath();
   const marker = o.cache === false ? undefined : typeCheckMarker(abs);
   if (marker && fs.existsSync(marker)) return;
@@ -157,19 +159,33 @@ export function loadModel(file: string): dsl.ModelDef {
   const sf0 = ts.createSourceFile(file, src, ts.ScriptTarget.ES2022, true);
   const out = ts.transpileModule(src, {
     fileName: file,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 },
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, sourceMap: true },
     transformers: { before: [locTransformer(file, sf0)] },
   });
+  const url = `lpc-model://${path.resolve(file)}`;
+  const place = stackPlace(url, out.sourceMapText!);
+  const code = out.outputText.replace(/\/\/# sourceMappingURL=.*\s*$/, '') + `\n//# sourceURL=${url}`;
   const mod: { exports: Record<string, unknown> } = { exports: {} };
   const req = (name: string) => {
     if (name === 'lpc/dsl') return dsl;
     throw new Error(`${file}: a model may import only 'lpc/dsl', not '${name}'`);
   };
   // The model is user code that the user asked us to compile; it runs with only the DSL in reach.
-  new Function('require', 'exports', 'module', '__lpc_at', out.outputText)(req, mod.exports, mod, lpcAt);
+  try {
+    new Function('require', 'exports', 'module', '__lpc_at', code)(req, mod.exports, mod, lpcAt);
+  } catch (e) { throw placed(e, file, place); }
   const m = mod.exports.default as dsl.ModelDef | undefined;
   if (!m || m.kind !== 'lpc.model') throw new Error(`${file}: the default export must be model(name, () => …)`);
-  return m;
+  // tracing calls the model's build function later: its own errors are placed the same way
+  return { ...m, build: (o) => { try { return m.build(o); } catch (e) { throw placed(e, file, place); } } };
+}
+
+/** An error the model's code threw, its message prefixed with the file:line:col it came from (when it has none). */
+function placed(e: unknown, file: string, place: (e: unknown) => string | undefined): unknown {
+  if (!(e instanceof Error) || e.message.startsWith(`${file}:`)) return e;
+  const at = place(e);
+  if (at) e.message = `${file}:${at}: ${e.message}`;
+  return e;
 }
 
 /** Checks compile options (`--input`, `--classes`) before they reach a model. */

@@ -271,7 +271,13 @@ def({
   name: 'quantize', arity: 1,
   attrs: { fmt: 'format', rounding: 'string', role: 'string', bwd_fmt: 'format', bwd_rounding: 'string' },
   optional: ['bwd_fmt', 'bwd_rounding'],
-  infer: (t, a) => f32(t[0].shape, a.fmt as Format),
+  infer: (t, a) => {
+    // a per-axis block format placed by a role on a tensor without that axis: say which role and format
+    for (const [f, role] of [[a.fmt, a.role], [a.bwd_fmt, 'E']] as [Format | undefined, string][])
+      if (f?.kind === 'bfp' && typeof f.axis === 'number')
+        need(f.axis < t[0].shape.length, `precision ${role}=${formatToString(f)}: axis ${f.axis} does not exist in a tensor of shape ${str(t[0].shape)}`);
+    return f32(t[0].shape, a.fmt as Format);
+  },
   cpu: (ins, out, c) => {
     const q = quantizeCpu(Float32Array.from(ins[0]), c.inTypes[0].shape, c.attrs.fmt as Format,
       c.attrs.rounding as 'nearest' | 'stochastic', c.rng);

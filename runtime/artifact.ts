@@ -78,13 +78,14 @@ function boundBytes(g: Graph, k: Kernel): { read_bytes: number; write_bytes: num
 }
 
 export function writeArtifact(dir: string, m: Module, options: ArtifactOptions): void {
+  if (!dir.replace(/\/+$/, '')) throw new ArtifactError(JSON.stringify(dir), 'is not a directory name');
   if (fs.existsSync(dir) && !fs.existsSync(path.join(dir, 'manifest.json')))
     throw new ArtifactError(dir, 'exists and is not an lpc artifact; refusing to overwrite it');
   const { plan, kernels } = makePlan(m);
   const files = new Map<string, string>([['graph.lpir', printModule(m)], ['plan.json', JSON.stringify(plan, null, 1)], ...kernels]);
   const tmp = `${dir.replace(/\/+$/, '')}.tmp-${process.pid}`;
-  fs.rmSync(tmp, { recursive: true, force: true });
   try {
+    fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(path.join(tmp, 'kernels'), { recursive: true });
     const hashes: Record<string, string> = {};
     for (const [f, text] of files) {
@@ -98,9 +99,17 @@ export function writeArtifact(dir: string, m: Module, options: ArtifactOptions):
     fs.renameSync(tmp, dir);
     fs.rmSync(old, { recursive: true, force: true });
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    try { fs.rmSync(tmp, { recursive: true, force: true }); } catch { /* nothing was made there */ }
+    // the user's path and the reason, not the temporary directory's name
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code) throw new ArtifactError(dir, `cannot write the artifact (${code}: ${fsReason(e as NodeJS.ErrnoException)})`);
     throw e;
   }
+}
+
+/** A file-system error's reason without Node's "CODE: " prefix and ", syscall 'path'" suffix. */
+export function fsReason(e: NodeJS.ErrnoException): string {
+  return e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*$/, '');
 }
 
 export function readArtifact(dir: string): Artifact {
@@ -129,7 +138,25 @@ export function readArtifact(dir: string): Artifact {
   }
   const module = parseModule(text.get('graph.lpir')!, path.join(dir, 'graph.lpir'));
   verifyModule(module);
+  const bad = checkOptions(manifest.options, module);
+  if (bad) throw new ArtifactError(dir, `manifest.json: ${bad}; recompile the model`);
   let plan: Plan;
   try { plan = JSON.parse(text.get('plan.json') ?? '{"graphs":[]}'); } catch (e) { throw new ArtifactError(dir, `plan.json is corrupt: ${(e as Error).message}`); }
+  if (!Array.isArray(plan?.graphs)) throw new ArtifactError(dir, 'plan.json is corrupt: it has no list of graphs');
   return { dir, manifest, module, plan };
+}
+
+/** What is wrong with a manifest's compile options (they are outside the file hashes), or undefined. */
+function checkOptions(o: ArtifactOptions | undefined, m: Module): string | undefined {
+  if (!o || typeof o !== 'object') return 'no compile options';
+  if (typeof o.model !== 'string') return 'options.model is not a name';
+  if (!Number.isInteger(o.batch) || o.batch < 1) return `options.batch ${JSON.stringify(o.batch)} is not a positive integer`;
+  const x = m.graphs[0]?.nodes.find((n) => n.op === 'input' && n.attrs.name === 'x');
+  if (x && x.type.shape[0] !== o.batch) return `options.batch ${o.batch} disagrees with the graph's batch ${x.type.shape[0]}`;
+  const opt = o.optimizer;
+  const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  if (!opt || opt.kind !== 'sgd' || !num(opt.lr) || opt.lr <= 0 || !num(opt.momentum) || opt.momentum < 0 || opt.momentum >= 1 || !num(opt.wd) || opt.wd < 0)
+    return `options.optimizer ${JSON.stringify(opt)} is not sgd with lr > 0, 0 ≤ momentum < 1, wd ≥ 0`;
+  if (o.precision !== undefined && typeof o.precision !== 'string') return 'options.precision is not a precision spec';
+  return undefined;
 }

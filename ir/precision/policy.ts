@@ -47,6 +47,15 @@ export class PrecisionSpecError extends Error {
     super(errors.map((e) => `${e.line}:${e.col}: ${e.message}`).join('\n'));
     this.name = 'PrecisionSpecError';
   }
+
+  /**
+   * The diagnostics as `where:line:col: message` lines, the first of each line only: after a syntax error the
+   * parser's recovery reports follow-on errors in the same line that mislead more than they help.
+   */
+  lines(where: string): string {
+    const first = this.errors.filter((e, i) => this.errors.findIndex((f) => f.line === e.line) === i);
+    return first.map((d) => `${where}:${d.line}:${d.col}: ${d.message}`).join('\n');
+  }
 }
 
 type Children = Record<string, (CstNode | IToken)[]>;

@@ -21,7 +21,8 @@ export function parseArgs(cmd: string, argv: string[], specs: FlagSpec[]): Parse
     let v = 'true';
     if (spec.value) {
       v = inline ?? argv[++i];
-      if (v === undefined) throw new UsageError(`option --${spec.name} needs a value (${spec.value})`);
+      // `-o --batch 8` would otherwise write an artifact named '--batch'; no value of ours starts with '--'
+      if (v === undefined || (inline === undefined && v.startsWith('--'))) throw new UsageError(`option --${spec.name} needs a value (${spec.value})`);
     } else if (inline !== undefined) throw new UsageError(`option --${spec.name} takes no value`);
     const prev = flags.get(spec.name);
     if (prev && !spec.repeat) throw new UsageError(`option --${spec.name} given twice`);
@@ -30,13 +31,19 @@ export function parseArgs(cmd: string, argv: string[], specs: FlagSpec[]): Parse
   return { positional, flags };
 }
 
+/** `f()`, its errors turned into usage errors (exit 2): for parsers of flag values that live outside the CLI. */
+export function asUsage<T>(f: () => T): T {
+  try { return f(); } catch (e) { throw e instanceof Error && !(e instanceof UsageError) ? new UsageError(e.message) : e; }
+}
+
 export function flag(p: Parsed, name: string): string | undefined { return p.flags.get(name)?.[0]; }
 
 export function intFlag(p: Parsed, name: string, def: number, min = 1): number {
   const v = flag(p, name);
   if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got '${v}'`);
+  // plain decimal digits only: Number() would also take '1e3', '0x10' and ' 7'
+  const n = /^-?\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got '${v}'`);
   return n;
 }
 

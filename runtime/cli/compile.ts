@@ -5,7 +5,7 @@ import { runPasses, checkPassNames } from '../../passes/pipeline.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
 import { writeArtifact } from '../artifact.js';
 import { parsePolicy, PrecisionPolicy, PrecisionSpecError, printPolicy } from '../../ir/precision/index.js';
-import { FlagSpec, Parsed, UsageError, flag, intFlag } from './args.js';
+import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
 import type { ModelOptions } from '../../dsl/index.js';
 
 export const DEFAULT_OPTIMIZER = 'sgd(lr=0.05,momentum=0.9,wd=5e-4)';
@@ -26,10 +26,10 @@ export async function compileCommand(p: Parsed): Promise<void> {
   if (p.positional.length !== 1) throw new UsageError('lpc compile needs exactly one model file');
   const file = p.positional[0];
   const batch = intFlag(p, 'batch', 64);
-  const optimizer = parseOptimizer(flag(p, 'optimizer') ?? DEFAULT_OPTIMIZER);
+  const optimizer = asUsage(() => parseOptimizer(flag(p, 'optimizer') ?? DEFAULT_OPTIMIZER));
   const precision = precisionFlag(p);
   const printAfter = p.flags.get('print-after') ?? [];
-  checkPassNames(printAfter);
+  asUsage(() => checkPassNames(printAfter));
   const out = flag(p, 'out') ?? `${path.basename(file).replace(/\.ts$/, '')}.lpc`;
   const t0 = performance.now();
   const traced = frontEnd(file, batch, modelOptionsFlags(p));
@@ -53,7 +53,7 @@ export function precisionFlag(p: Parsed): PrecisionPolicy | undefined {
   } catch (e) {
     if (!(e instanceof PrecisionSpecError)) throw e;
     const where = file ?? '--precision';
-    throw new UsageError(e.errors.map((d) => `${where}:${d.line}:${d.col}: ${d.message}`).join('\n'));
+    throw new UsageError(e.lines(where));
   }
 }
 

@@ -1,4 +1,5 @@
 /** `lpc` — the command line. Each command lives in its own file; this one dispatches and reports errors. */
+import * as fs from 'node:fs';
 import { compileCommand, compileFlags } from './compile.js';
 import { runCommand, runFlags } from './run.js';
 import { inspectCommand, inspectFlags } from './inspect.js';
@@ -57,12 +58,14 @@ const COMMANDS: Record<string, Command> = {
 
 function topHelp(): string {
   return `lpc — a low-precision training compiler\n\nusage: lpc <command> [options]\n\ncommands:\n${Object.entries(COMMANDS)
-    .map(([k, c]) => `  ${k.padEnd(9)} ${c.summary}`).join('\n')}\n\n'lpc <command> --help' shows a command's options.\n`;
+    .map(([k, c]) => `  ${k.padEnd(9)} ${c.summary}`).join('\n')}\n\n'lpc <command> --help' (or 'lpc help <command>') shows a command's options; 'lpc --version' prints the version.\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest.length === 1 && COMMANDS[rest[0]]) return main([rest[0], '--help']);
   if (!name || name === '--help' || name === '-h' || name === 'help') { process.stdout.write(topHelp()); return name ? 0 : 2; }
+  if (name === '--version' || name === '-V') { process.stdout.write(`lpc ${packageVersion()}\n`); return 0; }
   const cmd = COMMANDS[name];
   try {
     if (!cmd) throw new UsageError(`unknown command '${name}'; commands are ${Object.keys(COMMANDS).join(', ')}`);
@@ -77,4 +80,10 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     await closeBackends().catch(() => {});
   }
+}
+
+/** The version in lpc's package.json (two folders above dist/runtime/cli). */
+function packageVersion(): string {
+  const pj = new URL('../../../package.json', import.meta.url);
+  return JSON.parse(fs.readFileSync(pj, 'utf8')).version as string;
 }

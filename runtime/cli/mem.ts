@@ -5,7 +5,7 @@ import { parseOptimizer } from '../../passes/optimizer.js';
 import { MEM_CLASSES, memoryPlanJson } from '../../passes/memory.js';
 import { planModule } from '../memory.js';
 import { DEFAULT_OPTIMIZER, modelOptionsFlags, precisionFlag } from './compile.js';
-import { FlagSpec, Parsed, UsageError, flag, intFlag } from './args.js';
+import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
 
 export const memFlags: FlagSpec[] = [
   { name: 'batch', value: 'N', help: 'batch size compiled into the graphs (default 64)' },
@@ -44,7 +44,7 @@ export async function memCommand(p: Parsed): Promise<void> {
   if (p.positional.length !== 1) throw new UsageError('lpc mem needs exactly one model file');
   const file = p.positional[0];
   const batch = intFlag(p, 'batch', 64);
-  const optimizer = parseOptimizer(flag(p, 'optimizer') ?? DEFAULT_OPTIMIZER);
+  const optimizer = asUsage(() => parseOptimizer(flag(p, 'optimizer') ?? DEFAULT_OPTIMIZER));
   const precision = precisionFlag(p);
   const variant = flag(p, 'variant') ?? 'cpu-driver';
   if (variant !== 'cpu-driver' && variant !== 'gpu') throw new UsageError(`--variant must be cpu-driver or gpu, got '${variant}'`);

@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { FlagSpec, Parsed, UsageError, flag } from './args.js';
+import { checkOutputFile } from './outputs.js';
 
 export const plotFlags: FlagSpec[] = [
   { name: 'out', alias: '-o', value: 'FILE', help: 'the SVG to write (default: the metrics file with .svg)' },
@@ -22,6 +23,7 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' && Number
 
 export function readMetrics(file: string): Rec[] {
   if (!fs.existsSync(file)) throw new UsageError(`${file}: no such metrics file (write one with lpc run --metrics FILE)`);
+  if (!fs.statSync(file).isFile()) throw new UsageError(`${file}: is not a metrics file (a directory?)`);
   const out: Rec[] = [];
   fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
     if (!line.trim()) return;
@@ -157,6 +159,7 @@ export async function plotCommand(p: Parsed): Promise<void> {
   if (p.positional.length !== 1) throw new UsageError('lpc plot needs one metrics file (JSON lines from lpc run --metrics)');
   const file = p.positional[0];
   const out = flag(p, 'out') ?? file.replace(/\.jsonl?$/, '') + '.svg';
+  checkOutputFile('-o', out, [file]);
   const svg = renderSvg(readMetrics(file), flag(p, 'title') ?? file);
   const tmp = `${out}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, svg);

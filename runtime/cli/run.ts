@@ -3,15 +3,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Artifact, readArtifact } from '../artifact.js';
-import { loadDataset } from '../data/index.js';
+import { loadDataset, parseDataSpec } from '../data/index.js';
 import { initState, stateDecls } from '../train/init.js';
 import { Position, train } from '../train/train.js';
 import { Progress } from '../train/progress.js';
 import { LrConfig, LrError, describeLr, lrAt, parseLrSchedule, parseSwa, parseWarmup, resolveLr } from '../train/lr.js';
 import { CheckpointError, SIDECAR, loadCheckpoint, saveCheckpoint } from '../checkpoint.js';
 import { withSwa } from '../../passes/swa.js';
-import { FlagSpec, Parsed, UsageError, flag, intFlag } from './args.js';
+import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
 import { makeBackend } from './backends.js';
+import { checkOutputFile, prepareCheckpointDir } from './outputs.js';
 import { parsePolicy, scheduleBits } from '../../ir/precision/index.js';
 import type { StepBits } from '../../ir/quant/rng.js';
 
@@ -73,12 +74,20 @@ export async function runCommand(p: Parsed): Promise<void> {
     if (sidecarConfig) { const v = sidecarConfig[k]; return v === null || v === undefined ? undefined : String(v); }
     return flag(p, k);
   };
-  const get = (k: (typeof RUN_CONFIG)[number], def: number, min = 1): number =>
-    intFlag({ positional: [], flags: new Map(cfg(k) === undefined ? [] : [[k, [cfg(k)!]]]) }, k, def, min);
+  const get = (k: (typeof RUN_CONFIG)[number], def: number, min = 1): number => {
+    try {
+      return intFlag({ positional: [], flags: new Map(cfg(k) === undefined ? [] : [[k, [cfg(k)!]]]) }, k, def, min);
+    } catch (e) {
+      // with --resume the value came from the checkpoint, not from a flag the user typed
+      if (resumeDir && e instanceof UsageError) throw new CheckpointError(path.join(resumeDir, SIDECAR), `config.${k}: ${e.message.replace(/^--\S+ /, '')}`);
+      throw e;
+    }
+  };
   const epochs = get('epochs', 5);
   const seed = get('seed', 0, 0);
   const maxSteps = cfg('max-steps') !== undefined ? get('max-steps', 1) : undefined;
   const dataSpec = cfg('data') ?? 'mnist';
+  asUsage(() => parseDataSpec(dataSpec));
   const metricsSteps = p.flags.has('metrics-steps') ? intFlag(p, 'metrics-steps', 1) : undefined;
 
   const { batch, optimizer } = art.manifest.options;
@@ -120,6 +129,8 @@ export async function runCommand(p: Parsed): Promise<void> {
   const module = swa ? withSwa(art.module) : art.module;
   const decls = stateDecls(module);
   const metricsPath = flag(p, 'metrics');
+  if (metricsPath !== undefined) checkOutputFile('--metrics', metricsPath, [p.positional[0]]);
+  if (ckptDir) prepareCheckpointDir(flag(p, 'checkpoint') !== undefined ? '--checkpoint' : '--resume', ckptDir, !!resumeDir && path.resolve(ckptDir) === path.resolve(resumeDir));
 
   // Load the checkpoint before starting a device: a bad one is refused without delay.
   let resume: Position | undefined, state = initState(module, seed);

@@ -15,7 +15,7 @@ export async function scheduleCommand(p: Parsed): Promise<void> {
   try {
     spec = parseSchedule(p.positional[0]);
   } catch (e) {
-    if (e instanceof PrecisionSpecError) throw new UsageError(e.errors.map((d) => `schedule:${d.line}:${d.col}: ${d.message}`).join('\n'));
+    if (e instanceof PrecisionSpecError) throw new UsageError(e.lines('schedule'));
     throw e;
   }
   const bits = scheduleTable(spec, iters);

@@ -19,24 +19,27 @@ export interface LoadOptions {
   classes?: number;
 }
 
-/** Loads `mnist`, `fashion-mnist`, `cifar10:<dir>`, `cifar100:<dir>` or `synthetic`. */
-export function loadDataset(spec: string, opts: LoadOptions = {}): Split {
+/** A --data spec checked and split into its set and directory: `cifar10:<dir>` → { name: 'cifar10', dir }. */
+export function parseDataSpec(spec: string): { name: string; dir?: string } {
   const colon = spec.indexOf(':');
   const name = colon < 0 ? spec : spec.slice(0, colon);
   const arg = colon < 0 ? undefined : spec.slice(colon + 1);
-  const noArg = () => {
-    if (arg !== undefined) throw new Error(`data set '${name}' takes no ':' argument (got '${spec}')`);
-  };
-  const needDir = () => {
-    if (!arg) throw new Error(`data set '${name}' needs a directory: --data ${name}:<dir>`);
-    return arg;
-  };
+  if (!DATASET_SPECS.some((d) => d.split(':')[0] === name)) throw new Error(`unknown data set '${spec}'; expected one of: ${DATASET_SPECS.join(', ')}`);
+  const needsDir = name === 'cifar10' || name === 'cifar100';
+  if (needsDir && !arg) throw new Error(`data set '${name}' needs a directory: --data ${name}:<dir>`);
+  if (!needsDir && arg !== undefined) throw new Error(`data set '${name}' takes no ':' argument (got '${spec}')`);
+  return { name, dir: arg };
+}
+
+/** Loads `mnist`, `fashion-mnist`, `cifar10:<dir>`, `cifar100:<dir>` or `synthetic`. */
+export function loadDataset(spec: string, opts: LoadOptions = {}): Split {
+  const { name, dir } = parseDataSpec(spec);
   switch (name) {
-    case 'mnist': noArg(); return loadMnist();
-    case 'fashion-mnist': noArg(); return loadFashionMnist();
-    case 'cifar10': return loadCifar10(needDir());
-    case 'cifar100': return loadCifar100(needDir());
-    case 'synthetic': noArg(); return loadSynthetic({ shape: opts.sampleShape, seed: opts.seed, classes: opts.classes });
-    default: throw new Error(`unknown data set '${spec}'; expected one of: ${DATASET_SPECS.join(', ')}`);
+    case 'mnist': return loadMnist();
+    case 'fashion-mnist': return loadFashionMnist();
+    case 'cifar10': return loadCifar10(dir!);
+    case 'cifar100': return loadCifar100(dir!);
+    case 'synthetic': return loadSynthetic({ shape: opts.sampleShape, seed: opts.seed, classes: opts.classes });
+    default: throw new Error(`unknown data set '${spec}'`);
   }
 }

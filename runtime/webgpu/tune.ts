@@ -70,7 +70,9 @@ export function readTuneCache(file = cachePath(), warn: Warn = stderrWarn): Tune
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') warn(`cannot read the tuning cache ${file} (${(e as Error).message}); ignoring it`);
+    // no file there (ENOTDIR: a file where a folder should be) reads as empty; writing it will say what is wrong
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') warn(`cannot read the tuning cache ${file} (${(e as Error).message}); ignoring it`);
     return emptyCache();
   }
   let v: unknown;
@@ -314,7 +316,13 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       fresh[cls] = entry;
       rows.push({ ...row, tile: entry.tile, source: 'measured', ms: entry.ms });
     }
-  const merged = Object.keys(fresh).length ? mergeTuneEntries(adapter, fresh, file, warn) : cache;
+  // The cache is an optimisation: when it cannot be written, this run still uses what it measured.
+  let merged = cache;
+  if (Object.keys(fresh).length) {
+    try { merged = mergeTuneEntries(adapter, fresh, file, () => {}); } catch (e) {
+      warn(`cannot write the tuning cache ${file} (${(e as Error).message}); this run's measurements are not kept`);
+    }
+  }
   // Measured this run first (even if the write raced another process), then the cache, then the default.
   // A class spans sizes up to 2× apart: a tile measured on a smaller member may not fit this one's buffers.
   const picker: TilePicker = (g, node) => {

@@ -90,7 +90,7 @@ describe('lpc CLI', () => {
 
   test('an unknown dataset', () => {
     const r = lpc(['run', art, '--data', 'imagenet', '--backend', 'cpu']);
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(2);
     expect(r.err).toMatch(/imagenet/);
     expect(r.err.split('\n').filter(Boolean)).toHaveLength(1);
   });
@@ -111,5 +111,132 @@ describe('lpc CLI', () => {
     const r = lpc(['inspect', art]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/graph train: \d+ dispatches per step/);
+  });
+
+  test('help and version', () => {
+    expect(lpc(['help', 'plot']).out).toBe(lpc(['plot', '--help']).out);
+    const v = lpc(['--version']);
+    expect(v.code).toBe(0);
+    expect(v.out.trim()).toBe(`lpc ${JSON.parse(fs.readFileSync('package.json', 'utf8')).version}`);
+  });
+});
+
+/** Bad input found by an audit of every command: each is one line naming its place, exit 2 for usage, nothing lost. */
+describe('lpc CLI: bad input names its place and loses nothing', () => {
+  const art = path.join(tmp, 'audit.lpc');
+  const run = ['run', art, '--backend', 'cpu', '--data', 'synthetic', '--epochs', '1', '--max-steps', '1'];
+  const oneLine = (r: { err: string }) => r.err.trim();
+  beforeAll(() => { expect(lpc(['compile', 'models/lenet5.ts', '-o', art, '--batch', '2']).code).toBe(0); });
+
+  test('a value flag does not take the next flag as its value; integers are plain decimal digits', () => {
+    const r = lpc(['compile', 'models/lenet5.ts', '-o', '--batch', '8']);
+    expect([r.code, oneLine(r)]).toEqual([2, 'lpc: option --out needs a value (DIR)']);
+    expect(fs.existsSync('--batch')).toBe(false);
+    for (const v of ['1e3', '0x10', ' 7', '1.0']) {
+      const b = lpc(['compile', 'models/lenet5.ts', '-o', path.join(tmp, 'n.lpc'), '--batch', v]);
+      expect([b.code, oneLine(b)]).toEqual([2, `lpc: --batch must be an integer ≥ 1, got '${v}'`]);
+    }
+  });
+
+  test('outputs are checked before training and never overwrite an input', () => {
+    const missing = lpc([...run, '--metrics', path.join(tmp, 'nodir', 'm.jsonl')]);
+    expect([missing.code, oneLine(missing)]).toEqual([2, `lpc: --metrics ${path.join(tmp, 'nodir', 'm.jsonl')}: directory ${path.join(tmp, 'nodir')} does not exist`]);
+    const manifest = path.join(art, 'manifest.json');
+    const before = fs.readFileSync(manifest);
+    const into = lpc([...run, '--metrics', manifest]);
+    expect([into.code, oneLine(into)]).toEqual([2, `lpc: --metrics ${manifest} is inside ${art}; refusing to write there`]);
+    expect(fs.readFileSync(manifest).equals(before)).toBe(true);
+
+    const m = path.join(tmp, 'audit.jsonl');
+    expect(lpc([...run, '--metrics', m]).code).toBe(0);
+    const jsonl = fs.readFileSync(m);
+    const self = lpc(['plot', m, '-o', m]);
+    expect([self.code, oneLine(self)]).toEqual([2, `lpc: -o ${m} is the input file too; refusing to overwrite it`]);
+    expect(fs.readFileSync(m).equals(jsonl)).toBe(true);
+  });
+
+  test('--checkpoint refuses a directory lpc did not write, and another run it would replace', () => {
+    const other = path.join(tmp, 'mine');
+    fs.mkdirSync(other);
+    fs.writeFileSync(path.join(other, 'state-notes.safetensors'), 'mine');
+    const r = lpc([...run, '--checkpoint', other]);
+    expect([r.code, oneLine(r)]).toEqual([2, `lpc: --checkpoint ${other}: exists and is not a checkpoint directory; refusing to write into it (choose a new or empty one)`]);
+    expect(fs.readFileSync(path.join(other, 'state-notes.safetensors'), 'utf8')).toBe('mine');
+
+    const ck = path.join(tmp, 'ck');
+    expect(lpc(['run', art, '--backend', 'cpu', '--data', 'synthetic', '--epochs', '2', '--max-steps', '2', '--checkpoint', ck, '--checkpoint-every', '1']).code).toBe(0);
+    const side = path.join(ck, 'checkpoint.json');
+    const s = JSON.parse(fs.readFileSync(side, 'utf8'));
+    s.position = { ...s.position, epoch: 2, stepsDone: 1, epochDone: false };
+    fs.writeFileSync(side, JSON.stringify(s));
+    const again = lpc([...run, '--checkpoint', ck]);
+    expect([again.code, oneLine(again)]).toEqual([2, `lpc: --checkpoint ${ck}: holds an unfinished run (epoch 2 of 2, step 1); continue it with --resume ${ck}, or choose another directory`]);
+    expect(JSON.parse(fs.readFileSync(side, 'utf8'))).toEqual(s);
+
+    // a value the checkpoint holds is blamed on the checkpoint, not on a flag nobody typed
+    fs.writeFileSync(side, JSON.stringify({ ...s, config: { ...s.config, epochs: 0 } }));
+    const cfg = lpc(['run', art, '--backend', 'cpu', '--resume', ck]);
+    expect([cfg.code, oneLine(cfg)]).toEqual([1, `lpc: checkpoint ${side}: config.epochs: must be an integer ≥ 1, got '0'`]);
+  });
+
+  test("errors thrown by a model's own code name file:line:col", () => {
+    const write = (name: string, body: string) => {
+      const f = path.join(tmp, name);
+      fs.writeFileSync(f, `import { model, input, linear, flatten } from 'lpc/dsl';\n${body}\n`);
+      return f;
+    };
+    const thrown = write('throws.ts', "export default model('t', () => {\n  if (1 > 0) throw new Error('boom');\n  return linear(flatten(input([1, 2, 2])), 3);\n});");
+    const undef = write('undef.ts', "const cfg: any = undefined;\nconst n = cfg.n;\nexport default model('t', () => linear(flatten(input([1, 2, 2])), n));");
+    // columns: where V8 reports them, `new Error(…)` and the property read
+    const col = (f: string, line: number, what: string) => fs.readFileSync(f, 'utf8').split('\n')[line - 1].indexOf(what) + 1;
+    const cases = [
+      [thrown, `${thrown}:3:${col(thrown, 3, 'new Error')}: boom`],
+      [undef, `${undef}:3:${col(undef, 3, 'cfg.n') + 4}: Cannot read properties of undefined (reading 'n')`],
+    ];
+    for (const [f, want] of cases) {
+      const r = lpc(['compile', f, '-o', path.join(tmp, 'm.lpc')]);
+      expect([r.code, oneLine(r)]).toEqual([1, `lpc: ${want}`]);
+    }
+    const dir = lpc(['compile', tmp]);
+    expect(oneLine(dir)).toBe(`lpc: ${tmp}: is a directory, not a model file`);
+  });
+
+  test('a per-axis format on a tensor without that axis names the model line, the role and the shape', () => {
+    const r = lpc(['compile', 'models/lenet5.ts', '-o', path.join(tmp, 'ax.lpc'), '--precision', 'W=bfp<8,axis=1>']);
+    expect([r.code, oneLine(r)]).toEqual([1, 'lpc: models/lenet5.ts:7:24: precision W=bfp<8,axis=1>: axis 1 does not exist in a tensor of shape [6]']);
+  });
+
+  test('a syntax error in a precision spec is one line, not the parser’s follow-on errors', () => {
+    const r = lpc(['compile', 'models/lenet5.ts', '--precision', 'W=bfp<8,axis=abc>']);
+    expect([r.code, oneLine(r)]).toEqual([2, "lpc: --precision:1:14: expected an integer but found 'abc'"]);
+  });
+
+  test('usage errors exit 2: optimizer, pass name, artifact flags for tune', () => {
+    expect(lpc(['compile', 'models/lenet5.ts', '--optimizer', 'adam']).code).toBe(2);
+    expect(lpc(['compile', 'models/lenet5.ts', '--print-after', 'nosuch']).code).toBe(2);
+    const t = lpc(['tune', art, '--classes', '5']);
+    expect([t.code, oneLine(t)]).toEqual([2, 'lpc: --classes applies to a model file; an artifact was compiled with its own']);
+  });
+
+  test('compile -o into a path that cannot be made names that path, not a temporary one', () => {
+    const f = path.join(tmp, 'plainfile');
+    fs.writeFileSync(f, '');
+    const r = lpc(['compile', 'models/lenet5.ts', '-o', path.join(f, 'x.lpc')]);
+    expect([r.code, oneLine(r)]).toEqual([1, `lpc: ${path.join(f, 'x.lpc')}: cannot write the artifact (ENOTDIR: not a directory)`]);
+  });
+
+  test("the manifest's compile options are checked (they are outside the content hashes)", () => {
+    const copy = path.join(tmp, 'opts.lpc');
+    fs.cpSync(art, copy, { recursive: true });
+    const mf = path.join(copy, 'manifest.json');
+    const m = JSON.parse(fs.readFileSync(mf, 'utf8'));
+    for (const [k, v, msg] of [
+      ['batch', 8, "options.batch 8 disagrees with the graph's batch 2"],
+      ['optimizer', { kind: 'sgd', lr: 'abc', momentum: 0.9, wd: 0 }, 'options.optimizer {"kind":"sgd","lr":"abc","momentum":0.9,"wd":0} is not sgd with lr > 0, 0 ≤ momentum < 1, wd ≥ 0'],
+    ] as const) {
+      fs.writeFileSync(mf, JSON.stringify({ ...m, options: { ...m.options, [k]: v } }));
+      const r = lpc(['run', copy, ...run.slice(2)]);
+      expect([r.code, oneLine(r)]).toEqual([1, `lpc: ${copy}: manifest.json: ${msg}; recompile the model`]);
+    }
   });
 });

@@ -188,6 +188,16 @@ test('tuneModule measures each shape class once, caches it on disk per adapter, 
         if (row && row.source === 'cache') expect(tileName(second.picker(g, n)!)).toBe(row.tile);
         if (row) expect(row.cls).toBe(shapeClass(g, n));
       }
+
+    // A cache that cannot be written (its folder is a file) costs one warning, not the run: the measurements are used.
+    fs.writeFileSync(path.join(dir, 'afile'), '');
+    const warnings: string[] = [];
+    const third = await tuneModule(gpu, m, { file: path.join(dir, 'afile', 'tune.json'), rounds: 1, force: true, warn: (w) => warnings.push(w) });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^cannot write the tuning cache .*afile\/tune\.json .*this run's measurements are not kept$/);
+    const measured = third.rows.find((r) => r.source === 'measured')!;
+    const g = m.graphs.find((x) => x.name === measured.graph)!;
+    expect(tileName(third.picker(g, g.nodes[measured.node])!)).toBe(measured.tile);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
