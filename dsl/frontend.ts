@@ -98,6 +98,8 @@ export function typeCheck(file: string, o: { cache?: boolean } = {}): void {
   const dslPath = dslTypesPath();
   const marker = o.cache === false ? undefined : typeCheckMarker(abs);
   if (marker && fs.existsSync(marker)) return;
+  // before TypeScript, whose diagnostic for another module would advise installing its type definitions
+  dslImports(ts.createSourceFile(file, fs.readFileSync(abs, 'utf8'), ts.ScriptTarget.ES2022, true));
   const host = ts.createCompilerHost(compilerOptions);
   host.resolveModuleNames = (names, containing) => names.map((n) => {
     if (n === 'lpc/dsl') return { resolvedFileName: dslPath, extension: dslPath.endsWith('.d.ts') ? ts.Extension.Dts : ts.Extension.Ts };

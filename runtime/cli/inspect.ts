@@ -5,7 +5,7 @@ import { printModule } from '../../ir/print.js';
 import { FlagSpec, Parsed, UsageError } from './args.js';
 
 export const inspectFlags: FlagSpec[] = [
-  { name: 'ir', help: 'also print the IR text' },
+  { name: 'ir', help: 'also print the IR text (with --json: as the field ir)' },
   { name: 'json', help: 'print the plan as JSON' },
 ];
 
@@ -14,7 +14,11 @@ const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 export async function inspectCommand(p: Parsed): Promise<void> {
   if (p.positional.length !== 1) throw new UsageError('lpc inspect needs one artifact directory');
   const a = readArtifact(p.positional[0]);
-  if (p.flags.has('json')) { process.stdout.write(JSON.stringify({ manifest: a.manifest, plan: a.plan }, null, 1) + '\n'); return; }
+  if (p.flags.has('json')) {
+    const ir = p.flags.has('ir') ? { ir: printModule(a.module) } : {};
+    process.stdout.write(JSON.stringify({ manifest: a.manifest, plan: a.plan, ...ir }, null, 1) + '\n');
+    return;
+  }
   const o = a.manifest.options;
   const lines = [`artifact ${a.dir}: model ${o.model} (${o.source}), batch ${o.batch}, optimizer sgd(lr=${o.optimizer.lr},momentum=${o.optimizer.momentum},wd=${o.optimizer.wd}), precision ${o.precision ?? "f32"}`];
   for (const g of a.plan.graphs) {

@@ -111,6 +111,8 @@ describe('lpc CLI', () => {
     const r = lpc(['inspect', art]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/graph train: \d+ dispatches per step/);
+    const j = JSON.parse(lpc(['inspect', art, '--json', '--ir']).out);
+    expect(j.ir).toBe(fs.readFileSync(path.join(art, 'graph.lpir'), 'utf8'));
   });
 
   test('help and version', () => {

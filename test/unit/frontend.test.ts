@@ -21,8 +21,9 @@ describe('front end', () => {
   });
 
   test('a model may import only lpc/dsl', () => {
-    expect(() => loadModel('test/fixtures/bad_import.ts')).toThrow(
-      "test/fixtures/bad_import.ts:2:21: a model may import only 'lpc/dsl', not 'node:fs'");
+    for (const f of [loadModel, (file: string) => frontEnd(file, 2)])
+      expect(() => f('test/fixtures/bad_import.ts')).toThrow(
+        "test/fixtures/bad_import.ts:2:21: a model may import only 'lpc/dsl', not 'node:fs'");
   });
 
   test('a passed type-check is remembered for the same source only; errors are never cached', () => {
