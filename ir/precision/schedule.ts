@@ -43,6 +43,10 @@ export function parseSchedule(text: string): ScheduleSpec {
     return s;
   } catch (e) {
     if (!(e instanceof PrecisionSpecError)) throw e;
-    throw new PrecisionSpecError(e.errors.map((d: SpecDiagnostic) => ({ ...d, col: Math.max(1, d.col - prefix.length) })));
+    // text after the schedule parses as another section of a precision spec: say so in a schedule's terms
+    throw new PrecisionSpecError(e.errors.map((d: SpecDiagnostic) => ({
+      ...d, col: Math.max(1, d.col - prefix.length),
+      message: d.message.startsWith('unknown section') ? 'unexpected text after the schedule' : d.message,
+    })));
   }
 }

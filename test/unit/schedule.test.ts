@@ -44,5 +44,8 @@ describe('CPT schedule', () => {
     const bad = spawnSync(process.execPath, ['bin/lpc.js', 'schedule', 'cyclic(3,40)', '--iters', '10'], { encoding: 'utf8' });
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim()).toBe('lpc: schedule:1:10: hi must satisfy 1 <= hi <= 32 (got 40)');
+    // trailing text is named in a schedule's terms, not as a section of a precision spec
+    const trail = spawnSync(process.execPath, ['bin/lpc.js', 'schedule', 'const(8)x', '--iters', '4'], { encoding: 'utf8' });
+    expect([trail.status, trail.stderr.trim()]).toEqual([2, 'lpc: schedule:1:9: unexpected text after the schedule']);
   });
 });
