@@ -94,7 +94,7 @@ function typeCheckKey(src: string, dslPath: string): string | undefined {
 export function typeCheck(file: string, o: { cache?: boolean } = {}): void {
   const abs = path.resolve(file);
   if (!fs.existsSync(abs)) throw new Error(`${file}: no such model file`);
-  if (!fs.statSync(abs).isFile()) throw new Error(`${file}: is a directory, not a model file`);
+  if (fs.statSync(abs).isDirectory()) throw new Error(`${file}: is a directory, not a model file`);
   const dslPath = dslTypesPath();
   const marker = o.cache === false ? undefined : typeCheckMarker(abs);
   if (marker && fs.existsSync(marker)) return;
@@ -164,7 +164,8 @@ export function loadModel(file: string): dsl.ModelDef {
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, sourceMap: true },
     transformers: { before: [locTransformer(file, sf0)] },
   });
-  const url = `lpc-model://${path.resolve(file)}`;
+  // V8 ignores a sourceURL with whitespace in it: name the code by a hash of its path instead
+  const url = `lpc-model-${createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 16)}.js`;
   const place = stackPlace(url, out.sourceMapText!);
   const code = out.outputText.replace(/\/\/# sourceMappingURL=.*\s*$/, '') + `\n//# sourceURL=${url}`;
   const mod: { exports: Record<string, unknown> } = { exports: {} };

@@ -22,9 +22,18 @@ export function parseOptimizer(text: string): SgdOptions {
       throw new Error(`--optimizer: bad argument '${part}'; expected lr=…, momentum=… or wd=… with a number`);
     o[kv[1] as 'lr' | 'momentum' | 'wd'] = Number(kv[2]);
   }
-  if (o.lr <= 0 || o.momentum < 0 || o.momentum >= 1 || o.wd < 0)
-    throw new Error(`--optimizer: need lr > 0, 0 ≤ momentum < 1, wd ≥ 0 (got lr=${o.lr}, momentum=${o.momentum}, wd=${o.wd})`);
+  const bad = sgdProblem(o);
+  if (bad) throw new Error(`--optimizer: ${bad}`);
   return o;
+}
+
+/** What is wrong with SGD options (from a flag or a manifest), or undefined. */
+export function sgdProblem(o: SgdOptions | undefined): string | undefined {
+  const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+  if (!o || o.kind !== 'sgd') return 'not sgd';
+  if (!num(o.lr) || !num(o.momentum) || !num(o.wd) || o.lr <= 0 || o.momentum < 0 || o.momentum >= 1 || o.wd < 0)
+    return `need lr > 0, 0 ≤ momentum < 1, wd ≥ 0 (got lr=${o.lr}, momentum=${o.momentum}, wd=${o.wd})`;
+  return undefined;
 }
 
 export function optimizer(m: Module, o: SgdOptions, policy?: PrecisionPolicy): Module {

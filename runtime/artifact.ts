@@ -14,6 +14,7 @@ import { verifyModule } from '../ir/verify.js';
 import { numel } from '../ir/types.js';
 import { Kernel } from '../codegen/kernel.js';
 import { memoryPlanJson } from '../passes/memory.js';
+import { sgdProblem } from '../passes/optimizer.js';
 import { moduleKernels, planModule } from './memory.js';
 
 export const ARTIFACT_FORMAT = 'lpc-artifact';
@@ -77,10 +78,15 @@ function boundBytes(g: Graph, k: Kernel): { read_bytes: number; write_bytes: num
   return { read_bytes, write_bytes };
 }
 
-export function writeArtifact(dir: string, m: Module, options: ArtifactOptions): void {
+/** Refuses an artifact destination that is no name, or a directory that is not an artifact (it would be replaced). */
+export function checkArtifactTarget(dir: string): void {
   if (!dir.replace(/\/+$/, '')) throw new ArtifactError(JSON.stringify(dir), 'is not a directory name');
   if (fs.existsSync(dir) && !fs.existsSync(path.join(dir, 'manifest.json')))
     throw new ArtifactError(dir, 'exists and is not an lpc artifact; refusing to overwrite it');
+}
+
+export function writeArtifact(dir: string, m: Module, options: ArtifactOptions): void {
+  checkArtifactTarget(dir);
   const { plan, kernels } = makePlan(m);
   const files = new Map<string, string>([['graph.lpir', printModule(m)], ['plan.json', JSON.stringify(plan, null, 1)], ...kernels]);
   const tmp = `${dir.replace(/\/+$/, '')}.tmp-${process.pid}`;
@@ -153,10 +159,8 @@ function checkOptions(o: ArtifactOptions | undefined, m: Module): string | undef
   if (!Number.isInteger(o.batch) || o.batch < 1) return `options.batch ${JSON.stringify(o.batch)} is not a positive integer`;
   const x = m.graphs[0]?.nodes.find((n) => n.op === 'input' && n.attrs.name === 'x');
   if (x && x.type.shape[0] !== o.batch) return `options.batch ${o.batch} disagrees with the graph's batch ${x.type.shape[0]}`;
-  const opt = o.optimizer;
-  const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
-  if (!opt || opt.kind !== 'sgd' || !num(opt.lr) || opt.lr <= 0 || !num(opt.momentum) || opt.momentum < 0 || opt.momentum >= 1 || !num(opt.wd) || opt.wd < 0)
-    return `options.optimizer ${JSON.stringify(opt)} is not sgd with lr > 0, 0 ≤ momentum < 1, wd ≥ 0`;
+  const opt = sgdProblem(o.optimizer);
+  if (opt) return `options.optimizer ${JSON.stringify(o.optimizer)}: ${opt}`;
   if (o.precision !== undefined && typeof o.precision !== 'string') return 'options.precision is not a precision spec';
   return undefined;
 }

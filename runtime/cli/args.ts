@@ -38,11 +38,13 @@ export function asUsage<T>(f: () => T): T {
 
 export function flag(p: Parsed, name: string): string | undefined { return p.flags.get(name)?.[0]; }
 
+/** An integer written as an optional '-' and decimal digits, else NaN: Number() would also take '1e3', '0x10', ' 7'. */
+export const decimalInt = (v: string): number => (/^-?\d+$/.test(v) ? Number(v) : NaN);
+
 export function intFlag(p: Parsed, name: string, def: number, min = 1): number {
   const v = flag(p, name);
   if (v === undefined) return def;
-  // plain decimal digits only: Number() would also take '1e3', '0x10' and ' 7'
-  const n = /^-?\d+$/.test(v) ? Number(v) : NaN;
+  const n = decimalInt(v);
   if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer ≥ ${min}, got '${v}'`);
   return n;
 }

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses, checkPassNames } from '../../passes/pipeline.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
-import { writeArtifact } from '../artifact.js';
+import { checkArtifactTarget, writeArtifact } from '../artifact.js';
 import { parsePolicy, PrecisionPolicy, PrecisionSpecError, printPolicy } from '../../ir/precision/index.js';
 import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
 import type { ModelOptions } from '../../dsl/index.js';
@@ -31,6 +31,7 @@ export async function compileCommand(p: Parsed): Promise<void> {
   const printAfter = p.flags.get('print-after') ?? [];
   asUsage(() => checkPassNames(printAfter));
   const out = flag(p, 'out') ?? `${path.basename(file).replace(/\.ts$/, '')}.lpc`;
+  checkArtifactTarget(out);
   const t0 = performance.now();
   const traced = frontEnd(file, batch, modelOptionsFlags(p));
   const m = runPasses(traced, { batch, optimizer, precision, printAfter, timePasses: p.flags.has('time-passes') }, performance.now() - t0);

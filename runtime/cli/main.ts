@@ -63,7 +63,7 @@ function topHelp(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === 'help' && rest.length === 1 && COMMANDS[rest[0]]) return main([rest[0], '--help']);
+  if (name === 'help' && rest.length === 1) return main([rest[0], '--help']);
   if (!name || name === '--help' || name === '-h' || name === 'help') { process.stdout.write(topHelp()); return name ? 0 : 2; }
   if (name === '--version' || name === '-V') { process.stdout.write(`lpc ${packageVersion()}\n`); return 0; }
   const cmd = COMMANDS[name];
@@ -82,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** The version in lpc's package.json (two folders above dist/runtime/cli). */
+/** The version in lpc's package.json (in the folder that holds dist/). */
 function packageVersion(): string {
   const pj = new URL('../../../package.json', import.meta.url);
   return JSON.parse(fs.readFileSync(pj, 'utf8')).version as string;

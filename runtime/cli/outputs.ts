@@ -1,43 +1,65 @@
 /**
  * Output paths, checked before any work: a bad one fails at once (not after an epoch of training), names its flag,
- * and never overwrites an input or a directory lpc did not write.
+ * and never overwrites an input or files lpc did not write. Paths are compared through symlinks.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from './args.js';
-import { fsReason } from '../artifact.js';
 import { SIDECAR } from '../checkpoint.js';
 
-const inside = (child: string, parent: string) => !path.relative(parent, child).startsWith('..') && !path.isAbsolute(path.relative(parent, child));
+/** `p` with symlinks resolved as far as it exists (an output usually does not exist yet). */
+export function realPath(p: string): string {
+  const abs = path.resolve(p);
+  if (fs.existsSync(abs)) return fs.realpathSync(abs);
+  const parent = path.dirname(abs);
+  return parent === abs ? abs : path.join(realPath(parent), path.basename(abs));
+}
 
-/** A file `what` (a flag, e.g. '--metrics') will write: its folder exists, it is not a folder, and no input is it or holds it. */
-export function checkOutputFile(what: string, file: string, inputs: string[] = []): void {
-  if (!file) throw new UsageError(`${what}: the file name is empty`);
-  const abs = path.resolve(file), dir = path.dirname(abs);
-  if (fs.existsSync(abs) && fs.statSync(abs).isDirectory()) throw new UsageError(`${what} ${file}: is a directory`);
-  if (!fs.existsSync(dir)) throw new UsageError(`${what} ${file}: directory ${path.dirname(file)} does not exist`);
-  if (!fs.statSync(dir).isDirectory()) throw new UsageError(`${what} ${file}: ${path.dirname(file)} is not a directory`);
-  for (const input of inputs) {
-    const a = path.resolve(input);
-    if (abs === a) throw new UsageError(`${what} ${file} is the input file too; refusing to overwrite it`);
-    if (fs.existsSync(a) && fs.statSync(a).isDirectory() && inside(abs, a)) throw new UsageError(`${what} ${file} is inside ${input}; refusing to write there`);
-  }
+/** Whether `child` is `parent` or lies under it (real paths). */
+function within(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
 /**
- * Creates the checkpoint directory `dir` (`what`: its flag), or checks an existing one: it must be empty or hold an
- * lpc checkpoint, and, unless this run resumes from it, not another run's unfinished one (it would be replaced).
+ * A file `what` (a flag, e.g. '--metrics') will write: its folder exists (or is `willCreate`, a folder the command
+ * will make), it is not a folder, and no input is it or holds it.
+ */
+export function checkOutputFile(what: string, file: string, inputs: string[] = [], willCreate?: string): void {
+  if (!file) throw new UsageError(`${what}: the file name is empty`);
+  const real = realPath(file), dir = path.dirname(path.resolve(file));
+  if (fs.existsSync(real) && fs.statSync(real).isDirectory()) throw new UsageError(`${what} ${file}: is a directory`);
+  if (willCreate !== undefined && !fs.existsSync(willCreate) && realPath(dir) === realPath(willCreate)) return;
+  if (!fs.existsSync(dir)) throw new UsageError(`${what} ${file}: directory ${path.dirname(file)} does not exist`);
+  if (!fs.statSync(dir).isDirectory()) throw new UsageError(`${what} ${file}: ${path.dirname(file)} is not a directory`);
+  for (const input of inputs) {
+    const a = realPath(input);
+    if (real === a) throw new UsageError(`${what} ${file} is the input file too; refusing to overwrite it`);
+    if (fs.existsSync(a) && fs.statSync(a).isDirectory() && within(real, a)) throw new UsageError(`${what} ${file} is inside ${input}; refusing to write there`);
+  }
+}
+
+/** Whether two paths name the same place (through symlinks). */
+export const samePath = (a: string, b: string) => realPath(a) === realPath(b);
+
+/** Files of a checkpoint directory that lpc writes (and its clean-up deletes): tensor files and temporaries. */
+const OURS = /^(state-\d{8}(-e\d+)?\.safetensors|\.(state-\d{8}(-e\d+)?\.safetensors|checkpoint\.json)\.tmp-\d+)$/;
+/** Names the clean-up in saveCheckpoint would delete: only lpc's own may be there. */
+const CLEANED = /^(state-.*\.safetensors|\..*\.tmp-\d+)$/;
+
+/**
+ * Checks the checkpoint directory `dir` (`what`: its flag) can be made, or checks an existing one: it must hold nothing the
+ * checkpoint clean-up would delete that lpc did not write, and, unless this run resumes from it, not another run's
+ * unfinished checkpoint (it would be replaced).
  */
 export function prepareCheckpointDir(what: string, dir: string, resumingFromIt: boolean): void {
   if (!dir) throw new UsageError(`${what}: the directory name is empty`);
   if (fs.existsSync(dir)) {
     if (!fs.statSync(dir).isDirectory()) throw new UsageError(`${what} ${dir}: is not a directory`);
     const entries = fs.readdirSync(dir);
-    if (!entries.includes(SIDECAR)) {
-      if (entries.length) throw new UsageError(`${what} ${dir}: exists and is not a checkpoint directory; refusing to write into it (choose a new or empty one)`);
-      return;
-    }
-    if (resumingFromIt) return;
+    const foreign = entries.find((f) => CLEANED.test(f) && !OURS.test(f));
+    if (foreign) throw new UsageError(`${what} ${dir}: holds ${foreign}, which checkpointing would delete; refusing to write there (choose another directory)`);
+    if (!entries.includes(SIDECAR) || resumingFromIt) return;
     let finished = false, at = '';
     try {
       const s = JSON.parse(fs.readFileSync(path.join(dir, SIDECAR), 'utf8'));
@@ -47,7 +69,8 @@ export function prepareCheckpointDir(what: string, dir: string, resumingFromIt: 
     if (!finished) throw new UsageError(`${what} ${dir}: holds an unfinished run${at}; continue it with --resume ${dir}, or choose another directory`);
     return;
   }
-  try { fs.mkdirSync(dir, { recursive: true }); } catch (e) {
-    throw new UsageError(`${what} ${dir}: cannot create it (${fsReason(e as NodeJS.ErrnoException)})`);
-  }
+  // made when training starts (nothing is created for a run that fails before): its nearest existing ancestor must be a folder
+  let up = path.resolve(dir);
+  while (!fs.existsSync(up)) up = path.dirname(up);
+  if (!fs.statSync(up).isDirectory()) throw new UsageError(`${what} ${dir}: cannot create it (${up} is not a directory)`);
 }

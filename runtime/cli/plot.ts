@@ -23,7 +23,7 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' && Number
 
 export function readMetrics(file: string): Rec[] {
   if (!fs.existsSync(file)) throw new UsageError(`${file}: no such metrics file (write one with lpc run --metrics FILE)`);
-  if (!fs.statSync(file).isFile()) throw new UsageError(`${file}: is not a metrics file (a directory?)`);
+  if (fs.statSync(file).isDirectory()) throw new UsageError(`${file}: is a directory, not a metrics file`);
   const out: Rec[] = [];
   fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
     if (!line.trim()) return;

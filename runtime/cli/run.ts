@@ -10,9 +10,9 @@ import { Progress } from '../train/progress.js';
 import { LrConfig, LrError, describeLr, lrAt, parseLrSchedule, parseSwa, parseWarmup, resolveLr } from '../train/lr.js';
 import { CheckpointError, SIDECAR, loadCheckpoint, saveCheckpoint } from '../checkpoint.js';
 import { withSwa } from '../../passes/swa.js';
-import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
+import { FlagSpec, Parsed, UsageError, decimalInt, flag, intFlag } from './args.js';
 import { makeBackend } from './backends.js';
-import { checkOutputFile, prepareCheckpointDir } from './outputs.js';
+import { checkOutputFile, prepareCheckpointDir, samePath } from './outputs.js';
 import { parsePolicy, scheduleBits } from '../../ir/precision/index.js';
 import type { StepBits } from '../../ir/quant/rng.js';
 
@@ -87,8 +87,26 @@ export async function runCommand(p: Parsed): Promise<void> {
   const seed = get('seed', 0, 0);
   const maxSteps = cfg('max-steps') !== undefined ? get('max-steps', 1) : undefined;
   const dataSpec = cfg('data') ?? 'mnist';
-  asUsage(() => parseDataSpec(dataSpec));
+  try { parseDataSpec(dataSpec); } catch (e) {
+    // with --resume the value came from the checkpoint, not from a flag the user typed
+    throw resumeDir ? new CheckpointError(path.join(resumeDir, SIDECAR), `config.data: ${(e as Error).message}`) : new UsageError((e as Error).message);
+  }
   const metricsSteps = p.flags.has('metrics-steps') ? intFlag(p, 'metrics-steps', 1) : undefined;
+
+  const everyText = flag(p, 'checkpoint-every') ?? (sidecarConfig?.['checkpoint-every'] as string | undefined) ?? 'epoch';
+  let every: number | 'epoch';
+  if (everyText === 'epoch') every = 'epoch';
+  else {
+    every = decimalInt(everyText);
+    if (!Number.isSafeInteger(every) || every < 1) throw new UsageError(`--checkpoint-every must be 'epoch' or an integer ≥ 1, got '${everyText}'`);
+  }
+  const ckptDir = flag(p, 'checkpoint') ?? resumeDir;
+  if (p.flags.has('checkpoint-every') && !ckptDir) throw new UsageError('--checkpoint-every needs --checkpoint DIR');
+
+  // Outputs before any work (loading data, starting a device); a metrics file may go into a checkpoint folder made later.
+  const metricsPath = flag(p, 'metrics');
+  if (ckptDir) prepareCheckpointDir(flag(p, 'checkpoint') !== undefined ? '--checkpoint' : '--resume', ckptDir, !!resumeDir && samePath(ckptDir, resumeDir));
+  if (metricsPath !== undefined) checkOutputFile('--metrics', metricsPath, [p.positional[0]], ckptDir);
 
   const { batch, optimizer } = art.manifest.options;
   const x = art.module.graphs[0].nodes.find((n) => n.op === 'input' && n.attrs.name === 'x')!;
@@ -116,21 +134,8 @@ export async function runCommand(p: Parsed): Promise<void> {
   }
   const swa = lr.swa;
 
-  const everyText = flag(p, 'checkpoint-every') ?? (sidecarConfig?.['checkpoint-every'] as string | undefined) ?? 'epoch';
-  let every: number | 'epoch';
-  if (everyText === 'epoch') every = 'epoch';
-  else {
-    every = Number(everyText);
-    if (!Number.isInteger(every) || every < 1) throw new UsageError(`--checkpoint-every must be 'epoch' or an integer ≥ 1, got '${everyText}'`);
-  }
-  const ckptDir = flag(p, 'checkpoint') ?? resumeDir;
-  if (p.flags.has('checkpoint-every') && !ckptDir) throw new UsageError('--checkpoint-every needs --checkpoint DIR');
-
   const module = swa ? withSwa(art.module) : art.module;
   const decls = stateDecls(module);
-  const metricsPath = flag(p, 'metrics');
-  if (metricsPath !== undefined) checkOutputFile('--metrics', metricsPath, [p.positional[0]]);
-  if (ckptDir) prepareCheckpointDir(flag(p, 'checkpoint') !== undefined ? '--checkpoint' : '--resume', ckptDir, !!resumeDir && path.resolve(ckptDir) === path.resolve(resumeDir));
 
   // Load the checkpoint before starting a device: a bad one is refused without delay.
   let resume: Position | undefined, state = initState(module, seed);
@@ -153,6 +158,7 @@ export async function runCommand(p: Parsed): Promise<void> {
   const backend = await makeBackend(flag(p, 'backend'), module);
   process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test images, batch ${batch}, ${epochs} epochs, precision ${art.manifest.options.precision ?? 'f32'}, lr ${describeLr(lr)}${swa ? `, SWA from epoch ${swa.start}` : ''}${resume ? `; resuming at epoch ${resume.epoch}, step ${resume.stepsDone}${resume.epochDone ? ' (epoch done)' : ''}` : ''}\n`);
   try {
+    if (ckptDir) fs.mkdirSync(ckptDir, { recursive: true });
     await backend.setState(state);
     await train(backend, data, {
       epochs, batch, seed, maxSteps, metricsPath, metricsAppend: !!resume, metricsSteps, progress: new Progress(), resume,

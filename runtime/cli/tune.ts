@@ -10,7 +10,7 @@ import { runPasses } from '../../passes/pipeline.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
 import { readArtifact } from '../artifact.js';
 import { DEFAULT_OPTIMIZER, modelOptionsFlags } from './compile.js';
-import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
+import { FlagSpec, Parsed, UsageError, intFlag } from './args.js';
 
 export const tuneFlags: FlagSpec[] = [
   { name: 'batch', value: 'N', help: 'batch size for a model file (default 64; an artifact has its own)' },
@@ -25,13 +25,13 @@ export async function tuneCommand(p: Parsed): Promise<void> {
   const src = p.positional[0];
   let m: Module;
   if (fs.existsSync(src) && fs.statSync(src).isDirectory()) {
-    for (const f of ['batch', 'input', 'classes', 'optimizer'])
+    for (const f of ['batch', 'input', 'classes'])
       if (p.flags.has(f)) throw new UsageError(`--${f} applies to a model file; an artifact was compiled with its own`);
     m = readArtifact(src).module;
   } else {
     if (!src.endsWith('.ts')) throw new UsageError(`'${src}' is neither an artifact directory nor a .ts model file`);
     const batch = intFlag(p, 'batch', 64);
-    m = runPasses(frontEnd(src, batch, modelOptionsFlags(p)), { batch, optimizer: asUsage(() => parseOptimizer(flag(p, 'optimizer') ?? DEFAULT_OPTIMIZER)), log: () => {} });
+    m = runPasses(frontEnd(src, batch, modelOptionsFlags(p)), { batch, optimizer: parseOptimizer(DEFAULT_OPTIMIZER), log: () => {} });
   }
   const { getGpu } = await import('../webgpu/device.js');
   const { tuneModule, tuneTable, cachePath } = await import('../webgpu/tune.js');

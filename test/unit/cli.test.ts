@@ -116,7 +116,11 @@ describe('lpc CLI', () => {
   });
 
   test('help and version', () => {
-    expect(lpc(['help', 'plot']).out).toBe(lpc(['plot', '--help']).out);
+    const h = lpc(['help', 'plot']);
+    expect(h.code).toBe(0);
+    expect(h.out).toMatch(/^usage: lpc plot .*\n[^]*-o, --out FILE/);
+    const unknown = lpc(['help', 'nosuch']);
+    expect([unknown.code, unknown.err.trim()]).toEqual([2, "lpc: unknown command 'nosuch'; commands are compile, run, inspect, mem, tune, quant, schedule, plot"]);
     const v = lpc(['--version']);
     expect(v.code).toBe(0);
     expect(v.out.trim()).toBe(`lpc ${JSON.parse(fs.readFileSync('package.json', 'utf8')).version}`);
@@ -147,6 +151,11 @@ describe('lpc CLI: bad input names its place and loses nothing', () => {
     const before = fs.readFileSync(manifest);
     const into = lpc([...run, '--metrics', manifest]);
     expect([into.code, oneLine(into)]).toEqual([2, `lpc: --metrics ${manifest} is inside ${art}; refusing to write there`]);
+    // through a symlink to the artifact too
+    const link = path.join(tmp, 'audit-link.lpc');
+    fs.symlinkSync(art, link);
+    const viaLink = lpc(['run', link, ...run.slice(2), '--metrics', manifest]);
+    expect([viaLink.code, oneLine(viaLink)]).toEqual([2, `lpc: --metrics ${manifest} is inside ${link}; refusing to write there`]);
     expect(fs.readFileSync(manifest).equals(before)).toBe(true);
 
     const m = path.join(tmp, 'audit.jsonl');
@@ -161,9 +170,17 @@ describe('lpc CLI: bad input names its place and loses nothing', () => {
     const other = path.join(tmp, 'mine');
     fs.mkdirSync(other);
     fs.writeFileSync(path.join(other, 'state-notes.safetensors'), 'mine');
+    fs.writeFileSync(path.join(other, 'notes.txt'), 'kept');
     const r = lpc([...run, '--checkpoint', other]);
-    expect([r.code, oneLine(r)]).toEqual([2, `lpc: --checkpoint ${other}: exists and is not a checkpoint directory; refusing to write into it (choose a new or empty one)`]);
+    expect([r.code, oneLine(r)]).toEqual([2, `lpc: --checkpoint ${other}: holds state-notes.safetensors, which checkpointing would delete; refusing to write there (choose another directory)`]);
     expect(fs.readFileSync(path.join(other, 'state-notes.safetensors'), 'utf8')).toBe('mine');
+    // files checkpointing leaves alone may be there, and a new checkpoint folder may also hold the metrics file
+    fs.rmSync(path.join(other, 'state-notes.safetensors'));
+    expect(lpc([...run, '--checkpoint', other]).code).toBe(0);
+    expect(fs.readFileSync(path.join(other, 'notes.txt'), 'utf8')).toBe('kept');
+    const fresh = path.join(tmp, 'fresh-ck');
+    expect(lpc([...run, '--checkpoint', fresh, '--metrics', path.join(fresh, 'm.jsonl')]).code).toBe(0);
+    expect(fs.readdirSync(fresh).sort()).toEqual(['checkpoint.json', 'm.jsonl', 'state-00000001-e1.safetensors']);
 
     const ck = path.join(tmp, 'ck');
     expect(lpc(['run', art, '--backend', 'cpu', '--data', 'synthetic', '--epochs', '2', '--max-steps', '2', '--checkpoint', ck, '--checkpoint-every', '1']).code).toBe(0);
@@ -182,8 +199,9 @@ describe('lpc CLI: bad input names its place and loses nothing', () => {
   });
 
   test("errors thrown by a model's own code name file:line:col", () => {
+    fs.mkdirSync(path.join(tmp, 'with space'));
     const write = (name: string, body: string) => {
-      const f = path.join(tmp, name);
+      const f = path.join(tmp, 'with space', name);
       fs.writeFileSync(f, `import { model, input, linear, flatten } from 'lpc/dsl';\n${body}\n`);
       return f;
     };
@@ -205,7 +223,11 @@ describe('lpc CLI: bad input names its place and loses nothing', () => {
 
   test('a per-axis format on a tensor without that axis names the model line, the role and the shape', () => {
     const r = lpc(['compile', 'models/lenet5.ts', '-o', path.join(tmp, 'ax.lpc'), '--precision', 'W=bfp<8,axis=1>']);
-    expect([r.code, oneLine(r)]).toEqual([1, 'lpc: models/lenet5.ts:7:24: precision W=bfp<8,axis=1>: axis 1 does not exist in a tensor of shape [6]']);
+    // the first conv2d call: its bias [6] is the first weight without an axis 1
+    const lines = fs.readFileSync('models/lenet5.ts', 'utf8').split('\n');
+    const line = lines.findIndex((l) => l.includes('conv2d(x')) + 1;
+    const at = `models/lenet5.ts:${line}:${lines[line - 1].indexOf('conv2d(x') + 1}`;
+    expect([r.code, oneLine(r)]).toEqual([1, `lpc: ${at}: precision W=bfp<8,axis=1>: axis 1 does not exist in a tensor of shape [6]`]);
   });
 
   test('a syntax error in a precision spec is one line, not the parser’s follow-on errors', () => {
@@ -234,7 +256,7 @@ describe('lpc CLI: bad input names its place and loses nothing', () => {
     const m = JSON.parse(fs.readFileSync(mf, 'utf8'));
     for (const [k, v, msg] of [
       ['batch', 8, "options.batch 8 disagrees with the graph's batch 2"],
-      ['optimizer', { kind: 'sgd', lr: 'abc', momentum: 0.9, wd: 0 }, 'options.optimizer {"kind":"sgd","lr":"abc","momentum":0.9,"wd":0} is not sgd with lr > 0, 0 ≤ momentum < 1, wd ≥ 0'],
+      ['optimizer', { kind: 'sgd', lr: 'abc', momentum: 0.9, wd: 0 }, 'options.optimizer {"kind":"sgd","lr":"abc","momentum":0.9,"wd":0}: need lr > 0, 0 ≤ momentum < 1, wd ≥ 0 (got lr=abc, momentum=0.9, wd=0)'],
     ] as const) {
       fs.writeFileSync(mf, JSON.stringify({ ...m, options: { ...m.options, [k]: v } }));
       const r = lpc(['run', copy, ...run.slice(2)]);
