@@ -114,7 +114,7 @@ export function writeArtifact(dir: string, m: Module, options: ArtifactOptions):
 }
 
 /** A file-system error's reason without Node's "CODE: " prefix and ", syscall 'path'" suffix. */
-export function fsReason(e: NodeJS.ErrnoException): string {
+function fsReason(e: NodeJS.ErrnoException): string {
   return e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*$/, '');
 }
 

@@ -48,9 +48,9 @@ const OURS = /^(state-\d{8}(-e\d+)?\.safetensors|\.(state-\d{8}(-e\d+)?\.safeten
 const CLEANED = /^(state-.*\.safetensors|\..*\.tmp-\d+)$/;
 
 /**
- * Checks the checkpoint directory `dir` (`what`: its flag) can be made, or checks an existing one: it must hold nothing the
- * checkpoint clean-up would delete that lpc did not write, and, unless this run resumes from it, not another run's
- * unfinished checkpoint (it would be replaced).
+ * Checks the checkpoint directory `dir` (`what`: its flag): a new one must be creatable; an existing one must hold
+ * nothing that the checkpoint clean-up would delete but lpc did not write, and, unless this run resumes from it, no
+ * other run's unfinished checkpoint (it would be replaced).
  */
 export function prepareCheckpointDir(what: string, dir: string, resumingFromIt: boolean): void {
   if (!dir) throw new UsageError(`${what}: the directory name is empty`);

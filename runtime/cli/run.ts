@@ -74,23 +74,22 @@ export async function runCommand(p: Parsed): Promise<void> {
     if (sidecarConfig) { const v = sidecarConfig[k]; return v === null || v === undefined ? undefined : String(v); }
     return flag(p, k);
   };
+  // With --resume a bad value came from the checkpoint, not from a flag the user typed: blame the checkpoint.
+  const configError = (k: string, message: string): Error => (resumeDir
+    ? new CheckpointError(path.join(resumeDir, SIDECAR), `config.${k}: ${message.replace(/^--\S+ /, '')}`)
+    : new UsageError(message));
   const get = (k: (typeof RUN_CONFIG)[number], def: number, min = 1): number => {
     try {
       return intFlag({ positional: [], flags: new Map(cfg(k) === undefined ? [] : [[k, [cfg(k)!]]]) }, k, def, min);
     } catch (e) {
-      // with --resume the value came from the checkpoint, not from a flag the user typed
-      if (resumeDir && e instanceof UsageError) throw new CheckpointError(path.join(resumeDir, SIDECAR), `config.${k}: ${e.message.replace(/^--\S+ /, '')}`);
-      throw e;
+      throw e instanceof UsageError ? configError(k, e.message) : e;
     }
   };
   const epochs = get('epochs', 5);
   const seed = get('seed', 0, 0);
   const maxSteps = cfg('max-steps') !== undefined ? get('max-steps', 1) : undefined;
   const dataSpec = cfg('data') ?? 'mnist';
-  try { parseDataSpec(dataSpec); } catch (e) {
-    // with --resume the value came from the checkpoint, not from a flag the user typed
-    throw resumeDir ? new CheckpointError(path.join(resumeDir, SIDECAR), `config.data: ${(e as Error).message}`) : new UsageError((e as Error).message);
-  }
+  try { parseDataSpec(dataSpec); } catch (e) { throw configError('data', (e as Error).message); }
   const metricsSteps = p.flags.has('metrics-steps') ? intFlag(p, 'metrics-steps', 1) : undefined;
 
   const everyText = flag(p, 'checkpoint-every') ?? (sidecarConfig?.['checkpoint-every'] as string | undefined) ?? 'epoch';
