@@ -3,6 +3,7 @@
  * helper functions and loops are fine because the compiler traces the model by running it.
  */
 import { currentTrace, TraceContext } from './trace.js';
+import { CLASS_NAME } from '../ir/precision/policy.js';
 
 /** A traced tensor. `shape` includes the batch dimension. */
 export class Tensor {
@@ -59,13 +60,105 @@ function tensorArg(x: unknown, what: string): Tensor {
 function state(c: TraceContext, layer: string, field: string, shape: number[], init: string, bound = 0, kind = 'param'): Tensor {
   const attrs: Record<string, string | number[] | number> = { name: `${layer}.${field}`, kind, shape, init };
   if (init === 'uniform') attrs.bound = bound;
+  if (init === 'normal') attrs.std = bound;
   return node(c, 'state', [], attrs);
 }
+/** A weight drawn from `init` (default: PyTorch's uniform ±1/√fan_in). */
+function weight(c: TraceContext, layer: string, shape: number[], fanIn: number, fanOut: number, init?: Init): Tensor {
+  if (init === undefined) return state(c, layer, 'weight', shape, 'uniform', 1 / Math.sqrt(fanIn));
+  check(isInit(init), `init must come from kaimingNormal(), kaimingUniform(), normal() or uniform(), got ${typeof init}`);
+  const s = init.scale(fanIn, fanOut);
+  return state(c, layer, 'weight', shape, init.dist, s);
+}
 function layerName(c: TraceContext, kind: string, name?: string): string {
-  if (name !== undefined) return name;
-  const k = c.counters.get(kind) ?? 0;
-  c.counters.set(kind, k + 1);
-  return `${kind}${k}`;
+  const prefix = c.scopes.length ? `${c.scopes.join('.')}.` : '';
+  if (name !== undefined) return prefix + name;
+  const key = `${prefix}|${kind}`;
+  const k = c.counters.get(key) ?? 0;
+  c.counters.set(key, k + 1);
+  return `${prefix}${kind}${k}`;
+}
+/** Marks t as the output of a module-like call (see TraceContext.records). */
+function rec(c: TraceContext, t: Tensor): Tensor { c.records.push(t.id); return t; }
+
+/** How a layer's weight is initialised: a distribution and its scale (std or bound) from the layer's fans. */
+export interface Init {
+  readonly kind: 'lpc.init';
+  readonly dist: 'normal' | 'uniform';
+  /** std (normal) or bound (uniform) from fan_in and fan_out (conv: channels × k × k, as PyTorch computes them). */
+  readonly scale: (fanIn: number, fanOut: number) => number;
+}
+function isInit(v: unknown): v is Init { return typeof v === 'object' && v !== null && (v as Init).kind === 'lpc.init'; }
+function fanMode(mode: unknown): 'fan_in' | 'fan_out' {
+  check(mode === 'fan_in' || mode === 'fan_out', `init mode must be 'fan_in' or 'fan_out', got ${String(mode)}`);
+  return mode as 'fan_in' | 'fan_out';
+}
+function positive(v: unknown, what: string): number {
+  check(typeof v === 'number' && Number.isFinite(v) && v > 0, `${what} must be a positive number, got ${String(v)}`);
+  return v as number;
+}
+/** He/Kaiming normal: N(0, gain²/fan), gain √2 (ReLU) as torch.nn.init.kaiming_normal_. */
+export function kaimingNormal(mode: 'fan_in' | 'fan_out' = 'fan_in', gain = Math.SQRT2): Init {
+  const m = fanMode(mode), g = positive(gain, 'kaimingNormal gain');
+  return { kind: 'lpc.init', dist: 'normal', scale: (i, o) => g / Math.sqrt(m === 'fan_in' ? i : o) };
+}
+/** He/Kaiming uniform: U(±gain·√(3/fan)), as torch.nn.init.kaiming_uniform_. */
+export function kaimingUniform(mode: 'fan_in' | 'fan_out' = 'fan_in', gain = Math.SQRT2): Init {
+  const m = fanMode(mode), g = positive(gain, 'kaimingUniform gain');
+  return { kind: 'lpc.init', dist: 'uniform', scale: (i, o) => g * Math.sqrt(3 / (m === 'fan_in' ? i : o)) };
+}
+/** N(0, std²). */
+export function normal(std: number): Init {
+  const s = positive(std, 'normal std');
+  return { kind: 'lpc.init', dist: 'normal', scale: () => s };
+}
+/** U(−bound, bound). */
+export function uniform(bound: number): Init {
+  const b = positive(bound, 'uniform bound');
+  return { kind: 'lpc.init', dist: 'uniform', scale: () => b };
+}
+
+/**
+ * Layers built inside `fn` are named `<name>.<layer>` (`scope('layer1.0', () => conv2d(h, { out: 64, kernel: 3,
+ * name: 'conv1' }))` makes `layer1.0.conv1.weight`), as a PyTorch submodule names its state_dict entries; automatic
+ * names (conv0, bn0, …) count from 0 in each scope. Returns what fn returns; a returned tensor counts as the
+ * block's output (a module call, for PEPPP's memory accounting).
+ */
+export function scope<T>(name: string, fn: () => T): T {
+  const c = ctx('scope');
+  check(typeof name === 'string' && /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/.test(name), `scope name must be dot-separated identifiers or numbers like 'layer1.0', got ${JSON.stringify(name)}`);
+  check(typeof fn === 'function', 'scope expects a function as its second argument');
+  c.scopes.push(name);
+  try {
+    const out = fn();
+    if (out instanceof Tensor) rec(c, out);
+    return out;
+  } finally {
+    c.scopes.pop();
+  }
+}
+
+/** Precision classes of an explicit quantizer site: forward and backward (either may be left out: identity). */
+export interface QuantizeClasses { forward?: string; backward?: string }
+/**
+ * An explicit quantizer site, QPyTorch's `Quantizer(forward_number, backward_number)`: the forward value is rounded
+ * to the precision class's format and, on the way back, the error to the backward class's (the gradient otherwise
+ * passes straight through). `quantize(x, 'low')` uses one class both ways. The precision spec defines the classes
+ * (`--precision 'low=float<3,1>:stochastic high=…'`); a site whose class the spec leaves out is the identity.
+ */
+export function quantize(x: Tensor, cls: string | QuantizeClasses): Tensor {
+  const c = ctx('quantize');
+  tensorArg(x, 'quantize');
+  const o: QuantizeClasses = typeof cls === 'string' ? { forward: cls, backward: cls } : cls;
+  check(typeof o === 'object' && o !== null, `quantize expects a class name like 'low' or { forward, backward }, got ${String(cls)}`);
+  check(o.forward !== undefined || o.backward !== undefined, 'quantize needs a forward or a backward class');
+  const attrs: Record<string, string> = {};
+  for (const [k, v] of [['fwd', o.forward], ['bwd', o.backward]] as const) {
+    if (v === undefined) continue;
+    check(typeof v === 'string' && CLASS_NAME.test(v), `quantize: a precision class is a lower-case name like 'low', got ${JSON.stringify(v)}`);
+    attrs[k] = v;
+  }
+  return rec(c, node(c, 'quantize_site', [x], attrs));
 }
 
 /** The model input: one sample's shape, e.g. [1, 28, 28]; the batch dimension is added at compile time. */
@@ -79,7 +172,7 @@ export function input(shape: number[]): Tensor {
   return t;
 }
 
-export interface Conv2dOptions { out: number; kernel: number; stride?: number; pad?: number; bias?: boolean; name?: string }
+export interface Conv2dOptions { out: number; kernel: number; stride?: number; pad?: number; bias?: boolean; name?: string; init?: Init }
 /** 2-D convolution, NCHW, weights [out, in, k, k]; PyTorch's default init (uniform ±1/√fan_in). */
 export function conv2d(x: Tensor, o: Conv2dOptions): Tensor {
   const c = ctx('conv2d');
@@ -88,13 +181,13 @@ export function conv2d(x: Tensor, o: Conv2dOptions): Tensor {
   const out = posInt(o.out, 'conv2d out'), k = posInt(o.kernel, 'conv2d kernel');
   const stride = posInt(o.stride ?? 1, 'conv2d stride'), pad = nonNegInt(o.pad ?? 0, 'conv2d pad');
   const name = layerName(c, 'conv', o.name), cin = x.shape[1], bound = 1 / Math.sqrt(cin * k * k);
-  const w = state(c, name, 'weight', [out, cin, k, k], 'uniform', bound);
+  const w = weight(c, name, [out, cin, k, k], cin * k * k, out * k * k, o.init);
   const ins = [x, w];
   if (o.bias ?? true) ins.push(state(c, name, 'bias', [out], 'uniform', bound));
-  return node(c, 'conv2d', ins, { stride, pad });
+  return rec(c, node(c, 'conv2d', ins, { stride, pad }));
 }
 
-export interface LinearOptions { bias?: boolean; name?: string }
+export interface LinearOptions { bias?: boolean; name?: string; init?: Init }
 /** y = x·Wᵀ + b, W [out, in]. */
 export function linear(x: Tensor, out: number, o: LinearOptions = {}): Tensor {
   const c = ctx('linear');
@@ -102,12 +195,12 @@ export function linear(x: Tensor, out: number, o: LinearOptions = {}): Tensor {
   check(x.shape.length === 2, `linear expects 2-D input [N, features], got [${x.shape.join(', ')}]; use flatten() first`);
   posInt(out, 'linear out');
   const name = layerName(c, 'linear', o.name), bound = 1 / Math.sqrt(x.shape[1]);
-  const ins = [x, state(c, name, 'weight', [out, x.shape[1]], 'uniform', bound)];
+  const ins = [x, weight(c, name, [out, x.shape[1]], x.shape[1], out, o.init)];
   if (o.bias ?? true) ins.push(state(c, name, 'bias', [out], 'uniform', bound));
-  return node(c, 'linear', ins);
+  return rec(c, node(c, 'linear', ins));
 }
 
-export function relu(x: Tensor): Tensor { return node(ctx('relu'), 'relu', [tensorArg(x, 'relu')]); }
+export function relu(x: Tensor): Tensor { const c = ctx('relu'); return rec(c, node(c, 'relu', [tensorArg(x, 'relu')])); }
 
 /**
  * Dropout with drop probability p (torch.nn.Dropout: kept values scaled by 1/(1 − p)) in training; the identity in
@@ -119,8 +212,8 @@ export function dropout(x: Tensor, p = 0.5): Tensor {
   check(typeof p === 'number' && p >= 0 && p < 1, `dropout p must be in [0, 1), got ${String(p)}`);
   const key = c.counters.get('dropout') ?? 0;
   c.counters.set('dropout', key + 1);
-  if (!c.opts.training || p === 0) return x;
-  return node(c, 'dropout', [x], { p, key });
+  if (!c.opts.training || p === 0) return rec(c, x);
+  return rec(c, node(c, 'dropout', [x], { p, key }));
 }
 
 export function add(a: Tensor, b: Tensor): Tensor {
@@ -131,7 +224,7 @@ function pool(op: string, what: string, x: Tensor, k: number, stride?: number): 
   const c = ctx(what);
   tensorArg(x, what);
   posInt(k, `${what} kernel`);
-  return node(c, op, [x], { k, stride: posInt(stride ?? k, `${what} stride`) });
+  return rec(c, node(c, op, [x], { k, stride: posInt(stride ?? k, `${what} stride`) }));
 }
 /** Max pooling with a k×k window (stride defaults to k), no padding. */
 export function maxPool(x: Tensor, k: number, stride?: number): Tensor { return pool('maxpool', 'maxPool', x, k, stride); }
@@ -143,7 +236,7 @@ export function globalAvgPool(x: Tensor): Tensor {
   tensorArg(x, 'globalAvgPool');
   check(x.shape.length === 4, `globalAvgPool expects 4-D input [N, C, H, W], got [${x.shape.join(', ')}]`);
   check(x.shape[2] === x.shape[3], `globalAvgPool needs a square feature map, got ${x.shape[2]}×${x.shape[3]} ([${x.shape.join(', ')}])`);
-  return node(c, 'avgpool', [x], { k: x.shape[2], stride: x.shape[2] });
+  return rec(c, node(c, 'avgpool', [x], { k: x.shape[2], stride: x.shape[2] }));
 }
 
 /** [N, …] → [N, prod(…)] in NCHW order (as torch.flatten(x, 1)). */
@@ -167,12 +260,12 @@ export function batchNorm(x: Tensor, o: BatchNormOptions = {}): Tensor {
   const beta = state(c, name, 'bias', [C], 'zeros');
   // Running mean and variance kept together as [2, C]; exported as running_mean / running_var.
   const running = state(c, name, 'running', [2, C], 'bn_running', 0, 'buffer');
-  if (!c.opts.training) return node(c, 'bn_apply', [x, running, gamma, beta], { eps, training: false });
+  if (!c.opts.training) return rec(c, node(c, 'bn_apply', [x, running, gamma, beta], { eps, training: false }));
   const stats = node(c, 'bn_stats', [x]);
   const count = x.shape.length === 4 ? x.shape[0] * x.shape[2] * x.shape[3] : x.shape[0];
   const upd = node(c, 'bn_running_update', [running, stats], { momentum, count });
   c.builder.graph.updates.push({ name: `${name}.running`, node: upd.id });
-  return node(c, 'bn_apply', [x, stats, gamma, beta], { eps, training: true });
+  return rec(c, node(c, 'bn_apply', [x, stats, gamma, beta], { eps, training: true }));
 }
 
 /** Softmax cross-entropy of logits [N, classes] against the integer labels fed as `y` (−1 = padding, ignored).

@@ -17,8 +17,15 @@ export interface TraceContext {
   opts: TraceOptions;
   /** Innermost user call site (set by the loc wrapper the front end inserts around DSL calls). */
   loc?: Loc;
-  /** Per-layer-kind counters for parameter names (conv0, conv1, linear0, bn0 …). */
+  /** Per-layer-kind counters for parameter names (conv0, conv1, linear0, bn0 …), per scope. */
   counters: Map<string, number>;
+  /** The enclosing `scope(name, …)` names, outermost first: layers are named `<scope>.<layer>`. */
+  scopes: string[];
+  /**
+   * Every tensor a module-like DSL call returned, in call order (layers, quantizer sites, scopes): what a forward
+   * hook on every PyTorch module records. PEPPP's memory accounting counts these (runtime/peppp/memory.ts).
+   */
+  records: number[];
   inputId?: number;
 }
 
@@ -34,7 +41,7 @@ export function currentTrace(what: string): TraceContext {
 export function withTrace<T>(opts: TraceOptions, fn: (ctx: TraceContext) => T): { graph: Graph; result: T; ctx: TraceContext } {
   const g = globalThis as G;
   if (g[KEY]) throw new Error('nested model traces are not supported');
-  const ctx: TraceContext = { builder: new Builder(emptyGraph(opts.name)), opts, counters: new Map() };
+  const ctx: TraceContext = { builder: new Builder(emptyGraph(opts.name)), opts, counters: new Map(), scopes: [], records: [] };
   g[KEY] = ctx;
   try {
     const result = fn(ctx);

@@ -66,7 +66,7 @@ export const EPILOGUE_ATTRS = { qfmt: 'format', qround: 'string', post: 'string'
  * with `post`.
  */
 export const QPOST_OPS = new Set(['relu', 'relu_bwd']);
-const NO_EPILOGUE = new Set(['input', 'state', 'reshape', 'quantize', 'minmax_quantize']);
+const NO_EPILOGUE = new Set(['input', 'state', 'reshape', 'quantize', 'quantize_site', 'minmax_quantize']);
 
 /** Extra inputs a node's post-ops (ir/post.ts) read: they follow the op's own inputs. */
 export const postArgs = (a: Attrs) => (a.post_args as number | undefined) ?? 0;
@@ -174,8 +174,8 @@ def({
 });
 /** Persistent state: parameters, buffers (BN running stats), optimizer state. Initialised by the runtime from `init`. */
 def({
-  name: 'state', arity: 0, attrs: { name: 'string', kind: 'string', shape: 'ints', init: 'string', bound: 'float' },
-  optional: ['bound'],
+  name: 'state', arity: 0, attrs: { name: 'string', kind: 'string', shape: 'ints', init: 'string', bound: 'float', std: 'float' },
+  optional: ['bound', 'std'],
   infer: (_t, a) => f32(a.shape as number[]),
   cpu: () => { throw new Error('state is held by the runtime'); },
 });
@@ -286,6 +286,18 @@ def({
   grad: (g) => [g.attrs.bwd_fmt
     ? g.add('quantize', [g.dy], { fmt: g.attrs.bwd_fmt, rounding: g.attrs.bwd_rounding ?? 'nearest', role: 'E' })
     : g.dy],
+});
+
+/**
+ * An explicit quantizer site from the DSL's `quantize(x, 'low')`: forward class `fwd`, backward class `bwd` (either
+ * absent: identity that way). The quantize pass (passes/quantize.ts) turns it into a `quantize` node with the
+ * precision spec's formats for those classes, before autodiff, so no later pass sees one.
+ */
+def({
+  name: 'quantize_site', arity: 1, attrs: { fwd: 'string', bwd: 'string' }, optional: ['fwd', 'bwd'],
+  infer: (t) => f32(t[0].shape, t[0].fmt),
+  cpu: (ins, out) => out.set(ins[0]),
+  grad: (g) => [g.dy],
 });
 
 // ---------- CPT's activation quantizer with running qparams (ir/quant/minmax.ts, passes/quantize.ts) ----------

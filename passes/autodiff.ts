@@ -8,12 +8,16 @@ import { LocatedError } from '../ir/types.js';
 
 export const GRAD_PREFIX = 'grad:';
 
-/** `wrtInputs` also exposes `grad:<input>` for data inputs (tests compare input gradients with PyTorch). */
-export function autodiff(m: Module, opts: { wrtInputs?: boolean } = {}): Module {
-  return { ...m, graphs: m.graphs.map((g) => (g.name === 'train' ? differentiate(g, !!opts.wrtInputs) : g)) };
+/**
+ * `wrtInputs` also exposes `grad:<input>` for data inputs (tests compare input gradients with PyTorch).
+ * `lossScale` S starts backward from S·∂L/∂L = S (static loss scaling: the E quantizers see S-times larger errors and
+ * the `grad:` outputs are S·∂L/∂p; the optimizer pass unscales them).
+ */
+export function autodiff(m: Module, opts: { wrtInputs?: boolean; lossScale?: number } = {}): Module {
+  return { ...m, graphs: m.graphs.map((g) => (g.name === 'train' ? differentiate(g, !!opts.wrtInputs, opts.lossScale ?? 1) : g)) };
 }
 
-function differentiate(g0: Graph, wrtInputs: boolean): Graph {
+function differentiate(g0: Graph, wrtInputs: boolean, lossScale: number): Graph {
   const g: Graph = { ...g0, nodes: [...g0.nodes], outputs: [...g0.outputs], updates: [...g0.updates] };
   const b = new Builder(g);
   const lossOut = g.outputs.find((o) => o.name === 'loss');
@@ -31,7 +35,7 @@ function differentiate(g0: Graph, wrtInputs: boolean): Graph {
     const prev = grad.get(id);
     grad.set(id, prev === undefined ? d : b.add('add', [prev, d], {}, g.nodes[id].loc));
   };
-  grad.set(lossOut.node, b.add('fill', [], { shape: [1], value: 1 }));
+  grad.set(lossOut.node, b.add('fill', [], { shape: [1], value: Math.fround(lossScale) }));
 
   for (let id = lossOut.node; id >= 0; id--) {
     const dy = grad.get(id);

@@ -39,15 +39,15 @@ export function sgdProblem(o: SgdOptions | undefined): string | undefined {
 export function optimizer(m: Module, o: SgdOptions, policy?: PrecisionPolicy): Module {
   // Under CPT's placement W quantizes the weight on its way into each conv (fp32 master weights): not OptimLP's W.
   const roles = policy ? (usesCptPlacement(policy) ? { ...policy.roles, W: undefined } : policy.roles) : {};
-  return { ...m, graphs: m.graphs.map((g) => (g.name === 'train' ? sgd(g, o, roles) : g)) };
+  return { ...m, graphs: m.graphs.map((g) => (g.name === 'train' ? sgd(g, o, roles, policy?.lossScale) : g)) };
 }
 
 /**
- * SGD inside QPyTorch's OptimLP, in its order: g ← Q_G(g); with ACC the step starts from the accumulator;
+ * SGD inside QPyTorch's OptimLP, in its order: g ← Q_G(g/S) (S the loss scale); with ACC the step starts from the accumulator;
  * the fp32 update (d = g + wd·p; m ← μ·m + d; p ← p − lr·m); acc ← Q_ACC(p), p ← acc; p ← Q_W(p);
  * m ← Q_M(m) (so the next step consumes the quantized buffer). A missing role is the identity.
  */
-function sgd(g0: Graph, o: SgdOptions, roles: PrecisionPolicy['roles']): Graph {
+function sgd(g0: Graph, o: SgdOptions, roles: PrecisionPolicy['roles'], lossScale?: number): Graph {
   const g: Graph = { ...g0, nodes: [...g0.nodes], outputs: [], updates: [...g0.updates] };
   const b = new Builder(g);
   const params = stateNodes(g0);
@@ -65,7 +65,9 @@ function sgd(g0: Graph, o: SgdOptions, roles: PrecisionPolicy['roles']): Graph {
       b.add('state', [], { name: `${name}.${suffix}`, kind: 'optim', shape: p.type.shape, init }, loc);
     const acc = roles.ACC ? state('acc', `copy:${name}`) : undefined;
     const base = acc ?? p.id;
-    let d = q('G', out.node, loc);
+    // loss scaling: OptimLP's grad_quant(g · grad_scaling), grad_scaling = float32(1/S), one f32 multiply
+    const g1 = lossScale !== undefined && lossScale !== 1 ? b.add('scale', [out.node], { c: Math.fround(1 / lossScale) }, loc) : out.node;
+    let d = q('G', g1, loc);
     if (o.wd) d = b.add('add', [d, b.add('scale', [base], { c: o.wd }, loc)], {}, loc);
     if (o.momentum) {
       const buf = state('momentum', 'zeros');

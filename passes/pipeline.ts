@@ -33,7 +33,7 @@ export interface Pass { name: string; run(m: Module, o: CompileOptions): Module 
 export const PASSES: Pass[] = [
   // A and E quantizers go in before autodiff: a quantizer's gradient rule quantizes the error.
   { name: 'quantize', run: (m, o) => quantizePass(m, o.precision) },
-  { name: 'autodiff', run: (m) => autodiff(m) },
+  { name: 'autodiff', run: (m, o) => autodiff(m, { lossScale: o.precision?.lossScale }) },
   // SGD inside OptimLP: places the G, ACC, W and M quantizers.
   { name: 'optimizer', run: (m, o) => optimizer(m, o.optimizer, o.precision) },
   // DIVISION: backward reads of saved activations go through packed forms (save=division(…)).

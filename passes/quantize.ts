@@ -4,6 +4,7 @@
  * (the op's gradient rule), so it runs before autodiff. The optimizer roles (G, ACC, W, M) are OptimLP's and are
  * placed by the optimizer pass. Fusion later folds each quantizer into the kernel that produces its value.
  *
+ * Explicit `quantize()` sites of the model get the formats of the spec's named classes first (./quantize-sites.ts).
  * The model's output (the logits fed to the loss) is not quantized, as in QPyTorch's SWALP example and the SWALP
  * repository, which exempt the final classifier.
  */
@@ -11,6 +12,7 @@ import { Builder, Graph, Module, Node, users } from '../ir/graph.js';
 import { F32, Format } from '../ir/format.js';
 import { PrecisionPolicy, RoleSpec } from '../ir/precision/index.js';
 import { LocatedError } from '../ir/types.js';
+import { resolveQuantizeSites } from './quantize-sites.js';
 
 /** Ops whose results are layer outputs (auto_low's conv, linear, normalization, activation and pool kinds, and the
  *  residual add). Backward and bookkeeping ops never appear in the forward graphs this pass sees. */
@@ -19,6 +21,7 @@ export const LAYER_OPS: ReadonlySet<string> = new Set(['conv2d', 'linear', 'bn_a
 const LOSS_OPS = new Set(['softmax_xent', 'correct_count']);
 
 export function quantizePass(m: Module, policy: PrecisionPolicy | undefined): Module {
+  m = resolveQuantizeSites(m, policy);
   if (policy && usesCptPlacement(policy)) return { ...m, graphs: m.graphs.map((g) => cptGraph(g, cptRoles(policy))) };
   checkSchedule(policy);
   const A = policy?.roles.A, E = policy?.roles.E;
@@ -131,7 +134,8 @@ function quantizeGraph(g0: Graph, A: PrecisionPolicy['roles']['A'], E: Precision
 function isLayerOutput(g: Graph, n: Node, u: number[][]): boolean {
   if (!LAYER_OPS.has(n.op)) return false;
   // Follow views (flatten) to see whether the value only feeds the loss: then it is the model's output.
+  // An explicit quantizer site on the logits (PEPPP's high-precision one) is seen through the same way.
   const feedsLossOnly = (id: number): boolean =>
-    u[id].length > 0 && u[id].every((k) => LOSS_OPS.has(g.nodes[k].op) || (g.nodes[k].op === 'reshape' && feedsLossOnly(k)));
+    u[id].length > 0 && u[id].every((k) => LOSS_OPS.has(g.nodes[k].op) || ((g.nodes[k].op === 'reshape' || g.nodes[k].op === 'quantize') && feedsLossOnly(k)));
   return !feedsLossOnly(n.id);
 }

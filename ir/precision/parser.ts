@@ -6,7 +6,7 @@
  *   spec    := segment (';' segment)*
  *   segment := item*
  *   item    := Ident ('=' value (':' Ident)?)?        W=bfp<8>:stochastic | schedule | fwd=cyclic(3,8) | save=…
- *   value   := Ident ('<' args '>' | '(' args? ')')?
+ *   value   := Ident ('<' args '>' | '(' args? ')')? | Number      loss_scale=1000 | loss_scale=0.5
  *   args    := arg (',' arg)*
  *   arg     := Int | Ident ('=' Int)?
  */
@@ -16,6 +16,8 @@ const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t\r\n]+/, grou
 const Comment = createToken({ name: 'Comment', pattern: /#[^\n]*/, group: Lexer.SKIPPED });
 export const Ident = createToken({ name: 'Ident', pattern: /[A-Za-z_][A-Za-z0-9_]*/, label: 'a name' });
 export const Int = createToken({ name: 'Int', pattern: /-?\d+/, label: 'an integer' });
+/** A number with a fraction or an exponent (`0.5`, `1e3`); plain integers lex as Int. */
+export const Decimal = createToken({ name: 'Decimal', pattern: /-?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+/, label: 'a number' });
 const Semi = createToken({ name: 'Semi', pattern: /;/, label: "';'" });
 const Eq = createToken({ name: 'Eq', pattern: /=/, label: "'='" });
 const Colon = createToken({ name: 'Colon', pattern: /:/, label: "':'" });
@@ -25,12 +27,16 @@ const RAngle = createToken({ name: 'RAngle', pattern: />/, label: "'>'" });
 const LParen = createToken({ name: 'LParen', pattern: /\(/, label: "'('" });
 const RParen = createToken({ name: 'RParen', pattern: /\)/, label: "')'" });
 
-const allTokens = [WhiteSpace, Comment, Ident, Int, Semi, Eq, Colon, Comma, LAngle, RAngle, LParen, RParen];
+const allTokens = [WhiteSpace, Comment, Ident, Decimal, Int, Semi, Eq, Colon, Comma, LAngle, RAngle, LParen, RParen];
 export const specLexer = new Lexer(allTokens, { positionTracking: 'full', ensureOptimizations: false });
 
 const show = (t: IToken) => (t.tokenType.name === 'EOF' ? 'end of input' : `'${t.image}'`);
 const label = (t: TokenType) => t.LABEL ?? t.name;
-const firsts = (paths: TokenType[][]) => [...new Set(paths.map((p) => label(p[0])))].join(' or ');
+const firsts = (paths: TokenType[][]) => {
+  const labels = new Set(paths.map((p) => label(p[0])));
+  if (labels.has(label(Decimal))) labels.delete(label(Int)); // "a number" covers "an integer"
+  return [...labels].join(' or ');
+};
 
 const messages: IParserErrorMessageProvider = {
   buildMismatchTokenMessage: ({ expected, actual }) => `expected ${label(expected)} but found ${show(actual)}`,
@@ -72,6 +78,14 @@ class SpecParser extends CstParser {
   });
 
   value = this.RULE('value', () => {
+    this.OR([
+      { ALT: () => this.SUBRULE(this.named) },
+      { ALT: () => this.CONSUME(Int, { LABEL: 'number' }) },
+      { ALT: () => this.CONSUME(Decimal, { LABEL: 'number' }) },
+    ]);
+  });
+
+  named = this.RULE('named', () => {
     this.CONSUME(Ident, { LABEL: 'name' });
     this.OPTION(() =>
       this.OR([

@@ -8,7 +8,7 @@
  * (`G=bfp<8>:stochastic`).
  */
 import type { CstNode, IToken } from '../chevrotain.js';
-import { buildFormat, Format, FormatArg, formatToString, Rounding } from '../format.js';
+import { buildFormat, Format, FormatArg, FORMAT_ALIASES, formatToString, Rounding } from '../format.js';
 import { parseSpecCst, SpecDiagnostic } from './parser.js';
 
 export type { SpecDiagnostic } from './parser.js';
@@ -32,9 +32,24 @@ export type SaveSpec =
 
 export interface PrecisionPolicy {
   roles: Partial<Record<Role, RoleSpec>>;
+  /**
+   * Named precision classes (`low=float<3,1>:stochastic`): the formats of the model's explicit `quantize(x, 'low')`
+   * sites, and of roles that name them (`W=low`), in the order the spec defines them.
+   */
+  classes?: Record<string, RoleSpec>;
+  /** The class each role names (`W=low`): its spec is `classes[name]`, copied into `roles`; printing keeps the name. */
+  roleClasses?: Partial<Record<Role, string>>;
+  /** Static loss scaling: backward starts from S·∂L and the optimizer's G quantizer receives g·(1/S) (QPyTorch's
+   *  OptimLP grad_scaling = 1/S). */
+  lossScale?: number;
   schedule?: { fwd?: ScheduleSpec; bwd?: ScheduleSpec };
   save?: SaveSpec;
 }
+
+/** Keys a class may not take: section keywords and format names. */
+const RESERVED = new Set(['save', 'schedule', 'loss_scale', 'fwd', 'bwd', 'f32', 'fixed', 'bfp', 'float', 'minmax', 'nearest', 'stochastic']);
+/** Class names are lower-case identifiers (roles are upper case, so a mistyped role is not taken for a class). */
+export const CLASS_NAME = /^[a-z][a-z0-9_]*$/;
 
 /** CPT's paper setting: 32 cycles over training. */
 export const DEFAULT_PERIODS = 32;
@@ -99,7 +114,9 @@ export function parsePolicyDiagnostics(text: string): { policy: PrecisionPolicy;
     });
   };
 
-  const formatOf = (v: CstNode): Format | undefined => {
+  const formatOf = (v0: CstNode): Format | undefined => {
+    const v = node(v0, 'named');
+    if (!v) { err(tok(v0, 'number')!, 'expected a format, e.g. fixed<8,6> or float<5,2>'); return undefined; }
     const name = tok(v, 'name')!;
     const paren = argsOf(v, 'paren');
     if (paren) {
@@ -121,7 +138,9 @@ export function parsePolicyDiagnostics(text: string): { policy: PrecisionPolicy;
     return false;
   };
 
-  const scheduleOf = (v: CstNode): ScheduleSpec | undefined => {
+  const scheduleOf = (v0: CstNode): ScheduleSpec | undefined => {
+    const v = node(v0, 'named');
+    if (!v) { err(tok(v0, 'number')!, 'expected cyclic(lo,hi[,periods=N]) or const(bits)'); return undefined; }
     const name = tok(v, 'name')!;
     const args = argsOf(v, 'paren');
     const usage = name.image === 'const' ? 'const(bits)' : 'cyclic(lo,hi[,periods=N])';
@@ -144,7 +163,9 @@ export function parsePolicyDiagnostics(text: string): { policy: PrecisionPolicy;
     return { kind: 'cyclic', lo: iv(0), hi: iv(1), periods };
   };
 
-  const saveOf = (v: CstNode): SaveSpec | undefined => {
+  const saveOf = (v0: CstNode): SaveSpec | undefined => {
+    const v = node(v0, 'named');
+    if (!v) { err(tok(v0, 'number')!, 'expected division(block=K,bits=B), recompute, or a format'); return undefined; }
     const name = tok(v, 'name')!;
     if (name.image === 'recompute' && !argsOf(v, 'paren') && !argsOf(v, 'angle')) return { kind: 'recompute' };
     if (name.image === 'division') {
@@ -165,8 +186,17 @@ export function parsePolicyDiagnostics(text: string): { policy: PrecisionPolicy;
       err(name, `unknown save mode '${name.image}'; expected division(block=K,bits=B), recompute, or a format (fp16, bf16, fixed<…>, …)`);
       return undefined;
     }
-    const fmt = formatOf(v);
+    const fmt = formatOf(v0);
     return fmt && { kind: 'format', fmt };
+  };
+
+  // A role's value that is a bare lower-case name may be a class defined anywhere in the spec: resolved at the end.
+  const refs: { role: Role; name: IToken; rounding?: IToken }[] = [];
+  const classRef = (v: CstNode): IToken | undefined => {
+    const nv = node(v, 'named');
+    const name = nv && tok(nv, 'name');
+    return name && !node(nv, 'angle') && !tok(nv, 'LAngle') && !tok(nv, 'LParen') && CLASS_NAME.test(name.image)
+      && !FORMAT_ALIASES[name.image] && !RESERVED.has(name.image) ? name : undefined;
   };
 
   nodes(cst, 'segment').forEach((seg) => {
@@ -198,19 +228,50 @@ export function parsePolicyDiagnostics(text: string): { policy: PrecisionPolicy;
         if (s && once('save', key, "'save'")) policy.save = s;
         continue;
       }
-      if (!(ROLES as readonly string[]).includes(k)) {
-        err(key, `unknown role '${k}'; expected ${ROLES.join(', ')} (or save=…)`);
+      if (k === 'loss_scale') {
+        if (rt) err(rt, 'a rounding applies to roles and classes only');
+        const num = tok(v, 'number');
+        const S = num ? Number(num.image) : NaN;
+        if (!num || !Number.isFinite(S) || S <= 0) { err(num ?? key, 'loss_scale must be a positive number, e.g. loss_scale=1000'); continue; }
+        if (once('loss_scale', key, "'loss_scale'")) policy.lossScale = S;
         continue;
       }
+      const isRole = (ROLES as readonly string[]).includes(k);
+      if (!isRole && !CLASS_NAME.test(k)) {
+        err(key, `unknown role '${k}'; expected ${ROLES.join(', ')}, a lower-case class name (low=float<3,1>), save=… or loss_scale=…`);
+        continue;
+      }
+      if (!isRole && (RESERVED.has(k) || FORMAT_ALIASES[k])) { err(key, `'${k}' cannot name a precision class: it is a keyword or a format name`); continue; }
       let rounding: Rounding = 'nearest';
       if (rt) {
         if (rt.image !== 'nearest' && rt.image !== 'stochastic') { err(rt, `unknown rounding '${rt.image}'; expected nearest or stochastic`); continue; }
         rounding = rt.image;
       }
+      const ref = classRef(v);
+      if (isRole && ref) {
+        if (once(`role.${k}`, key, `role '${k}'`)) refs.push({ role: k as Role, name: ref, rounding: rt });
+        continue;
+      }
+      if (!isRole && ref) { err(ref, `a class is defined by a format, not by another class ('${k}=${ref.image}')`); continue; }
       const fmt = formatOf(v);
-      if (fmt && once(`role.${k}`, key, `role '${k}'`)) policy.roles[k as Role] = { fmt, rounding };
+      if (!fmt) continue;
+      if (isRole) { if (once(`role.${k}`, key, `role '${k}'`)) policy.roles[k as Role] = { fmt, rounding }; }
+      else if (once(`class.${k}`, key, `class '${k}'`)) (policy.classes ??= {})[k] = { fmt, rounding };
     }
   });
+  for (const r of refs) {
+    const cls = policy.classes?.[r.name.image];
+    if (!cls) {
+      const known = Object.keys(policy.classes ?? {});
+      const asFormat = buildFormat(r.name.image, undefined);
+      if (!known.length) err(r.name, 'error' in asFormat ? asFormat.error : `unknown format '${r.name.image}'`);
+      else err(r.name, `unknown format or class '${r.name.image}'; classes defined here: ${known.join(', ')}`);
+      continue;
+    }
+    if (r.rounding) { err(r.rounding, `'${r.role}=${r.name.image}' takes the class's rounding; set it on the class (${r.name.image}=…:${r.rounding.image})`); continue; }
+    policy.roles[r.role] = { ...cls };
+    (policy.roleClasses ??= {})[r.role] = r.name.image;
+  }
   errors.sort((a, b) => a.line - b.line || a.col - b.col);
   return { policy, errors };
 }
@@ -226,13 +287,16 @@ function scheduleToString(s: ScheduleSpec): string {
   return s.kind === 'const' ? `const(${s.bits})` : `cyclic(${s.lo},${s.hi},periods=${s.periods})`;
 }
 
-/** Canonical text: roles in W A E G M ACC order, `:nearest` omitted, sections separated by ` ; `. */
+/** Canonical text: classes in their order, then roles in W A E G M ACC order (a role naming a class prints the name),
+ *  loss_scale, `:nearest` omitted, sections separated by ` ; `. */
 export function printPolicy(p: PrecisionPolicy): string {
   const parts: string[] = [];
-  parts.push(ROLES.filter((r) => p.roles[r]).map((r) => {
-    const s = p.roles[r]!;
-    return `${r}=${formatToString(s.fmt)}${s.rounding === 'stochastic' ? ':stochastic' : ''}`;
-  }).join(' '));
+  const spec = (s: RoleSpec) => `${formatToString(s.fmt)}${s.rounding === 'stochastic' ? ':stochastic' : ''}`;
+  parts.push([
+    ...Object.entries(p.classes ?? {}).map(([k, s]) => `${k}=${spec(s)}`),
+    ...ROLES.filter((r) => p.roles[r]).map((r) => `${r}=${p.roleClasses?.[r] ?? spec(p.roles[r]!)}`),
+    ...(p.lossScale !== undefined ? [`loss_scale=${p.lossScale}`] : []),
+  ].join(' '));
   if (p.schedule) {
     const s = ['schedule'];
     if (p.schedule.fwd) s.push(`fwd=${scheduleToString(p.schedule.fwd)}`);

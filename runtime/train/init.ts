@@ -1,6 +1,7 @@
 /**
  * Deterministic state initialisation from a seed. Parameters use PyTorch's default ranges
- * (uniform ±1/√fan_in for conv and linear weights and biases, BN γ=1 β=0, running mean 0 var 1);
+ * (uniform ±1/√fan_in for conv and linear weights and biases, BN γ=1 β=0, running mean 0 var 1) unless a layer
+ * asks for another (`init: kaimingNormal('fan_out')`: normal with the given std);
  * the random stream is lpc's counter-based generator, so CPU and WebGPU runs start from identical weights.
  */
 import { Module } from '../../ir/graph.js';
@@ -10,7 +11,7 @@ import { randomBitsArray } from '../../ir/quant/rng.js';
 /** The `step` lane of the generator reserved for initialisation (training steps count from 0 upwards). */
 const INIT_STEP = 0xffffffff;
 
-export interface StateDecl { name: string; kind: string; shape: number[]; init: string; bound?: number }
+export interface StateDecl { name: string; kind: string; shape: number[]; init: string; bound?: number; std?: number }
 
 export function stateDecls(m: Module): StateDecl[] {
   const seen = new Map<string, StateDecl>();
@@ -19,7 +20,7 @@ export function stateDecls(m: Module): StateDecl[] {
       if (n.op === 'state' && !seen.has(n.attrs.name as string))
         seen.set(n.attrs.name as string, {
           name: n.attrs.name as string, kind: n.attrs.kind as string, shape: n.attrs.shape as number[],
-          init: n.attrs.init as string, bound: n.attrs.bound as number | undefined,
+          init: n.attrs.init as string, bound: n.attrs.bound as number | undefined, std: n.attrs.std as number | undefined,
         });
   return [...seen.values()];
 }
@@ -36,6 +37,13 @@ export function initState(m: Module, seed: number): Map<string, Float32Array> {
       case 'uniform': {
         const bits = randomBitsArray(seed >>> 0, INIT_STEP, idx, n), b = d.bound ?? 0;
         for (let i = 0; i < n; i++) v[i] = (((bits[i] >>> 8) + 0.5) / 16777216 * 2 - 1) * b;
+        break;
+      }
+      case 'normal': {
+        // Box–Muller on two uniforms in (0, 1) per element, from the same counter-based stream
+        const bits = randomBitsArray(seed >>> 0, INIT_STEP, idx, 2 * n), s = d.std ?? 0;
+        const u = (k: number) => ((bits[k] >>> 8) + 0.5) / 16777216;
+        for (let i = 0; i < n; i++) v[i] = Math.sqrt(-2 * Math.log(u(2 * i))) * Math.cos(2 * Math.PI * u(2 * i + 1)) * s;
         break;
       }
       default: {

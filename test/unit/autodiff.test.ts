@@ -23,9 +23,10 @@ function opGraph(build: (b: Builder, param: (shape: number[], kind?: string) => 
   return { m: { version: 1, name: 't', graphs: [g] }, shapes };
 }
 
-function checkGradients(build: Parameters<typeof opGraph>[0], seed: number, positive = false): void {
+/** With `lossScale` S the analytic gradients must be S times the finite differences (static loss scaling). */
+function checkGradients(build: Parameters<typeof opGraph>[0], seed: number, positive = false, lossScale = 1): void {
   const { m, shapes } = opGraph(build);
-  const g: Graph = autodiff(m).graphs[0];
+  const g: Graph = autodiff(m, { lossScale }).graphs[0];
   const r = rand(seed);
   const state = new Map<string, Float64Array>();
   for (const [k, s] of shapes) {
@@ -45,7 +46,7 @@ function checkGradients(build: Parameters<typeof opGraph>[0], seed: number, posi
       v[i] = x0 + h; const lp = loss(state);
       v[i] = x0 - h; const lm = loss(state);
       v[i] = x0;
-      numeric[i] = (lp - lm) / (2 * h);
+      numeric[i] = lossScale * (lp - lm) / (2 * h);
     }
     expect(relErr(analytic, numeric)).toBeLessThan(1e-5);
   }
@@ -75,6 +76,12 @@ describe('gradient rules vs central finite differences (float64)', () => {
   test('batch norm, eval mode (statistics are constants)', () => checkGradients((b, p) =>
     b.add('bn_apply', [p([2, 2, 2, 3]), p([2, 2], 'buffer'), p([2]), p([2])], { eps: 1e-5, training: false }), 10, true));
   test('reshape', () => checkGradients((b, p) => b.add('reshape', [p([2, 3, 2])], { shape: [3, 4] }), 11));
+  test('loss scaling: with loss_scale=1000 backward starts from 1000, every gradient is 1000·∂L/∂p', () => checkGradients((b, p) => {
+    const x = b.add('conv2d', [p([2, 2, 5, 5]), p([3, 2, 3, 3])], { stride: 1, pad: 1 });
+    return b.add('relu', [b.add('bn_apply', [x, b.add('bn_stats', [x]), p([3]), p([3])], { eps: 1e-5, training: true })]);
+  }, 12, false, 1000));
+  test('an explicit quantizer site whose classes the spec leaves out passes the gradient straight through', () =>
+    checkGradients((b, p) => b.add('quantize_site', [b.add('relu', [p([3, 4])])], { fwd: 'low', bwd: 'low' }), 13));
   test('softmax cross-entropy with a padded (−1) label', () => {
     const { m } = opGraph((b, p) => p([1, 3]));
     const g = autodiff(m).graphs[0];

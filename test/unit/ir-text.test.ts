@@ -95,6 +95,9 @@ function oddGraph(): Graph {
   b.add('minmax_running_update', [ar, b.add('minmax_qparams', [x4], {})], { momentum: 0.1, fmt: mmf });
   b.add('minmax_quantize', [x4, ar], { fmt: mmf, rounding: 'stochastic' });
   b.add('dropout', [x4], { p: 0.5, key: 1 });
+  // explicit quantizer sites (DSL quantize()), both classes or one; a state with a normal init
+  b.add('quantize_site', [b.add('quantize_site', [x4], { fwd: 'high', bwd: 'low' })], { bwd: 'low' });
+  b.add('state', [], { name: 'conv9.weight', kind: 'param', shape: [2, 2], init: 'normal', std: 0.125 });
   return g;
 }
 

@@ -85,10 +85,10 @@ describe('precision spec', () => {
   test('syntax errors recover and later items are still checked', () => {
     expect(errs('W=bfp<8 A=fp16 E=e4m3 X=fp16')).toEqual([
       "1:9: expected '>' but found 'A'",
-      "1:23: unknown role 'X'; expected W, A, E, G, M, ACC (or save=…)",
+      "1:23: unknown role 'X'; expected W, A, E, G, M, ACC, a lower-case class name (low=float<3,1>), save=… or loss_scale=…",
     ]);
     expect(errs('W=fp16 $ A=fp16')).toEqual(["1:8: unexpected character '$'"]);
-    expect(errs('W=')).toEqual(['1:3: expected a name but found end of input']);
+    expect(errs('W=')).toEqual(['1:3: expected a name or a number but found end of input']);
   });
 
   test('meaning errors', () => {
@@ -127,5 +127,37 @@ describe('precision spec', () => {
       expect((e as Error).message).toBe("1:3: unknown format 'bpf'; expected fixed, bfp, float, minmax or an alias (bf16, fp16, e4m3, e5m2)\n" +
         '1:20: fixed: fl must satisfy 1 <= fl <= 126 (got 0)');
     }
+  });
+});
+
+describe('named precision classes and loss scaling (PEPPP)', () => {
+  const PEPPP0 = 'low=float<3,1>:stochastic high=float<6,7>:stochastic W=low G=low M=high ACC=high loss_scale=1000';
+  test("a PEPPP configuration: classes, roles naming them, loss_scale; print ∘ parse is the identity", () => {
+    const p = parsePolicy(PEPPP0);
+    const low = { fmt: { kind: 'float', exp: 3, man: 1 }, rounding: 'stochastic' };
+    const high = { fmt: { kind: 'float', exp: 6, man: 7 }, rounding: 'stochastic' };
+    expect(p.classes).toEqual({ low, high });
+    expect(p.roles).toEqual({ W: low, G: low, M: high, ACC: high });
+    expect(p.roleClasses).toEqual({ W: 'low', G: 'low', M: 'high', ACC: 'high' });
+    expect(p.lossScale).toBe(1000);
+    expect(printPolicy(p)).toBe(PEPPP0);
+    expect(parsePolicy(printPolicy(p))).toEqual(p);
+  });
+  test('a class may be used before it is defined; loss_scale takes decimals and exponents; f32 is a class format', () => {
+    const p = parsePolicy('A=mid E=mid mid=fp16 loss_scale=1.5e2 ; save=bf16');
+    expect(p.roles.A).toEqual({ fmt: { kind: 'float', exp: 5, man: 10 }, rounding: 'nearest' });
+    expect(printPolicy(p)).toBe('mid=float<5,10> A=mid E=mid loss_scale=150 ; save=float<8,7>');
+    expect(parsePolicy('hi=f32 low=fixed<8,6> W=low').classes!.hi.fmt).toEqual({ kind: 'f32' });
+  });
+  test('bad classes and scales: one line each, at the place', () => {
+    expect(errs('W=lo low=fixed<8,6>')).toEqual(["1:3: unknown format or class 'lo'; classes defined here: low"]);
+    expect(errs('W=low:nearest low=fixed<8,6>')).toEqual(["1:7: 'W=low' takes the class's rounding; set it on the class (low=…:nearest)"]);
+    expect(errs('mid=low low=bf16')).toEqual(["1:5: a class is defined by a format, not by another class ('mid=low')"]);
+    expect(errs('bf16=fixed<8,6>')).toEqual(["1:1: 'bf16' cannot name a precision class: it is a keyword or a format name"]);
+    expect(errs('low=float<3,1> low=fp16')).toEqual(["1:16: duplicate class 'low' (first set at 1:1)"]);
+    expect(errs('loss_scale=0')).toEqual(['1:12: loss_scale must be a positive number, e.g. loss_scale=1000']);
+    expect(errs('loss_scale=fp16')).toEqual(['1:1: loss_scale must be a positive number, e.g. loss_scale=1000']);
+    expect(errs('A=1000')).toEqual(['1:3: expected a format, e.g. fixed<8,6> or float<5,2>']);
+    expect(errs('loss_scale=8 loss_scale=9')).toEqual(["1:14: duplicate 'loss_scale' (first set at 1:1)"]);
   });
 });

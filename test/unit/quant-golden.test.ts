@@ -1,5 +1,5 @@
 /**
- * Quantizers vs the real QPyTorch (../shared/golden, bit patterns), vs a literal float transcription of QPyTorch's
+ * Quantizers vs the real QPyTorch (test/fixtures/golden, copies of ../shared/golden, bit patterns), vs a literal float transcription of QPyTorch's
  * CPU kernels on many more inputs, seeds.md §1.11 tables, stochastic statistics, and the RNG.
  */
 import { readFileSync } from 'fs';
@@ -8,7 +8,7 @@ import { Format, Rounding } from '../../ir/format.js';
 import { blockMaxAbsBits, quantize, quantizeBfpWithMax } from '../../ir/quant/quantize.js';
 import { pcg4d, randomBits, randomBitsArray } from '../../ir/quant/rng.js';
 
-const GOLDEN = path.resolve(process.cwd(), '../shared/golden');
+const GOLDEN = path.resolve(process.cwd(), 'test/fixtures/golden');
 const load = (name: string) => JSON.parse(readFileSync(path.join(GOLDEN, name), 'utf8'));
 
 const f32FromHex = (h: string[]) => new Float32Array(Uint32Array.from(h, (s) => parseInt(s, 16)).buffer);

@@ -113,7 +113,7 @@ async function expectSame(x: Float32Array, shape: number[], fmt: Exclude<Format,
   expect(mismatches(gpu, quantize(x, shape, fmt, rounding, rng), x)).toEqual([]);
 }
 
-const GOLDEN = path.resolve(process.cwd(), '../shared/golden');
+const GOLDEN = path.resolve(process.cwd(), 'test/fixtures/golden');
 const f32FromHex = (h: string[]) => new Float32Array(Uint32Array.from(h, (s) => parseInt(s, 16)).buffer);
 
 describe('golden inputs: GPU = CPU = QPyTorch', () => {
