@@ -13,6 +13,7 @@
  */
 import { Graph, Module, outputAncestors } from '../ir/graph.js';
 import { numel } from '../ir/types.js';
+import { formatBits } from '../ir/format.js';
 import { COMPRESS_OPS, DECOMPRESS_OPS } from './compress.js';
 
 export type MemClass = 'weights' | 'gradients' | 'optimizer' | 'saved_activations' | 'workspace';
@@ -32,6 +33,8 @@ export interface PlanOptions {
   kernels?: (nodeId: number) => NodeKernels;
   /** Bytes a buffer takes (the executor rounds to 16, minimum 16). */
   align?: (bytes: number) => number;
+  /** Logical bytes of a value or state (default valueBytes: f32 storage; packedBytes: each at its format's width). */
+  bytes?: (g: Graph, id: number) => number;
 }
 
 /** One buffer the plan places: a value (a non-view, non-state node) or one scratch buffer of a node. */
@@ -85,11 +88,24 @@ export interface ModuleMemoryPlan {
 }
 
 const NO_KERNEL = new Set(['input', 'state', 'reshape']);
+const defaultBytes = (g: Graph, id: number) => valueBytes(g, id);
 export const align16 = (b: number) => Math.max(16, Math.ceil(b / 16) * 16);
 const zeroClasses = (): ClassBytes => ({ weights: 0, gradients: 0, optimizer: 0, saved_activations: 0, workspace: 0 });
 
 export function valueBytes(g: Graph, id: number): number {
   return numel(g.nodes[id].type.shape) * 4;
+}
+
+/**
+ * What a value would take stored packed at its format's width, in whole u32 words: numel × bits(fmt) / 8 (a state at
+ * the format its update writes: a weight quantized by W, an accumulator by ACC). A what-if: lpc stores f32 today
+ * except saved activations under save=…, so this is the memory a packed-storage build would allocate.
+ */
+export function packedBytes(g: Graph, id: number): number {
+  const nd = g.nodes[id];
+  const upd = nd.op === 'state' ? g.updates.find((u) => u.name === nd.attrs.name) : undefined;
+  const fmt = (upd ? g.nodes[upd.node] : nd).type.fmt;
+  return Math.ceil((numel(nd.type.shape) * formatBits(fmt)) / 32) * 4;
 }
 
 function stateClass(kind: unknown): MemClass {
@@ -144,6 +160,7 @@ export function classifyValues(g: Graph, root: number[]): { saved: Set<number>; 
 
 export function planGraphMemory(g: Graph, o: PlanOptions = {}): GraphMemoryPlan {
   const align = o.align ?? align16;
+  const valueBytes = (gr: Graph, id: number) => (o.bytes ?? defaultBytes)(gr, id);
   const kernels = o.kernels ?? ((id: number): NodeKernels => ({ dispatches: NO_KERNEL.has(g.nodes[id].op) ? 0 : 1, scratch: [] }));
   const n = g.nodes.length;
   const root = g.nodes.map((nd) => nd.id);
@@ -234,8 +251,8 @@ function assignSlots(buffers: PlannedBuffer[]): number[] {
 }
 
 /** Plans every graph; graphs never run at once, so they share slots by index (sizes: the largest). */
-export function planModuleMemory(m: Module, kernels?: (g: Graph) => (nodeId: number) => NodeKernels, align?: (b: number) => number): ModuleMemoryPlan {
-  const graphs = m.graphs.map((g) => planGraphMemory(g, { kernels: kernels?.(g), align }));
+export function planModuleMemory(m: Module, kernels?: (g: Graph) => (nodeId: number) => NodeKernels, align?: (b: number) => number, bytes?: PlanOptions['bytes']): ModuleMemoryPlan {
+  const graphs = m.graphs.map((g) => planGraphMemory(g, { kernels: kernels?.(g), align, bytes }));
   const pool: number[] = [];
   for (const p of graphs) p.slots.forEach((b, i) => { pool[i] = Math.max(pool[i] ?? 0, b); });
   const state = new Map<string, StateBuffer>();

@@ -1,0 +1,58 @@
+/**
+ * PEPPP's memory accounting (../shared/peppp/README.md §3.1), which its released memory matrix follows bit for bit:
+ *
+ *   MB = ( b_lo·(P + 2A) + b_hi·(I + 2Z + 2P) ) / (8 · 2^20)
+ *
+ * P trainable parameters; A every output a forward hook on each module records (a module called twice counts
+ * twice), Z the network's output, I the input; b_lo / b_hi the total bits of the low / high format. lpc's DSL calls
+ * stand for PyTorch's modules: the trace records the output of every layer, quantizer site and scope
+ * (TraceContext.records; flatten and add are functional in PyTorch and not recorded). The authors' tool summed in
+ * float32; emulating that order reproduces every released entry exactly.
+ *
+ * Beside it, lpc's own plan (planned): the memory planner's live peak of the training step with every value stored
+ * at its format's width (passes/memory.ts packedBytes).
+ */
+import type { ModelDef } from '../../dsl/index.js';
+import { withTrace } from '../../dsl/trace.js';
+import { checkModelOptions } from '../../dsl/frontend.js';
+import type { ModelOptions } from '../../dsl/index.js';
+import { formatBits, Format } from '../../ir/format.js';
+import { PrecisionPolicy } from '../../ir/precision/index.js';
+import { numel } from '../../ir/types.js';
+
+/** The element counts of PEPPP's formula for one model, batch and input. */
+export interface PepppCounts { batch: number; params: number; activations: number; output: number; input: number }
+
+export function pepppCounts(def: ModelDef, batch: number, options: ModelOptions = {}): PepppCounts {
+  checkModelOptions(options);
+  const { ctx, graph, result } = withTrace({ batch, training: true, name: 'train' }, () => def.build({ ...options }));
+  const size = (id: number) => numel(graph.nodes[id].type.shape);
+  if (ctx.inputId === undefined) throw new Error(`model '${def.name}' never calls input()`);
+  return {
+    batch,
+    params: graph.nodes.filter((n) => n.op === 'state' && n.attrs.kind === 'param').reduce((s, n) => s + numel(n.attrs.shape as number[]), 0),
+    activations: ctx.records.reduce((s, id) => s + size(id), 0),
+    output: size(result.id),
+    input: size(ctx.inputId),
+  };
+}
+
+const MB = 8 * 2 ** 20;
+/** The formula in MB (2^20 bytes), partial sums rounded to float32 in the authors' order (params in low, then
+ *  activations and output, then the input, then the high-precision momentum and master copy). */
+export function pepppMemoryMB(c: PepppCounts, bLo: number, bHi: number): number {
+  const f = Math.fround;
+  let s = f(c.params * bLo);
+  s = f(s + f(2 * c.activations * bLo + 2 * c.output * bHi));
+  s = f(s + f(c.input * bHi));
+  s = f(s + f(2 * c.params * bHi));
+  return f(s / MB);
+}
+
+/** The low and high formats of a configuration: its `low`/`high` classes, else the W and ACC (or M) roles. */
+export function lowHigh(p: PrecisionPolicy): { low: Format; high: Format } {
+  const low = p.classes?.low?.fmt ?? p.roles.W?.fmt, high = p.classes?.high?.fmt ?? p.roles.ACC?.fmt ?? p.roles.M?.fmt;
+  if (!low || !high) throw new Error("PEPPP's memory formula needs a low and a high format: classes low=… and high=… (or the roles W and ACC)");
+  return { low, high };
+}
+
