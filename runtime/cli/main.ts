@@ -8,10 +8,12 @@ import { scheduleCommand, scheduleFlags } from './schedule.js';
 import { memCommand, memFlags } from './mem.js';
 import { tuneCommand, tuneFlags } from './tune.js';
 import { plotCommand, plotFlags } from './plot.js';
+import { PEPPP_SUMMARY, PEPPP_USAGE, pepppCommand } from './peppp.js';
 import { FlagSpec, Parsed, UsageError, helpText, parseArgs } from './args.js';
 import { closeBackends } from './backends.js';
 
-interface Command { usage: string; summary: string; flags: FlagSpec[]; run(p: Parsed): Promise<void> }
+/** A command; one with `dispatch` parses its own arguments (subcommands, each with its own flags and --help). */
+interface Command { usage: string; summary: string; flags: FlagSpec[]; run(p: Parsed): Promise<void>; dispatch?(argv: string[]): Promise<void> }
 
 const COMMANDS: Record<string, Command> = {
   compile: {
@@ -54,6 +56,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'Draw a metrics file (lpc run --metrics) as an SVG: loss, accuracy, bit width and lr per step or epoch.',
     flags: plotFlags, run: plotCommand,
   },
+  peppp: { usage: PEPPP_USAGE, summary: PEPPP_SUMMARY, flags: [], run: async () => {}, dispatch: pepppCommand },
 };
 
 function topHelp(): string {
@@ -69,6 +72,7 @@ export async function main(argv: string[]): Promise<number> {
   const cmd = COMMANDS[name];
   try {
     if (!cmd) throw new UsageError(`unknown command '${name}'; commands are ${Object.keys(COMMANDS).join(', ')}`);
+    if (cmd.dispatch) { await cmd.dispatch(rest); return 0; }
     if (rest.includes('--help') || rest.includes('-h')) { process.stdout.write(helpText(cmd.usage, cmd.summary, cmd.flags)); return 0; }
     await cmd.run(parseArgs(name, rest, cmd.flags));
     return 0;
