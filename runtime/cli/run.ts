@@ -43,7 +43,7 @@ export function artifactHash(art: Artifact): string {
  * The precision schedule's widths per global step (CPT: P = floor(total iterations / periods), total = epochs ×
  * steps per epoch), or undefined when the artifact has none. A direction without a schedule reads 32 (unused).
  */
-function scheduleOf(spec: string | undefined, totalIters: number): ((t: number) => StepBits) | undefined {
+export function scheduleOf(spec: string | undefined, totalIters: number): ((t: number) => StepBits) | undefined {
   const s = spec ? parsePolicy(spec).schedule : undefined;
   if (!s) return undefined;
   return (t) => ({ fwd: s.fwd ? scheduleBits(s.fwd, t, totalIters) : 32, bwd: s.bwd ? scheduleBits(s.bwd, t, totalIters) : 32 });
