@@ -132,7 +132,8 @@ export function decodeSafetensors(buf: Buffer, file: string): { tensors: Map<str
   return { tensors, metadata: header.__metadata__ ?? {} };
 }
 
-function writeAtomic(file: string, data: Buffer | string): void {
+/** Writes `file` through a temporary name in its folder (fsynced, then renamed): a reader sees the old file or the new one. */
+export function writeAtomic(file: string, data: Buffer | string): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
   const fd = fs.openSync(tmp, 'w');
   try { fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }

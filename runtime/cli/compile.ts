@@ -32,12 +32,26 @@ export async function compileCommand(p: Parsed): Promise<void> {
   asUsage(() => checkPassNames(printAfter));
   const out = flag(p, 'out') ?? `${path.basename(file).replace(/\.ts$/, '')}.lpc`;
   checkArtifactTarget(out);
+  const { module: m, seconds } = compileArtifact(file, out, { batch, optimizer, precision, modelOptions: modelOptionsFlags(p), printAfter, timePasses: p.flags.has('time-passes') });
+  process.stderr.write(`lpc: compiled ${file} → ${out} (${m.graphs.map((g) => `${g.name}: ${g.nodes.length} nodes`).join(', ')}) in ${seconds.toFixed(2)} s\n`);
+}
+
+export interface CompileOptions {
+  batch: number;
+  optimizer: ReturnType<typeof parseOptimizer>;
+  precision?: PrecisionPolicy;
+  modelOptions: ModelOptions;
+  printAfter?: string[];
+  timePasses?: boolean;
+}
+
+/** Front end, passes and artifact: what `lpc compile` does (and `lpc sweep` for each configuration it needs). */
+export function compileArtifact(file: string, out: string, o: CompileOptions): { module: ReturnType<typeof runPasses>; seconds: number } {
   const t0 = performance.now();
-  const traced = frontEnd(file, batch, modelOptionsFlags(p));
-  const m = runPasses(traced, { batch, optimizer, precision, printAfter, timePasses: p.flags.has('time-passes') }, performance.now() - t0);
-  writeArtifact(out, m, { model: m.name, source: file, batch, optimizer, ...(precision ? { precision: printPolicy(precision) } : {}) });
-  const secs = (performance.now() - t0) / 1000;
-  process.stderr.write(`lpc: compiled ${file} → ${out} (${m.graphs.map((g) => `${g.name}: ${g.nodes.length} nodes`).join(', ')}) in ${secs.toFixed(2)} s\n`);
+  const traced = frontEnd(file, o.batch, o.modelOptions);
+  const m = runPasses(traced, { batch: o.batch, optimizer: o.optimizer, precision: o.precision, printAfter: o.printAfter ?? [], timePasses: o.timePasses ?? false }, performance.now() - t0);
+  writeArtifact(out, m, { model: m.name, source: file, batch: o.batch, optimizer: o.optimizer, ...(o.precision ? { precision: printPolicy(o.precision) } : {}) });
+  return { module: m, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** The policy from --precision or --precision-file; errors name the place (`--precision:1:17:` or `file:2:5:`). */

@@ -9,6 +9,7 @@ import { memCommand, memFlags } from './mem.js';
 import { tuneCommand, tuneFlags } from './tune.js';
 import { plotCommand, plotFlags } from './plot.js';
 import { PEPPP_SUMMARY, PEPPP_USAGE, pepppCommand } from './peppp.js';
+import { sweepCommand, sweepFlags } from './sweep.js';
 import { FlagSpec, Parsed, UsageError, helpText, parseArgs } from './args.js';
 import { closeBackends } from './backends.js';
 
@@ -55,6 +56,11 @@ const COMMANDS: Record<string, Command> = {
     usage: 'lpc plot <metrics.jsonl> [-o plot.svg] [--title TEXT]',
     summary: 'Draw a metrics file (lpc run --metrics) as an SVG: loss, accuracy, bit width and lr per step or epoch.',
     flags: plotFlags, run: plotCommand,
+  },
+  sweep: {
+    usage: 'lpc sweep <model.ts> --configs peppp|FILE.json|grid:… --tasks FILE --out DIR [--epochs N] [--max-steps N] [--workers N] [--backend webgpu|cpu] [--batch B] [--seed S]',
+    summary: 'Train every (task, precision configuration) cell and write PEPPP-layout error and memory matrices (resumable).',
+    flags: sweepFlags, run: sweepCommand,
   },
   peppp: { usage: PEPPP_USAGE, summary: PEPPP_SUMMARY, flags: [], run: async () => {}, dispatch: pepppCommand },
 };

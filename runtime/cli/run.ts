@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Artifact, readArtifact } from '../artifact.js';
 import { loadDataset, parseDataSpec } from '../data/index.js';
+import { classesProblem } from '../data/tasks.js';
 import { initState, stateDecls } from '../train/init.js';
 import { Position, train } from '../train/train.js';
 import { Progress } from '../train/progress.js';
@@ -17,7 +18,7 @@ import { parsePolicy, scheduleBits } from '../../ir/precision/index.js';
 import type { StepBits } from '../../ir/quant/rng.js';
 
 export const runFlags: FlagSpec[] = [
-  { name: 'data', value: 'SET', help: 'mnist (default), fashion-mnist, cifar10:<dir>, cifar100:<dir> or synthetic' },
+  { name: 'data', value: 'SET', help: 'mnist (default), fashion-mnist, cifar10:<dir>, cifar100:<dir> or synthetic; a task of one: mnist:classes=0,2,4 (labels 0..k−1 in the listed order), cifar100:<dir>:superclass=K (PEPPP\'s partition K = 0..19)' },
   { name: 'epochs', value: 'N', help: 'epochs to train (default 5)' },
   { name: 'backend', value: 'B', help: 'webgpu (default; hardware adapter if present, else a CPU Vulkan driver) or cpu' },
   { name: 'seed', value: 'S', help: 'seed for initialisation, shuffling and stochastic rounding (default 0)' },
@@ -42,7 +43,7 @@ export function artifactHash(art: Artifact): string {
  * The precision schedule's widths per global step (CPT: P = floor(total iterations / periods), total = epochs ×
  * steps per epoch), or undefined when the artifact has none. A direction without a schedule reads 32 (unused).
  */
-function scheduleOf(spec: string | undefined, totalIters: number): ((t: number) => StepBits) | undefined {
+export function scheduleOf(spec: string | undefined, totalIters: number): ((t: number) => StepBits) | undefined {
   const s = spec ? parsePolicy(spec).schedule : undefined;
   if (!s) return undefined;
   return (t) => ({ fwd: s.fwd ? scheduleBits(s.fwd, t, totalIters) : 32, bwd: s.bwd ? scheduleBits(s.bwd, t, totalIters) : 32 });
@@ -115,8 +116,8 @@ export async function runCommand(p: Parsed): Promise<void> {
   const data = loadDataset(dataSpec, { sampleShape: x.type.shape.slice(1), seed, classes });
   const want = x.type.shape.slice(1).join(','), have = data.train.shape.join(',');
   if (want !== have) throw new UsageError(`model '${art.manifest.options.model}' expects inputs [${want}] but ${dataSpec} has [${have}]`);
-  if (classes !== undefined && data.train.classes > classes)
-    throw new UsageError(`model '${art.manifest.options.model}' has ${classes} outputs but ${dataSpec} has ${data.train.classes} classes`);
+  const mismatch = classesProblem(art.manifest.options.model, classes, dataSpec, data.train.classes);
+  if (mismatch) throw new UsageError(mismatch);
   const stepsPerEpoch = Math.min(Math.floor(data.train.n / batch), maxSteps ?? Infinity);
 
   let lr: LrConfig;

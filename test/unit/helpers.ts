@@ -55,22 +55,38 @@ export function stepFeeds(g: Graph, state: Map<string, Float32Array>, r: () => n
 }
 
 /**
- * Runs `node bin/lpc.js ...lpcArgs` (a run with --checkpoint dir), stops it right after it writes the checkpoint at
- * global step `step` (a preload SIGSTOPs the child, so the kill cannot race the run to its end on a fast machine),
- * then SIGKILLs it and waits for it to be gone.
+ * Runs `node --require <preload> bin/lpc.js ...lpcArgs` with `env`; the preload SIGSTOPs the child at a known point
+ * (so the kill cannot race the run to its end on a fast machine). Once `reached()` holds, SIGKILLs the child and
+ * waits for it to be gone; `what` names the point in the error when the child ends before it.
  */
-export async function killAfterCheckpoint(lpcArgs: string[], dir: string, step: number): Promise<void> {
-  const child = spawn(process.execPath, ['--require', './test/fixtures/stop-after-checkpoint.cjs', 'bin/lpc.js', ...lpcArgs],
-    { stdio: 'ignore', env: { ...process.env, LPC_TEST_STOP_STEP: String(step) } });
+export async function killWhen(preload: string, env: Record<string, string>, lpcArgs: string[], reached: () => boolean, what: string): Promise<void> {
+  const child = spawn(process.execPath, ['--require', preload, 'bin/lpc.js', ...lpcArgs], { stdio: 'ignore', env: { ...process.env, ...env } });
   let exited = false;
   child.on('exit', () => { exited = true; });
   for (;;) {
     await new Promise((r) => setTimeout(r, 20));
-    let at: number | undefined;
-    try { at = JSON.parse(fs.readFileSync(path.join(dir, 'checkpoint.json'), 'utf8')).position.globalStep; } catch { /* not yet written */ }
-    if (at !== undefined && at >= step) break;
-    if (exited) throw new Error(`the child exited before its checkpoint at step ${step}`);
+    if (reached()) break;
+    if (exited) throw new Error(`the child exited before ${what}`);
   }
   child.kill('SIGKILL');
   await new Promise((r) => (exited ? r(null) : child.on('exit', r)));
+}
+
+/**
+ * Runs `node bin/lpc.js ...lpcArgs` (a run with --checkpoint dir), stops it right after it writes the checkpoint at
+ * global step `step`, then SIGKILLs it.
+ */
+export async function killAfterCheckpoint(lpcArgs: string[], dir: string, step: number): Promise<void> {
+  await killWhen('./test/fixtures/stop-after-checkpoint.cjs', { LPC_TEST_STOP_STEP: String(step) }, lpcArgs, () => {
+    let at: number | undefined;
+    try { at = JSON.parse(fs.readFileSync(path.join(dir, 'checkpoint.json'), 'utf8')).position.globalStep; } catch { /* not yet written */ }
+    return at !== undefined && at >= step;
+  }, `its checkpoint at step ${step}`);
+}
+
+/** Runs `lpc sweep …` into `dir`, stops it right after its `cells`-th cell result is renamed into place, SIGKILLs it. */
+export async function killAfterCells(lpcArgs: string[], dir: string, cells: number): Promise<void> {
+  await killWhen('./test/fixtures/stop-after-cell.cjs', { LPC_TEST_STOP_CELLS: String(cells) }, lpcArgs, () => {
+    try { return fs.readdirSync(path.join(dir, 'cells')).filter((f) => /^t\d+-c\d+\.json$/.test(f)).length >= cells; } catch { return false; }
+  }, `its cell result ${cells}`);
 }

@@ -1,0 +1,190 @@
+/**
+ * `lpc sweep`: train every (task, configuration) cell of a precision sweep and write PEPPP-layout error and memory
+ * matrices. Resumable (finished cells are never re-run; results are written atomically), deterministic (a cell
+ * depends only on model, configuration, task, seed and steps), with local worker processes (`--workers N`).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { fork } from 'node:child_process';
+import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
+import { compileArtifact, DEFAULT_OPTIMIZER } from './compile.js';
+import { realPath } from './outputs.js';
+import { Progress } from '../train/progress.js';
+import { parseOptimizer } from '../../passes/optimizer.js';
+import { parsePolicy } from '../../ir/precision/index.js';
+import { ConfigError, loadConfigs, precisionProblem } from '../sweep/configs.js';
+import { readTasksFile, TaskError } from '../data/tasks.js';
+import { parseDataSpec } from '../data/index.js';
+import { CellJob, CellResult, loadTask, work } from '../sweep/cell.js';
+import { DirQueue, SWEEP_FILE, SweepFile, SweepIdentity, TaskInfo } from '../sweep/queue.js';
+import type { ToParent, ToWorker } from '../sweep/worker.js';
+import { writeAtomic } from '../checkpoint.js';
+
+export const sweepFlags: FlagSpec[] = [
+  { name: 'configs', value: 'C', help: "peppp (PEPPP's 99), FILE.json ([{\"name\", \"precision\"}, …] or {\"grid\": {SLOT: FORMATS}, \"template\": T}), or grid:SLOT=FORMATS,… — FORMATS: float<E,M> terms joined by +, E and M an integer, a..b or a|b|c; first slot outermost; e.g. grid:low=float<3..5,1..3>,high=float<6,7..9> (template: W=low G=low M=high ACC=high loss_scale=1000)" },
+  { name: 'tasks', value: 'FILE', help: 'one --data spec per line (# comments): mnist:classes=0,2,4, fashion-mnist:classes=…, cifar100:<dir>:superclass=K, …' },
+  { name: 'out', alias: '-o', value: 'DIR', help: 'sweep directory: errors.csv, memory.csv, metrics.jsonl, cells/, artifacts/; an existing one is resumed (same options only)' },
+  { name: 'epochs', value: 'N', help: 'epochs per cell (default 5)' },
+  { name: 'max-steps', value: 'N', help: 'stop each epoch after N steps, as lpc run' },
+  { name: 'workers', value: 'N', help: 'run cells in N worker processes (default: in this process)' },
+  { name: 'backend', value: 'B', help: 'webgpu (default) or cpu' },
+  { name: 'batch', value: 'N', help: 'batch size compiled into every artifact (default 64)' },
+  { name: 'seed', value: 'S', help: 'seed of every cell (default 0)' },
+  { name: 'optimizer', value: 'SPEC', help: `optimizer of every artifact (default ${DEFAULT_OPTIMIZER})` },
+];
+
+const within = (child: string, parent: string) => {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+};
+
+/** The out directory: not a file, not an input or inside one, and either new, empty, or this very sweep. */
+function checkOutDir(out: string, id: SweepIdentity, inputs: string[]): 'new' | 'resume' {
+  if (!out) throw new UsageError('--out: the directory name is empty');
+  const real = realPath(out);
+  for (const input of inputs) {
+    const a = realPath(input);
+    if (real === a) throw new UsageError(`--out ${out} is the input ${input}; refusing to write there`);
+    if (fs.existsSync(a) && fs.statSync(a).isDirectory() && within(real, a)) throw new UsageError(`--out ${out} is inside the input ${input}; refusing to write there`);
+  }
+  if (!fs.existsSync(out)) {
+    let up = path.resolve(out);
+    while (!fs.existsSync(up)) up = path.dirname(up);
+    if (!fs.statSync(up).isDirectory()) throw new UsageError(`--out ${out}: cannot create it (${up} is not a directory)`);
+    return 'new';
+  }
+  if (!fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out}: is not a directory`);
+  const file = path.join(out, SWEEP_FILE);
+  if (!fs.existsSync(file)) {
+    if (fs.readdirSync(out).length === 0) return 'new';
+    throw new UsageError(`--out ${out}: holds files but no ${SWEEP_FILE}; not a sweep directory (choose another)`);
+  }
+  let old: SweepFile;
+  try { old = JSON.parse(fs.readFileSync(file, 'utf8')); } catch { throw new UsageError(`${file}: not valid JSON; not a sweep directory lpc can resume`); }
+  const differ = (Object.keys(id) as (keyof SweepIdentity)[]).filter((k) => JSON.stringify(old[k]) !== JSON.stringify(id[k]));
+  if (differ.length)
+    throw new UsageError(`--out ${out}: holds a sweep made with other options (${differ.map((k) => k === 'model_sha256' ? 'model' : k).join(', ')} differ); resume it with the same options or choose another directory`);
+  return 'resume';
+}
+
+const clock = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
+
+export async function sweepCommand(p: Parsed): Promise<void> {
+  if (p.positional.length !== 1) throw new UsageError('lpc sweep needs one model file');
+  const model = p.positional[0];
+  if (!fs.existsSync(model) || !fs.statSync(model).isFile()) throw new UsageError(`${model}: no such model file`);
+  const need = (k: string) => { const v = flag(p, k); if (v === undefined) throw new UsageError(`lpc sweep needs --${k}`); return v; };
+  const configsArg = need('configs'), tasksFile = need('tasks'), out = need('out');
+  const epochs = intFlag(p, 'epochs', 5), seed = intFlag(p, 'seed', 0, 0), batch = intFlag(p, 'batch', 64);
+  const maxSteps = p.flags.has('max-steps') ? intFlag(p, 'max-steps', 1) : undefined;
+  const workers = p.flags.has('workers') ? intFlag(p, 'workers', 1) : 0;
+  const backend = flag(p, 'backend') ?? 'webgpu';
+  if (backend !== 'webgpu' && backend !== 'cpu') throw new UsageError(`--backend must be webgpu or cpu, got '${backend}'`);
+  const optimizer = asUsage(() => parseOptimizer(flag(p, 'optimizer') ?? DEFAULT_OPTIMIZER));
+
+  let configs;
+  try { configs = loadConfigs(configsArg); } catch (e) { throw e instanceof ConfigError ? new UsageError(e.message) : e; }
+  const where = configsArg.startsWith('grid:') || configsArg === 'peppp' ? `--configs ${configsArg.split(':')[0]}` : configsArg;
+  for (const c of configs) {
+    const bad = precisionProblem(c.precision);
+    if (bad) throw new UsageError(`${where}: configuration '${c.name}': precision ${bad}`);
+  }
+  let taskLines;
+  try { taskLines = readTasksFile(tasksFile); } catch (e) { throw e instanceof TaskError ? new UsageError(e.message) : e; }
+
+  const source = fs.readFileSync(model);
+  const id: SweepIdentity = {
+    model_sha256: createHash('sha256').update(source).digest('hex'), configs, tasks: taskLines.map((t) => t.spec),
+    epochs, max_steps: maxSteps ?? null, seed, batch, optimizer: JSON.stringify(optimizer), backend,
+  };
+  const inputs = [model, tasksFile, ...(fs.existsSync(configsArg) ? [configsArg] : []),
+    ...taskLines.map((t) => parseDataSpec(t.spec).dir).filter((d): d is string => !!d)];
+  const mode = checkOutDir(out, id, inputs);
+
+  // Each task's shape and classes (what its artifacts are compiled for); bad data stops here, before anything is written.
+  const infos: TaskInfo[] = taskLines.map((t) => {
+    try {
+      const d = loadTask(t.spec).train;
+      return { shape: [...d.shape], classes: d.classes };
+    } catch (e) {
+      throw new Error(`${tasksFile}:${t.line}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  });
+
+  fs.mkdirSync(out, { recursive: true });
+  if (mode === 'new') writeAtomic(path.join(out, SWEEP_FILE), JSON.stringify({ format: 'lpc-sweep', version: 1, model, ...id } satisfies SweepFile, null, 1) + '\n');
+  const queue = new DirQueue(out, id, infos, (precision, info, dir) => compileArtifact(model, dir, {
+    batch, optimizer, precision: precision.trim() ? parsePolicy(precision) : undefined, modelOptions: { input: info.shape, classes: info.classes },
+  }).seconds, backend);
+  queue.writeTables();
+
+  const total = queue.total, before = total - queue.remaining;
+  process.stderr.write(`lpc: sweep ${model}: ${id.tasks.length} tasks × ${configs.length} configurations = ${total} cells` +
+    `${before ? ` (${before} already done)` : ''}, ${epochs} epoch${epochs > 1 ? 's' : ''}${maxSteps ? ` of ≤ ${maxSteps} steps` : ''}, seed ${seed}, ` +
+    `backend ${backend}, ${workers ? `${workers} worker${workers > 1 ? 's' : ''}` : 'in process'} → ${out}\n`);
+  const progress = new Progress();
+  const t0 = performance.now();
+  let ran = 0;
+  const failures = () => queue.finished.filter((r) => r.status === 'failed').length;
+  queue.onResult = (r: CellResult) => {
+    ran++;
+    const finished = queue.finished.length;
+    const perCell = (performance.now() - t0) / 1000 / ran;
+    const eta = perCell * (total - finished);
+    progress.bar('sweep', finished, total, `failed ${failures()}  ETA ${clock(eta)}  ${r.id} ${r.status === 'ok' ? `error ${r.error!.toFixed(4)}` : `FAILED: ${r.reason}`}`, true, 'cells ');
+  };
+
+  if (workers === 0) await work(queue);
+  else await runWorkers(queue, workers);
+
+  const secs = (performance.now() - t0) / 1000;
+  const arts = queue.artifacts.filter((a) => a.fresh);
+  const cells = queue.finished.filter((r) => r.status === 'ok');
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : 0);
+  progress.line(`lpc: sweep finished ${queue.finished.length}/${total} cells (${failures()} failed) in ${clock(secs)}; ` +
+    `${arts.length} artifact${arts.length === 1 ? '' : 's'} compiled (mean ${mean(arts.map((a) => a.compile_seconds)).toFixed(2)} s), ` +
+    `a cell takes ${mean(cells.map((r) => r.seconds)).toFixed(2)} s (training ${mean(cells.map((r) => r.train_seconds)).toFixed(2)} s) → ${path.join(out, 'errors.csv')}, ${path.join(out, 'memory.csv')}`);
+}
+
+/** Runs the queue's cells in `n` forked workers (a worker that dies is replaced, its cell recorded as failed). */
+function runWorkers(queue: DirQueue, n: number): Promise<void> {
+  const entry = new URL('../sweep/worker.js', import.meta.url);
+  let live = 0, crashes = 0;
+  return new Promise((resolve) => {
+    const start = () => {
+      live++;
+      const child = fork(entry, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      let current: CellJob | undefined;
+      const send = (m: ToWorker) => { if (child.connected) child.send(m); };
+      child.on('message', (m: ToParent) => {
+        void (async () => {
+          if (m.type === 'claim') {
+            current = await queue.claim();
+            send(current ? { type: 'cell', job: current } : { type: 'done' });
+          } else {
+            await queue.report(m.result);
+            current = undefined;
+          }
+        })();
+      });
+      child.on('exit', (code, signal) => {
+        live--;
+        void (async () => {
+          if (current) {
+            crashes++;
+            const c = current;
+            current = undefined;
+            await queue.report({
+              id: c.id, task: c.task, config: c.config, status: 'failed', error: null, test_loss: null, train_loss: null, steps: 0,
+              memory_mb: c.memory_mb, seconds: 0, train_seconds: 0, reason: `worker process exited (${signal ?? `code ${code}`}) while running the cell`,
+            });
+          }
+          if (queue.remaining > 0 && crashes <= 3 * n) start();
+          else if (live === 0) resolve();
+        })();
+      });
+    };
+    for (let i = 0; i < n; i++) start();
+  });
+}

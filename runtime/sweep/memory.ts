@@ -1,0 +1,13 @@
+/**
+ * The memory figure of a sweep cell, in bytes: for now lpc's planned peak of the compiled training step (the
+ * memory planner's allocated peak of the `train` graph, state included, as `lpc mem` reports it). One function, so
+ * the sweep can switch to PEPPP's accounting (pack README §3) without touching anything else.
+ */
+import type { Artifact } from '../artifact.js';
+
+export function memoryBytes(art: Artifact): number {
+  const graphs = art.plan.memory?.graphs ?? [];
+  const train = graphs.find((g) => g.name === 'train') ?? graphs[0];
+  if (!train) throw new Error(`${art.dir}: plan.json has no memory plan`);
+  return train.peak_bytes;
+}
