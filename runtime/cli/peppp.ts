@@ -6,10 +6,16 @@
 import { FlagSpec, Parsed, UsageError, helpText, parseArgs } from './args.js';
 import { fitFlags, fitCommand, paretoFlags, paretoCommand, selectFlags, selectCommand } from './peppp-basic.js';
 import { loocvFlags, loocvCommand, predictFlags, predictCommand } from './peppp-learn.js';
+import { pepppMemoryCommand, pepppMemoryFlags } from './peppp-memory.js';
 
 export interface Subcommand { usage: string; summary: string; flags: FlagSpec[]; run(p: Parsed): Promise<void> }
 
 export const SUBCOMMANDS: Record<string, Subcommand> = {
+  memory: {
+    usage: 'lpc peppp memory <model.ts> [--batch 32] [--input CxHxW] [--classes K] [--configs peppp|grid:…|FILE.json] [--no-planned] [--json]',
+    summary: "Each configuration's memory by PEPPP's accounting (as its released matrix), and lpc's own plan with every tensor at its format's width.",
+    flags: pepppMemoryFlags, run: pepppMemoryCommand,
+  },
   fit: {
     usage: 'lpc peppp fit --errors F [--mask F | --sample uniform=R|nonuniform=R [--memory F]] [--rank 5] [--lambda 0.1] [--seed S] -o completed.csv',
     summary: 'Complete an error matrix (missing or unobserved entries) with weighted SoftImpute and write the completed matrix as CSV.',
@@ -38,7 +44,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
 };
 
 export const PEPPP_USAGE = `lpc peppp <${Object.keys(SUBCOMMANDS).join('|')}> [options]`;
-export const PEPPP_SUMMARY = 'PEPPP meta-learning: complete error matrices, choose configurations to measure, predict errors and Pareto frontiers, cross-validate.';
+export const PEPPP_SUMMARY = 'PEPPP: memory by its accounting; meta-learning: complete error matrices, choose configurations to measure, predict errors and Pareto frontiers, cross-validate.';
 
 function pepppHelp(): string {
   return `usage: ${PEPPP_USAGE}\n\n${PEPPP_SUMMARY}\n\nsubcommands:\n${Object.entries(SUBCOMMANDS)

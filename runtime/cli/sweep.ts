@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { fork } from 'node:child_process';
 import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
 import { compileArtifact, DEFAULT_OPTIMIZER } from './compile.js';
+import { pepppMemoryOf } from '../peppp/memory.js';
 import { realPath } from './outputs.js';
 import { Progress } from '../train/progress.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
@@ -114,9 +115,11 @@ export async function sweepCommand(p: Parsed): Promise<void> {
 
   fs.mkdirSync(out, { recursive: true });
   if (mode === 'new') writeAtomic(path.join(out, SWEEP_FILE), JSON.stringify({ format: 'lpc-sweep', version: 1, model, ...id } satisfies SweepFile, null, 1) + '\n');
-  const queue = new DirQueue(out, id, infos, (precision, info, dir) => compileArtifact(model, dir, {
-    batch, optimizer, precision: precision.trim() ? parsePolicy(precision) : undefined, modelOptions: { input: info.shape, classes: info.classes },
-  }).seconds, backend);
+  const queue = new DirQueue(out, id, infos, (precision, info, dir) => {
+    const policy = precision.trim() ? parsePolicy(precision) : undefined, modelOptions = { input: info.shape, classes: info.classes };
+    const { seconds } = compileArtifact(model, dir, { batch, optimizer, precision: policy, modelOptions });
+    return { seconds, memory_mb: policy && pepppMemoryOf(model, batch, modelOptions, policy) };
+  }, backend);
   queue.writeTables();
 
   const total = queue.total, before = total - queue.remaining;

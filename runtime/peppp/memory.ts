@@ -14,7 +14,7 @@
  */
 import type { ModelDef } from '../../dsl/index.js';
 import { withTrace } from '../../dsl/trace.js';
-import { checkModelOptions } from '../../dsl/frontend.js';
+import { checkModelOptions, loadModel } from '../../dsl/frontend.js';
 import type { ModelOptions } from '../../dsl/index.js';
 import { formatBits, Format } from '../../ir/format.js';
 import { PrecisionPolicy } from '../../ir/precision/index.js';
@@ -56,3 +56,16 @@ export function lowHigh(p: PrecisionPolicy): { low: Format; high: Format } {
   return { low, high };
 }
 
+
+const countsCache = new Map<string, PepppCounts>();
+/**
+ * A sweep cell's memory by PEPPP's accounting, when its configuration names a low and a high format (as the 99 of
+ * `--configs peppp` do), so that lpc's matrices and the released ones are comparable; undefined otherwise.
+ */
+export function pepppMemoryOf(file: string, batch: number, options: ModelOptions, policy: PrecisionPolicy): number | undefined {
+  let lh: { low: Format; high: Format };
+  try { lh = lowHigh(policy); } catch { return undefined; }
+  const key = JSON.stringify([file, batch, options]);
+  if (!countsCache.has(key)) countsCache.set(key, pepppCounts(loadModel(file), batch, options));
+  return pepppMemoryMB(countsCache.get(key)!, formatBits(lh.low), formatBits(lh.high));
+}

@@ -1,7 +1,7 @@
 /**
- * The memory figure of a sweep cell, in bytes: for now lpc's planned peak of the compiled training step (the
- * memory planner's allocated peak of the `train` graph, state included, as `lpc mem` reports it). One function, so
- * the sweep can switch to PEPPP's accounting (pack README §3) without touching anything else.
+ * The memory figure of a sweep cell whose configuration has no low and high format (PEPPP's accounting,
+ * runtime/peppp/memory.ts, covers the others), in bytes: lpc's planned peak of the compiled training step (the
+ * memory planner's allocated peak of the `train` graph, state included, as `lpc mem` reports it).
  */
 import type { Artifact } from '../artifact.js';
 

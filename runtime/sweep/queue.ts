@@ -57,7 +57,9 @@ export interface TaskInfo { shape: number[]; classes: number }
 /** The compiled artifact of one (configuration, shape, classes): made on first use, then reused. */
 export interface ArtifactEntry { dir: string; memory_mb: number; compile_seconds: number; fresh: boolean }
 
-export type Compiler = (precision: string, info: TaskInfo, out: string) => number;
+/** Compiles one artifact; returns the seconds it took and, where the configuration has one, its memory by PEPPP's
+ *  accounting (else the sweep records the artifact's planned peak, memoryBytes). */
+export type Compiler = (precision: string, info: TaskInfo, out: string) => { seconds: number; memory_mb?: number };
 
 export class DirQueue implements CellSource {
   private readonly pending: { t: number; c: number }[] = [];
@@ -109,8 +111,8 @@ export class DirQueue implements CellSource {
         const s = JSON.parse(fs.readFileSync(side, 'utf8'));
         entry = { dir, memory_mb: s.memory_mb, compile_seconds: s.compile_seconds, fresh: false };
       } else {
-        const seconds = this.compile(precision, info, dir);
-        const memory_mb = memoryBytes(readArtifact(dir)) / 2 ** 20;
+        const { seconds, memory_mb: peppp } = this.compile(precision, info, dir);
+        const memory_mb = peppp ?? memoryBytes(readArtifact(dir)) / 2 ** 20;
         writeAtomic(side, JSON.stringify({ precision, ...info, compile_seconds: seconds, memory_mb }) + '\n');
         entry = { dir, memory_mb, compile_seconds: seconds, fresh: true };
       }

@@ -5,6 +5,9 @@
  * fact bit for bit with the authors' float32 summation.
  */
 import * as fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { loadModel } from '../../dsl/frontend.js';
 import { pepppCounts, pepppMemoryMB, lowHigh } from '../../runtime/peppp/memory.js';
 import { parsePolicy } from '../../ir/precision/index.js';
@@ -38,4 +41,31 @@ describe("PEPPP's memory formula on models/peppp-resnet18.ts", () => {
     expect((5 * (c.params + 2 * c.activations) + 14 * (c.input + 2 * c.output + 2 * c.params)) / (8 * 2 ** 20)).toBeCloseTo(180.50993466377, 9);
     expect(pepppMemoryMB(c, 5, 14)).toBe(180.50993347167969);
   });
+});
+
+describe('lpc peppp memory', () => {
+  const lpc = (args: string[]) => spawnSync(process.execPath, ['bin/lpc.js', 'peppp', 'memory', ...args], { encoding: 'utf8' });
+  test.each([
+    ['cifar10_K10', []],
+    ['imagenet64_task00_K5', ['--input', '3x64x64', '--classes', '5']],
+  ])('models/peppp-resnet18.ts at batch 32 reproduces the released row %s (±0.01 MB, all 99 columns)', (name, extra) => {
+    const r = lpc(['models/peppp-resnet18.ts', '--batch', '32', '--no-planned', '--json', ...extra]);
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { configs: { column: number; name: string; low: string; high: string; memory_mb: number }[] };
+    expect(out.configs.map((c) => c.column)).toEqual([...Array(99).keys()]);
+    expect(out.configs[0]).toMatchObject({ column: 0, name: 'l_5_1_h_14_7', low: 'float<3,1>', high: 'float<6,7>' });
+    const want = row(name);
+    for (const c of out.configs) expect([c.name, Math.abs(c.memory_mb - want[c.column]) < 0.01]).toEqual([c.name, true]);
+  }, 60000);
+  test("lpc's own plan: packed below f32, growing with the widths; a configuration without low/high is one clear line", () => {
+    const r = lpc(['models/peppp-lenet5.ts', '--configs', 'grid:low=float<3|5,1>,high=float<6,7>', '--json']);
+    expect(r.status).toBe(0);
+    const [a, b] = (JSON.parse(r.stdout) as { configs: { planned_mb: number; planned_f32_mb: number }[] }).configs;
+    expect(a.planned_mb).toBeLessThan(b.planned_mb);
+    expect(b.planned_mb).toBeLessThan(b.planned_f32_mb);
+    expect(a.planned_f32_mb).toBe(b.planned_f32_mb);
+    fs.writeFileSync(path.join(os.tmpdir(), 'lpc-peppp-mem-configs.json'), JSON.stringify([{ name: 'a', precision: 'A=fp16' }]));
+    const bad = lpc(['models/peppp-lenet5.ts', '--configs', path.join(os.tmpdir(), 'lpc-peppp-mem-configs.json')]);
+    expect([bad.status, bad.stderr.trim()]).toEqual([1, "lpc: PEPPP's memory formula needs a low and a high format: classes low=… and high=… (or the roles W and ACC)"]);
+  }, 60000);
 });

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { ConfigError, loadConfigs, pepppConfigs, precisionProblem } from '../../runtime/sweep/configs.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-sweepcfg-'));
-const fixture = JSON.parse(fs.readFileSync('test/fixtures/peppp/sweep-configs.json', 'utf8')) as { column: number; name: string; precision: string }[];
+const fixture = JSON.parse(fs.readFileSync('test/fixtures/peppp/configs.json', 'utf8')) as { column: number; name: string; precision: string }[];
 
 describe('sweep configurations', () => {
   test("--configs peppp: the pack's 99 configurations, names and precisions in column order", () => {
