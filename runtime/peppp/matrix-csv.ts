@@ -29,6 +29,38 @@ function field(text: string): number | undefined | string {
   return Number(t);
 }
 
+/** A name as a CSV field: quoted (RFC 4180, "" for a quote) when it holds a comma or a quote, as data-set specs
+ *  like `mnist:classes=0,1` do. */
+export const csvField = (s: string) => (/[",]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+
+/** The fields of one CSV line; a quoted field may hold commas and "" quotes. Undefined when a quote is unclosed. */
+function splitFields(line: string): string[] | undefined {
+  const out: string[] = [];
+  let i = 0;
+  for (;;) {
+    if (line[i] === '"') {
+      let v = '';
+      for (i++; ; i++) {
+        if (i >= line.length) return undefined;
+        if (line[i] === '"') { if (line[i + 1] === '"') { v += '"'; i++; } else { i++; break; } } else v += line[i];
+      }
+      out.push(v);
+      if (i < line.length && line[i] !== ',') return undefined;
+    } else {
+      const j = line.indexOf(',', i);
+      out.push(line.slice(i, j < 0 ? line.length : j));
+      i = j < 0 ? line.length : j;
+    }
+    if (i >= line.length) return out;
+    i++; // the comma
+  }
+}
+function fieldsOf(l: { no: number; text: string }, file: string): string[] {
+  const f = splitFields(l.text);
+  if (!f) throw new Error(`${file}:${l.no}: a quoted field is not closed (or text follows its closing quote)`);
+  return f;
+}
+
 /** Lines of a text with their 1-based line numbers, skipping blank lines and `#` comments. */
 function contentLines(text: string): { no: number; text: string }[] {
   return text.split('\n').map((l, i) => ({ no: i + 1, text: l.replace(/\r$/, '') }))
@@ -39,7 +71,7 @@ function contentLines(text: string): { no: number; text: string }[] {
 export function parseMatrixCsv(text: string, file: string, opts: ReadOptions = {}): NamedMatrix {
   const lines = contentLines(text);
   if (!lines.length) throw new Error(`${file}: empty file (expected a header 'dataset,<column names>')`);
-  const head = lines[0].text.split(',');
+  const head = fieldsOf(lines[0], file);
   const cols = head.slice(1).map((c) => c.trim());
   if (cols.length === 0) throw new Error(`${file}:${lines[0].no}: the header names no columns`);
   const seenCol = new Map<string, number>();
@@ -50,8 +82,8 @@ export function parseMatrixCsv(text: string, file: string, opts: ReadOptions = {
   });
   const rows: string[] = [], data: Float64Array[] = [];
   const seenRow = new Map<string, number>();
-  for (const { no, text: l } of lines.slice(1)) {
-    const f = l.split(',');
+  for (const line of lines.slice(1)) {
+    const { no } = line, f = fieldsOf(line, file);
     if (f.length !== cols.length + 1) throw new Error(`${file}:${no}: ${f.length} fields, but the header has ${cols.length + 1} (a row name and ${cols.length} values)`);
     const name = f[0].trim();
     if (name === '') throw new Error(`${file}:${no}: column 1: the row name is empty`);
@@ -84,13 +116,14 @@ function readText(file: string): string {
   return fs.readFileSync(file, 'utf8');
 }
 
-/** The CSV text of `m`; NaN is written as an empty field, every other number in its shortest round-trip form. */
+/** The CSV text of `m`; NaN is written as an empty field, every other number in its shortest round-trip form (JS's,
+ *  like Python's repr); names with commas quoted. */
 export function formatMatrixCsv(m: NamedMatrix): string {
-  for (const n of [...m.rows, ...m.cols]) if (/[,\n\r]/.test(n)) throw new Error(`name '${n}' holds a comma or line break; it cannot be written as CSV`);
-  const out = [`dataset,${m.cols.join(',')}`];
+  for (const n of [...m.rows, ...m.cols]) if (/[\n\r]/.test(n)) throw new Error(`name '${n}' holds a line break; it cannot be written as CSV`);
+  const out = [['dataset', ...m.cols].map(csvField).join(',')];
   m.data.forEach((row, i) => {
     if (row.length !== m.cols.length) throw new Error(`row ${m.rows[i]} has ${row.length} values for ${m.cols.length} columns`);
-    out.push(`${m.rows[i]},${Array.from(row, (v) => (Number.isNaN(v) ? '' : String(v))).join(',')}`);
+    out.push(`${csvField(m.rows[i])},${Array.from(row, (v) => (Number.isNaN(v) ? '' : String(v))).join(',')}`);
   });
   return out.join('\n') + '\n';
 }

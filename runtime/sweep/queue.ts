@@ -19,6 +19,7 @@ import { writeAtomic } from '../checkpoint.js';
 import { readArtifact } from '../artifact.js';
 import { CellJob, CellResult } from './cell.js';
 import { memoryBytes } from './memory.js';
+import { formatMatrixCsv } from '../peppp/matrix-csv.js';
 import type { SweepConfig } from './configs.js';
 
 /** Where workers get cells and put results. */
@@ -47,9 +48,6 @@ export interface SweepFile extends SweepIdentity { format: 'lpc-sweep'; version:
 export const SWEEP_FILE = 'sweep.json';
 
 export const cellId = (t: number, c: number) => `t${String(t).padStart(3, '0')}-c${String(c).padStart(3, '0')}`;
-
-/** One CSV field: quoted (RFC 4180) when it holds a comma, quote or newline. */
-export const csvField = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
 /** A task's input shape and class count (what its artifact is compiled for). */
 export interface TaskInfo { shape: number[]; classes: number }
@@ -155,14 +153,13 @@ export class DirQueue implements CellSource {
   /** errors.csv, memory.csv (PEPPP's layout: `dataset,<configs>`, one row per task, empty = failed or unfinished) and metrics.jsonl. */
   writeTables(): void {
     const names = this.id.configs.map((c) => c.name);
-    const table = (value: (r: CellResult) => number | null) => [
-      ['dataset', ...names].map(csvField).join(','),
-      ...this.id.tasks.map((task, t) => [csvField(task), ...names.map((_, c) => {
+    const table = (value: (r: CellResult) => number | null) => formatMatrixCsv({
+      rows: this.id.tasks, cols: names,
+      data: this.id.tasks.map((_, t) => Float64Array.from(names, (_n, c) => {
         const r = this.results.get(cellId(t, c));
-        const v = r ? value(r) : null;
-        return v === null || v === undefined ? '' : String(v); // JS's shortest round-trip form, like Python's repr
-      })].join(',')),
-    ].join('\n') + '\n';
+        return (r ? value(r) : null) ?? NaN; // NaN: an empty field
+      })),
+    });
     writeAtomic(path.join(this.dir, 'errors.csv'), table((r) => (r.status === 'ok' ? r.error : null)));
     writeAtomic(path.join(this.dir, 'memory.csv'), table((r) => r.memory_mb));
     const lines: string[] = [];

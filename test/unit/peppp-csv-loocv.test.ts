@@ -41,6 +41,14 @@ describe('matrix CSV', () => {
     expect(() => parseMatrixCsv(text, 'f.csv')).toThrow(msg);
   });
 
+  test('row names with commas and quotes (data-set specs like mnist:classes=0,1) are quoted and read back', () => {
+    const m = { rows: ['mnist:classes=0,1', 'say "hi"'], cols: ['l_5_1_h_14_7', 'c,2'], data: [Float64Array.of(0.5, NaN), Float64Array.of(0.25, 1)] };
+    const lines = formatMatrixCsv(m).split('\n');
+    expect(lines.slice(0, 3)).toEqual(['dataset,l_5_1_h_14_7,"c,2"', '"mnist:classes=0,1",0.5,', '"say ""hi""",0.25,1']);
+    const back = parseMatrixCsv(lines.join('\n'), 'm.csv', { allowMissing: true });
+    expect([back.rows, back.cols]).toEqual([m.rows, m.cols]);
+    expect(() => parseMatrixCsv('dataset,a\n"x,1\n', 'q.csv')).toThrow('q.csv:2: a quoted field is not closed (or text follows its closing quote)');
+  });
   test('wrong shape', () => {
     expect(() => parseMatrixCsv('dataset,a,b\nr,1,2\n', 'f.csv', { shape: [2, 2] })).toThrow('f.csv: 1 x 2, expected 2 x 2');
   });
