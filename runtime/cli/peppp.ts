@@ -7,6 +7,7 @@ import { FlagSpec, Parsed, UsageError, helpText, parseArgs } from './args.js';
 import { fitFlags, fitCommand, paretoFlags, paretoCommand, selectFlags, selectCommand } from './peppp-basic.js';
 import { loocvFlags, loocvCommand, predictFlags, predictCommand } from './peppp-learn.js';
 import { pepppMemoryCommand, pepppMemoryFlags } from './peppp-memory.js';
+import { pepppTuneCommand, pepppTuneFlags } from './peppp-tune.js';
 
 export interface Subcommand { usage: string; summary: string; flags: FlagSpec[]; run(p: Parsed): Promise<void> }
 
@@ -15,6 +16,11 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     usage: 'lpc peppp memory <model.ts> [--batch 32] [--input CxHxW] [--classes K] [--configs peppp|grid:…|FILE.json] [--no-planned] [--json]',
     summary: "Each configuration's memory by PEPPP's accounting (as its released matrix), and lpc's own plan with every tensor at its format's width.",
     flags: pepppMemoryFlags, run: pepppMemoryCommand,
+  },
+  tune: {
+    usage: 'lpc peppp tune <model.ts> --data SPEC --budget MB --meta errors.csv|DIR --out DIR [--measurements 5] [--configs peppp] [--epochs N] [--max-steps N] [--workers N] [--json]',
+    summary: 'Pick a precision for a new data set under a memory budget: train a few informative configurations, predict the rest, print the recommended --precision and the predicted frontier (+ SVG).',
+    flags: pepppTuneFlags, run: pepppTuneCommand,
   },
   fit: {
     usage: 'lpc peppp fit --errors F [--mask F | --sample uniform=R|nonuniform=R [--memory F]] [--rank 5] [--lambda 0.1] [--seed S] -o completed.csv',
