@@ -111,7 +111,7 @@ export async function fitCommand(p: Parsed): Promise<void> {
   const x = toDense(err.data, C);
   const mask = Uint8Array.from(x.a, (v) => (Number.isNaN(v) ? 0 : 1));
   let weights: Float64Array | undefined;
-  if (maskFile) readMask(maskFile, R, C).forEach((row, i) => row.forEach((v, j) => { if (!v) mask[i * C + j] = 0; }));
+  if (maskFile) readMask(maskFile, R, C, err.rows).forEach((row, i) => row.forEach((v, j) => { if (!v) mask[i * C + j] = 0; }));
   if (sampling.kind === 'uniform') {
     const s = uniformMask(R, C, sampling.ratio, samplingRng(seed));
     s.forEach((v, i) => { if (!v) mask[i] = 0; });

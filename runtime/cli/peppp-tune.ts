@@ -19,13 +19,14 @@ import { paretoSvg } from '../peppp/pareto-plot.js';
 import { pepppMemoryOf } from '../peppp/memory.js';
 import { ConfigError, loadConfigs } from '../sweep/configs.js';
 import { loadTask } from '../sweep/cell.js';
+import { parseDataSpec } from '../data/index.js';
 import { parsePolicy } from '../../ir/precision/index.js';
 
 const passOn = ['epochs', 'max-steps', 'workers', 'backend', 'batch', 'seed', 'optimizer'];
 
 export const pepppTuneFlags: FlagSpec[] = [
   { name: 'data', value: 'SPEC', help: 'the new data set, as lpc run --data (e.g. fashion-mnist:classes=1,3,5)' },
-  { name: 'budget', value: 'MB', help: "memory budget in MB (PEPPP's accounting of the model at this data set's shape); candidates are the configurations within it" },
+  { name: 'budget', value: 'MB', help: "memory budget in MB: PEPPP's accounting (lpc peppp memory) of the model at this data set's shape and the training batch (--batch, default 64); candidates are the configurations within it" },
   { name: 'meta', value: 'FILE|DIR', help: 'meta-training error matrix: a CSV, or a sweep directory (its errors.csv); its columns are configuration names' },
   { name: 'measurements', value: 'N', help: 'how many configurations to train on the new data set (default 5)' },
   { name: 'configs', value: 'C', help: 'the configurations the meta columns name, as for lpc sweep (default peppp)' },
@@ -50,7 +51,11 @@ export async function pepppTuneCommand(p: Parsed): Promise<void> {
   const batch = intFlag(p, 'batch', 64);
   const metaFile = fs.existsSync(metaArg) && fs.statSync(metaArg).isDirectory() ? path.join(metaArg, 'errors.csv') : metaArg;
   const plot = flag(p, 'plot') ?? path.join(out, 'pareto.svg');
-  checkOutputFile('--plot', plot, [model, metaFile], out);
+  const dataDir = parseDataSpec(data).dir;
+  const inputs = [model, metaFile, ...(dataDir ? [dataDir] : [])];
+  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out}: is not a directory`);
+  const configsFile = path.join(out, 'measured-configs.json'), tasksFile = path.join(out, 'task.txt');
+  for (const f of [plot, configsFile, tasksFile]) checkOutputFile(f === plot ? '--plot' : '--out', f, inputs, out);
 
   // the meta-training matrix and the configurations its columns name
   const meta = readMatrixCsv(metaFile, { allowMissing: true });
@@ -64,11 +69,7 @@ export async function pepppTuneCommand(p: Parsed): Promise<void> {
   // memory of every configuration on the new data set; the candidates fit the budget
   const split = loadTask(data).train;
   const options = { input: [...split.shape], classes: split.classes };
-  const memory = cols.map((c) => {
-    const m = pepppMemoryOf(model, batch, options, parsePolicy(c.precision));
-    if (m === undefined) throw new Error(`configuration '${c.name}' has no low and high format; PEPPP's memory accounting needs them`);
-    return m;
-  });
+  const memory = cols.map((c) => pepppMemoryOf(model, batch, options, c.precision.trim() ? parsePolicy(c.precision) : undefined));
   recommend(memory, memory.map(() => 0), budget, cols.map((c) => c.name)); // a budget below everything fails here, before training
   const cand = cols.map((_, j) => j).filter((j) => memory[j] <= budget);
   const z = completeIfNeeded(meta.data.filter((_, i) => meta.rows[i] !== data), meta.cols.length, rank, lambda, metaFile);
@@ -76,12 +77,14 @@ export async function pepppTuneCommand(p: Parsed): Promise<void> {
   if (n < y.length) throw new UsageError(`--measurements ${n} is below the embedding's rank ${y.length}: the prediction would be underdetermined`);
   if (n > cand.length) throw new UsageError(`--measurements ${n}: only ${cand.length} configurations fit ${budget} MB`);
   const chosen = selectColumns('ed', y, n).map((q) => cand[q]);
-  process.stderr.write(`lpc: peppp tune: ${cand.length} of ${cols.length} configurations fit ${budget} MB; measuring ${n} (ED-MF): ${chosen.map((j) => cols[j].name).join(', ')}\n`);
 
-  // train the chosen configurations through the sweep runner
+  // train the chosen configurations through the sweep runner; a work directory of another tune is never rewritten
+  const selection = JSON.stringify(chosen.map((j) => cols[j]), null, 1) + '\n';
+  if (fs.existsSync(configsFile) && fs.readFileSync(configsFile, 'utf8') !== selection)
+    throw new UsageError(`--out ${out}: holds a tune that measured other configurations (another data set, budget, meta matrix or --measurements); choose another directory`);
+  process.stderr.write(`lpc: peppp tune: ${cand.length} of ${cols.length} configurations fit ${budget} MB; measuring ${n} (ED-MF): ${chosen.map((j) => cols[j].name).join(', ')}\n`);
   fs.mkdirSync(out, { recursive: true });
-  const configsFile = path.join(out, 'measured-configs.json'), tasksFile = path.join(out, 'task.txt');
-  writeOutput(configsFile, JSON.stringify(chosen.map((j) => cols[j]), null, 1) + '\n');
+  writeOutput(configsFile, selection);
   writeOutput(tasksFile, `${data}\n`);
   const sweepDir = path.join(out, 'sweep');
   const args = [model, '--configs', configsFile, '--tasks', tasksFile, '--out', sweepDir, '--batch', String(batch)];

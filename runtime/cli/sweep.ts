@@ -18,7 +18,7 @@ import { ConfigError, loadConfigs, precisionProblem } from '../sweep/configs.js'
 import { readTasksFile, TaskError } from '../data/tasks.js';
 import { parseDataSpec } from '../data/index.js';
 import { CellJob, CellResult, loadTask, work } from '../sweep/cell.js';
-import { DirQueue, SWEEP_FILE, SweepFile, SweepIdentity, TaskInfo } from '../sweep/queue.js';
+import { DirQueue, SWEEP_FILE, SweepFile, SweepIdentity, TaskInfo, lockSweepDir } from '../sweep/queue.js';
 import type { ToParent, ToWorker } from '../sweep/worker.js';
 import { writeAtomic } from '../checkpoint.js';
 
@@ -58,7 +58,7 @@ function checkOutDir(out: string, id: SweepIdentity, inputs: string[]): 'new' | 
   if (!fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out}: is not a directory`);
   const file = path.join(out, SWEEP_FILE);
   if (!fs.existsSync(file)) {
-    if (fs.readdirSync(out).length === 0) return 'new';
+    if (fs.readdirSync(out).every((f) => f === '.lock')) return 'new';
     throw new UsageError(`--out ${out}: holds files but no ${SWEEP_FILE}; not a sweep directory (choose another)`);
   }
   let old: SweepFile;
@@ -114,11 +114,12 @@ export async function sweepCommand(p: Parsed): Promise<void> {
   });
 
   fs.mkdirSync(out, { recursive: true });
+  lockSweepDir(out);
   if (mode === 'new') writeAtomic(path.join(out, SWEEP_FILE), JSON.stringify({ format: 'lpc-sweep', version: 1, model, ...id } satisfies SweepFile, null, 1) + '\n');
   const queue = new DirQueue(out, id, infos, (precision, info, dir) => {
     const policy = precision.trim() ? parsePolicy(precision) : undefined, modelOptions = { input: info.shape, classes: info.classes };
     const { seconds } = compileArtifact(model, dir, { batch, optimizer, precision: policy, modelOptions });
-    return { seconds, memory_mb: policy && pepppMemoryOf(model, batch, modelOptions, policy) };
+    return { seconds, memory_mb: pepppMemoryOf(model, batch, modelOptions, policy) };
   }, backend);
   queue.writeTables();
 
@@ -150,20 +151,24 @@ export async function sweepCommand(p: Parsed): Promise<void> {
     `a cell takes ${mean(cells.map((r) => r.seconds)).toFixed(2)} s (training ${mean(cells.map((r) => r.train_seconds)).toFixed(2)} s) → ${path.join(out, 'errors.csv')}, ${path.join(out, 'memory.csv')}`);
 }
 
-/** Runs the queue's cells in `n` forked workers (a worker that dies is replaced, its cell recorded as failed). */
+/**
+ * Runs the queue's cells in `n` forked workers. A worker that exits while running a cell (killed, out of memory, a
+ * machine fault) stops the sweep: that cell is not recorded, so rerunning the command retries it.
+ */
 function runWorkers(queue: DirQueue, n: number): Promise<void> {
   const entry = new URL('../sweep/worker.js', import.meta.url);
-  let live = 0, crashes = 0;
-  return new Promise((resolve) => {
+  const children = new Set<ReturnType<typeof fork>>();
+  let failure: Error | undefined;
+  return new Promise((resolve, reject) => {
     const start = () => {
-      live++;
       const child = fork(entry, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      children.add(child);
       let current: CellJob | undefined;
       const send = (m: ToWorker) => { if (child.connected) child.send(m); };
       child.on('message', (m: ToParent) => {
         void (async () => {
           if (m.type === 'claim') {
-            current = await queue.claim();
+            current = failure ? undefined : await queue.claim();
             send(current ? { type: 'cell', job: current } : { type: 'done' });
           } else {
             await queue.report(m.result);
@@ -172,20 +177,13 @@ function runWorkers(queue: DirQueue, n: number): Promise<void> {
         })();
       });
       child.on('exit', (code, signal) => {
-        live--;
-        void (async () => {
-          if (current) {
-            crashes++;
-            const c = current;
-            current = undefined;
-            await queue.report({
-              id: c.id, task: c.task, config: c.config, status: 'failed', error: null, test_loss: null, train_loss: null, steps: 0,
-              memory_mb: c.memory_mb, seconds: 0, train_seconds: 0, reason: `worker process exited (${signal ?? `code ${code}`}) while running the cell`,
-            });
-          }
-          if (queue.remaining > 0 && crashes <= 3 * n) start();
-          else if (live === 0) resolve();
-        })();
+        children.delete(child);
+        if (current && !failure) {
+          failure = new Error(`a sweep worker exited (${signal ?? `code ${code}`}) while running cell ${current.id} (${current.task} × ${current.config}); ` +
+            'the cell was not recorded: rerun the same command to resume');
+          for (const c of children) c.kill();
+        }
+        if (children.size === 0) (failure ? reject(failure) : resolve());
       });
     };
     for (let i = 0; i < n; i++) start();

@@ -144,13 +144,16 @@ export function writeFileAtomic(file: string, text: string): void {
  * An observation mask (1 = observed, 0 = not): either bare lines of 0/1 (the released `loocv_train_mask.csv`, `#`
  * comments allowed) or the matrix layout with a header and row names. Must be `rows` x `cols`.
  */
-export function readMask(file: string, rows: number, cols: number): Uint8Array[] {
+export function readMask(file: string, rows: number, cols: number, rowNames?: readonly string[]): Uint8Array[] {
   const lines = contentLines(readText(file));
-  const named = lines.length > 0 && lines[0].text.split(',').some((f) => !/^\s*[01]\s*$/.test(f));
+  const named = lines.length > 0 && fieldsOf(lines[0], file).some((f) => !/^\s*[01]\s*$/.test(f));
   const body = named ? lines.slice(1) : lines;
   if (body.length !== rows) throw new Error(`${file}: ${body.length} mask rows, expected ${rows}`);
-  return body.map(({ no, text }) => {
-    const f = text.split(',').slice(named ? 1 : 0);
+  return body.map((line, i) => {
+    const all = fieldsOf(line, file), no = line.no;
+    // a named mask must list the matrix's rows in its order: matching by position alone would shift a whole row
+    if (named && rowNames && all[0].trim() !== rowNames[i]) throw new Error(`${file}:${no}: row '${all[0].trim()}' where the error matrix has '${rowNames[i]}'`);
+    const f = all.slice(named ? 1 : 0);
     if (f.length !== cols) throw new Error(`${file}:${no}: ${f.length} mask values, expected ${cols}`);
     return Uint8Array.from(f, (v, j) => {
       const t = v.trim();

@@ -9,14 +9,14 @@
  * (TraceContext.records; flatten and add are functional in PyTorch and not recorded). The authors' tool summed in
  * float32; emulating that order reproduces every released entry exactly.
  *
- * Beside it, lpc's own plan (planned): the memory planner's live peak of the training step with every value stored
- * at its format's width (passes/memory.ts packedBytes).
+ * Beside it (runtime/cli/peppp-memory.ts), lpc's own plan: the memory planner's live peak of the training step with
+ * every value stored at its format's width (passes/memory.ts packedBytes).
  */
 import type { ModelDef } from '../../dsl/index.js';
 import { withTrace } from '../../dsl/trace.js';
 import { checkModelOptions, loadModel } from '../../dsl/frontend.js';
 import type { ModelOptions } from '../../dsl/index.js';
-import { formatBits, Format } from '../../ir/format.js';
+import { F32, formatBits, Format } from '../../ir/format.js';
 import { PrecisionPolicy } from '../../ir/precision/index.js';
 import { numel } from '../../ir/types.js';
 
@@ -49,23 +49,24 @@ export function pepppMemoryMB(c: PepppCounts, bLo: number, bHi: number): number 
   return f(s / MB);
 }
 
-/** The low and high formats of a configuration: its `low`/`high` classes, else the W and ACC (or M) roles. */
+/**
+ * The low and high formats of a configuration: its `low`/`high` classes, else the W and ACC (or M) roles, else f32
+ * (32 bits: an fp32 configuration counts as PEPPP's formula with b_lo = b_hi = 32), so every cell of a sweep is in
+ * the same accounting.
+ */
 export function lowHigh(p: PrecisionPolicy): { low: Format; high: Format } {
-  const low = p.classes?.low?.fmt ?? p.roles.W?.fmt, high = p.classes?.high?.fmt ?? p.roles.ACC?.fmt ?? p.roles.M?.fmt;
-  if (!low || !high) throw new Error("PEPPP's memory formula needs a low and a high format: classes low=… and high=… (or the roles W and ACC)");
-  return { low, high };
+  return {
+    low: p.classes?.low?.fmt ?? p.roles.W?.fmt ?? F32,
+    high: p.classes?.high?.fmt ?? p.roles.ACC?.fmt ?? p.roles.M?.fmt ?? F32,
+  };
 }
 
-
 const countsCache = new Map<string, PepppCounts>();
-/**
- * A sweep cell's memory by PEPPP's accounting, when its configuration names a low and a high format (as the 99 of
- * `--configs peppp` do), so that lpc's matrices and the released ones are comparable; undefined otherwise.
- */
-export function pepppMemoryOf(file: string, batch: number, options: ModelOptions, policy: PrecisionPolicy): number | undefined {
-  let lh: { low: Format; high: Format };
-  try { lh = lowHigh(policy); } catch { return undefined; }
+/** A sweep cell's memory by PEPPP's accounting (`policy` undefined: fp32), so lpc's matrices and the released ones
+ *  are comparable. */
+export function pepppMemoryOf(file: string, batch: number, options: ModelOptions, policy: PrecisionPolicy | undefined): number {
+  const { low, high } = lowHigh(policy ?? { roles: {} });
   const key = JSON.stringify([file, batch, options]);
   if (!countsCache.has(key)) countsCache.set(key, pepppCounts(loadModel(file), batch, options));
-  return pepppMemoryMB(countsCache.get(key)!, formatBits(lh.low), formatBits(lh.high));
+  return pepppMemoryMB(countsCache.get(key)!, formatBits(low), formatBits(high));
 }

@@ -73,7 +73,15 @@ function artifactAt(dir: string): Artifact {
   return a;
 }
 
-/** Trains the cell; a failure (divergence, bad data, a broken artifact) is a failed result, never a throw. */
+/** The machine's trouble, not the cell's: no adapter, a full disk, out of memory. */
+export class MachineFault extends Error {}
+/** System errors (a `code` like ENOSPC) and backend start-up failures: a rerun may succeed, so they are not recorded. */
+const machineFault = (e: unknown) => e instanceof MachineFault || typeof (e as NodeJS.ErrnoException)?.code === 'string';
+
+/**
+ * Trains the cell. A failure that belongs to the cell (divergence, too little data, a broken artifact) is a failed
+ * result, recorded for good; a machine fault is thrown, so the sweep stops and a rerun retries the cell.
+ */
 export async function runCell(job: CellJob): Promise<CellResult> {
   const t0 = performance.now();
   const base = { id: job.id, task: job.task, config: job.config, memory_mb: job.memory_mb };
@@ -84,7 +92,7 @@ export async function runCell(job: CellJob): Promise<CellResult> {
     const data = loadTask(job.task);
     const { batch, optimizer, precision } = art.manifest.options;
     const stepsPerEpoch = Math.min(Math.floor(data.train.n / batch), job.maxSteps ?? Infinity);
-    const backend = await makeBackend(job.backend, art.module, true);
+    const backend = await makeBackend(job.backend, art.module, true).catch((e: Error) => { throw new MachineFault(`${job.backend} backend: ${e.message.split('\n')[0]}`); });
     try {
       await backend.setState(initState(art.module, job.seed));
       const hist = await train(backend, data, {
@@ -104,6 +112,7 @@ export async function runCell(job: CellJob): Promise<CellResult> {
     }
   } catch (e) {
     fs.rmSync(tmpMetrics, { force: true });
+    if (machineFault(e)) throw e;
     const message = (e as Error).message.split('\n')[0];
     return {
       ...base, status: 'failed', error: null, test_loss: null, train_loss: null, steps,

@@ -16,9 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { writeAtomic } from '../checkpoint.js';
-import { readArtifact } from '../artifact.js';
 import { CellJob, CellResult } from './cell.js';
-import { memoryBytes } from './memory.js';
 import { formatMatrixCsv } from '../peppp/matrix-csv.js';
 import type { SweepConfig } from './configs.js';
 
@@ -55,9 +53,38 @@ export interface TaskInfo { shape: number[]; classes: number }
 /** The compiled artifact of one (configuration, shape, classes): made on first use, then reused. */
 export interface ArtifactEntry { dir: string; memory_mb: number; compile_seconds: number; fresh: boolean }
 
-/** Compiles one artifact; returns the seconds it took and, where the configuration has one, its memory by PEPPP's
- *  accounting (else the sweep records the artifact's planned peak, memoryBytes). */
-export type Compiler = (precision: string, info: TaskInfo, out: string) => { seconds: number; memory_mb?: number };
+/** Compiles one artifact; returns the seconds it took and the configuration's memory in MB (PEPPP's accounting). */
+export type Compiler = (precision: string, info: TaskInfo, out: string) => { seconds: number; memory_mb: number };
+
+const alive = (pid: number) => {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+};
+
+/**
+ * One sweep per directory at a time: `DIR/.lock` holds the owner's pid (created exclusively; a lock whose process
+ * is gone, as after a kill, is taken over). Two sweeps in one directory would delete each other's temporaries and
+ * train the same cells. Released when the process exits.
+ */
+export function lockSweepDir(dir: string): void {
+  const file = path.join(dir, '.lock');
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      process.once('exit', () => {
+        try { if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.rmSync(file); } catch { /* gone already */ }
+      });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let pid = NaN;
+      try { pid = Number(fs.readFileSync(file, 'utf8').trim()); } catch { continue; }
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
+        throw new Error(`${dir}: another lpc sweep (pid ${pid}) is running in this directory; wait for it, stop it, or (if none runs) delete ${file}`);
+      fs.rmSync(file, { force: true });
+    }
+  }
+  throw new Error(`${dir}: cannot take the sweep lock ${file}`);
+}
 
 export class DirQueue implements CellSource {
   private readonly pending: { t: number; c: number }[] = [];
@@ -109,8 +136,7 @@ export class DirQueue implements CellSource {
         const s = JSON.parse(fs.readFileSync(side, 'utf8'));
         entry = { dir, memory_mb: s.memory_mb, compile_seconds: s.compile_seconds, fresh: false };
       } else {
-        const { seconds, memory_mb: peppp } = this.compile(precision, info, dir);
-        const memory_mb = peppp ?? memoryBytes(readArtifact(dir)) / 2 ** 20;
+        const { seconds, memory_mb } = this.compile(precision, info, dir);
         writeAtomic(side, JSON.stringify({ precision, ...info, compile_seconds: seconds, memory_mb }) + '\n');
         entry = { dir, memory_mb, compile_seconds: seconds, fresh: true };
       }

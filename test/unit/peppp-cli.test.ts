@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { SUBCOMMANDS } from '../../runtime/cli/peppp.js';
 import * as path from 'node:path';
 
 const FIX = path.resolve('test/fixtures/peppp');
@@ -17,7 +18,10 @@ describe('lpc peppp', () => {
   test('help: the dispatcher lists every subcommand; each one shows its own options', () => {
     const top = lpc(['--help']);
     expect(top.code).toBe(0);
-    for (const s of ['fit', 'select', 'predict', 'pareto', 'loocv']) expect(top.out).toContain(`  ${s} `);
+    for (const s of Object.keys(SUBCOMMANDS)) expect(top.out).toContain(`  ${s} `);
+    expect(Object.keys(SUBCOMMANDS)).toEqual(expect.arrayContaining(['memory', 'tune', 'fit', 'select', 'predict', 'pareto', 'loocv']));
+    expect(lpc(['memory', '--help']).out).toContain('--configs peppp|grid:…|FILE.json');
+    expect(lpc(['tune', '--help']).out).toContain('--budget MB');
     expect(lpc(['fit', '--help']).out).toContain('--sample SPEC');
     expect(lpc(['loocv', '--help']).out).toContain('--measurements RANGE');
     expect(lpc(['predict', '--help']).out).toContain('--budget MB');
@@ -25,7 +29,7 @@ describe('lpc peppp', () => {
     expect(none.code).toBe(2);
     const bad = lpc(['fitt']);
     expect(bad.code).toBe(2);
-    expect(bad.err.trim()).toBe("lpc: unknown subcommand 'lpc peppp fitt'; subcommands are fit, select, predict, pareto, loocv");
+    expect(bad.err.trim()).toBe(`lpc: unknown subcommand 'lpc peppp fitt'; subcommands are ${Object.keys(SUBCOMMANDS).join(', ')}`);
     expect(lpc(['pareto', '--bogus']).err.trim()).toBe("lpc: unknown option '--bogus' for 'lpc peppp pareto'; see 'lpc peppp pareto --help'");
     expect(spawnSync(process.execPath, ['bin/lpc.js', '--help'], { encoding: 'utf8' }).stdout).toContain('peppp');
   });

@@ -1,6 +1,8 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 /** The matrix CSV layout (round trip, every bad input named by file:line) and a LOOCV on small matrices. */
 import * as path from 'node:path';
-import { formatMatrixCsv, parseMatrixCsv, readMatrixCsv, dropRows } from '../../runtime/peppp/matrix-csv.js';
+import { formatMatrixCsv, parseMatrixCsv, readMatrixCsv, readMask, dropRows } from '../../runtime/peppp/matrix-csv.js';
 import { runLoocv, parseMeasurements, parseCap } from '../../runtime/peppp/loocv.js';
 import { rand } from './helpers.js';
 
@@ -48,6 +50,13 @@ describe('matrix CSV', () => {
     const back = parseMatrixCsv(lines.join('\n'), 'm.csv', { allowMissing: true });
     expect([back.rows, back.cols]).toEqual([m.rows, m.cols]);
     expect(() => parseMatrixCsv('dataset,a\n"x,1\n', 'q.csv')).toThrow('q.csv:2: a quoted field is not closed (or text follows its closing quote)');
+  });
+  test('a mask in the matrix layout: quoted row names read, rows checked against the matrix by name', () => {
+    const f = path.join(os.tmpdir(), `lpc-mask-${process.pid}.csv`);
+    fs.writeFileSync(f, 'dataset,a,b\n"mnist:classes=0,1",1,0\nt2,0,1\n');
+    expect(readMask(f, 2, 2, ['mnist:classes=0,1', 't2']).map((r) => [...r])).toEqual([[1, 0], [0, 1]]);
+    expect(() => readMask(f, 2, 2, ['t2', 'mnist:classes=0,1'])).toThrow(`${f}:2: row 'mnist:classes=0,1' where the error matrix has 't2'`);
+    fs.rmSync(f);
   });
   test('wrong shape', () => {
     expect(() => parseMatrixCsv('dataset,a,b\nr,1,2\n', 'f.csv', { shape: [2, 2] })).toThrow('f.csv: 1 x 2, expected 2 x 2');

@@ -57,15 +57,19 @@ describe('lpc peppp memory', () => {
     const want = row(name);
     for (const c of out.configs) expect([c.name, Math.abs(c.memory_mb - want[c.column]) < 0.01]).toEqual([c.name, true]);
   }, 60000);
-  test("lpc's own plan: packed below f32, growing with the widths; a configuration without low/high is one clear line", () => {
+  test("lpc's own plan: packed below f32, growing with the widths; a configuration without low/high counts as 32 bits", () => {
     const r = lpc(['models/peppp-lenet5.ts', '--configs', 'grid:low=float<3|5,1>,high=float<6,7>', '--json']);
     expect(r.status).toBe(0);
     const [a, b] = (JSON.parse(r.stdout) as { configs: { planned_mb: number; planned_f32_mb: number }[] }).configs;
     expect(a.planned_mb).toBeLessThan(b.planned_mb);
     expect(b.planned_mb).toBeLessThan(b.planned_f32_mb);
     expect(a.planned_f32_mb).toBe(b.planned_f32_mb);
-    fs.writeFileSync(path.join(os.tmpdir(), 'lpc-peppp-mem-configs.json'), JSON.stringify([{ name: 'a', precision: 'A=fp16' }]));
-    const bad = lpc(['models/peppp-lenet5.ts', '--configs', path.join(os.tmpdir(), 'lpc-peppp-mem-configs.json')]);
-    expect([bad.status, bad.stderr.trim()]).toEqual([1, "lpc: PEPPP's memory formula needs a low and a high format: classes low=… and high=… (or the roles W and ACC)"]);
+    const f = path.join(os.tmpdir(), `lpc-peppp-mem-configs-${process.pid}.json`);
+    fs.writeFileSync(f, JSON.stringify([{ name: 'a', precision: 'A=fp16' }]));
+    const fp = lpc(['models/peppp-lenet5.ts', '--configs', f, '--batch', '32', '--no-planned', '--json']);
+    fs.rmSync(f);
+    const c = pepppCounts(loadModel('models/peppp-lenet5.ts'), 32);
+    expect(JSON.parse(fp.stdout).configs[0]).toMatchObject({ low: 'f32', high: 'f32', memory_mb: pepppMemoryMB(c, 32, 32) });
+    expect(pepppMemoryMB(c, 32, 32)).toBeCloseTo((32 * (c.params + 2 * c.activations) + 32 * (c.input + 2 * c.output + 2 * c.params)) / (8 * 2 ** 20), 4);
   }, 60000);
 });

@@ -1,5 +1,5 @@
 /**
- * `lpc peppp tune` end to end on the CPU backend with a tiny model: a synthetic rank-2 meta-training matrix over 12
+ * `lpc peppp tune` end to end on the CPU backend with a tiny model: a synthetic low-rank meta-training matrix over 12
  * configurations, a budget that leaves about half of them, 3 measured (ED-MF) through the sweep runner. Checked
  * against what the tool must guarantee, recomputed here: nothing over the budget is measured or recommended, the
  * measured errors are the sweep's, the recommendation is the lowest predicted error within the budget, a rerun
@@ -22,7 +22,7 @@ test('lpc peppp tune: measure 3 of the configurations within the budget, predict
   const cfgs = (JSON.parse(mem.stdout) as { configs: { name: string; memory_mb: number }[] }).configs;
   expect(cfgs.length).toBe(12);
   const sorted = cfgs.map((c) => c.memory_mb).sort((a, b) => a - b), budget = (sorted[5] + sorted[6]) / 2;
-  // a rank-2 meta matrix: error = u_i · a_j + v_i · b_j, in (0, 1)
+  // a low-rank meta matrix (rank 3: a row term, a column term and one product), in (0, 1)
   const rows = Array.from({ length: 8 }, (_, i) => `task${i},${cfgs.map((_, j) => (0.1 + 0.05 * (i % 4) + 0.4 / (1 + j) + 0.02 * i * (j % 3)).toFixed(6)).join(',')}`);
   const meta = path.join(tmp, 'meta.csv');
   fs.writeFileSync(meta, `dataset,${cfgs.map((c) => c.name).join(',')}\n${rows.join('\n')}\n`);
@@ -48,6 +48,11 @@ test('lpc peppp tune: measure 3 of the configurations within the budget, predict
   const again = lpc(args);
   expect(again.status).toBe(0);
   expect(again.stderr).toContain('(3 already done)');
+  // another selection into the same work directory is refused before anything there changes
+  const before = fs.readFileSync(path.join(out, 'measured-configs.json'), 'utf8');
+  const other = lpc(args.map((a, i) => (args[i - 1] === '--measurements' ? '4' : a)));
+  expect([other.status, other.stderr.trim()]).toEqual([2, `lpc: --out ${out}: holds a tune that measured other configurations (another data set, budget, meta matrix or --measurements); choose another directory`]);
+  expect(fs.readFileSync(path.join(out, 'measured-configs.json'), 'utf8')).toBe(before);
 }, 180000);
 
 test('lpc peppp tune: a budget below every configuration, or a meta column that is no configuration, stops before any work', () => {

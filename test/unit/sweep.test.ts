@@ -126,6 +126,20 @@ describe('lpc sweep', () => {
     expect(cells(div)[0]).toMatchObject({ status: 'failed', reason: expect.stringMatching(/^training diverged: loss is (NaN|Infinity)/) });
   });
 
+  test('one sweep per directory: a live owner of DIR/.lock refuses a second run; a dead one is taken over', () => {
+    const out = path.join(tmp, 'locked');
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, '.lock'), `${process.pid}\n`); // this (live) jest process
+    const r = lpc(args(out));
+    expect([r.code, r.err.trim()]).toEqual([1, `lpc: ${out}: another lpc sweep (pid ${process.pid}) is running in this directory; wait for it, stop it, or (if none runs) delete ${path.join(out, '.lock')}`]);
+    expect(fs.readdirSync(out)).toEqual(['.lock']);
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    fs.writeFileSync(path.join(out, '.lock'), `${dead}\n`);
+    const ok = lpc(args(out));
+    expect(ok.code).toBe(0);
+    expect(fs.existsSync(path.join(out, '.lock'))).toBe(false); // released at exit
+  });
+
   test('bad input: one line, exit 2, nothing written', () => {
     const out = path.join(tmp, 'never');
     const bad = (extra: string[], message: string | RegExp, code = 2) => {
