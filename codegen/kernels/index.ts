@@ -31,6 +31,8 @@ export type { Variant } from './builder.js';
 export { grid1d } from './builder.js';
 
 const NO_KERNEL = new Set(['input', 'state', 'reshape']);
+/** Front-end ops a pass always rewrites away (explicit quantizer sites become `quantize` in passes/quantize.ts). */
+const RESOLVED_BY_PASSES = new Set(['quantize_site']);
 
 /** GEMM-like ops: their generators take a tile (tiles.ts), chosen per adapter by a TilePicker. */
 const TILED: Record<string, (c: NodeCtx, t: Tile) => Kernel[]> = {
@@ -73,13 +75,14 @@ function isElementwise(op: string): boolean {
 
 /** True if kernelsForNode can handle `op` (sources and views included). */
 export function hasKernel(op: string): boolean {
-  return NO_KERNEL.has(op) || op in GENERATORS || op in TILED || isElementwise(op);
+  return NO_KERNEL.has(op) || RESOLVED_BY_PASSES.has(op) || op in GENERATORS || op in TILED || isElementwise(op);
 }
 
 export function kernelsForNode(g: Graph, nodeId: number, opts: { variant?: Variant; tiles?: TilePicker } = {}): Kernel[] {
   const c = nodeCtx(g, nodeId, opts.variant ?? 'cpu-driver');
   const op = c.node.op;
   if (NO_KERNEL.has(op)) return [];
+  if (RESOLVED_BY_PASSES.has(op)) throw new Error(`op '${op}' (node %${nodeId} of graph '${g.name}') reached codegen: the quantize pass resolves it first`);
   // computed by the kernel of a compress node that reads it (passes/fuse-compress.ts)
   if (op === 'bn_apply' && computedBy(g, nodeId) !== undefined) return [];
   const tiled = TILED[op];
