@@ -135,9 +135,14 @@ export function decodeSafetensors(buf: Buffer, file: string): { tensors: Map<str
 /** Writes `file` through a temporary name in its folder (fsynced, then renamed): a reader sees the old file or the new one. */
 export function writeAtomic(file: string, data: Buffer | string): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  const fd = fs.openSync(tmp, 'w');
-  try { fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-  fs.renameSync(tmp, file);
+  try {
+    const fd = fs.openSync(tmp, 'w');
+    try { fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true }); // no temporary left behind (a full disk, a read-only folder)
+    throw e;
+  }
 }
 
 export interface SaveInput {

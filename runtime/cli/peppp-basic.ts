@@ -5,12 +5,13 @@
  */
 import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
 import { checkOutputFile } from './outputs.js';
-import { NamedMatrix, formatMatrixCsv, readMask, readMatrixCsv, rowIndex, writeFileAtomic } from '../peppp/matrix-csv.js';
+import { NamedMatrix, formatMatrixCsv, readMask, readMatrixCsv, rowIndex, decimal } from '../peppp/matrix-csv.js';
+import { writeAtomic } from '../checkpoint.js';
 import { dense, Dense } from '../peppp/linalg.js';
 import { nonuniformMask, nonuniformProbabilities, parseSampling, samplingRng, softImpute, uniformMask } from '../peppp/softimpute.js';
 import { Cap, parseCap } from '../peppp/loocv.js';
 import { medianOf } from '../peppp/metrics.js';
-import { embedding } from '../peppp/predict.js';
+import { candidatesWithin, embedding } from '../peppp/predict.js';
 import { METHODS, Method, selectColumns } from '../peppp/select.js';
 import { ParetoRule, paretoFrontier } from '../peppp/pareto.js';
 import { paretoSvg } from '../peppp/pareto-plot.js';
@@ -37,7 +38,7 @@ export function noPositional(p: Parsed, cmd: string): void {
 export function numberFlag(p: Parsed, name: string, def: number, ok: (v: number) => boolean, what: string): number {
   const v = flag(p, name);
   if (v === undefined) return def;
-  const n = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v) ? Number(v) : NaN;
+  const n = decimal(v);
   if (!ok(n)) throw new UsageError(`--${name} must be ${what}, got '${v}'`);
   return n;
 }
@@ -72,18 +73,16 @@ export function completeIfNeeded(rows: readonly Float64Array[], n: number, rank:
 
 /** The candidate columns of a memory row under a cap (NaN memory: never a candidate). */
 export function candidatesUnder(memRow: Float64Array | undefined, n: number, cap: Cap, memory?: NamedMatrix): number[] {
-  const all = Array.from({ length: n }, (_, j) => j);
-  if (!memRow) return all;
-  const limit = cap === 'none' ? Infinity : cap === 'median' ? medianOf(memory!.data.map((r) => r.filter((v) => !Number.isNaN(v)))) : cap;
-  return all.filter((j) => memRow[j] <= limit);
+  if (!memRow) return Array.from({ length: n }, (_, j) => j);
+  return candidatesWithin(memRow, cap === 'none' ? Infinity : cap === 'median' ? medianOf(memory!.data.map((r) => r.filter((v) => !Number.isNaN(v)))) : cap);
 }
 
 export function writeOutput(file: string, text: string): void {
-  writeFileAtomic(file, text);
+  writeAtomic(file, text);
   process.stderr.write(`lpc: wrote ${file}\n`);
 }
 
-const g6 = (v: number) => (Number.isFinite(v) ? String(Number(v.toPrecision(6))) : 'NaN');
+export const g6 = (v: number) => (Number.isFinite(v) ? String(Number(v.toPrecision(6))) : 'NaN');
 
 // ---- fit ----
 

@@ -4,17 +4,15 @@ import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js'
 import { checkOutputFile } from './outputs.js';
 import {
   ERRORS_FLAG, LAMBDA_FLAG, MEMORY_FLAG, RANK_FLAG, SEED_FLAG, checkColumns, completeIfNeeded, noPositional, numberFlag, requireFlag,
-  seedFlag, writeOutput,
+  g6, seedFlag, writeOutput,
 } from './peppp-basic.js';
-import { checkSameShape, dropRows, readMask, readMatrixCsv, rowIndex } from '../peppp/matrix-csv.js';
-import { embedding, predictErrors, recommend } from '../peppp/predict.js';
-import { paretoFrontier } from '../peppp/pareto.js';
-import { paretoSvg } from '../peppp/pareto-plot.js';
+import { checkSameShape, dropRows, readMask, readMatrixCsv, rowIndex, decimal } from '../peppp/matrix-csv.js';
+import { embedding, predictRow } from '../peppp/predict.js';
+import { predictionSvg } from '../peppp/pareto-plot.js';
 import { Cap, parseCap, parseMeasurements, runLoocv } from '../peppp/loocv.js';
 import { METHODS, Method } from '../peppp/select.js';
 import { parseSampling } from '../peppp/softimpute.js';
 
-const g6 = (v: number) => (Number.isFinite(v) ? String(Number(v.toPrecision(6))) : 'NaN');
 
 // ---- predict ----
 
@@ -42,7 +40,7 @@ export function parseMeasured(text: string, cols: readonly string[], where: stri
     let j = cols.indexOf(key);
     if (j < 0 && /^\d+$/.test(key) && Number(key) < cols.length) j = Number(key);
     if (j < 0) throw new UsageError(`${where}: '${key}' is neither a configuration name nor a column index below ${cols.length}`);
-    const e = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(val) ? Number(val) : NaN;
+    const e = decimal(val);
     if (!Number.isFinite(e)) throw new UsageError(`${where}: the error of '${key}' is '${val}', not a number`);
     if (out.cols.includes(j)) throw new UsageError(`${where}: configuration '${cols[j]}' is measured twice`);
     out.cols.push(j); out.errors.push(e);
@@ -78,20 +76,12 @@ export async function predictCommand(p: Parsed): Promise<void> {
   const z = completeIfNeeded(err.data.filter((_, i) => err.rows[i] !== rowName), err.cols.length, rank, lambda, errFile);
   const y = embedding(z, cand, rank);
   if (meas.cols.length < y.length) process.stderr.write(`lpc: warning: ${meas.cols.length} measurements for a rank-${y.length} embedding; the fit is the minimum-norm one and underdetermined\n`);
-  const pred = predictErrors(y, meas.cols.map((j) => cand.indexOf(j)), meas.errors);
-  const candMem = cand.map((j) => memRow[j]);
-  const front = paretoFrontier(candMem, pred).map((q) => cand[q]);
-  const predOf = (j: number) => pred[cand.indexOf(j)];
-  const rec = budget === undefined ? undefined : cand[recommend(candMem, pred, budget, cand.map((j) => err.cols[j]))];
+  const pr = predictRow(y, cand, meas.cols, meas.errors, memRow, budget, err.cols);
+  const front = pr.frontier, rec = pr.recommended;
+  const predOf = (j: number) => pr.predicted[cand.indexOf(j)];
   const item = (j: number) => ({ column: j, name: err.cols[j], memory_mb: memRow[j], predicted_error: predOf(j) });
-  if (plot) {
-    const points = cand.map((j) => ({ x: memRow[j], y: predOf(j), label: err.cols[j] }));
-    const mpoints = meas.cols.map((j, i) => ({ x: memRow[j], y: meas.errors[i], label: err.cols[j] }));
-    writeOutput(plot, paretoSvg(`${rowName}: predicted memory-error frontier from ${meas.cols.length} measurements`, [
-      { name: 'predicted', points, frontier: front.map((j) => cand.indexOf(j)), marked: meas.cols.map((j) => cand.indexOf(j)) },
-      { name: 'measured', points: mpoints, frontier: paretoFrontier(mpoints.map((q) => q.x), mpoints.map((q) => q.y)) },
-    ]));
-  }
+  if (plot) writeOutput(plot, predictionSvg(`${rowName}: predicted memory-error frontier from ${meas.cols.length} measurements`,
+    cand, memRow, pr.predicted, front, meas.cols, meas.errors, err.cols));
   if (p.flags.has('json')) {
     process.stdout.write(JSON.stringify({
       memory_row: rowName, rank: y.length, measured: meas.cols.map((j, i) => ({ column: j, name: err.cols[j], error: meas.errors[i] })),

@@ -12,10 +12,9 @@ import { LAMBDA_FLAG, RANK_FLAG, completeIfNeeded, numberFlag, writeOutput } fro
 import { checkOutputFile } from './outputs.js';
 import { sweepCommand, sweepFlags } from './sweep.js';
 import { readMatrixCsv } from '../peppp/matrix-csv.js';
-import { embedding, predictErrors, recommend } from '../peppp/predict.js';
+import { embedding, predictRow, recommend } from '../peppp/predict.js';
 import { selectColumns } from '../peppp/select.js';
-import { paretoFrontier } from '../peppp/pareto.js';
-import { paretoSvg } from '../peppp/pareto-plot.js';
+import { predictionSvg } from '../peppp/pareto-plot.js';
 import { pepppMemoryOf } from '../peppp/memory.js';
 import { ConfigError, loadConfigs } from '../sweep/configs.js';
 import { loadTask } from '../sweep/cell.js';
@@ -97,23 +96,18 @@ export async function pepppTuneCommand(p: Parsed): Promise<void> {
   if (!ok.length) throw new Error(`every measured configuration failed on ${data}; nothing to predict from`);
 
   // predict the rest; frontier and recommendation under the budget
-  const pred = predictErrors(y, ok.map((m) => cand.indexOf(m.j)), ok.map((m) => m.e));
-  const candMem = cand.map((j) => memory[j]);
-  const front = paretoFrontier(candMem, pred).map((q) => cand[q]);
-  const best = cand[recommend(candMem, pred, budget, cand.map((j) => cols[j].name))];
-  const predOf = (j: number) => pred[cand.indexOf(j)];
+  const names = cols.map((c) => c.name);
+  const pr = predictRow(y, cand, ok.map((m) => m.j), ok.map((m) => m.e), memory, budget, names);
+  const front = pr.frontier, best = pr.recommended!;
+  const predOf = (j: number) => pr.predicted[cand.indexOf(j)];
   const item = (j: number) => ({ column: j, name: cols[j].name, precision: cols[j].precision, memory_mb: memory[j], predicted_error: predOf(j) });
   const result = {
     data, budget_mb: budget, rank: y.length, candidates: cand.length,
     measured: ok.map((m) => ({ ...item(m.j), error: m.e })), frontier: front.map(item), recommended: item(best),
   };
   writeOutput(path.join(out, 'prediction.json'), JSON.stringify({ ...result, predicted: cand.map(item) }, null, 1) + '\n');
-  const points = cand.map((j) => ({ x: memory[j], y: predOf(j), label: cols[j].name }));
-  const mpoints = ok.map((m) => ({ x: memory[m.j], y: m.e, label: cols[m.j].name }));
-  writeOutput(plot, paretoSvg(`${data}: predicted frontier from ${ok.length} measured configurations (budget ${budget} MB)`, [
-    { name: 'predicted', points, frontier: front.map((j) => cand.indexOf(j)), marked: ok.map((m) => cand.indexOf(m.j)) },
-    { name: 'measured', points: mpoints, frontier: paretoFrontier(mpoints.map((q) => q.x), mpoints.map((q) => q.y)) },
-  ]));
+  writeOutput(plot, predictionSvg(`${data}: predicted frontier from ${ok.length} measured configurations (budget ${budget} MB)`,
+    cand, memory, pr.predicted, front, ok.map((m) => m.j), ok.map((m) => m.e), names));
   if (p.flags.has('json')) { process.stdout.write(JSON.stringify(result, null, 1) + '\n'); return; }
   process.stdout.write(`${data}: predicted frontier under ${budget} MB (${front.length} of ${cand.length} candidates; ${ok.length} measured)\n  memory (MB)  error      name\n`);
   for (const j of front) {

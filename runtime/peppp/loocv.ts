@@ -3,10 +3,10 @@
  * configuration embedding from the others (observed fully, or sampled and completed by SoftImpute), measure a few
  * configurations of the held-out set as a method chooses, predict the rest and score the predicted frontier.
  */
-import { NamedMatrix } from './matrix-csv.js';
+import { NamedMatrix, decimal } from './matrix-csv.js';
 import { Dense, dense } from './linalg.js';
 import { rowMetrics, summarize, medianOf, RowMetrics } from './metrics.js';
-import { embedding, predictErrors } from './predict.js';
+import { candidatesWithin, embedding, predictErrors } from './predict.js';
 import { Method, selectColumns } from './select.js';
 import { Sampling, nonuniformMask, nonuniformProbabilities, samplingRng, softImpute, uniformMask } from './softimpute.js';
 import { mixSeed } from '../data/random.js';
@@ -16,7 +16,7 @@ export type Cap = 'none' | 'median' | number;
 
 export function parseCap(text: string): Cap {
   if (text === 'none' || text === 'median') return text;
-  const v = /^(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : NaN;
+  const v = decimal(text);
   if (!(v > 0)) throw new Error(`a memory cap must be none, median or a number of MB > 0, got '${text}'`);
   return v;
 }
@@ -95,7 +95,7 @@ export function runLoocv(err: NamedMatrix, mem: NamedMatrix, opts: LoocvOptions 
     const memRow = mem.data[r], errRow = err.data[r];
     caps.forEach((cap) => {
       const limit = cap === 'none' ? Infinity : cap === 'median' ? medianCap : cap;
-      const cand = Array.from({ length: C }, (_, j) => j).filter((j) => memRow[j] <= limit);
+      const cand = candidatesWithin(memRow, limit);
       if (!cand.length) return; // nothing fits this row under the cap: the row does not count for it
       const y = embedding(t.z, cand, o.rank);
       methods.forEach((method) => ns.forEach((n) => {

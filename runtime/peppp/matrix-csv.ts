@@ -5,7 +5,6 @@
  * Errors name the file, the line and the column, so a hand-edited or half-written sweep file is easy to fix.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 /** A matrix with named rows and columns; `data[i][j]` is row i, column j (NaN = missing). */
 export interface NamedMatrix { rows: string[]; cols: string[]; data: Float64Array[] }
@@ -19,6 +18,8 @@ export interface ReadOptions {
 
 // a decimal number as CSV writers produce it (no hex, no Infinity, no spaces)
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+/** A plain decimal number (as CSV writers and users write them: no hex, no Infinity, no spaces), else NaN. */
+export const decimal = (text: string): number => (NUMBER.test(text) ? Number(text) : NaN);
 const MISSING = new Set(['', 'nan', 'NaN', 'NAN']);
 
 /** One field as a number; undefined when it is missing, an Error message when it is not a number. */
@@ -126,18 +127,6 @@ export function formatMatrixCsv(m: NamedMatrix): string {
     out.push(`${csvField(m.rows[i])},${Array.from(row, (v) => (Number.isNaN(v) ? '' : String(v))).join(',')}`);
   });
   return out.join('\n') + '\n';
-}
-
-/** Writes `text` to `file` through a temporary file in the same folder and a rename: no half-written output. */
-export function writeFileAtomic(file: string, text: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  try {
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
 }
 
 /**

@@ -5,6 +5,7 @@
  * helpers of `lpc plot`.
  */
 import { esc, fmt, ticks } from '../cli/plot.js';
+import { paretoFrontier } from './pareto.js';
 
 export interface PlotPoint { x: number; y: number; label?: string }
 export interface PlotSeries {
@@ -65,4 +66,16 @@ export function paretoSvg(title: string, series: PlotSeries[], markedName = 'mea
   }
   o.push('</svg>');
   return o.join('\n') + '\n';
+}
+
+/** PEPPP Figure 1a for a prediction: every candidate at its predicted error with the predicted frontier, the measured
+ *  configurations ringed, and the measured points with their own frontier beside them. */
+export function predictionSvg(title: string, cand: readonly number[], memRow: ArrayLike<number>, predicted: ArrayLike<number>,
+  frontier: readonly number[], measured: readonly number[], errors: readonly number[], names: readonly string[]): string {
+  const points = cand.map((j, q) => ({ x: memRow[j], y: predicted[q], label: names[j] }));
+  const mpoints = measured.map((j, i) => ({ x: memRow[j], y: errors[i], label: names[j] }));
+  return paretoSvg(title, [
+    { name: 'predicted', points, frontier: frontier.map((j) => cand.indexOf(j)), marked: measured.map((j) => cand.indexOf(j)) },
+    { name: 'measured', points: mpoints, frontier: paretoFrontier(mpoints.map((q) => q.x), mpoints.map((q) => q.y)) },
+  ]);
 }

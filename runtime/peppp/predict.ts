@@ -57,3 +57,27 @@ export function recommend(memory: ArrayLike<number>, error: ArrayLike<number>, b
 export function predictedFrontier(candidateMemory: ArrayLike<number>, predicted: ArrayLike<number>): number[] {
   return paretoFrontier(candidateMemory, predicted);
 }
+
+/** The candidate configurations of a memory row: those at most `limit` MB (NaN memory: never a candidate). */
+export function candidatesWithin(memRow: ArrayLike<number>, limit: number): number[] {
+  const out: number[] = [];
+  for (let j = 0; j < memRow.length; j++) if (memRow[j] <= limit) out.push(j);
+  return out;
+}
+
+/** A new data set's prediction over its candidate columns: predicted errors (by candidate position), the predicted
+ *  frontier and, with a budget, the recommended column. */
+export interface RowPrediction { predicted: Float64Array; frontier: number[]; recommended?: number }
+
+/**
+ * Predicts a new data set from the measured `cols` (column indices, all candidates) and their `errors`: embedding
+ * `y` over `cand`, memory `memRow` by column. Frontier and recommendation are column indices.
+ */
+export function predictRow(y: Embedding, cand: readonly number[], cols: readonly number[], errors: readonly number[],
+  memRow: ArrayLike<number>, budget?: number, names?: readonly string[]): RowPrediction {
+  const predicted = predictErrors(y, cols.map((j) => cand.indexOf(j)), errors);
+  const candMem = cand.map((j) => memRow[j]);
+  const frontier = paretoFrontier(candMem, predicted).map((q) => cand[q]);
+  const recommended = budget === undefined ? undefined : cand[recommend(candMem, predicted, budget, names && cand.map((j) => names[j]))];
+  return { predicted, frontier, recommended };
+}

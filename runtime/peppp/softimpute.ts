@@ -6,6 +6,7 @@
  * inverse-propensity weights.
  */
 import { Dense, dense, topSvd } from './linalg.js';
+import { decimal } from './matrix-csv.js';
 import { Rng, splitmix32, uniform } from '../data/random.js';
 
 export interface SoftImputeOptions {
@@ -108,8 +109,8 @@ export type Sampling = { kind: 'none' } | { kind: 'uniform'; ratio: number } | {
 export function parseSampling(text: string): Sampling {
   if (text === 'none') return { kind: 'none' };
   const m = /^(uniform|nonuniform)=(.+)$/.exec(text);
-  const r = m ? Number(m[2]) : NaN;
-  if (!m || !/^(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(m[2]) || !(r > 0 && r <= 1))
+  const r = m ? decimal(m[2]) : NaN;
+  if (!m || !(r > 0 && r <= 1))
     throw new Error(`sampling must be none, uniform=R or nonuniform=R with 0 < R <= 1, got '${text}'`);
   return m[1] === 'uniform' ? { kind: 'uniform', ratio: r } : { kind: 'nonuniform', pMax: r };
 }
