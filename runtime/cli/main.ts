@@ -58,7 +58,7 @@ const COMMANDS: Record<string, Command> = {
     flags: plotFlags, run: plotCommand,
   },
   sweep: {
-    usage: 'lpc sweep <model.ts> --configs peppp|FILE.json|grid:… --tasks FILE --out DIR [--epochs N] [--max-steps N] [--workers N] [--backend webgpu|cpu] [--batch B] [--seed S]',
+    usage: 'lpc sweep <model.ts> --configs peppp|FILE.json|grid:… --tasks FILE --out DIR [--epochs N] [--max-steps N] [--workers N] [--backend webgpu|cpu] [--batch B] [--seed S] [--optimizer SPEC]',
     summary: 'Train every (task, precision configuration) cell and write PEPPP-layout error and memory matrices (resumable).',
     flags: sweepFlags, run: sweepCommand,
   },

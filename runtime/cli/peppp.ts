@@ -43,7 +43,7 @@ export const SUBCOMMANDS: Record<string, Subcommand> = {
     flags: paretoFlags, run: paretoCommand,
   },
   loocv: {
-    usage: 'lpc peppp loocv --errors F --memory F [--drop-rows 28] [--rank 5] [--methods ed,qr,random] [--measurements 5..15] [--cap none|median|MB] [--sample none|uniform=R|nonuniform=R] [--seed S] --json OUT',
+    usage: 'lpc peppp loocv --errors F --memory F [--drop-rows 28] [--rank 5] [--methods ed,qr,random] [--measurements 5..15] [--cap none|median|MB] [--sample none|uniform=R|nonuniform=R [--mask F]] [--seed S] [--per-row] --json OUT',
     summary: 'PEPPP\'s meta leave-one-out cross-validation: hold out each data set, measure a few configurations, predict the rest and score the predicted frontier.',
     flags: loocvFlags, run: loocvCommand,
   },
