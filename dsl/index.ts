@@ -58,7 +58,10 @@ function tensorArg(x: unknown, what: string): Tensor {
 
 /** A parameter (or buffer) of the layer being built, named `<layer>.<field>` like PyTorch's state_dict. */
 function state(c: TraceContext, layer: string, field: string, shape: number[], init: string, bound = 0, kind = 'param'): Tensor {
-  const attrs: Record<string, string | number[] | number> = { name: `${layer}.${field}`, kind, shape, init };
+  const name = `${layer}.${field}`;
+  check(!c.stateNames.has(name), `layer name '${layer}' is used twice (its '${name}' exists already); give each layer its own name`);
+  c.stateNames.add(name);
+  const attrs: Record<string, string | number[] | number> = { name, kind, shape, init };
   if (init === 'uniform') attrs.bound = bound;
   if (init === 'normal') attrs.std = bound;
   return node(c, 'state', [], attrs);
@@ -255,6 +258,8 @@ export function batchNorm(x: Tensor, o: BatchNormOptions = {}): Tensor {
   tensorArg(x, 'batchNorm');
   check(x.shape.length === 4 || x.shape.length === 2, `batchNorm expects [N, C, H, W] or [N, C], got [${x.shape.join(', ')}]`);
   const eps = o.eps ?? 1e-5, momentum = o.momentum ?? 0.1, C = x.shape[1];
+  check(typeof eps === 'number' && Number.isFinite(eps) && eps > 0, `batchNorm eps must be a positive number, got ${String(eps)}`);
+  check(typeof momentum === 'number' && momentum >= 0 && momentum <= 1, `batchNorm momentum must be in [0, 1], got ${String(momentum)}`);
   const name = layerName(c, 'bn', o.name);
   const gamma = state(c, name, 'weight', [C], 'ones');
   const beta = state(c, name, 'bias', [C], 'zeros');

@@ -26,6 +26,8 @@ export interface TraceContext {
    * hook on every PyTorch module records. PEPPP's memory accounting counts these (runtime/peppp/memory.ts).
    */
   records: number[];
+  /** State names already made in this trace: two layers may not share a name. */
+  stateNames: Set<string>;
   inputId?: number;
 }
 
@@ -41,7 +43,7 @@ export function currentTrace(what: string): TraceContext {
 export function withTrace<T>(opts: TraceOptions, fn: (ctx: TraceContext) => T): { graph: Graph; result: T; ctx: TraceContext } {
   const g = globalThis as G;
   if (g[KEY]) throw new Error('nested model traces are not supported');
-  const ctx: TraceContext = { builder: new Builder(emptyGraph(opts.name)), opts, counters: new Map(), scopes: [], records: [] };
+  const ctx: TraceContext = { builder: new Builder(emptyGraph(opts.name)), opts, counters: new Map(), scopes: [], records: [], stateNames: new Set() };
   g[KEY] = ctx;
   try {
     const result = fn(ctx);

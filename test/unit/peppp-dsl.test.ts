@@ -50,6 +50,14 @@ describe('scopes and per-layer initialisation', () => {
     expect(bad('Low')).toThrow('quantize: a precision class is a lower-case name like \'low\', got "Low"');
     expect(bad({})).toThrow('quantize needs a forward or a backward class');
   });
+  test('two layers with one name, and bad batchNorm options, are one clear error at the call', () => {
+    const twice = model('t2', () => linear(scope('b', () => linear(flatten(input([4])), 3, { name: 'fc' })), 2, { name: 'b.fc' }));
+    expect(() => traceModel(twice, 1)).toThrow("layer name 'b.fc' is used twice (its 'b.fc.weight' exists already); give each layer its own name");
+    const bn = (o: object) => () => traceModel(model('t3', () => linear(flatten(batchNorm(input([2, 3, 3]), o)), 2)), 2);
+    expect(bn({ eps: NaN })).toThrow('batchNorm eps must be a positive number, got NaN');
+    expect(bn({ eps: -1 })).toThrow('batchNorm eps must be a positive number, got -1');
+    expect(bn({ momentum: Infinity })).toThrow('batchNorm momentum must be in [0, 1], got Infinity');
+  });
   test('module-call records: every layer, site and scope output, in call order (not flatten or add)', () => {
     const { ctx, graph } = withTrace({ batch: 2, training: true, name: 'train' }, () => net.build({}));
     expect(ctx.records.map((id) => graph.nodes[id].op)).toEqual([
