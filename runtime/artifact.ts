@@ -78,11 +78,23 @@ function boundBytes(g: Graph, k: Kernel): { read_bytes: number; write_bytes: num
   return { read_bytes, write_bytes };
 }
 
-/** Refuses an artifact destination that is no name, or a directory that is not an artifact (it would be replaced). */
+/** What an artifact directory holds: anything else in a directory means lpc did not write it alone. */
+const ARTIFACT_ENTRY = /^(manifest\.json|graph\.lpir|plan\.json|kernels)$/;
+
+/**
+ * Refuses an artifact destination that is no name, or a directory that is not an artifact: replacing it would delete
+ * what it holds. An existing artifact holding anything lpc does not write there (a user's file) is refused too.
+ */
 export function checkArtifactTarget(dir: string): void {
   if (!dir.replace(/\/+$/, '')) throw new ArtifactError(JSON.stringify(dir), 'is not a directory name');
-  if (fs.existsSync(dir) && !fs.existsSync(path.join(dir, 'manifest.json')))
+  if (!fs.existsSync(dir)) return;
+  if (!fs.statSync(dir).isDirectory() || !fs.existsSync(path.join(dir, 'manifest.json')))
     throw new ArtifactError(dir, 'exists and is not an lpc artifact; refusing to overwrite it');
+  const kernels = path.join(dir, 'kernels');
+  const inKernels = () => (fs.statSync(kernels).isDirectory()
+    ? fs.readdirSync(kernels).map((f) => `kernels/${f}`).find((f) => !f.endsWith('.wgsl')) : 'kernels (not a directory)');
+  const foreign = fs.readdirSync(dir).find((f) => !ARTIFACT_ENTRY.test(f)) ?? (fs.existsSync(kernels) ? inKernels() : undefined);
+  if (foreign) throw new ArtifactError(dir, `holds ${foreign}, which lpc does not write into an artifact; refusing to replace it (choose another directory)`);
 }
 
 export function writeArtifact(dir: string, m: Module, options: ArtifactOptions): void {

@@ -242,6 +242,20 @@ describe('lpc CLI: bad input names its place and loses nothing', () => {
     expect([t.code, oneLine(t)]).toEqual([2, 'lpc: --classes applies to a model file; an artifact was compiled with its own']);
   });
 
+  test('compile -o never replaces a folder holding files lpc did not write (a manifest.json alone does not make it an artifact)', () => {
+    const d = path.join(tmp, 'foreign.lpc');
+    fs.cpSync(art, d, { recursive: true });
+    fs.writeFileSync(path.join(d, 'notes.txt'), 'mine');
+    const r = lpc(['compile', 'models/lenet5.ts', '--batch', '2', '-o', d]);
+    expect([r.code, oneLine(r)]).toEqual([1, `lpc: ${d}: holds notes.txt, which lpc does not write into an artifact; refusing to replace it (choose another directory)`]);
+    expect(fs.readFileSync(path.join(d, 'notes.txt'), 'utf8')).toBe('mine');
+    fs.rmSync(path.join(d, 'notes.txt'));
+    fs.writeFileSync(path.join(d, 'kernels', 'k.txt'), 'mine');
+    expect(oneLine(lpc(['compile', 'models/lenet5.ts', '--batch', '2', '-o', d]))).toBe(`lpc: ${d}: holds kernels/k.txt, which lpc does not write into an artifact; refusing to replace it (choose another directory)`);
+    fs.rmSync(path.join(d, 'kernels', 'k.txt'));
+    expect(lpc(['compile', 'models/lenet5.ts', '--batch', '2', '-o', d]).code).toBe(0); // its own artifact: replaced
+  });
+
   test('compile -o into a path that cannot be made names that path, not a temporary one', () => {
     const f = path.join(tmp, 'plainfile');
     fs.writeFileSync(f, '');
