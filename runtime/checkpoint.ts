@@ -54,6 +54,8 @@ export interface Sidecar {
   config: Record<string, string | number | null>;
   /** Size of the metrics file when the checkpoint was written (resume truncates it back). */
   metrics_bytes: number | null;
+  /** That metrics file (absolute, through symlinks): resume truncates no other file. Absent in older checkpoints. */
+  metrics_path?: string | null;
   written: string;
 }
 
@@ -186,6 +188,10 @@ export function loadCheckpoint(dir: string, decls: StateDecl[], artifactSha: str
   const p = side.position;
   if (!p || ![p.epoch, p.stepsDone, p.globalStep, p.swaCount].every((x) => Number.isInteger(x) && x >= 0) || typeof p.lossSum !== 'number' || typeof p.epochDone !== 'boolean')
     throw new CheckpointError(sidePath, 'has no valid training position');
+  if (side.metrics_bytes !== null && !(Number.isSafeInteger(side.metrics_bytes) && side.metrics_bytes >= 0))
+    throw new CheckpointError(sidePath, `metrics_bytes ${JSON.stringify(side.metrics_bytes)} is not a byte count`);
+  if (side.metrics_path !== undefined && side.metrics_path !== null && (typeof side.metrics_path !== 'string' || !path.isAbsolute(side.metrics_path)))
+    throw new CheckpointError(sidePath, `metrics_path ${JSON.stringify(side.metrics_path)} is not an absolute path`);
   if (side.artifact_sha256 !== artifactSha)
     throw new CheckpointError(sidePath, `was written for a different artifact (model '${side.model}', sha256 ${String(side.artifact_sha256).slice(0, 12)}…, this one ${artifactSha.slice(0, 12)}…)`);
   if (typeof side.tensors !== 'string' || side.tensors.includes('/') || side.tensors.includes('\\'))

@@ -15,6 +15,9 @@ export function realPath(p: string): string {
   return parent === abs ? abs : path.join(realPath(parent), path.basename(abs));
 }
 
+/** Whether path `child` is path `parent` or lies under it, through symlinks. */
+export const isWithin = (child: string, parent: string): boolean => within(realPath(child), realPath(parent));
+
 /** Whether `child` is `parent` or lies under it (real paths). */
 function within(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);
@@ -46,6 +49,8 @@ export const samePath = (a: string, b: string) => realPath(a) === realPath(b);
 const OURS = /^(state-\d{8}(-e\d+)?\.safetensors|\.(state-\d{8}(-e\d+)?\.safetensors|checkpoint\.json)\.tmp-\d+)$/;
 /** Names the clean-up in saveCheckpoint would delete: only lpc's own may be there. */
 const CLEANED = /^(state-.*\.safetensors|\..*\.tmp-\d+)$/;
+/** Names a checkpoint folder's writer owns: the sidecar, tensor files, temporaries and its lock. */
+export const CHECKPOINT_NAME = new RegExp(`^(${SIDECAR.replace('.', '\\.')}|\\.lock|state-.*\\.safetensors|\\..*\\.tmp-\\d+)$`);
 
 /**
  * Checks the checkpoint directory `dir` (`what`: its flag): a new one must be creatable; an existing one must hold

@@ -13,7 +13,8 @@ import { CheckpointError, SIDECAR, loadCheckpoint, saveCheckpoint } from '../che
 import { withSwa } from '../../passes/swa.js';
 import { FlagSpec, Parsed, UsageError, decimalInt, flag, intFlag } from './args.js';
 import { makeBackend } from './backends.js';
-import { checkOutputFile, prepareCheckpointDir, samePath } from './outputs.js';
+import { CHECKPOINT_NAME, checkOutputFile, isWithin, prepareCheckpointDir, realPath, samePath } from './outputs.js';
+import { lockDirectory } from '../lock.js';
 import { parsePolicy, scheduleBits } from '../../ir/precision/index.js';
 import type { StepBits } from '../../ir/quant/rng.js';
 
@@ -107,6 +108,14 @@ export async function runCommand(p: Parsed): Promise<void> {
   const metricsPath = flag(p, 'metrics');
   if (ckptDir) prepareCheckpointDir(flag(p, 'checkpoint') !== undefined ? '--checkpoint' : '--resume', ckptDir, !!resumeDir && samePath(ckptDir, resumeDir));
   if (metricsPath !== undefined) checkOutputFile('--metrics', metricsPath, [p.positional[0]], ckptDir);
+  if (ckptDir) {
+    const what = flag(p, 'checkpoint') !== undefined ? '--checkpoint' : '--resume';
+    if (samePath(ckptDir, p.positional[0]) || isWithin(ckptDir, p.positional[0]) || isWithin(p.positional[0], ckptDir))
+      throw new UsageError(`${what} ${ckptDir}: is the artifact ${p.positional[0]}, inside it or around it; checkpoints go into a folder of their own`);
+    // a metrics file under a name the checkpoint writes (or cleans up) would be overwritten or deleted
+    if (metricsPath !== undefined && samePath(path.dirname(path.resolve(metricsPath)), ckptDir) && CHECKPOINT_NAME.test(path.basename(metricsPath)))
+      throw new UsageError(`--metrics ${metricsPath}: the checkpoint writes ${path.basename(metricsPath)} in ${ckptDir}; name the metrics file otherwise`);
+  }
 
   const { batch, optimizer } = art.manifest.options;
   const x = art.module.graphs[0].nodes.find((n) => n.op === 'input' && n.attrs.name === 'x')!;
@@ -145,9 +154,14 @@ export async function runCommand(p: Parsed): Promise<void> {
     resume = ck.sidecar.position;
     state = ck.state;
     if (resume.epochDone && resume.epoch >= epochs) throw new UsageError(`checkpoint ${resumeDir} is at the end of the run (epoch ${resume.epoch} of ${epochs}); nothing to resume`);
-    // The metrics file goes back to what it held at the checkpoint, so no record appears twice.
-    if (metricsPath && ck.sidecar.metrics_bytes !== null && fs.existsSync(metricsPath) && fs.statSync(metricsPath).size >= ck.sidecar.metrics_bytes)
-      fs.truncateSync(metricsPath, ck.sidecar.metrics_bytes);
+    // The metrics file goes back to what it held at the checkpoint, so no record appears twice; only the run's own
+    // file is ever truncated (another existing file is refused, a new one starts empty).
+    if (metricsPath && fs.existsSync(metricsPath)) {
+      const own = ck.sidecar.metrics_path;
+      if (own !== undefined && (own === null || realPath(metricsPath) !== own))
+        throw new UsageError(`--metrics ${metricsPath}: not the metrics file of the run in ${resumeDir} (${own ?? 'it wrote none'}); name that file, or a new one`);
+      if (ck.sidecar.metrics_bytes !== null && fs.statSync(metricsPath).size >= ck.sidecar.metrics_bytes) fs.truncateSync(metricsPath, ck.sidecar.metrics_bytes);
+    }
   }
 
   const config: Record<string, string | number | null> = {
@@ -158,7 +172,7 @@ export async function runCommand(p: Parsed): Promise<void> {
   const backend = await makeBackend(flag(p, 'backend'), module);
   process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test images, batch ${batch}, ${epochs} epochs, precision ${art.manifest.options.precision ?? 'f32'}, lr ${describeLr(lr)}${swa ? `, SWA from epoch ${swa.start}` : ''}${resume ? `; resuming at epoch ${resume.epoch}, step ${resume.stepsDone}${resume.epochDone ? ' (epoch done)' : ''}` : ''}\n`);
   try {
-    if (ckptDir) fs.mkdirSync(ckptDir, { recursive: true });
+    if (ckptDir) { fs.mkdirSync(ckptDir, { recursive: true }); lockDirectory(ckptDir, 'lpc run'); }
     await backend.setState(state);
     await train(backend, data, {
       epochs, batch, seed, maxSteps, metricsPath, metricsAppend: !!resume, metricsSteps, progress: new Progress(), resume,
@@ -174,6 +188,7 @@ export async function runCommand(p: Parsed): Promise<void> {
               artifact_sha256: hash, model: art.manifest.options.model, position: pos, seed,
               lr: { schedule: describeLr(lr), next: nextLr }, config,
               metrics_bytes: metricsPath && fs.existsSync(metricsPath) ? fs.statSync(metricsPath).size : null,
+              metrics_path: metricsPath ? realPath(metricsPath) : null,
             },
           });
         },

@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { writeAtomic } from '../checkpoint.js';
 import { CellJob, CellResult } from './cell.js';
 import { formatMatrixCsv } from '../peppp/matrix-csv.js';
+import { lockDirectory } from '../lock.js';
 import type { SweepConfig } from './configs.js';
 
 /** Where workers get cells and put results. */
@@ -56,35 +57,8 @@ export interface ArtifactEntry { dir: string; memory_mb: number; compile_seconds
 /** Compiles one artifact; returns the seconds it took and the configuration's memory in MB (PEPPP's accounting). */
 export type Compiler = (precision: string, info: TaskInfo, out: string) => { seconds: number; memory_mb: number };
 
-const alive = (pid: number) => {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
-};
-
-/**
- * One sweep per directory at a time: `DIR/.lock` holds the owner's pid (created exclusively; a lock whose process
- * is gone, as after a kill, is taken over). Two sweeps in one directory would delete each other's temporaries and
- * train the same cells. Released when the process exits.
- */
-export function lockSweepDir(dir: string): void {
-  const file = path.join(dir, '.lock');
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
-      process.once('exit', () => {
-        try { if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.rmSync(file); } catch { /* gone already */ }
-      });
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let pid = NaN;
-      try { pid = Number(fs.readFileSync(file, 'utf8').trim()); } catch { continue; }
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
-        throw new Error(`${dir}: another lpc sweep (pid ${pid}) is running in this directory; wait for it, stop it, or (if none runs) delete ${file}`);
-      fs.rmSync(file, { force: true });
-    }
-  }
-  throw new Error(`${dir}: cannot take the sweep lock ${file}`);
-}
+/** One sweep per directory at a time (runtime/lock.ts). */
+export const lockSweepDir = (dir: string): void => lockDirectory(dir, 'lpc sweep');
 
 export class DirQueue implements CellSource {
   private readonly pending: { t: number; c: number }[] = [];

@@ -115,8 +115,15 @@ export async function swaAverage(b: Backend, n: number): Promise<void> {
 
 export async function train(b: Backend, data: { train: Dataset; test: Dataset }, o: TrainOptions): Promise<EpochMetrics[]> {
   const progress = o.progress ?? new Progress();
-  if (o.metricsPath && !o.metricsAppend) fs.writeFileSync(o.metricsPath, '');
-  const record = (r: object) => { if (o.metricsPath) fs.appendFileSync(o.metricsPath, JSON.stringify(r) + '\n'); };
+  // A fresh run empties the metrics file at its first record, not before: a run that fails first leaves it as it was.
+  // (or at its first checkpoint, whose metrics_bytes must count this run's records only).
+  let fresh = !!o.metricsPath && !o.metricsAppend;
+  const startMetrics = () => { if (fresh) { fs.writeFileSync(o.metricsPath!, ''); fresh = false; } };
+  const record = (r: object) => {
+    if (!o.metricsPath) return;
+    startMetrics();
+    fs.appendFileSync(o.metricsPath, JSON.stringify(r) + '\n');
+  };
   const history: EpochMetrics[] = [];
   const lrBuf = new Float32Array(1);
   const r = o.resume;
@@ -145,8 +152,10 @@ export async function train(b: Backend, data: { train: Dataset; test: Dataset },
         record({ step: globalStep, epoch, loss, lr: lrBuf[0], ...(bits ? { bits_fwd: bits.fwd, bits_bwd: bits.bwd } : {}) } satisfies StepMetrics);
       const secs = (performance.now() - t0) / 1000;
       progress.update(epoch, o.epochs, s + 1, steps, sum / (s + 1), ((s + 1 - first) * o.batch) / secs);
-      if (typeof every === 'number' && globalStep % every === 0)
+      if (typeof every === 'number' && globalStep % every === 0) {
+        startMetrics();
         await o.checkpoint!.save(pos(s + 1, false), o.lr(epoch, s + 1, steps, globalStep));
+      }
     }
     const seconds = (performance.now() - t0) / 1000;
     const lastBits = o.bits?.(Math.max(0, globalStep - 1));

@@ -114,4 +114,36 @@ describe('lpc run --checkpoint / --resume', () => {
     expect(mism.code).toBe(1);
     expect(mism.err.trim()).toMatch(new RegExp(`^lpc: checkpoint ${path.join(tmp, 'killed', 'checkpoint.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: was written for a different artifact`));
   });
+
+  test('outputs never destroy what lpc did not write: the artifact, a checkpoint name, another metrics file, a second run, a failed run', () => {
+    const ck = path.join(tmp, 'guard');
+    const base = ['run', art, '--backend', 'cpu', '--data', 'synthetic', '--epochs', '1', '--max-steps', '2', '--seed', '3'];
+    const one = (r: { code: number | null; err: string }) => [r.code, r.err.trim()];
+    expect(one(lpc([...base, '--checkpoint', art]))).toEqual([2, `lpc: --checkpoint ${art}: is the artifact ${art}, inside it or around it; checkpoints go into a folder of their own`]);
+    expect(one(lpc([...base, '--checkpoint', path.join(art, 'ck')]))[0]).toBe(2);
+    expect(one(lpc([...base, '--checkpoint', ck, '--metrics', path.join(ck, 'checkpoint.json')]))).toEqual(
+      [2, `lpc: --metrics ${path.join(ck, 'checkpoint.json')}: the checkpoint writes checkpoint.json in ${ck}; name the metrics file otherwise`]);
+    // a checkpoint folder another live run holds (this jest process stands in for it)
+    fs.mkdirSync(ck, { recursive: true });
+    fs.writeFileSync(path.join(ck, '.lock'), `${process.pid}\n`);
+    const held = lpc([...base, '--checkpoint', ck]);
+    expect(held.code).toBe(1);
+    expect(held.err.trim()).toMatch(new RegExp(`another lpc run \\(pid ${process.pid}\\) is running in this directory`));
+    fs.rmSync(path.join(ck, '.lock'));
+    // the run's own metrics file only: resuming with another existing file refuses and leaves it whole
+    const mine = path.join(tmp, 'guard.jsonl'), other = path.join(tmp, 'other.jsonl');
+    expect(lpc([...base.map((a) => (a === '1' ? '2' : a)), '--checkpoint', ck, '--checkpoint-every', '1', '--metrics', mine]).code).toBe(0);
+    fs.writeFileSync(other, 'precious\n');
+    const side = sidecar(ck);
+    fs.writeFileSync(path.join(ck, 'checkpoint.json'), JSON.stringify({ ...side, position: { ...side.position, epoch: 1, epochDone: true } }));
+    expect(one(lpc(['run', art, '--backend', 'cpu', '--resume', ck, '--metrics', other]))).toEqual(
+      [2, `lpc: --metrics ${other}: not the metrics file of the run in ${ck} (${fs.realpathSync(mine)}); name that file, or a new one`]);
+    expect(fs.readFileSync(other, 'utf8')).toBe('precious\n');
+    // a run that fails before its first record leaves an existing metrics file as it was
+    const diverge = path.join(tmp, 'diverge.lpc');
+    expect(lpc(['compile', 'test/fixtures/helpers_loop.ts', '-o', diverge, '--batch', '8', '--optimizer', 'sgd(lr=1e30,momentum=0.9,wd=0)']).code).toBe(0);
+    const failed = lpc(['run', diverge, '--backend', 'cpu', '--data', 'synthetic', '--epochs', '1', '--max-steps', '4', '--metrics', other]);
+    expect(failed.code).toBe(1);
+    expect(fs.readFileSync(other, 'utf8')).toBe('precious\n');
+  });
 });
