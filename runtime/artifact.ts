@@ -15,6 +15,11 @@ import { numel } from '../ir/types.js';
 import { Kernel } from '../codegen/kernel.js';
 import { memoryPlanJson } from '../passes/memory.js';
 import { sgdProblem } from '../passes/optimizer.js';
+import { readDataFile } from './files.js';
+
+const MiB = 2 ** 20;
+/** The largest artifact file lpc reads (ResNet-18's IR text is about 1 MiB). */
+const FILE_LIMIT = 256 * MiB;
 import { moduleKernels, planModule } from './memory.js';
 
 export const ARTIFACT_FORMAT = 'lpc-artifact';
@@ -135,8 +140,10 @@ export function readArtifact(dir: string): Artifact {
   const mpath = path.join(dir, 'manifest.json');
   if (!fs.existsSync(mpath)) throw new ArtifactError(dir, 'not an lpc artifact: manifest.json is missing');
   let manifest: Manifest;
+  const mbuf = readDataFile(mpath, 16 * MiB);
+  if (typeof mbuf === 'string') throw new ArtifactError(dir, `manifest.json ${mbuf}`);
   try {
-    manifest = JSON.parse(fs.readFileSync(mpath, 'utf8'));
+    manifest = JSON.parse(mbuf.toString('utf8'));
   } catch (e) {
     throw new ArtifactError(dir, `manifest.json is corrupt: ${(e as Error).message}`);
   }
@@ -149,8 +156,8 @@ export function readArtifact(dir: string): Artifact {
   for (const [f, hash] of Object.entries(manifest.files)) {
     const p = path.join(dir, f);
     if (path.relative(dir, p).startsWith('..')) throw new ArtifactError(dir, `manifest names a file outside the artifact: ${f}`);
-    if (!fs.existsSync(p)) throw new ArtifactError(dir, `${f} is missing`);
-    const buf = fs.readFileSync(p);
+    const buf = readDataFile(p, FILE_LIMIT);
+    if (typeof buf === 'string') throw new ArtifactError(dir, `${f} ${buf}`);
     if (sha256(buf) !== hash) throw new ArtifactError(dir, `${f} was modified or truncated (content hash mismatch); recompile the model`);
     text.set(f, buf.toString('utf8'));
   }

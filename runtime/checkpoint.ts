@@ -17,6 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
+import { readDataFile } from './files.js';
 import { StateDecl } from './train/init.js';
 
 export const CHECKPOINT_FORMAT = 'lpc-checkpoint';
@@ -182,7 +183,9 @@ export function loadCheckpoint(dir: string, decls: StateDecl[], artifactSha: str
   const sidePath = path.join(dir, SIDECAR);
   if (!fs.existsSync(sidePath)) throw new CheckpointError(sidePath, 'not found (is this a checkpoint directory written by --checkpoint?)');
   let side: Sidecar;
-  try { side = JSON.parse(fs.readFileSync(sidePath, 'utf8')); } catch { throw new CheckpointError(sidePath, 'is not valid JSON (corrupt?)'); }
+  const sbuf = readDataFile(sidePath, 2 ** 24);
+  if (typeof sbuf === 'string') throw new CheckpointError(sidePath, sbuf);
+  try { side = JSON.parse(sbuf.toString('utf8')); } catch { throw new CheckpointError(sidePath, 'is not valid JSON (corrupt?)'); }
   if (side?.format !== CHECKPOINT_FORMAT) throw new CheckpointError(sidePath, `format is ${JSON.stringify(side?.format)}, expected "${CHECKPOINT_FORMAT}"`);
   if (side.version !== CHECKPOINT_VERSION) throw new CheckpointError(sidePath, `version ${side.version} is not supported (this lpc reads version ${CHECKPOINT_VERSION})`);
   const p = side.position;
@@ -197,8 +200,10 @@ export function loadCheckpoint(dir: string, decls: StateDecl[], artifactSha: str
   if (typeof side.tensors !== 'string' || side.tensors.includes('/') || side.tensors.includes('\\'))
     throw new CheckpointError(sidePath, 'names no tensor file');
   const tPath = path.join(dir, side.tensors);
-  if (!fs.existsSync(tPath)) throw new CheckpointError(tPath, `not found (named by ${SIDECAR})`);
-  const buf = fs.readFileSync(tPath);
+  // the tensors the run needs, in f32, and room for the safetensors header
+  const limit = decls.reduce((t, d) => t + 4 * d.shape.reduce((a, b) => a * b, 1), 0) + 2 ** 24;
+  const buf = readDataFile(tPath, limit);
+  if (typeof buf === 'string') throw new CheckpointError(tPath, buf === 'is missing' ? `not found (named by ${SIDECAR})` : buf);
   if (sha256(buf) !== side.tensors_sha256) throw new CheckpointError(tPath, `SHA-256 does not match ${SIDECAR} (corrupt or replaced)`);
   const { tensors } = decodeSafetensors(buf, tPath);
   const state = new Map<string, Float32Array>();

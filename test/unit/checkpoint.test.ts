@@ -139,6 +139,13 @@ describe('lpc run --checkpoint / --resume', () => {
     expect(one(lpc(['run', art, '--backend', 'cpu', '--resume', ck, '--metrics', other]))).toEqual(
       [2, `lpc: --metrics ${other}: not the metrics file of the run in ${ck} (${fs.realpathSync(mine)}); name that file, or a new one`]);
     expect(fs.readFileSync(other, 'utf8')).toBe('precious\n');
+    // the tensor file a sidecar names must be a regular file of plausible size, never a link to a device
+    const t = path.join(ck, sidecar(ck).tensors);
+    fs.renameSync(t, `${t}.keep`);
+    fs.symlinkSync('/dev/zero', t);
+    expect(one(lpc(['run', art, '--backend', 'cpu', '--resume', ck]))).toEqual([1, `lpc: checkpoint ${t}: is a symbolic link, not a regular file`]);
+    fs.rmSync(t);
+    fs.renameSync(`${t}.keep`, t);
     // a run that fails before its first record leaves an existing metrics file as it was
     const diverge = path.join(tmp, 'diverge.lpc');
     expect(lpc(['compile', 'test/fixtures/helpers_loop.ts', '-o', diverge, '--batch', '8', '--optimizer', 'sgd(lr=1e30,momentum=0.9,wd=0)']).code).toBe(0);

@@ -256,6 +256,18 @@ describe('lpc CLI: bad input names its place and loses nothing', () => {
     expect(lpc(['compile', 'models/lenet5.ts', '--batch', '2', '-o', d]).code).toBe(0); // its own artifact: replaced
   });
 
+  test('files an artifact names must be regular files: a symlink to a device or a FIFO is refused, never read', () => {
+    const d = path.join(tmp, 'hostile.lpc');
+    fs.cpSync(art, d, { recursive: true });
+    fs.rmSync(path.join(d, 'graph.lpir'));
+    fs.symlinkSync('/dev/zero', path.join(d, 'graph.lpir'));
+    const r = lpc(['inspect', d]);
+    expect([r.code, oneLine(r)]).toEqual([1, `lpc: ${d}: graph.lpir is a symbolic link, not a regular file`]);
+    fs.rmSync(path.join(d, 'graph.lpir'));
+    expect(spawnSync('mkfifo', [path.join(d, 'graph.lpir')]).status).toBe(0);
+    expect(oneLine(lpc(['inspect', d]))).toBe(`lpc: ${d}: graph.lpir is not a regular file`);
+  });
+
   test('compile -o into a path that cannot be made names that path, not a temporary one', () => {
     const f = path.join(tmp, 'plainfile');
     fs.writeFileSync(f, '');
