@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { readDataFile } from './files.js';
+import { printable, readDataFile } from './files.js';
 import { StateDecl } from './train/init.js';
 
 export const CHECKPOINT_FORMAT = 'lpc-checkpoint';
@@ -119,19 +119,21 @@ export function decodeSafetensors(buf: Buffer, file: string): { tensors: Map<str
   let covered = 0;
   for (const [name, t] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    if (t?.dtype !== 'F32') throw bad(`tensor '${name}' has dtype ${JSON.stringify(t?.dtype)}, expected F32`);
-    const [s, e] = t.data_offsets ?? [];
+    if (t?.dtype !== 'F32') throw bad(`tensor '${printable(name)}' has dtype ${JSON.stringify(t?.dtype)}, expected F32`);
+    const [s, e] = Array.isArray(t.data_offsets) ? t.data_offsets : [];
     const shape: number[] = t.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw bad(`tensor '${name}' has a bad shape`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw bad(`tensor '${printable(name)}' has a bad shape`);
     const count = shape.reduce((a, b) => a * b, 1);
     if (!Number.isInteger(s) || !Number.isInteger(e) || s < 0 || e > dataLen || e - s !== count * 4)
-      throw bad(`tensor '${name}' has data_offsets ${JSON.stringify(t.data_offsets)} that do not fit its shape or the file`);
+      throw bad(`tensor '${printable(name)}' has data_offsets ${JSON.stringify(t.data_offsets)} that do not fit its shape or the file`);
     const data = new Float32Array(count);
     Buffer.from(data.buffer).set(buf.subarray(base + s, base + e));
     tensors.set(name, { shape, data });
     covered += e - s;
   }
   if (covered !== dataLen) throw bad(`${dataLen - covered} bytes of data belong to no tensor`);
+  const meta = header.__metadata__;
+  if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) throw bad('__metadata__ is not an object');
   return { tensors, metadata: header.__metadata__ ?? {} };
 }
 
@@ -187,7 +189,7 @@ export function loadCheckpoint(dir: string, decls: StateDecl[], artifactSha: str
   if (typeof sbuf === 'string') throw new CheckpointError(sidePath, sbuf);
   try { side = JSON.parse(sbuf.toString('utf8')); } catch { throw new CheckpointError(sidePath, 'is not valid JSON (corrupt?)'); }
   if (side?.format !== CHECKPOINT_FORMAT) throw new CheckpointError(sidePath, `format is ${JSON.stringify(side?.format)}, expected "${CHECKPOINT_FORMAT}"`);
-  if (side.version !== CHECKPOINT_VERSION) throw new CheckpointError(sidePath, `version ${side.version} is not supported (this lpc reads version ${CHECKPOINT_VERSION})`);
+  if (side.version !== CHECKPOINT_VERSION) throw new CheckpointError(sidePath, `version ${JSON.stringify(side.version)} is not supported (this lpc reads version ${CHECKPOINT_VERSION})`);
   const p = side.position;
   if (!p || ![p.epoch, p.stepsDone, p.globalStep, p.swaCount].every((x) => Number.isInteger(x) && x >= 0) || typeof p.lossSum !== 'number' || typeof p.epochDone !== 'boolean')
     throw new CheckpointError(sidePath, 'has no valid training position');
@@ -196,7 +198,7 @@ export function loadCheckpoint(dir: string, decls: StateDecl[], artifactSha: str
   if (side.metrics_path !== undefined && side.metrics_path !== null && (typeof side.metrics_path !== 'string' || !path.isAbsolute(side.metrics_path)))
     throw new CheckpointError(sidePath, `metrics_path ${JSON.stringify(side.metrics_path)} is not an absolute path`);
   if (side.artifact_sha256 !== artifactSha)
-    throw new CheckpointError(sidePath, `was written for a different artifact (model '${side.model}', sha256 ${String(side.artifact_sha256).slice(0, 12)}…, this one ${artifactSha.slice(0, 12)}…)`);
+    throw new CheckpointError(sidePath, `was written for a different artifact (model '${printable(String(side.model))}', sha256 ${printable(String(side.artifact_sha256).slice(0, 12))}…, this one ${artifactSha.slice(0, 12)}…)`);
   if (typeof side.tensors !== 'string' || side.tensors.includes('/') || side.tensors.includes('\\'))
     throw new CheckpointError(sidePath, 'names no tensor file');
   const tPath = path.join(dir, side.tensors);
@@ -218,6 +220,6 @@ export function loadCheckpoint(dir: string, decls: StateDecl[], artifactSha: str
     dst.set(v.data, t.offset);
   }
   const extra = [...tensors.keys()].filter((k) => !names.some((t) => t.name === k));
-  if (extra.length) throw new CheckpointError(tPath, `has tensors this run does not have: ${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', …' : ''} (was it written with a different --swa?)`);
+  if (extra.length) throw new CheckpointError(tPath, `has tensors this run does not have: ${extra.slice(0, 3).map(printable).join(', ')}${extra.length > 3 ? ', …' : ''} (was it written with a different --swa?)`);
   return { sidecar: side, state };
 }

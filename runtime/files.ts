@@ -14,3 +14,8 @@ export function readDataFile(file: string, maxBytes: number): Buffer | string {
   if (st.size > maxBytes) return `is ${st.size} bytes, more than the ${maxBytes} this file may hold`;
   return fs.readFileSync(file);
 }
+
+/** `s` with control characters (a newline, say) escaped as \n or \uXXXX: a name read from a file, safe in a one-line message. */
+export function printable(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
