@@ -15,7 +15,7 @@ import { numel } from '../ir/types.js';
 import { Kernel } from '../codegen/kernel.js';
 import { memoryPlanJson } from '../passes/memory.js';
 import { sgdProblem } from '../passes/optimizer.js';
-import { readDataFile } from './files.js';
+import { printable, readDataFile } from './files.js';
 
 const MiB = 2 ** 20;
 /** The largest artifact file lpc reads (ResNet-18's IR text is about 1 MiB). */
@@ -145,20 +145,20 @@ export function readArtifact(dir: string): Artifact {
   try {
     manifest = JSON.parse(mbuf.toString('utf8'));
   } catch (e) {
-    throw new ArtifactError(dir, `manifest.json is corrupt: ${(e as Error).message}`);
+    throw new ArtifactError(dir, `manifest.json is corrupt: ${printable((e as Error).message)}`);
   }
   if (manifest?.format !== ARTIFACT_FORMAT) throw new ArtifactError(dir, 'manifest.json is not an lpc artifact manifest');
   if (manifest.version !== ARTIFACT_VERSION)
-    throw new ArtifactError(dir, `artifact version ${manifest.version} is not supported (this lpc reads version ${ARTIFACT_VERSION}); recompile it`);
+    throw new ArtifactError(dir, `artifact version ${JSON.stringify(manifest.version)} is not supported (this lpc reads version ${ARTIFACT_VERSION}); recompile it`);
   if (!manifest.files || typeof manifest.files !== 'object' || !manifest.files['graph.lpir'])
     throw new ArtifactError(dir, 'manifest.json lists no files');
   const text = new Map<string, string>();
   for (const [f, hash] of Object.entries(manifest.files)) {
     const p = path.join(dir, f);
-    if (path.relative(dir, p).startsWith('..')) throw new ArtifactError(dir, `manifest names a file outside the artifact: ${f}`);
+    if (path.relative(dir, p).startsWith('..')) throw new ArtifactError(dir, `manifest names a file outside the artifact: ${printable(f)}`);
     const buf = readDataFile(p, FILE_LIMIT);
-    if (typeof buf === 'string') throw new ArtifactError(dir, `${f} ${buf}`);
-    if (sha256(buf) !== hash) throw new ArtifactError(dir, `${f} was modified or truncated (content hash mismatch); recompile the model`);
+    if (typeof buf === 'string') throw new ArtifactError(dir, `${printable(f)} ${buf}`);
+    if (sha256(buf) !== hash) throw new ArtifactError(dir, `${printable(f)} was modified or truncated (content hash mismatch); recompile the model`);
     text.set(f, buf.toString('utf8'));
   }
   const module = parseModule(text.get('graph.lpir')!, path.join(dir, 'graph.lpir'));
@@ -166,7 +166,7 @@ export function readArtifact(dir: string): Artifact {
   const bad = checkOptions(manifest.options, module);
   if (bad) throw new ArtifactError(dir, `manifest.json: ${bad}; recompile the model`);
   let plan: Plan;
-  try { plan = JSON.parse(text.get('plan.json') ?? '{"graphs":[]}'); } catch (e) { throw new ArtifactError(dir, `plan.json is corrupt: ${(e as Error).message}`); }
+  try { plan = JSON.parse(text.get('plan.json') ?? '{"graphs":[]}'); } catch (e) { throw new ArtifactError(dir, `plan.json is corrupt: ${printable((e as Error).message)}`); }
   if (!Array.isArray(plan?.graphs)) throw new ArtifactError(dir, 'plan.json is corrupt: it has no list of graphs');
   return { dir, manifest, module, plan };
 }
