@@ -4,6 +4,7 @@ import { Builder, emptyGraph, Module } from '../../ir/graph.js';
 import { FormatParseError, parseFormat, validateFormat } from '../../ir/format.js';
 import { FlagSpec, Parsed, UsageError, flag, intFlag } from './args.js';
 import { makeBackend } from './backends.js';
+import { printable } from '../files.js';
 
 export const quantFlags: FlagSpec[] = [
   { name: 'format', value: 'F', help: 'number format: fixed<wl,fl[,sym][,noclamp]>, bfp<wl,tensor|axis=k>, float<e,m>, bf16, fp16, e4m3, e5m2' },
@@ -14,9 +15,10 @@ export const quantFlags: FlagSpec[] = [
   { name: 'backend', value: 'B', help: 'cpu (default) or webgpu' },
 ];
 
-function readValues(text: string, hex: boolean): Float32Array {
+/** stdin's JSON array as float32 values (numbers, "NaN", "±Infinity"; with `hex`, 8-digit bit patterns), or a UsageError. */
+export function readValues(text: string, hex: boolean): Float32Array {
   let data: unknown;
-  try { data = JSON.parse(text); } catch (e) { throw new UsageError(`stdin is not valid JSON: ${(e as Error).message}`); }
+  try { data = JSON.parse(text); } catch (e) { throw new UsageError(`stdin is not valid JSON: ${printable((e as Error).message)}`); }
   if (!Array.isArray(data)) throw new UsageError('stdin must hold a JSON array');
   if (hex) {
     const u = new Uint32Array(data.length);

@@ -16,11 +16,13 @@
  */
 import * as fs from 'node:fs';
 import { parsePolicy, PrecisionSpecError } from '../../ir/precision/index.js';
+import { printable } from '../files.js';
 
 export interface SweepConfig { name: string; precision: string }
 
+/** One line: text it quotes from the input (a newline in a grid string, say) is escaped. */
 export class ConfigError extends Error {
-  constructor(message: string) { super(message); this.name = 'ConfigError'; }
+  constructor(message: string) { super(printable(message)); this.name = 'ConfigError'; }
 }
 
 export interface FloatFormat { exp: number; man: number }
@@ -50,6 +52,9 @@ export function pepppConfigs(): SweepConfig[] {
   return gridConfigs([{ slot: 'low', formats: PEPPP_LOW }, { slot: 'high', formats: PEPPP_HIGH }]);
 }
 
+/** Bounds on a grid (a hostile or mistyped one, `float<0..99999999999,1>`, would exhaust memory). */
+const MAX_RANGE = 1000, MAX_CONFIGS = 100_000;
+
 /** Integers of `a`, `a..b` or `a|b|c`. */
 function intSet(text: string, where: string): number[] {
   const t = text.trim();
@@ -57,6 +62,7 @@ function intSet(text: string, where: string): number[] {
   if ((m = t.match(/^(\d+)\.\.(\d+)$/))) {
     const [a, b] = [Number(m[1]), Number(m[2])];
     if (a > b) throw new ConfigError(`${where}: empty range '${t}'`);
+    if (b - a >= MAX_RANGE) throw new ConfigError(`${where}: range '${t}' holds more than ${MAX_RANGE} integers`);
     return Array.from({ length: b - a + 1 }, (_, i) => a + i);
   }
   if (/^\d+(\|\d+)*$/.test(t)) return t.split('|').map(Number);
@@ -69,7 +75,9 @@ function slotFormats(text: string, where: string): FloatFormat[] {
   for (const term of text.split('+')) {
     const m = term.trim().match(/^float<([^,<>]+),([^,<>]+)>$/);
     if (!m) throw new ConfigError(`${where}: '${term.trim()}' is not float<E,M> (E, M: an integer, a..b or a|b|c)`);
-    for (const exp of intSet(m[1], where)) for (const man of intSet(m[2], where)) out.push({ exp, man });
+    const exps = intSet(m[1], where), mans = intSet(m[2], where);
+    if (out.length + exps.length * mans.length > MAX_CONFIGS) throw new ConfigError(`${where}: more than ${MAX_CONFIGS} formats`);
+    for (const exp of exps) for (const man of mans) out.push({ exp, man });
   }
   return out;
 }
@@ -102,6 +110,8 @@ function parseGrid(grid: Record<string, unknown> | string, template: string | un
     if (typeof f !== 'string') throw new ConfigError(`${where}: slot ${slot}: formats must be a string like "float<3..5,1..3>"`);
     return { slot, formats: slotFormats(f, `${where}: slot ${slot}`) };
   });
+  const count = slots.reduce((n, s) => n * s.formats.length, 1);
+  if (count > MAX_CONFIGS) throw new ConfigError(`${where}: the grid has ${count} configurations, more than ${MAX_CONFIGS}`);
   return gridConfigs(slots, template);
 }
 
