@@ -50,8 +50,9 @@ const Num = createToken({
   name: 'Num', pattern: /-?(?:\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|Infinity)|NaN/, longer_alt: Ident, label: 'a number',
 });
 const ValueId = createToken({ name: 'ValueId', pattern: /%\d+/, label: "a value ('%n')" });
-// A JSON string on one line (what JSON.stringify writes), so JSON.parse reads every one back.
-const JSON_STRING = /"(?:[^"\\\r\n]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/.source;
+// A JSON string on one line (what JSON.stringify writes), so JSON.parse reads every one back: no raw control
+// characters (a tab, say), which JSON.parse rejects.
+const JSON_STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/.source;
 const Str = createToken({ name: 'Str', pattern: new RegExp(JSON_STRING), label: 'a string' });
 const GraphName = createToken({ name: 'GraphName', pattern: new RegExp(`@(?:[A-Za-z_][\\w.-]*|${JSON_STRING})`), label: "a graph name ('@name')" });
 const punct = (name: string, ch: string) => createToken({ name, pattern: new RegExp(ch.replace(/[[\](){}]/, '\\$&')), label: `'${ch}'` });

@@ -25,7 +25,7 @@ export const CHECKPOINT_VERSION = 1;
 export const SIDECAR = 'checkpoint.json';
 
 export class CheckpointError extends Error {
-  constructor(file: string, detail: string) { super(`checkpoint ${file}: ${detail}`); this.name = 'CheckpointError'; }
+  constructor(file: string, detail: string) { super(printable(`checkpoint ${file}: ${detail}`)); this.name = 'CheckpointError'; }
 }
 
 /** Where training stands. `epochDone`: epoch `epoch`'s end-of-epoch work (evaluation, SWA) is done too. */
@@ -199,7 +199,7 @@ export function loadCheckpoint(dir: string, decls: StateDecl[], artifactSha: str
     throw new CheckpointError(sidePath, `metrics_path ${JSON.stringify(side.metrics_path)} is not an absolute path`);
   if (side.artifact_sha256 !== artifactSha)
     throw new CheckpointError(sidePath, `was written for a different artifact (model '${printable(String(side.model))}', sha256 ${printable(String(side.artifact_sha256).slice(0, 12))}…, this one ${artifactSha.slice(0, 12)}…)`);
-  if (typeof side.tensors !== 'string' || side.tensors.includes('/') || side.tensors.includes('\\'))
+  if (typeof side.tensors !== 'string' || ['', '.', '..'].includes(side.tensors) || side.tensors.includes('/') || side.tensors.includes('\\'))
     throw new CheckpointError(sidePath, 'names no tensor file');
   const tPath = path.join(dir, side.tensors);
   // the tensors the run needs, in f32, and room for the safetensors header

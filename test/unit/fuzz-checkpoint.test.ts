@@ -105,5 +105,7 @@ describe('fuzz: checkpoint sidecar', () => {
     load({ ...side, version: '1\n2' });
     load({ ...side, model: 'a\nb', artifact_sha256: 'x\ny' });
     load('{"format":');
+    load({ ...side, tensors: 'x\ny' });
+    load({ ...side, tensors: '' }); // named the checkpoint directory itself
   });
 });

@@ -60,6 +60,11 @@ describe('fuzz: IR text', () => {
   test('LeNet-5 after the passes: print ∘ parse is the identity', () => {
     expect(printModule(parseModule(lenet, FILE))).toBe(lenet);
   });
+  test('regressions', () => {
+    // a raw tab in a string lexed as a string, then JSON.parse threw a SyntaxError
+    check('lpc.ir 1\nmodule "m"\ngraph @g {\n  %0 = input {dtype="f32", kind="data", name="x", shape=[2]} : tensor<[2], f32> loc("a\tb.ts":1:1)\n}\n');
+    check('lpc.ir 1\nmodule "m\u0000"\n');
+  });
   test('generated graphs: print ∘ parse is the identity', () => {
     fc.assert(fc.property(graphModule, (m) => {
       const text = printModule(m);
