@@ -101,9 +101,12 @@ export async function pepppTuneCommand(p: Parsed): Promise<void> {
   const front = pr.frontier, best = pr.recommended!;
   const predOf = (j: number) => pr.predicted[cand.indexOf(j)];
   const item = (j: number) => ({ column: j, name: cols[j].name, precision: cols[j].precision, memory_mb: memory[j], predicted_error: predOf(j) });
+  // the best configuration already trained: worth knowing beside a prediction (PEPPP's "best error found" counts both)
+  const bestMeasured = ok.reduce((a, b) => (b.e < a.e ? b : a));
   const result = {
     data, budget_mb: budget, rank: y.length, candidates: cand.length,
     measured: ok.map((m) => ({ ...item(m.j), error: m.e })), frontier: front.map(item), recommended: item(best),
+    best_measured: { ...item(bestMeasured.j), error: bestMeasured.e },
   };
   writeOutput(path.join(out, 'prediction.json'), JSON.stringify({ ...result, predicted: cand.map(item) }, null, 1) + '\n');
   writeOutput(plot, predictionSvg(`${data}: predicted frontier from ${ok.length} measured configurations (budget ${budget} MB)`,
@@ -114,5 +117,6 @@ export async function pepppTuneCommand(p: Parsed): Promise<void> {
     const m = ok.find((q) => q.j === j);
     process.stdout.write(`  ${g4(memory[j]).padStart(11)}  ${g4(predOf(j)).padEnd(9)}  ${cols[j].name}${m ? ` (measured ${g4(m.e)})` : ''}\n`);
   }
-  process.stdout.write(`recommended: ${cols[best].name} (${g4(memory[best])} MB, predicted error ${g4(predOf(best))})\n  --precision '${cols[best].precision}'\nplot: ${plot}\n`);
+  process.stdout.write(`recommended: ${cols[best].name} (${g4(memory[best])} MB, predicted error ${g4(predOf(best))})\n  --precision '${cols[best].precision}'\n` +
+    `best measured: ${cols[bestMeasured.j].name} (${g4(memory[bestMeasured.j])} MB, error ${g4(bestMeasured.e)})\nplot: ${plot}\n`);
 }

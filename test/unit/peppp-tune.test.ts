@@ -42,6 +42,8 @@ test('lpc peppp tune: measure 3 of the configurations within the budget, predict
   expect(within.length).toBe(6);
   const best = within.reduce((a, b) => (b.predicted_error < a.predicted_error ? b : a));
   expect(res.recommended.name).toBe(best.name);
+  const bm = (res.measured as { name: string; error: number }[]).reduce((a, b) => (b.error < a.error ? b : a));
+  expect(res.best_measured).toMatchObject({ name: bm.name, error: bm.error });
   expect(JSON.parse(r.stdout).recommended.precision).toContain('loss_scale=1000');
   expect(fs.readFileSync(path.join(out, 'pareto.svg'), 'utf8')).toMatch(/^<svg[^]*predicted[^]*measured/);
   // a rerun resumes the sweep: nothing trained again
