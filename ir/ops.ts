@@ -3,7 +3,11 @@
  * The CPU semantics here are the living spec: the WGSL kernels in codegen/ must match them.
  * Layouts are PyTorch's: activations NCHW, conv weights [O,C,KH,KW], linear weights [O,K].
  */
-import { Attrs } from './graph.js';
+import type { Attrs } from './graph.js';
+import { Arr, AttrKind, CpuCtx, OpDef, register, wgslF32 } from './op-registry.js';
+// the registry is its own module so that post.ts can look ops up without importing this file (no import cycle)
+export type { Arr, AttrKind, CpuCtx, GradCtx, OpDef } from './op-registry.js';
+export { allOps, getOp, wgslF32 } from './op-registry.js';
 import { Format, F32, Rounding, formatToString } from './format.js';
 import { TensorType, numel, shapeEq, tensorType } from './types.js';
 import { quantize as quantizeCpu } from './quant/quantize.js';
@@ -13,44 +17,6 @@ import { MinmaxFormat, minmaxBits, minmaxQparams, minmaxRunningUpdate, quantizeM
 import { argmaxCompress, divisionCompress, divisionDecompress, divisionLayout, maskCompress } from './quant/division.js';
 import { formatCompress, formatDecompress, saveFormatError, saveWords } from './quant/save.js';
 
-export type Arr = Float32Array | Float64Array;
-
-export interface CpuCtx {
-  attrs: Attrs;
-  inTypes: TensorType[];
-  type: TensorType;
-  /** Runtime scalars a quantizer needs for stochastic rounding (seed, step) and the node id as tensor id. */
-  rng: { seed: number; step: number; tensorId: number };
-}
-
-/** What a gradient rule sees: the forward node's inputs `x`, its output `y`, the incoming gradient `dy`. */
-export interface GradCtx {
-  x: number[];
-  y: number;
-  dy: number;
-  attrs: Attrs;
-  inTypes: TensorType[];
-  /** Adds a backward node (its loc is the forward node's). */
-  add(op: string, inputs: number[], attrs?: Attrs): number;
-}
-
-export type AttrKind = 'int' | 'float' | 'ints' | 'string' | 'bool' | 'format';
-
-export interface OpDef {
-  name: string;
-  arity: number | [number, number];
-  attrs: Record<string, AttrKind>;
-  /** Attributes that may be absent. */
-  optional?: string[];
-  infer(inTypes: TensorType[], attrs: Attrs): TensorType;
-  cpu(ins: Arr[], out: Arr, c: CpuCtx): void;
-  /** Gradient w.r.t. each input (null: none). Absent: the op is not differentiable (e.g. stats, labels). */
-  grad?(g: GradCtx): (number | null)[];
-  /** Elementwise ops: a scalar formula shared by CPU and WGSL (inputs listed in `scalarInputs` are [1] broadcasts). */
-  ew?: { cpu(v: number[], a: Attrs): number; wgsl(v: string[], a: Attrs): string; scalarInputs?: number[] };
-}
-
-const ops = new Map<string, OpDef>();
 
 /**
  * The quantize epilogue: every computing op may carry `qfmt` (a format) and `qround` (nearest | stochastic), which
@@ -84,8 +50,8 @@ export function epilogueOf(attrs: Attrs): { fmt: Format; rounding: Rounding } | 
 }
 
 function def(d: OpDef): void {
-  if (NO_EPILOGUE.has(d.name)) { ops.set(d.name, d); return; }
-  ops.set(d.name, {
+  if (NO_EPILOGUE.has(d.name)) { register(d); return; }
+  register({
     ...d,
     attrs: { ...d.attrs, ...EPILOGUE_ATTRS },
     optional: [...(d.optional ?? []), ...Object.keys(EPILOGUE_ATTRS)],
@@ -142,12 +108,6 @@ function applyPost(a: Attrs, extras: Arr[], out: Arr, key: 'post' | 'qpost' = 'p
   }
 }
 
-export function getOp(name: string): OpDef {
-  const d = ops.get(name);
-  if (!d) throw new Error(`unknown op '${name}'`);
-  return d;
-}
-export function allOps(): OpDef[] { return [...ops.values()]; }
 
 // ---------- shape helpers ----------
 const f32 = (shape: number[], fmt: Format = F32) => tensorType(shape, 'f32', fmt);
@@ -242,13 +202,6 @@ def({
   grad: (g) => [g.add('dropout', [g.dy], { p: g.attrs.p, key: g.attrs.key })],
 });
 
-/** A WGSL f32 literal that round-trips the float32 value. */
-export function wgslF32(x: number): string {
-  const f = Math.fround(x);
-  if (!Number.isFinite(f)) throw new Error(`non-finite constant ${x}`);
-  const s = String(f);
-  return /[.e]/.test(s) ? `${s}f` : `${s}.0f`;
-}
 
 // ---------- reshape ----------
 def({

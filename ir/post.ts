@@ -10,7 +10,7 @@
  * applies after the post-ops.
  */
 import type { Attrs } from './graph.js';
-import { getOp, wgslF32 } from './ops.js';
+import { getOp, wgslF32 } from './op-registry.js';
 
 export type PostExpr =
   | { kind: 'x' }

@@ -19,7 +19,7 @@ import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.
 import { TensorType, numel } from '../../ir/types.js';
 import { mergeWgslDecls, wgslBlockIndex, wgslQuantFns } from '../quant/wgsl.js';
 import { minmaxAxis } from '../../ir/quant/minmax.js';
-import { blockLayout } from '../../ir/quant/quantize.js';
+import { blockLayout } from '../../ir/quant/layout.js';
 
 export type Variant = 'cpu-driver' | 'gpu';
 

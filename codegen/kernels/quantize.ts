@@ -8,7 +8,7 @@
  * via `clears`), then the elementwise quantizer reading its block's max.
  */
 import { Format, Rounding } from '../../ir/format.js';
-import { BlockLayout } from '../../ir/quant/quantize.js';
+import type { BlockLayout } from '../../ir/quant/layout.js';
 import { numel } from '../../ir/types.js';
 import { mergeWgslDecls, wgslBlockIndex } from '../quant/wgsl.js';
 import { BufferRef, Kernel } from '../kernel.js';

@@ -9,7 +9,7 @@
  */
 import { Format, Rounding } from '../../ir/format.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.js';
-import { BlockLayout } from '../../ir/quant/quantize.js';
+import type { BlockLayout } from '../../ir/quant/layout.js';
 import { RngKey } from '../../ir/quant/rng.js';
 
 /** Named WGSL function sources; a module includes each at most once (see mergeWgslDecls). */

@@ -9,7 +9,7 @@
  */
 import { Format } from '../format.js';
 import { randomBitsArray, RngKey } from './rng.js';
-import { blockLayout } from './quantize.js';
+import { blockLayout } from './layout.js';
 
 export type MinmaxFormat = Extract<Format, { kind: 'minmax' }>;
 

@@ -6,24 +6,10 @@
 import { Format, Rounding, validateFormat } from '../format.js';
 import { randomBitsArray, RngKey } from './rng.js';
 import { quantizeMinmax } from './minmax.js';
+import { blockLayout } from './layout.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM, qBfpBits, qFixedBits, qFloatBits } from './bits.js';
 
 export { qBfpBits, qFixedBits, qFloatBits, FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from './bits.js';
-
-/** Row-major view of `shape` around `axis`: index i lies in block floor(i / inner) % axisLen. */
-export interface BlockLayout { outer: number; axisLen: number; inner: number }
-
-export function blockLayout(shape: readonly number[], axis: number | 'tensor'): BlockLayout {
-  const n = shape.reduce((a, b) => a * b, 1);
-  if (axis === 'tensor') return { outer: 1, axisLen: 1, inner: n };
-  if (!Number.isInteger(axis) || axis < 0 || axis >= shape.length)
-    throw new Error(`bfp axis ${axis} out of range for shape [${shape.join(',')}]`);
-  let outer = 1;
-  let inner = 1;
-  for (let i = 0; i < axis; i++) outer *= shape[i];
-  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i];
-  return { outer, axisLen: shape[axis], inner };
-}
 
 /**
  * Bit patterns of max|x| per block: one for `tensor`, one per index along `axis` (QPyTorch block_quantize's

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { Graph } from '../../ir/graph.js';
 import { numel } from '../../ir/types.js';
 
-/** Copies of ../shared/golden (test/fixtures/golden/README.md says where they came from): tests read nothing outside the repo. */
+/** The vendored golden vectors (test/fixtures/golden/README.md says where they came from): tests read nothing outside the repo. */
 export const GOLDEN = path.resolve(process.cwd(), 'test/fixtures/golden');
 export function golden<T = any>(name: string): T { return JSON.parse(fs.readFileSync(path.join(GOLDEN, name), 'utf8')); }
 

@@ -1,6 +1,6 @@
 /**
  * PEPPP's memory accounting vs the authors' released memory matrix (test/fixtures/peppp/memory_mb_matrix.csv, a copy
- * of ../shared/peppp's): models/peppp-resnet18.ts at batch 32 reproduces row 0 (CIFAR-10: 3×32×32, 10 classes) and
+ * of the PEPPP reference pack's): models/peppp-resnet18.ts at batch 32 reproduces row 0 (CIFAR-10: 3×32×32, 10 classes) and
  * a 64×64 row (ImageNet 64×64 task 0: 5 classes) in all 99 configurations — to 0.01 MB as the issue asks, and in
  * fact bit for bit with the authors' float32 summation.
  */

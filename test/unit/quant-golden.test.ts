@@ -1,5 +1,5 @@
 /**
- * Quantizers vs the real QPyTorch (test/fixtures/golden, copies of ../shared/golden, bit patterns), vs a literal float transcription of QPyTorch's
+ * Quantizers vs the real QPyTorch (test/fixtures/golden, vendored copies, bit patterns), vs a literal float transcription of QPyTorch's
  * CPU kernels on many more inputs, seeds.md §1.11 tables, stochastic statistics, and the RNG.
  */
 import { readFileSync } from 'fs';

@@ -6,7 +6,8 @@
 import { readFileSync } from 'fs';
 import path from 'path';
 import { Format, Rounding } from '../../ir/format.js';
-import { blockLayout, quantize } from '../../ir/quant/quantize.js';
+import { quantize } from '../../ir/quant/quantize.js';
+import { blockLayout } from '../../ir/quant/layout.js';
 import { randomBitsArray, RngKey } from '../../ir/quant/rng.js';
 import {
   maxAbsDispatch, maxAbsKernelWgsl, mergeWgslDecls, quantDispatch, quantKernelParams, quantKernelWgsl, WgslKernel,

@@ -1,0 +1,63 @@
+/**
+ * The op registry: every op's definition by name (ir/ops.ts defines and registers them all) and the types an op
+ * definition is made of. A module of its own so that ir/post.ts, which ir/ops.ts uses, can look ops up without an
+ * import cycle; `getOp` is only called after ir/ops.ts has run (ir/graph.ts imports it).
+ */
+import type { Attrs } from './graph.js';
+import type { TensorType } from './types.js';
+
+export type Arr = Float32Array | Float64Array;
+
+export interface CpuCtx {
+  attrs: Attrs;
+  inTypes: TensorType[];
+  type: TensorType;
+  /** Runtime scalars a quantizer needs for stochastic rounding (seed, step) and the node id as tensor id. */
+  rng: { seed: number; step: number; tensorId: number };
+}
+
+/** What a gradient rule sees: the forward node's inputs `x`, its output `y`, the incoming gradient `dy`. */
+export interface GradCtx {
+  x: number[];
+  y: number;
+  dy: number;
+  attrs: Attrs;
+  inTypes: TensorType[];
+  /** Adds a backward node (its loc is the forward node's). */
+  add(op: string, inputs: number[], attrs?: Attrs): number;
+}
+
+export type AttrKind = 'int' | 'float' | 'ints' | 'string' | 'bool' | 'format';
+
+export interface OpDef {
+  name: string;
+  arity: number | [number, number];
+  attrs: Record<string, AttrKind>;
+  /** Attributes that may be absent. */
+  optional?: string[];
+  infer(inTypes: TensorType[], attrs: Attrs): TensorType;
+  cpu(ins: Arr[], out: Arr, c: CpuCtx): void;
+  /** Gradient w.r.t. each input (null: none). Absent: the op is not differentiable (e.g. stats, labels). */
+  grad?(g: GradCtx): (number | null)[];
+  /** Elementwise ops: a scalar formula shared by CPU and WGSL (inputs listed in `scalarInputs` are [1] broadcasts). */
+  ew?: { cpu(v: number[], a: Attrs): number; wgsl(v: string[], a: Attrs): string; scalarInputs?: number[] };
+}
+
+const ops = new Map<string, OpDef>();
+
+export function register(d: OpDef): void { ops.set(d.name, d); }
+
+export function getOp(name: string): OpDef {
+  const d = ops.get(name);
+  if (!d) throw new Error(`unknown op '${name}'`);
+  return d;
+}
+export function allOps(): OpDef[] { return [...ops.values()]; }
+
+/** A WGSL f32 literal that round-trips the float32 value. */
+export function wgslF32(x: number): string {
+  const f = Math.fround(x);
+  if (!Number.isFinite(f)) throw new Error(`non-finite constant ${x}`);
+  const s = String(f);
+  return /[.e]/.test(s) ? `${s}f` : `${s}.0f`;
+}
