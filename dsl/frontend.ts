@@ -9,10 +9,12 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { stackPlace } from './model-errors.js';
-import * as dsl from './index.js';
-import { lpcAt, withTrace } from './trace.js';
+import type * as dsl from './index.js';
 import { Module } from '../ir/graph.js';
+import { checkModelOptions, evalModel, traceModel, TranspiledModel } from './model-run.js';
+
+export { checkModelOptions, traceModel } from './model-run.js';
+export type { TranspiledModel } from './model-run.js';
 
 // The TypeScript compiler is one 9 MB CommonJS file. Loaded with require() it is compiled once; imported from ESM,
 // Node 20 first scans all of it to detect its module format and lex its named exports (≈0.5 s per compile).
@@ -133,13 +135,21 @@ function dslImports(sf: TS.SourceFile): { names: Set<string>; namespaces: Set<st
   return { names, namespaces };
 }
 
-/** Rewrites `f(args)` for every DSL function f into `__lpc_at(file, line, col, f)(args)`. */
+/** Rewrites `f(args)` for every DSL function f into `__lpc_at(file, line, col, f)(args)`, and `throw v` into
+ *  `throw __lpc_throw(file, line, col, v)` (dsl/model-run.ts lpcThrow). */
 function locTransformer(displayFile: string, sf0: TS.SourceFile): TS.TransformerFactory<TS.SourceFile> {
   const { names, namespaces } = dslImports(sf0);
   return (context) => (sf) => {
     const f = context.factory;
     const visit = (n: TS.Node): TS.Node => {
       n = ts.visitEachChild(n, visit, context);
+      if (ts.isThrowStatement(n)) {
+        const orig = ts.getOriginalNode(n);
+        if (orig.pos < 0) return n;
+        const { line, character } = sf0.getLineAndCharacterOfPosition(orig.getStart(sf0));
+        return f.updateThrowStatement(n, f.createCallExpression(f.createIdentifier('__lpc_throw'), undefined, [
+          f.createStringLiteral(displayFile), f.createNumericLiteral(line + 1), f.createNumericLiteral(character + 1), n.expression]));
+      }
       if (!ts.isCallExpression(n)) return n;
       const callee = n.expression;
       const isDsl = (ts.isIdentifier(callee) && names.has(callee.text)) ||
@@ -155,8 +165,8 @@ function locTransformer(displayFile: string, sf0: TS.SourceFile): TS.Transformer
   };
 }
 
-/** Runs a model file (after its DSL calls were wrapped) and returns its default-exported model. */
-export function loadModel(file: string): dsl.ModelDef {
+/** Transpiles a model file to CommonJS with its DSL calls and throws wrapped with their places (pure: runs nothing). */
+export function transpileModel(file: string): TranspiledModel {
   const src = fs.readFileSync(file, 'utf8');
   const sf0 = ts.createSourceFile(file, src, ts.ScriptTarget.ES2022, true);
   const out = ts.transpileModule(src, {
@@ -166,59 +176,13 @@ export function loadModel(file: string): dsl.ModelDef {
   });
   // V8 ignores a sourceURL with whitespace in it: name the code by a hash of its path instead
   const url = `lpc-model-${createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 16)}.js`;
-  const place = stackPlace(url, out.sourceMapText!);
   const code = out.outputText.replace(/\/\/# sourceMappingURL=.*\s*$/, '') + `\n//# sourceURL=${url}`;
-  const mod: { exports: Record<string, unknown> } = { exports: {} };
-  const req = (name: string) => {
-    if (name === 'lpc/dsl') return dsl;
-    throw new Error(`${file}: a model may import only 'lpc/dsl', not '${name}'`);
-  };
-  // The model is user code that the user asked us to compile; it runs with only the DSL in reach.
-  try {
-    new Function('require', 'exports', 'module', '__lpc_at', code)(req, mod.exports, mod, lpcAt);
-  } catch (e) { throw placed(e, file, place); }
-  const m = mod.exports.default as dsl.ModelDef | undefined;
-  if (!m || m.kind !== 'lpc.model') throw new Error(`${file}: the default export must be model(name, () => …)`);
-  // tracing calls the model's build function later: its own errors are placed the same way
-  return { ...m, build: (o) => { try { return m.build(o); } catch (e) { throw placed(e, file, place); } } };
+  return { file, code, sourceMap: out.sourceMapText!, url };
 }
 
-/** An error the model's code threw, its message prefixed with the file:line:col it came from (when it has none). */
-function placed(e: unknown, file: string, place: (e: unknown) => string | undefined): unknown {
-  if (!(e instanceof Error) || e.message.startsWith(`${file}:`)) return e;
-  const at = place(e);
-  if (at) e.message = `${file}:${at}: ${e.message}`;
-  return e;
-}
-
-/** Checks compile options (`--input`, `--classes`) before they reach a model. */
-export function checkModelOptions(o: dsl.ModelOptions): void {
-  if (o.input !== undefined && (!Array.isArray(o.input) || o.input.length === 0 || !o.input.every((d) => Number.isInteger(d) && d > 0)))
-    throw new Error(`the input shape must be positive integers like [1, 28, 28], got ${JSON.stringify(o.input)}`);
-  if (o.classes !== undefined && !(Number.isInteger(o.classes) && o.classes >= 1))
-    throw new Error(`the number of classes must be a positive integer, got ${String(o.classes)}`);
-}
-
-/** Traces the model twice, in training and evaluation mode, into a module with graphs `train` and `eval`.
- *  `options` reach the model's build function; a given option the model ignored is an error. */
-export function traceModel(m: dsl.ModelDef, batch: number, options: dsl.ModelOptions = {}): Module {
-  checkModelOptions(options);
-  const graphs = (['train', 'eval'] as const).map((name) =>
-    withTrace({ batch, training: name === 'train', name }, (ctx) => {
-      const logits = m.build({ ...options, ...(options.input ? { input: [...options.input] } : {}) });
-      if (!(logits instanceof dsl.Tensor)) throw new Error(`model '${m.name}' must return its logits tensor`);
-      if (ctx.inputId === undefined) throw new Error(`model '${m.name}' never calls input()`);
-      const x = ctx.builder.graph.nodes[ctx.inputId].type.shape.slice(1);
-      if (options.input && x.join('x') !== options.input.join('x'))
-        throw new Error(`model '${m.name}' ignores the input shape ${options.input.join('x')}: its input() is ${x.join('x')}; ` +
-          `pass the options on, as input(o.input ?? [${x.join(', ')}]) in model('${m.name}', (o) => …)`);
-      if (options.classes !== undefined && logits.shape.length === 2 && logits.shape[1] !== options.classes)
-        throw new Error(`model '${m.name}' ignores the number of classes ${options.classes}: its logits have ${logits.shape[1]}; ` +
-          `pass the options on, as linear(h, o.classes ?? ${logits.shape[1]}) in model('${m.name}', (o) => …)`);
-      ctx.loc = ctx.builder.graph.nodes[logits.id].loc; // the loss belongs to the line that made the logits
-      dsl.crossEntropy(logits);
-    }).graph);
-  return { version: 1, name: m.name, graphs };
+/** Runs a model file in this process and returns its default-exported model (runtime/sandbox runs it in a child). */
+export function loadModel(file: string): dsl.ModelDef {
+  return evalModel(transpileModel(file));
 }
 
 /** Type-check, load and trace: the front end in one call. */

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { frontEnd } from '../../dsl/frontend.js';
+import { frontEndSandboxed as frontEnd } from '../sandbox/trace.js';
 import { runPasses, checkPassNames } from '../../passes/pipeline.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
 import { checkArtifactTarget, writeArtifact } from '../artifact.js';

@@ -67,7 +67,13 @@ const COMMANDS: Record<string, Command> = {
 
 function topHelp(): string {
   return `lpc — a low-precision training compiler\n\nusage: lpc <command> [options]\n\ncommands:\n${Object.entries(COMMANDS)
-    .map(([k, c]) => `  ${k.padEnd(9)} ${c.summary}`).join('\n')}\n\n'lpc <command> --help' (or 'lpc help <command>') shows a command's options; 'lpc --version' prints the version.\n`;
+    .map(([k, c]) => `  ${k.padEnd(9)} ${c.summary}`).join('\n')}\n\n'lpc <command> --help' (or 'lpc help <command>') shows a command's options; 'lpc --version' prints the version.\n\n` +
+    `environment:\n` +
+    `  LPC_MODEL_TIMEOUT=S    seconds a model's code may run while it is traced in the sandbox (default 60)\n` +
+    `  LPC_MODEL_MEMORY=MIB   heap a model's code may use while it is traced (default 2048)\n` +
+    `  LPC_CACHE_DIR=DIR      where tilings chosen by lpc tune are cached (default $XDG_CACHE_HOME/lpc)\n` +
+    `  LPC_TUNE=off           use the default tilings, measure nothing\n` +
+    `  LPC_DEBUG=1            print the stack of an error\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -83,10 +89,10 @@ export async function main(argv: string[]): Promise<number> {
     await cmd.run(parseArgs(name, rest, cmd.flags));
     return 0;
   } catch (e) {
-    const err = e as Error;
-    process.stderr.write(`lpc: ${err.message}\n`);
-    if (process.env.LPC_DEBUG) process.stderr.write(`${err.stack}\n`);
-    return err instanceof UsageError ? 2 : 1;
+    if (!(e instanceof Error)) { process.stderr.write(`lpc: internal error: a non-Error value was thrown: ${String(e)}\n`); return 1; }
+    process.stderr.write(`lpc: ${e.message}\n`);
+    if (process.env.LPC_DEBUG) process.stderr.write(`${e.stack}\n`);
+    return e instanceof UsageError ? 2 : 1;
   } finally {
     await closeBackends().catch(() => {});
   }

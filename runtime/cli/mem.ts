@@ -1,5 +1,5 @@
 /** `lpc mem`: the memory plan of a model without running it (compiled in-process, no artifact written). */
-import { frontEnd } from '../../dsl/frontend.js';
+import { frontEndSandboxed as frontEnd } from '../sandbox/trace.js';
 import { runPasses } from '../../passes/pipeline.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
 import { MEM_CLASSES, memoryPlanJson } from '../../passes/memory.js';

@@ -9,9 +9,10 @@ import { packedBytes, planModuleMemory, valueBytes, align16 } from '../../passes
 import { parsePolicy } from '../../ir/precision/index.js';
 import { formatBits, formatToString } from '../../ir/format.js';
 import { Module } from '../../ir/graph.js';
-import { frontEnd, loadModel } from '../../dsl/frontend.js';
+import { typeCheck } from '../../dsl/frontend.js';
+import { traceSandboxed } from '../sandbox/trace.js';
 import { moduleKernels, nodeKernels } from '../memory.js';
-import { pepppCounts, pepppMemoryMB, lowHigh } from '../peppp/memory.js';
+import { PepppCounts, pepppMemoryMB, lowHigh } from '../peppp/memory.js';
 import { loadConfigs } from '../sweep/configs.js';
 import { DEFAULT_OPTIMIZER, modelOptionsFlags } from './compile.js';
 import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
@@ -38,8 +39,8 @@ export async function pepppMemoryCommand(p: Parsed): Promise<void> {
   const policies = configs.map((c) => {
     try { return parsePolicy(c.precision); } catch (e) { throw new Error(`configuration '${c.name}': ${(e as Error).message.split('\n')[0]}`); }
   });
-  const traced = frontEnd(file, batch, options); // type-checks the file once; the formula needs the trace only
-  const counts = pepppCounts(loadModel(file), batch, options);
+  typeCheck(file);
+  const { module: traced, counts } = traceSandboxed(file, batch, options, { counts: true }) as { module: Module; counts: PepppCounts };
   const planned = new Map<string, { packed: number; f32: number }>();
   const plan = (spec: string, key: string): { packed: number; f32: number } => {
     if (!planned.has(key)) {

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import { Module } from '../../ir/graph.js';
-import { frontEnd } from '../../dsl/frontend.js';
+import { frontEndSandboxed as frontEnd } from '../sandbox/trace.js';
 import { runPasses } from '../../passes/pipeline.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
 import { readArtifact } from '../artifact.js';

@@ -12,30 +12,14 @@
  * Beside it (runtime/cli/peppp-memory.ts), lpc's own plan: the memory planner's live peak of the training step with
  * every value stored at its format's width (passes/memory.ts packedBytes).
  */
-import type { ModelDef } from '../../dsl/index.js';
-import { withTrace } from '../../dsl/trace.js';
-import { checkModelOptions, loadModel } from '../../dsl/frontend.js';
 import type { ModelOptions } from '../../dsl/index.js';
+import { PepppCounts } from './counts.js';
+import { traceSandboxed } from '../sandbox/trace.js';
 import { F32, formatBits, Format } from '../../ir/format.js';
 import { PrecisionPolicy } from '../../ir/precision/index.js';
-import { numel } from '../../ir/types.js';
 
-/** The element counts of PEPPP's formula for one model, batch and input. */
-export interface PepppCounts { batch: number; params: number; activations: number; output: number; input: number }
-
-export function pepppCounts(def: ModelDef, batch: number, options: ModelOptions = {}): PepppCounts {
-  checkModelOptions(options);
-  const { ctx, graph, result } = withTrace({ batch, training: true, name: 'train' }, () => def.build({ ...options }));
-  const size = (id: number) => numel(graph.nodes[id].type.shape);
-  if (ctx.inputId === undefined) throw new Error(`model '${def.name}' never calls input()`);
-  return {
-    batch,
-    params: graph.nodes.filter((n) => n.op === 'state' && n.attrs.kind === 'param').reduce((s, n) => s + numel(n.attrs.shape as number[]), 0),
-    activations: ctx.records.reduce((s, id) => s + size(id), 0),
-    output: size(result.id),
-    input: size(ctx.inputId),
-  };
-}
+export { pepppCounts } from './counts.js';
+export type { PepppCounts } from './counts.js';
 
 const MB = 8 * 2 ** 20;
 /** The formula in MB (2^20 bytes), partial sums rounded to float32 in the authors' order (params in low, then
@@ -67,6 +51,6 @@ const countsCache = new Map<string, PepppCounts>();
 export function pepppMemoryOf(file: string, batch: number, options: ModelOptions, policy: PrecisionPolicy | undefined): number {
   const { low, high } = lowHigh(policy ?? { roles: {} });
   const key = JSON.stringify([file, batch, options]);
-  if (!countsCache.has(key)) countsCache.set(key, pepppCounts(loadModel(file), batch, options));
+  if (!countsCache.has(key)) countsCache.set(key, traceSandboxed(file, batch, options, { counts: true }).counts!);
   return pepppMemoryMB(countsCache.get(key)!, formatBits(low), formatBits(high));
 }

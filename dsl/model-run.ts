@@ -1,0 +1,87 @@
+/**
+ * Running a transpiled model file and tracing it. No TypeScript compiler here: the sandbox's child process
+ * (runtime/sandbox) loads only this, the DSL and the IR.
+ */
+import { stackPlace } from './model-errors.js';
+import * as dsl from './index.js';
+import { lpcAt, withTrace } from './trace.js';
+import { Module } from '../ir/graph.js';
+
+/** A model file after transpiling: CommonJS code whose DSL calls and throws carry their place, and its source map. */
+export interface TranspiledModel { file: string; code: string; sourceMap: string; url: string }
+
+const MAX_SHOWN = 200;
+
+/** How a thrown non-Error value is shown: strings quoted, objects as JSON where they can be, cut at 200 chars. */
+function showValue(v: unknown): string {
+  let s: string;
+  if (typeof v === 'string') s = JSON.stringify(v);
+  else if (v === null || typeof v !== 'object') s = String(v);
+  else { try { s = JSON.stringify(v) ?? String(v); } catch { s = Object.prototype.toString.call(v); } }
+  return s.length > MAX_SHOWN ? `${s.slice(0, MAX_SHOWN)}…` : s;
+}
+
+/** `throw v` in a model becomes `throw __lpc_throw(file, line, col, v)`: an Error passes, any other value becomes
+ *  an Error that shows it at the throw's place (a bare `throw 'x'` or `throw undefined` has no stack to place). */
+export function lpcThrow(file: string, line: number, col: number, v: unknown): unknown {
+  if (v instanceof Error) return v;
+  return new Error(`${file}:${line}:${col}: the model threw ${showValue(v)}, which is not an Error`);
+}
+
+/** Runs a transpiled model file and returns its default-exported model. The model is user code that the user asked
+ *  us to compile; it runs with only the DSL in reach of `require` (runtime/sandbox contains the rest). */
+export function evalModel(t: TranspiledModel): dsl.ModelDef {
+  const { file } = t;
+  const place = stackPlace(t.url, t.sourceMap);
+  const mod: { exports: Record<string, unknown> } = { exports: {} };
+  const req = (name: string) => {
+    if (name === 'lpc/dsl') return dsl;
+    throw new Error(`${file}: a model may import only 'lpc/dsl', not '${name}'`);
+  };
+  try {
+    new Function('require', 'exports', 'module', '__lpc_at', '__lpc_throw', t.code)(req, mod.exports, mod, lpcAt, lpcThrow);
+  } catch (e) { throw placed(e, file, place); }
+  const m = mod.exports.default as dsl.ModelDef | undefined;
+  if (!m || m.kind !== 'lpc.model') throw new Error(`${file}: the default export must be model(name, () => …)`);
+  // tracing calls the model's build function later: its own errors are placed the same way
+  return { ...m, build: (o) => { try { return m.build(o); } catch (e) { throw placed(e, file, place); } } };
+}
+
+/** An error the model's code threw, its message prefixed with the file:line:col it came from (when it has none). */
+function placed(e: unknown, file: string, place: (e: unknown) => string | undefined): unknown {
+  if (!(e instanceof Error)) return new Error(`${file}: the model threw ${showValue(e)}, which is not an Error`);
+  if (e.message.startsWith(`${file}:`)) return e;
+  const at = place(e);
+  if (at) e.message = `${file}:${at}: ${e.message}`;
+  return e;
+}
+
+/** Checks compile options (`--input`, `--classes`) before they reach a model. */
+export function checkModelOptions(o: dsl.ModelOptions): void {
+  if (o.input !== undefined && (!Array.isArray(o.input) || o.input.length === 0 || !o.input.every((d) => Number.isInteger(d) && d > 0)))
+    throw new Error(`the input shape must be positive integers like [1, 28, 28], got ${JSON.stringify(o.input)}`);
+  if (o.classes !== undefined && !(Number.isInteger(o.classes) && o.classes >= 1))
+    throw new Error(`the number of classes must be a positive integer, got ${String(o.classes)}`);
+}
+
+/** Traces the model twice, in training and evaluation mode, into a module with graphs `train` and `eval`.
+ *  `options` reach the model's build function; a given option the model ignored is an error. */
+export function traceModel(m: dsl.ModelDef, batch: number, options: dsl.ModelOptions = {}): Module {
+  checkModelOptions(options);
+  const graphs = (['train', 'eval'] as const).map((name) =>
+    withTrace({ batch, training: name === 'train', name }, (ctx) => {
+      const logits = m.build({ ...options, ...(options.input ? { input: [...options.input] } : {}) });
+      if (!(logits instanceof dsl.Tensor)) throw new Error(`model '${m.name}' must return its logits tensor`);
+      if (ctx.inputId === undefined) throw new Error(`model '${m.name}' never calls input()`);
+      const x = ctx.builder.graph.nodes[ctx.inputId].type.shape.slice(1);
+      if (options.input && x.join('x') !== options.input.join('x'))
+        throw new Error(`model '${m.name}' ignores the input shape ${options.input.join('x')}: its input() is ${x.join('x')}; ` +
+          `pass the options on, as input(o.input ?? [${x.join(', ')}]) in model('${m.name}', (o) => …)`);
+      if (options.classes !== undefined && logits.shape.length === 2 && logits.shape[1] !== options.classes)
+        throw new Error(`model '${m.name}' ignores the number of classes ${options.classes}: its logits have ${logits.shape[1]}; ` +
+          `pass the options on, as linear(h, o.classes ?? ${logits.shape[1]}) in model('${m.name}', (o) => …)`);
+      ctx.loc = ctx.builder.graph.nodes[logits.id].loc; // the loss belongs to the line that made the logits
+      dsl.crossEntropy(logits);
+    }).graph);
+  return { version: 1, name: m.name, graphs };
+}
