@@ -2,7 +2,7 @@
  * The model-authoring API. A model file imports only this module ("lpc/dsl") and is ordinary TypeScript:
  * helper functions and loops are fine because the compiler traces the model by running it.
  */
-import { currentTrace, TraceContext } from './trace.js';
+import { checkOwnTensor, currentTrace, madeBy, TraceContext } from './trace.js';
 import { CLASS_NAME } from '../ir/precision/policy.js';
 
 /** A traced tensor. `shape` includes the batch dimension. */
@@ -40,7 +40,7 @@ export function model(name: string, build: (options: ModelOptions) => Tensor): M
 function ctx(what: string): TraceContext { return currentTrace(what); }
 function node(c: TraceContext, op: string, inputs: Tensor[], attrs: Record<string, number | boolean | number[] | string> = {}): Tensor {
   const id = c.builder.add(op, inputs.map((t) => t.id), attrs, c.loc);
-  return new Tensor(id, c.builder.type(id).shape);
+  return madeBy(new Tensor(id, c.builder.type(id).shape), c);
 }
 function check(cond: boolean, msg: string): void { if (!cond) throw new Error(msg); }
 function posInt(v: unknown, what: string): number {
@@ -53,6 +53,7 @@ function nonNegInt(v: unknown, what: string): number {
 }
 function tensorArg(x: unknown, what: string): Tensor {
   check(x instanceof Tensor, `${what} expects a Tensor, got ${typeof x}`);
+  checkOwnTensor(x as Tensor, what);
   return x as Tensor;
 }
 
@@ -134,7 +135,7 @@ export function scope<T>(name: string, fn: () => T): T {
   c.scopes.push(name);
   try {
     const out = fn();
-    if (out instanceof Tensor) rec(c, out);
+    if (out instanceof Tensor) { checkOwnTensor(out, `scope('${name}')`); rec(c, out); }
     return out;
   } finally {
     c.scopes.pop();

@@ -4,7 +4,7 @@
  */
 import { stackPlace } from './model-errors.js';
 import * as dsl from './index.js';
-import { lpcAt, withTrace } from './trace.js';
+import { checkOwnTensor, lpcAt, withTrace } from './trace.js';
 import { Module } from '../ir/graph.js';
 
 /** A model file after transpiling: CommonJS code whose DSL calls and throws carry their place, and its source map. */
@@ -69,9 +69,10 @@ export function checkModelOptions(o: dsl.ModelOptions): void {
 export function traceModel(m: dsl.ModelDef, batch: number, options: dsl.ModelOptions = {}): Module {
   checkModelOptions(options);
   const graphs = (['train', 'eval'] as const).map((name) =>
-    withTrace({ batch, training: name === 'train', name }, (ctx) => {
+    withTrace({ batch, training: name === 'train', name, model: m.name }, (ctx) => {
       const logits = m.build({ ...options, ...(options.input ? { input: [...options.input] } : {}) });
       if (!(logits instanceof dsl.Tensor)) throw new Error(`model '${m.name}' must return its logits tensor`);
+      checkOwnTensor(logits, `model '${m.name}'`, 'returned');
       if (ctx.inputId === undefined) throw new Error(`model '${m.name}' never calls input()`);
       const x = ctx.builder.graph.nodes[ctx.inputId].type.shape.slice(1);
       if (options.input && x.join('x') !== options.input.join('x'))

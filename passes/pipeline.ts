@@ -11,6 +11,7 @@ import { quantizePass } from './quantize.js';
 import { fuseElementwise, fuseQuantizers } from './fuse.js';
 import { fuseCompressProducers } from './fuse-compress.js';
 import { compressPass } from './compress.js';
+import { checkModes } from './check-modes.js';
 import { PrecisionPolicy } from '../ir/precision/index.js';
 
 export interface CompileOptions {
@@ -31,6 +32,8 @@ export interface CompileOptions {
 export interface Pass { name: string; run(m: Module, o: CompileOptions): Module }
 
 export const PASSES: Pass[] = [
+  // Train and eval must be one model: eval is train's forward part with only the documented mode differences.
+  { name: 'check-modes', run: (m) => { checkModes(m); return m; } },
   // A and E quantizers go in before autodiff: a quantizer's gradient rule quantizes the error.
   { name: 'quantize', run: (m, o) => quantizePass(m, o.precision) },
   { name: 'autodiff', run: (m, o) => autodiff(m, { lossScale: o.precision?.lossScale }) },

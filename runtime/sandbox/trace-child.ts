@@ -30,10 +30,45 @@ function lockDown(): void {
     if (name in p) p[name] = refuse(`call process.${name}`);
 }
 
+/** A fixed-seed generator (mulberry32) for Math.random, restarted before each call of the build function. */
+let seed = 0;
+function random(): number {
+  seed = (seed + 0x6d2b79f5) >>> 0;
+  let t = seed;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+const SEED = 0x6c7063; // 'lpc'
+
+/**
+ * The sources of nondeterminism a model's code can reach, made constant: a compile is a function of the model file
+ * and the options, and the train and eval traces see the same values. Math.random() is seeded (the same sequence in
+ * each trace); the clock (Date, performance.now, process.hrtime, process.uptime) reads 0; process.pid and ppid read 0;
+ * crypto is absent.
+ */
+function determinize(): void {
+  Math.random = random;
+  const RealDate = Date;
+  class FixedDate extends RealDate {
+    constructor(...a: unknown[]) { if (a.length) super(...(a as [number])); else super(0); }
+    static override now(): number { return 0; }
+  }
+  const g = globalThis as Record<string, unknown>;
+  g.Date = FixedDate;
+  delete g.crypto;
+  if (typeof performance !== 'undefined') performance.now = () => 0;
+  const hrtime = Object.assign(() => [0, 0] as [number, number], { bigint: () => 0n });
+  Object.assign(process, { hrtime, uptime: () => 0 });
+  for (const name of ['pid', 'ppid']) Object.defineProperty(process, name, { value: 0, configurable: true });
+}
+
 function handle(req: TraceRequest): TraceReply {
   try {
     lockDown();
-    const def = evalModel(req.model);
+    determinize();
+    const def0 = evalModel(req.model);
+    const def = { ...def0, build: (o: ModelOptions) => { seed = SEED; return def0.build(o); } };
     const ir = printModule(traceModel(def, req.batch, req.options));
     return { ok: true, ir, ...(req.counts ? { counts: pepppCounts(def, req.batch, req.options) } : {}) };
   } catch (e) {

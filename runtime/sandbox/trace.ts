@@ -14,6 +14,7 @@ import { checkModelOptions, repoRoot, transpileModel, typeCheck } from '../../ds
 import { Module } from '../../ir/graph.js';
 import { parseModule } from '../../ir/parse.js';
 import { verifyModule } from '../../ir/verify.js';
+import { checkModes, ModeMismatchError } from '../../passes/check-modes.js';
 import type { PepppCounts } from '../peppp/counts.js';
 import type { TraceReply, TraceRequest } from './trace-child.js';
 
@@ -87,7 +88,11 @@ function readReply(file: string, text: string, wantCounts: boolean): { module: M
   if (reply.ok === false) throw new Error(String(reply.message).split('\n').slice(0, 40).join('\n'));
   if (reply.ok !== true || typeof reply.ir !== 'string') throw new Error(`${file}: the tracing process replied with something that is not a trace`);
   let module: Module;
-  try { module = parseModule(reply.ir, `${file} (traced)`); verifyModule(module); } catch (e) { throw new Error(`${file}: the model's trace is not valid IR: ${(e as Error).message.split('\n')[0]}`); }
+  try { module = parseModule(reply.ir, `${file} (traced)`); verifyModule(module); } catch (e) {
+    // two graphs that disagree on a parameter fail verification: the mode check says why in the model's terms
+    try { if (module!) checkModes(module); } catch (m) { if (m instanceof ModeMismatchError) throw m; }
+    throw new Error(`${file}: the model's trace is not valid IR: ${(e as Error).message.split('\n')[0]}`);
+  }
   if (!wantCounts) return { module };
   const c = reply.counts as unknown as Record<string, unknown> | undefined;
   const keys = ['batch', 'params', 'activations', 'output', 'input'] as const;

@@ -29,6 +29,6 @@ describe('pass pipeline', () => {
     for (const p of PASS_NAMES) expect(all).toMatch(new RegExp(`^${p}\\s+\\d`, 'm'));
     expect(() => runPasses(frontEnd('models/lenet5.ts', 2), { batch: 2, optimizer, printAfter: ['autodif'] }))
       .toThrow(`--print-after: unknown pass 'autodif'; passes are ${PASS_NAMES.join(', ')} (or 'all')`);
-    expect(PASS_NAMES.slice(0, 4)).toEqual(['frontend', 'quantize', 'autodiff', 'optimizer']);
+    expect(PASS_NAMES.slice(0, 5)).toEqual(['frontend', 'check-modes', 'quantize', 'autodiff', 'optimizer']);
   });
 });
