@@ -2,34 +2,69 @@ import { Module } from '../../ir/graph.js';
 import { Backend } from '../backend.js';
 import { CpuBackend } from '../cpu/backend.js';
 import { UsageError } from './args.js';
+import { Progress } from '../train/progress.js';
 import type { Gpu } from '../webgpu/device.js';
 import type { WebGpuBackend } from '../webgpu/executor.js';
 
 // Dawn (a 100 MB native module) loads only when a command actually asks for WebGPU.
 let device: typeof import('../webgpu/device.js') | undefined;
 
+/** How much tuning `lpc run` may do before its first step: seconds, 'off' (the cache and defaults only) or 'full'. */
+export type TuneBudget = number | 'off' | 'full';
+
+/** The default budget: a minute on a CPU Vulkan driver (where one shape class takes seconds to measure), 20 s on a GPU. */
+export const defaultTuneBudget = (cpuDriver: boolean): number => (cpuDriver ? 60 : 20);
+
+/** `--tune-budget S|off|full`. */
+export function parseTuneBudget(text: string): TuneBudget {
+  if (text === 'off' || text === 'full') return text;
+  const s = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !Number.isFinite(s)) throw new UsageError(`--tune-budget must be seconds, 'off' or 'full', got '${text}'`);
+  return s;
+}
+
 /** `--backend webgpu|cpu` → a backend for the module (webgpu prints the adapter it uses). */
-export async function makeBackend(name: string | undefined, m: Module, quiet = false): Promise<Backend> {
+export async function makeBackend(name: string | undefined, m: Module, quiet = false, budget?: TuneBudget): Promise<Backend> {
   switch (name ?? 'webgpu') {
     case 'cpu': return new CpuBackend(m);
     case 'webgpu': {
       device = await import('../webgpu/device.js');
       const gpu = await device.getGpu({ quiet });
-      return tunedWebGpuBackend(gpu, m, quiet ? undefined : (s: string) => process.stderr.write(`lpc: ${s}\n`));
+      const b = budget ?? defaultTuneBudget(gpu.isCpuDriver);
+      return tunedWebGpuBackend(gpu, m, { budget: b, ...(quiet ? {} : { progress: new Progress() }) });
     }
     default: throw new UsageError(`--backend must be webgpu or cpu, got '${name}'`);
   }
 }
 
+const seconds = (ms: number) => (ms < 90_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 60_000).toFixed(1)} min`);
+
 /**
  * A WebGPU backend with the GEMM tilings this adapter runs fastest: from the tune cache, measured now where it has
- * no entry (LPC_TUNE=off: the defaults, nothing measured). What `lpc run` uses, so benchmarks use it too.
+ * no entry, the biggest shapes first within `budget` (default 'full': benchmarks measure everything; LPC_TUNE=off:
+ * the defaults, nothing measured). `progress` shows one line counting the shapes (lpc run).
  */
-export async function tunedWebGpuBackend(gpu: Gpu, m: Module, log?: (s: string) => void): Promise<WebGpuBackend> {
+export async function tunedWebGpuBackend(gpu: Gpu, m: Module, o: { budget?: TuneBudget; progress?: Progress } = {}): Promise<WebGpuBackend> {
   const { WebGpuBackend: Make } = await import('../webgpu/executor.js');
   if (process.env.LPC_TUNE === 'off') return new Make(gpu, m);
-  const { tuneModule } = await import('../webgpu/tune.js');
-  const { picker } = await tuneModule(gpu, m, { log });
+  const { tuneModule, cachePath } = await import('../webgpu/tune.js');
+  const budget = o.budget ?? 'full';
+  const budgetMs = budget === 'full' ? undefined : budget === 'off' ? 0 : budget * 1000;
+  const bar = o.progress;
+  const limit = budget === 'full' ? 'no budget' : `budget ${budget === 'off' ? 'off' : `${budget} s`}`;
+  const { picker } = await tuneModule(gpu, m, {
+    budgetMs,
+    progress: bar && ((p) => {
+      if (!p.finished) {
+        bar.bar('lpc: tuning kernels for this adapter (once; cached)', p.done, p.total,
+          `${seconds(p.elapsedMs)} elapsed${p.leftMs !== undefined ? `, ~${seconds(p.leftMs)} left` : ''} (${limit})`, p.done === 0, 'shapes ');
+        return;
+      }
+      const rest = p.untuned ? `; ${p.untuned} use the default tiling until a later run or 'lpc tune' measures them` : '';
+      const skipped = budget === 'off' && p.done === 0 ? `none measured (--tune-budget off): ${p.untuned} shape classes use the default tiling` : `tuned ${p.done}/${p.total} kernel shapes in ${seconds(p.elapsedMs)} (${limit})${rest}`;
+      bar.line(`lpc: ${skipped}; cached for ${gpu.adapterDescription} in ${cachePath()}; 'lpc tune' measures ahead of time, --tune-budget off|full|S sets the budget`);
+    }),
+  });
   return new Make(gpu, m, { tiles: picker });
 }
 

@@ -12,7 +12,7 @@ import { LrConfig, LrError, describeLr, lrAt, parseLrSchedule, parseSwa, parseWa
 import { CheckpointError, SIDECAR, loadCheckpoint, saveCheckpoint } from '../checkpoint.js';
 import { withSwa } from '../../passes/swa.js';
 import { FlagSpec, Parsed, UsageError, decimalInt, flag, intFlag } from './args.js';
-import { makeBackend } from './backends.js';
+import { makeBackend, parseTuneBudget } from './backends.js';
 import { CHECKPOINT_NAME, checkOutputFile, isWithin, prepareCheckpointDir, realPath, samePath } from './outputs.js';
 import { lockDirectory } from '../lock.js';
 import { parsePolicy, scheduleBits } from '../../ir/precision/index.js';
@@ -22,6 +22,7 @@ export const runFlags: FlagSpec[] = [
   { name: 'data', value: 'SET', help: 'mnist (default), fashion-mnist, cifar10:<dir>, cifar100:<dir> or synthetic; a task of one: mnist:classes=0,2,4 (labels 0..k−1 in the listed order), cifar100:<dir>:superclass=K (PEPPP\'s partition K = 0..19)' },
   { name: 'epochs', value: 'N', help: 'epochs to train (default 5)' },
   { name: 'backend', value: 'B', help: 'webgpu (default; hardware adapter if present, else a CPU Vulkan driver) or cpu' },
+  { name: 'tune-budget', value: 'S|off|full', help: "seconds to spend measuring kernel tilings not yet in this adapter's tune cache before the first step, biggest shapes first (default 60 on a CPU Vulkan driver, 20 on a GPU); off: the cache and defaults only; full: measure all (lpc tune does it ahead of time)" },
   { name: 'seed', value: 'S', help: 'seed for initialisation, shuffling and stochastic rounding (default 0)' },
   { name: 'metrics', value: 'FILE', help: 'write one JSON object per epoch (epoch, train_loss, test_loss, test_accuracy, lr, global_step, swa_*, …)' },
   { name: 'metrics-steps', value: 'N', help: 'also write {step, epoch, loss, lr} to the metrics file every N steps (for lpc plot)' },
@@ -88,6 +89,8 @@ export async function runCommand(p: Parsed): Promise<void> {
     }
   };
   const epochs = get('epochs', 5);
+  const tuneText = flag(p, 'tune-budget');
+  const tuneBudget = tuneText === undefined ? undefined : parseTuneBudget(tuneText);
   const seed = get('seed', 0, 0);
   const maxSteps = cfg('max-steps') !== undefined ? get('max-steps', 1) : undefined;
   const dataSpec = cfg('data') ?? 'mnist';
@@ -169,7 +172,7 @@ export async function runCommand(p: Parsed): Promise<void> {
     warmup: cfg('warmup') ?? null, swa: cfg('swa') ?? null, 'checkpoint-every': every === 'epoch' ? 'epoch' : every,
   };
 
-  const backend = await makeBackend(flag(p, 'backend'), module);
+  const backend = await makeBackend(flag(p, 'backend'), module, false, tuneBudget);
   process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test images, batch ${batch}, ${epochs} epochs, precision ${art.manifest.options.precision ?? 'f32'}, lr ${describeLr(lr)}${swa ? `, SWA from epoch ${swa.start}` : ''}${resume ? `; resuming at epoch ${resume.epoch}, step ${resume.stepsDone}${resume.epochDone ? ' (epoch done)' : ''}` : ''}\n`);
   try {
     if (ckptDir) { fs.mkdirSync(ckptDir, { recursive: true }); lockDirectory(ckptDir, 'lpc run'); }

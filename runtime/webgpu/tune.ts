@@ -1,18 +1,14 @@
 /**
  * Per-adapter choice of GEMM tilings (codegen/kernels/tiles.ts). Which tile wins depends on the adapter (register
  * blocking on CPU Vulkan drivers, shared memory on GPUs) and on the shape, so it is measured: for each tiled node
- * of a module whose shape class has no entry yet, every candidate tile runs on random data of the node's shapes,
- * alternating between candidates in rounds, and the fastest is kept.
+ * of a module whose shape class has no entry yet, the candidate tiles run on random data of the node's shapes in
+ * alternating rounds, the clearly slower ones dropped after each round (successive halving), and the fastest is kept.
+ * Shape classes are measured in order of their share of the step's FLOPs, within a time budget (`lpc run
+ * --tune-budget`): those left over run the default tile and are measured by a later run or by `lpc tune`.
  *
- * The choices are cached on disk in `tune.json` under $LPC_CACHE_DIR (default $XDG_CACHE_HOME/lpc, else
- * ~/.cache/lpc), keyed by adapter description and shape class. Writes are atomic (temp file in the same folder,
- * fsync, rename) and merge with what is on disk at that moment; a file that cannot be parsed or has the wrong
- * shape is ignored with a warning (and replaced on the next write), never an error. Entries name tiles by their
- * name; one that is no longer shipped is ignored.
+ * The choices are cached on disk (tune-cache.ts), keyed by adapter description and shape class. Entries name tiles
+ * by their name; one that is no longer shipped is ignored.
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { Graph, Module, Node, Builder, emptyGraph } from '../../ir/graph.js';
 import { withoutQuantizer } from '../../ir/ops.js';
 import { numel } from '../../ir/types.js';
@@ -22,112 +18,12 @@ import {
 } from '../../codegen/kernels/tiles.js';
 import type { Gpu } from './device.js';
 import { kernelsForNode } from '../../codegen/kernels/index.js';
+import { TuneCache, TuneEntry, Warn, cachePath, mergeTuneEntries, readTuneCache, stderrWarn } from './tune-cache.js';
 
-/** Bumped when the kernels change enough that old measurements mean nothing. */
-export const TUNE_VERSION = 1;
-
-export interface TuneEntry {
-  tile: string;
-  /** Milliseconds per run of each candidate measured (best over the rounds). */
-  ms: Record<string, number>;
-  /** ISO date of the measurement. */
-  at: string;
-}
-
-export interface TuneCache {
-  version: number;
-  /** adapter description → shape class → entry */
-  adapters: Record<string, Record<string, TuneEntry>>;
-}
-
-export const emptyCache = (): TuneCache => ({ version: TUNE_VERSION, adapters: {} });
-
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.LPC_CACHE_DIR) return env.LPC_CACHE_DIR;
-  const base = env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(base, 'lpc');
-}
-
-export const cachePath = (dir = cacheDir()) => path.join(dir, 'tune.json');
-
-/** The cache key of a node on an adapter: [adapter, shape class] (the two levels of TuneCache.adapters). */
-export function tuneKey(adapter: string, g: Graph, node: Node): [string, string] {
-  return [adapter, shapeClass(g, node)];
-}
-
-type Warn = (msg: string) => void;
-const stderrWarn: Warn = (m) => process.stderr.write(`lpc: warning: ${m}\n`);
-
-function validEntry(e: unknown): e is TuneEntry {
-  if (!e || typeof e !== 'object') return false;
-  const x = e as Record<string, unknown>;
-  return typeof x.tile === 'string' && !!x.ms && typeof x.ms === 'object' && typeof x.at === 'string';
-}
-
-/** The cache at `file`: empty when missing; empty with a warning when unreadable, corrupt or of another version. */
-export function readTuneCache(file = cachePath(), warn: Warn = stderrWarn): TuneCache {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    // no file there (ENOTDIR: a file where a folder should be) reads as empty; writing it will say what is wrong
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT' && code !== 'ENOTDIR') warn(`cannot read the tuning cache ${file} (${(e as Error).message}); ignoring it`);
-    return emptyCache();
-  }
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    warn(`the tuning cache ${file} is corrupt (${(e as Error).message}); ignoring it`);
-    return emptyCache();
-  }
-  const c = v as Partial<TuneCache>;
-  if (!c || typeof c !== 'object' || typeof c.adapters !== 'object' || c.adapters === null || Array.isArray(c.adapters)) {
-    warn(`the tuning cache ${file} is corrupt (not a {version, adapters} object); ignoring it`);
-    return emptyCache();
-  }
-  if (c.version !== TUNE_VERSION) {
-    warn(`the tuning cache ${file} has version ${String(c.version)}, this lpc uses ${TUNE_VERSION}; ignoring it`);
-    return emptyCache();
-  }
-  const out = emptyCache();
-  for (const [a, classes] of Object.entries(c.adapters)) {
-    if (!classes || typeof classes !== 'object') continue;
-    const ok: Record<string, TuneEntry> = {};
-    for (const [k, e] of Object.entries(classes)) if (validEntry(e)) ok[k] = e;
-    out.adapters[a] = ok;
-  }
-  return out;
-}
-
-/** Writes `c` to `file` atomically: a temp file in the same folder, fsync, then rename over the old one. */
-export function writeTuneCache(c: TuneCache, file = cachePath()): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, JSON.stringify(c, null, 1) + '\n');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    try { fs.unlinkSync(tmp); } catch { /* already gone */ }
-    throw e;
-  }
-}
-
-/** Adds entries for one adapter to the cache on disk (re-read just before writing, so other adapters' and other
- *  processes' entries survive). */
-export function mergeTuneEntries(adapter: string, entries: Record<string, TuneEntry>, file = cachePath(), warn: Warn = stderrWarn): TuneCache {
-  const c = readTuneCache(file, warn);
-  c.adapters[adapter] = { ...(c.adapters[adapter] ?? {}), ...entries };
-  writeTuneCache(c, file);
-  return c;
-}
+export {
+  TUNE_VERSION, emptyCache, cacheDir, cachePath, tuneKey, readTuneCache, writeTuneCache, mergeTuneEntries,
+} from './tune-cache.js';
+export type { TuneEntry, TuneCache } from './tune-cache.js';
 
 /**
  * The cached tile of a node on `adapter`, if there is one, it is still shipped for the op, and the entry is current:
@@ -159,8 +55,9 @@ export interface TuneRow {
   op: string;
   cls: string;
   tile: string;
-  /** Where the choice came from. */
-  source: 'measured' | 'cache' | 'default';
+  /** Where the choice came from: measured now, the cache, the default (one candidate only), or the default because
+   *  the budget ran out before this shape (`untuned`: a later run or `lpc tune` measures it). */
+  source: 'measured' | 'cache' | 'default' | 'untuned';
   ms?: Record<string, number>;
 }
 
@@ -172,6 +69,45 @@ export interface TuneOptions {
   rounds?: number;
   log?: (s: string) => void;
   warn?: Warn;
+  /** Milliseconds to spend measuring (undefined: no limit). A shape is started only while its estimated cost (the
+   *  mean of those measured so far) fits in what is left. */
+  budgetMs?: number;
+  /** Progress after each shape class (and once before the first). */
+  progress?: (p: TuneProgress) => void;
+  /** The clock (tests use a fake one). */
+  now?: () => number;
+  /** How the candidates of one node are timed (tests use synthetic ones). */
+  measure?: (g: Graph, node: Node, tiles: Tile[], rounds: number) => Promise<number[]>;
+}
+
+export interface TuneProgress {
+  /** Shape classes measured so far, of `total` that have no cache entry. */
+  done: number;
+  total: number;
+  elapsedMs: number;
+  /** Estimated time to measure the rest (within the budget), once one has been measured. */
+  leftMs?: number;
+  /** Classes that the budget left unmeasured (known once `finished`). */
+  untuned: number;
+  finished: boolean;
+}
+
+/**
+ * Best milliseconds per candidate by successive halving: every round times each candidate still in the race; after a
+ * round, those slower than 1.25× the best so far drop out, and of the rest only the faster half (and any within 5%
+ * of the best, which measurement noise cannot separate) runs again. A dropped candidate keeps its best time.
+ */
+export async function successiveHalving(n: number, time: (i: number) => Promise<number>, rounds: number): Promise<number[]> {
+  const best = Array.from({ length: n }, () => Infinity);
+  let alive = Array.from({ length: n }, (_, i) => i);
+  for (let r = 0; r < rounds && alive.length; r++) {
+    for (const i of alive) best[i] = Math.min(best[i], await time(i));
+    const top = Math.min(...alive.map((i) => best[i]));
+    alive = alive.filter((i) => best[i] <= 1.25 * top).sort((a, b) => best[a] - best[b]);
+    alive = alive.filter((i, k) => k < Math.ceil(alive.length / 2) || best[i] <= 1.05 * top);
+    if (alive.length === 1) break;
+  }
+  return best;
 }
 
 /** A graph of inputs (random data) feeding a copy of `node` without its quantize epilogue. */
@@ -260,10 +196,7 @@ async function measure(gpu: Gpu, g: Graph, node: Node, tiles: Tile[], rounds: nu
       await time(i, 1); // compile: lavapipe JITs at the first dispatch
       reps.push(Math.max(1, Math.min(20, Math.round(30 / Math.max(0.01, await time(i, 1))))));
     }
-    const best = tiles.map(() => Infinity);
-    for (let r = 0; r < rounds; r++)
-      for (let i = 0; i < tiles.length; i++) best[i] = Math.min(best[i], await time(i, reps[i]));
-    return best;
+    return await successiveHalving(tiles.length, (i) => time(i, reps[i]), rounds);
   } finally {
     await d.queue.onSubmittedWorkDone();
     for (const b of owned) b.destroy();
@@ -279,42 +212,74 @@ export function tileFitsDevice(g: Graph, node: Node, tile: Tile, variant: Varian
     .every((k) => k.bindings.every((b) => b.ref.kind !== 'scratch' || b.ref.bytes <= maxBinding));
 }
 
+/** A node's arithmetic work with the default tile: what orders the shape classes for measuring. */
+function nodeFlops(g: Graph, node: Node, variant: Variant): number {
+  return kernelsForNode(g, node.id, { variant, tiles: () => defaultTile(g, node, variant) }).reduce((sum, k) => sum + (k.flops ?? 0), 0);
+}
+
 /**
- * Chooses a tile for every tiled node of `m` on this adapter: from the cache, or measured now (and cached).
- * Returns the picker for the executor and a row per node.
+ * Chooses a tile for every tiled node of `m` on this adapter: from the cache, or measured now (and cached), the
+ * classes with the most FLOPs first while the budget lasts. Returns the picker for the executor and a row per node.
  */
 export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Promise<{ picker: TilePicker; rows: TuneRow[] }> {
   const file = o.file ?? cachePath();
   const warn = o.warn ?? stderrWarn;
+  const now = o.now ?? (() => performance.now());
   const adapter = gpu.adapterDescription;
   const variant: Variant = gpu.isCpuDriver ? 'cpu-driver' : 'gpu';
   const cache = readTuneCache(file, warn);
   const maxBinding = gpu.limits.maxStorageBufferBindingSize;
+  const time = o.measure ?? ((g, node, tiles, rounds) => measure(gpu, g, node, tiles, rounds));
+  // what each shape class needs: the cache's entry, the default (fewer than two candidates), or a measurement
+  type Todo = { g: Graph; node: Node; tiles: Tile[]; flops: number };
+  const todo = new Map<string, Todo>();
+  const single = new Map<string, string>();
+  for (const g of m.graphs)
+    for (const node of g.nodes) {
+      if (!TILED_OPS.has(node.op)) continue;
+      const cls = shapeClass(g, node);
+      if (todo.has(cls)) { todo.get(cls)!.flops += nodeFlops(g, node, variant); continue; }
+      if (single.has(cls) || (!o.force && cachedTile(cache, adapter, g, node))) continue;
+      const tiles = nodeTileCandidates(g, node, variant).filter((t) => tileFitsDevice(g, node, t, variant, maxBinding));
+      if (tiles.length < 2) single.set(cls, tileName(tiles[0] ?? defaultTile(g, node, variant)));
+      else todo.set(cls, { g, node, tiles, flops: nodeFlops(g, node, variant) });
+    }
+  const order = [...todo.entries()].sort((a, b) => b[1].flops - a[1].flops);
   const fresh: Record<string, TuneEntry> = {};
+  const t0 = now();
+  let measured = 0;
+  const report = (finished: boolean) => {
+    const elapsedMs = now() - t0, per = measured ? elapsedMs / measured : undefined;
+    const left = order.length - measured;
+    o.progress?.({ done: measured, total: order.length, elapsedMs, untuned: finished ? left : 0, finished,
+      ...(per !== undefined && !finished ? { leftMs: Math.min(per * left, Math.max(0, (o.budgetMs ?? Infinity) - elapsedMs)) } : {}) });
+  };
+  if (order.length) report(false);
+  for (const [cls, t] of order) {
+    const elapsed = now() - t0, per = measured ? elapsed / measured : 0;
+    if (o.budgetMs !== undefined && (o.budgetMs <= 0 || elapsed + per > o.budgetMs)) break;
+    o.log?.(`tuning ${cls} (${t.tiles.map(tileName).join(', ')})`);
+    const ms = await time(t.g, t.node, t.tiles, o.rounds ?? 3);
+    const win = ms.indexOf(Math.min(...ms));
+    fresh[cls] = {
+      tile: tileName(t.tiles[win]), at: new Date().toISOString(),
+      ms: Object.fromEntries(t.tiles.map((x, i) => [tileName(x), +ms[i].toFixed(4)])),
+    };
+    measured++;
+    report(false);
+  }
+  if (order.length) report(true);
   const rows: TuneRow[] = [];
   for (const g of m.graphs)
     for (const node of g.nodes) {
       if (!TILED_OPS.has(node.op)) continue;
       const cls = shapeClass(g, node);
       const row = { graph: g.name, node: node.id, op: node.op, cls };
-      const done = fresh[cls];
       const hit = o.force ? undefined : cachedTile(cache, adapter, g, node);
-      if (done) { rows.push({ ...row, tile: done.tile, source: 'measured', ms: done.ms }); continue; }
-      if (hit) { rows.push({ ...row, tile: tileName(hit), source: 'cache', ms: cache.adapters[adapter][cls].ms }); continue; }
-      const tiles = nodeTileCandidates(g, node, variant).filter((t) => tileFitsDevice(g, node, t, variant, maxBinding));
-      if (tiles.length < 2) {
-        rows.push({ ...row, tile: tileName(tiles[0] ?? defaultTile(g, node, variant)), source: 'default' });
-        continue;
-      }
-      o.log?.(`tuning ${cls} (${tiles.map(tileName).join(', ')})`);
-      const ms = await measure(gpu, g, node, tiles, o.rounds ?? 3);
-      const win = ms.indexOf(Math.min(...ms));
-      const entry: TuneEntry = {
-        tile: tileName(tiles[win]), at: new Date().toISOString(),
-        ms: Object.fromEntries(tiles.map((t, i) => [tileName(t), +ms[i].toFixed(4)])),
-      };
-      fresh[cls] = entry;
-      rows.push({ ...row, tile: entry.tile, source: 'measured', ms: entry.ms });
+      if (fresh[cls]) rows.push({ ...row, tile: fresh[cls].tile, source: 'measured', ms: fresh[cls].ms });
+      else if (hit) rows.push({ ...row, tile: tileName(hit), source: 'cache', ms: cache.adapters[adapter][cls].ms });
+      else if (single.has(cls)) rows.push({ ...row, tile: single.get(cls)!, source: 'default' });
+      else rows.push({ ...row, tile: tileName(defaultTile(g, node, variant)), source: 'untuned' });
     }
   // The cache is an optimisation: when it cannot be written, this run still uses what it measured.
   let merged = cache;

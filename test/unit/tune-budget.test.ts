@@ -1,0 +1,115 @@
+/**
+ * Tuning within a budget (runtime/webgpu/tune.ts tuneModule) without a device: a fake adapter, a fake clock and
+ * synthetic timings. The biggest shape classes are measured first while the budget lasts, the rest run the default
+ * tile and are measured by later runs; successive halving keeps the fastest candidate and times the slow ones less;
+ * the progress reports count correctly.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Builder, emptyGraph, Module } from '../../ir/graph.js';
+import { defaultTile, shapeClass, tileName, Tile } from '../../codegen/kernels/tiles.js';
+import { readTuneCache, successiveHalving, tuneModule, TuneProgress } from '../../runtime/webgpu/tune.js';
+import type { Gpu } from '../../runtime/webgpu/device.js';
+import { parseTuneBudget } from '../../runtime/cli/backends.js';
+
+const gpu = { adapterDescription: 'fake | cpu | test adapter', isCpuDriver: true, limits: { maxStorageBufferBindingSize: 2 ** 30 } } as unknown as Gpu;
+
+/** A module of convolutions of growing size: each its own shape class, the last the most FLOPs. */
+function convs(sizes: number[]): Module {
+  const g = emptyGraph('train'), b = new Builder(g);
+  for (const [i, c] of sizes.entries()) {
+    const x = b.add('input', [], { name: `x${i}`, kind: 'data', shape: [2, c, 16, 16], dtype: 'f32' });
+    const w = b.add('input', [], { name: `w${i}`, kind: 'data', shape: [c, c, 3, 3], dtype: 'f32' });
+    b.add('conv2d', [x, w], { stride: 1, pad: 1 });
+  }
+  return { version: 1, name: 'convs', graphs: [g] };
+}
+
+/** A clock that each measurement moves on by 10 s, and timings where the candidate's index is its speed. */
+function fakes() {
+  let t = 0;
+  const measured: number[] = [];
+  return {
+    now: () => t,
+    measured,
+    measure: async (_g: unknown, node: { id: number }, tiles: Tile[]) => { t += 10_000; measured.push(node.id); return tiles.map((_, i) => 1 + ((i * 7) % 5)); },
+  };
+}
+
+let dir: string;
+beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-tune-budget-')); });
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('the budget is respected, biggest shapes first; later runs measure the rest from where the cache stops', async () => {
+  const m = convs([4, 8, 16, 32, 64]);
+  const g = m.graphs[0];
+  const convIds = g.nodes.filter((n) => n.op === 'conv2d').map((n) => n.id);
+  const file = path.join(dir, 'tune.json');
+  const run = async (budgetMs: number) => {
+    const f = fakes();
+    const r = await tuneModule(gpu, m, { file, budgetMs, now: f.now, measure: f.measure });
+    return { ...r, measured: f.measured };
+  };
+  // 25 s: the first shape (0 + 0), the second (10 + 10 ≤ 25), not the third (20 + 10 > 25)
+  const first = await run(25_000);
+  expect(first.measured).toEqual([convIds[4], convIds[3]]);
+  const source = (rows: typeof first.rows) => rows.map((r) => r.source);
+  expect(source(first.rows)).toEqual(['untuned', 'untuned', 'untuned', 'measured', 'measured']);
+  // untuned nodes get the default tile (the picker says nothing: the executor's default)
+  for (const r of first.rows.filter((x) => x.source === 'untuned')) {
+    const n = g.nodes[r.node];
+    expect(r.tile).toBe(tileName(defaultTile(g, n, 'cpu-driver')));
+    expect(first.picker(g, n)).toBeUndefined();
+  }
+  expect(Object.keys(readTuneCache(file).adapters[gpu.adapterDescription])).toHaveLength(2);
+  const second = await run(25_000);
+  expect(second.measured).toEqual([convIds[2], convIds[1]]);
+  expect(source(second.rows)).toEqual(['untuned', 'measured', 'measured', 'cache', 'cache']);
+  const third = await run(25_000);
+  expect(third.measured).toEqual([convIds[0]]);
+  expect(source(third.rows)).toEqual(['measured', 'cache', 'cache', 'cache', 'cache']);
+  // every entry picks the fastest synthetic candidate (index 0: 1 ms)
+  for (const r of third.rows) expect(r.ms![r.tile]).toBe(Math.min(...Object.values(r.ms!)));
+  // off: nothing measured; full (no budget): everything
+  expect((await run(0)).measured).toEqual([]);
+  const f = fakes();
+  await tuneModule(gpu, convs([2, 12, 48]), { file, now: f.now, measure: f.measure });
+  expect(f.measured).toHaveLength(3);
+});
+
+test('the progress reports count the shapes, estimate what is left within the budget and say what stayed untuned', async () => {
+  const f = fakes();
+  const events: TuneProgress[] = [];
+  await tuneModule(gpu, convs([4, 8, 16, 32]), { file: path.join(dir, 't.json'), budgetMs: 35_000, now: f.now, measure: f.measure, progress: (p) => events.push(p) });
+  expect(events.map((e) => [e.done, e.total, e.elapsedMs, e.finished, e.untuned])).toEqual([
+    [0, 4, 0, false, 0], [1, 4, 10_000, false, 0], [2, 4, 20_000, false, 0], [3, 4, 30_000, false, 0], [3, 4, 30_000, true, 1]]);
+  // after one shape: 3 left at 10 s each = 30 s, capped by the 25 s the budget has left
+  expect(events[1].leftMs).toBe(25_000);
+  expect(events[3].leftMs).toBe(5_000);
+});
+
+test('successive halving keeps the fastest of synthetic candidates and times the clearly slower ones less', async () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    // candidate speeds with ±2% noise per timing; candidate 3 is the fastest
+    const speed = [5, 3.3, 9, 3, 4, 12, 3.2, 6];
+    let s = seed;
+    const noise = () => { s = (s * 1103515245 + 12345) >>> 0; return 1 + 0.02 * (s / 2 ** 32 - 0.5); };
+    const calls = speed.map(() => 0);
+    const best = await successiveHalving(speed.length, async (i) => { calls[i]++; return speed[i] * noise(); }, 4);
+    expect(best.indexOf(Math.min(...best))).toBe(3);
+    expect(calls[3]).toBeGreaterThanOrEqual(2); // timed until it is the last in the race
+    for (const slow of [2, 5, 7]) expect(calls[slow]).toBe(1); // > 1.25× the best after the first round
+    expect(calls.reduce((a, b) => a + b, 0)).toBeLessThan(speed.length * 4);
+  }
+  // one candidate or one round: each timed once
+  expect(await successiveHalving(1, async () => 2, 3)).toEqual([2]);
+});
+
+test('--tune-budget takes seconds, off or full', () => {
+  expect(parseTuneBudget('45')).toBe(45);
+  expect(parseTuneBudget('off')).toBe('off');
+  expect(parseTuneBudget('full')).toBe('full');
+  expect(() => parseTuneBudget('-3')).toThrow("--tune-budget must be seconds, 'off' or 'full', got '-3'");
+  expect(() => parseTuneBudget('soon')).toThrow(/--tune-budget/);
+});
