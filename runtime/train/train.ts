@@ -209,7 +209,9 @@ export async function train(b: Backend, data: { train: Dataset; test: Dataset },
       steps, global_step: globalStep, seconds, images_per_sec: ((steps - first) * o.batch) / seconds,
       ...(lastBits ? { bits_fwd: lastBits.fwd, bits_bwd: lastBits.bwd } : {}),
     };
-    const bad: [string, number, string][] = Number.isFinite(ev.loss) ? [] : [['the test loss', ev.loss, 'eval']];
+    // (an empty test set, as benchmarks pass, evaluates nothing: its NaN loss is no divergence)
+    const tested = Math.min(data.test.n, o.testLimit ?? Infinity) > 0;
+    const bad: [string, number, string][] = !tested || Number.isFinite(ev.loss) ? [] : [['the test loss', ev.loss, 'eval']];
     let swaText = '';
     if (o.swa && epoch >= o.swa.start) {
       await swaAverage(b, swaCount);
@@ -217,7 +219,7 @@ export async function train(b: Backend, data: { train: Dataset; test: Dataset },
       if (o.swa.bn) await swaBnUpdate(b, data.train, o.batch, o.seed, epoch, steps);
       const sv = await evaluate(b, data.test, o.batch, 'swa_eval', o.testLimit, lastBits);
       Object.assign(m, { swa_test_loss: sv.loss, swa_test_accuracy: sv.accuracy, swa_count: swaCount });
-      if (!Number.isFinite(sv.loss)) bad.push(['the SWA model\'s test loss', sv.loss, 'swa_eval']);
+      if (tested && !Number.isFinite(sv.loss)) bad.push(['the SWA model\'s test loss', sv.loss, 'swa_eval']);
       swaText = `  SWA (${swaCount}) test loss ${sv.loss.toFixed(4)} accuracy ${(100 * sv.accuracy).toFixed(2)}%`;
     }
     history.push(m);
