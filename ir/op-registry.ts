@@ -14,6 +14,8 @@ export interface CpuCtx {
   type: TensorType;
   /** Runtime scalars a quantizer needs for stochastic rounding (seed, step) and the node id as tensor id. */
   rng: { seed: number; step: number; tensorId: number };
+  /** Called by every quantizer (a quantize node, a minmax_quantize, a qfmt epilogue) with its input and output. */
+  onQuantize?: (input: ArrayLike<number>, output: ArrayLike<number>) => void;
 }
 
 /** What a gradient rule sees: the forward node's inputs `x`, its output `y`, the incoming gradient `dy`. */

@@ -24,7 +24,8 @@ import { formatCompress, formatDecompress, saveFormatError, saveWords } from './
  * type then carries the format. Stochastic bits use the producing node's id as tensor id. Sources, views and
  * `quantize` itself take no epilogue.
  */
-export const EPILOGUE_ATTRS = { qfmt: 'format', qround: 'string', post: 'string', post_args: 'int', qpost: 'string' } as const;
+export const EPILOGUE_ATTRS = { qfmt: 'format', qround: 'string', qrole: 'string', post: 'string', post_args: 'int', qpost: 'string' } as const;
+/** `qrole`: the role (A, E, W, …, site:<fwd>/<bwd>) of the quantize node folded in, for diagnostics (--quant-stats). */
 /**
  * `qpost`: an expression applied AFTER the quantizer (passes/fuse.ts folds a ReLU, or ReLU's backward, that reads a
  * quantized value: relu(Q(v)) ≠ Q(relu(v)) for block formats, so it cannot be a post-op). x may only pass through
@@ -67,7 +68,11 @@ function def(d: OpDef): void {
       d.cpu(k ? ins.slice(0, ins.length - k) : ins, out, k ? { ...c, inTypes: c.inTypes.slice(0, ins.length - k) } : c);
       if (c.attrs.post !== undefined) applyPost(c.attrs, ins.slice(ins.length - k), out);
       const q = epilogueOf(c.attrs);
-      if (q) out.set(quantizeCpu(Float32Array.from(out), c.type.shape, q.fmt, q.rounding, c.rng));
+      if (q) {
+        const v = Float32Array.from(out), qv = quantizeCpu(v, c.type.shape, q.fmt, q.rounding, c.rng);
+        c.onQuantize?.(v, qv);
+        out.set(qv);
+      }
       if (c.attrs.qpost !== undefined) applyPost(c.attrs, ins.slice(ins.length - k), out, 'qpost');
     },
   });
@@ -85,7 +90,7 @@ function checkPost(a: Attrs, extras: TensorType[], r: TensorType, key: 'post' | 
 }
 /** The attributes without the quantize epilogue: a qpost (no longer after a quantizer) joins the post-ops. */
 export function withoutQuantizer(a: Attrs): Attrs {
-  const { qfmt: _f, qround: _r, qpost, ...rest } = a;
+  const { qfmt: _f, qround: _r, qrole: _o, qpost, ...rest } = a;
   if (qpost === undefined) return rest;
   const inner: PostExpr = rest.post === undefined ? { kind: 'x' } : parsePost(rest.post as string);
   return { ...rest, post: postToString(substituteX(parsePost(qpost as string), inner)) };
@@ -234,6 +239,7 @@ def({
   cpu: (ins, out, c) => {
     const q = quantizeCpu(Float32Array.from(ins[0]), c.inTypes[0].shape, c.attrs.fmt as Format,
       c.attrs.rounding as 'nearest' | 'stochastic', c.rng);
+    c.onQuantize?.(ins[0], q);
     out.set(q);
   },
   grad: (g) => [g.attrs.bwd_fmt
@@ -289,7 +295,11 @@ def({
     need(a.rounding === 'nearest' || a.rounding === 'stochastic', `minmax_quantize: rounding must be nearest or stochastic (got ${String(a.rounding)})`);
     return f32(t[0].shape, f);
   },
-  cpu: (ins, out, c) => out.set(quantizeMinmaxWith(ins[0], ins[1], c.attrs.fmt as MinmaxFormat, c.attrs.rounding === 'stochastic', c.rng)),
+  cpu: (ins, out, c) => {
+    const q = quantizeMinmaxWith(ins[0], ins[1], c.attrs.fmt as MinmaxFormat, c.attrs.rounding === 'stochastic', c.rng);
+    c.onQuantize?.(ins[0], q);
+    out.set(q);
+  },
   grad: (g) => [g.dy, null],
 });
 

@@ -138,6 +138,7 @@ export function fuseGraph(g: Graph): { graph: Graph; stats: FusionStats } {
     }
     p.attrs.qfmt = n.attrs.fmt;
     p.attrs.qround = n.attrs.rounding;
+    if (n.attrs.role !== undefined) p.attrs.qrole = n.attrs.role;
     gone.set(n.id, (view ?? p).id);
     if (!view) uses[p.id] = uses[n.id];
     stats.fused++;
@@ -211,7 +212,7 @@ export function fuseElementwiseGraph(g: Graph): Graph {
     const others = c.inputs.filter((_, s) => s !== slot);
     let j = k;
     const outer: PostExpr = {
-      kind: 'op', op: c.op, attrs: Object.fromEntries(Object.entries(c.attrs).filter(([a]) => a !== 'qfmt' && a !== 'qround')),
+      kind: 'op', op: c.op, attrs: Object.fromEntries(Object.entries(c.attrs).filter(([a]) => a !== 'qfmt' && a !== 'qround' && a !== 'qrole')),
       args: c.inputs.map((_, s): PostExpr => (s === slot ? { kind: 'x' } : { kind: 'arg', index: j++ })),
     };
     const inner: PostExpr = p.attrs.post === undefined ? { kind: 'x' } : parsePost(p.attrs.post as string);
@@ -248,7 +249,7 @@ function rebuild(g: Graph, nodes: Node[], dropped: (id: number) => boolean, reso
   };
 }
 
-const EPILOGUE_KEYS = new Set(['qfmt', 'qround', 'post', 'post_args', 'qpost']);
+const EPILOGUE_KEYS = new Set(['qfmt', 'qround', 'qrole', 'post', 'post_args', 'qpost']);
 const opAttrs = (n: Node) => Object.fromEntries(Object.entries(n.attrs).filter(([k]) => !EPILOGUE_KEYS.has(k)));
 const shiftArgs = (e: PostExpr, by: number): PostExpr =>
   e.kind === 'arg' ? { kind: 'arg', index: e.index + by } : e.kind === 'op' ? { ...e, args: e.args.map((a) => shiftArgs(a, by)) } : e;
@@ -274,7 +275,7 @@ function recomputeIn(c: Node, p: Node): Pick<Node, 'op' | 'inputs' | 'attrs'> | 
   const cOp: PostExpr = { kind: 'op', op: c.op, attrs: opAttrs(c), args: cOwn.map((_, s): PostExpr => (s === slot ? pExpr : { kind: 'arg', index: j++ })) };
   const cPost: PostExpr = c.attrs.post === undefined ? { kind: 'x' } : shiftArgs(parsePost(c.attrs.post as string), kp + cOthers.length);
   const attrs: Attrs = { ...opAttrs(p), post: postToString(substituteX(cPost, cOp)), post_args: extras.length };
-  if (c.attrs.qfmt !== undefined) { attrs.qfmt = c.attrs.qfmt; attrs.qround = c.attrs.qround; }
+  if (c.attrs.qfmt !== undefined) { attrs.qfmt = c.attrs.qfmt; attrs.qround = c.attrs.qround; if (c.attrs.qrole !== undefined) attrs.qrole = c.attrs.qrole; }
   return { op: p.op, inputs: [...p.inputs.slice(0, p.inputs.length - kp), ...extras], attrs };
 }
 

@@ -68,7 +68,7 @@ export function qFloatBits(u: number, exp: number, man: number, stochastic: bool
 }
 
 /** Bits 2^E·(2 − 2^(2−wl)) mantissa part: the top wl−2 mantissa bits set (QPyTorch clip_max_exponent). */
-function bfpMaxMan(wl: number): number {
+export function bfpMaxMan(wl: number): number {
   return wl < 2 ? 0 : (((1 << (wl - 2)) - 1) << (25 - wl)) & 0x7fffff;
 }
 

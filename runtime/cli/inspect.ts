@@ -1,8 +1,13 @@
-/** `lpc inspect`: what one step of each graph does — kernels, dispatches, FLOPs, bytes moved — the memory plan and the IR. */
+/**
+ * `lpc inspect`: what one step of each graph does — kernels, dispatches, FLOPs, bytes moved — the memory plan and the IR;
+ * given a metrics file instead, its summary and quantizer statistics (./inspect-metrics.ts).
+ */
 import { readArtifact } from '../artifact.js';
 import { memoryTable } from './mem.js';
 import { printModule } from '../../ir/print.js';
+import * as fs from 'node:fs';
 import { FlagSpec, Parsed, UsageError } from './args.js';
+import { metricsSummary } from './inspect-metrics.js';
 
 export const inspectFlags: FlagSpec[] = [
   { name: 'ir', help: 'also print the IR text (with --json: as the field ir)' },
@@ -12,7 +17,12 @@ export const inspectFlags: FlagSpec[] = [
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 
 export async function inspectCommand(p: Parsed): Promise<void> {
-  if (p.positional.length !== 1) throw new UsageError('lpc inspect needs one artifact directory');
+  if (p.positional.length !== 1) throw new UsageError('lpc inspect needs one artifact directory (or a metrics file)');
+  // a metrics file (lpc run --metrics): its summary and the quantizer statistics of --quant-stats
+  if (fs.existsSync(p.positional[0]) && fs.statSync(p.positional[0]).isFile()) {
+    process.stdout.write(metricsSummary(p.positional[0], p.flags.has('json')) + '\n');
+    return;
+  }
   const a = readArtifact(p.positional[0]);
   if (p.flags.has('json')) {
     const ir = p.flags.has('ir') ? { ir: printModule(a.module) } : {};

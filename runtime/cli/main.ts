@@ -28,8 +28,8 @@ const COMMANDS: Record<string, Command> = {
     flags: runFlags, run: runCommand,
   },
   inspect: {
-    usage: 'lpc inspect <artifact>',
-    summary: 'Show the kernels, dispatches, FLOPs and bytes moved per step, the memory plan and the IR of an artifact.',
+    usage: 'lpc inspect <artifact> | <metrics.jsonl>',
+    summary: 'Show the kernels, dispatches, FLOPs and bytes moved per step, the memory plan and the IR of an artifact; or a metrics file\'s summary and the quantizer statistics of lpc run --quant-stats.',
     flags: inspectFlags, run: inspectCommand,
   },
   mem: {

@@ -2,8 +2,11 @@
  * `lpc plot metrics.jsonl -o plot.svg`: a self-contained SVG (written by hand, no dependencies) of what a metrics
  * file holds, one panel per quantity present: loss (per step from `--metrics-steps` records, per epoch train/test/
  * SWA), accuracy (test, SWA), bit width (`bits`: a number or an object of numbers, or `bits_<k>` numbers such as
- * `bits_fwd`, per step or epoch, e.g. from a CPT schedule) and learning rate. The x axis is the global step when step records exist (epoch records sit at
- * their `global_step`), else the epoch.
+ * `bits_fwd`, per step or epoch, e.g. from a CPT schedule), learning rate and, from `--quant-stats` records
+ * (`quant_step`, `sites`), per role the fraction of values saturated and flushed to zero and the mean relative
+ * rounding error (sites of a role averaged weighted by their element counts). The x axis is the global step when
+ * step or quant-stats records exist (epoch records sit at their `global_step`), else the epoch. Non-finite numbers
+ * (written as the strings "NaN", "Infinity", "-Infinity") are not drawn; the first non-finite loss is marked.
  */
 import * as fs from 'node:fs';
 import { FlagSpec, Parsed, UsageError, flag } from './args.js';
@@ -16,10 +19,12 @@ export const plotFlags: FlagSpec[] = [
 
 type Rec = Record<string, unknown>;
 interface Series { name: string; color: string; points: [number, number][]; markers?: boolean; step?: boolean; thin?: boolean }
-interface Panel { title: string; unit?: string; series: Series[] }
+interface Panel { title: string; unit?: string; series: Series[]; marks?: { x: number; label: string }[] }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+/** A number that is not finite: NaN or ±Inf, as lpc run writes them (the strings "NaN", "Infinity", "-Infinity"). */
+const nonFinite = (v: unknown): boolean => v === 'NaN' || v === 'Infinity' || v === '-Infinity' || (typeof v === 'number' && !Number.isFinite(v));
 
 export function readMetrics(file: string): Rec[] {
   if (!fs.existsSync(file)) throw new UsageError(`${file}: no such metrics file (write one with lpc run --metrics FILE)`);
@@ -40,7 +45,8 @@ export function readMetrics(file: string): Rec[] {
 export function panels(recs: Rec[]): { xLabel: string; panels: Panel[] } {
   const steps = recs.filter((r) => num(r.step) !== undefined && num(r.loss) !== undefined);
   const epochs = recs.filter((r) => num(r.epoch) !== undefined && num(r.train_loss) !== undefined);
-  const byStep = steps.length > 0;
+  const quant = recs.filter((r) => num(r.quant_step) !== undefined && Array.isArray(r.sites));
+  const byStep = steps.length > 0 || quant.length > 0;
   const ex = (r: Rec) => (byStep ? num(r.global_step) ?? (num(r.epoch)! * (num(r.steps) ?? 1)) : num(r.epoch)!);
   const pts = (rs: Rec[], x: (r: Rec) => number, key: string): [number, number][] =>
     rs.flatMap((r) => (num(r[key]) !== undefined ? [[x(r), num(r[key])!] as [number, number]] : []));
@@ -55,7 +61,13 @@ export function panels(recs: Rec[]): { xLabel: string; panels: Panel[] } {
     ...s('test loss', pts(epochs, ex, 'test_loss'), { markers: true }),
     ...s('SWA test loss', pts(epochs, ex, 'swa_test_loss'), { markers: true }),
   ];
-  if (loss.length) out.push({ title: 'loss', series: loss });
+  // where the loss first became non-finite (a diverged run's last records)
+  const marks: { x: number; label: string }[] = [];
+  const badStep = recs.find((r) => num(r.step) !== undefined && nonFinite(r.loss));
+  const badEpoch = recs.find((r) => num(r.epoch) !== undefined && ['train_loss', 'test_loss', 'swa_test_loss'].some((k) => nonFinite(r[k])));
+  if (badStep) marks.push({ x: num(badStep.step)!, label: `loss ${String(badStep.loss)}` });
+  else if (badEpoch && (!byStep || num(badEpoch.global_step) !== undefined)) marks.push({ x: ex(badEpoch), label: 'non-finite loss' });
+  if (loss.length || marks.length) out.push({ title: 'loss', series: loss, marks });
   const pct = (p: [number, number][]) => p.map(([x, y]) => [x, y * 100] as [number, number]);
   const acc = [
     ...s('train accuracy', pct(pts(epochs, ex, 'train_accuracy')), { markers: true }),
@@ -81,9 +93,38 @@ export function panels(recs: Rec[]): { xLabel: string; panels: Panel[] } {
     return v !== undefined ? [[bx(r), v] as [number, number]] : [];
   }), { step: true }));
   if (bits.length) out.push({ title: 'bit width', series: bits });
-  const lr = s('lr', byStep ? pts(steps, sx, 'lr') : pts(epochs, ex, 'lr'), { step: true });
+  const lr = s('lr', steps.length ? pts(steps, sx, 'lr') : pts(epochs, ex, 'lr'), { step: true });
   if (lr.length) out.push({ title: 'learning rate', series: lr });
+  out.push(...quantPanels(quant, s));
   return { xLabel: byStep ? 'step' : 'epoch', panels: out };
+}
+
+/** The --quant-stats panels: per role (site), n-weighted over its sites, saturated and flushed (%) and the rounding error. */
+function quantPanels(quant: Rec[], s: (name: string, points: [number, number][], o?: Partial<Series>) => Series[]): Panel[] {
+  const roles = new Map<string, Map<number, { n: number; sat: number; flush: number; errN: number; err: number }>>();
+  for (const r of quant) {
+    for (const site of r.sites as Rec[]) {
+      const n = num(site.n), role = typeof site.site === 'string' ? site.site : '?';
+      if (!n) continue;
+      const byX = roles.get(role) ?? new Map();
+      roles.set(role, byX);
+      const a = byX.get(num(r.quant_step)!) ?? { n: 0, sat: 0, flush: 0, errN: 0, err: 0 };
+      a.n += n; a.sat += n * (num(site.saturated) ?? 0); a.flush += n * (num(site.flushed) ?? 0);
+      if (num(site.rel_error) !== undefined) { a.errN += n; a.err += n * num(site.rel_error)!; }
+      byX.set(num(r.quant_step)!, a);
+    }
+  }
+  const series = (f: (a: { n: number; sat: number; flush: number; errN: number; err: number }) => number | undefined, label: string, pct: boolean) =>
+    [...roles].flatMap(([role, byX]) => s(`${role} ${label}`.trim(), [...byX].flatMap(([x, a]) => {
+      const v = f(a);
+      return v === undefined ? [] : [[x, pct ? 100 * v : v] as [number, number]];
+    }), { markers: true }));
+  const sf = [...series((a) => a.sat / a.n, 'saturated', true), ...series((a) => a.flush / a.n, 'flushed', true)];
+  const err = series((a) => (a.errN ? a.err / a.errN : undefined), '', false);
+  return [
+    ...(sf.length ? [{ title: 'quantizers: saturated, flushed to zero', unit: '%', series: sf }] : []),
+    ...(err.length ? [{ title: 'quantizers: mean relative rounding error', series: err }] : []),
+  ];
 }
 
 /** "Nice" tick values covering [lo, hi]. */
@@ -109,7 +150,7 @@ export function renderSvg(recs: Rec[], title: string): string {
   if (!ps.length) throw new Error('the metrics file has no loss, accuracy, bits or lr to plot');
   const W = 860, PH = 230, top = 40, left = 70, right = 200, plotW = W - left - right, plotH = PH - 60;
   const H = top + ps.length * PH + 10;
-  const allX = ps.flatMap((p) => p.series.flatMap((s) => s.points.map((q) => q[0])));
+  const allX = ps.flatMap((p) => [...p.series.flatMap((s) => s.points.map((q) => q[0])), ...(p.marks ?? []).map((m) => m.x)]);
   const x0 = Math.min(...allX), x1 = Math.max(...allX);
   const xt = ticks(x0, x1, 8);
   const xlo = Math.min(x0, xt[0]), xhi = Math.max(x1, xt[xt.length - 1]);
@@ -122,6 +163,7 @@ export function renderSvg(recs: Rec[], title: string): string {
   ps.forEach((p, i) => {
     const y0p = top + i * PH + 10;
     const ys = p.series.flatMap((s) => s.points.map((q) => q[1]));
+    if (!ys.length) ys.push(0, 1); // only a mark
     const yt = ticks(Math.min(...ys), Math.max(...ys), 5);
     const ylo = Math.min(Math.min(...ys), yt[0]), yhi = Math.max(Math.max(...ys), yt[yt.length - 1]);
     const Y = (v: number) => y0p + plotH - ((v - ylo) / (yhi - ylo || 1)) * plotH;
@@ -149,6 +191,10 @@ export function renderSvg(recs: Rec[], title: string): string {
       const ly = y0p + 12 + k * 16;
       o.push(`<line x1="${left + plotW + 12}" x2="${left + plotW + 32}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"/><text x="${left + plotW + 38}" y="${ly + 4}">${esc(s.name)}</text>`);
     });
+    for (const m of p.marks ?? []) {
+      const x = X(m.x).toFixed(1);
+      o.push(`<line class="mark" x1="${x}" x2="${x}" y1="${y0p}" y2="${y0p + plotH}" stroke="#d62728" stroke-dasharray="4,3"/><text x="${x}" y="${y0p + 12}" dx="-4" text-anchor="end" fill="#d62728">${esc(m.label)}</text>`);
+    }
     o.push('</g>');
   });
   o.push('</svg>');

@@ -17,6 +17,7 @@ import { CHECKPOINT_NAME, checkOutputFile, isWithin, prepareCheckpointDir, realP
 import { lockDirectory } from '../lock.js';
 import { parsePolicy, scheduleBits } from '../../ir/precision/index.js';
 import type { StepBits } from '../../ir/quant/rng.js';
+import { CHECK_NUMERICS_HINT, DivergenceError } from '../train/numerics.js';
 
 export const runFlags: FlagSpec[] = [
   { name: 'data', value: 'SET', help: 'mnist (default), fashion-mnist, cifar10:<dir>, cifar100:<dir> or synthetic; a task of one: mnist:classes=0,2,4 (labels 0..k−1 in the listed order), cifar100:<dir>:superclass=K (PEPPP\'s partition K = 0..19)' },
@@ -32,6 +33,8 @@ export const runFlags: FlagSpec[] = [
   { name: 'swa', value: 'start=E[,lr=LR]', help: 'SWALP: average the weights after every epoch ≥ E (1-based) in fp32 on the device, lr = LR after epoch E; reports swa_test_accuracy' },
   { name: 'checkpoint', value: 'DIR', help: 'write checkpoints (safetensors + checkpoint.json) into DIR' },
   { name: 'checkpoint-every', value: 'N|epoch', help: 'checkpoint every N steps or after every epoch (default epoch); always after the last epoch' },
+  { name: 'check-numerics', help: 'when a step makes a NaN/Inf (loss, state or evaluation loss), rerun it on the CPU interpreter and name the first op that did: node, role, model file:line:col, step; then exit 1 (reads the state back before every step: slow)' },
+  { name: 'quant-stats', value: 'N', help: 'every N steps, record per quantizer site (role, format) the fraction saturated, the fraction flushed to zero and the mean relative rounding error into the --metrics file (a CPU rerun of that step; off: no cost)' },
   { name: 'resume', value: 'DIR', help: 'continue the run checkpointed in DIR exactly (its seed, epochs, schedule, SWA and data; checkpoints go on into DIR)' },
 ];
 
@@ -96,6 +99,9 @@ export async function runCommand(p: Parsed): Promise<void> {
   const dataSpec = cfg('data') ?? 'mnist';
   try { parseDataSpec(dataSpec); } catch (e) { throw configError('data', (e as Error).message); }
   const metricsSteps = p.flags.has('metrics-steps') ? intFlag(p, 'metrics-steps', 1) : undefined;
+  const quantStats = p.flags.has('quant-stats') ? intFlag(p, 'quant-stats', 1) : undefined;
+  if (quantStats !== undefined && flag(p, 'metrics') === undefined) throw new UsageError('--quant-stats needs --metrics FILE (its records go there)');
+  const checkNumerics = p.flags.has('check-numerics');
 
   const everyText = flag(p, 'checkpoint-every') ?? (sidecarConfig?.['checkpoint-every'] as string | undefined) ?? 'epoch';
   let every: number | 'epoch';
@@ -182,6 +188,7 @@ export async function runCommand(p: Parsed): Promise<void> {
       bits: scheduleOf(art.manifest.options.precision, epochs * stepsPerEpoch),
       lr: (epoch, _s, _n, globalStep) => lrAt(lr, epoch - 1, globalStep),
       swa: swa ? { start: swa.start, bn: module.graphs.some((g) => g.name === 'swa_bn') } : undefined,
+      numerics: checkNumerics || quantStats ? { module, check: checkNumerics, quantStats } : undefined,
       checkpoint: ckptDir ? {
         every,
         save: async (pos, nextLr) => {
@@ -197,6 +204,9 @@ export async function runCommand(p: Parsed): Promise<void> {
         },
       } : undefined,
     });
+  } catch (e) {
+    if (e instanceof DivergenceError && !e.checked) throw new DivergenceError(`${e.message}; ${CHECK_NUMERICS_HINT}`, false);
+    throw e;
   } finally {
     await backend.dispose();
   }

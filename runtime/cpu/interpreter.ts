@@ -3,7 +3,7 @@
  * `f32` mode stores every value as float32 (what the GPU stores), `f64` mode keeps float64 throughout
  * (the independent reference for gradient checks).
  */
-import { Graph } from '../../ir/graph.js';
+import { Graph, Node } from '../../ir/graph.js';
 import { Arr, getOp } from '../../ir/ops.js';
 import { numel } from '../../ir/types.js';
 import type { StepBits } from '../../ir/quant/rng.js';
@@ -19,8 +19,15 @@ export interface RunResult {
   updates: Map<string, Arr>;
 }
 
+export interface RunHooks {
+  /** Every quantizer's input and output (a quantize node, a minmax_quantize, a qfmt epilogue), with its node. */
+  onQuantize?: (node: Node, input: ArrayLike<number>, output: ArrayLike<number>, values: Arr[]) => void;
+  /** Called with each node's value as it is computed; returning true stops the run there (values then ends at it). */
+  stopAfter?: (node: Node, value: Arr) => boolean;
+}
+
 export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<number>>,
-  opts: { precision?: Precision; seed?: number; step?: number; bits?: StepBits } = {}): RunResult {
+  opts: { precision?: Precision; seed?: number; step?: number; bits?: StepBits } & RunHooks = {}): RunResult {
   const alloc = (n: number): Arr => (opts.precision === 'f64' ? new Float64Array(n) : new Float32Array(n));
   const values: Arr[] = [];
   for (const n of g.nodes) {
@@ -40,13 +47,15 @@ export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<nu
       getOp(n.op).cpu(n.inputs.map((i) => values[i]), v, {
         attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type,
         rng: { seed: opts.seed ?? 0, step: opts.step ?? 0, tensorId: n.id, ...(opts.bits ? { bits: opts.bits } : {}) },
+        ...(opts.onQuantize ? { onQuantize: (i: ArrayLike<number>, o: ArrayLike<number>) => opts.onQuantize!(n, i, o, values) } : {}),
       });
     }
     values.push(v);
+    if (opts.stopAfter?.(n, v)) break;
   }
   const outputs: Record<string, Arr> = {};
-  for (const o of g.outputs) outputs[o.name] = values[o.node];
+  for (const o of g.outputs) if (o.node < values.length) outputs[o.name] = values[o.node];
   const updates = new Map<string, Arr>();
-  for (const u of g.updates) updates.set(u.name, values[u.node]);
+  for (const u of g.updates) if (u.node < values.length) updates.set(u.name, values[u.node]);
   return { values, outputs, updates };
 }

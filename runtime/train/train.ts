@@ -19,6 +19,10 @@ import type { Dataset } from '../data/types.js';
 import { epochBatches, evalBatches } from '../data/batches.js';
 import type { Position } from '../checkpoint.js';
 import type { StepBits } from '../../ir/quant/rng.js';
+import { Module, getGraph } from '../../ir/graph.js';
+import type { StepInfo } from '../backend.js';
+import { DivergenceError, StepRecord, diagnose, diagnoseEval, nonFiniteState, stepRecord } from './numerics.js';
+import { quantStats } from './quant-stats.js';
 
 export type { Position } from '../checkpoint.js';
 
@@ -48,6 +52,12 @@ export interface TrainOptions {
   testLimit?: number;
   /** A precision schedule's widths at a step (CPT); evaluation uses the last training step's, as CPT does. */
   bits?: (globalStep: number) => StepBits;
+  /**
+   * Diagnostics on the CPU reference interpreter, for `module` (what the backend runs): `check` (--check-numerics)
+   * reads the state before every step and, when a step makes a non-finite value, reruns it to name the first node;
+   * `quantStats` (--quant-stats N) reruns every N-th step and records each quantizer site's statistics.
+   */
+  numerics?: { module: Module; check?: boolean; quantStats?: number };
 }
 
 export interface EpochMetrics {
@@ -72,10 +82,14 @@ export interface EpochMetrics {
 
 export interface StepMetrics { step: number; epoch: number; loss: number; lr: number; bits_fwd?: number; bits_bwd?: number }
 
+/** The evaluation batches of `data` (the first `limit` samples when given). */
+function evalSet(data: Dataset, batch: number, limit?: number) {
+  return evalBatches(limit !== undefined && limit < data.n ? subset(data, limit) : data, batch);
+}
+
 export async function evaluate(b: Backend, data: Dataset, batch: number, graph = 'eval', limit?: number, bits?: StepBits): Promise<{ loss: number; accuracy: number }> {
   let loss = 0, correct = 0, n = 0;
-  const ds = limit !== undefined && limit < data.n ? subset(data, limit) : data;
-  for (const { x, y, valid } of evalBatches(ds, batch)) {
+  for (const { x, y, valid } of evalSet(data, batch, limit)) {
     const o = await b.run(graph, { x, y }, { seed: 0, step: 0, ...(bits ? { bits } : {}) }, ['loss', 'correct']);
     loss += o.loss[0] * valid;
     correct += o.correct[0];
@@ -122,7 +136,24 @@ export async function train(b: Backend, data: { train: Dataset; test: Dataset },
   const record = (r: object) => {
     if (!o.metricsPath) return;
     startMetrics();
-    fs.appendFileSync(o.metricsPath, JSON.stringify(r) + '\n');
+    fs.appendFileSync(o.metricsPath, metricsLine(r) + '\n');
+  };
+  const nm = o.numerics, check = !!nm?.check;
+  let prev: StepRecord | undefined; // with --check-numerics: the last step run, to rerun when its result is non-finite
+  // with --check-numerics: the state a step starts from (= the state the previous step left) must be finite
+  const checkState = (state: Map<string, Float32Array>, next: string) => {
+    const bad = nonFiniteState(state);
+    if (!bad) return;
+    const [name, i, v] = bad;
+    const observed = `training diverged: state '${name}' holds ${v} (element ${i}) before ${next}`;
+    throw prev ? diagnose(nm!.module, prev, observed) : new DivergenceError(`${observed}, the first step of this run`, true);
+  };
+  // a non-finite evaluation loss is divergence too (after its record is written)
+  const evalDiverged = async (what: string, loss: number, graph: string, bits?: StepBits): Promise<DivergenceError> => {
+    const observed = `evaluation diverged: ${what} is ${loss}`;
+    if (!check) return new DivergenceError(observed, false);
+    const feeds = [...evalSet(data.test, o.batch, o.testLimit)].map(({ x, y }) => ({ x, y }));
+    return diagnoseEval(nm!.module, graph, feeds, await b.getState(), { seed: 0, step: 0, ...(bits ? { bits } : {}) }, observed);
   };
   const history: EpochMetrics[] = [];
   const lrBuf = new Float32Array(1);
@@ -142,9 +173,21 @@ export async function train(b: Backend, data: { train: Dataset; test: Dataset },
       const { x, y } = batches.get(s);
       lrBuf[0] = o.lr(epoch, s, steps, globalStep);
       const bits = o.bits?.(globalStep);
-      const out = await b.run('train', { x, y, lr: lrBuf }, { seed: o.seed, step: globalStep, ...(bits ? { bits } : {}) }, ['loss']);
+      const info: StepInfo = { seed: o.seed, step: globalStep, ...(bits ? { bits } : {}) };
+      const what = `training step ${globalStep + 1} (epoch ${epoch}, step ${s + 1})`;
+      const statsNow = !!nm?.quantStats && globalStep % nm.quantStats === 0;
+      if (check || statsNow) {
+        const before = await b.getState();
+        if (check) { checkState(before, what); prev = stepRecord('train', { x, y, lr: lrBuf }, before, info, what); }
+        if (statsNow) record({ quant_step: globalStep + 1, epoch, graph: 'train', sites: quantStats(getGraph(nm.module, 'train'), { x, y, lr: lrBuf }, before, info) });
+      }
+      const out = await b.run('train', { x, y, lr: lrBuf }, info, ['loss']);
       const loss = out.loss[0];
-      if (!Number.isFinite(loss)) throw new Error(`training diverged: loss is ${loss} at epoch ${epoch}, step ${s + 1}`);
+      if (!Number.isFinite(loss)) {
+        if (o.metricsSteps) record({ step: globalStep + 1, epoch, loss, lr: lrBuf[0] });
+        const observed = `training diverged: loss is ${loss} at epoch ${epoch}, step ${s + 1}`;
+        throw check && prev ? diagnose(nm!.module, prev, observed) : new DivergenceError(observed, false);
+      }
       o.onStep?.(globalStep, loss);
       globalStep++;
       sum += loss;
@@ -158,6 +201,7 @@ export async function train(b: Backend, data: { train: Dataset; test: Dataset },
       }
     }
     const seconds = (performance.now() - t0) / 1000;
+    if (check && steps > first) checkState(await b.getState(), `the evaluation after epoch ${epoch}`);
     const lastBits = o.bits?.(Math.max(0, globalStep - 1));
     const ev = await evaluate(b, data.test, o.batch, 'eval', o.testLimit, lastBits);
     const m: EpochMetrics = {
@@ -165,6 +209,9 @@ export async function train(b: Backend, data: { train: Dataset; test: Dataset },
       steps, global_step: globalStep, seconds, images_per_sec: ((steps - first) * o.batch) / seconds,
       ...(lastBits ? { bits_fwd: lastBits.fwd, bits_bwd: lastBits.bwd } : {}),
     };
+    // (an empty test set, as benchmarks pass, evaluates nothing: its NaN loss is no divergence)
+    const tested = Math.min(data.test.n, o.testLimit ?? Infinity) > 0;
+    const bad: [string, number, string][] = !tested || Number.isFinite(ev.loss) ? [] : [['the test loss', ev.loss, 'eval']];
     let swaText = '';
     if (o.swa && epoch >= o.swa.start) {
       await swaAverage(b, swaCount);
@@ -172,14 +219,21 @@ export async function train(b: Backend, data: { train: Dataset; test: Dataset },
       if (o.swa.bn) await swaBnUpdate(b, data.train, o.batch, o.seed, epoch, steps);
       const sv = await evaluate(b, data.test, o.batch, 'swa_eval', o.testLimit, lastBits);
       Object.assign(m, { swa_test_loss: sv.loss, swa_test_accuracy: sv.accuracy, swa_count: swaCount });
+      if (tested && !Number.isFinite(sv.loss)) bad.push(['the SWA model\'s test loss', sv.loss, 'swa_eval']);
       swaText = `  SWA (${swaCount}) test loss ${sv.loss.toFixed(4)} accuracy ${(100 * sv.accuracy).toFixed(2)}%`;
     }
     history.push(m);
     progress.line(`epoch ${epoch}/${o.epochs}: train loss ${m.train_loss.toFixed(4)}  test loss ${m.test_loss.toFixed(4)}  ` +
       `test accuracy ${(100 * m.test_accuracy).toFixed(2)}%${swaText}  (${seconds.toFixed(1)} s, ${m.images_per_sec.toFixed(0)} img/s)`);
     record(m);
+    if (bad.length) throw await evalDiverged(`${bad[0][0]} after epoch ${epoch}`, bad[0][1], bad[0][2], lastBits);
     if (o.checkpoint && (every === 'epoch' || epoch === o.epochs))
       await o.checkpoint.save(pos(steps, true), o.lr(epoch + 1, 0, steps, globalStep));
   }
   return history;
+}
+
+/** One metrics line: JSON, with NaN and ±Inf written as the strings "NaN", "Infinity", "-Infinity" (never null). */
+export function metricsLine(r: object): string {
+  return JSON.stringify(r, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
 }

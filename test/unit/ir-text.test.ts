@@ -198,7 +198,7 @@ describe('parse errors', () => {
   test('bad attributes: unknown, wrong kind, missing, duplicate, bad format', () => {
     expect(errs(edit({ 6: '  %2 = conv2d(%0, %1) {padding=1, stride=1} : tensor<[2,3,8,8], f32>' }))).toEqual([
       "6:8: conv2d is missing attribute 'pad' (an int)",
-      "6:24: conv2d has no attribute 'padding'; its attributes are pad, post, post_args, qfmt, qpost, qround, stride",
+      "6:24: conv2d has no attribute 'padding'; its attributes are pad, post, post_args, qfmt, qpost, qrole, qround, stride",
     ]);
     expect(errs(edit({ 6: '  %2 = conv2d(%0, %1) {pad=1.5, stride="1"} : tensor<[2,3,8,8], f32>' }))).toEqual([
       "6:28: attribute 'pad' of conv2d must be an int, got 1.5",

@@ -1,0 +1,78 @@
+/**
+ * `lpc run --quant-stats N`: per quantizer site, how a step's quantization treated its values. Every N steps the
+ * training step is rerun on the CPU reference interpreter from the same state, inputs and random key (so stochastic
+ * rounding draws the same bits) and every quantizer — a `quantize` node, a `minmax_quantize`, or a quantizer the
+ * fuse pass folded into its producer (`qfmt`, role in `qrole`) — reports its input x and output q(x):
+ *
+ * - `saturated`: the fraction of its finite inputs beyond the format's range (ir/quant/range.ts), clipped by q;
+ * - `flushed`: the fraction of its finite nonzero inputs that became 0;
+ * - `rel_error`: the mean of |q(x) − x| / |x| over finite nonzero x with finite q(x) (omitted when there is none);
+ * - `nonfinite`: the fraction of inputs that were NaN or ±Inf (counted in none of the above).
+ *
+ * The GPU run is not touched: with the flag off nothing here runs and no kernel or readback is added.
+ */
+import type { Graph, Node } from '../../ir/graph.js';
+import type { Format } from '../../ir/format.js';
+import { formatToString } from '../../ir/format.js';
+import { locToString } from '../../ir/types.js';
+import { saturation } from '../../ir/quant/range.js';
+import { runGraph, Feeds } from '../cpu/interpreter.js';
+import type { StepInfo } from '../backend.js';
+
+export interface QuantCounts { n: number; nonfinite: number; saturated: number; nonzero: number; flushed: number; relErrSum: number; relErrN: number }
+
+/** Counts of one quantizer application: input x (row-major, `shape`), output q. */
+export function quantCounts(x: ArrayLike<number>, q: ArrayLike<number>, shape: readonly number[], fmt: Format, qparams?: ArrayLike<number>): QuantCounts {
+  const xs = Float32Array.from(x);
+  const sat = saturation(xs, shape, fmt, qparams);
+  const c: QuantCounts = { n: xs.length, nonfinite: 0, saturated: 0, nonzero: 0, flushed: 0, relErrSum: 0, relErrN: 0 };
+  for (let i = 0; i < xs.length; i++) {
+    const v = xs[i], w = q[i];
+    if (!Number.isFinite(v)) { c.nonfinite++; continue; }
+    if (sat(i)) c.saturated++;
+    if (v === 0) continue;
+    c.nonzero++;
+    if (w === 0) c.flushed++;
+    if (Number.isFinite(w)) { c.relErrSum += Math.abs(w - v) / Math.abs(v); c.relErrN++; }
+  }
+  return c;
+}
+
+/** One site's line in a metrics record. */
+export interface SiteRecord {
+  site: string; node: number; op: string; loc?: string; fmt: string; rounding: string;
+  n: number; saturated: number; flushed: number; rel_error?: number; nonfinite: number;
+}
+
+export function siteRecord(node: Node, c: QuantCounts): SiteRecord {
+  const a = node.attrs;
+  const q = node.op === 'quantize' || node.op === 'minmax_quantize';
+  const fmt = (q ? a.fmt : a.qfmt) as Format;
+  const finite = c.n - c.nonfinite;
+  return {
+    site: siteName(node), node: node.id, op: node.op, ...(node.loc ? { loc: locToString(node.loc) } : {}),
+    fmt: formatToString(fmt), rounding: String((q ? a.rounding : a.qround) ?? 'nearest'),
+    n: c.n, saturated: finite ? c.saturated / finite : 0, flushed: c.nonzero ? c.flushed / c.nonzero : 0,
+    ...(c.relErrN ? { rel_error: c.relErrSum / c.relErrN } : {}), nonfinite: c.n ? c.nonfinite / c.n : 0,
+  };
+}
+
+/** The role that placed a quantizer (A, E, G, W, M, ACC, site:<fwd>/<bwd>); CPT's evaluation quantizer is A's. */
+export function siteName(node: Node): string {
+  const r = node.attrs.role ?? node.attrs.qrole;
+  return r !== undefined ? String(r) : node.op === 'minmax_quantize' ? 'A' : '?';
+}
+
+/** Reruns one step of `g` on the CPU interpreter and returns every quantizer site's statistics, in node order. */
+export function quantStats(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<number>>, step: StepInfo): SiteRecord[] {
+  const out: SiteRecord[] = [];
+  runGraph(g, feeds, state, {
+    precision: 'f32', seed: step.seed, step: step.step, bits: step.bits,
+    onQuantize: (node, x, q, values) => {
+      const fmt = (node.op === 'quantize' || node.op === 'minmax_quantize' ? node.attrs.fmt : node.attrs.qfmt) as Format;
+      const qparams = node.op === 'minmax_quantize' ? values[node.inputs[1]] : undefined;
+      out.push(siteRecord(node, quantCounts(x, q, node.type.shape, fmt, qparams)));
+    },
+  });
+  return out;
+}
