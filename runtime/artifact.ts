@@ -24,7 +24,8 @@ import { moduleKernels, planModule } from './memory.js';
 
 export const ARTIFACT_FORMAT = 'lpc-artifact';
 // 2: BN backward reads one per-channel reduction (bn_bwd_sums, row; bn_bwd_x takes it) instead of three.
-export const ARTIFACT_VERSION = 2;
+// 3: options_sha256, a hash of the compile options (batch, optimizer, precision change training but are no file).
+export const ARTIFACT_VERSION = 3;
 
 export interface ArtifactOptions {
   model: string;
@@ -38,6 +39,8 @@ export interface Manifest {
   format: string;
   version: number;
   options: ArtifactOptions;
+  /** SHA-256 of the options in canonical JSON (keys sorted): an edited option is found at load like an edited file. */
+  options_sha256: string;
   files: Record<string, string>;
 }
 
@@ -53,6 +56,18 @@ export class ArtifactError extends Error {
 }
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+/** JSON with every object's keys sorted (undefined members left out, as JSON.stringify does). */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : canonicalJson(x))).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(v) ?? 'null';
+}
+
+/** The hash manifest.json keeps of its compile options. */
+export const optionsHash = (o: unknown): string => sha256(canonicalJson(o));
 
 export function makePlan(m: Module): { plan: Plan; kernels: Map<string, string> } {
   const kernels = new Map<string, string>();
@@ -115,7 +130,7 @@ export function writeArtifact(dir: string, m: Module, options: ArtifactOptions):
       fs.writeFileSync(path.join(tmp, f), text);
       hashes[f] = sha256(text);
     }
-    const manifest: Manifest = { format: ARTIFACT_FORMAT, version: ARTIFACT_VERSION, options, files: hashes };
+    const manifest: Manifest = { format: ARTIFACT_FORMAT, version: ARTIFACT_VERSION, options, options_sha256: optionsHash(options), files: hashes };
     fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
     const old = `${tmp}.old`;
     if (fs.existsSync(dir)) fs.renameSync(dir, old);
@@ -152,6 +167,8 @@ export function readArtifact(dir: string): Artifact {
     throw new ArtifactError(dir, `artifact version ${JSON.stringify(manifest.version)} is not supported (this lpc reads version ${ARTIFACT_VERSION}); recompile it`);
   if (!manifest.files || typeof manifest.files !== 'object' || !manifest.files['graph.lpir'])
     throw new ArtifactError(dir, 'manifest.json lists no files');
+  if (manifest.options_sha256 !== optionsHash(manifest.options))
+    throw new ArtifactError(dir, 'manifest.json: the compile options were edited (they do not match options_sha256); recompile the model with the options you want');
   const text = new Map<string, string>();
   for (const [f, hash] of Object.entries(manifest.files)) {
     const p = path.join(dir, f);

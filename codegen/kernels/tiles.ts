@@ -98,8 +98,17 @@ export function winogradApplies(op: string, kernelHW: readonly number[], stride:
 
 /** Whether `tile` can compute `node` (Winograd tiles: 3×3 stride-1 convolutions only; every other tile: any). */
 export function tileFits(g: Graph, node: Node, tile: Tile): boolean {
+  if (tile.kind === 'smem') return smemDispatchFits(gemmDims(g, node), tile.b);
   if (!isWinograd(tile)) return true;
   return winogradApplies(node.op, filterShape(g, node).slice(2), node.attrs.stride as number);
+}
+
+/**
+ * Shared-memory tiles dispatch one workgroup per B×B block of C, [⌈N/B⌉, ⌈M/B⌉] with no spill: past 65535 blocks
+ * on a side (a large batch's pixels) they cannot run, and the register tiles (which spill into y) take over.
+ */
+export function smemDispatchFits(d: GemmDims, b: number): boolean {
+  return Math.ceil(d.n / b) <= MAX_GROUPS && Math.ceil(d.m / b) <= MAX_GROUPS;
 }
 
 /**
@@ -151,7 +160,10 @@ export function gemmDims(g: Graph, node: Node): GemmDims {
  */
 export function defaultTile(g: Graph, node: Node, variant: Variant): Tile {
   const d = gemmDims(g, node);
-  if (variant === 'gpu') return { kind: 'smem', b: d.m >= 48 && d.n >= 48 ? 64 : 32 };
+  if (variant === 'gpu') {
+    const b = d.m >= 48 && d.n >= 48 ? 64 : 32;
+    if (smemDispatchFits(d, b)) return { kind: 'smem', b };
+  }
   if (node.op === 'matmul' || node.op === 'linear') return { kind: 'reg', m: 4, n: 4 };
   if (node.op === 'conv2d_bwd_weight') return d.m <= 4 ? { kind: 'win', m: 4, n: 1 } : { kind: 'win', m: d.m <= 8 ? 8 : 16, n: d.n < 64 ? 1 : 2 };
   return d.m <= 4 ? { kind: 'reg', m: 4, n: 8 } : d.m <= 8 ? { kind: 'reg', m: 8, n: 8 } : { kind: 'reg', m: 16, n: 8 };

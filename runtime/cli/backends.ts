@@ -3,8 +3,11 @@ import { Backend } from '../backend.js';
 import { CpuBackend } from '../cpu/backend.js';
 import { UsageError } from './args.js';
 import { Progress } from '../train/progress.js';
+import { checkFits, cpuCapacity, gpuCapacity } from '../fit.js';
 import type { Gpu } from '../webgpu/device.js';
 import type { WebGpuBackend } from '../webgpu/executor.js';
+
+const warn = (line: string) => process.stderr.write(`lpc: warning: ${line}\n`);
 
 // Dawn (a 100 MB native module) loads only when a command actually asks for WebGPU.
 let device: typeof import('../webgpu/device.js') | undefined;
@@ -24,14 +27,18 @@ export function parseTuneBudget(text: string): TuneBudget {
 }
 
 /** `--backend webgpu|cpu` → a backend for the module (webgpu prints the adapter it uses). */
-export async function makeBackend(name: string | undefined, m: Module, quiet = false, budget?: TuneBudget): Promise<Backend> {
+export async function makeBackend(name: string | undefined, m: Module, quiet = false,
+  o: { budget?: TuneBudget; hint?: string } = {}): Promise<Backend> {
+  const hint = o.hint ?? 'lower the batch size';
   switch (name ?? 'webgpu') {
-    case 'cpu': return new CpuBackend(m);
+    case 'cpu': checkFits(m, cpuCapacity(), 'cpu-driver', hint, quiet ? undefined : warn); return new CpuBackend(m);
     case 'webgpu': {
       device = await import('../webgpu/device.js');
       const gpu = await device.getGpu({ quiet });
-      const b = budget ?? defaultTuneBudget(gpu.isCpuDriver);
-      return tunedWebGpuBackend(gpu, m, { budget: b, ...(quiet ? {} : { progress: new Progress() }) });
+      // before tuning, which would allocate the step's largest buffers to time its tilings
+      checkFits(m, gpuCapacity(gpu.limits, gpu.adapterDescription, gpu.isCpuDriver), gpu.isCpuDriver ? 'cpu-driver' : 'gpu', hint, quiet ? undefined : warn);
+      const budget = o.budget ?? defaultTuneBudget(gpu.isCpuDriver);
+      return tunedWebGpuBackend(gpu, m, { budget, ...(quiet ? {} : { progress: new Progress() }) });
     }
     default: throw new UsageError(`--backend must be webgpu or cpu, got '${name}'`);
   }

@@ -7,6 +7,7 @@ import { checkArtifactTarget, writeArtifact } from '../artifact.js';
 import { parsePolicy, PrecisionPolicy, PrecisionSpecError, printPolicy } from '../../ir/precision/index.js';
 import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
 import type { ModelOptions } from '../../dsl/index.js';
+import { checkFits, lpcCapacity } from '../fit.js';
 
 export const DEFAULT_OPTIMIZER = 'sgd(lr=0.05,momentum=0.9,wd=5e-4)';
 
@@ -50,9 +51,13 @@ export function compileArtifact(file: string, out: string, o: CompileOptions): {
   const t0 = performance.now();
   const traced = frontEnd(file, o.batch, o.modelOptions);
   const m = runPasses(traced, { batch: o.batch, optimizer: o.optimizer, precision: o.precision, printAfter: o.printAfter ?? [], timePasses: o.timePasses ?? false }, performance.now() - t0);
+  checkFits(m, lpcCapacity(), 'cpu-driver', batchHint(o.batch));
   writeArtifact(out, m, { model: m.name, source: file, batch: o.batch, optimizer: o.optimizer, ...(o.precision ? { precision: printPolicy(o.precision) } : {}) });
   return { module: m, seconds: (performance.now() - t0) / 1000 };
 }
+
+/** What to change when a plan is too large for the compile options: the batch, or the input shape. */
+export const batchHint = (batch: number): string => `lower --batch (now ${batch})${batch === 1 ? ' or the model\'s --input' : ''}`;
 
 /** The policy from --precision or --precision-file; errors name the place (`--precision:1:17:` or `file:2:5:`). */
 export function precisionFlag(p: Parsed): PrecisionPolicy | undefined {

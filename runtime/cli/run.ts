@@ -136,6 +136,7 @@ export async function runCommand(p: Parsed): Promise<void> {
   if (want !== have) throw new UsageError(`model '${art.manifest.options.model}' expects inputs [${want}] but ${dataSpec} has [${have}]`);
   const mismatch = classesProblem(art.manifest.options.model, classes, dataSpec, data.train.classes);
   if (mismatch) throw new UsageError(mismatch);
+  if (batch > data.train.n) throw new UsageError(`the artifact's batch ${batch} is larger than ${dataSpec}'s ${data.train.n} training images; recompile with a lower --batch`);
   const stepsPerEpoch = Math.min(Math.floor(data.train.n / batch), maxSteps ?? Infinity);
 
   let lr: LrConfig;
@@ -178,7 +179,7 @@ export async function runCommand(p: Parsed): Promise<void> {
     warmup: cfg('warmup') ?? null, swa: cfg('swa') ?? null, 'checkpoint-every': every === 'epoch' ? 'epoch' : every,
   };
 
-  const backend = await makeBackend(flag(p, 'backend'), module, false, tuneBudget);
+  const backend = await makeBackend(flag(p, 'backend'), module, false, { budget: tuneBudget, hint: `recompile with a lower --batch (the artifact's is ${batch})` });
   process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test images, batch ${batch}, ${epochs} epochs, precision ${art.manifest.options.precision ?? 'f32'}, lr ${describeLr(lr)}${swa ? `, SWA from epoch ${swa.start}` : ''}${resume ? `; resuming at epoch ${resume.epoch}, step ${resume.stepsDone}${resume.epochDone ? ' (epoch done)' : ''}` : ''}\n`);
   try {
     if (ckptDir) { fs.mkdirSync(ckptDir, { recursive: true }); lockDirectory(ckptDir, 'lpc run'); }

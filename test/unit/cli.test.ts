@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { optionsHash } from '../../runtime/artifact.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-cli-'));
 function lpc(args: string[], input?: string) {
@@ -275,18 +276,32 @@ describe('lpc CLI: bad input names its place and loses nothing', () => {
     expect([r.code, oneLine(r)]).toEqual([1, `lpc: ${path.join(f, 'x.lpc')}: cannot write the artifact (ENOTDIR: not a directory)`]);
   });
 
-  test("the manifest's compile options are checked (they are outside the content hashes)", () => {
+  test("the manifest's compile options are covered by options_sha256, and checked against the IR", () => {
     const copy = path.join(tmp, 'opts.lpc');
     fs.cpSync(art, copy, { recursive: true });
     const mf = path.join(copy, 'manifest.json');
     const m = JSON.parse(fs.readFileSync(mf, 'utf8'));
+    // an edited option that changes training (a valid value too) is found at load, in one line
+    for (const options of [
+      { ...m.options, batch: 8 }, { ...m.options, optimizer: { ...m.options.optimizer, lr: 0.5 } }, { ...m.options, precision: 'A=e5m2' },
+    ]) {
+      fs.writeFileSync(mf, JSON.stringify({ ...m, options }));
+      const r = lpc(['run', copy, ...run.slice(2)]);
+      expect([r.code, oneLine(r)]).toEqual([1, `lpc: ${copy}: manifest.json: the compile options were edited (they do not match options_sha256); recompile the model with the options you want`]);
+    }
+    // the hash rewritten with them: the options are still checked against the IR
     for (const [k, v, msg] of [
       ['batch', 8, "options.batch 8 disagrees with the graph's batch 2"],
       ['optimizer', { kind: 'sgd', lr: 'abc', momentum: 0.9, wd: 0 }, 'options.optimizer {"kind":"sgd","lr":"abc","momentum":0.9,"wd":0}: need lr > 0, 0 ≤ momentum < 1, wd ≥ 0 (got lr=abc, momentum=0.9, wd=0)'],
     ] as const) {
-      fs.writeFileSync(mf, JSON.stringify({ ...m, options: { ...m.options, [k]: v } }));
+      const options = { ...m.options, [k]: v };
+      fs.writeFileSync(mf, JSON.stringify({ ...m, options, options_sha256: optionsHash(options) }));
       const r = lpc(['run', copy, ...run.slice(2)]);
       expect([r.code, oneLine(r)]).toEqual([1, `lpc: ${copy}: manifest.json: ${msg}; recompile the model`]);
     }
+    // an artifact of the previous format (no options hash): refused with a recompile message
+    fs.writeFileSync(mf, JSON.stringify({ ...m, version: 2, options_sha256: undefined }));
+    const old = lpc(['run', copy, ...run.slice(2)]);
+    expect([old.code, oneLine(old)]).toEqual([1, `lpc: ${copy}: artifact version 2 is not supported (this lpc reads version 3); recompile it`]);
   });
 });

@@ -60,7 +60,9 @@ export function stepFeeds(g: Graph, state: Map<string, Float32Array>, r: () => n
  * waits for it to be gone; `what` names the point in the error when the child ends before it.
  */
 export async function killWhen(preload: string, env: Record<string, string>, lpcArgs: string[], reached: () => boolean, what: string): Promise<void> {
-  const child = spawn(process.execPath, ['--require', preload, 'bin/lpc.js', ...lpcArgs], { stdio: 'ignore', env: { ...process.env, ...env } });
+  // LPC_STDERR_FILTERED: bin/lpc.js runs the command in this process (not in a child that filters Dawn's warnings),
+  // so the SIGKILL lands on the process the preload stopped
+  const child = spawn(process.execPath, ['--require', preload, 'bin/lpc.js', ...lpcArgs], { stdio: 'ignore', env: { ...process.env, ...env, LPC_STDERR_FILTERED: '1' } });
   let exited = false;
   child.on('exit', () => { exited = true; });
   for (;;) {
