@@ -1,0 +1,93 @@
+/**
+ * The first run of a model on a fresh adapter (issue: first-run tuning): how long `lpc run` takes to its first
+ * training step with an empty tune cache and the default tuning budget, and how the budget's picks compare with a
+ * full tune's in step time.
+ *
+ *   node dist/bench/first-run.js [--models resnet18:16,resnet20:32] [--budget S] [--steps N] [--rounds R] [--json FILE]
+ *
+ * Per model, with a fresh cache folder: (1) what lpc run does after loading the artifact — the backend with the
+ * budget's tuning, state upload, the first step (pipeline JIT included) — timed from start to the first step's end;
+ * (2) a full tune of what the budget left (the same cache, as a later `lpc tune` would); (3) R alternating rounds of N
+ * steps on the budget's backend and the full tune's, step times compared by median and lower quartile.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { frontEnd } from '../dsl/frontend.js';
+import { runPasses } from '../passes/pipeline.js';
+import { Module } from '../ir/graph.js';
+import { initState } from '../runtime/train/init.js';
+import { Progress } from '../runtime/train/progress.js';
+import { defaultTuneBudget, tunedWebGpuBackend } from '../runtime/cli/backends.js';
+import { getGpu, shutdownGpu } from '../runtime/webgpu/device.js';
+import { Backend } from '../runtime/backend.js';
+import { DEFAULT_SGD } from './recipes.js';
+import { Flags } from './common.js';
+
+const flags = new Flags();
+const models = (flags.str('--models') ?? 'resnet20:32,resnet18:16').split(',').map((s) => { const [name, b] = s.split(':'); return { name, batch: Number(b ?? 16) }; });
+const steps = flags.int('--steps', 2), rounds = flags.int('--rounds', 3);
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+
+const gpu = await getGpu({ quiet: true });
+const budget = flags.str('--budget') ? Number(flags.str('--budget')) : defaultTuneBudget(gpu.isCpuDriver);
+log(`adapter ${gpu.adapterDescription}; tuning budget ${budget} s`);
+
+/** One training step's feeds: a fixed pseudo-random batch of the model's input shape. */
+function feeds(m: Module): Record<string, Float32Array | Int32Array> {
+  const g = m.graphs.find((x) => x.name === 'train')!;
+  const out: Record<string, Float32Array | Int32Array> = {};
+  for (const n of g.nodes.filter((x) => x.op === 'input')) {
+    const size = (n.attrs.shape as number[]).reduce((a, b) => a * b, 1);
+    out[n.attrs.name as string] = n.attrs.dtype === 'i32' ? Int32Array.from({ length: size }, (_, i) => i % 10) : Float32Array.from({ length: size }, (_, i) => Math.sin(i * 0.37));
+  }
+  return out;
+}
+
+async function step(b: Backend, m: Module, k: number): Promise<number> {
+  const t0 = performance.now();
+  await b.run('train', feeds(m), { seed: 0, step: k }, ['loss']);
+  return performance.now() - t0;
+}
+
+const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * q)];
+const results: Record<string, unknown>[] = [];
+for (const { name, batch } of models) {
+  const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-first-run-'));
+  process.env.LPC_CACHE_DIR = cache;
+  const m = runPasses(frontEnd(`models/${name}.ts`, batch), { batch, optimizer: DEFAULT_SGD, log: () => {} });
+  const state = initState(m, 0);
+  const t0 = performance.now();
+  const quick = await tunedWebGpuBackend(gpu, m, { budget, progress: new Progress() });
+  const tuned = performance.now();
+  await quick.setState(state);
+  await step(quick, m, 0);
+  const first = performance.now();
+  log(`${name} b${batch}: first step after ${((first - t0) / 1000).toFixed(1)} s (tuning ${((tuned - t0) / 1000).toFixed(1)} s, first step ${((first - tuned) / 1000).toFixed(1)} s)`);
+  const f0 = performance.now();
+  const full = await tunedWebGpuBackend(gpu, m, { budget: 'full', progress: new Progress() });
+  const fullTune = performance.now() - f0;
+  await full.setState(state);
+  await step(full, m, 0); // JIT
+  const q: number[] = [], f: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < steps; k++) q.push(await step(quick, m, 1 + k));
+    for (let k = 0; k < steps; k++) f.push(await step(full, m, 1 + k));
+  }
+  const row = {
+    model: name, batch, budget_s: budget,
+    first_step_s: +((first - t0) / 1000).toFixed(1), tuning_s: +((tuned - t0) / 1000).toFixed(1), full_tune_rest_s: +(fullTune / 1000).toFixed(1),
+    budget_step_ms: +quantile(q, 0.5).toFixed(0), full_step_ms: +quantile(f, 0.5).toFixed(0),
+    ratio_median: +(quantile(q, 0.5) / quantile(f, 0.5)).toFixed(3), ratio_q1: +(quantile(q, 0.25) / quantile(f, 0.25)).toFixed(3),
+  };
+  log(JSON.stringify(row));
+  results.push(row);
+  await quick.dispose(); await full.dispose();
+  fs.rmSync(cache, { recursive: true, force: true });
+}
+console.log('| model | first step (s) | of which tuning (s) | full tune of the rest (s) | step, budget picks (ms) | step, full tune (ms) | ratio (median / lower quartile) |');
+console.log('|---|---|---|---|---|---|---|');
+for (const r of results) console.log(`| ${r.model} b${r.batch} | ${r.first_step_s} | ${r.tuning_s} | ${r.full_tune_rest_s} | ${r.budget_step_ms} | ${r.full_step_ms} | ${r.ratio_median} / ${r.ratio_q1} |`);
+const json = flags.str('--json');
+if (json) fs.writeFileSync(json, JSON.stringify({ adapter: gpu.adapterDescription, results }, null, 1) + '\n');
+await shutdownGpu();
