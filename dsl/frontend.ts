@@ -11,10 +11,10 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type * as dsl from './index.js';
 import { Module } from '../ir/graph.js';
-import { checkModelOptions, evalModel, traceModel, TranspiledModel } from './model-run.js';
+import { checkModelOptions, evalModel, ModelProject, traceModel, TranspiledModel } from './model-run.js';
 
 export { checkModelOptions, traceModel } from './model-run.js';
-export type { TranspiledModel } from './model-run.js';
+export type { ModelProject, TranspiledModel } from './model-run.js';
 
 // The TypeScript compiler is one 9 MB CommonJS file. Loaded with require() it is compiled once; imported from ESM,
 // Node 20 first scans all of it to detect its module format and lex its named exports (≈0.5 s per compile).
@@ -76,32 +76,78 @@ export function typeCheckCacheDir(): string {
   return fs.existsSync(nm) ? path.join(nm, '.cache', 'lpc', 'typecheck') : path.join(os.tmpdir(), `lpc-typecheck-${process.getuid?.() ?? 'user'}`);
 }
 
-/** The marker file that records a passed type-check of `file` as it is now, or undefined if it is not cacheable. */
+/** The marker file that records a passed type-check of `file` (and its local modules) as they are now, or undefined
+ *  if it is not cacheable. */
 export function typeCheckMarker(file: string): string | undefined {
-  const key = typeCheckKey(fs.readFileSync(file, 'utf8'), dslTypesPath());
+  const key = typeCheckKey(gatherProject(file), dslTypesPath());
   return key && path.join(typeCheckCacheDir(), key);
 }
 
-function typeCheckKey(src: string, dslPath: string): string | undefined {
+function typeCheckKey(p: ProjectSources, dslPath: string): string | undefined {
   if (!dslPath.endsWith('.d.ts')) return undefined; // the DSL sources import more files: no cache
-  const pre = ts.preProcessFile(src, true, true);
-  if (pre.referencedFiles.length || pre.typeReferenceDirectives.length || pre.libReferenceDirectives.length ||
-    pre.importedFiles.some((f) => f.fileName !== 'lpc/dsl')) return undefined;
+  for (const f of p.files) {
+    const pre = ts.preProcessFile(f.text, true, true);
+    if (pre.referencedFiles.length || pre.typeReferenceDirectives.length || pre.libReferenceDirectives.length) return undefined;
+  }
   const h = createHash('sha256');
-  for (const part of [ts.version, JSON.stringify(compilerOptions), fs.readFileSync(dslPath, 'utf8'), src]) h.update(part).update('\0');
+  for (const part of [ts.version, JSON.stringify(compilerOptions), fs.readFileSync(dslPath, 'utf8')]) h.update(part).update('\0');
+  for (const f of p.files) h.update(f.key).update('\0').update(f.text).update('\0');
   return h.digest('hex');
+}
+
+/** A model file and the local modules it imports (transitively), each with its text; the entry first. */
+export interface ProjectSources { root: string; files: { key: string; abs: string; display: string; text: string }[] }
+
+/**
+ * The files of a model project: the entry and every module it imports by a relative path, which must lie in the
+ * entry's folder tree. Any other import but 'lpc/dsl' is refused at its place, before TypeScript (whose diagnostic
+ * would advise installing type definitions).
+ */
+export function gatherProject(file: string): ProjectSources {
+  const abs = path.resolve(file);
+  if (!fs.existsSync(abs)) throw new Error(`${file}: no such model file`);
+  if (fs.statSync(abs).isDirectory()) throw new Error(`${file}: is a directory, not a model file`);
+  const root = fs.realpathSync(path.dirname(abs));
+  const files: ProjectSources['files'] = [];
+  const seen = new Set<string>();
+  const visit = (real: string, display: string) => {
+    if (seen.has(real)) return;
+    seen.add(real);
+    const text = fs.readFileSync(real, 'utf8');
+    files.push({ key: path.relative(root, real).split(path.sep).join('/'), abs: real, display, text });
+    const sf = ts.createSourceFile(display, text, ts.ScriptTarget.ES2022, true);
+    for (const { fileName: spec, pos } of ts.preProcessFile(text, true, true).importedFiles) {
+      if (spec === 'lpc/dsl') continue;
+      const { line, character } = sf.getLineAndCharacterOfPosition(pos);
+      const here = `${display}:${line + 1}:${character + 1}`;
+      if (!spec.startsWith('./') && !spec.startsWith('../'))
+        throw new Error(`${here}: a model may import only 'lpc/dsl' and its own files (./…), not '${spec}'`);
+      const found = localModule(path.dirname(real), spec);
+      if (!found) throw new Error(`${here}: cannot find '${spec}' (a .ts file next to the model or below it)`);
+      if (!found.startsWith(root + path.sep)) throw new Error(`${here}: '${spec}' is outside the model's folder ${path.relative(process.cwd(), root) || '.'}; a model imports only files in its folder tree`);
+      visit(found, path.relative(process.cwd(), found));
+    }
+  };
+  visit(fs.realpathSync(abs), file);
+  return { root, files };
+}
+
+/** The real path of the .ts file a relative import names (`./x.js`, `./x`, `./x.ts`, `./dir`), if there is one. */
+function localModule(dir: string, spec: string): string | undefined {
+  const base = path.resolve(dir, spec);
+  const candidates = [base.endsWith('.js') ? `${base.slice(0, -3)}.ts` : '', base.endsWith('.ts') ? base : '', `${base}.ts`, path.join(base, 'index.ts')];
+  for (const c of candidates) if (c && fs.existsSync(c) && fs.statSync(c).isFile()) return fs.realpathSync(c);
+  return undefined;
 }
 
 /** Type-checks a model file; throws DiagnosticsError listing every diagnostic. `cache: false` always checks. */
 export function typeCheck(file: string, o: { cache?: boolean } = {}): void {
-  const abs = path.resolve(file);
-  if (!fs.existsSync(abs)) throw new Error(`${file}: no such model file`);
-  if (fs.statSync(abs).isDirectory()) throw new Error(`${file}: is a directory, not a model file`);
+  const project = gatherProject(file);
+  const abs = project.files[0].abs;
   const dslPath = dslTypesPath();
-  const marker = o.cache === false ? undefined : typeCheckMarker(abs);
+  const key = o.cache === false ? undefined : typeCheckKey(project, dslPath);
+  const marker = key && path.join(typeCheckCacheDir(), key);
   if (marker && fs.existsSync(marker)) return;
-  // before TypeScript, whose diagnostic for another module would advise installing its type definitions
-  dslImports(ts.createSourceFile(file, fs.readFileSync(abs, 'utf8'), ts.ScriptTarget.ES2022, true));
   const host = ts.createCompilerHost(compilerOptions);
   host.resolveModuleNames = (names, containing) => names.map((n) => {
     if (n === 'lpc/dsl') return { resolvedFileName: dslPath, extension: dslPath.endsWith('.d.ts') ? ts.Extension.Dts : ts.Extension.Ts };
@@ -110,7 +156,7 @@ export function typeCheck(file: string, o: { cache?: boolean } = {}): void {
   const program = ts.createProgram([abs], compilerOptions, host);
   const diags = ts.getPreEmitDiagnostics(program).filter((d) => d.category === ts.DiagnosticCategory.Error);
   if (diags.length) {
-    const name = (f: string) => (path.resolve(f) === abs ? file : path.relative(process.cwd(), f));
+    const name = (f: string) => (fs.realpathSync(path.resolve(f)) === abs ? file : path.relative(process.cwd(), f));
     throw new DiagnosticsError(diags.map((d) => formatDiagnostic(d, name)).join('\n'), diags.length);
   }
   if (marker) {
@@ -123,11 +169,7 @@ function dslImports(sf: TS.SourceFile): { names: Set<string>; namespaces: Set<st
   const names = new Set<string>(), namespaces = new Set<string>();
   for (const st of sf.statements) {
     if (!ts.isImportDeclaration(st) || !ts.isStringLiteral(st.moduleSpecifier)) continue;
-    const spec = st.moduleSpecifier.text;
-    if (spec !== 'lpc/dsl') {
-      const { line, character } = sf.getLineAndCharacterOfPosition(st.moduleSpecifier.getStart(sf));
-      throw new Error(`${sf.fileName}:${line + 1}:${character + 1}: a model may import only 'lpc/dsl', not '${spec}'`);
-    }
+    if (st.moduleSpecifier.text !== 'lpc/dsl') continue; // the project's own modules (gatherProject checked them)
     const b = st.importClause?.namedBindings;
     if (b && ts.isNamedImports(b)) for (const e of b.elements) names.add(e.name.text);
     if (b && ts.isNamespaceImport(b)) namespaces.add(b.name.text);
@@ -135,10 +177,10 @@ function dslImports(sf: TS.SourceFile): { names: Set<string>; namespaces: Set<st
   return { names, namespaces };
 }
 
-/** Rewrites `f(args)` for every DSL function f into `__lpc_at(file, line, col, f)(args)`, and `throw v` into
+/** Rewrites every call `f(args)` by name into `__lpc_at(file, line, col, f)(args)`, and `throw v` into
  *  `throw __lpc_throw(file, line, col, v)` (dsl/model-run.ts lpcThrow). */
 function locTransformer(displayFile: string, sf0: TS.SourceFile): TS.TransformerFactory<TS.SourceFile> {
-  const { names, namespaces } = dslImports(sf0);
+  const { namespaces } = dslImports(sf0);
   return (context) => (sf) => {
     const f = context.factory;
     const visit = (n: TS.Node): TS.Node => {
@@ -150,12 +192,14 @@ function locTransformer(displayFile: string, sf0: TS.SourceFile): TS.Transformer
         return f.updateThrowStatement(n, f.createCallExpression(f.createIdentifier('__lpc_throw'), undefined, [
           f.createStringLiteral(displayFile), f.createNumericLiteral(line + 1), f.createNumericLiteral(character + 1), n.expression]));
       }
-      if (!ts.isCallExpression(n)) return n;
+      if (!ts.isCallExpression(n) || n.questionDotToken || (n.flags & ts.NodeFlags.OptionalChain)) return n;
       const callee = n.expression;
-      const isDsl = (ts.isIdentifier(callee) && names.has(callee.text)) ||
+      // every call by a plain name: at run time __lpc_at gives a place only to DSL functions, so an alias
+      // (const c = conv2d) or a helper's function parameter works too; property calls only on a DSL namespace
+      const wrap = ts.isIdentifier(callee) ||
         (ts.isPropertyAccessExpression(callee) && ts.isIdentifier(callee.expression) && namespaces.has(callee.expression.text));
       const orig = ts.getOriginalNode(n);
-      if (!isDsl || orig.pos < 0) return n;
+      if (!wrap || orig.pos < 0) return n;
       const { line, character } = sf0.getLineAndCharacterOfPosition(orig.getStart(sf0));
       const wrapped = f.createCallExpression(f.createIdentifier('__lpc_at'), undefined, [
         f.createStringLiteral(displayFile), f.createNumericLiteral(line + 1), f.createNumericLiteral(character + 1), callee]);
@@ -165,19 +209,26 @@ function locTransformer(displayFile: string, sf0: TS.SourceFile): TS.Transformer
   };
 }
 
-/** Transpiles a model file to CommonJS with its DSL calls and throws wrapped with their places (pure: runs nothing). */
-export function transpileModel(file: string): TranspiledModel {
-  const src = fs.readFileSync(file, 'utf8');
-  const sf0 = ts.createSourceFile(file, src, ts.ScriptTarget.ES2022, true);
+/** Transpiles one source file to CommonJS with its calls and throws wrapped with their places (runs nothing). */
+function transpileFile(display: string, abs: string, src: string): TranspiledModel {
+  const sf0 = ts.createSourceFile(display, src, ts.ScriptTarget.ES2022, true);
   const out = ts.transpileModule(src, {
-    fileName: file,
+    fileName: display,
     compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, sourceMap: true },
-    transformers: { before: [locTransformer(file, sf0)] },
+    transformers: { before: [locTransformer(display, sf0)] },
   });
   // V8 ignores a sourceURL with whitespace in it: name the code by a hash of its path instead
-  const url = `lpc-model-${createHash('sha256').update(path.resolve(file)).digest('hex').slice(0, 16)}.js`;
+  const url = `lpc-model-${createHash('sha256').update(abs).digest('hex').slice(0, 16)}.js`;
   const code = out.outputText.replace(/\/\/# sourceMappingURL=.*\s*$/, '') + `\n//# sourceURL=${url}`;
-  return { file, code, sourceMap: out.sourceMapText!, url };
+  return { file: display, code, sourceMap: out.sourceMapText!, url };
+}
+
+/** Transpiles a model file and the local modules it imports (pure: runs nothing). */
+export function transpileModel(file: string): ModelProject {
+  const p = gatherProject(file);
+  const modules: Record<string, TranspiledModel> = {};
+  for (const f of p.files) modules[f.key] = transpileFile(f.display, f.abs, f.text);
+  return { entry: p.files[0].key, modules };
 }
 
 /** Runs a model file in this process and returns its default-exported model (runtime/sandbox runs it in a child). */

@@ -35,22 +35,26 @@ function decodeMappings(mappings: string): [number, number, number][][] {
 /** new Function puts its own two-line header before the body, which the stack's line numbers count. */
 const FUNCTION_HEADER_LINES = 2;
 
+/** One transpiled module as the stack sees it: its sourceURL, its source map and the file name to show. */
+export interface MappedModule { url: string; sourceMap: string; file: string }
+
 /**
- * A mapper for code run with `//# sourceURL=<url>` by new Function: given an error, the 1-based `line:col` in the
- * source of the first stack frame inside that code, or undefined when none is.
+ * A mapper for modules run with `//# sourceURL=<url>` by new Function: given an error, `file:line:col` (1-based) in
+ * the source of the first stack frame inside any of them, or undefined when none is.
  */
-export function stackPlace(url: string, sourceMap: string): (e: unknown) => string | undefined {
-  const lines = decodeMappings(JSON.parse(sourceMap).mappings as string);
-  const esc = url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const frame = new RegExp(`${esc}:(\\d+):(\\d+)`);
+export function stackPlace(modules: MappedModule[]): (e: unknown) => string | undefined {
+  const byUrl = new Map(modules.map((m) => [m.url, { file: m.file, lines: decodeMappings(JSON.parse(m.sourceMap).mappings as string) }]));
+  const esc = (u: string) => u.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const frame = new RegExp(`(${modules.map((m) => esc(m.url)).join('|')}):(\\d+):(\\d+)`);
   return (e) => {
-    const m = e instanceof Error && typeof e.stack === 'string' ? frame.exec(e.stack) : null;
+    const m = e instanceof Error && typeof e.stack === 'string' && modules.length ? frame.exec(e.stack) : null;
     if (!m) return undefined;
-    const genLine = Number(m[1]) - 1 - FUNCTION_HEADER_LINES, genCol = Number(m[2]) - 1;
-    const segs = lines[genLine];
+    const mod = byUrl.get(m[1])!;
+    const genLine = Number(m[2]) - 1 - FUNCTION_HEADER_LINES, genCol = Number(m[3]) - 1;
+    const segs = mod.lines[genLine];
     if (!segs?.length) return undefined;
     let best = segs[0];
     for (const s of segs) if (s[0] <= genCol) best = s;
-    return `${best[1] + 1}:${best[2] + 1}`;
+    return `${mod.file}:${best[1] + 1}:${best[2] + 1}`;
   };
 }

@@ -1,14 +1,36 @@
 /**
- * Running a transpiled model file and tracing it. No TypeScript compiler here: the sandbox's child process
+ * Running a transpiled model project and tracing it. No TypeScript compiler here: the sandbox's child process
  * (runtime/sandbox) loads only this, the DSL and the IR.
  */
-import { stackPlace } from './model-errors.js';
+import { MappedModule, stackPlace } from './model-errors.js';
 import * as dsl from './index.js';
 import { checkOwnTensor, lpcAt, withTrace } from './trace.js';
 import { Module } from '../ir/graph.js';
 
-/** A model file after transpiling: CommonJS code whose DSL calls and throws carry their place, and its source map. */
+/** One model source file after transpiling: CommonJS code whose calls and throws carry their place, and its map. */
 export interface TranspiledModel { file: string; code: string; sourceMap: string; url: string }
+
+/** A model file and the local modules it imports, keyed by their path relative to the entry's folder ('/'-separated). */
+export interface ModelProject { entry: string; modules: Record<string, TranspiledModel> }
+
+/** The DSL's functions: `__lpc_at` gives a call site only to these (the front end wraps every call by name, so a
+ *  DSL function reached through an alias or a helper's parameter still gets its own place). */
+const DSL_FUNCTIONS = new Set<unknown>(Object.values(dsl).filter((v) => typeof v === 'function'));
+function at(file: string, line: number, col: number, f: unknown): unknown {
+  return DSL_FUNCTIONS.has(f) ? lpcAt(file, line, col, f as (...a: never[]) => unknown) : f;
+}
+
+/** `spec` imported from module `from` (both relative to the project's folder): the key of the module it names. */
+export function resolveLocal(from: string, spec: string, keys: Set<string>): string | undefined {
+  const parts = from.split('/').slice(0, -1);
+  for (const p of spec.split('/')) {
+    if (p === '.' || p === '') continue;
+    if (p === '..') { if (!parts.length) return undefined; parts.pop(); } else parts.push(p);
+  }
+  const base = parts.join('/');
+  const candidates = [base.endsWith('.js') ? `${base.slice(0, -3)}.ts` : undefined, base, `${base}.ts`, `${base}/index.ts`];
+  return candidates.find((c) => c !== undefined && keys.has(c));
+}
 
 const MAX_SHOWN = 200;
 
@@ -28,31 +50,46 @@ export function lpcThrow(file: string, line: number, col: number, v: unknown): u
   return new Error(`${file}:${line}:${col}: the model threw ${showValue(v)}, which is not an Error`);
 }
 
-/** Runs a transpiled model file and returns its default-exported model. The model is user code that the user asked
- *  us to compile; it runs with only the DSL in reach of `require` (runtime/sandbox contains the rest). */
-export function evalModel(t: TranspiledModel): dsl.ModelDef {
-  const { file } = t;
-  const place = stackPlace(t.url, t.sourceMap);
-  const mod: { exports: Record<string, unknown> } = { exports: {} };
-  const req = (name: string) => {
-    if (name === 'lpc/dsl') return dsl;
-    throw new Error(`${file}: a model may import only 'lpc/dsl', not '${name}'`);
+/** Runs a transpiled model project and returns its entry's default-exported model. The model is user code that the
+ *  user asked us to compile; `require` reaches only the DSL and the project's own modules (runtime/sandbox contains
+ *  the rest). */
+export function evalModel(p: ModelProject): dsl.ModelDef {
+  const entry = p.modules[p.entry];
+  const file = entry.file;
+  const mods = Object.values(p.modules);
+  const place = stackPlace(mods.map((m): MappedModule => ({ url: m.url, sourceMap: m.sourceMap, file: m.file })));
+  const keys = new Set(Object.keys(p.modules));
+  const loaded = new Map<string, { exports: Record<string, unknown> }>();
+  const load = (key: string): Record<string, unknown> => {
+    const hit = loaded.get(key);
+    if (hit) return hit.exports; // a cycle sees the exports made so far, as CommonJS does
+    const t = p.modules[key];
+    const mod: { exports: Record<string, unknown> } = { exports: {} };
+    loaded.set(key, mod);
+    const req = (name: string) => {
+      if (name === 'lpc/dsl') return dsl;
+      const k = name.startsWith('.') ? resolveLocal(key, name, keys) : undefined;
+      if (k === undefined) throw new Error(`${t.file}: a model may import only 'lpc/dsl' and its own files, not '${name}'`);
+      return load(k);
+    };
+    new Function('require', 'exports', 'module', '__lpc_at', '__lpc_throw', t.code)(req, mod.exports, mod, at, lpcThrow);
+    return mod.exports;
   };
-  try {
-    new Function('require', 'exports', 'module', '__lpc_at', '__lpc_throw', t.code)(req, mod.exports, mod, lpcAt, lpcThrow);
-  } catch (e) { throw placed(e, file, place); }
-  const m = mod.exports.default as dsl.ModelDef | undefined;
+  const files = mods.map((m) => m.file);
+  let exports: Record<string, unknown>;
+  try { exports = load(p.entry); } catch (e) { throw placed(e, files, place); }
+  const m = exports.default as dsl.ModelDef | undefined;
   if (!m || m.kind !== 'lpc.model') throw new Error(`${file}: the default export must be model(name, () => …)`);
   // tracing calls the model's build function later: its own errors are placed the same way
-  return { ...m, build: (o) => { try { return m.build(o); } catch (e) { throw placed(e, file, place); } } };
+  return { ...m, build: (o) => { try { return m.build(o); } catch (e) { throw placed(e, files, place); } } };
 }
 
 /** An error the model's code threw, its message prefixed with the file:line:col it came from (when it has none). */
-function placed(e: unknown, file: string, place: (e: unknown) => string | undefined): unknown {
-  if (!(e instanceof Error)) return new Error(`${file}: the model threw ${showValue(e)}, which is not an Error`);
-  if (e.message.startsWith(`${file}:`)) return e;
-  const at = place(e);
-  if (at) e.message = `${file}:${at}: ${e.message}`;
+function placed(e: unknown, files: string[], place: (e: unknown) => string | undefined): unknown {
+  if (!(e instanceof Error)) return new Error(`${files[0]}: the model threw ${showValue(e)}, which is not an Error`);
+  if (files.some((f) => e.message.startsWith(`${f}:`))) return e;
+  const where = place(e);
+  if (where) e.message = `${where}: ${e.message}`;
   return e;
 }
 

@@ -6,11 +6,11 @@
  */
 import * as fs from 'node:fs';
 import type { ModelOptions } from '../../dsl/index.js';
-import { evalModel, traceModel, TranspiledModel } from '../../dsl/model-run.js';
+import { evalModel, ModelProject, traceModel } from '../../dsl/model-run.js';
 import { printModule } from '../../ir/print.js';
 import { pepppCounts, PepppCounts } from '../peppp/counts.js';
 
-export interface TraceRequest { model: TranspiledModel; batch: number; options: ModelOptions; counts: boolean }
+export interface TraceRequest { model: ModelProject; batch: number; options: ModelOptions; counts: boolean }
 export type TraceReply = { ok: true; ir: string; counts?: PepppCounts } | { ok: false; message: string };
 
 const REPLY_FD = 3;
