@@ -12,15 +12,14 @@ import { Backend, Feed, StepInfo } from '../backend.js';
 import { Gpu } from './device.js';
 import './device.js'; // installs the WebGPU globals (GPUBufferUsage …) even when only the type is used
 import { PipelineCache } from './pipelines.js';
+import { BindContext, bindKernel, encodeLaunches, Launch, STEP_BYTES } from './launch.js';
 import { GraphMemoryPlan, ModuleMemoryPlan } from '../../passes/memory.js';
 import { moduleKernels, planModule } from '../memory.js';
 import { TilePicker } from '../../codegen/kernels/tiles.js';
 
-interface Dispatch { kernel: Kernel; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; clears: GPUBuffer[] }
-
 interface CompiledGraph {
   graph: Graph;
-  dispatches: Dispatch[];
+  dispatches: Launch[];
   inputs: Map<string, GPUBuffer>;
   /** (from, to) copies that apply the state updates. */
   updates: [GPUBuffer, GPUBuffer, number][];
@@ -55,7 +54,7 @@ export class WebGpuBackend implements Backend {
     this.device = gpu.device;
     this.description = `webgpu (${gpu.adapterDescription})`;
     this.pipelines = new PipelineCache(this.device);
-    this.stepBuf = this.buffer(STEP_WORDS * 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
+    this.stepBuf = this.buffer(STEP_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
     const variant = opts.variant ?? (gpu.isCpuDriver ? 'cpu-driver' : 'gpu');
     // GEMM tilings: the caller's picker (runtime/webgpu/tune.ts: the adapter's measured choices), else the defaults.
     const kernels = moduleKernels(m, variant, opts.tiles);
@@ -99,29 +98,18 @@ export class WebGpuBackend implements Backend {
         bufs.push(b);
       }
     }
-    const dispatches: Dispatch[] = [];
+    const dispatches: Launch[] = [];
+    const uniform = (bytes: number, label: string) => this.buffer(bytes, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label);
     for (const n of g.nodes) {
       const scratch = new Map<number, GPUBuffer>();
-      for (const k of kernels[n.id]) {
-        const { pipeline, layout } = this.pipelines.get(k);
-        const params = this.buffer(k.params.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${k.name} params`);
-        this.device.queue.writeBuffer(params, 0, k.params);
-        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params } }];
-        if (k.usesStep) entries.push({ binding: 1, resource: { buffer: this.stepBuf } });
-        k.bindings.forEach((bd, i) => {
-          let buf: GPUBuffer;
-          if (bd.ref.kind === 'node') buf = bufs[bd.ref.id];
-          else {
-            const { index, bytes } = bd.ref;
-            if (!scratch.has(index))
-              scratch.set(index, plan ? this.pool[slotOf.get(`${n.id}:${index}`)!] : this.buffer(bytes, STORAGE, `${k.name} scratch${index}`));
-            buf = scratch.get(index)!;
-          }
-          entries.push({ binding: 2 + i, resource: { buffer: buf } });
-        });
-        const bindGroup = this.device.createBindGroup({ layout, entries, label: k.name });
-        dispatches.push({ kernel: k, pipeline, bindGroup, clears: (k.clears ?? []).map((i) => scratch.get(i)!) });
-      }
+      const ctx: BindContext = {
+        device: this.device, pipelines: this.pipelines, step: this.stepBuf, uniform, node: (id) => bufs[id],
+        scratch: (index, bytes, label) => {
+          if (!scratch.has(index)) scratch.set(index, plan ? this.pool[slotOf.get(`${n.id}:${index}`)!] : this.buffer(bytes, STORAGE, label));
+          return scratch.get(index)!;
+        },
+      };
+      for (const k of kernels[n.id]) dispatches.push(bindKernel(ctx, k));
     }
     const updates: [GPUBuffer, GPUBuffer, number][] = [];
     for (const u of g.updates) {
@@ -188,16 +176,8 @@ export class WebGpuBackend implements Backend {
     stepWords(step, this.stepData);
     q.writeBuffer(this.stepBuf, 0, this.stepData);
     const enc = this.device.createCommandEncoder();
-    // Scratch buffers belong to one node's kernels only, so zeroing them all up front is enough (the plan keeps a
-    // cleared scratch buffer's slot to itself from the start of the step to its node's last dispatch).
-    for (const d of cg.dispatches) for (const c of d.clears) enc.clearBuffer(c);
-    const pass = enc.beginComputePass();
-    for (const d of cg.dispatches) {
-      pass.setPipeline(d.pipeline);
-      pass.setBindGroup(0, d.bindGroup);
-      pass.dispatchWorkgroups(...d.kernel.dispatch);
-    }
-    pass.end();
+    // the plan keeps a cleared scratch buffer's slot to itself from the start of the step to its node's last dispatch
+    encodeLaunches(enc, cg.dispatches);
     return this.finish(enc, cg, read);
   }
 

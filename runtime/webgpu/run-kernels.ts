@@ -7,9 +7,10 @@
  */
 import { Graph } from '../../ir/graph.js';
 import { numel } from '../../ir/types.js';
-import { Kernel, STEP_WORDS, stepWords } from '../../codegen/kernel.js';
+import { Kernel, stepWords } from '../../codegen/kernel.js';
 import { kernelsForNode, Variant } from '../../codegen/kernels/index.js';
 import { PipelineCache } from './pipelines.js';
+import { BindContext, bindKernel, encodeLaunches, Launch, STEP_BYTES } from './launch.js';
 import { TilePicker } from '../../codegen/kernels/tiles.js';
 
 export type HostArray = Float32Array | Int32Array;
@@ -79,12 +80,12 @@ export async function runKernels(device: GPUDevice, g: Graph, o: RunKernelsOptio
       device.queue.writeBuffer(bufferOf(id), 0, v.buffer, v.byteOffset, v.byteLength);
       ready.add(storageNode(g, id));
     }
-    const stepBuf = make(STEP_WORDS * 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
+    const stepBuf = make(STEP_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
     device.queue.writeBuffer(stepBuf, 0, stepWords(o.step ?? {}));
 
     const enc = device.createCommandEncoder({ label: 'runKernels' });
     const kernels: Kernel[] = [];
-    const dispatches: { k: Kernel; pipeline: GPUComputePipeline; group: GPUBindGroup }[] = [];
+    const launches: Launch[] = [];
     // A node run again (profiling repeats one) reuses its scratch: fresh buffers each time would time Dawn's
     // zero-initialisation of them, not the kernels.
     const scratchOf = new Map<number, Map<number, GPUBuffer>>();
@@ -95,43 +96,20 @@ export async function runKernels(device: GPUDevice, g: Graph, o: RunKernelsOptio
         if (!ready.has(storageNode(g, i))) throw new Error(`%${id} ${node.op} needs %${i} (${g.nodes[i].op}), which is neither fed nor run before it`);
       const scratch = scratchOf.get(id) ?? new Map<number, GPUBuffer>();
       scratchOf.set(id, scratch);
+      const ctx: BindContext = {
+        device, pipelines, step: stepBuf, node: bufferOf,
+        uniform: (bytes, label) => make(bytes, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label),
+        scratch: (index, bytes, label) => { if (!scratch.has(index)) scratch.set(index, make(bytes, STORAGE, label)); return scratch.get(index)!; },
+      };
       for (const k of kernelsForNode(g, id, { variant: o.variant, tiles: o.tiles })) {
         if (o.only && !o.only(k, id)) continue;
-        const { pipeline, layout } = pipelines.get(k);
-        const params = make(k.params.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, `${k.name} params`);
-        device.queue.writeBuffer(params, 0, k.params);
-        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params } }];
-        if (k.usesStep) entries.push({ binding: 1, resource: { buffer: stepBuf } });
-        k.bindings.forEach((b, i) => {
-          let buf: GPUBuffer;
-          if (b.ref.kind === 'node') buf = bufferOf(b.ref.id);
-          else {
-            const { index, bytes } = b.ref;
-            buf = scratch.get(index) ?? make(bytes, STORAGE, `${k.name} scratch${index}`);
-            scratch.set(index, buf);
-          }
-          entries.push({ binding: 2 + i, resource: { buffer: buf } });
-        });
-        // A scratch buffer belongs to one node's kernels, so zeroing it before the pass is enough.
-        for (const ci of k.clears ?? []) {
-          const buf = scratch.get(ci);
-          if (!buf) throw new Error(`kernel ${k.name} clears scratch ${ci}, which none of its bindings uses`);
-          enc.clearBuffer(buf);
-        }
-        dispatches.push({ k, pipeline, group: device.createBindGroup({ layout, entries, label: k.name }) });
+        launches.push(bindKernel(ctx, k));
         kernels.push(k);
       }
       ready.add(storageNode(g, id));
     }
     await pipelines.check();
-
-    const pass = enc.beginComputePass();
-    for (const d of dispatches) {
-      pass.setPipeline(d.pipeline);
-      pass.setBindGroup(0, d.group);
-      pass.dispatchWorkgroups(...d.k.dispatch);
-    }
-    pass.end();
+    encodeLaunches(enc, launches);
     const staging = o.read.map((id) => {
       if (!ready.has(storageNode(g, id))) throw new Error(`cannot read %${id}: it is neither fed nor run`);
       const bytes = numel(g.nodes[id].type.shape) * 4;

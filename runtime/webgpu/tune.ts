@@ -17,6 +17,7 @@ import {
   TILED_OPS, Tile, TilePicker, allTiles, defaultTile, nodeTileCandidates, parseTile, shapeClass, tileFits, tileName,
 } from '../../codegen/kernels/tiles.js';
 import type { Gpu } from './device.js';
+import { type BindContext, STEP_BYTES } from './launch.js';
 import { kernelsForNode } from '../../codegen/kernels/index.js';
 import { TuneCache, TuneEntry, Warn, cachePath, mergeTuneEntries, readTuneCache, stderrWarn } from './tune-cache.js';
 
@@ -135,6 +136,7 @@ function standalone(g: Graph, node: Node): { g: Graph; id: number; feeds: Map<nu
 async function measure(gpu: Gpu, g: Graph, node: Node, tiles: Tile[], rounds: number): Promise<number[]> {
   // Dawn loads only here: the cache functions above work (and are tested) without a device.
   const { PipelineCache } = await import('./pipelines.js');
+  const { bindKernel, encodeLaunches } = await import('./launch.js');
   const d = gpu.device;
   const s = standalone(g, node);
   const variant: Variant = gpu.isCpuDriver ? 'cpu-driver' : 'gpu';
@@ -153,40 +155,22 @@ async function measure(gpu: Gpu, g: Graph, node: Node, tiles: Tile[], rounds: nu
     const v = s.feeds.get(n.id);
     if (v) d.queue.writeBuffer(b, 0, v);
   }
-  const stepBuf = make(64, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  const stepBuf = make(STEP_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   try {
     const runs = tiles.map((t) => {
       const scratch = new Map<number, GPUBuffer>();
-      return kernelsForNode(s.g, s.id, { variant, tiles: () => t }).map((k) => {
-        const { pipeline, layout } = pipelines.get(k);
-        const params = make(k.params.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-        d.queue.writeBuffer(params, 0, k.params);
-        const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params } }];
-        if (k.usesStep) entries.push({ binding: 1, resource: { buffer: stepBuf } });
-        k.bindings.forEach((b, i) => {
-          let buf: GPUBuffer;
-          if (b.ref.kind === 'node') buf = bufs.get(b.ref.id)!;
-          else {
-            if (!scratch.has(b.ref.index)) scratch.set(b.ref.index, make(b.ref.bytes, STORAGE));
-            buf = scratch.get(b.ref.index)!;
-          }
-          entries.push({ binding: 2 + i, resource: { buffer: buf } });
-        });
-        return { pipeline, group: d.createBindGroup({ layout, entries }), dispatch: k.dispatch };
-      });
+      const ctx: BindContext = {
+        device: d, pipelines, step: stepBuf, node: (id) => bufs.get(id)!,
+        uniform: (bytes) => make(bytes, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
+        scratch: (index, bytes) => { if (!scratch.has(index)) scratch.set(index, make(bytes, STORAGE)); return scratch.get(index)!; },
+      };
+      return kernelsForNode(s.g, s.id, { variant, tiles: () => t }).map((k) => bindKernel(ctx, k));
     });
     await pipelines.check();
     const time = async (i: number, reps: number) => {
       const t0 = performance.now();
       const enc = d.createCommandEncoder();
-      const pass = enc.beginComputePass();
-      for (let r = 0; r < reps; r++)
-        for (const k of runs[i]) {
-          pass.setPipeline(k.pipeline);
-          pass.setBindGroup(0, k.group);
-          pass.dispatchWorkgroups(...k.dispatch);
-        }
-      pass.end();
+      encodeLaunches(enc, runs[i], reps);
       d.queue.submit([enc.finish()]);
       await d.queue.onSubmittedWorkDone();
       return (performance.now() - t0) / reps;
