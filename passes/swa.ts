@@ -50,7 +50,7 @@ function swaStateAttrs(n: Node): Node['attrs'] {
  * Copies the part of `g` that `roots` need, with quantizers removed and state nodes renamed to their swa.* twins;
  * `replace` may substitute a node (given the builder and its copied inputs). Returns the builder and the id map.
  */
-function derive(g: Graph, name: string, roots: number[], replace?: (b: Builder, n: Node, ins: number[]) => number | undefined) {
+function derive(g: Graph, name: string, roots: number[], replace?: (b: Builder, n: Node, ins: number[]) => number | undefined, rename = true) {
   const live = new Set<number>();
   const stack = [...roots];
   while (stack.length) {
@@ -68,13 +68,23 @@ function derive(g: Graph, name: string, roots: number[], replace?: (b: Builder, 
     if (n.op === 'quantize' || n.op === 'minmax_quantize') { map.set(n.id, ins[0]); continue; }
     const r = replace?.(b, n, ins);
     if (r !== undefined) { map.set(n.id, r); continue; }
-    if (n.op === 'state' && (n.attrs.kind === 'param' || n.attrs.kind === 'buffer')) {
+    if (rename && n.op === 'state' && (n.attrs.kind === 'param' || n.attrs.kind === 'buffer')) {
       map.set(n.id, b.add('state', [], swaStateAttrs(n), n.loc));
       continue;
     }
     map.set(n.id, b.add(n.op, ins, withoutQuantizer(n.attrs), n.loc));
   }
   return { graph: out, b, map };
+}
+
+/**
+ * `g` (an evaluation graph) in full precision: quantizers removed as for swa_eval, state names kept, then what only
+ * a removed quantizer read (CPT's running activation range) dropped. `lpc eval --fp32` runs it.
+ */
+export function withoutQuantizers(g: Graph, name = g.name): Graph {
+  const d = derive(g, name, g.outputs.map((o) => o.node), undefined, false);
+  for (const o of g.outputs) d.graph.outputs.push({ name: o.name, node: d.map.get(o.node)! });
+  return dce(d.graph);
 }
 
 /** The module with the three SWA graphs added (a module that already has them is returned unchanged). */

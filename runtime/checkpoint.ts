@@ -19,13 +19,15 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { printable, readDataFile } from './files.js';
 import { StateDecl } from './train/init.js';
+import { FLOAT_DTYPES, OTHER_DTYPES, toFloat32 } from './floats.js';
 
 export const CHECKPOINT_FORMAT = 'lpc-checkpoint';
 export const CHECKPOINT_VERSION = 1;
 export const SIDECAR = 'checkpoint.json';
 
 export class CheckpointError extends Error {
-  constructor(file: string, detail: string) { super(printable(`checkpoint ${file}: ${detail}`)); this.name = 'CheckpointError'; }
+  /** `what`: how the message names the file's role ('checkpoint', '--init-from', '--weights'). */
+  constructor(file: string, detail: string, what = 'checkpoint') { super(printable(`${what} ${file}: ${detail}`)); this.name = 'CheckpointError'; }
 }
 
 /** Where training stands. `epochDone`: epoch `epoch`'s end-of-epoch work (evaluation, SWA) is done too. */
@@ -105,33 +107,56 @@ export function encodeSafetensors(tensors: { name: string; shape: number[]; data
   return out;
 }
 
-/** Parses a safetensors file of F32 tensors; throws CheckpointError naming `file` on anything malformed. */
-export function decodeSafetensors(buf: Buffer, file: string): { tensors: Map<string, { shape: number[]; data: Float32Array }>; metadata: Record<string, string> } {
-  const bad = (d: string) => new CheckpointError(file, `not a valid safetensors file (${d})`);
+/** The largest safetensors header lpc reads (the reference implementation's limit). */
+export const MAX_SAFETENSORS_HEADER = 100_000_000;
+
+/**
+ * Parses a safetensors file; F32 tensors as they are, F16, BF16 and F64 converted to float32 (runtime/floats.ts);
+ * `dtype` is the file's. Throws a one-line CheckpointError naming `file` (after `what`, default 'checkpoint') and the
+ * tensor on anything malformed: too short, a header over 100 MB or past the end, not JSON, a dtype lpc cannot read
+ * (integers, bool, f8; with `nonFloat` such tensors are kept, layout checked, with no values: a PyTorch state_dict's
+ * I64 `num_batches_tracked`), a bad shape, data_offsets outside the data or not matching the shape, tensors that overlap
+ * or bytes that belong to no tensor.
+ */
+export function decodeSafetensors(buf: Buffer, file: string, what = 'checkpoint', nonFloat = false): { tensors: Map<string, { shape: number[]; data: Float32Array; dtype: string }>; metadata: Record<string, string> } {
+  const bad = (d: string) => new CheckpointError(file, `not a valid safetensors file (${d})`, what);
   if (buf.length < 8) throw bad('shorter than its 8-byte header length');
   const n = buf.readBigUInt64LE(0);
-  if (n > BigInt(buf.length - 8)) throw bad(`header length ${n} exceeds the file`);
+  if (n > BigInt(MAX_SAFETENSORS_HEADER)) throw bad(`header length ${n} is over the ${MAX_SAFETENSORS_HEADER}-byte limit`);
+  if (n > BigInt(buf.length - 8)) throw bad(`header length ${n} exceeds the file (truncated?)`);
   let header: Record<string, any>;
   try { header = JSON.parse(buf.subarray(8, 8 + Number(n)).toString('utf8')); } catch { throw bad('header is not JSON'); }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('header is not an object');
   const base = 8 + Number(n), dataLen = buf.length - base;
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  let covered = 0;
+  const tensors = new Map<string, { shape: number[]; data: Float32Array; dtype: string }>();
+  const ranges: { name: string; s: number; e: number }[] = [];
   for (const [name, t] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    if (t?.dtype !== 'F32') throw bad(`tensor '${printable(name)}' has dtype ${JSON.stringify(t?.dtype)}, expected F32`);
+    const tn = `tensor '${printable(name)}'`;
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) throw bad(`${tn} is not an object`);
+    const float = typeof t.dtype === 'string' && Object.hasOwn(FLOAT_DTYPES, t.dtype);
+    const size = float ? FLOAT_DTYPES[t.dtype] : nonFloat && typeof t.dtype === 'string' && Object.hasOwn(OTHER_DTYPES, t.dtype) ? OTHER_DTYPES[t.dtype] : undefined;
+    if (size === undefined)
+      throw new CheckpointError(file, `${tn} has dtype ${printable(typeof t.dtype === 'string' ? t.dtype : JSON.stringify(t.dtype) ?? 'none')}, which lpc cannot read (it reads F32, F16, BF16 and F64)`, what);
     const [s, e] = Array.isArray(t.data_offsets) ? t.data_offsets : [];
     const shape: number[] = t.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw bad(`tensor '${printable(name)}' has a bad shape`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) throw bad(`${tn} has a bad shape`);
     const count = shape.reduce((a, b) => a * b, 1);
-    if (!Number.isInteger(s) || !Number.isInteger(e) || s < 0 || e > dataLen || e - s !== count * 4)
-      throw bad(`tensor '${printable(name)}' has data_offsets ${JSON.stringify(t.data_offsets)} that do not fit its shape or the file`);
-    const data = new Float32Array(count);
-    Buffer.from(data.buffer).set(buf.subarray(base + s, base + e));
-    tensors.set(name, { shape, data });
-    covered += e - s;
+    if (!Number.isInteger(s) || !Number.isInteger(e) || s < 0 || e > dataLen || e - s !== count * size)
+      throw bad(`${tn} has data_offsets ${printable(JSON.stringify(t.data_offsets) ?? 'undefined')} that do not fit its shape or the file`);
+    ranges.push({ name, s, e });
+    tensors.set(name, { shape, data: float ? toFloat32(t.dtype, buf.subarray(base + s, base + e)) : new Float32Array(0), dtype: t.dtype });
   }
-  if (covered !== dataLen) throw bad(`${dataLen - covered} bytes of data belong to no tensor`);
+  // the data is the tensors' bytes back to back: no overlap, no gap
+  ranges.sort((a, b) => a.s - b.s || a.e - b.e);
+  let end = 0, last = '';
+  for (const r of ranges) {
+    if (r.s < end) throw bad(`tensors '${printable(last)}' and '${printable(r.name)}' overlap`);
+    if (r.s > end) throw bad(`bytes ${end}..${r.s} of the data belong to no tensor`);
+    end = r.e;
+    last = r.name;
+  }
+  if (end !== dataLen) throw bad(`${dataLen - end} bytes of data belong to no tensor`);
   const meta = header.__metadata__;
   if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) throw bad('__metadata__ is not an object');
   return { tensors, metadata: header.__metadata__ ?? {} };

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import { compileCommand, compileFlags } from './compile.js';
 import { runCommand, runFlags } from './run.js';
+import { evalCommand, evalFlags } from './eval.js';
 import { inspectCommand, inspectFlags } from './inspect.js';
 import { quantCommand, quantFlags } from './quant.js';
 import { scheduleCommand, scheduleFlags } from './schedule.js';
@@ -26,6 +27,11 @@ const COMMANDS: Record<string, Command> = {
     usage: 'lpc run <artifact> [--data mnist] [--epochs N] [--backend webgpu|cpu] [options]',
     summary: 'Train a compiled artifact and evaluate it after every epoch.',
     flags: runFlags, run: runCommand,
+  },
+  eval: {
+    usage: 'lpc eval <artifact> --weights FILE.safetensors|DIR [--data SET] [--swa] [--fp32] [--json OUT] [--backend webgpu|cpu]',
+    summary: 'Evaluate weights (a PyTorch state_dict in safetensors, or a checkpoint folder) on a test split: loss, accuracy, per-class accuracy and the confusion matrix, in the artifact\'s precision or with --fp32 in full precision.',
+    flags: evalFlags, run: evalCommand,
   },
   inspect: {
     usage: 'lpc inspect <artifact> | <metrics.jsonl>',

@@ -18,6 +18,7 @@ import { lockDirectory } from '../lock.js';
 import { parsePolicy, scheduleBits } from '../../ir/precision/index.js';
 import type { StepBits } from '../../ir/quant/rng.js';
 import { CHECK_NUMERICS_HINT, DivergenceError } from '../train/numerics.js';
+import { describeMismatch, loadStateDict, modelDecls, readWeights, weightsLimit } from '../weights.js';
 
 export const runFlags: FlagSpec[] = [
   { name: 'data', value: 'SET', help: 'mnist (default), fashion-mnist, cifar10:<dir>, cifar100:<dir> or synthetic; a task of one: mnist:classes=0,2,4 (labels 0..k−1 in the listed order), cifar100:<dir>:superclass=K (PEPPP\'s partition K = 0..19)' },
@@ -36,6 +37,8 @@ export const runFlags: FlagSpec[] = [
   { name: 'check-numerics', help: 'when a step makes a NaN/Inf (loss, state or evaluation loss), rerun it on the CPU interpreter and name the first op that did: node, role, model file:line:col, step; then exit 1 (reads the state back before every step: slow)' },
   { name: 'quant-stats', value: 'N', help: 'every N steps, record per quantizer site (role, format) the fraction saturated, the fraction flushed to zero and the mean relative rounding error into the --metrics file (a CPU rerun of that step; off: no cost)' },
   { name: 'resume', value: 'DIR', help: 'continue the run checkpointed in DIR exactly (its seed, epochs, schedule, SWA and data; checkpoints go on into DIR)' },
+  { name: 'init-from', value: 'FILE|DIR', help: "initial weights and BN running statistics from a PyTorch state_dict in safetensors (F32, F16, BF16 or F64; running_mean/running_var, num_batches_tracked ignored) or a checkpoint folder's weights; strict like load_state_dict: every model tensor with its shape, no others. Momentum, SWA and the step start fresh; not with --resume" },
+  { name: 'init-from-non-strict', help: '--init-from loads the tensors that match by name and shape and prints one line naming those it skipped' },
 ];
 
 /** A fingerprint of what determines training: the IR and the compile options (not the source path). */
@@ -64,6 +67,10 @@ export async function runCommand(p: Parsed): Promise<void> {
 
   // The run's configuration: flags, or the checkpoint's with --resume.
   const resumeDir = flag(p, 'resume');
+  const initFrom = flag(p, 'init-from');
+  if (initFrom !== undefined && resumeDir !== undefined)
+    throw new UsageError('--init-from and --resume exclude each other: --resume continues a run with all its state, --init-from starts a new run from weights');
+  if (p.flags.has('init-from-non-strict') && initFrom === undefined) throw new UsageError('--init-from-non-strict needs --init-from FILE');
   let sidecarConfig: Record<string, string | number | null> | undefined;
   if (resumeDir) {
     const side = path.join(resumeDir, SIDECAR);
@@ -172,6 +179,13 @@ export async function runCommand(p: Parsed): Promise<void> {
         throw new UsageError(`--metrics ${metricsPath}: not the metrics file of the run in ${resumeDir} (${own ?? 'it wrote none'}); name that file, or a new one`);
       if (ck.sidecar.metrics_bytes !== null && fs.statSync(metricsPath).size >= ck.sidecar.metrics_bytes) fs.truncateSync(metricsPath, ck.sidecar.metrics_bytes);
     }
+  }
+
+  if (initFrom !== undefined) {
+    // weights and BN statistics only: optimizer state, SWA and the step start as a fresh run's
+    const w = readWeights(initFrom, '--init-from', weightsLimit(decls));
+    const r = loadStateDict(state, decls, modelDecls(decls), w, { what: '--init-from', model: art.manifest.options.model, strict: !p.flags.has('init-from-non-strict') });
+    process.stderr.write(`lpc: --init-from ${w.file}: loaded ${r.loaded} of ${r.expected} model tensors${r.loaded < r.expected || r.unexpected.length ? `; skipped: ${describeMismatch(r)}` : ''}\n`);
   }
 
   const config: Record<string, string | number | null> = {

@@ -92,3 +92,18 @@ export async function killAfterCells(lpcArgs: string[], dir: string, cells: numb
     try { return fs.readdirSync(path.join(dir, 'cells')).filter((f) => /^t\d+-c\d+\.json$/.test(f)).length >= cells; } catch { return false; }
   }, `its cell result ${cells}`);
 }
+
+/**
+ * A safetensors file assembled by hand from the format's spec, independently of lpc's writer: an 8-byte
+ * little-endian header length, the JSON header ({ name: { dtype, shape, data_offsets } }, tensors back to back in the
+ * given order), then the bytes.
+ */
+export function handSafetensors(tensors: [string, string, number[], Buffer][], headerExtra: Record<string, unknown> = {}): Buffer {
+  const header: Record<string, unknown> = { ...headerExtra };
+  let off = 0;
+  for (const [name, dtype, shape, bytes] of tensors) { header[name] = { dtype, shape, data_offsets: [off, off + bytes.length] }; off += bytes.length; }
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([len, json, ...tensors.map((t) => t[3])]);
+}
