@@ -133,7 +133,8 @@ function chanDims(shape: number[]): { n: number; c: number; hw: number } {
 
 // ---------- sources ----------
 def({
-  name: 'input', arity: 0, attrs: { name: 'string', kind: 'string', shape: 'ints', dtype: 'string' },
+  // kind 'bias_correction' / 'bias_correction_sqrt' with `beta`: computed by the runtime from the step (ir/step-inputs.ts)
+  name: 'input', arity: 0, attrs: { name: 'string', kind: 'string', shape: 'ints', dtype: 'string', beta: 'float' }, optional: ['beta'],
   infer: (_t, a) => tensorType(a.shape as number[], a.dtype as 'f32' | 'i32'),
   cpu: () => { throw new Error('input is fed by the runtime'); },
 });
@@ -178,6 +179,11 @@ defEw('mul', 2, { cpu: ([a, b]) => a * b, wgsl: ([a, b]) => `(${a} * ${b})` },
 defEw('scale', 1, { cpu: ([a], t) => a * (t.c as number), wgsl: ([a], t) => `(${a} * ${wgslF32(t.c as number)})` },
   (g) => [g.add('scale', [g.dy], { c: g.attrs.c })], { c: 'float' });
 defEw('mul_scalar', 2, { cpu: ([a, s]) => a * s, wgsl: ([a, s]) => `(${a} * ${s})`, scalarInputs: [1] });
+// the optimizers' arithmetic (Adam): constants are f32 (wgslF32), so CPU and WGSL multiply/add the same values
+defEw('div', 2, { cpu: ([a, b]) => a / b, wgsl: ([a, b]) => `(${a} / ${b})` });
+defEw('div_scalar', 2, { cpu: ([a, s]) => a / s, wgsl: ([a, s]) => `(${a} / ${s})`, scalarInputs: [1] });
+defEw('sqrt', 1, { cpu: ([a]) => Math.sqrt(a), wgsl: ([a]) => `sqrt(${a})` });
+defEw('add_const', 1, { cpu: ([a], t) => a + Math.fround(t.c as number), wgsl: ([a], t) => `(${a} + ${wgslF32(t.c as number)})` }, undefined, { c: 'float' });
 // relu_bwd reads relu's output (y > 0 exactly where x > 0), so relu's input can fold relu into its producer
 defEw('relu', 1, { cpu: ([a]) => (a > 0 ? a : 0), wgsl: ([a]) => `max(${a}, 0.0)` }, (g) => [g.add('relu_bwd', [g.dy, g.y])]);
 defEw('relu_bwd', 2, { cpu: ([d, x]) => (x > 0 ? d : 0), wgsl: ([d, x]) => `select(0.0, ${d}, ${x} > 0.0)` });

@@ -6,7 +6,7 @@ import { Module, dce } from '../ir/graph.js';
 import { printModule } from '../ir/print.js';
 import { verifyModule } from '../ir/verify.js';
 import { autodiff } from './autodiff.js';
-import { optimizer, SgdOptions } from './optimizer.js';
+import { optimizer, OptimizerOptions } from './optimizer.js';
 import { quantizePass } from './quantize.js';
 import { fuseElementwise, fuseQuantizers } from './fuse.js';
 import { fuseCompressProducers } from './fuse-compress.js';
@@ -16,7 +16,7 @@ import { PrecisionPolicy } from '../ir/precision/index.js';
 
 export interface CompileOptions {
   batch: number;
-  optimizer: SgdOptions;
+  optimizer: OptimizerOptions;
   /** false: leave quantizers as separate nodes (benchmarks, tests). */
   fuse?: boolean;
   /** Formats per tensor role (absent: everything f32). */
@@ -37,7 +37,7 @@ export const PASSES: Pass[] = [
   // A and E quantizers go in before autodiff: a quantizer's gradient rule quantizes the error.
   { name: 'quantize', run: (m, o) => quantizePass(m, o.precision) },
   { name: 'autodiff', run: (m, o) => autodiff(m, { lossScale: o.precision?.lossScale }) },
-  // SGD inside OptimLP: places the G, ACC, W and M quantizers.
+  // SGD or Adam inside OptimLP: places the G, ACC, W, M (and Adam's V) quantizers.
   { name: 'optimizer', run: (m, o) => optimizer(m, o.optimizer, o.precision) },
   // DIVISION: backward reads of saved activations go through packed forms (save=division(…)).
   { name: 'compress', run: (m, o) => compressPass(m, o.precision) },

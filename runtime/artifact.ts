@@ -14,7 +14,7 @@ import { verifyModule } from '../ir/verify.js';
 import { numel } from '../ir/types.js';
 import { Kernel } from '../codegen/kernel.js';
 import { memoryPlanJson } from '../passes/memory.js';
-import { sgdProblem } from '../passes/optimizer.js';
+import { OptimizerOptions, optimizerProblem } from '../passes/optimizer.js';
 import { printable, readDataFile } from './files.js';
 
 const MiB = 2 ** 20;
@@ -31,7 +31,8 @@ export interface ArtifactOptions {
   model: string;
   source: string;
   batch: number;
-  optimizer: { kind: 'sgd'; lr: number; momentum: number; wd: number };
+  /** sgd {lr, momentum, wd} (every artifact before Adam), adam / adamw {lr, betas, eps, wd}. */
+  optimizer: OptimizerOptions;
   precision?: string;
 }
 
@@ -195,7 +196,7 @@ function checkOptions(o: ArtifactOptions | undefined, m: Module): string | undef
   if (!Number.isInteger(o.batch) || o.batch < 1) return `options.batch ${JSON.stringify(o.batch)} is not a positive integer`;
   const x = m.graphs[0]?.nodes.find((n) => n.op === 'input' && n.attrs.name === 'x');
   if (x && x.type.shape[0] !== o.batch) return `options.batch ${o.batch} disagrees with the graph's batch ${x.type.shape[0]}`;
-  const opt = sgdProblem(o.optimizer);
+  const opt = optimizerProblem(o.optimizer);
   if (opt) return `options.optimizer ${JSON.stringify(o.optimizer)}: ${opt}`;
   if (o.precision !== undefined && typeof o.precision !== 'string') return 'options.precision is not a precision spec';
   return undefined;

@@ -13,8 +13,11 @@ import { parseSpecCst, SpecDiagnostic } from './parser.js';
 
 export type { SpecDiagnostic } from './parser.js';
 
-export const ROLES = ['W', 'A', 'E', 'G', 'M', 'ACC'] as const;
-/** W weights (forward), A activations, E errors (activation gradients), G weight gradients, M optimizer state, ACC weight accumulator. */
+export const ROLES = ['W', 'A', 'E', 'G', 'M', 'V', 'ACC'] as const;
+/**
+ * W weights (forward), A activations, E errors (activation gradients), G weight gradients, M optimizer state (SGD's
+ * momentum, Adam's first moment exp_avg), V Adam's second moment (exp_avg_sq), ACC weight accumulator.
+ */
 export type Role = (typeof ROLES)[number];
 
 export interface RoleSpec { fmt: Format; rounding: Rounding }

@@ -16,7 +16,7 @@ export const compileFlags: FlagSpec[] = [
   { name: 'batch', value: 'N', help: 'batch size compiled into the graphs (default 64)' },
   { name: 'input', value: 'CxHxW', help: "one sample's shape, passed to the model as options.input, e.g. 1x28x28 (default: the model's own)" },
   { name: 'classes', value: 'N', help: "number of classes, passed to the model as options.classes, e.g. 100 (default: the model's own)" },
-  { name: 'optimizer', value: 'SPEC', help: `optimizer (default ${DEFAULT_OPTIMIZER})` },
+  { name: 'optimizer', value: 'SPEC', help: `optimizer (default ${DEFAULT_OPTIMIZER}; or adam(lr=1e-3,betas=(0.9,0.999),eps=1e-8,wd=0), adamw(…, wd=1e-2))` },
   { name: 'precision', value: 'SPEC', help: "formats per tensor role, e.g. 'W=bfp<8,axis=0>:stochastic A=bfp<8> E=bfp<8>:stochastic G=bfp<8>:stochastic M=bfp<8>' (default: all f32)" },
   { name: 'precision-file', value: 'FILE', help: 'read the precision spec from a file (# starts a comment)' },
   { name: 'print-after', value: 'PASS', help: "print the IR after a pass (repeatable; 'all' for every pass)", repeat: true },

@@ -8,6 +8,7 @@ import { printModule } from '../../ir/print.js';
 import * as fs from 'node:fs';
 import { FlagSpec, Parsed, UsageError } from './args.js';
 import { metricsSummary } from './inspect-metrics.js';
+import { formatOptimizer } from '../../passes/optimizer.js';
 
 export const inspectFlags: FlagSpec[] = [
   { name: 'ir', help: 'also print the IR text (with --json: as the field ir)' },
@@ -30,7 +31,7 @@ export async function inspectCommand(p: Parsed): Promise<void> {
     return;
   }
   const o = a.manifest.options;
-  const lines = [`artifact ${a.dir}: model ${o.model} (${o.source}), batch ${o.batch}, optimizer sgd(lr=${o.optimizer.lr},momentum=${o.optimizer.momentum},wd=${o.optimizer.wd}), precision ${o.precision ?? "f32"}`];
+  const lines = [`artifact ${a.dir}: model ${o.model} (${o.source}), batch ${o.batch}, optimizer ${formatOptimizer(o.optimizer)}, precision ${o.precision ?? "f32"}`];
   for (const g of a.plan.graphs) {
     const flops = g.dispatches.reduce((s, d) => s + d.flops, 0);
     const kernels = new Set(g.dispatches.map((d) => d.key)).size;

@@ -6,6 +6,7 @@
 import { Graph, Node } from '../../ir/graph.js';
 import { Arr, getOp } from '../../ir/ops.js';
 import { numel } from '../../ir/types.js';
+import { stepInputValue } from '../../ir/step-inputs.js';
 import type { StepBits } from '../../ir/quant/rng.js';
 
 export type Precision = 'f32' | 'f64';
@@ -35,7 +36,7 @@ export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<nu
     let v: Arr;
     if (n.op === 'input' || n.op === 'state') {
       const name = n.attrs.name as string;
-      const src = n.op === 'input' ? feeds[name] : state.get(name);
+      const src = n.op === 'input' ? feeds[name] ?? stepInputValue(n.attrs, opts.step ?? 0) : state.get(name);
       if (!src) throw new Error(`no value for ${n.op} '${name}'`);
       if (src.length !== size) throw new Error(`${n.op} '${name}' expects ${size} values, got ${src.length}`);
       v = alloc(size);

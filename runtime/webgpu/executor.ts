@@ -7,6 +7,7 @@
  */
 import { Graph, Module } from '../../ir/graph.js';
 import { numel } from '../../ir/types.js';
+import { stepInputValue } from '../../ir/step-inputs.js';
 import { Kernel, STEP_WORDS, stepWords } from '../../codegen/kernel.js';
 import { Backend, Feed, StepInfo } from '../backend.js';
 import { Gpu } from './device.js';
@@ -21,6 +22,8 @@ interface CompiledGraph {
   graph: Graph;
   dispatches: Launch[];
   inputs: Map<string, GPUBuffer>;
+  /** Each input's attributes (step inputs are computed from the step, ir/step-inputs.ts). */
+  inputAttrs: Map<string, Graph['nodes'][number]['attrs']>;
   /** (from, to) copies that apply the state updates. */
   updates: [GPUBuffer, GPUBuffer, number][];
   /** Readback staging per output. */
@@ -86,6 +89,7 @@ export class WebGpuBackend implements Backend {
   private compile(g: Graph, kernels: Kernel[][], plan?: GraphMemoryPlan): CompiledGraph {
     const bufs: GPUBuffer[] = [];
     const inputs = new Map<string, GPUBuffer>();
+    const inputAttrs: CompiledGraph['inputAttrs'] = new Map();
     const slotOf = new Map<string, number>();
     for (const b of plan?.buffers ?? []) slotOf.set(`${b.node}:${b.scratch ?? ''}`, b.slot);
     for (const n of g.nodes) {
@@ -94,7 +98,7 @@ export class WebGpuBackend implements Backend {
       else if (n.op === 'reshape') bufs.push(bufs[n.inputs[0]]); // a view: same bytes
       else {
         const b = plan ? this.pool[slotOf.get(`${n.id}:`)!] : this.buffer(bytes, STORAGE, `%${n.id} ${n.op}`);
-        if (n.op === 'input') inputs.set(n.attrs.name as string, b);
+        if (n.op === 'input') { inputs.set(n.attrs.name as string, b); inputAttrs.set(n.attrs.name as string, n.attrs); }
         bufs.push(b);
       }
     }
@@ -123,7 +127,7 @@ export class WebGpuBackend implements Backend {
       const bytes = numel(g.nodes[o.node].type.shape) * 4;
       outputs.set(o.name, this.buffer(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, `read ${o.name}`));
     }
-    return { graph: g, bufs, dispatches, inputs, updates, outputs };
+    return { graph: g, bufs, dispatches, inputs, inputAttrs, updates, outputs };
   }
 
   /** Kernels per step of a graph (for inspect and benchmarks). */
@@ -169,7 +173,7 @@ export class WebGpuBackend implements Backend {
     if (!cg) throw new Error(`no graph '${graph}'`);
     const q = this.device.queue;
     for (const [name, buf] of cg.inputs) {
-      const v = feeds[name];
+      const v = feeds[name] ?? stepInputValue(cg.inputAttrs.get(name)!, step.step);
       if (!v) throw new Error(`graph '${graph}' needs input '${name}'`);
       q.writeBuffer(buf, 0, v.buffer, v.byteOffset, v.byteLength);
     }

@@ -237,7 +237,8 @@ describe('lpc CLI: bad input names its place and loses nothing', () => {
   });
 
   test('usage errors exit 2: optimizer, pass name, artifact flags for tune', () => {
-    expect(lpc(['compile', 'models/lenet5.ts', '--optimizer', 'adam']).code).toBe(2);
+    expect(lpc(['compile', 'models/lenet5.ts', '--optimizer', 'rmsprop']).code).toBe(2);
+    expect(lpc(['compile', 'models/lenet5.ts', '--optimizer', 'adam(eps=0)']).code).toBe(2);
     expect(lpc(['compile', 'models/lenet5.ts', '--print-after', 'nosuch']).code).toBe(2);
     const t = lpc(['tune', art, '--classes', '5']);
     expect([t.code, oneLine(t)]).toEqual([2, 'lpc: --classes applies to a model file; an artifact was compiled with its own']);

@@ -16,7 +16,7 @@ const fmt = fc.oneof(
   fc.tuple(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 23 })).map(([e, m]) => `float<${e},${m}>`),
 );
 const rounding = fc.constantFrom('', ':nearest', ':stochastic');
-const ROLES = ['W', 'A', 'E', 'G', 'M', 'ACC'];
+const ROLES = ['W', 'A', 'E', 'G', 'M', 'V', 'ACC'];
 const sched = fc.oneof(
   fc.integer({ min: 1, max: 32 }).map((b) => `const(${b})`),
   fc.tuple(fc.integer({ min: 1, max: 32 }), fc.integer({ min: 0, max: 31 }), fc.option(fc.integer({ min: 1, max: 64 })))
@@ -27,8 +27,8 @@ const sched = fc.oneof(
 const validSpec = fc.record({
   classes: fc.uniqueArray(fc.constantFrom('low', 'high', 'mid_1', 'x'), { maxLength: 3 }),
   roles: fc.subarray(ROLES),
-  roleClass: fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
-  fmts: fc.array(fc.tuple(fmt, rounding), { minLength: 9, maxLength: 9 }),
+  roleClass: fc.array(fc.boolean(), { minLength: 7, maxLength: 7 }),
+  fmts: fc.array(fc.tuple(fmt, rounding), { minLength: 10, maxLength: 10 }),
   loss: fc.option(fc.constantFrom('1000', '1', '65536', '0.5')),
   fwd: fc.option(sched), bwd: fc.option(sched),
   save: fc.option(fc.oneof(fmt, fc.constant('recompute'), fc.constant('division()'),

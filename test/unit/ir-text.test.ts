@@ -98,6 +98,9 @@ function oddGraph(): Graph {
   // explicit quantizer sites (DSL quantize()), both classes or one; a state with a normal init
   b.add('quantize_site', [b.add('quantize_site', [x4], { fwd: 'high', bwd: 'low' })], { bwd: 'low' });
   b.add('state', [], { name: 'conv9.weight', kind: 'param', shape: [2, 2], init: 'normal', std: 0.125 });
+  // Adam's arithmetic and a step input (a bias correction computed from the step)
+  const bc = b.add('input', [], { name: 'adam.bias_correction2_sqrt', kind: 'bias_correction_sqrt', shape: [1], dtype: 'f32', beta: 0.999 });
+  b.add('add_const', [b.add('div', [b.add('div_scalar', [b.add('sqrt', [x], {}), bc], {}), x], {})], { c: 1e-8 });
   return g;
 }
 

@@ -85,7 +85,7 @@ describe('precision spec', () => {
   test('syntax errors recover and later items are still checked', () => {
     expect(errs('W=bfp<8 A=fp16 E=e4m3 X=fp16')).toEqual([
       "1:9: expected '>' but found 'A'",
-      "1:23: unknown role 'X'; expected W, A, E, G, M, ACC, a lower-case class name (low=float<3,1>), save=… or loss_scale=…",
+      "1:23: unknown role 'X'; expected W, A, E, G, M, V, ACC, a lower-case class name (low=float<3,1>), save=… or loss_scale=…",
     ]);
     expect(errs('W=fp16 $ A=fp16')).toEqual(["1:8: unexpected character '$'"]);
     expect(errs('W=')).toEqual(['1:3: expected a name or a number but found end of input']);
