@@ -4,13 +4,11 @@
  * signed zeros. Bit widths are function arguments (u32), so a kernel can pass uniforms and one pipeline serves every
  * width (cyclic precision); the constant-literal defaults exist for kernels that bake them.
  *
- * bfp is two steps on every backend: a max-|x| reduction per block (maxAbsKernelWgsl, CPU: blockMaxAbsBits) writing
+ * bfp is two steps on every backend: a max-|x| reduction per block (the bfp kernels' block-max pass, CPU: blockMaxAbsBits) writing
  * u32 bit patterns, then the elementwise quantizer that takes the element's block max bits as an argument.
  */
 import { Format, Rounding } from '../../ir/format.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.js';
-import type { BlockLayout } from '../../ir/quant/layout.js';
-import { RngKey } from '../../ir/quant/rng.js';
 
 /** Named WGSL function sources; a module includes each at most once (see mergeWgslDecls). */
 export const WGSL_QUANT_CHUNKS: Readonly<Record<string, string>> = {
@@ -189,7 +187,8 @@ fn lpc_q_minmax_zr(x: f32, zp: f32, range: f32, bits: u32, stochastic: bool, r: 
 };
 Object.assign(WGSL_QUANT_CHUNKS as Record<string, string>, MINMAX_CHUNKS);
 
-const DEPS: Record<string, string[]> = {
+/** The WGSL functions each format's quantizer calls (with the rng's for stochastic rounding). */
+export const DEPS: Record<string, string[]> = {
   minmax: ['lpc_minmax_key', 'lpc_q_minmax_zr', 'lpc_q_minmax'],
   fixed: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_qbits_fixed'],
   float: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_round_mask', 'lpc_qbits_float'],
@@ -262,144 +261,4 @@ export function wgslQuantFns(fmt: Format, rounding: Rounding): WgslQuantizer {
 /** WGSL expression: the block of flat index `i` for a BlockLayout held in u32 expressions (row-major). */
 export function wgslBlockIndex(i: string, axisLen: string, inner: string): string {
   return `((${i} / ${inner}) % ${axisLen})`;
-}
-
-// ---- Standalone kernels (lpc quant --backend webgpu, tests) ----
-
-export const QUANT_WORKGROUP = 256;
-
-/**
- * Uniform block of the standalone kernels, 12 u32 words (48 bytes):
- * n, a (wl | exp), b (fl | man), mode (fixed: FIXED_* flags; float/bfp: 1 = stochastic), seed, step, tensorId,
- * axisLen, inner, outer, 2 words padding.
- */
-export const QUANT_UNIFORM_WORDS = 12;
-
-export interface KernelBinding { binding: number; name: string; type: 'read-only-storage' | 'storage' | 'uniform' }
-
-export interface WgslKernel {
-  code: string;
-  entryPoint: 'main';
-  workgroupSize: number;
-  /** group 0; use an explicit bind group layout (webgpu-on-cpu.md §0: 'auto' drops unused bindings) */
-  bindings: KernelBinding[];
-  uniformBytes: number;
-}
-
-const PARAMS = `struct Params { n: u32, a: u32, b: u32, mode: u32, seed: u32, step: u32, tid: u32, axisLen: u32,
-  inner: u32, outer: u32, pad0: u32, pad1: u32 }`;
-
-/**
- * Quantizes a whole buffer of f32 bit patterns (array<u32>, so NaN payloads survive the round trip) into another;
- * format widths, rounding and the rng key are uniforms, so one pipeline per format kind serves all formats of that
- * kind. bfp also reads the block maxima written by maxAbsKernelWgsl. Dispatch: quantDispatch(n).
- */
-export function quantKernelWgsl(kind: 'fixed' | 'float' | 'bfp'): WgslKernel {
-  const chunks = [...DEPS[kind], ...DEPS.rng];
-  const body = kind === 'fixed'
-    ? 'lpc_qbits_fixed(u, P.a, P.b, P.mode, r)'
-    : kind === 'float'
-      ? 'lpc_qbits_float(u, P.a, P.b, stochastic, r)'
-      : `lpc_qbits_bfp(u, blockMax[${wgslBlockIndex('i', 'P.axisLen', 'P.inner')}], P.a, stochastic, r)`;
-  const stochastic = kind === 'fixed' ? '(P.mode & 1u) != 0u' : 'P.mode != 0u';
-  const code = `${PARAMS}
-@group(0) @binding(0) var<storage, read> src: array<u32>;
-@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
-@group(0) @binding(2) var<uniform> P: Params;
-${kind === 'bfp' ? '@group(0) @binding(3) var<storage, read> blockMax: array<u32>;\n' : ''}${mergeWgslDecls({ chunks })}
-
-@compute @workgroup_size(${QUANT_WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = gid.x + gid.y * nwg.x * ${QUANT_WORKGROUP}u;
-  if (i >= P.n) { return; }
-  let stochastic = ${stochastic};
-  var r = 0u;
-  if (stochastic) { r = lpc_random_bits(P.seed, P.step, P.tid, i); }
-  let u = src[i];
-  dst[i] = ${body};
-}
-`;
-  const bindings: KernelBinding[] = [
-    { binding: 0, name: 'src', type: 'read-only-storage' },
-    { binding: 1, name: 'dst', type: 'storage' },
-    { binding: 2, name: 'params', type: 'uniform' },
-  ];
-  if (kind === 'bfp') bindings.push({ binding: 3, name: 'blockMax', type: 'read-only-storage' });
-  return { code, entryPoint: 'main', workgroupSize: QUANT_WORKGROUP, bindings, uniformBytes: QUANT_UNIFORM_WORDS * 4 };
-}
-
-/** Uniform contents for quantKernelWgsl / maxAbsKernelWgsl. `layout` is required for bfp (ir/quant blockLayout). */
-export function quantKernelParams(
-  fmt: Exclude<Format, { kind: 'f32' }>, rounding: Rounding, n: number, rng?: RngKey, layout?: BlockLayout,
-): Uint32Array {
-  const p = new Uint32Array(QUANT_UNIFORM_WORDS);
-  const stoch = rounding === 'stochastic';
-  if (stoch && !rng) throw new Error('stochastic quantization needs an rng key {seed, step, tensorId}');
-  p[0] = n;
-  if (fmt.kind === 'minmax') throw new Error('the standalone quantizer kernels do not do minmax (the graph kernels do)');
-  if (fmt.kind === 'fixed') {
-    p[1] = fmt.wl; p[2] = fmt.fl;
-    p[3] = (stoch ? FIXED_STOCHASTIC : 0) | (fmt.noclamp ? FIXED_NOCLAMP : 0) | (fmt.sym ? FIXED_SYM : 0);
-  } else {
-    p[1] = fmt.kind === 'float' ? fmt.exp : fmt.wl;
-    p[2] = fmt.kind === 'float' ? fmt.man : 0;
-    p[3] = stoch ? 1 : 0;
-  }
-  if (rng) { p[4] = rng.seed; p[5] = rng.step; p[6] = rng.tensorId; }
-  if (fmt.kind === 'bfp') {
-    if (!layout) throw new Error('bfp kernel params need the block layout');
-    p[7] = layout.axisLen; p[8] = layout.inner; p[9] = layout.outer;
-  }
-  return p;
-}
-
-/** Workgroup counts covering n invocations of QUANT_WORKGROUP (2-D beyond 65535 groups). */
-export function quantDispatch(n: number, maxPerDim = 65535): [number, number, number] {
-  const groups = Math.max(1, Math.ceil(n / QUANT_WORKGROUP));
-  if (groups <= maxPerDim) return [groups, 1, 1];
-  const y = Math.ceil(groups / maxPerDim);
-  return [Math.ceil(groups / y), y, 1];
-}
-
-/**
- * Max |x| per block as u32 bit patterns (unsigned order = order of |x|; NaN above Inf, so NaN poisons its block as
- * in QPyTorch): `out[a] = max over the block's elements`. The tensor is viewed as [outer, axisLen, inner]; whole
- * tensor = {outer: 1, axisLen: 1, inner: n}. `out` (axisLen u32s) must be zeroed first (clearBuffer). Workgroups:
- * x strides over a block's outer·inner elements, y over blocks; each invocation folds its elements and does one
- * atomicMax (no shared memory: CPU drivers prefer it, webgpu-on-cpu.md §8). Dispatch: maxAbsDispatch(layout).
- */
-export function maxAbsKernelWgsl(): WgslKernel {
-  const code = `${PARAMS}
-@group(0) @binding(0) var<storage, read> src: array<u32>;
-@group(0) @binding(1) var<storage, read_write> out: array<atomic<u32>>;
-@group(0) @binding(2) var<uniform> P: Params;
-
-@compute @workgroup_size(${QUANT_WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let count = P.outer * P.inner;
-  let stride = nwg.x * ${QUANT_WORKGROUP}u;
-  for (var a = gid.y; a < P.axisLen; a += nwg.y) {
-    var m = 0u;
-    for (var j = gid.x; j < count; j += stride) {
-      let i = (j / P.inner) * P.axisLen * P.inner + a * P.inner + (j % P.inner);
-      m = max(m, src[i] & 0x7fffffffu);
-    }
-    if (m != 0u) { atomicMax(&out[a], m); }
-  }
-}
-`;
-  return {
-    code, entryPoint: 'main', workgroupSize: QUANT_WORKGROUP, uniformBytes: QUANT_UNIFORM_WORDS * 4,
-    bindings: [
-      { binding: 0, name: 'src', type: 'read-only-storage' },
-      { binding: 1, name: 'blockMax', type: 'storage' },
-      { binding: 2, name: 'params', type: 'uniform' },
-    ],
-  };
-}
-
-/** Workgroups for maxAbsKernelWgsl: enough x-groups to cover a block (at most 64), one y per block (<= 65535). */
-export function maxAbsDispatch(layout: BlockLayout): [number, number, number] {
-  const count = layout.outer * layout.inner;
-  return [Math.max(1, Math.min(64, Math.ceil(count / QUANT_WORKGROUP))), Math.min(65535, Math.max(1, layout.axisLen)), 1];
 }

@@ -9,10 +9,9 @@ import { Format, Rounding } from '../../ir/format.js';
 import { quantize } from '../../ir/quant/quantize.js';
 import { blockLayout } from '../../ir/quant/layout.js';
 import { randomBitsArray, RngKey } from '../../ir/quant/rng.js';
-import {
-  maxAbsDispatch, maxAbsKernelWgsl, mergeWgslDecls, quantDispatch, quantKernelParams, quantKernelWgsl, WgslKernel,
-  wgslQuantFns, WGSL_QUANT_CHUNKS,
-} from '../../codegen/quant/wgsl.js';
+import { mergeWgslDecls, wgslQuantFns, WGSL_QUANT_CHUNKS } from '../../codegen/quant/wgsl.js';
+import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
+import { launch, quantKernels, standalone } from './standalone-kernels.js';
 
 let device: GPUDevice;
 
@@ -34,68 +33,15 @@ async function getDevice(): Promise<GPUDevice> {
 
 beforeAll(async () => { device = await getDevice(); });
 
-const pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
-function pipelineFor(k: WgslKernel): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
-  let p = pipelines.get(k.code);
-  if (!p) {
-    const layout = device.createBindGroupLayout({
-      entries: k.bindings.map((b) => ({ binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.type } })),
-    });
-    const pipeline = device.createComputePipeline({
-      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-      compute: { module: device.createShaderModule({ code: k.code }), entryPoint: k.entryPoint },
-    });
-    pipelines.set(k.code, (p = { pipeline, layout }));
-  }
-  return p;
-}
+let pipelines: PipelineCache;
+beforeAll(() => { pipelines = new PipelineCache(device); });
 
-function upload(data: Uint32Array, usage: number): GPUBuffer {
-  const b = device.createBuffer({ size: Math.max(16, data.byteLength), usage: usage | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(b, 0, data);
-  return b;
-}
-
-async function readBack(enc: GPUCommandEncoder, src: GPUBuffer, n: number): Promise<Uint32Array> {
-  const rb = device.createBuffer({ size: Math.max(16, n * 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  enc.copyBufferToBuffer(src, 0, rb, 0, Math.max(16, n * 4));
-  device.queue.submit([enc.finish()]);
-  await rb.mapAsync(GPUMapMode.READ);
-  const out = new Uint32Array(rb.getMappedRange().slice(0, n * 4));
-  rb.unmap();
-  rb.destroy();
-  return out;
-}
-
-function dispatch(enc: GPUCommandEncoder, k: WgslKernel, buffers: GPUBuffer[], groups: [number, number, number]): void {
-  const { pipeline, layout } = pipelineFor(k);
-  const pass = enc.beginComputePass();
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, device.createBindGroup({ layout, entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) }));
-  pass.dispatchWorkgroups(...groups);
-  pass.end();
-}
-
-/** The two-step GPU quantization (max-abs reduction for bfp, then the elementwise kernel); returns bit patterns. */
+/** The GPU quantization (bfp: max-|x| per block, then the elementwise kernel) through the launch layer; bit patterns. */
 async function gpuQuantize(x: Float32Array, shape: number[], fmt: Exclude<Format, { kind: 'f32' }>, rounding: Rounding, rng?: RngKey): Promise<Uint32Array> {
+  if (fmt.kind === 'minmax') throw new Error('minmax is quantized by the graph kernels');
   const n = x.length;
-  const storage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC;
-  const src = upload(new Uint32Array(x.buffer, x.byteOffset, n), storage);
-  const dst = device.createBuffer({ size: Math.max(16, n * 4), usage: storage });
-  const layout = fmt.kind === 'bfp' ? blockLayout(shape, fmt.axis) : undefined;
-  const params = upload(quantKernelParams(fmt, rounding, n, rng, layout), GPUBufferUsage.UNIFORM);
-  const enc = device.createCommandEncoder();
-  const bufs = [src, dst, params];
-  if (layout) {
-    const maxBuf = device.createBuffer({ size: Math.max(16, layout.axisLen * 4), usage: storage | GPUBufferUsage.COPY_DST });
-    enc.clearBuffer(maxBuf);
-    dispatch(enc, maxAbsKernelWgsl(), [src, maxBuf, params], maxAbsDispatch(layout));
-    bufs.push(maxBuf);
-  }
-  dispatch(enc, quantKernelWgsl(fmt.kind), bufs, quantDispatch(n));
-  const out = await readBack(enc, dst, n);
-  for (const b of bufs) b.destroy();
-  return out;
+  const kernels = quantKernels(fmt, rounding, n, rng, fmt.kind === 'bfp' ? blockLayout(shape, fmt.axis) : undefined);
+  return (await launch(device, pipelines, kernels, new Map([[0, new Uint32Array(x.buffer, x.byteOffset, n)]]), [[1, n]])).get(1)!;
 }
 
 const isNaNBits = (v: number) => (v & 0x7f800000) === 0x7f800000 && (v & 0x7fffff) !== 0;
@@ -163,18 +109,15 @@ describe('random inputs, both roundings', () => {
 
 test('lpc_random_bits equals randomBits', async () => {
   const n = 4099;
-  const k: WgslKernel = {
-    code: `${mergeWgslDecls({ chunks: ['lpc_pcg4d', 'lpc_random_bits'] })}
-@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+  const code = `${mergeWgslDecls({ chunks: ['lpc_pcg4d', 'lpc_random_bits'] })}
+@group(0) @binding(0) var<uniform> P: vec4<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   if (g.x < ${n}u) { out[g.x] = lpc_random_bits(0xfffffff0u, 3u, 77u, g.x); }
-}`,
-    entryPoint: 'main', workgroupSize: 64, uniformBytes: 0, bindings: [{ binding: 0, name: 'out', type: 'storage' }],
-  };
-  const out = device.createBuffer({ size: n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const enc = device.createCommandEncoder();
-  dispatch(enc, k, [out], [Math.ceil(n / 64), 1, 1]);
-  expect(Array.from(await readBack(enc, out, n))).toEqual(Array.from(randomBitsArray(0xfffffff0, 3, 77, n)));
+}`;
+  const k = standalone('rng', code, new Uint32Array(4), [{ ref: { kind: 'node', id: 0 }, elem: 'u32', access: 'read_write' }], [Math.ceil(n / 64), 1, 1]);
+  const out = (await launch(device, pipelines, [k], new Map(), [[0, n]])).get(0)!;
+  expect(Array.from(out)).toEqual(Array.from(randomBitsArray(0xfffffff0, 3, 77, n)));
   expect(Object.keys(WGSL_QUANT_CHUNKS)).toContain('lpc_qbits_float');
 });
 
@@ -183,31 +126,26 @@ test('fused call sites with widths as uniforms: one pipeline, many widths', asyn
   const x = new Float32Array(n).map((_, i) => Math.cos(i * 1.3) * 2 ** ((i % 20) - 10));
   const qf = wgslQuantFns({ kind: 'float', exp: 5, man: 2 }, 'stochastic');
   const qx = wgslQuantFns({ kind: 'fixed', wl: 8, fl: 4 }, 'nearest');
-  const k: WgslKernel = {
-    code: `${mergeWgslDecls(qf, qx)}
+  const code = `${mergeWgslDecls(qf, qx)}
 struct U { exp: u32, man: u32, wl: u32, fl: u32, seed: u32, step: u32, pad0: u32, pad1: u32 }
-@group(0) @binding(0) var<storage, read> xs: array<f32>;
-@group(0) @binding(1) var<storage, read_write> ys: array<f32>;
-@group(0) @binding(2) var<uniform> u: U;
+@group(0) @binding(0) var<uniform> u: U;
+@group(0) @binding(2) var<storage, read> xs: array<f32>;
+@group(0) @binding(3) var<storage, read_write> ys: array<f32>;
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {
   let i = g.x;
   if (i >= ${n}u) { return; }
   let a = ${qf.call('xs[i]', 'i', { exp: 'u.exp', man: 'u.man', seed: 'u.seed', step: 'u.step', tensorId: '5u' })};
   ys[i] = ${qx.call('a * 3.0', 'i', { wl: 'u.wl', fl: 'u.fl' })};
-}`,
-    entryPoint: 'main', workgroupSize: 64, uniformBytes: 32,
-    bindings: [{ binding: 0, name: 'xs', type: 'read-only-storage' }, { binding: 1, name: 'ys', type: 'storage' }, { binding: 2, name: 'u', type: 'uniform' }],
-  };
-  const src = upload(new Uint32Array(x.buffer), GPUBufferUsage.STORAGE);
+}`;
+  const io: Parameters<typeof standalone>[3] = [
+    { ref: { kind: 'node', id: 0 }, elem: 'f32', access: 'read' }, { ref: { kind: 'node', id: 1 }, elem: 'f32', access: 'read_write' }];
+  const before = pipelines.size;
   for (const [exp, man, wl, fl] of [[5, 2, 8, 4], [4, 3, 6, 2], [8, 7, 12, 9]]) {
-    const dst = device.createBuffer({ size: n * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-    const params = upload(new Uint32Array([exp, man, wl, fl, 99, 7, 0, 0]), GPUBufferUsage.UNIFORM);
-    const enc = device.createCommandEncoder();
-    dispatch(enc, k, [src, dst, params], [n / 64, 1, 1]);
-    const gpu = await readBack(enc, dst, n);
+    const k = standalone('fused', code, new Uint32Array([exp, man, wl, fl, 99, 7, 0, 0]), io, [n / 64, 1, 1]);
+    const gpu = (await launch(device, pipelines, [k], new Map([[0, new Uint32Array(x.buffer)]]), [[1, n]])).get(1)!;
     const a = quantize(x, [n], { kind: 'float', exp, man }, 'stochastic', { seed: 99, step: 7, tensorId: 5 });
     const cpu = quantize(a.map((v) => v * 3), [n], { kind: 'fixed', wl, fl }, 'nearest');
     expect(mismatches(gpu, cpu, x)).toEqual([]);
   }
-  expect(pipelines.has(k.code)).toBe(true);
+  expect(pipelines.size - before).toBe(1);
 });
