@@ -15,7 +15,7 @@ import { numel } from '../ir/types.js';
 import { Kernel } from '../codegen/kernel.js';
 import { memoryPlanJson } from '../passes/memory.js';
 import { OptimizerOptions, optimizerProblem } from '../passes/optimizer.js';
-import { printable, readDataFile } from './files.js';
+import { printable, readDataFile, syncFolder, writeSynced } from './files.js';
 
 const MiB = 2 ** 20;
 /** The largest artifact file lpc reads (ResNet-18's IR text is about 1 MiB). */
@@ -128,14 +128,17 @@ export function writeArtifact(dir: string, m: Module, options: ArtifactOptions):
     fs.mkdirSync(path.join(tmp, 'kernels'), { recursive: true });
     const hashes: Record<string, string> = {};
     for (const [f, text] of files) {
-      fs.writeFileSync(path.join(tmp, f), text);
+      writeSynced(path.join(tmp, f), text);
       hashes[f] = sha256(text);
     }
     const manifest: Manifest = { format: ARTIFACT_FORMAT, version: ARTIFACT_VERSION, options, options_sha256: optionsHash(options), files: hashes };
-    fs.writeFileSync(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
+    writeSynced(path.join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
+    syncFolder(path.join(tmp, 'kernels'));
+    syncFolder(tmp);
     const old = `${tmp}.old`;
     if (fs.existsSync(dir)) fs.renameSync(dir, old);
     fs.renameSync(tmp, dir);
+    syncFolder(path.dirname(path.resolve(dir)));
     fs.rmSync(old, { recursive: true, force: true });
   } catch (e) {
     try { fs.rmSync(tmp, { recursive: true, force: true }); } catch { /* nothing was made there */ }

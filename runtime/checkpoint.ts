@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { printable, readDataFile } from './files.js';
+import { printable, readDataFile, writeAtomic } from './files.js';
 import { StateDecl } from './train/init.js';
 import { FLOAT_DTYPES, OTHER_DTYPES, toFloat32 } from './floats.js';
 
@@ -160,19 +160,6 @@ export function decodeSafetensors(buf: Buffer, file: string, what = 'checkpoint'
   const meta = header.__metadata__;
   if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) throw bad('__metadata__ is not an object');
   return { tensors, metadata: header.__metadata__ ?? {} };
-}
-
-/** Writes `file` through a temporary name in its folder (fsynced, then renamed): a reader sees the old file or the new one. */
-export function writeAtomic(file: string, data: Buffer | string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
-  try {
-    const fd = fs.openSync(tmp, 'w');
-    try { fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true }); // no temporary left behind (a full disk, a read-only folder)
-    throw e;
-  }
 }
 
 export interface SaveInput {

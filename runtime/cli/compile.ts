@@ -46,12 +46,25 @@ export interface CompileOptions {
   timePasses?: boolean;
 }
 
+/**
+ * The one compile step: the model's front end (type-check, then trace in the sandbox) and the pass pipeline, the
+ * result checked against lpc's own size limits. `lpc compile`, `mem`, `tune` and `sweep` all compile through here.
+ */
+export function compileModel(file: string, o: CompileOptions & { log?: (s: string) => void }): ReturnType<typeof runPasses> {
+  const t0 = performance.now();
+  const traced = frontEnd(file, o.batch, o.modelOptions);
+  const m = runPasses(traced, {
+    batch: o.batch, optimizer: o.optimizer, precision: o.precision, printAfter: o.printAfter ?? [], timePasses: o.timePasses ?? false,
+    ...(o.log ? { log: o.log } : {}),
+  }, performance.now() - t0);
+  checkFits(m, lpcCapacity(), 'cpu-driver', batchHint(o.batch));
+  return m;
+}
+
 /** Front end, passes and artifact: what `lpc compile` does (and `lpc sweep` for each configuration it needs). */
 export function compileArtifact(file: string, out: string, o: CompileOptions): { module: ReturnType<typeof runPasses>; seconds: number } {
   const t0 = performance.now();
-  const traced = frontEnd(file, o.batch, o.modelOptions);
-  const m = runPasses(traced, { batch: o.batch, optimizer: o.optimizer, precision: o.precision, printAfter: o.printAfter ?? [], timePasses: o.timePasses ?? false }, performance.now() - t0);
-  checkFits(m, lpcCapacity(), 'cpu-driver', batchHint(o.batch));
+  const m = compileModel(file, o);
   writeArtifact(out, m, { model: m.name, source: file, batch: o.batch, optimizer: o.optimizer, ...(o.precision ? { precision: printPolicy(o.precision) } : {}) });
   return { module: m, seconds: (performance.now() - t0) / 1000 };
 }

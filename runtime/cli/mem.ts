@@ -1,10 +1,8 @@
 /** `lpc mem`: the memory plan of a model without running it (compiled in-process, no artifact written). */
-import { frontEndSandboxed as frontEnd } from '../sandbox/trace.js';
-import { runPasses } from '../../passes/pipeline.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
 import { MEM_CLASSES, memoryPlanJson } from '../../passes/memory.js';
 import { planModule } from '../memory.js';
-import { DEFAULT_OPTIMIZER, batchHint, modelOptionsFlags, precisionFlag } from './compile.js';
+import { DEFAULT_OPTIMIZER, batchHint, compileModel, modelOptionsFlags, precisionFlag } from './compile.js';
 import { checkFits, lpcCapacity } from '../fit.js';
 import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
 
@@ -49,7 +47,7 @@ export async function memCommand(p: Parsed): Promise<void> {
   const precision = precisionFlag(p);
   const variant = flag(p, 'variant') ?? 'cpu-driver';
   if (variant !== 'cpu-driver' && variant !== 'gpu') throw new UsageError(`--variant must be cpu-driver or gpu, got '${variant}'`);
-  const m = runPasses(frontEnd(file, batch, modelOptionsFlags(p)), { batch, optimizer, precision });
+  const m = compileModel(file, { batch, optimizer, precision, modelOptions: modelOptionsFlags(p) });
   const j = memoryPlanJson(planModule(m, variant, checkFits(m, lpcCapacity(), variant, batchHint(batch))), false);
   const train = j.graphs.find((g) => g.name === 'train') ?? j.graphs[0];
   if (p.flags.has('json')) {

@@ -6,7 +6,7 @@
 import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
 import { checkOutputFile } from './outputs.js';
 import { NamedMatrix, formatMatrixCsv, readMask, readMatrixCsv, rowIndex, decimal } from '../peppp/matrix-csv.js';
-import { writeAtomic } from '../checkpoint.js';
+import { writeAtomic } from '../files.js';
 import { dense, Dense } from '../peppp/linalg.js';
 import { nonuniformMask, nonuniformProbabilities, parseSampling, samplingRng, softImpute, uniformMask } from '../peppp/softimpute.js';
 import { Cap, parseCap } from '../peppp/loocv.js';

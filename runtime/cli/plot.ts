@@ -9,6 +9,7 @@
  * (written as the strings "NaN", "Infinity", "-Infinity") are not drawn; the first non-finite loss is marked.
  */
 import * as fs from 'node:fs';
+import { writeAtomic } from '../files.js';
 import { FlagSpec, Parsed, UsageError, flag } from './args.js';
 import { checkOutputFile } from './outputs.js';
 
@@ -207,8 +208,6 @@ export async function plotCommand(p: Parsed): Promise<void> {
   const out = flag(p, 'out') ?? file.replace(/\.jsonl?$/, '') + '.svg';
   checkOutputFile('-o', out, [file]);
   const svg = renderSvg(readMetrics(file), flag(p, 'title') ?? file);
-  const tmp = `${out}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, svg);
-  fs.renameSync(tmp, out);
+  writeAtomic(out, svg);
   process.stderr.write(`lpc: wrote ${out}\n`);
 }

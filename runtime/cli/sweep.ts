@@ -20,7 +20,7 @@ import { parseDataSpec } from '../data/index.js';
 import { CellJob, CellResult, loadTask, work } from '../sweep/cell.js';
 import { DirQueue, SWEEP_FILE, SweepFile, SweepIdentity, TaskInfo, lockSweepDir } from '../sweep/queue.js';
 import type { ToParent, ToWorker } from '../sweep/worker.js';
-import { writeAtomic } from '../checkpoint.js';
+import { writeAtomic } from '../files.js';
 
 export const sweepFlags: FlagSpec[] = [
   { name: 'configs', value: 'C', help: "peppp (PEPPP's 99), FILE.json ([{\"name\", \"precision\"}, …] or {\"grid\": {SLOT: FORMATS}, \"template\": T}), or grid:SLOT=FORMATS,… — FORMATS: float<E,M> terms joined by +, E and M an integer, a..b or a|b|c; first slot outermost; e.g. grid:low=float<3..5,1..3>,high=float<6,7..9> (template: W=low G=low M=high ACC=high loss_scale=1000)" },

@@ -5,11 +5,9 @@
  */
 import * as fs from 'node:fs';
 import { Module } from '../../ir/graph.js';
-import { frontEndSandboxed as frontEnd } from '../sandbox/trace.js';
-import { runPasses } from '../../passes/pipeline.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
 import { readArtifact } from '../artifact.js';
-import { DEFAULT_OPTIMIZER, modelOptionsFlags } from './compile.js';
+import { DEFAULT_OPTIMIZER, compileModel, modelOptionsFlags } from './compile.js';
 import { FlagSpec, Parsed, UsageError, intFlag } from './args.js';
 
 export const tuneFlags: FlagSpec[] = [
@@ -31,7 +29,7 @@ export async function tuneCommand(p: Parsed): Promise<void> {
   } else {
     if (!src.endsWith('.ts')) throw new UsageError(`'${src}' is neither an artifact directory nor a .ts model file`);
     const batch = intFlag(p, 'batch', 64);
-    m = runPasses(frontEnd(src, batch, modelOptionsFlags(p)), { batch, optimizer: parseOptimizer(DEFAULT_OPTIMIZER), log: () => {} });
+    m = compileModel(src, { batch, optimizer: parseOptimizer(DEFAULT_OPTIMIZER), modelOptions: modelOptionsFlags(p), log: () => {} });
   }
   const { getGpu } = await import('../webgpu/device.js');
   const { tuneModule, tuneTable, cachePath } = await import('../webgpu/tune.js');

@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { writeAtomic } from '../checkpoint.js';
+import { writeAtomic } from '../files.js';
 import { CellJob, CellResult } from './cell.js';
 import { formatMatrixCsv } from '../peppp/matrix-csv.js';
 import { lockDirectory } from '../lock.js';

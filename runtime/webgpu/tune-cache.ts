@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Graph, Node } from '../../ir/graph.js';
 import { shapeClass } from '../../codegen/kernels/tiles.js';
+import { writeAtomic } from '../files.js';
 
 /** Bumped when the kernels change enough that old measurements mean nothing. */
 export const TUNE_VERSION = 1;
@@ -88,23 +89,10 @@ export function readTuneCache(file = cachePath(), warn: Warn = stderrWarn): Tune
   return out;
 }
 
-/** Writes `c` to `file` atomically: a temp file in the same folder, fsync, then rename over the old one. */
+/** Writes `c` to `file` atomically (runtime/files.ts writeAtomic: temp file in the same folder, fsync, rename). */
 export function writeTuneCache(c: TuneCache, file = cachePath()): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, JSON.stringify(c, null, 1) + '\n');
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    try { fs.unlinkSync(tmp); } catch { /* already gone */ }
-    throw e;
-  }
+  writeAtomic(file, JSON.stringify(c, null, 1) + '\n');
 }
 
 /** Adds entries for one adapter to the cache on disk (re-read just before writing, so other adapters' and other
