@@ -67,7 +67,7 @@ export async function tunedWebGpuBackend(gpu: Gpu, m: Module, o: { budget?: Tune
           `${seconds(p.elapsedMs)} elapsed${p.leftMs !== undefined ? `, ~${seconds(p.leftMs)} left` : ''} (${limit})`, p.done === 0, 'shapes ');
         return;
       }
-      const rest = p.untuned ? `; ${p.untuned} use the default tiling until a later run or 'lpc tune' measures them` : '';
+      const rest = p.untuned ? `; ${p.untuned} not measured yet (${p.similar} borrow the tile of the nearest measured shape, ${p.untuned - p.similar} use the default) until a later run or 'lpc tune' measures them` : '';
       const skipped = budget === 'off' && p.done === 0 ? `none measured (--tune-budget off): ${p.untuned} shape classes use the default tiling` : `tuned ${p.done}/${p.total} kernel shapes in ${seconds(p.elapsedMs)} (${limit})${rest}`;
       bar.line(`lpc: ${skipped}; cached for ${gpu.adapterDescription} in ${cachePath()}; 'lpc tune' measures ahead of time, --tune-budget off|full|S sets the budget`);
     }),

@@ -138,7 +138,11 @@ export async function runCommand(p: Parsed): Promise<void> {
   const evalG = art.module.graphs.find((g) => g.name === 'eval') ?? art.module.graphs[0];
   const xent = evalG.nodes.find((n) => n.op === 'softmax_xent');
   const classes = xent ? evalG.nodes[xent.inputs[0]].type.shape[1] : undefined;
+  const progress = new Progress();
+  const t0 = performance.now();
+  progress.status(`lpc: loading ${dataSpec} …`);
   const data = loadDataset(dataSpec, { sampleShape: x.type.shape.slice(1), seed, classes });
+  progress.status(`lpc: loaded ${dataSpec} (${data.train.n} + ${data.test.n} images) in ${((performance.now() - t0) / 1000).toFixed(1)} s`, true);
   const want = x.type.shape.slice(1).join(','), have = data.train.shape.join(',');
   if (want !== have) throw new UsageError(`model '${art.manifest.options.model}' expects inputs [${want}] but ${dataSpec} has [${have}]`);
   const mismatch = classesProblem(art.manifest.options.model, classes, dataSpec, data.train.classes);
@@ -198,8 +202,10 @@ export async function runCommand(p: Parsed): Promise<void> {
   try {
     if (ckptDir) { fs.mkdirSync(ckptDir, { recursive: true }); lockDirectory(ckptDir, 'lpc run'); }
     await backend.setState(state);
+    // the driver compiles each kernel at its first dispatch: on a CPU driver the first step takes seconds longer
+    if ('pipelinesCreated' in backend) progress.status(`lpc: first step: the driver compiles ${String(backend.pipelinesCreated)} kernels at their first use`, true);
     await train(backend, data, {
-      epochs, batch, seed, maxSteps, metricsPath, metricsAppend: !!resume, metricsSteps, progress: new Progress(), resume,
+      epochs, batch, seed, maxSteps, metricsPath, metricsAppend: !!resume, metricsSteps, progress, resume,
       bits: scheduleOf(art.manifest.options.precision, epochs * stepsPerEpoch),
       lr: (epoch, _s, _n, globalStep) => lrAt(lr, epoch - 1, globalStep),
       swa: swa ? { start: swa.start, bn: module.graphs.some((g) => g.name === 'swa_bn') } : undefined,

@@ -24,6 +24,13 @@ export class Progress {
     }
   }
 
+  /** A status line: on a TTY redrawn in place until the next output (kept when `done`); otherwise a plain line
+   *  when `done` (what is only under way is not worth a line of a log). */
+  status(s: string, done = false): void {
+    if (this.tty) this.out.write(`\r\x1b[2K${s}${done ? '\n' : ''}`);
+    else if (done) this.out.write(`${s}\n`);
+  }
+
   line(s: string): void {
     this.out.write(this.tty ? `\r\x1b[2K${s}\n` : `${s}\n`);
   }

@@ -56,9 +56,12 @@ export interface TuneRow {
   op: string;
   cls: string;
   tile: string;
-  /** Where the choice came from: measured now, the cache, the default (one candidate only), or the default because
-   *  the budget ran out before this shape (`untuned`: a later run or `lpc tune` measures it). */
-  source: 'measured' | 'cache' | 'default' | 'untuned';
+  /** Where the choice came from: measured now, the cache, the default (one candidate only), the tile measured best
+   *  for the nearest shape class of the same structure (`similar`: the budget ran out before this one), or the
+   *  default when there is none (`untuned`); a later run or `lpc tune` measures the last two. */
+  source: 'measured' | 'cache' | 'default' | 'similar' | 'untuned';
+  /** `similar`: the shape class whose measured tile this one borrows. */
+  from?: string;
   ms?: Record<string, number>;
 }
 
@@ -70,8 +73,8 @@ export interface TuneOptions {
   rounds?: number;
   log?: (s: string) => void;
   warn?: Warn;
-  /** Milliseconds to spend measuring (undefined: no limit). A shape is started only while its estimated cost (the
-   *  mean of those measured so far) fits in what is left. */
+  /** Milliseconds to spend measuring (undefined: no limit). A shape is started only while the longest one measured
+   *  so far would still fit in what is left. */
   budgetMs?: number;
   /** Progress after each shape class (and once before the first). */
   progress?: (p: TuneProgress) => void;
@@ -88,8 +91,10 @@ export interface TuneProgress {
   elapsedMs: number;
   /** Estimated time to measure the rest (within the budget), once one has been measured. */
   leftMs?: number;
-  /** Classes that the budget left unmeasured (known once `finished`). */
+  /** Classes that the budget left unmeasured (known once `finished`), and of those how many borrow the tile of a
+   *  similar measured class (the rest run the default). */
   untuned: number;
+  similar: number;
   finished: boolean;
 }
 
@@ -196,6 +201,28 @@ export function tileFitsDevice(g: Graph, node: Node, tile: Tile, variant: Varian
     .every((k) => k.bindings.every((b) => b.ref.kind !== 'scratch' || b.ref.bytes <= maxBinding));
 }
 
+/**
+ * The cost-model pick for a shape class the budget left unmeasured: the tile measured best for the nearest class of
+ * the same structure (op, transposes, bias, kernel size, stride, padding), nearest by the sum of |log2| ratios of
+ * the GEMM sizes m, n, k, among the tiles that are candidates for this node. A tile's speed ranks alike for nearby
+ * sizes; measuring the nearest class costs what measuring this one would.
+ */
+export function nearestMeasured(cls: string, measured: [string, string][], candidates: string[]): { tile: string; from: string } | undefined {
+  const split = (c: string) => {
+    const parts = c.split(' ');
+    return { structure: parts.slice(0, -3).join(' '), sizes: parts.slice(-3).map((p) => Math.log2(Number(p.slice(1)) || 1)) };
+  };
+  const me = split(cls);
+  let best: { tile: string; from: string; d: number } | undefined;
+  for (const [other, tile] of measured) {
+    const o = split(other);
+    if (other === cls || o.structure !== me.structure || !candidates.includes(tile)) continue;
+    const d = o.sizes.reduce((sum, v, i) => sum + Math.abs(v - me.sizes[i]), 0);
+    if (!best || d < best.d) best = { tile, from: other, d };
+  }
+  return best && { tile: best.tile, from: best.from };
+}
+
 /** A node's arithmetic work with the default tile: what orders the shape classes for measuring. */
 function nodeFlops(g: Graph, node: Node, variant: Variant): number {
   return kernelsForNode(g, node.id, { variant, tiles: () => defaultTile(g, node, variant) }).reduce((sum, k) => sum + (k.flops ?? 0), 0);
@@ -232,16 +259,19 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   const fresh: Record<string, TuneEntry> = {};
   const t0 = now();
   let measured = 0;
-  const report = (finished: boolean) => {
+  const report = (finished: boolean, borrowed = 0) => {
     const elapsedMs = now() - t0, per = measured ? elapsedMs / measured : undefined;
     const left = order.length - measured;
-    o.progress?.({ done: measured, total: order.length, elapsedMs, untuned: finished ? left : 0, finished,
+    o.progress?.({ done: measured, total: order.length, elapsedMs, untuned: finished ? left : 0, similar: borrowed, finished,
       ...(per !== undefined && !finished ? { leftMs: Math.min(per * left, Math.max(0, (o.budgetMs ?? Infinity) - elapsedMs)) } : {}) });
   };
   if (order.length) report(false);
+  let longest = 0;
   for (const [cls, t] of order) {
-    const elapsed = now() - t0, per = measured ? elapsed / measured : 0;
-    if (o.budgetMs !== undefined && (o.budgetMs <= 0 || elapsed + per > o.budgetMs)) break;
+    // start a shape only if the longest one so far would still fit: a budget is a promise to the user
+    const elapsed = now() - t0;
+    if (o.budgetMs !== undefined && (o.budgetMs <= 0 || elapsed + longest > o.budgetMs)) break;
+    const started = now();
     o.log?.(`tuning ${cls} (${t.tiles.map(tileName).join(', ')})`);
     const ms = await time(t.g, t.node, t.tiles, o.rounds ?? 3);
     const win = ms.indexOf(Math.min(...ms));
@@ -250,9 +280,17 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       ms: Object.fromEntries(t.tiles.map((x, i) => [tileName(x), +ms[i].toFixed(4)])),
     };
     measured++;
+    longest = Math.max(longest, now() - started);
     report(false);
   }
-  if (order.length) report(true);
+  const known: [string, string][] = [...Object.entries(fresh), ...Object.entries(cache.adapters[adapter] ?? {})].map(([c, e]) => [c, e.tile]);
+  const similar = new Map<string, { tile: string; from: string }>();
+  for (const [cls, t] of order) {
+    if (fresh[cls]) continue;
+    const pick = nearestMeasured(cls, known, t.tiles.map(tileName));
+    if (pick) similar.set(cls, pick);
+  }
+  if (order.length) report(true, similar.size);
   const rows: TuneRow[] = [];
   for (const g of m.graphs)
     for (const node of g.nodes) {
@@ -263,6 +301,7 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       if (fresh[cls]) rows.push({ ...row, tile: fresh[cls].tile, source: 'measured', ms: fresh[cls].ms });
       else if (hit) rows.push({ ...row, tile: tileName(hit), source: 'cache', ms: cache.adapters[adapter][cls].ms });
       else if (single.has(cls)) rows.push({ ...row, tile: single.get(cls)!, source: 'default' });
+      else if (similar.has(cls)) rows.push({ ...row, tile: similar.get(cls)!.tile, source: 'similar', from: similar.get(cls)!.from });
       else rows.push({ ...row, tile: tileName(defaultTile(g, node, variant)), source: 'untuned' });
     }
   // The cache is an optimisation: when it cannot be written, this run still uses what it measured.
@@ -275,8 +314,8 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   // Measured this run first (even if the write raced another process), then the cache, then the default.
   // A class spans sizes up to 2× apart: a tile measured on a smaller member may not fit this one's buffers.
   const picker: TilePicker = (g, node) => {
-    const e = fresh[shapeClass(g, node)];
-    const t = e ? parseTile(e.tile) : cachedTile(merged, adapter, g, node);
+    const cls = shapeClass(g, node), e = fresh[cls], near = similar.get(cls);
+    const t = e ? parseTile(e.tile) : cachedTile(merged, adapter, g, node) ?? (near ? parseTile(near.tile) : undefined);
     return t && tileFitsDevice(g, node, t, variant, maxBinding) ? t : undefined;
   };
   return { picker, rows };
@@ -290,7 +329,7 @@ export function tuneTable(rows: TuneRow[]): string {
   for (const [cls, rs] of byCls) {
     const r = rs[0];
     const ms = r.ms ? Object.entries(r.ms).map(([t, v]) => `${t} ${v.toFixed(3)}`).join(', ') : '—';
-    lines.push(`| ${cls} | ${rs.map((x) => `${x.graph}:%${x.node}`).join(' ')} | ${r.tile} | ${r.source} | ${ms} |`);
+    lines.push(`| ${cls} | ${rs.map((x) => `${x.graph}:%${x.node}`).join(' ')} | ${r.tile} | ${r.source}${r.from ? ` (from ${r.from})` : ''} | ${ms} |`);
   }
   return lines.join('\n');
 }

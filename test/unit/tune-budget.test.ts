@@ -8,8 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Builder, emptyGraph, Module } from '../../ir/graph.js';
-import { defaultTile, shapeClass, tileName, Tile } from '../../codegen/kernels/tiles.js';
-import { readTuneCache, successiveHalving, tuneModule, TuneProgress } from '../../runtime/webgpu/tune.js';
+import { tileName, Tile } from '../../codegen/kernels/tiles.js';
+import { nearestMeasured, readTuneCache, successiveHalving, tuneModule, TuneProgress } from '../../runtime/webgpu/tune.js';
 import type { Gpu } from '../../runtime/webgpu/device.js';
 import { parseTuneBudget } from '../../runtime/cli/backends.js';
 
@@ -55,17 +55,19 @@ test('the budget is respected, biggest shapes first; later runs measure the rest
   const first = await run(25_000);
   expect(first.measured).toEqual([convIds[4], convIds[3]]);
   const source = (rows: typeof first.rows) => rows.map((r) => r.source);
-  expect(source(first.rows)).toEqual(['untuned', 'untuned', 'untuned', 'measured', 'measured']);
-  // untuned nodes get the default tile (the picker says nothing: the executor's default)
-  for (const r of first.rows.filter((x) => x.source === 'untuned')) {
-    const n = g.nodes[r.node];
-    expect(r.tile).toBe(tileName(defaultTile(g, n, 'cpu-driver')));
-    expect(first.picker(g, n)).toBeUndefined();
-  }
+  // the rest borrow the tile measured for the nearest class of the same structure (here: conv 3×3, stride 1)
+  expect(source(first.rows)).toEqual(['similar', 'similar', 'similar', 'measured', 'measured']);
+  const nearestOf = [3, 3, 3]; // 4, 8 and 16 channels: the nearest measured is the 32-channel conv (node 3)
+  first.rows.slice(0, 3).forEach((r, i) => {
+    const from = first.rows[nearestOf[i]];
+    expect(r.from).toBe(from.cls);
+    expect(r.tile).toBe(from.tile);
+    expect(tileName(first.picker(g, g.nodes[r.node])!)).toBe(from.tile);
+  });
   expect(Object.keys(readTuneCache(file).adapters[gpu.adapterDescription])).toHaveLength(2);
   const second = await run(25_000);
   expect(second.measured).toEqual([convIds[2], convIds[1]]);
-  expect(source(second.rows)).toEqual(['untuned', 'measured', 'measured', 'cache', 'cache']);
+  expect(source(second.rows)).toEqual(['similar', 'measured', 'measured', 'cache', 'cache']);
   const third = await run(25_000);
   expect(third.measured).toEqual([convIds[0]]);
   expect(source(third.rows)).toEqual(['measured', 'cache', 'cache', 'cache', 'cache']);
@@ -82,8 +84,8 @@ test('the progress reports count the shapes, estimate what is left within the bu
   const f = fakes();
   const events: TuneProgress[] = [];
   await tuneModule(gpu, convs([4, 8, 16, 32]), { file: path.join(dir, 't.json'), budgetMs: 35_000, now: f.now, measure: f.measure, progress: (p) => events.push(p) });
-  expect(events.map((e) => [e.done, e.total, e.elapsedMs, e.finished, e.untuned])).toEqual([
-    [0, 4, 0, false, 0], [1, 4, 10_000, false, 0], [2, 4, 20_000, false, 0], [3, 4, 30_000, false, 0], [3, 4, 30_000, true, 1]]);
+  expect(events.map((e) => [e.done, e.total, e.elapsedMs, e.finished, e.untuned, e.similar])).toEqual([
+    [0, 4, 0, false, 0, 0], [1, 4, 10_000, false, 0, 0], [2, 4, 20_000, false, 0, 0], [3, 4, 30_000, false, 0, 0], [3, 4, 30_000, true, 1, 1]]);
   // after one shape: 3 left at 10 s each = 30 s, capped by the 25 s the budget has left
   expect(events[1].leftMs).toBe(25_000);
   expect(events[3].leftMs).toBe(5_000);
@@ -112,4 +114,17 @@ test('--tune-budget takes seconds, off or full', () => {
   expect(parseTuneBudget('full')).toBe('full');
   expect(() => parseTuneBudget('-3')).toThrow("--tune-budget must be seconds, 'off' or 'full', got '-3'");
   expect(() => parseTuneBudget('soon')).toThrow(/--tune-budget/);
+});
+
+test('the nearest measured class of the same structure lends its tile, if that tile is a candidate here', () => {
+  const measured: [string, string][] = [
+    ['conv2d nobias k3x3 s1 p1 m16 n1024 k144', 'wino4_4x4'],
+    ['conv2d nobias k3x3 s1 p1 m64 n256 k576', 'wino2x4'],
+    ['conv2d nobias k1x1 s2 p0 m32 n256 k16', 'reg4x4'],
+  ];
+  const cands = ['reg4x4', 'reg8x4', 'wino2x4', 'wino4_4x4'];
+  expect(nearestMeasured('conv2d nobias k3x3 s1 p1 m32 n512 k288', measured, cands)).toEqual({ tile: 'wino4_4x4', from: measured[0][0] }); // tie: the first
+  expect(nearestMeasured('conv2d nobias k3x3 s1 p1 m64 n128 k576', measured, cands)).toEqual({ tile: 'wino2x4', from: measured[1][0] });
+  expect(nearestMeasured('conv2d nobias k3x3 s1 p1 m64 n128 k576', measured, ['reg4x4'])).toBeUndefined(); // not a candidate here
+  expect(nearestMeasured('conv2d nobias k1x1 s1 p0 m32 n256 k16', measured, cands)).toBeUndefined(); // another structure
 });
