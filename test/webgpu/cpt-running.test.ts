@@ -18,13 +18,14 @@ import { Gpu, getGpu, shutdownGpu } from '../../runtime/webgpu/device.js';
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { rand as seededRandom } from '../unit/helpers.js';
+import { TEST_SEED } from './gpu-fixture.js';
 
 let gpu: Gpu;
 let cache: PipelineCache;
 beforeAll(async () => { gpu = await getGpu({ quiet: true }); cache = new PipelineCache(gpu.device); });
 afterAll(async () => { await shutdownGpu(); });
 
-const SEED = (Date.now() ^ (process.pid << 16)) >>> 0;
+const SEED = TEST_SEED;
 const rand = seededRandom(SEED);
 const uniform = (n: number, lo: number, hi: number) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
 const bitsOf = (a: ArrayLike<number>) => [...new Uint32Array(Float32Array.from(a).buffer)];

@@ -15,23 +15,14 @@ import { align16 } from '../../passes/memory.js';
 import { initState } from '../../runtime/train/init.js';
 import { planModule } from '../../runtime/memory.js';
 import { WebGpuBackend } from '../../runtime/webgpu/executor.js';
-import { getGpu, shutdownGpu } from '../../runtime/webgpu/device.js';
-import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
+import { getGpu } from '../../runtime/webgpu/device.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { rand as seededRandom, relErr, stepFeeds } from '../unit/helpers.js';
+import { TEST_SEED, useGpu } from './gpu-fixture.js';
 
-let device: GPUDevice;
-let cache: PipelineCache;
-let isCpuDriver = true;
-beforeAll(async () => {
-  const gpu = await getGpu({ quiet: true });
-  device = gpu.device;
-  isCpuDriver = gpu.isCpuDriver;
-  cache = new PipelineCache(device);
-});
-afterAll(async () => { await shutdownGpu(); });
+const env = useGpu();
 
-const SEED = (Date.now() ^ (process.pid << 16)) >>> 0;
+const SEED = TEST_SEED;
 const rand = seededRandom(SEED);
 const sgd = { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, wd: 5e-4 };
 const bitsOf = (a: ArrayLike<number> & { buffer?: ArrayBufferLike }) =>
@@ -64,7 +55,7 @@ describe(`compression kernels vs the CPU semantics, bit for bit (seed ${SEED})`,
     const wc = cpu(g, c, [xs], step), wd = cpu(g, d, [wc]);
     // CPU drivers walk a plane per invocation, GPUs a plane per workgroup: both give the CPU semantics' bits
     for (const variant of ['cpu-driver', 'gpu'] as const) {
-      const r = await runKernels(device, g, { feeds: { [x]: xs }, run: [c, d], read: [c, d], step, pipelines: cache, variant });
+      const r = await runKernels(env.device, g, { feeds: { [x]: xs }, run: [c, d], read: [c, d], step, pipelines: env.cache, variant });
       expect({ variant, words: bitsOf(f32(r.values.get(c)!)) }).toEqual({ variant, words: bitsOf(wc) });
       expect({ variant, values: bitsOf(f32(r.values.get(d)!)) }).toEqual({ variant, values: bitsOf(wd) });
     }
@@ -82,7 +73,7 @@ describe(`compression kernels vs the CPU semantics, bit for bit (seed ${SEED})`,
     const ab = b.add('maxpool_bwd_argmax', [dy, a], { k, stride, in_shape: shape });
     const xs = Float32Array.from({ length: numel(shape) }, () => Math.floor(rand() * 5) - 2); // ties and zeros
     const dys = Float32Array.from({ length: numel(oshape) }, () => rand() * 2 - 1);
-    const r = await runKernels(device, g, { feeds: { [x]: xs, [dy]: dys }, run: [m, md, a, ab], read: [m, md, a, ab], pipelines: cache });
+    const r = await runKernels(env.device, g, { feeds: { [x]: xs, [dy]: dys }, run: [m, md, a, ab], read: [m, md, a, ab], pipelines: env.cache });
     const wm = cpu(g, m, [xs]), wa = cpu(g, a, [xs]);
     expect(bitsOf(f32(r.values.get(m)!))).toEqual(bitsOf(wm));
     expect(bitsOf(f32(r.values.get(md)!))).toEqual(bitsOf(cpu(g, md, [wm])));
@@ -109,7 +100,7 @@ test('a training step of the residual BN net with save=division: compress → de
   expect(compressed.length).toBeGreaterThan(20);
   const read = [...new Set([...compressed, ...readers, ...[...compressed, ...readers].flatMap((id) => g.nodes[id].inputs)])]
     .filter((id) => g.nodes[id].op !== 'state' && g.nodes[id].op !== 'input');
-  const r = await runKernels(device, g, { feeds, run, read, step, pipelines: cache });
+  const r = await runKernels(env.device, g, { feeds, run, read, step, pipelines: env.cache });
   const value = (id: number) => f32(r.values.get(id) ?? feeds.get(id)!);
   for (const id of compressed)
     expect({ id, op: g.nodes[id].op, bits: bitsOf(value(id)) }).toEqual({ id, op: g.nodes[id].op, bits: bitsOf(cpu(g, id, g.nodes[id].inputs.map(value), step)) });
@@ -135,8 +126,8 @@ test('compression fused into its bn_apply (with_input) stores the bn_apply kerne
   const read = withInput.flatMap((n) => [n.id, n.inputs[0]]);
   const step = { seed: 5, step: 2 };
   for (const variant of ['cpu-driver', 'gpu'] as const) {
-    const a = await runKernels(device, g, { feeds, run, read, step, pipelines: cache, variant });
-    const b = await runKernels(device, plain, { feeds, run, read, step, pipelines: cache, variant });
+    const a = await runKernels(env.device, g, { feeds, run, read, step, pipelines: env.cache, variant });
+    const b = await runKernels(env.device, plain, { feeds, run, read, step, pipelines: env.cache, variant });
     for (const id of read)
       expect({ variant, id, op: g.nodes[id].op, bits: bitsOf(f32(a.values.get(id)!)) }).toEqual({ variant, id, op: g.nodes[id].op, bits: bitsOf(f32(b.values.get(id)!)) });
   }
@@ -146,7 +137,7 @@ describe('the executor allocates the planner\'s packed bytes for saved activatio
   test.each([['models/lenet5.ts', 16], ['test/fixtures/resbn.ts', 4]])('%s batch %i', async (file, batch) => {
     const m = compile(file, batch, 'save=division(block=8,bits=2)');
     const gpu = await getGpu({ quiet: true });
-    const plan = planModule(m, isCpuDriver ? 'cpu-driver' : 'gpu');
+    const plan = planModule(m, env.isCpuDriver ? 'cpu-driver' : 'gpu');
     const pooled = new WebGpuBackend(gpu, m), perNode = new WebGpuBackend(gpu, m, { memory: 'per-node' });
     expect(pooled.storageBytes).toBe(plan.allocated_bytes);
     const ti = m.graphs.findIndex((x) => x.name === 'train');

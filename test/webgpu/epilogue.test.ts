@@ -27,6 +27,7 @@ import { Gpu, getGpu } from '../../runtime/webgpu/device.js';
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { rand as seededRandom } from '../unit/helpers.js';
+import { TEST_SEED } from './gpu-fixture.js';
 
 let gpu: Gpu;
 let device: GPUDevice;
@@ -38,7 +39,7 @@ beforeAll(async () => {
 });
 
 // ---- fresh random data, reproducible from the seed printed on failure ----
-const SEED = (Date.now() ^ (process.pid << 16)) >>> 0;
+const SEED = TEST_SEED;
 const rand = seededRandom(SEED);
 const uniform = (n: number, lo = -2, hi = 2) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
 const labels = (n: number, k: number) => Int32Array.from({ length: n }, () => (rand() < 0.2 ? -1 : Math.floor(rand() * k)));

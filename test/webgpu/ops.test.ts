@@ -14,6 +14,7 @@ import { getGpu } from '../../runtime/webgpu/device.js';
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { rand as seededRandom } from '../unit/helpers.js';
+import { TEST_SEED } from './gpu-fixture.js';
 
 let device: GPUDevice;
 let cache: PipelineCache;
@@ -23,7 +24,7 @@ beforeAll(async () => {
 });
 
 // ---- fresh random data, reproducible from the seed printed on failure ----
-const SEED = (Date.now() ^ (process.pid << 16)) >>> 0;
+const SEED = TEST_SEED;
 const rand = seededRandom(SEED);
 function uniform(n: number, lo = -1, hi = 1): Float32Array {
   const a = new Float32Array(n);

@@ -20,12 +20,13 @@ import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { rand as seededRandom } from '../unit/helpers.js';
 import { Tile, TilePicker, tileFits, tileName } from '../../codegen/kernels/tiles.js';
+import { TEST_SEED } from './gpu-fixture.js';
 
 let gpu: Gpu;
 let cache: PipelineCache;
 beforeAll(async () => { gpu = await getGpu({ quiet: true }); cache = new PipelineCache(gpu.device); });
 
-const SEED = (Date.now() ^ (process.pid << 16)) >>> 0;
+const SEED = TEST_SEED;
 const rand = seededRandom(SEED);
 const uniform = (n: number, lo = -2, hi = 2) => Float32Array.from({ length: n }, () => lo + (hi - lo) * rand());
 

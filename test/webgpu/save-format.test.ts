@@ -15,23 +15,14 @@ import { align16 } from '../../passes/memory.js';
 import { initState } from '../../runtime/train/init.js';
 import { planModule } from '../../runtime/memory.js';
 import { WebGpuBackend } from '../../runtime/webgpu/executor.js';
-import { getGpu, shutdownGpu } from '../../runtime/webgpu/device.js';
-import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
+import { getGpu } from '../../runtime/webgpu/device.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { rand as seededRandom, stepFeeds } from '../unit/helpers.js';
+import { TEST_SEED, useGpu } from './gpu-fixture.js';
 
-let device: GPUDevice;
-let cache: PipelineCache;
-let isCpuDriver = true;
-beforeAll(async () => {
-  const gpu = await getGpu({ quiet: true });
-  device = gpu.device;
-  isCpuDriver = gpu.isCpuDriver;
-  cache = new PipelineCache(device);
-});
-afterAll(async () => { await shutdownGpu(); });
+const env = useGpu();
 
-const SEED = (Date.now() ^ (process.pid << 16)) >>> 0;
+const SEED = TEST_SEED;
 const rand = seededRandom(SEED);
 const sgd = { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, wd: 5e-4 };
 const u32 = (v: HostArray) => Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length));
@@ -62,7 +53,7 @@ describe(`format_compress / format_decompress kernels vs the CPU semantics, bit 
     const c = b.add('format_compress', [x], { fmt });
     const d = b.add('format_decompress', [c], { fmt, shape });
     const xs = wideBits(n);
-    const r = await runKernels(device, g, { feeds: { [x]: xs }, run: [c, d], read: [c, d], pipelines: cache });
+    const r = await runKernels(env.device, g, { feeds: { [x]: xs }, run: [c, d], read: [c, d], pipelines: env.cache });
     const wc = cpu(g, c, [xs]);
     expect(u32(r.values.get(c)!)).toEqual(u32(wc));
     expect(u32(r.values.get(d)!)).toEqual(u32(cpu(g, d, [wc])));
@@ -83,7 +74,7 @@ test('a training step of the residual BN net with save=bf16: the saved and resto
   const ids = g.nodes.filter((n) => /^format_(de)?compress$/.test(n.op)).map((n) => n.id);
   expect(ids.length).toBeGreaterThan(10);
   const read = [...new Set([...ids, ...ids.flatMap((id) => g.nodes[id].inputs)])].filter((id) => !['state', 'input'].includes(g.nodes[id].op));
-  const r = await runKernels(device, g, { feeds, run, read, step: { seed: 9, step: 3 }, pipelines: cache });
+  const r = await runKernels(env.device, g, { feeds, run, read, step: { seed: 9, step: 3 }, pipelines: env.cache });
   const value = (id: number) => { const v = r.values.get(id) ?? feeds.get(id)!; return v instanceof Float32Array ? v : new Float32Array(v.buffer, v.byteOffset, v.length); };
   for (const id of ids)
     expect({ id, op: g.nodes[id].op, bits: u32(value(id)) }).toEqual({ id, op: g.nodes[id].op, bits: u32(cpu(g, id, g.nodes[id].inputs.map(value))) });
@@ -92,7 +83,7 @@ test('a training step of the residual BN net with save=bf16: the saved and resto
 test.each([['models/lenet5.ts', 16, 'save=bf16'], ['test/fixtures/resbn.ts', 4, 'save=e4m3']])('the executor allocates the planner\'s packed bytes: %s batch %i %s', async (file, batch, spec) => {
   const m = compile(file, batch, spec);
   const gpu = await getGpu({ quiet: true });
-  const plan = planModule(m, isCpuDriver ? 'cpu-driver' : 'gpu');
+  const plan = planModule(m, env.isCpuDriver ? 'cpu-driver' : 'gpu');
   const perNode = new WebGpuBackend(gpu, m, { memory: 'per-node' });
   const ti = m.graphs.findIndex((x) => x.name === 'train');
   const saved = plan.graphs[ti].buffers.filter((b) => b.class === 'saved_activations');
