@@ -20,6 +20,7 @@ import { initState } from '../runtime/train/init.js';
 import { Progress } from '../runtime/train/progress.js';
 import { defaultTuneBudget, tunedWebGpuBackend } from '../runtime/cli/backends.js';
 import { getGpu, shutdownGpu } from '../runtime/webgpu/device.js';
+import { tuneModule, TuneRow } from '../runtime/webgpu/tune.js';
 import { Backend } from '../runtime/backend.js';
 import { DEFAULT_SGD } from './recipes.js';
 import { Flags } from './common.js';
@@ -50,6 +51,23 @@ async function step(b: Backend, m: Module, k: number): Promise<number> {
   return performance.now() - t0;
 }
 
+/**
+ * The step's tiled-kernel time with the budget's picks and with the full tune's, both priced by the full tune's
+ * measurements of every candidate (robust to a busy machine: one table prices both), and the classes that differ.
+ */
+function estimate(quick: TuneRow[], full: TuneRow[]): { quick: number; full: number; differ: string[] } {
+  let a = 0, b = 0;
+  const differ = new Set<string>();
+  full.forEach((r, i) => {
+    const ms = r.ms;
+    if (!ms || ms[quick[i].tile] === undefined) return;
+    a += ms[quick[i].tile]; b += ms[r.tile];
+    if (quick[i].tile !== r.tile) differ.add(`${r.cls}: ${quick[i].tile} (${quick[i].source}) ${ms[quick[i].tile].toFixed(2)} ms vs ${r.tile} ${ms[r.tile].toFixed(2)} ms`);
+  });
+  return { quick: a, full: b, differ: [...differ] };
+}
+
+const classes = (rows: TuneRow[], source: string) => new Set(rows.filter((r) => r.source === source).map((r) => r.cls)).size;
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * q)];
 const results: Record<string, unknown>[] = [];
 for (const { name, batch } of models) {
@@ -64,9 +82,13 @@ for (const { name, batch } of models) {
   await step(quick, m, 0);
   const first = performance.now();
   log(`${name} b${batch}: first step after ${((first - t0) / 1000).toFixed(1)} s (tuning ${((tuned - t0) / 1000).toFixed(1)} s, first step ${((first - tuned) / 1000).toFixed(1)} s)`);
+  const picks = async () => (await tuneModule(gpu, m, { budgetMs: 0 })).rows; // what the cache (and borrowing) picks now
+  const quickRows = await picks();
   const f0 = performance.now();
   const full = await tunedWebGpuBackend(gpu, m, { budget: 'full', progress: new Progress() });
   const fullTune = performance.now() - f0;
+  const fullRows = await picks();
+  const est = estimate(quickRows, fullRows);
   await full.setState(state);
   await step(full, m, 0); // JIT
   const q: number[] = [], f: number[] = [];
@@ -79,15 +101,18 @@ for (const { name, batch } of models) {
     first_step_s: +((first - t0) / 1000).toFixed(1), tuning_s: +((tuned - t0) / 1000).toFixed(1), full_tune_rest_s: +(fullTune / 1000).toFixed(1),
     budget_step_ms: +quantile(q, 0.5).toFixed(0), full_step_ms: +quantile(f, 0.5).toFixed(0),
     ratio_median: +(quantile(q, 0.5) / quantile(f, 0.5)).toFixed(3), ratio_q1: +(quantile(q, 0.25) / quantile(f, 0.25)).toFixed(3),
+    kernel_ms_budget: +est.quick.toFixed(1), kernel_ms_full: +est.full.toFixed(1), kernel_ratio: +(est.quick / est.full).toFixed(3),
+    measured_in_budget: classes(quickRows, 'cache'), borrowed: classes(quickRows, 'similar'),
   };
+  for (const d of est.differ) log(`  ${d}`);
   log(JSON.stringify(row));
   results.push(row);
   await quick.dispose(); await full.dispose();
   fs.rmSync(cache, { recursive: true, force: true });
 }
-console.log('| model | first step (s) | of which tuning (s) | full tune of the rest (s) | step, budget picks (ms) | step, full tune (ms) | ratio (median / lower quartile) |');
-console.log('|---|---|---|---|---|---|---|');
-for (const r of results) console.log(`| ${r.model} b${r.batch} | ${r.first_step_s} | ${r.tuning_s} | ${r.full_tune_rest_s} | ${r.budget_step_ms} | ${r.full_step_ms} | ${r.ratio_median} / ${r.ratio_q1} |`);
+console.log('| model | first step (s) | of which tuning (s) | shapes measured / borrowed | full tune of the rest (s) | step, budget picks (ms) | step, full tune (ms) | ratio (median / lower quartile) | tiled kernels priced by the full tune: budget / full (ms) |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const r of results) console.log(`| ${r.model} b${r.batch} | ${r.first_step_s} | ${r.tuning_s} | ${r.measured_in_budget} / ${r.borrowed} | ${r.full_tune_rest_s} | ${r.budget_step_ms} | ${r.full_step_ms} | ${r.ratio_median} / ${r.ratio_q1} | ${r.kernel_ms_budget} / ${r.kernel_ms_full} = ${r.kernel_ratio} |`);
 const json = flags.str('--json');
 if (json) fs.writeFileSync(json, JSON.stringify({ adapter: gpu.adapterDescription, results }, null, 1) + '\n');
 await shutdownGpu();
