@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # lpc set-up: npm dependencies (which also builds dist/), then make sure Dawn finds a WebGPU adapter.
+# Installs redis-server (Debian's package) when missing, for distributed sweeps and their tests.
 # Where there is no GPU it installs a CPU Vulkan driver: Mesa 25 lavapipe from bookworm-backports
 # (bookworm's own Mesa 22 is rejected by Dawn), else SwiftShader from chromium-common.
 # Idempotent: a second run reinstalls npm packages and finds the adapter already there.
@@ -41,6 +42,28 @@ if [[ $npm_ok == 0 ]]; then
   status=1
 fi
 
+SUDO=()
+[[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null && SUDO=(sudo)
+can_apt() { command -v apt-get >/dev/null && { [[ $(id -u) -eq 0 ]] || [[ ${#SUDO[@]} -gt 0 ]]; }; }
+export DEBIAN_FRONTEND=noninteractive
+apt_q=(-qq -o Dpkg::Use-Pty=0 -o APT::Color=0)
+# apt-get -qq still prints debconf chatter on stderr; drop just that.
+apt_install() { "${SUDO[@]}" apt-get "${apt_q[@]}" install -y --no-install-recommends "$@" > /dev/null 2> >(grep -v '^debconf:' >&2); }
+apt_updated=0
+apt_update() { [[ $apt_updated == 1 ]] || "${SUDO[@]}" apt-get "${apt_q[@]}" update; apt_updated=1; }
+
+# ---- Redis (distributed sweeps: lpc sweep --queue, lpc worker; their tests start private redis-servers) -------
+if command -v redis-server >/dev/null; then
+  say "redis-server found ($(redis-server --version | awk '{print $3}'))"
+elif can_apt; then
+  say "apt-get install redis-server (for distributed sweeps and their tests)"
+  # only the binary is used: the tests start private servers on free ports (the package's own service may run or not)
+  { apt_update && apt_install redis-server; } || say "warning: redis-server install failed; the distributed sweep tests will be skipped"
+  command -v redis-server >/dev/null && say "redis-server installed"
+else
+  say "warning: no redis-server and no apt-get (or root): install Redis >= 6.2 or Valkey by hand; the distributed sweep tests will be skipped"
+fi
+
 # ---- WebGPU adapter --------------------------------------------------------------------------------------
 probe() { node scripts/probe-adapter.mjs 2>/dev/null; }
 
@@ -49,20 +72,14 @@ if probe; then
   exit "$status"
 fi
 
-SUDO=()
 if [[ $(id -u) -ne 0 ]]; then
   command -v sudo >/dev/null || die "no WebGPU adapter, and installing a CPU Vulkan driver needs root (or sudo)"
-  SUDO=(sudo)
 fi
-export DEBIAN_FRONTEND=noninteractive
-apt_q=(-qq -o Dpkg::Use-Pty=0 -o APT::Color=0)
-# apt-get -qq still prints debconf chatter on stderr; drop just that.
-apt_install() { "${SUDO[@]}" apt-get "${apt_q[@]}" install -y --no-install-recommends "$@" > /dev/null 2> >(grep -v '^debconf:' >&2); }
 command -v apt-get >/dev/null || die "no WebGPU adapter and no apt-get: install a Vulkan driver (Mesa >= 24 lavapipe or SwiftShader) by hand"
 
 . /etc/os-release
 say "no WebGPU adapter: installing a CPU Vulkan driver (lavapipe) with apt"
-"${SUDO[@]}" apt-get "${apt_q[@]}" update
+apt_update
 
 if [[ "${VERSION_CODENAME:-}" == bookworm ]]; then
   # deb822 entry for bookworm-backports, same mirror and key as the main Debian entry.

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 
 const DAWN_NOISE = /^Warning: maxDynamic(?:Uniform|Storage)BuffersPerPipelineLayout artificially reduced from \d+ to \d+ to fit dynamic offset allocation limit\.\r?$/;
 const NOISE_START = 'Warning: maxDynamic';
-const MAY_OPEN_WEBGPU = new Set(['run', 'eval', 'tune', 'sweep', 'peppp', 'quant']);
+const MAY_OPEN_WEBGPU = new Set(['run', 'eval', 'tune', 'sweep', 'worker', 'peppp', 'quant']);
 
 const argv = process.argv.slice(2);
 if (process.env.LPC_STDERR_FILTERED === '1' || !MAY_OPEN_WEBGPU.has(argv[0]) || argv.includes('--help') || argv.includes('-h')) {

@@ -11,6 +11,7 @@ import { tuneCommand, tuneFlags } from './tune.js';
 import { plotCommand, plotFlags } from './plot.js';
 import { PEPPP_SUMMARY, PEPPP_USAGE, pepppCommand } from './peppp.js';
 import { sweepCommand, sweepFlags } from './sweep.js';
+import { workerCommand, workerFlags } from './worker.js';
 import { FlagSpec, Parsed, UsageError, helpText, parseArgs } from './args.js';
 import { closeBackends } from './backends.js';
 
@@ -64,9 +65,14 @@ const COMMANDS: Record<string, Command> = {
     flags: plotFlags, run: plotCommand,
   },
   sweep: {
-    usage: 'lpc sweep <model.ts> --configs peppp|FILE.json|grid:… --tasks FILE --out DIR [--epochs N] [--max-steps N] [--workers N] [--backend webgpu|cpu] [--batch B] [--seed S] [--optimizer SPEC]',
+    usage: 'lpc sweep <model.ts> --configs peppp|FILE.json|grid:… --tasks FILE --out DIR [--epochs N] [--max-steps N] [--workers N] [--backend webgpu|cpu] [--batch B] [--seed S] [--optimizer SPEC] [--queue URL [--name SWEEP]]',
     summary: 'Train every (task, precision configuration) cell and write PEPPP-layout error and memory matrices (resumable).',
     flags: sweepFlags, run: sweepCommand,
+  },
+  worker: {
+    usage: 'lpc worker --queue redis://[user:password@]host:port[/db] [--concurrency N] [--stall-seconds S]',
+    summary: 'Run the cells of distributed sweeps (lpc sweep --queue) from a Redis queue until stopped (SIGTERM drains).',
+    flags: workerFlags, run: workerCommand,
   },
   peppp: { usage: PEPPP_USAGE, summary: PEPPP_SUMMARY, flags: [], run: async () => {}, dispatch: pepppCommand },
 };

@@ -8,12 +8,11 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { fork } from 'node:child_process';
 import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
-import { compileArtifact, DEFAULT_OPTIMIZER } from './compile.js';
-import { pepppMemoryOf } from '../peppp/memory.js';
+import { DEFAULT_OPTIMIZER } from './compile.js';
+import { compileSweepArtifact } from '../sweep/compile.js';
 import { realPath } from './outputs.js';
 import { Progress } from '../train/progress.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
-import { parsePolicy } from '../../ir/precision/index.js';
 import { ConfigError, loadConfigs, precisionProblem } from '../sweep/configs.js';
 import { readTasksFile, TaskError } from '../data/tasks.js';
 import { parseDataSpec } from '../data/index.js';
@@ -21,6 +20,8 @@ import { CellJob, CellResult, loadTask, work } from '../sweep/cell.js';
 import { DirQueue, SWEEP_FILE, SweepFile, SweepIdentity, TaskInfo, lockSweepDir } from '../sweep/queue.js';
 import type { ToParent, ToWorker } from '../sweep/worker.js';
 import { writeAtomic } from '../files.js';
+import { NAME, defaultName, urlProblem } from '../sweep/redis.js';
+import { runQueued } from '../sweep/producer.js';
 
 export const sweepFlags: FlagSpec[] = [
   { name: 'configs', value: 'C', help: "peppp (PEPPP's 99), FILE.json ([{\"name\", \"precision\"}, …] or {\"grid\": {SLOT: FORMATS}, \"template\": T}), or grid:SLOT=FORMATS,… — FORMATS: float<E,M> terms joined by +, E and M an integer, a..b or a|b|c; first slot outermost; e.g. grid:low=float<3..5,1..3>,high=float<6,7..9> (template: W=low G=low M=high ACC=high loss_scale=1000)" },
@@ -33,6 +34,8 @@ export const sweepFlags: FlagSpec[] = [
   { name: 'batch', value: 'N', help: 'batch size compiled into every artifact (default 64)' },
   { name: 'seed', value: 'S', help: 'seed of every cell (default 0)' },
   { name: 'optimizer', value: 'SPEC', help: `optimizer of every artifact (default ${DEFAULT_OPTIMIZER})` },
+  { name: 'queue', value: 'URL', help: 'distributed: enqueue the cells on redis://[user:password@]host:port[/db] for `lpc worker`s and collect their results here (instead of --workers)' },
+  { name: 'name', value: 'SWEEP', help: "with --queue: the sweep's name in the queue (letters, digits, _ -; default from the sweep's options); a restarted producer re-attaches by it" },
 ];
 
 const within = (child: string, parent: string) => {
@@ -80,6 +83,13 @@ export async function sweepCommand(p: Parsed): Promise<void> {
   const epochs = intFlag(p, 'epochs', 5), seed = intFlag(p, 'seed', 0, 0), batch = intFlag(p, 'batch', 64);
   const maxSteps = p.flags.has('max-steps') ? intFlag(p, 'max-steps', 1) : undefined;
   const workers = p.flags.has('workers') ? intFlag(p, 'workers', 1) : 0;
+  const queueUrl = flag(p, 'queue'), name = flag(p, 'name');
+  if (queueUrl !== undefined) {
+    const bad = urlProblem(queueUrl);
+    if (bad) throw new UsageError(`--queue ${bad}`);
+    if (workers) throw new UsageError('--queue and --workers: choose one (a queued sweep runs on `lpc worker`s)');
+    if (name !== undefined && !NAME.test(name)) throw new UsageError(`--name must be 1 to 64 letters, digits, _ or -, got '${name}'`);
+  } else if (name !== undefined) throw new UsageError('--name goes with --queue');
   const backend = flag(p, 'backend') ?? 'webgpu';
   if (backend !== 'webgpu' && backend !== 'cpu') throw new UsageError(`--backend must be webgpu or cpu, got '${backend}'`);
   const optimizer = asUsage(() => parseOptimizer(flag(p, 'optimizer') ?? DEFAULT_OPTIMIZER));
@@ -116,17 +126,13 @@ export async function sweepCommand(p: Parsed): Promise<void> {
   fs.mkdirSync(out, { recursive: true });
   lockSweepDir(out);
   if (mode === 'new') writeAtomic(path.join(out, SWEEP_FILE), JSON.stringify({ format: 'lpc-sweep', version: 1, model, ...id } satisfies SweepFile, null, 1) + '\n');
-  const queue = new DirQueue(out, id, infos, (precision, info, dir) => {
-    const policy = precision.trim() ? parsePolicy(precision) : undefined, modelOptions = { input: info.shape, classes: info.classes };
-    const { seconds } = compileArtifact(model, dir, { batch, optimizer, precision: policy, modelOptions });
-    return { seconds, memory_mb: pepppMemoryOf(model, batch, modelOptions, policy) };
-  }, backend);
+  const queue = new DirQueue(out, id, infos, (precision, info, dir) => compileSweepArtifact(model, precision, info, batch, optimizer, dir), backend);
   queue.writeTables();
 
   const total = queue.total, before = total - queue.remaining;
   process.stderr.write(`lpc: sweep ${model}: ${id.tasks.length} tasks × ${configs.length} configurations = ${total} cells` +
     `${before ? ` (${before} already done)` : ''}, ${epochs} epoch${epochs > 1 ? 's' : ''}${maxSteps ? ` of ≤ ${maxSteps} steps` : ''}, seed ${seed}, ` +
-    `backend ${backend}, ${workers ? `${workers} worker${workers > 1 ? 's' : ''}` : 'in process'} → ${out}\n`);
+    `backend ${backend}, ${queueUrl ? 'queued' : workers ? `${workers} worker${workers > 1 ? 's' : ''}` : 'in process'} → ${out}\n`);
   const progress = new Progress();
   const t0 = performance.now();
   let ran = 0;
@@ -139,7 +145,8 @@ export async function sweepCommand(p: Parsed): Promise<void> {
     progress.bar('sweep', finished, total, `failed ${failures()}  ETA ${clock(eta)}  ${r.id} ${r.status === 'ok' ? `error ${r.error!.toFixed(4)}` : `FAILED: ${r.reason}`}`, true, 'cells ');
   };
 
-  if (workers === 0) await work(queue);
+  if (queueUrl) await runQueued(queue, { url: queueUrl, name: name ?? defaultName(id), model, infos }, (l) => progress.line(l));
+  else if (workers === 0) await work(queue);
   else await runWorkers(queue, workers);
 
   const secs = (performance.now() - t0) / 1000;

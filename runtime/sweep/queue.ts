@@ -57,6 +57,12 @@ export interface ArtifactEntry { dir: string; memory_mb: number; compile_seconds
 /** Compiles one artifact; returns the seconds it took and the configuration's memory in MB (PEPPP's accounting). */
 export type Compiler = (precision: string, info: TaskInfo, out: string) => { seconds: number; memory_mb: number };
 
+/** The name of the artifact of (configuration precision, task shape and classes) in a sweep: a hash of what it is compiled from. */
+export const artifactKey = (id: Pick<SweepIdentity, 'model_sha256' | 'batch' | 'optimizer'>, precision: string, info: TaskInfo): string =>
+  createHash('sha256').update(JSON.stringify({
+    model: id.model_sha256, precision, shape: info.shape, classes: info.classes, batch: id.batch, optimizer: id.optimizer,
+  })).digest('hex').slice(0, 16);
+
 /** One sweep per directory at a time (runtime/lock.ts). */
 export const lockSweepDir = (dir: string): void => lockDirectory(dir, 'lpc sweep');
 
@@ -85,6 +91,8 @@ export class DirQueue implements CellSource {
   get total(): number { return this.id.tasks.length * this.id.configs.length; }
   get finished(): CellResult[] { return [...this.results.values()]; }
   get remaining(): number { return this.pending.length; }
+  /** The cells without a result, in order. */
+  get unfinished(): { t: number; c: number }[] { return this.pending.filter(({ t, c }) => !this.results.has(cellId(t, c))); }
   /** Artifacts compiled or reused so far. */
   get artifacts(): ArtifactEntry[] { return [...this.compiled.values()].filter((a): a is ArtifactEntry => 'dir' in a); }
 
@@ -98,9 +106,7 @@ export class DirQueue implements CellSource {
   /** The artifact of (configuration c, task t's shape and classes), compiled now if the sweep has none yet. */
   private artifact(t: number, c: number): ArtifactEntry | { failed: string } {
     const info = this.tasks[t], precision = this.id.configs[c].precision;
-    const key = createHash('sha256').update(JSON.stringify({
-      model: this.id.model_sha256, precision, shape: info.shape, classes: info.classes, batch: this.id.batch, optimizer: this.id.optimizer,
-    })).digest('hex').slice(0, 16);
+    const key = artifactKey(this.id, precision, info);
     const known = this.compiled.get(key);
     if (known) return known;
     const dir = path.join(this.dir, 'artifacts', `${key}.lpc`), side = path.join(this.dir, 'artifacts', `${key}.json`);

@@ -121,7 +121,7 @@ describe('lpc CLI', () => {
     expect(h.code).toBe(0);
     expect(h.out).toMatch(/^usage: lpc plot .*\n[^]*-o, --out FILE/);
     const unknown = lpc(['help', 'nosuch']);
-    expect([unknown.code, unknown.err.trim()]).toEqual([2, "lpc: unknown command 'nosuch'; commands are compile, run, eval, inspect, mem, tune, quant, schedule, plot, sweep, peppp"]);
+    expect([unknown.code, unknown.err.trim()]).toEqual([2, "lpc: unknown command 'nosuch'; commands are compile, run, eval, inspect, mem, tune, quant, schedule, plot, sweep, worker, peppp"]);
     const v = lpc(['--version']);
     expect(v.code).toBe(0);
     expect(v.out.trim()).toBe(`lpc ${JSON.parse(fs.readFileSync('package.json', 'utf8')).version}`);
