@@ -1,6 +1,6 @@
 /**
  * Quantizer fusion: a `quantize` node is folded into the node that produces its input, which then quantizes its
- * result in place as an epilogue (ir/ops.ts: attributes `qfmt`/`qround`; the WGSL kernels fuse it into their final
+ * result in place as an epilogue (ir/ops/epilogue.ts: attributes `qfmt`/`qround`; the WGSL kernels fuse it into their final
  * store). That saves a kernel launch and a full read and write of the tensor per quantizer.
  *
  * A quantizer is fused when its producer computes (not input, state, reshape or quantize; a single-use view in
@@ -16,7 +16,7 @@
  */
 import { Format, formatToString } from '../ir/format.js';
 import { Attrs, Graph, Module, Node } from '../ir/graph.js';
-import { getOp, postArgs, takesEpilogue } from '../ir/ops.js';
+import { getOp, postArgs, takesEpilogue } from '../ir/ops/index.js';
 import { PostExpr, parsePost, postToString, substituteX } from '../ir/post.js';
 
 
