@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { Graph, Module, Node, getGraph } from '../ir/graph.js';
-import { epilogueOf, postArgs } from '../ir/ops.js';
+import { epilogueOf, postArgs } from '../ir/ops/index.js';
 import { PostExpr, parsePost } from '../ir/post.js';
 import type { SgdOptions } from '../passes/optimizer.js';
 import type { Gpu } from '../runtime/webgpu/device.js';

@@ -1,6 +1,6 @@
 import { Format } from './format.js';
 import { Loc, LocatedError, TensorType } from './types.js';
-import { getOp } from './ops.js';
+import { getOp } from './ops/index.js';
 
 export type AttrValue = number | string | boolean | number[] | Format;
 export type Attrs = Record<string, AttrValue>;

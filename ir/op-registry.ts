@@ -1,7 +1,7 @@
 /**
- * The op registry: every op's definition by name (ir/ops.ts defines and registers them all) and the types an op
- * definition is made of. A module of its own so that ir/post.ts, which ir/ops.ts uses, can look ops up without an
- * import cycle; `getOp` is only called after ir/ops.ts has run (ir/graph.ts imports it).
+ * The op registry: every op's definition by name (ir/ops/*.ts define and register them all) and the types an op
+ * definition is made of. A module of its own so that ir/post.ts, which ir/ops/ uses, can look ops up without an
+ * import cycle; `getOp` is only called after ir/ops/index.ts has run (ir/graph.ts imports it).
  */
 import type { Attrs } from './graph.js';
 import type { TensorType } from './types.js';
@@ -41,8 +41,9 @@ export interface OpDef {
   cpu(ins: Arr[], out: Arr, c: CpuCtx): void;
   /** Gradient w.r.t. each input (null: none). Absent: the op is not differentiable (e.g. stats, labels). */
   grad?(g: GradCtx): (number | null)[];
-  /** Elementwise ops: a scalar formula shared by CPU and WGSL (inputs listed in `scalarInputs` are [1] broadcasts). */
-  ew?: { cpu(v: number[], a: Attrs): number; wgsl(v: string[], a: Attrs): string; scalarInputs?: number[] };
+  /** Elementwise ops: a scalar formula (inputs listed in `scalarInputs` are [1] broadcasts); codegen/ew-wgsl.ts
+   *  spells the same formula in WGSL. */
+  ew?: { cpu(v: number[], a: Attrs): number; scalarInputs?: number[] };
 }
 
 const ops = new Map<string, OpDef>();
@@ -55,11 +56,3 @@ export function getOp(name: string): OpDef {
   return d;
 }
 export function allOps(): OpDef[] { return [...ops.values()]; }
-
-/** A WGSL f32 literal that round-trips the float32 value. */
-export function wgslF32(x: number): string {
-  const f = Math.fround(x);
-  if (!Number.isFinite(f)) throw new Error(`non-finite constant ${x}`);
-  const s = String(f);
-  return /[.e]/.test(s) ? `${s}f` : `${s}.0f`;
-}

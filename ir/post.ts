@@ -5,12 +5,12 @@
  *
  *   relu(x)      add(x,$0)      relu(add(x,$0))      sub($0,x)      scale{c=0.5}(x)      relu_bwd(x,$1)
  *
- * Every function is an op of the op table with an `ew` formula, so the CPU interpreter and WGSL evaluate the same
- * definitions; the CPU rounds each step to f32, as separate kernels storing f32 would. The quantize epilogue (qfmt)
- * applies after the post-ops.
+ * Every function is an op of the op table with an `ew` formula, which the CPU evaluates here and codegen/ew-wgsl.ts
+ * spells in WGSL (wgslPost); the CPU rounds each step to f32, as separate kernels storing f32 would. The quantize
+ * epilogue (qfmt) applies after the post-ops.
  */
 import type { Attrs } from './graph.js';
-import { getOp, wgslF32 } from './op-registry.js';
+import { getOp } from './op-registry.js';
 
 export type PostExpr =
   | { kind: 'x' }
@@ -110,13 +110,3 @@ export function evalPost(e: PostExpr, x: number, args: number[], round: (v: numb
     case 'op': return round(getOp(e.op).ew!.cpu(e.args.map((a) => evalPost(a, x, args, round)), e.attrs));
   }
 }
-
-/** WGSL: `e` with `x` = the WGSL f32 expression `x` and `$k` = `arg(k)`. */
-export function wgslPost(e: PostExpr, x: string, arg: (k: number) => string): string {
-  switch (e.kind) {
-    case 'x': return x;
-    case 'arg': return arg(e.index);
-    case 'op': return getOp(e.op).ew!.wgsl(e.args.map((a) => wgslPost(a, x, arg)), e.attrs);
-  }
-}
-

@@ -8,7 +8,7 @@
  */
 import { Attrs, AttrValue, Graph, IR_VERSION, Module, Node } from './graph.js';
 import { Format, validateFormat } from './format.js';
-import { allOps, AttrKind, OpDef } from './ops.js';
+import { allOps, AttrKind, OpDef } from './ops/index.js';
 import { Loc, LocatedError, shapeEq, TensorType, typeToString } from './types.js';
 import { printAttrValue, printGraphName } from './print.js';
 

@@ -1,9 +1,9 @@
 /**
- * Reverse-mode autodiff on the `train` graph: appends gradient nodes built by each op's gradient rule (ir/ops.ts)
+ * Reverse-mode autodiff on the `train` graph: appends gradient nodes built by each op's gradient rule (ir/ops/)
  * and exposes the gradient of the loss w.r.t. each parameter as an output `grad:<param>` for the optimizer pass.
  */
 import { Builder, Graph, Module } from '../ir/graph.js';
-import { getOp } from '../ir/ops.js';
+import { getOp } from '../ir/ops/index.js';
 import { LocatedError } from '../ir/types.js';
 
 export const GRAD_PREFIX = 'grad:';

@@ -8,7 +8,7 @@ import { verifyModule } from '../ir/verify.js';
 import { autodiff } from './autodiff.js';
 import { optimizer, OptimizerOptions } from './optimizer.js';
 import { quantizePass } from './quantize.js';
-import { fuseElementwise, fuseQuantizers } from './fuse.js';
+import { FusionRule, applyRuleToModule, dropIdentityQuantizer, foldElementwise, foldQpostRelu, foldQuantizer, recomputeSharedElementwise, refoldElementwise } from './fuse.js';
 import { fuseCompressProducers } from './fuse-compress.js';
 import { compressPass } from './compress.js';
 import { checkModes } from './check-modes.js';
@@ -31,6 +31,11 @@ export interface CompileOptions {
 
 export interface Pass { name: string; run(m: Module, o: CompileOptions): Module }
 
+/** A fusion rule as a pass (skipped when `fuse` is false). */
+function fusion(rule: FusionRule): Pass {
+  return { name: rule.name, run: (m, o) => (o.fuse === false ? m : applyRuleToModule(rule, m)) };
+}
+
 export const PASSES: Pass[] = [
   // Train and eval must be one model: eval is train's forward part with only the documented mode differences.
   { name: 'check-modes', run: (m) => { checkModes(m); return m; } },
@@ -41,11 +46,18 @@ export const PASSES: Pass[] = [
   { name: 'optimizer', run: (m, o) => optimizer(m, o.optimizer, o.precision) },
   // DIVISION: backward reads of saved activations go through packed forms (save=division(…)).
   { name: 'compress', run: (m, o) => compressPass(m, o.precision) },
-  // Folds elementwise ops (ReLU, residual adds, relu_bwd, optimizer arithmetic) into the kernel producing their input.
-  { name: 'fuse-ew', run: (m, o) => (o.fuse === false ? m : fuseElementwise(m)) },
-  // Folds each quantizer into the kernel that produces its value (after autodiff: a folded quantizer has no gradient
-  // rule), then elementwise ops again: removing identity quantizers (an E after max-pool backward) joins new chains.
-  { name: 'fuse', run: (m, o) => (o.fuse === false ? m : fuseElementwise(fuseQuantizers(m))) },
+  // Fusion, one pass per rule (passes/fuse.ts). Elementwise ops (ReLU, residual adds, relu_bwd, optimizer
+  // arithmetic) fold into the kernel producing their input; then the quantizers (after autodiff: a folded quantizer
+  // has no gradient rule): identities go, an elementwise value shared with a quantizer is recomputed by its other
+  // users, each quantizer folds into the kernel that produces its value, a ReLU of a quantized value folds in after
+  // the quantizer; then elementwise ops again: removing identity quantizers (an E after max-pool backward) joins new
+  // chains.
+  fusion(foldElementwise),
+  fusion(dropIdentityQuantizer),
+  fusion(recomputeSharedElementwise),
+  fusion(foldQuantizer),
+  fusion(foldQpostRelu),
+  fusion(refoldElementwise),
   // DIVISION's compression into the kernel producing the activation (a bn_apply): with_input on the compress node.
   { name: 'fuse-compress', run: (m, o) => (o.fuse === false ? m : fuseCompressProducers(m)) },
   { name: 'dce', run: (m) => ({ ...m, graphs: m.graphs.map(dce) }) },
@@ -81,9 +93,10 @@ export function runPasses(m: Module, o: CompileOptions, frontendMs = 0): Module 
   times.push(['verify', performance.now() - t0]);
   if (o.timePasses) {
     const total = times.reduce((s, [, t]) => s + t, 0);
-    log('pass            ms');
-    for (const [n, t] of times) log(`${n.padEnd(12)} ${t.toFixed(1).padStart(7)}`);
-    log(`${'total'.padEnd(12)} ${total.toFixed(1).padStart(7)}`);
+    const w = Math.max(12, ...times.map(([n]) => n.length));
+    log(`${'pass'.padEnd(w)} ${'ms'.padStart(7)}`);
+    for (const [n, t] of times) log(`${n.padEnd(w)} ${t.toFixed(1).padStart(7)}`);
+    log(`${'total'.padEnd(w)} ${total.toFixed(1).padStart(7)}`);
   }
   return m;
 }

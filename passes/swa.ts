@@ -17,7 +17,7 @@
  * `qfmt`/`qround` are dropped.
  */
 import { Builder, Graph, Module, Node, dce, emptyGraph, getGraph } from '../ir/graph.js';
-import { withoutQuantizer } from '../ir/ops.js';
+import { withoutQuantizer } from '../ir/ops/index.js';
 
 export const SWA_PREFIX = 'swa.';
 export const SWA_AVERAGE = 'swa_average';

@@ -12,8 +12,9 @@
  */
 import { Binding, BufferRef, Kernel, STEP_UNIFORM_WGSL, stableHash } from '../kernel.js';
 import { Graph, Node } from '../../ir/graph.js';
-import { epilogueOf, postArgs } from '../../ir/ops.js';
-import { PostExpr, parsePost, scalarArgs, wgslPost } from '../../ir/post.js';
+import { epilogueOf, postArgs } from '../../ir/ops/index.js';
+import { PostExpr, parsePost, scalarArgs } from '../../ir/post.js';
+import { wgslPost } from '../ew-wgsl.js';
 import { Format, Rounding } from '../../ir/format.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.js';
 import { TensorType, numel } from '../../ir/types.js';
@@ -206,7 +207,7 @@ export const NEG_INF = 'P.neg_inf';
 // ---- the quantize epilogue ----
 
 /**
- * How a kernel quantizes the values it stores (ir/ops.ts: a node's `qfmt`/`qround` quantize its result in place,
+ * How a kernel quantizes the values it stores (ir/ops/epilogue.ts: a node's `qfmt`/`qround` quantize its result in place,
  * as the standalone quantize op would). Widths, the fixed mode word and the tensor id are params, so one pipeline
  * serves every width; only the format kind and the rounding are structure. Param names start with `q_` so they
  * never collide with a generator's.
@@ -302,7 +303,7 @@ export function epilogue(c: NodeCtx): Epilogue {
 }
 
 /**
- * WGSL applying a node's qpost (ir/ops.ts) to its quantized value v of flat element i; the identity when it has
+ * WGSL applying a node's qpost (ir/ops/epilogue.ts) to its quantized value v of flat element i; the identity when it has
  * none. Its operands are the post-op bindings (postOps: the kernel must bind them).
  */
 export function qpostOf(c: NodeCtx): (v: string, i: string) => string {

@@ -15,7 +15,7 @@
  */
 import { numel } from '../../ir/types.js';
 import { divisionLayout } from '../../ir/quant/division.js';
-import { poolOutSize } from '../../ir/ops.js';
+import { poolOutSize } from '../../ir/ops/index.js';
 import { Kernel } from '../kernel.js';
 import { WGSL_QUANT_CHUNKS, wgslQuantFns } from '../quant/wgsl.js';
 import { Format } from '../../ir/format.js';

@@ -1,10 +1,10 @@
 /**
  * dropout: element t kept when the top 24 of lpc_random_bits(seed, step, DROPOUT_STREAM + key, t) reach the
- * threshold p·2^24, and scaled by 1/(1 − p); the same bits as the CPU interpreter (ir/ops.ts), so the same mask,
+ * threshold p·2^24, and scaled by 1/(1 − p); the same bits as the CPU interpreter (ir/ops/elementwise.ts), so the same mask,
  * and the gradient (the same op on the error) reuses it.
  */
 import { Kernel } from '../kernel.js';
-import { DROPOUT_STREAM, dropoutThreshold } from '../../ir/ops.js';
+import { DROPOUT_STREAM, dropoutThreshold } from '../../ir/ops/index.js';
 import { mergeWgslDecls } from '../quant/wgsl.js';
 import { NodeCtx, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel } from './builder.js';
 

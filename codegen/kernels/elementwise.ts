@@ -1,12 +1,13 @@
 /**
- * One generator for every elementwise op: the formula is the op table's `ew.wgsl`, so CPU and WGSL share a single
- * definition. Each invocation does 4 elements: when the length is a multiple of 4 the main tensors are viewed as
- * vec4 (16-byte loads), else a guarded loop of 4 scalars. The formula is applied per component because the table's
+ * One generator for every elementwise op: the formula is codegen/ew-wgsl.ts's spelling of the op table's `ew`, so
+ * CPU and WGSL compute the same. Each invocation does 4 elements: when the length is a multiple of 4 the main tensors
+ * are viewed as vec4 (16-byte loads), else a guarded loop of 4 scalars. The formula is applied per component because the table's
  * formulas are scalar (`max(a, 0.0)` does not type-check on a vec4). Scalar inputs (`scalarInputs`, [1]) are
  * read once. The quantize epilogue applies per element with its flat index (t·4 + component in the vec4 path).
  */
-import { getOp } from '../../ir/ops.js';
+import { getOp } from '../../ir/ops/index.js';
 import { Kernel } from '../kernel.js';
+import { ewWgsl } from '../ew-wgsl.js';
 import { Rounding } from '../../ir/format.js';
 import { BlockFormat, BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, inBuf, isBlockFormat, makeKernel, nodeQuant, outBuf, outNumel, postOps, qpostOf } from './builder.js';
 import { onePassBlockKernel, onePassFits } from './quantize.js';
@@ -34,13 +35,13 @@ export function elementwiseKernels(c: NodeCtx): Kernel[] {
   if (vec4) {
     const loads = c.node.inputs.map((_, i) => `  let v${i} = in${i}[${scalars.includes(i) ? '0' : 't'}];`);
     const at = (k: string) => c.node.inputs.map((_, i) => (scalars.includes(i) ? `v${i}` : `v${i}.${k}`));
-    const comps = ['x', 'y', 'z', 'w'].map((k, q) => ep.q(ew.wgsl(at(k), c.node.attrs), `t * 4u + ${q}u`));
+    const comps = ['x', 'y', 'z', 'w'].map((k, q) => ep.q(ewWgsl(c.node.op, at(k), c.node.attrs), `t * 4u + ${q}u`));
     body = `${loads.join('\n')}\n  out[t] = vec4<f32>(${comps.join(', ')});`;
   } else {
     // four elements per invocation here too (per-invocation overhead dominates on CPU drivers), the tail guarded
     body = `${scalarLoads.join('\n')}
   let i0 = t * 4u;
-  for (var i = i0; i < min(i0 + 4u, P.n); i++) { ${elemLoads}out[i] = ${ep.q(ew.wgsl(elemArgs, c.node.attrs), 'i')}; }`;
+  for (var i = i0; i < min(i0 + 4u, P.n); i++) { ${elemLoads}out[i] = ${ep.q(ewWgsl(c.node.op, elemArgs, c.node.attrs), 'i')}; }`;
   }
   return [makeKernel({
     name: `${c.node.op}${vec4 ? '_vec4' : ''}`,
@@ -62,6 +63,6 @@ function onePassElementwise(c: NodeCtx, fmt: BlockFormat, rounding: Rounding): K
   const args = c.node.inputs.map((_, i) => (scalars.includes(i) ? `in${i}[0]` : `in${i}[i]`));
   return onePassBlockKernel({
     name: c.node.op, fmt, rounding, tensorId: c.node.id, shape: c.node.type.shape, buffers, params: {},
-    value: () => ({ loads: '', expr: post.apply(ew.wgsl(args, c.node.attrs), 'i') }), out: 'out', after: qpostOf(c), variant: c.variant,
+    value: () => ({ loads: '', expr: post.apply(ewWgsl(c.node.op, args, c.node.attrs), 'i') }), out: 'out', after: qpostOf(c), variant: c.variant,
   });
 }

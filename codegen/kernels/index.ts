@@ -7,7 +7,7 @@
  * statistics, and the in-place quantize kernel appended here rounds them.
  */
 import { Graph } from '../../ir/graph.js';
-import { getOp } from '../../ir/ops.js';
+import { getOp } from '../../ir/ops/index.js';
 import { Kernel } from '../kernel.js';
 import { BLOCK_STATS_SCRATCH, NodeCtx, Variant, isBlockFormat, isTrackEpilogue, nodeCtx, nodeQuant } from './builder.js';
 import { computedBy } from './compress.js';

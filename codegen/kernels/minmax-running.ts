@@ -1,5 +1,5 @@
 /**
- * CPT's activation quantizer with running qparams (ir/ops.ts minmax_qparams, minmax_running_update,
+ * CPT's activation quantizer with running qparams (ir/ops/quantize.ts minmax_qparams, minmax_running_update,
  * minmax_quantize; semantics in ir/quant/minmax.ts):
  *   minmax_qparams         [min, max − min] of a tensor: max key(x) and max key(−x) by atomicMax of the
  *                          order-preserving keys the minmax quantizer reduces (lpc_key), then one invocation turning

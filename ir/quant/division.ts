@@ -3,7 +3,7 @@
  * Q-bit stochastically rounded high-frequency residual with a bf16 min and scale per (sample, channel); ReLU saves a
  * 1-bit mask and max pooling its argmax in 8 bits. Everything is packed into u32 words.
  *
- * These are the CPU semantics of the compress/decompress ops (ir/ops.ts); codegen/kernels/compress.ts is the same
+ * These are the CPU semantics of the compress/decompress ops (ir/ops/compress.ts); codegen/kernels/compress.ts is the same
  * algorithm in WGSL. Every float step is one correctly rounded f32 operation (Math.fround after each JS operation;
  * the division is done in float64 and rounded once, which for f32 operands is the correctly rounded f32 quotient),
  * and the WGSL side computes quotients with integers (lpc_div_rn), uses no multiply whose result feeds an add (so no

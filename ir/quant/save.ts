@@ -4,7 +4,7 @@
  * QPyTorch's semantics, round to nearest) and its code stored packed in u32 words — 4 per word for formats of at
  * most 8 bits, 2 per word for at most 16 (element i at word ⌊i/per⌋, bits (i mod per)·slot … +slot−1, slot = 32/per).
  * Decompression gives back exactly the quantized f32 value. These are the CPU semantics of format_compress /
- * format_decompress (ir/ops.ts); codegen/kernels/compress.ts is the same integer algorithm in WGSL.
+ * format_decompress (ir/ops/compress.ts); codegen/kernels/compress.ts is the same integer algorithm in WGSL.
  *
  * Codes (n = 1 + e + m bits for float<e,m>, wl bits for fixed<wl,fl>):
  * - float<e,m>: the IEEE-754 layout — sign, e-bit biased exponent (bias 2^(e−1)−1), m-bit mantissa, exponent 0 for

@@ -4,7 +4,7 @@
  * (the independent reference for gradient checks).
  */
 import { Graph, Node } from '../../ir/graph.js';
-import { Arr, getOp } from '../../ir/ops.js';
+import { Arr, getOp } from '../../ir/ops/index.js';
 import { numel } from '../../ir/types.js';
 import { stepInputValue } from '../../ir/step-inputs.js';
 import type { StepBits } from '../../ir/quant/rng.js';

@@ -10,7 +10,7 @@
  * by their name; one that is no longer shipped is ignored.
  */
 import { Graph, Module, Node, Builder, emptyGraph } from '../../ir/graph.js';
-import { withoutQuantizer } from '../../ir/ops.js';
+import { withoutQuantizer } from '../../ir/ops/index.js';
 import { numel } from '../../ir/types.js';
 import { Variant } from '../../codegen/kernels/index.js';
 import {

@@ -11,7 +11,7 @@ import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses } from '../../passes/pipeline.js';
 import { parsePolicy } from '../../ir/precision/index.js';
 import { Builder, Graph, emptyGraph } from '../../ir/graph.js';
-import { getOp } from '../../ir/ops.js';
+import { getOp } from '../../ir/ops/index.js';
 import { numel } from '../../ir/types.js';
 import { randomBits } from '../../ir/quant/rng.js';
 import { planModuleMemory } from '../../passes/memory.js';

@@ -3,7 +3,7 @@
  * parse and verify errors are exact, located and (for parse) several per run.
  */
 import { Builder, emptyGraph, Graph, Module } from '../../ir/graph.js';
-import { allOps } from '../../ir/ops.js';
+import { allOps } from '../../ir/ops/index.js';
 import { Format } from '../../ir/format.js';
 import { tensorType } from '../../ir/types.js';
 import { printModule } from '../../ir/print.js';

@@ -2,6 +2,7 @@ import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses, PASS_NAMES } from '../../passes/pipeline.js';
 import { printModule } from '../../ir/print.js';
 import { parseModule } from '../../ir/parse.js';
+import { parsePolicy } from '../../ir/precision/index.js';
 
 const optimizer = { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, wd: 5e-4 };
 
@@ -29,6 +30,19 @@ describe('pass pipeline', () => {
     for (const p of PASS_NAMES) expect(all).toMatch(new RegExp(`^${p}\\s+\\d`, 'm'));
     expect(() => runPasses(frontEnd('models/lenet5.ts', 2), { batch: 2, optimizer, printAfter: ['autodif'] }))
       .toThrow(`--print-after: unknown pass 'autodif'; passes are ${PASS_NAMES.join(', ')} (or 'all')`);
-    expect(PASS_NAMES.slice(0, 5)).toEqual(['frontend', 'check-modes', 'quantize', 'autodiff', 'optimizer']);
+    expect(PASS_NAMES).toEqual(['frontend', 'check-modes', 'quantize', 'autodiff', 'optimizer', 'compress',
+      'fold-elementwise', 'drop-identity-quantizer', 'recompute-shared-elementwise', 'fold-quantizer', 'fold-qpost-relu',
+      'refold-elementwise', 'fuse-compress', 'dce']);
+  });
+
+  test('each fusion rule is a pass of its own: --print-after fold-quantizer shows the folded quantizers', () => {
+    const lines: string[] = [];
+    const precision = parsePolicy('A=fixed<8,4> E=float<5,2>');
+    runPasses(frontEnd('models/lenet5.ts', 2), { batch: 2, optimizer, precision, printAfter: ['recompute-shared-elementwise', 'fold-quantizer'], log: (s) => lines.push(s) });
+    expect(lines.map((l) => l.split('\n')[0])).toEqual(['// ----- IR after recompute-shared-elementwise -----', '// ----- IR after fold-quantizer -----']);
+    const quantizers = (s: string) => (s.match(/= quantize\(/g) ?? []).length;
+    expect(quantizers(lines[0])).toBeGreaterThan(0);
+    expect(quantizers(lines[1])).toBeLessThan(quantizers(lines[0]));
+    expect(lines[1]).toContain('qfmt=fixed<8,4>');
   });
 });

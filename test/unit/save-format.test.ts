@@ -10,7 +10,7 @@ import { runPasses } from '../../passes/pipeline.js';
 import { parsePolicy } from '../../ir/precision/index.js';
 import { Builder, emptyGraph } from '../../ir/graph.js';
 import { Format, parseFormat } from '../../ir/format.js';
-import { getOp } from '../../ir/ops.js';
+import { getOp } from '../../ir/ops/index.js';
 import { numel } from '../../ir/types.js';
 import { planModuleMemory } from '../../passes/memory.js';
 import { runGraph } from '../../runtime/cpu/interpreter.js';

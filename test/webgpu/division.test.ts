@@ -6,7 +6,7 @@
  * the op tolerance); and the executor's GPU buffers for saved activations are the planner's packed bytes.
  */
 import { Builder, Graph, emptyGraph } from '../../ir/graph.js';
-import { getOp } from '../../ir/ops.js';
+import { getOp } from '../../ir/ops/index.js';
 import { numel } from '../../ir/types.js';
 import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses } from '../../passes/pipeline.js';

@@ -5,7 +5,7 @@
  * for bit with ir/quant/quantize.ts in both roundings. Needs a WebGPU adapter (setup.sh installs a CPU driver).
  */
 import { Attrs, Builder, Graph, emptyGraph } from '../../ir/graph.js';
-import { allOps, getOp } from '../../ir/ops.js';
+import { allOps, getOp } from '../../ir/ops/index.js';
 import { Format } from '../../ir/format.js';
 import { numel } from '../../ir/types.js';
 import { quantize } from '../../ir/quant/quantize.js';

@@ -5,7 +5,7 @@
  * the device's own inputs; the executor allocates the planner's packed bytes.
  */
 import { Builder, Graph, emptyGraph } from '../../ir/graph.js';
-import { getOp } from '../../ir/ops.js';
+import { getOp } from '../../ir/ops/index.js';
 import { numel } from '../../ir/types.js';
 import { parseFormat } from '../../ir/format.js';
 import { frontEnd } from '../../dsl/frontend.js';

@@ -7,7 +7,7 @@
  */
 import { Attrs, Builder, Graph, emptyGraph } from '../../ir/graph.js';
 import { Format, Rounding, formatToString } from '../../ir/format.js';
-import { getOp } from '../../ir/ops.js';
+import { getOp } from '../../ir/ops/index.js';
 import { numel } from '../../ir/types.js';
 import { quantize } from '../../ir/quant/quantize.js';
 import { kernelsForNode } from '../../codegen/kernels/index.js';

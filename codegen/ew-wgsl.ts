@@ -1,0 +1,51 @@
+/**
+ * WGSL spellings of the elementwise ops (ir/ops/elementwise.ts defines their CPU formulas): one scalar expression per
+ * op over its operands' WGSL expressions, used by the elementwise kernels and by post-ops (ir/post.ts) fused into
+ * any kernel's store. The same formulas as the CPU's, with constants as f32 (wgslF32), so both compute the same
+ * values.
+ */
+import type { Attrs } from '../ir/graph.js';
+import type { PostExpr } from '../ir/post.js';
+
+/** A WGSL f32 literal that round-trips the float32 value. */
+export function wgslF32(x: number): string {
+  const f = Math.fround(x);
+  if (!Number.isFinite(f)) throw new Error(`non-finite constant ${x}`);
+  const s = String(f);
+  return /[.e]/.test(s) ? `${s}f` : `${s}.0f`;
+}
+
+type EwWgsl = (v: string[], a: Attrs) => string;
+
+const EW_WGSL: Record<string, EwWgsl> = {
+  add: ([a, b]) => `(${a} + ${b})`,
+  sub: ([a, b]) => `(${a} - ${b})`,
+  mul: ([a, b]) => `(${a} * ${b})`,
+  scale: ([a], t) => `(${a} * ${wgslF32(t.c as number)})`,
+  mul_scalar: ([a, s]) => `(${a} * ${s})`,
+  div: ([a, b]) => `(${a} / ${b})`,
+  div_scalar: ([a, s]) => `(${a} / ${s})`,
+  sqrt: ([a]) => `sqrt(${a})`,
+  add_const: ([a], t) => `(${a} + ${wgslF32(t.c as number)})`,
+  relu: ([a]) => `max(${a}, 0.0)`,
+  relu_bwd: ([d, x]) => `select(0.0, ${d}, ${x} > 0.0)`,
+};
+
+/** The WGSL expression of elementwise op `op` applied to the operand expressions `v`. */
+export function ewWgsl(op: string, v: string[], attrs: Attrs): string {
+  const f = EW_WGSL[op];
+  if (!f) throw new Error(`no WGSL spelling for elementwise op '${op}'`);
+  return f(v, attrs);
+}
+
+/** Whether `op` has a WGSL spelling (every elementwise op of the op table must: test/webgpu/ops.test.ts). */
+export function hasEwWgsl(op: string): boolean { return op in EW_WGSL; }
+
+/** WGSL: `e` with `x` = the WGSL f32 expression `x` and `$k` = `arg(k)`. */
+export function wgslPost(e: PostExpr, x: string, arg: (k: number) => string): string {
+  switch (e.kind) {
+    case 'x': return x;
+    case 'arg': return arg(e.index);
+    case 'op': return ewWgsl(e.op, e.args.map((a) => wgslPost(a, x, arg)), e.attrs);
+  }
+}

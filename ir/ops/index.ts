@@ -1,0 +1,21 @@
+/**
+ * The op table: every op's arity, attribute schema, shape rule, CPU semantics and gradient rule, one entry per op,
+ * defined by family in this folder and registered in the one registry (ir/op-registry.ts). Importing this module
+ * registers them all. The CPU semantics here are the living spec: the WGSL kernels in codegen/ must match them.
+ * Layouts are PyTorch's: activations NCHW, conv weights [O,C,KH,KW], linear weights [O,K].
+ */
+import './sources.js';
+import './elementwise.js';
+import './quantize.js';
+import './dense.js';
+import './conv.js';
+import './pool.js';
+import './batchnorm.js';
+import './loss.js';
+import './compress.js';
+export type { Arr, AttrKind, CpuCtx, GradCtx, OpDef } from '../op-registry.js';
+export { allOps, getOp } from '../op-registry.js';
+export { EPILOGUE_ATTRS, QPOST_OPS, epilogueOf, postArgs, takesEpilogue, withoutQuantizer } from './epilogue.js';
+export { convOutSize, poolOutSize } from './helpers.js';
+export { DROPOUT_STREAM, dropoutThreshold } from './elementwise.js';
+

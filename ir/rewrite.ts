@@ -1,0 +1,94 @@
+/**
+ * A small toolkit for graph rewrites (the fusion rules of passes/fuse.ts): a working copy of a graph's nodes that a
+ * rule edits in place, use counts, replacing every use of a value by another (which erases the old node), and
+ * `finish`, which drops the erased nodes, renumbers the rest 0..n−1 in order and re-infers every type.
+ *
+ * Erasing is lazy: an erased node stays in `nodes` (its id keeps indexing it) until `finish`, and its users read
+ * its replacement once they are resolved (`resolveInputs`, or at `finish`). Node ids stay in topological order, so a
+ * rule may compare them to ask whether a value exists at a place (`a < b`: a is computed before b).
+ */
+import { Graph, Node } from './graph.js';
+import { getOp } from './ops/index.js';
+
+export class Rewrite {
+  /** Copies of the graph's nodes (attributes and inputs too): edit them freely. */
+  readonly nodes: Node[];
+  /** erased id → the node that replaces it (an earlier one; it may itself be erased later). */
+  private readonly into = new Map<number, number>();
+
+  constructor(readonly graph: Graph) {
+    this.nodes = graph.nodes.map((n) => ({ ...n, attrs: { ...n.attrs }, inputs: [...n.inputs] }));
+  }
+
+  isErased(id: number): boolean { return this.into.has(id); }
+
+  /** The live node that stands for `id` (itself unless erased). */
+  resolve(id: number): number {
+    while (this.into.has(id)) id = this.into.get(id)!;
+    return id;
+  }
+
+  /** Points node `n`'s inputs at the live nodes that stand for them; returns `n`. */
+  resolveInputs(n: Node): Node {
+    n.inputs = n.inputs.map((i) => this.resolve(i));
+    return n;
+  }
+
+  /** Nodes not erased, in order. */
+  live(): Node[] { return this.nodes.filter((n) => !this.into.has(n.id)); }
+
+  /** The graph's outputs and state updates, each at the live node that stands for it. */
+  results(): { outputs: Graph['outputs']; updates: Graph['updates'] } {
+    return {
+      outputs: this.graph.outputs.map((o) => ({ ...o, node: this.resolve(o.node) })),
+      updates: this.graph.updates.map((u) => ({ ...u, node: this.resolve(u.node) })),
+    };
+  }
+
+  /**
+   * Uses of each value (by id): every input slot of a live node (resolved), graph output and state update. A count
+   * array a rule may keep up to date itself as it rewrites.
+   */
+  uses(): number[] {
+    const uses = new Array<number>(this.nodes.length).fill(0);
+    for (const n of this.live()) for (const i of n.inputs) uses[this.resolve(i)]++;
+    const { outputs, updates } = this.results();
+    for (const r of [...outputs, ...updates]) uses[r.node]++;
+    return uses;
+  }
+
+  /** Live nodes that read `id` (resolved), each once. */
+  users(id: number): Node[] {
+    return this.live().filter((n) => n.inputs.some((i) => this.resolve(i) === id));
+  }
+
+  /** Erases node `from`: its users, outputs and updates read `to` (an earlier node) instead. */
+  replaceAllUses(from: number, to: number): void {
+    if (this.resolve(to) === from) throw new Error(`replaceAllUses: %${from} cannot replace itself`);
+    this.into.set(from, to);
+  }
+
+  /**
+   * The rewritten graph: erased nodes dropped, ids renumbered 0..n−1 in order, inputs, outputs and updates at their
+   * replacements, types re-inferred in order (formats and post-ops change them; sources keep theirs).
+   */
+  finish(): Graph {
+    const remap = new Map<number, number>();
+    const out: Node[] = [];
+    for (const n of this.nodes) {
+      if (this.into.has(n.id)) continue;
+      const id = out.length;
+      remap.set(n.id, id);
+      const inputs = n.inputs.map((i) => remap.get(this.resolve(i))!);
+      const type = n.op === 'input' || n.op === 'state' ? n.type : getOp(n.op).infer(inputs.map((i) => out[i].type), n.attrs);
+      out.push({ ...n, id, inputs, type });
+    }
+    const at = (id: number) => remap.get(this.resolve(id))!;
+    const g = this.graph;
+    return {
+      name: g.name, nodes: out,
+      outputs: g.outputs.map((o) => ({ ...o, node: at(o.node) })),
+      updates: g.updates.map((u) => ({ ...u, node: at(u.node) })),
+    };
+  }
+}

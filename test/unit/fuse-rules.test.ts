@@ -1,0 +1,209 @@
+/**
+ * The fusion rules of passes/fuse.ts, each alone on a small hand-built graph (applyRule), and the rewrite toolkit
+ * they are written with (ir/rewrite.ts). Each rewritten graph verifies, round-trips through the text form, and
+ * computes the same bits on the CPU interpreter as the graph it came from (nearest rounding).
+ */
+import { Attrs, Builder, Graph, Module, emptyGraph } from '../../ir/graph.js';
+import { Format } from '../../ir/format.js';
+import { numel } from '../../ir/types.js';
+import { verifyModule } from '../../ir/verify.js';
+import { printModule } from '../../ir/print.js';
+import { parseModule } from '../../ir/parse.js';
+import { Rewrite } from '../../ir/rewrite.js';
+import {
+  FUSION_RULES, FusionRule, applyRule, dropIdentityQuantizer, foldElementwise, foldQpostRelu, foldQuantizer,
+  recomputeSharedElementwise, refoldElementwise,
+} from '../../passes/fuse.js';
+import { PASS_NAMES } from '../../passes/pipeline.js';
+import { runGraph } from '../../runtime/cpu/interpreter.js';
+import { rand } from './helpers.js';
+
+const FIXED: Format = { kind: 'fixed', wl: 8, fl: 4 };
+const FLOAT: Format = { kind: 'float', exp: 5, man: 2 };
+const F32: Format = { kind: 'f32' };
+
+function graph() {
+  const g = emptyGraph('g');
+  const b = new Builder(g);
+  let line = 0;
+  const add = (op: string, inputs: number[], attrs: Attrs = {}) => b.add(op, inputs, attrs, { file: 'm.ts', line: ++line, col: 1 });
+  const q = (x: number, fmt: Format) => add('quantize', [x], { fmt, rounding: 'nearest', role: 'A' });
+  const input = (name: string, shape: number[] = [3, 4]) => add('input', [], { name, kind: 'data', shape, dtype: 'f32' });
+  const out = (name: string, node: number) => g.outputs.push({ name, node });
+  return { g, add, q, input, out };
+}
+
+const mod = (g: Graph): Module => ({ version: 1, name: 'm', graphs: [g] });
+const bits = (a: ArrayLike<number>) => Array.from(new Uint32Array(Float32Array.from(a).buffer));
+
+/** Applies one rule; checks the result verifies, round-trips, and computes the same outputs bit for bit. */
+function check(rule: FusionRule, g: Graph): { graph: Graph; count: number } {
+  verifyModule(mod(g));
+  const r = applyRule(rule, g);
+  verifyModule(mod(r.graph));
+  const text = printModule(mod(r.graph));
+  expect(printModule(parseModule(text, 'x.lpir'))).toBe(text);
+  const rnd = rand(7);
+  const feeds: Record<string, Float32Array> = {};
+  for (const n of g.nodes)
+    if (n.op === 'input') feeds[n.attrs.name as string] = Float32Array.from({ length: numel(n.type.shape) }, () => 4 * rnd() - 2);
+  const a = runGraph(g, feeds, new Map()), b = runGraph(r.graph, feeds, new Map());
+  for (const o of g.outputs) expect([o.name, bits(b.outputs[o.name])]).toEqual([o.name, bits(a.outputs[o.name])]);
+  return r;
+}
+
+const ops = (g: Graph) => g.nodes.map((n) => n.op);
+
+test('every rule is a pass of the pipeline, in order', () => {
+  const names = FUSION_RULES.map((r) => r.name);
+  expect(names).toEqual(['fold-elementwise', 'drop-identity-quantizer', 'recompute-shared-elementwise', 'fold-quantizer',
+    'fold-qpost-relu', 'refold-elementwise']);
+  expect(PASS_NAMES.filter((n) => names.includes(n))).toEqual(names);
+});
+
+test('fold-elementwise: a chain folds into the producer as post-ops; a shared value does not', () => {
+  const { g, add, input, out } = graph();
+  const x = input('x', [2, 3]), w = input('w', [4, 3]), y = input('y', [2, 4]);
+  const l = add('linear', [x, w]);
+  const r = add('relu', [l]);
+  out('o', add('add', [y, r])); // y exists before l: it becomes the linear's extra operand
+  const s = add('scale', [y], { c: 0.5 });
+  out('s', s);
+  out('t', add('sub', [s, y])); // s is an output too (two uses): not folded
+  const { graph: f, count } = check(foldElementwise, g);
+  expect(count).toBe(2);
+  expect(ops(f)).toEqual(['input', 'input', 'input', 'linear', 'scale', 'sub']);
+  expect(f.nodes[3].attrs).toMatchObject({ post: 'add($0,relu(x))', post_args: 1 });
+  expect(f.nodes[3].inputs).toEqual([x, w, y]);
+  expect(f.outputs[0]).toEqual({ name: 'o', node: 3 });
+  expect(check(foldElementwise, f).count).toBe(0); // a fixed point
+  expect(refoldElementwise.apply).toBe(foldElementwise.apply);
+});
+
+test('drop-identity-quantizer: quantizers to f32 and of values on their grid go; users read the input', () => {
+  const { g, add, q, input, out } = graph();
+  const x = input('x'), y = input('y');
+  const a = add('add', [q(x, F32), y]);
+  const qa = q(a, FIXED);
+  const r = add('relu', [qa]); // relu keeps qa on the fixed grid
+  out('r', q(r, FIXED)); // so this requantization is the identity
+  out('f', q(add('relu', [qa]), FLOAT)); // another format: kept
+  const { graph: f, count } = check(dropIdentityQuantizer, g);
+  expect(count).toBe(2);
+  expect(ops(f)).toEqual(['input', 'input', 'add', 'quantize', 'relu', 'relu', 'quantize']);
+  expect(f.nodes[2].inputs).toEqual([x, y]);
+  expect(f.outputs[0]).toEqual({ name: 'r', node: 4 });
+});
+
+test('recompute-shared-elementwise: the other users of a quantized elementwise value compute it themselves', () => {
+  const { g, add, q, input, out } = graph();
+  const x = input('x'), y = input('y'), z = input('z');
+  const p = add('add', [x, y]);
+  out('q', q(p, FIXED));
+  out('u', add('mul', [p, z]));
+  const { graph: f, count } = check(recomputeSharedElementwise, g);
+  expect(count).toBe(1);
+  expect(ops(f)).toEqual(['input', 'input', 'input', 'add', 'quantize', 'add']);
+  expect(f.nodes[5].attrs).toMatchObject({ post: 'mul(x,$0)', post_args: 1 });
+  expect(f.nodes[5].inputs).toEqual([x, y, z]);
+  // the quantizer is now the only use of p, so fold-quantizer folds it
+  expect(check(foldQuantizer, f).count).toBe(1);
+  // not when p is also a graph output
+  const h = graph();
+  const hp = h.add('add', [h.input('x'), h.input('y')]);
+  h.out('q', h.q(hp, FIXED));
+  h.out('u', h.add('relu', [hp]));
+  h.out('p', hp);
+  expect(check(recomputeSharedElementwise, h.g).count).toBe(0);
+});
+
+test('fold-quantizer: a sole-use quantizer becomes its producer\'s epilogue, also through a view', () => {
+  const { g, add, q, input, out } = graph();
+  const x = input('x'), y = input('y');
+  const m = add('mul', [x, y]);
+  out('a', q(m, FIXED));
+  const v = add('reshape', [add('sub', [x, y])], { shape: [12] });
+  out('b', q(v, FLOAT)); // through a single-use view: the sub stores it, the view carries the format
+  const s = add('add', [x, y]);
+  out('c', q(s, FIXED));
+  out('s', s); // s is seen unquantized: kept
+  const { graph: f, count } = check(foldQuantizer, g);
+  expect(count).toBe(2);
+  expect(ops(f)).toEqual(['input', 'input', 'mul', 'sub', 'reshape', 'add', 'quantize']);
+  expect(f.nodes[2].attrs).toMatchObject({ qfmt: FIXED, qround: 'nearest', qrole: 'A' });
+  expect(f.nodes[2].type.fmt).toEqual(FIXED);
+  expect(f.nodes[3].attrs.qfmt).toEqual(FLOAT);
+  expect(f.nodes[4].type.fmt).toEqual(FLOAT);
+  expect(f.outputs.slice(0, 2)).toEqual([{ name: 'a', node: 2 }, { name: 'b', node: 4 }]);
+});
+
+test('fold-qpost-relu: a ReLU or ReLU backward of a quantized value folds after the quantizer', () => {
+  const { g, add, input, out } = graph();
+  const x = input('x'), y = input('y'), yv = input('yv');
+  const p = add('add', [x, y], { qfmt: FIXED, qround: 'nearest' });
+  out('r', add('relu', [p]));
+  const d = add('mul', [x, y], { qfmt: FLOAT, qround: 'nearest' });
+  out('d', add('relu_bwd', [d, yv]));
+  const e = add('sub', [x, y]); // not quantized: a post-op's job, not this rule's
+  out('e', add('relu', [e]));
+  const { graph: f, count } = check(foldQpostRelu, g);
+  expect(count).toBe(2);
+  expect(ops(f)).toEqual(['input', 'input', 'input', 'add', 'mul', 'sub', 'relu']);
+  expect(f.nodes[3].attrs.qpost).toBe('relu(x)');
+  expect(f.nodes[4].attrs).toMatchObject({ qpost: 'relu_bwd(x,$0)', post_args: 1 });
+  expect(f.nodes[4].inputs).toEqual([x, y, yv]);
+  expect(f.outputs.map((o) => o.node)).toEqual([3, 4, 6]);
+});
+
+test('the rewrite toolkit: uses, users, replaceAllUses through chains, finish renumbers and re-infers', () => {
+  const { g, add, q, input, out } = graph();
+  const x = input('x'), y = input('y');
+  const a = add('add', [x, y]);
+  const qa = q(a, FIXED);
+  const b = add('mul', [qa, qa]);
+  out('b', b);
+  g.updates.push({ name: 'w', node: qa });
+  const rw = new Rewrite(g);
+  expect(rw.uses()).toEqual([1, 1, 1, 3, 1]);
+  expect(rw.users(qa).map((n) => n.id)).toEqual([b]);
+  rw.nodes[a].attrs.qfmt = FIXED;
+  rw.replaceAllUses(qa, a);
+  expect(rw.isErased(qa)).toBe(true);
+  expect(rw.resolve(qa)).toBe(a);
+  expect(rw.uses()).toEqual([1, 1, 3, 0, 1]);
+  expect(rw.users(a).map((n) => n.id)).toEqual([b]);
+  expect(() => rw.replaceAllUses(a, qa)).toThrow('cannot replace itself');
+  const f = rw.finish();
+  expect(ops(f)).toEqual(['input', 'input', 'add', 'mul']);
+  expect(f.nodes[3].inputs).toEqual([2, 2]);
+  expect(f.nodes[2].type.fmt).toEqual(FIXED);
+  expect(f.updates).toEqual([{ name: 'w', node: 2 }]);
+  expect(g.nodes[a].attrs.qfmt).toBeUndefined(); // the input graph is not modified
+  expect(g.nodes).toHaveLength(5);
+});
+
+test('print → parse → print of a graph with every epilogue kind', () => {
+  const { g, add, input, out } = graph();
+  const x = input('x'), y = input('y'), s1 = input('s', [1]);
+  const nearest = (fmt: Format) => ({ qfmt: fmt, qround: 'nearest', qrole: 'A' });
+  const kinds: [string, number[], Attrs][] = [
+    ['post only', [x, y], { post: 'relu(x)' }],
+    ['post with operands, a scalar, attributes', [x, y, y, s1], { post: 'mul_scalar(relu(sub($0,scale{c=0.5}(x))),$1)', post_args: 2 }],
+    ['fixed quantizer', [x, y], nearest(FIXED)],
+    ['float quantizer, stochastic', [x, y], { qfmt: FLOAT, qround: 'stochastic', qrole: 'E' }],
+    ['bfp quantizer per row', [x, y], nearest({ kind: 'bfp', wl: 6, axis: 0 })],
+    ['bfp quantizer per tensor', [x, y], nearest({ kind: 'bfp', wl: 5, axis: 'tensor' })],
+    ['minmax quantizer', [x, y], nearest({ kind: 'minmax', bits: 8, per: 'tensor' })],
+    ['post and quantizer', [x, y, y], { post: 'add(x,$0)', post_args: 1, ...nearest(FIXED) }],
+    ['qpost relu', [x, y], { ...nearest(FIXED), qpost: 'relu(x)' }],
+    ['post, quantizer, qpost relu_bwd with an operand', [x, y, y, x], { post: 'relu(add(x,$0))', post_args: 2, ...nearest(FLOAT), qpost: 'relu_bwd(x,$1)' }],
+  ];
+  kinds.forEach(([, inputs, attrs], i) => out(`k${i}`, add('add', inputs, attrs)));
+  const m = mod(g);
+  verifyModule(m);
+  const text = printModule(m);
+  const back = parseModule(text, 'x.lpir');
+  expect(printModule(back)).toBe(text);
+  expect(back.graphs[0].nodes.map((n) => n.attrs)).toEqual(g.nodes.map((n) => n.attrs));
+  expect(back.graphs[0].nodes.map((n) => n.type)).toEqual(g.nodes.map((n) => n.type));
+});
