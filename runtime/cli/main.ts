@@ -101,8 +101,10 @@ export async function main(argv: string[]): Promise<number> {
     await cmd.run(parseArgs(name, rest, cmd.flags));
     return 0;
   } catch (e) {
-    if (!(e instanceof Error)) { process.stderr.write(`lpc: internal error: a non-Error value was thrown: ${String(e)}\n`); return 1; }
-    process.stderr.write(`lpc: ${e.message}\n`);
+    // on a terminal, a status line may be under way (loading data, tuning): the error replaces it
+    const clear = process.stderr.isTTY ? '\r\x1b[2K' : '';
+    if (!(e instanceof Error)) { process.stderr.write(`${clear}lpc: internal error: a non-Error value was thrown: ${String(e)}\n`); return 1; }
+    process.stderr.write(`${clear}lpc: ${e.message}\n`);
     if (process.env.LPC_DEBUG) process.stderr.write(`${e.stack}\n`);
     return e instanceof UsageError ? 2 : 1;
   } finally {

@@ -142,7 +142,8 @@ export async function runCommand(p: Parsed): Promise<void> {
   const t0 = performance.now();
   progress.status(`lpc: loading ${dataSpec} …`);
   const data = loadDataset(dataSpec, { sampleShape: x.type.shape.slice(1), seed, classes });
-  progress.status(`lpc: loaded ${dataSpec} (${data.train.n} + ${data.test.n} images) in ${((performance.now() - t0) / 1000).toFixed(1)} s`, true);
+  const loadSeconds = (performance.now() - t0) / 1000;
+  progress.status(`lpc: loaded ${dataSpec} (${data.train.n} + ${data.test.n} images) in ${loadSeconds.toFixed(1)} s`);
   const want = x.type.shape.slice(1).join(','), have = data.train.shape.join(',');
   if (want !== have) throw new UsageError(`model '${art.manifest.options.model}' expects inputs [${want}] but ${dataSpec} has [${have}]`);
   const mismatch = classesProblem(art.manifest.options.model, classes, dataSpec, data.train.classes);
@@ -198,7 +199,7 @@ export async function runCommand(p: Parsed): Promise<void> {
   };
 
   const backend = await makeBackend(flag(p, 'backend'), module, false, { budget: tuneBudget, hint: `recompile with a lower --batch (the artifact's is ${batch})` });
-  process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test images, batch ${batch}, ${epochs} epochs, precision ${art.manifest.options.precision ?? 'f32'}, lr ${describeLr(lr)}${swa ? `, SWA from epoch ${swa.start}` : ''}${resume ? `; resuming at epoch ${resume.epoch}, step ${resume.stepsDone}${resume.epochDone ? ' (epoch done)' : ''}` : ''}\n`);
+  process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test images (loaded in ${loadSeconds.toFixed(1)} s), batch ${batch}, ${epochs} epochs, precision ${art.manifest.options.precision ?? 'f32'}, lr ${describeLr(lr)}${swa ? `, SWA from epoch ${swa.start}` : ''}${resume ? `; resuming at epoch ${resume.epoch}, step ${resume.stepsDone}${resume.epochDone ? ' (epoch done)' : ''}` : ''}\n`);
   try {
     if (ckptDir) { fs.mkdirSync(ckptDir, { recursive: true }); lockDirectory(ckptDir, 'lpc run'); }
     await backend.setState(state);

@@ -124,10 +124,15 @@ describe('elementwise (one generator, vec4 and scalar paths)', () => {
   for (const d of ewOps) {
     test(d.name, async () => {
       const scalars = d.ew!.scalarInputs ?? [];
-      const attrs: Attrs = d.name === 'scale' ? { c: -1.5 } : {};
+      const attrs: Attrs = d.name === 'scale' ? { c: -1.5 } : d.name === 'add_const' ? { c: 0.3 } : {};
+      // the domain of each op: sqrt of non-negatives, division by numbers away from zero
+      const data = (i: number, n: number) => (d.name === 'sqrt' ? uniform(n, 0, 4) : (d.name === 'div' || d.name === 'div_scalar') && i === 1 ? uniform(n, 0.5, 2) : undefined);
       for (const shape of [[4, 8], [3, 7], [1]]) {
         const ar = typeof d.arity === 'number' ? d.arity : d.arity[0];
-        await check(d.name, Array.from({ length: ar }, (_, i) => ({ shape: scalars.includes(i) ? [1] : shape })), attrs);
+        await check(d.name, Array.from({ length: ar }, (_, i) => {
+          const sh = scalars.includes(i) ? [1] : shape, v = data(i, numel(sh));
+          return v ? { shape: sh, data: v } : { shape: sh };
+        }), attrs);
       }
     });
   }
