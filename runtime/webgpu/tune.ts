@@ -103,11 +103,12 @@ export interface TuneProgress {
  * round, those slower than 1.25× the best so far drop out, and of the rest only the faster half (and any within 5%
  * of the best, which measurement noise cannot separate) runs again. A dropped candidate keeps its best time.
  */
-export async function successiveHalving(n: number, time: (i: number) => Promise<number>, rounds: number): Promise<number[]> {
+export async function successiveHalving(n: number, time: (i: number) => Promise<number>, rounds: number, first?: (number | undefined)[]): Promise<number[]> {
   const best = Array.from({ length: n }, () => Infinity);
   let alive = Array.from({ length: n }, (_, i) => i);
   for (let r = 0; r < rounds && alive.length; r++) {
-    for (const i of alive) best[i] = Math.min(best[i], await time(i));
+    // a timing the caller already has (sizing the repetitions) stands for a candidate's first round
+    for (const i of alive) best[i] = Math.min(best[i], r === 0 && first?.[i] !== undefined ? first[i]! : await time(i));
     const top = Math.min(...alive.map((i) => best[i]));
     alive = alive.filter((i) => best[i] <= 1.25 * top).sort((a, b) => best[a] - best[b]);
     alive = alive.filter((i, k) => k < Math.ceil(alive.length / 2) || best[i] <= 1.05 * top);
@@ -180,12 +181,14 @@ async function measure(gpu: Gpu, g: Graph, node: Node, tiles: Tile[], rounds: nu
       await d.queue.onSubmittedWorkDone();
       return (performance.now() - t0) / reps;
     };
-    const reps: number[] = [];
+    const reps: number[] = [], first: (number | undefined)[] = [];
     for (let i = 0; i < tiles.length; i++) {
       await time(i, 1); // compile: lavapipe JITs at the first dispatch
-      reps.push(Math.max(1, Math.min(20, Math.round(30 / Math.max(0.01, await time(i, 1))))));
+      const t = await time(i, 1);
+      reps.push(Math.max(1, Math.min(20, Math.round(30 / Math.max(0.01, t)))));
+      first.push(reps[i] === 1 ? t : undefined); // a slow kernel's sizing run is a full timing already
     }
-    return await successiveHalving(tiles.length, (i) => time(i, reps[i]), rounds);
+    return await successiveHalving(tiles.length, (i) => time(i, reps[i]), rounds, first);
   } finally {
     await d.queue.onSubmittedWorkDone();
     for (const b of owned) b.destroy();
@@ -203,24 +206,44 @@ export function tileFitsDevice(g: Graph, node: Node, tile: Tile, variant: Varian
 
 /**
  * The cost-model pick for a shape class the budget left unmeasured: the tile measured best for the nearest class of
- * the same structure (op, transposes, bias, kernel size, stride, padding), nearest by the sum of |log2| ratios of
- * the GEMM sizes m, n, k, among the tiles that are candidates for this node. A tile's speed ranks alike for nearby
- * sizes; measuring the nearest class costs what measuring this one would.
+ * the same op and kernel size, among the tiles that are candidates for this node. Nearest: the sum of |log2| ratios
+ * of the GEMM sizes m, n, k, plus 1 for each other structural difference (transposes, bias, stride, padding). A
+ * tile's speed ranks alike for nearby sizes; measuring the nearest class costs what measuring this one would.
  */
 export function nearestMeasured(cls: string, measured: [string, string][], candidates: string[]): { tile: string; from: string } | undefined {
   const split = (c: string) => {
     const parts = c.split(' ');
-    return { structure: parts.slice(0, -3).join(' '), sizes: parts.slice(-3).map((p) => Math.log2(Number(p.slice(1)) || 1)) };
+    const structure = parts.slice(0, -3);
+    const kernel = structure.find((x) => /^k\d+x\d+$/.test(x)) ?? '';
+    return { family: `${structure[0]} ${kernel}`, rest: structure.slice(1), sizes: parts.slice(-3).map((p) => Math.log2(Number(p.slice(1)) || 1)) };
   };
   const me = split(cls);
   let best: { tile: string; from: string; d: number } | undefined;
   for (const [other, tile] of measured) {
     const o = split(other);
-    if (other === cls || o.structure !== me.structure || !candidates.includes(tile)) continue;
-    const d = o.sizes.reduce((sum, v, i) => sum + Math.abs(v - me.sizes[i]), 0);
+    if (other === cls || o.family !== me.family || !candidates.includes(tile)) continue;
+    const structural = o.rest.filter((x, i) => x !== me.rest[i]).length + Math.abs(o.rest.length - me.rest.length);
+    const d = structural + o.sizes.reduce((sum, v, i) => sum + Math.abs(v - me.sizes[i]), 0);
     if (!best || d < best.d) best = { tile, from: other, d };
   }
   return best && { tile: best.tile, from: best.from };
+}
+
+/**
+ * The order in which shape classes are measured: by FLOPs, but taking turns between the op kinds (forward, input
+ * gradient, weight gradient, matmul …), so that within a budget every kind has its biggest class measured and the
+ * rest of that kind can borrow from it.
+ */
+export function measureOrder<T extends { flops: number }>(todo: Map<string, T>): [string, T][] {
+  const byOp = new Map<string, [string, T][]>();
+  for (const e of [...todo.entries()].sort((a, b) => b[1].flops - a[1].flops)) {
+    const op = e[0].split(' ')[0];
+    byOp.set(op, [...(byOp.get(op) ?? []), e]);
+  }
+  const out: [string, T][] = [];
+  for (let i = 0; out.length < todo.size; i++)
+    for (const list of [...byOp.values()].sort((a, b) => b[0][1].flops - a[0][1].flops)) if (list[i]) out.push(list[i]);
+  return out;
 }
 
 /** A node's arithmetic work with the default tile: what orders the shape classes for measuring. */
@@ -255,7 +278,7 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       if (tiles.length < 2) single.set(cls, tileName(tiles[0] ?? defaultTile(g, node, variant)));
       else todo.set(cls, { g, node, tiles, flops: nodeFlops(g, node, variant) });
     }
-  const order = [...todo.entries()].sort((a, b) => b[1].flops - a[1].flops);
+  const order = measureOrder(todo);
   const fresh: Record<string, TuneEntry> = {};
   const t0 = now();
   let measured = 0;

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Builder, emptyGraph, Module } from '../../ir/graph.js';
 import { tileName, Tile } from '../../codegen/kernels/tiles.js';
-import { nearestMeasured, readTuneCache, successiveHalving, tuneModule, TuneProgress } from '../../runtime/webgpu/tune.js';
+import { measureOrder, nearestMeasured, readTuneCache, successiveHalving, tuneModule, TuneProgress } from '../../runtime/webgpu/tune.js';
 import type { Gpu } from '../../runtime/webgpu/device.js';
 import { parseTuneBudget } from '../../runtime/cli/backends.js';
 
@@ -106,6 +106,12 @@ test('successive halving keeps the fastest of synthetic candidates and times the
   }
   // one candidate or one round: each timed once
   expect(await successiveHalving(1, async () => 2, 3)).toEqual([2]);
+  // timings the caller has already stand for the first round
+  const calls = [0, 0, 0];
+  const best = await successiveHalving(3, async (i) => { calls[i]++; return [4, 2, 9][i]; }, 3, [4.5, 2.1, undefined]);
+  expect(best).toEqual([4.5, 2.1, 9]);
+  expect(calls).toEqual([0, 0, 1]); // only 2 needed timing; then 0 and 2 are > 1.25× 2.1 and 1 is left alone
+
 });
 
 test('--tune-budget takes seconds, off or full', () => {
@@ -126,5 +132,16 @@ test('the nearest measured class of the same structure lends its tile, if that t
   expect(nearestMeasured('conv2d nobias k3x3 s1 p1 m32 n512 k288', measured, cands)).toEqual({ tile: 'wino4_4x4', from: measured[0][0] }); // tie: the first
   expect(nearestMeasured('conv2d nobias k3x3 s1 p1 m64 n128 k576', measured, cands)).toEqual({ tile: 'wino2x4', from: measured[1][0] });
   expect(nearestMeasured('conv2d nobias k3x3 s1 p1 m64 n128 k576', measured, ['reg4x4'])).toBeUndefined(); // not a candidate here
-  expect(nearestMeasured('conv2d nobias k1x1 s1 p0 m32 n256 k16', measured, cands)).toBeUndefined(); // another structure
+  // the same op and kernel size with another stride: one step further than the sizes alone
+  expect(nearestMeasured('conv2d nobias k1x1 s1 p0 m32 n256 k16', measured, cands)).toEqual({ tile: 'reg4x4', from: measured[2][0] });
+  expect(nearestMeasured('conv2d nobias k5x5 s1 p1 m32 n256 k16', measured, cands)).toBeUndefined(); // another kernel size
+  expect(nearestMeasured('conv2d_bwd_data k3x3 s1 p1 m64 n256 k576', measured, cands)).toBeUndefined(); // another op
+});
+
+test('the measuring order takes turns between op kinds, each by FLOPs', () => {
+  const todo = new Map(Object.entries({
+    'conv2d a': { flops: 90 }, 'conv2d b': { flops: 80 }, 'conv2d c': { flops: 10 },
+    'conv2d_bwd_data a': { flops: 85 }, 'conv2d_bwd_data b': { flops: 5 }, 'linear a': { flops: 1 },
+  }));
+  expect(measureOrder(todo).map(([k]) => k)).toEqual(['conv2d a', 'conv2d_bwd_data a', 'linear a', 'conv2d b', 'conv2d_bwd_data b', 'conv2d c']);
 });
