@@ -1,5 +1,7 @@
 /**
- * A small toolkit for graph rewrites (the fusion rules of passes/fuse.ts): a working copy of a graph's nodes that a
+ * A small toolkit for graph rewrites. `rebuild` copies a graph node by node while a pass inserts nodes (quantizers,
+ * compression, recomputation: passes/quantize.ts, passes/compress.ts). `Rewrite`, for the fusion rules of
+ * passes/fuse.ts, is a working copy of a graph's nodes that a
  * rule edits in place, use counts, replacing every use of a value by another (which erases the old node), and
  * `finish`, which drops the erased nodes, renumbers the rest 0..n−1 in order and re-infers every type.
  *
@@ -7,7 +9,7 @@
  * its replacement once they are resolved (`resolveInputs`, or at `finish`). Node ids stay in topological order, so a
  * rule may compare them to ask whether a value exists at a place (`a < b`: a is computed before b).
  */
-import { Graph, Node } from './graph.js';
+import { Builder, Graph, Node } from './graph.js';
 import { getOp } from './ops/index.js';
 
 export class Rewrite {
@@ -92,3 +94,22 @@ export class Rewrite {
     };
   }
 }
+
+/**
+ * A graph rebuilt node by node, for rewrites that insert nodes (quantizers, compression, recomputation): `visit` gets
+ * each node with its inputs already mapped into the new graph, the new graph's builder and the map so far, and returns
+ * the id that stands for the node from now on (the copy it adds, or a node it adds after the copy). Outputs follow the
+ * map; state updates follow it too, after any the visitor added (b.graph.updates).
+ */
+export function rebuild(g: Graph, visit: (n: Node, inputs: number[], b: Builder, remap: readonly number[]) => number): Graph {
+  const out: Graph = { name: g.name, nodes: [], outputs: [], updates: [] };
+  const b = new Builder(out);
+  const remap: number[] = [];
+  for (const n of g.nodes) remap[n.id] = visit(n, n.inputs.map((i) => remap[i]), b, remap);
+  out.outputs = g.outputs.map((o) => ({ name: o.name, node: remap[o.node] }));
+  out.updates.push(...g.updates.map((u) => ({ name: u.name, node: remap[u.node] })));
+  return out;
+}
+
+/** The plain copy of a node in a rebuild (same op, attributes and place). */
+export const copyNode = (n: Node, inputs: number[], b: Builder): number => b.add(n.op, inputs, n.attrs, n.loc);

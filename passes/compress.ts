@@ -23,7 +23,8 @@
  * the readers of the same value). Forward = ancestors of the graph's outputs; backward = descendants of a `fill`
  * outside the forward (the loss seed), as the memory planner classifies them. Only the `train` graph changes.
  */
-import { Builder, Graph, Module, outputAncestors } from '../ir/graph.js';
+import { Graph, Module, outputAncestors } from '../ir/graph.js';
+import { copyNode, rebuild } from '../ir/rewrite.js';
 import { divisionLayout } from '../ir/quant/division.js';
 import { saveFormatError } from '../ir/quant/save.js';
 import { PrecisionPolicy, SaveSpec } from '../ir/precision/index.js';
@@ -94,20 +95,15 @@ function compressGraph(g: Graph, save: Save): Graph {
   for (const [v, keys] of need) if (!keys.size) need.delete(v);
   if (!need.size) return g;
 
-  const out: Graph = { name: g.name, nodes: [], outputs: [], updates: [] };
-  const b = new Builder(out);
-  const remap: number[] = [];
   const packed = new Map<string, number>(); // `${value}:${key}` → compress node
   const restored = new Map<string, number>(); // `${value}:${kind}` → decompress node
-  for (const nd of g.nodes) {
-    const ins = nd.inputs.map((i) => remap[i]);
+  return rebuild(g, (nd, ins, b) => {
     if (bwd[nd.id] && nd.inputs.some((v) => need.has(v))) {
       const x = nd.inputs[1];
       const shape = g.nodes[x]?.type.shape;
       if (nd.op === 'maxpool_bwd' && packed.has(`${x}:argmax:${nd.attrs.k}:${nd.attrs.stride}`)) {
-        remap[nd.id] = b.add('maxpool_bwd_argmax', [ins[0], packed.get(`${x}:argmax:${nd.attrs.k}:${nd.attrs.stride}`)!],
+        return b.add('maxpool_bwd_argmax', [ins[0], packed.get(`${x}:argmax:${nd.attrs.k}:${nd.attrs.stride}`)!],
           { k: nd.attrs.k, stride: nd.attrs.stride, in_shape: shape }, nd.loc);
-        continue;
       }
       const kind = kindOf(nd, 1, x);
       const key = `${x}:${kind}`;
@@ -124,8 +120,7 @@ function compressGraph(g: Graph, save: Save): Graph {
         ins[1] = r;
       }
     }
-    const id = b.add(nd.op, ins, nd.attrs, nd.loc);
-    remap[nd.id] = id;
+    const id = copyNode(nd, ins, b);
     for (const key of need.get(nd.id) ?? []) {
       const [kind, k, stride] = key.split(':');
       const c = kind === 'division' && save.kind === 'division' ? b.add('division_compress', [id], { block: save.block, bits: save.bits }, nd.loc)
@@ -134,10 +129,8 @@ function compressGraph(g: Graph, save: Save): Graph {
           : b.add('argmax_compress', [id], { k: Number(k), stride: Number(stride) }, nd.loc);
       packed.set(`${nd.id}:${key}`, c);
     }
-  }
-  out.outputs = g.outputs.map((o) => ({ name: o.name, node: remap[o.node] }));
-  out.updates = g.updates.map((o) => ({ name: o.name, node: remap[o.node] }));
-  return out;
+    return id;
+  });
 }
 
 /**
@@ -171,25 +164,18 @@ function recomputeGraph(g: Graph): Graph {
   const targets = new Set(g.nodes.filter((nd) => readByBwd[nd.id] && !isSource(nd.id) && recomputable(nd.id)).map((nd) => nd.id));
   if (!targets.size) return g;
 
-  const out: Graph = { name: g.name, nodes: [], outputs: [], updates: [] };
-  const b = new Builder(out);
-  const remap: number[] = [];
   const clone = new Map<number, number>();
-  const recompute = (v: number): number => {
-    if (isSource(v) || !recomputable(v)) return remap[v];
-    let c = clone.get(v);
-    if (c === undefined) {
-      const nd = g.nodes[v];
-      c = b.add(nd.op, nd.inputs.map(recompute), nd.attrs, nd.loc);
-      clone.set(v, c);
-    }
-    return c;
-  };
-  for (const nd of g.nodes) {
-    const ins = bwd[nd.id] ? nd.inputs.map((v) => (targets.has(v) ? recompute(v) : remap[v])) : nd.inputs.map((v) => remap[v]);
-    remap[nd.id] = b.add(nd.op, ins, nd.attrs, nd.loc);
-  }
-  out.outputs = g.outputs.map((o) => ({ name: o.name, node: remap[o.node] }));
-  out.updates = g.updates.map((o) => ({ name: o.name, node: remap[o.node] }));
-  return out;
+  return rebuild(g, (nd, ins, b, remap) => {
+    const recompute = (v: number): number => {
+      if (isSource(v) || !recomputable(v)) return remap[v];
+      let c = clone.get(v);
+      if (c === undefined) {
+        const n = g.nodes[v];
+        c = b.add(n.op, n.inputs.map(recompute), n.attrs, n.loc);
+        clone.set(v, c);
+      }
+      return c;
+    };
+    return copyNode(nd, bwd[nd.id] ? nd.inputs.map((v) => (targets.has(v) ? recompute(v) : remap[v])) : ins, b);
+  });
 }

@@ -8,11 +8,12 @@
  * The model's output (the logits fed to the loss) is not quantized, as in QPyTorch's SWALP example and the SWALP
  * repository, which exempt the final classifier.
  */
-import { Builder, Graph, Module, Node, users } from '../ir/graph.js';
+import { Graph, Module, Node, users } from '../ir/graph.js';
 import { F32, Format } from '../ir/format.js';
 import { PrecisionPolicy, RoleSpec } from '../ir/precision/index.js';
 import { LocatedError } from '../ir/types.js';
 import { resolveQuantizeSites } from './quantize-sites.js';
+import { copyNode, rebuild } from '../ir/rewrite.js';
 
 /** Ops whose results are layer outputs (auto_low's conv, linear, normalization, activation and pool kinds, and the
  *  residual add). Backward and bookkeeping ops never appear in the forward graphs this pass sees. */
@@ -70,38 +71,31 @@ export const CPT_RUNNING_MOMENTUM = 0.1;
  * (a graph update, as batchNorm's running statistics); evaluation quantizes with the buffer.
  */
 function cptGraph(g0: Graph, r: { W?: RoleSpec; A?: RoleSpec; E?: RoleSpec }): Graph {
-  const out: Graph = { name: g0.name, nodes: [], outputs: [], updates: [] };
-  const b = new Builder(out);
-  const remap: number[] = [];
   const training = g0.name === 'train';
-  const q = (x: number, spec: RoleSpec | undefined, role: string, loc: Node['loc']) =>
-    spec ? b.add('quantize', [x], { fmt: spec.fmt, rounding: spec.rounding, role }, loc) : x;
   const running = r.A?.fmt.kind === 'minmax' && r.A.fmt.per === 'tensor' ? r.A : undefined;
   const names = new Set<string>();
-  const actInput = (x: number, conv: Node): number => {
-    if (!running) return q(x, r.A, 'A', conv.loc);
-    const name = `${convName(g0, conv)}.act_range`;
-    if (names.has(name)) throw new LocatedError(conv.loc, `CPT placement: two convolutions share the buffer '${name}' (give each conv its own weight)`);
-    names.add(name);
-    const st = b.add('state', [], { name, kind: 'buffer', shape: [2], init: 'zeros' }, conv.loc);
-    if (!training) return b.add('minmax_quantize', [x, st], { fmt: running.fmt, rounding: running.rounding }, conv.loc);
-    const batch = b.add('minmax_qparams', [x], {}, conv.loc);
-    const upd = b.add('minmax_running_update', [st, batch], { momentum: CPT_RUNNING_MOMENTUM, fmt: running.fmt }, conv.loc);
-    out.updates.push({ name, node: upd });
-    return q(x, running, 'A', conv.loc);
-  };
-  for (const n of g0.nodes) {
-    let inputs = n.inputs.map((i) => remap[i]);
-    if (n.op === 'conv2d') inputs = [actInput(inputs[0], n), q(inputs[1], r.W, 'W', n.loc), ...inputs.slice(2)];
+  return rebuild(g0, (n, ins, b) => {
+    const q = (x: number, spec: RoleSpec | undefined, role: string) =>
+      spec ? b.add('quantize', [x], { fmt: spec.fmt, rounding: spec.rounding, role }, n.loc) : x;
+    const actInput = (x: number): number => {
+      if (!running) return q(x, r.A, 'A');
+      const name = `${convName(g0, n)}.act_range`;
+      if (names.has(name)) throw new LocatedError(n.loc, `CPT placement: two convolutions share the buffer '${name}' (give each conv its own weight)`);
+      names.add(name);
+      const st = b.add('state', [], { name, kind: 'buffer', shape: [2], init: 'zeros' }, n.loc);
+      if (!training) return b.add('minmax_quantize', [x, st], { fmt: running.fmt, rounding: running.rounding }, n.loc);
+      const batch = b.add('minmax_qparams', [x], {}, n.loc);
+      const upd = b.add('minmax_running_update', [st, batch], { momentum: CPT_RUNNING_MOMENTUM, fmt: running.fmt }, n.loc);
+      b.graph.updates.push({ name, node: upd });
+      return q(x, running, 'A');
+    };
+    const inputs = n.op === 'conv2d' ? [actInput(ins[0]), q(ins[1], r.W, 'W'), ...ins.slice(2)] : ins;
     const id = b.add(n.op, inputs, n.attrs, n.loc);
     // identity in forward; on the way back the error w.r.t. the conv output goes to E
-    remap[n.id] = n.op === 'conv2d' && r.E
+    return n.op === 'conv2d' && r.E
       ? b.add('quantize', [id], { fmt: F32, rounding: 'nearest', role: 'E', bwd_fmt: r.E.fmt, bwd_rounding: r.E.rounding }, n.loc)
       : id;
-  }
-  out.outputs = g0.outputs.map((o) => ({ name: o.name, node: remap[o.node] }));
-  out.updates.push(...g0.updates.map((o) => ({ name: o.name, node: remap[o.node] })));
-  return out;
+  });
 }
 
 /** The conv's layer name, from its weight's state name (`conv0.weight` → `conv0`). */
@@ -115,20 +109,14 @@ function convName(g: Graph, conv: Node): string {
 
 function quantizeGraph(g0: Graph, A: PrecisionPolicy['roles']['A'], E: PrecisionPolicy['roles']['E']): Graph {
   const u = users(g0);
-  const out: Graph = { name: g0.name, nodes: [], outputs: [], updates: [] };
-  const b = new Builder(out);
-  const remap: number[] = [];
   const attrs = {
     fmt: A?.fmt ?? F32, rounding: A?.rounding ?? 'nearest', role: 'A',
     ...(E ? { bwd_fmt: E.fmt, bwd_rounding: E.rounding } : {}),
   };
-  for (const n of g0.nodes) {
-    const id = b.add(n.op, n.inputs.map((i) => remap[i]), n.attrs, n.loc);
-    remap[n.id] = isLayerOutput(g0, n, u) ? b.add('quantize', [id], attrs, n.loc) : id;
-  }
-  out.outputs = g0.outputs.map((o) => ({ name: o.name, node: remap[o.node] }));
-  out.updates = g0.updates.map((o) => ({ name: o.name, node: remap[o.node] }));
-  return out;
+  return rebuild(g0, (n, ins, b) => {
+    const id = copyNode(n, ins, b);
+    return isLayerOutput(g0, n, u) ? b.add('quantize', [id], attrs, n.loc) : id;
+  });
 }
 
 function isLayerOutput(g: Graph, n: Node, u: number[][]): boolean {

@@ -9,7 +9,7 @@ import { numel } from '../../ir/types.js';
 import { verifyModule } from '../../ir/verify.js';
 import { printModule } from '../../ir/print.js';
 import { parseModule } from '../../ir/parse.js';
-import { Rewrite } from '../../ir/rewrite.js';
+import { Rewrite, copyNode, rebuild } from '../../ir/rewrite.js';
 import {
   FUSION_RULES, FusionRule, applyRule, dropIdentityQuantizer, foldElementwise, foldQpostRelu, foldQuantizer,
   recomputeSharedElementwise, refoldElementwise,
@@ -206,4 +206,26 @@ test('print → parse → print of a graph with every epilogue kind', () => {
   expect(printModule(back)).toBe(text);
   expect(back.graphs[0].nodes.map((n) => n.attrs)).toEqual(g.nodes.map((n) => n.attrs));
   expect(back.graphs[0].nodes.map((n) => n.type)).toEqual(g.nodes.map((n) => n.type));
+});
+
+describe('rebuild (ir/rewrite.ts)', () => {
+  test('inserts nodes after a copy; outputs and updates follow the map, after updates the visitor adds', () => {
+    const g = emptyGraph('train'), b = new Builder(g);
+    const x = b.add('input', [], { name: 'x', kind: 'data', shape: [2, 3], dtype: 'f32' });
+    const s = b.add('state', [], { name: 's', kind: 'buffer', shape: [2, 3], init: 'zeros' });
+    const r = b.add('relu', [x]);
+    const a = b.add('add', [r, s]);
+    g.outputs.push({ name: 'y', node: a });
+    g.updates.push({ name: 's', node: a });
+    const out = rebuild(g, (n, ins, nb) => {
+      const id = copyNode(n, ins, nb);
+      if (n.op !== 'relu') return id;
+      nb.graph.updates.push({ name: 'extra', node: id });
+      return nb.add('scale', [id], { c: 2 }, n.loc); // every reader of the relu now reads 2·relu
+    });
+    expect(out.nodes.map((n) => n.op)).toEqual(['input', 'state', 'relu', 'scale', 'add']);
+    expect(out.nodes[4].inputs).toEqual([3, 1]);
+    expect(out.outputs).toEqual([{ name: 'y', node: 4 }]);
+    expect(out.updates).toEqual([{ name: 'extra', node: 2 }, { name: 's', node: 4 }]);
+  });
 });
