@@ -30,6 +30,7 @@ test('redact() hides the password of every URL in a text, and nothing else', () 
   expect(redact('rediss://u:p%40ss@h/1 and redis://:x@y:1')).toBe('rediss://u:***@h/1 and redis://:***@y:1');
   expect(redact('connect ECONNREFUSED 127.0.0.1:6379; redis://h:6379/0')).toBe('connect ECONNREFUSED 127.0.0.1:6379; redis://h:6379/0');
   expect(redact('redis://alice@h:6379')).toBe('redis://alice@h:6379');
+  expect(redact('expected redis://[user:password@]host:port[/db]')).toBe('expected redis://[user:password@]host:port[/db]');
   expect(withoutQueue({ LPC_QUEUE: 'redis://:p@h', PATH: '/bin' })).toEqual({ PATH: '/bin' });
 });
 
