@@ -12,6 +12,7 @@ import { plotCommand, plotFlags } from './plot.js';
 import { PEPPP_SUMMARY, PEPPP_USAGE, pepppCommand } from './peppp.js';
 import { sweepCommand, sweepFlags } from './sweep.js';
 import { workerCommand, workerFlags } from './worker.js';
+import { redact } from '../sweep/redact.js';
 import { FlagSpec, Parsed, UsageError, helpText, parseArgs } from './args.js';
 import { closeBackends } from './backends.js';
 
@@ -65,12 +66,12 @@ const COMMANDS: Record<string, Command> = {
     flags: plotFlags, run: plotCommand,
   },
   sweep: {
-    usage: 'lpc sweep <model.ts> --configs peppp|FILE.json|grid:… --tasks FILE --out DIR [--epochs N] [--max-steps N] [--workers N] [--backend webgpu|cpu] [--batch B] [--seed S] [--optimizer SPEC] [--queue URL [--name SWEEP]]',
+    usage: 'lpc sweep <model.ts> --configs peppp|FILE.json|grid:… --tasks FILE --out DIR [--epochs N] [--max-steps N] [--workers N] [--backend webgpu|cpu] [--batch B] [--seed S] [--optimizer SPEC] [--queue URL [--name SWEEP]]\n       lpc sweep status --queue URL --name SWEEP\n       lpc sweep collect --queue URL --name SWEEP --out DIR',
     summary: 'Train every (task, precision configuration) cell and write PEPPP-layout error and memory matrices (resumable).',
     flags: sweepFlags, run: sweepCommand,
   },
   worker: {
-    usage: 'lpc worker --queue redis://[user:password@]host:port[/db] [--concurrency N] [--stall-seconds S]',
+    usage: 'lpc worker --queue redis://[user:password@]host:port[/db]|env [--concurrency N] [--stall-seconds S]',
     summary: 'Run the cells of distributed sweeps (lpc sweep --queue) from a Redis queue until stopped (SIGTERM drains).',
     flags: workerFlags, run: workerCommand,
   },
@@ -104,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
     // on a terminal, a status line may be under way (loading data, tuning): the error replaces it
     const clear = process.stderr.isTTY ? '\r\x1b[2K' : '';
     if (!(e instanceof Error)) { process.stderr.write(`${clear}lpc: internal error: a non-Error value was thrown: ${String(e)}\n`); return 1; }
-    process.stderr.write(`${clear}lpc: ${e.message}\n`);
+    process.stderr.write(`${clear}lpc: ${redact(e.message)}\n`);
     if (process.env.LPC_DEBUG) process.stderr.write(`${e.stack}\n`);
     return e instanceof UsageError ? 2 : 1;
   } finally {

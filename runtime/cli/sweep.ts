@@ -10,7 +10,6 @@ import { fork } from 'node:child_process';
 import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
 import { DEFAULT_OPTIMIZER } from './compile.js';
 import { compileSweepArtifact } from '../sweep/compile.js';
-import { realPath } from './outputs.js';
 import { Progress } from '../train/progress.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
 import { ConfigError, loadConfigs, precisionProblem } from '../sweep/configs.js';
@@ -20,8 +19,12 @@ import { CellJob, CellResult, loadTask, work } from '../sweep/cell.js';
 import { DirQueue, SWEEP_FILE, SweepFile, SweepIdentity, TaskInfo, lockSweepDir } from '../sweep/queue.js';
 import type { ToParent, ToWorker } from '../sweep/worker.js';
 import { writeAtomic } from '../files.js';
-import { NAME, defaultName, urlProblem } from '../sweep/redis.js';
+import { NAME, defaultName, probe } from '../sweep/redis.js';
 import { runQueued } from '../sweep/producer.js';
+import { checkOutDir } from '../sweep/outdir.js';
+import { withoutQueue } from '../sweep/redact.js';
+import { sweepQueueCommand } from './sweep-queue.js';
+import { checkQueueUrl, queueUrlOf } from './worker.js';
 
 export const sweepFlags: FlagSpec[] = [
   { name: 'configs', value: 'C', help: "peppp (PEPPP's 99), FILE.json ([{\"name\", \"precision\"}, …] or {\"grid\": {SLOT: FORMATS}, \"template\": T}), or grid:SLOT=FORMATS,… — FORMATS: float<E,M> terms joined by +, E and M an integer, a..b or a|b|c; first slot outermost; e.g. grid:low=float<3..5,1..3>,high=float<6,7..9> (template: W=low G=low M=high ACC=high loss_scale=1000)" },
@@ -34,47 +37,14 @@ export const sweepFlags: FlagSpec[] = [
   { name: 'batch', value: 'N', help: 'batch size compiled into every artifact (default 64)' },
   { name: 'seed', value: 'S', help: 'seed of every cell (default 0)' },
   { name: 'optimizer', value: 'SPEC', help: `optimizer of every artifact (default ${DEFAULT_OPTIMIZER})` },
-  { name: 'queue', value: 'URL', help: 'distributed: enqueue the cells on redis://[user:password@]host:port[/db] for `lpc worker`s and collect their results here (instead of --workers)' },
+  { name: 'queue', value: 'URL', help: "distributed: enqueue the cells on redis://[user:password@]host:port[/db] ('env': the URL in $LPC_QUEUE) for `lpc worker`s and collect their results here (instead of --workers); also `lpc sweep status|collect --queue URL --name SWEEP [--out DIR]`" },
   { name: 'name', value: 'SWEEP', help: "with --queue: the sweep's name in the queue (letters, digits, _ -; default from the sweep's options); a restarted producer re-attaches by it" },
 ];
-
-const within = (child: string, parent: string) => {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-};
-
-/** The out directory: not a file, not an input or inside one, and either new, empty, or this very sweep. */
-function checkOutDir(out: string, id: SweepIdentity, inputs: string[]): 'new' | 'resume' {
-  if (!out) throw new UsageError('--out: the directory name is empty');
-  const real = realPath(out);
-  for (const input of inputs) {
-    const a = realPath(input);
-    if (real === a) throw new UsageError(`--out ${out} is the input ${input}; refusing to write there`);
-    if (fs.existsSync(a) && fs.statSync(a).isDirectory() && within(real, a)) throw new UsageError(`--out ${out} is inside the input ${input}; refusing to write there`);
-  }
-  if (!fs.existsSync(out)) {
-    let up = path.resolve(out);
-    while (!fs.existsSync(up)) up = path.dirname(up);
-    if (!fs.statSync(up).isDirectory()) throw new UsageError(`--out ${out}: cannot create it (${up} is not a directory)`);
-    return 'new';
-  }
-  if (!fs.statSync(out).isDirectory()) throw new UsageError(`--out ${out}: is not a directory`);
-  const file = path.join(out, SWEEP_FILE);
-  if (!fs.existsSync(file)) {
-    if (fs.readdirSync(out).every((f) => f === '.lock')) return 'new';
-    throw new UsageError(`--out ${out}: holds files but no ${SWEEP_FILE}; not a sweep directory (choose another)`);
-  }
-  let old: SweepFile;
-  try { old = JSON.parse(fs.readFileSync(file, 'utf8')); } catch { throw new UsageError(`${file}: not valid JSON; not a sweep directory lpc can resume`); }
-  const differ = (Object.keys(id) as (keyof SweepIdentity)[]).filter((k) => JSON.stringify(old[k]) !== JSON.stringify(id[k]));
-  if (differ.length)
-    throw new UsageError(`--out ${out}: holds a sweep made with other options (${differ.map((k) => k === 'model_sha256' ? 'model' : k).join(', ')} differ); resume it with the same options or choose another directory`);
-  return 'resume';
-}
 
 const clock = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(0)}s`);
 
 export async function sweepCommand(p: Parsed): Promise<void> {
+  if (p.positional[0] === 'status' || p.positional[0] === 'collect') return sweepQueueCommand(p.positional[0], p);
   if (p.positional.length !== 1) throw new UsageError('lpc sweep needs one model file');
   const model = p.positional[0];
   if (!fs.existsSync(model) || !fs.statSync(model).isFile()) throw new UsageError(`${model}: no such model file`);
@@ -83,10 +53,10 @@ export async function sweepCommand(p: Parsed): Promise<void> {
   const epochs = intFlag(p, 'epochs', 5), seed = intFlag(p, 'seed', 0, 0), batch = intFlag(p, 'batch', 64);
   const maxSteps = p.flags.has('max-steps') ? intFlag(p, 'max-steps', 1) : undefined;
   const workers = p.flags.has('workers') ? intFlag(p, 'workers', 1) : 0;
-  const queueUrl = flag(p, 'queue'), name = flag(p, 'name');
+  const queueUrl = queueUrlOf(p), name = flag(p, 'name');
   if (queueUrl !== undefined) {
-    const bad = urlProblem(queueUrl);
-    if (bad) throw new UsageError(`--queue ${bad}`);
+    checkQueueUrl(queueUrl);
+    await probe(queueUrl); // unreachable, or a wrong password: one line now, before anything is read or written
     if (workers) throw new UsageError('--queue and --workers: choose one (a queued sweep runs on `lpc worker`s)');
     if (name !== undefined && !NAME.test(name)) throw new UsageError(`--name must be 1 to 64 letters, digits, _ or -, got '${name}'`);
   } else if (name !== undefined) throw new UsageError('--name goes with --queue');
@@ -136,16 +106,18 @@ export async function sweepCommand(p: Parsed): Promise<void> {
   const progress = new Progress();
   const t0 = performance.now();
   let ran = 0;
+  let counts: { waiting: number; active: number; failed: number } | undefined; // with --queue: the queue's, as `lpc sweep status` counts
   const failures = () => queue.finished.filter((r) => r.status === 'failed').length;
   queue.onResult = (r: CellResult) => {
     ran++;
     const finished = queue.finished.length;
     const perCell = (performance.now() - t0) / 1000 / ran;
     const eta = perCell * (total - finished);
-    progress.bar('sweep', finished, total, `failed ${failures()}  ETA ${clock(eta)}  ${r.id} ${r.status === 'ok' ? `error ${r.error!.toFixed(4)}` : `FAILED: ${r.reason}`}`, true, 'cells ');
+    const q = counts ? `waiting ${counts.waiting}  active ${counts.active}  ` : '';
+    progress.bar('sweep', finished, total, `${q}failed ${failures() + (counts?.failed ?? 0)}  ETA ${clock(eta)}  ${r.id} ${r.status === 'ok' ? `error ${r.error!.toFixed(4)}` : `FAILED: ${r.reason}`}`, true, 'cells ');
   };
 
-  if (queueUrl) await runQueued(queue, { url: queueUrl, name: name ?? defaultName(id), model, infos }, (l) => progress.line(l));
+  if (queueUrl) await runQueued(queue, { url: queueUrl, name: name ?? defaultName(id), model, infos, onCounts: (c) => { counts = c; } }, (l) => progress.line(l));
   else if (workers === 0) await work(queue);
   else await runWorkers(queue, workers);
 
@@ -168,7 +140,7 @@ function runWorkers(queue: DirQueue, n: number): Promise<void> {
   let failure: Error | undefined;
   return new Promise((resolve, reject) => {
     const start = () => {
-      const child = fork(entry, [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(entry, [], { execArgv: [], env: withoutQueue(process.env), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       children.add(child);
       let current: CellJob | undefined;
       const send = (m: ToWorker) => { if (child.connected) child.send(m); };

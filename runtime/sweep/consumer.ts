@@ -15,16 +15,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { fork, ChildProcess } from 'node:child_process';
-import { Job, Worker, WaitingError } from 'bullmq';
+import { Job, Worker, WaitingError, UnrecoverableError } from 'bullmq';
 import { CellJob, CellResult, MachineFault } from './cell.js';
 import { artifactKey } from './queue.js';
 import { compileSweepArtifact } from './compile.js';
-import { MAX_STALLED, QUEUE_NAME, RemoteCell, RemoteResult, connect, redactUrl } from './redis.js';
+import { MAX_STALLED, QUEUE_NAME, RemoteCell, RemoteResult, connect, probe, redactUrl } from './redis.js';
+import { redact, withoutQueue } from './redact.js';
+import { InvalidJob, validateCell } from './validate.js';
 import type { ToParent, ToWorker } from './worker.js';
 
 export interface WorkerOptions { url: string; concurrency: number; stallSeconds: number }
 
-const log = (line: string) => process.stderr.write(`lpc worker: ${line}\n`);
+const log = (line: string) => process.stderr.write(`lpc worker: ${redact(line)}\n`);
 
 /** One forked cell process: runs one cell at a time. */
 class CellProcess {
@@ -34,7 +36,7 @@ class CellProcess {
   private current?: { resolve: (r: CellResult) => void; reject: (e: Error) => void };
   dead = false;
   constructor(private readonly free: CellProcess[]) {
-    this.proc = fork(new URL('./worker.js', import.meta.url), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.proc = fork(new URL('./worker.js', import.meta.url), [], { execArgv: [], env: withoutQueue(process.env), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.proc.on('message', (m: ToParent) => {
       if (m.type === 'claim') {
         const go = this.onClaim;
@@ -70,9 +72,12 @@ class CellProcess {
   }
 }
 
+/** This worker in results and reasons: `host:pid`. */
+const me = `${os.hostname()}:${process.pid}`;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 export async function runWorker(o: WorkerOptions): Promise<void> {
+  await probe(o.url);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-worker-'));
   process.once('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
   const free: CellProcess[] = [], all = new Set<CellProcess>();
@@ -81,8 +86,7 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
   let faults = 0, handingBack = false, stopping = false;
 
   /** The model file here, checked against the sweep's hash: a machine fault when this machine lacks it. */
-  const modelHere = (cell: RemoteCell): string => {
-    const file = path.resolve(cell.model);
+  const modelHere = (cell: RemoteCell, file: string): string => {
     let text: Buffer;
     try { text = fs.readFileSync(file); } catch { throw new MachineFault(`no model file ${cell.model} on this machine (in ${process.cwd()})`); }
     if (sha256(text) !== cell.model_sha256) throw new MachineFault(`${file} differs from the sweep's model (another version?)`);
@@ -116,11 +120,19 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
   const conn = connect(o.url, 'lpc worker');
   let worker!: Worker<RemoteCell, RemoteResult>;
   const process1 = async (job: Job<RemoteCell, RemoteResult>, token?: string): Promise<RemoteResult> => {
-    const cell = job.data, t0 = performance.now();
+    const started_at = Date.now(), t0 = performance.now();
+    let cell: RemoteCell, file: string;
+    try {
+      ({ cell, file } = validateCell(job.data, job.id, process.cwd()));
+    } catch (e) {
+      if (!(e instanceof InvalidJob)) throw e;
+      log(`job ${String(job.id).slice(0, 80)} refused: ${e.message}`);
+      throw new UnrecoverableError(`refused by ${me}: ${e.message}`);
+    }
     log(`${cell.sweep} ${cell.id} (${cell.task} × ${cell.config}) started${job.attemptsStarted > 1 ? `, try ${job.attemptsStarted}` : ''}`);
     try {
       await announce(cell.backend);
-      const a = artifact(cell, modelHere(cell));
+      const a = artifact(cell, modelHere(cell, file));
       let result: CellResult, metrics: string | null = null;
       if ('failed' in a) {
         result = { id: cell.id, task: cell.task, config: cell.config, status: 'failed', error: null, test_loss: null, train_loss: null,
@@ -138,14 +150,14 @@ export async function runWorker(o: WorkerOptions): Promise<void> {
       }
       faults = 0;
       log(`${cell.sweep} ${cell.id} ${result.status === 'ok' ? `done, error ${result.error!.toFixed(4)}` : `FAILED: ${result.reason}`} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-      return { result, metrics };
+      return { result, metrics, worker: me, started_at, finished_at: Date.now() };
     } catch (e) {
       if (handingBack && token) {
         await job.moveToWait(token);
         log(`${cell.sweep} ${cell.id} handed back to the queue`);
         throw new WaitingError();
       }
-      const message = (e as Error).message.split('\n')[0];
+      const message = redact((e as Error).message.split('\n')[0]);
       log(`${cell.sweep} ${cell.id}: machine fault: ${message}; the job goes back to the queue`);
       if (++faults >= 3) {
         log(`3 machine faults in a row: this worker stops`);

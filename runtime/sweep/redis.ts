@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { CellResult } from './cell.js';
 import type { SweepIdentity, TaskInfo } from './queue.js';
+import { redact } from './redact.js';
 
 export const QUEUE_NAME = 'lpc-sweep';
 /** Tries per job: a machine fault (a worker without the model, a lost backend, a crashed cell process) is retried this often, on any worker. */
@@ -38,8 +39,15 @@ export interface RemoteCell {
   backend: string;
 }
 
-/** What a worker returns for a cell: the result (ok, or the cell's own failure) and its epoch metrics (JSON lines). */
-export interface RemoteResult { result: CellResult; metrics: string | null }
+/**
+ * What a worker returns for a cell: the result (ok, or the cell's own failure), its epoch metrics (JSON lines), the
+ * worker (`host:pid`) and when it took and finished the job (ms since the epoch; for `lpc sweep status`).
+ */
+export interface RemoteResult { result: CellResult; metrics: string | null; worker?: string; started_at?: number; finished_at?: number }
+
+/** What `lpc:sweep:<name>:meta` holds: enough to rebuild the sweep directory (`lpc sweep collect`) and to name differences. */
+export interface SweepMeta { model: string; identity: SweepIdentity; infos: TaskInfo[] }
+export const metaKey = (sweep: string) => `lpc:sweep:${sweep}:meta`;
 
 export const jobId = (sweep: string, cell: string) => `${sweep}.${cell}`;
 export const identityKey = (sweep: string) => `lpc:sweep:${sweep}`;
@@ -49,9 +57,7 @@ export const defaultName = (id: SweepIdentity) => `sweep-${identityHash(id).slic
 export const NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** The URL with its password replaced by `***`, for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
-}
+export const redactUrl = redact;
 
 /** Checks a `--queue` URL: `redis://[user:password@]host:port[/db]` (or rediss:// for TLS); the reason when it is not one. */
 export function urlProblem(url: string): string | undefined {
@@ -64,13 +70,56 @@ export function urlProblem(url: string): string | undefined {
 }
 
 /**
+ * Checks that Redis answers at `url` with these credentials, within `ms`: a one-line error otherwise (unreachable, a
+ * wrong or missing password). Run before the forever-reconnecting connection, so that a typo fails fast.
+ */
+export async function probe(url: string, ms = 4000): Promise<void> {
+  const r = new Redis(url, { lazyConnect: true, connectTimeout: ms, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  let lastError: string | undefined; // the socket's own error (ECONNREFUSED …), when the promise says only 'Connection is closed'
+  r.on('error', (e: Error) => { lastError = e.message; });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      r.connect().then(() => r.ping()),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${ms / 1000} s`)), ms); }),
+    ]);
+  } catch (e) {
+    const auth = /WRONGPASS|NOAUTH|invalid password|without any password|\bAUTH\b/i;
+    const said = String((e as Error).message ?? e);
+    const m = redact((auth.test(said) || !lastError ? said : lastError).split('\n')[0]);
+    if (auth.test(m))
+      throw new Error(`redis ${redact(url)} refused the credentials (${m}); check the password in the URL`);
+    throw new Error(`cannot reach redis ${redact(url)} (${m}); is redis-server running and reachable there?`);
+  } finally {
+    clearTimeout(timer);
+    r.disconnect();
+  }
+}
+
+/** What differs between two sweeps' identities, in words: `seed (1 there, 2 here), configs (2 there, 3 here)`. */
+export function identityDifference(there: SweepIdentity, here: SweepIdentity): string {
+  const out: string[] = [];
+  for (const k of Object.keys(here) as (keyof SweepIdentity)[]) {
+    const a = there[k], b = here[k];
+    if (JSON.stringify(a) === JSON.stringify(b)) continue;
+    if (k === 'model_sha256') out.push(`model (sha256 ${String(a).slice(0, 12)}… there, ${String(b).slice(0, 12)}… here)`);
+    else if (Array.isArray(a) && Array.isArray(b)) {
+      const names = (xs: unknown[]) => xs.map((x) => JSON.stringify(x));
+      const only = names(b).filter((x) => !names(a).includes(x));
+      out.push(`${k} (${a.length} there, ${b.length} here${only.length ? `; new here: ${only.slice(0, 2).join(', ')}${only.length > 2 ? ', …' : ''}` : ''})`);
+    } else out.push(`${k} (${JSON.stringify(a)} there, ${JSON.stringify(b)} here)`);
+  }
+  return out.join(', ') || 'unknown options';
+}
+
+/**
  * A connection that reconnects forever (Redis restarted, the network gone a while) and holds commands until it is
  * back, reporting the outage once on stderr as `who`.
  */
 export function connect(url: string, who: string): Redis {
   const r = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(250 * times, 2000) });
   let down = false, last = 'connection closed';
-  r.on('error', (e: Error) => { last = e.message.split('\n')[0]; });
+  r.on('error', (e: Error) => { last = redact(e.message.split('\n')[0]); });
   r.on('reconnecting', () => {
     if (down) return;
     down = true;
