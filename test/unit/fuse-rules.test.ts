@@ -17,24 +17,14 @@ import {
 import { PASS_NAMES } from '../../passes/pipeline.js';
 import { runGraph } from '../../runtime/cpu/interpreter.js';
 import { rand } from './helpers.js';
+import { bits, feedsFor, moduleOf, testGraph } from './graph-builder.js';
 
 const FIXED: Format = { kind: 'fixed', wl: 8, fl: 4 };
 const FLOAT: Format = { kind: 'float', exp: 5, man: 2 };
 const F32: Format = { kind: 'f32' };
 
-function graph() {
-  const g = emptyGraph('g');
-  const b = new Builder(g);
-  let line = 0;
-  const add = (op: string, inputs: number[], attrs: Attrs = {}) => b.add(op, inputs, attrs, { file: 'm.ts', line: ++line, col: 1 });
-  const q = (x: number, fmt: Format) => add('quantize', [x], { fmt, rounding: 'nearest', role: 'A' });
-  const input = (name: string, shape: number[] = [3, 4]) => add('input', [], { name, kind: 'data', shape, dtype: 'f32' });
-  const out = (name: string, node: number) => g.outputs.push({ name, node });
-  return { g, add, q, input, out };
-}
-
-const mod = (g: Graph): Module => ({ version: 1, name: 'm', graphs: [g] });
-const bits = (a: ArrayLike<number>) => Array.from(new Uint32Array(Float32Array.from(a).buffer));
+const graph = testGraph;
+const mod = moduleOf;
 
 /** Applies one rule; checks the result verifies, round-trips, and computes the same outputs bit for bit. */
 function check(rule: FusionRule, g: Graph): { graph: Graph; count: number } {
@@ -43,10 +33,7 @@ function check(rule: FusionRule, g: Graph): { graph: Graph; count: number } {
   verifyModule(mod(r.graph));
   const text = printModule(mod(r.graph));
   expect(printModule(parseModule(text, 'x.lpir'))).toBe(text);
-  const rnd = rand(7);
-  const feeds: Record<string, Float32Array> = {};
-  for (const n of g.nodes)
-    if (n.op === 'input') feeds[n.attrs.name as string] = Float32Array.from({ length: numel(n.type.shape) }, () => 4 * rnd() - 2);
+  const feeds = feedsFor(g, 7);
   const a = runGraph(g, feeds, new Map()), b = runGraph(r.graph, feeds, new Map());
   for (const o of g.outputs) expect([o.name, bits(b.outputs[o.name])]).toEqual([o.name, bits(a.outputs[o.name])]);
   return r;

@@ -17,34 +17,15 @@ import { fuseElementwiseGraph, fuseGraph, fuseQuantizers, fusionStats } from '..
 import { runGraph } from '../../runtime/cpu/interpreter.js';
 import { initState } from '../../runtime/train/init.js';
 import { rand } from './helpers.js';
+import { bits, feedsFor, moduleOf, testGraph } from './graph-builder.js';
 
 const FIXED: Format = { kind: 'fixed', wl: 8, fl: 4 };
 const FLOAT: Format = { kind: 'float', exp: 5, man: 2 };
 const BFP: Format = { kind: 'bfp', wl: 6, axis: 0 };
 const F32: Format = { kind: 'f32' };
 
-/** A graph builder that gives every node its own loc (line = order of creation). */
-function graph() {
-  const g = emptyGraph('g');
-  const b = new Builder(g);
-  let line = 0;
-  const add = (op: string, inputs: number[], attrs: Attrs = {}) => b.add(op, inputs, attrs, { file: 'm.ts', line: ++line, col: 1 });
-  const q = (x: number, fmt: Format, rounding = 'nearest') => add('quantize', [x], { fmt, rounding, role: 'A' });
-  const input = (name: string, shape: number[]) => add('input', [], { name, kind: 'data', shape, dtype: 'f32' });
-  return { g, add, q, input };
-}
-
-const mod = (g: Graph): Module => ({ version: 1, name: 'm', graphs: [g] });
-
-function feedsFor(g: Graph, seed: number): Record<string, Float32Array> {
-  const r = rand(seed);
-  const feeds: Record<string, Float32Array> = {};
-  for (const n of g.nodes)
-    if (n.op === 'input') feeds[n.attrs.name as string] = Float32Array.from({ length: numel(n.type.shape) }, () => 4 * r() - 2);
-  return feeds;
-}
-
-const bits = (a: ArrayLike<number>) => Array.from(new Uint32Array(Float32Array.from(a).buffer));
+const graph = testGraph;
+const mod = moduleOf;
 
 function expectSameResults(a: Graph, b: Graph, feeds: Record<string, ArrayLike<number>>, state = new Map<string, ArrayLike<number>>()): void {
   const ra = runGraph(a, feeds, state, { seed: 5, step: 3 }), rb = runGraph(b, feeds, state, { seed: 5, step: 3 });

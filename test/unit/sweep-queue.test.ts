@@ -10,27 +10,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { F43, cellMetrics, cells, read, tinySweep } from './sweep-fixture.js';
 
 const haveRedis = spawnSync('redis-server', ['--version']).status === 0;
 if (!haveRedis) console.warn('sweep-queue: SKIPPED — redis-server is not installed (setup.sh installs it on Debian: apt-get install redis-server)');
 const suite = haveRedis ? describe : describe.skip;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-sweepq-'));
-const F43 = 'W=float<4,3>:stochastic A=float<4,3>:stochastic E=float<5,2>:stochastic G=float<4,3>:stochastic M=float<6,9>:stochastic ACC=float<6,9>:stochastic';
-const configs = path.join(tmp, 'configs.json');
-fs.writeFileSync(configs, JSON.stringify([{ name: 'fp32', precision: '' }, { name: 'f43', precision: F43 }]));
-const tasks = path.join(tmp, 'tasks.txt');
-fs.writeFileSync(tasks, 'mnist:classes=0,1\nmnist:classes=7,2,4\n');
-const args = (out: string, extra: string[] = []) => ['sweep', 'test/fixtures/sweep_tiny.ts', '--configs', configs, '--tasks', tasks, '--out', out,
-  '--backend', 'cpu', '--epochs', '2', '--max-steps', '3', '--batch', '16', '--seed', '1', ...extra];
-const read = (f: string) => fs.readFileSync(f, 'utf8');
-const cells = (dir: string) => fs.readdirSync(path.join(dir, 'cells')).filter((f) => f.endsWith('.json')).sort().map((f) => {
-  const r = JSON.parse(read(path.join(dir, 'cells', f)));
-  delete r.seconds; delete r.train_seconds;
-  return r;
-});
-const cellMetrics = (dir: string) => fs.readdirSync(path.join(dir, 'cells')).filter((f) => f.endsWith('.jsonl')).sort().map((f) =>
-  read(path.join(dir, 'cells', f)).trim().split('\n').map((l) => { const o = JSON.parse(l); delete o.seconds; delete o.images_per_sec; return o; }));
+const { configs, tasks, args } = tinySweep(tmp);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 45_000): Promise<void> {
   const end = Date.now() + ms;
