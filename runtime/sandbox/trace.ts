@@ -102,7 +102,7 @@ function readReply(file: string, text: string, wantCounts: boolean): { module: M
 
 /** Type-check here, then run and trace in the sandbox: the front end for model files from the command line. */
 export function frontEndSandboxed(file: string, batch: number, options: ModelOptions = {}): Module {
-  checkModelOptions(options);
+  checkModelOptions(options); // before the type-check, which takes longer
   typeCheck(file);
   return traceSandboxed(file, batch, options).module;
 }

@@ -17,7 +17,7 @@ import {
   TILED_OPS, Tile, TilePicker, allTiles, defaultTile, nodeTileCandidates, parseTile, shapeClass, tileFits, tileName,
 } from '../../codegen/kernels/tiles.js';
 import type { Gpu } from './device.js';
-import { type BindContext, STEP_BYTES } from './launch.js';
+import { type BindContext, bindKernel, encodeLaunches, STEP_BYTES } from './launch.js';
 import { kernelsForNode } from '../../codegen/kernels/index.js';
 import { TuneCache, TuneEntry, Warn, cachePath, mergeTuneEntries, readTuneCache, stderrWarn } from './tune-cache.js';
 
@@ -142,7 +142,6 @@ function standalone(g: Graph, node: Node): { g: Graph; id: number; feeds: Map<nu
 async function measure(gpu: Gpu, g: Graph, node: Node, tiles: Tile[], rounds: number): Promise<number[]> {
   // Dawn loads only here: the cache functions above work (and are tested) without a device.
   const { PipelineCache } = await import('./pipelines.js');
-  const { bindKernel, encodeLaunches } = await import('./launch.js');
   const d = gpu.device;
   const s = standalone(g, node);
   const variant: Variant = gpu.isCpuDriver ? 'cpu-driver' : 'gpu';
