@@ -3,12 +3,13 @@
  * training step with an empty tune cache and the default tuning budget, and how the budget's picks compare with a
  * full tune's in step time.
  *
- *   node dist/bench/first-run.js [--models resnet18:16,resnet20:32] [--budget S] [--steps N] [--rounds R] [--json FILE]
+ *   node dist/bench/first-run.js [--models resnet18:16,resnet20:32] [--budget S] [--steps N] [--rounds R] [--first-only] [--json FILE]
  *
  * Per model, with a fresh cache folder: (1) what lpc run does after loading the artifact — the backend with the
  * budget's tuning, state upload, the first step (pipeline JIT included) — timed from start to the first step's end;
  * (2) a full tune of what the budget left (the same cache, as a later `lpc tune` would); (3) R alternating rounds of N
- * steps on the budget's backend and the full tune's, step times compared by median and lower quartile.
+ * steps on the budget's backend and the full tune's, step times compared by median and lower quartile (`--first-only`
+ * stops after (1)).
  * LPC_SHIPPED_TILES=off|<table.json> runs without lpc's shipped tilings or with another table (bench/ship-tiles.ts
  * --skip writes one that has not seen the benchmarked models).
  */
@@ -90,6 +91,15 @@ for (const { name, batch } of models) {
   log(`${name} b${batch}: first step after ${((first - t0) / 1000).toFixed(1)} s (tuning ${((tuned - t0) / 1000).toFixed(1)} s, first step ${((first - tuned) / 1000).toFixed(1)} s)`);
   const picks = async () => (await tuneModule(gpu, m, { budgetMs: 0 })).rows; // what the cache (and borrowing) picks now
   const quickRows = await picks();
+  if (flags.has('--first-only')) {
+    const row = { model: name, batch, budget_s: budget, first_step_s: +((first - t0) / 1000).toFixed(1), tuning_s: +((tuned - t0) / 1000).toFixed(1),
+      measured_in_budget: classes(quickRows, 'cache'), shipped: classes(quickRows, 'shipped'), borrowed: classes(quickRows, 'similar') };
+    log(JSON.stringify(row));
+    results.push(row);
+    await quick.dispose();
+    fs.rmSync(cache, { recursive: true, force: true });
+    continue;
+  }
   const f0 = performance.now();
   const full = await tunedWebGpuBackend(gpu, m, { budget: 'full', progress: new Progress() });
   const fullTune = performance.now() - f0;
