@@ -11,8 +11,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { Graph, Module, Node, getGraph } from '../ir/graph.js';
-import { epilogueOf, postArgs } from '../ir/ops/index.js';
-import { PostExpr, parsePost } from '../ir/post.js';
+import { postArgs, quantOf } from '../ir/epilogue.js';
+import { PostExpr } from '../ir/post.js';
 import type { SgdOptions } from '../passes/optimizer.js';
 import type { Gpu } from '../runtime/webgpu/device.js';
 import type { Backend } from '../runtime/backend.js';
@@ -134,7 +134,7 @@ export class TfjsPeer {
     const g = getGraph(m, 'train');
     this.nodes = forwardNodes(g);
     for (const n of this.nodes) {
-      if (n.op === 'quantize' || epilogueOf(n.attrs))
+      if (n.op === 'quantize' || quantOf(n.epi))
         throw new Error(`tfjs peer: node %${n.id} (${n.op}) quantizes; the tfjs peer is fp32 only`);
     }
     const x = this.nodes.find((n) => n.op === 'input' && n.attrs.name === 'x');
@@ -228,7 +228,7 @@ export class TfjsPeer {
       return tf.reshape(tf.transpose(tf.reshape(val.t, [shape[0], H, W, C]), NHWC_TO_NCHW), shape);
     };
     for (const n of this.nodes) {
-      const k = postArgs(n.attrs), ins = n.inputs.slice(0, n.inputs.length - k);
+      const k = postArgs(n.epi), ins = n.inputs.slice(0, n.inputs.length - k);
       let out: Val | Stats;
       switch (n.op) {
         case 'input':
@@ -310,9 +310,9 @@ export class TfjsPeer {
           throw new Error(`tfjs peer: op '${n.op}' (%${n.id}) has no tfjs translation`);
       }
       // fused elementwise post-ops (ir/post.ts): the same ops on the tfjs values, operands in the result's layout
-      if (n.attrs.post !== undefined) {
+      if (n.epi?.post) {
         const extra = n.inputs.slice(ins.length).map((i) => v(i).t);
-        out = { ...(out as Val), t: postTf(parsePost(n.attrs.post as string), (out as Val).t, extra) };
+        out = { ...(out as Val), t: postTf(n.epi.post, (out as Val).t, extra) };
       }
       vals.set(n.id, out);
     }

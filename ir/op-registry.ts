@@ -5,6 +5,7 @@
  */
 import type { Attrs } from './graph.js';
 import type { TensorType } from './types.js';
+import type { Epilogue } from './epilogue.js';
 
 export type Arr = Float32Array | Float64Array;
 
@@ -12,9 +13,11 @@ export interface CpuCtx {
   attrs: Attrs;
   inTypes: TensorType[];
   type: TensorType;
+  /** The node's epilogue (ir/epilogue.ts); ir/ops/epilogue.ts applies it around the op's own `cpu`. */
+  epi?: Epilogue;
   /** Runtime scalars a quantizer needs for stochastic rounding (seed, step) and the node id as tensor id. */
   rng: { seed: number; step: number; tensorId: number };
-  /** Called by every quantizer (a quantize node, a minmax_quantize, a qfmt epilogue) with its input and output. */
+  /** Called by every quantizer (a quantize node, a minmax_quantize, an epilogue quantizer) with its input and output. */
   onQuantize?: (input: ArrayLike<number>, output: ArrayLike<number>) => void;
 }
 
@@ -37,7 +40,8 @@ export interface OpDef {
   attrs: Record<string, AttrKind>;
   /** Attributes that may be absent. */
   optional?: string[];
-  infer(inTypes: TensorType[], attrs: Attrs): TensorType;
+  /** The result type; `epi`, the node's epilogue, is ir/ops/epilogue.ts's business (an op's own rule ignores it). */
+  infer(inTypes: TensorType[], attrs: Attrs, epi?: Epilogue): TensorType;
   cpu(ins: Arr[], out: Arr, c: CpuCtx): void;
   /** Gradient w.r.t. each input (null: none). Absent: the op is not differentiable (e.g. stats, labels). */
   grad?(g: GradCtx): (number | null)[];

@@ -155,7 +155,7 @@ function recomputeGraph(g: Graph): Graph {
     if (memo.has(v)) return memo.get(v)!;
     memo.set(v, false); // no cycles in a DAG, but keep the recursion finite regardless
     const nd = g.nodes[v];
-    let ok = fwd[v] && RECOMPUTE_OPS.has(nd.op) && !nd.attrs.qfmt && nd.attrs.post === undefined &&
+    let ok = fwd[v] && RECOMPUTE_OPS.has(nd.op) && !nd.epi?.q && !nd.epi?.post &&
       (nd.op !== 'quantize' || (nd.attrs.rounding ?? 'nearest') === 'nearest');
     if (ok) ok = nd.inputs.every((u) => isSource(u) || recomputable(u) || readByBwd[u]);
     memo.set(v, ok);

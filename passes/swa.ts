@@ -13,8 +13,8 @@
  *   swa_eval     the eval graph on swa.* with quantizers removed (SWALP evaluates the SWA model in full precision)
  *
  * Only parameters are averaged; BN buffers are re-estimated (SWALP's bn_update). Removing a quantizer means: a
- * `quantize` (or CPT's eval-mode `minmax_quantize`) node is replaced by its input, and the fused epilogue attributes
- * `qfmt`/`qround` are dropped.
+ * `quantize` (or CPT's eval-mode `minmax_quantize`) node is replaced by its input, and a fused epilogue quantizer
+ * (`epi.q`) is dropped, its qpost joining the post-ops.
  */
 import { Builder, Graph, Module, Node, dce, emptyGraph, getGraph } from '../ir/graph.js';
 import { withoutQuantizer } from '../ir/ops/index.js';
@@ -72,7 +72,7 @@ function derive(g: Graph, name: string, roots: number[], replace?: (b: Builder, 
       map.set(n.id, b.add('state', [], swaStateAttrs(n), n.loc));
       continue;
     }
-    map.set(n.id, b.add(n.op, ins, withoutQuantizer(n.attrs), n.loc));
+    map.set(n.id, b.add(n.op, ins, n.attrs, n.loc, withoutQuantizer(n.epi)));
   }
   return { graph: out, b, map };
 }

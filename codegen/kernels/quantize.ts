@@ -186,7 +186,7 @@ export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
   }
   // the node's qpost follows its quantizer (identity without one; its operands are the node's post-op bindings)
   const after = qpostOf(c);
-  if (c.node.attrs.qpost !== undefined) buffers.push(...postOps(c).buffers);
+  if (c.node.epi?.qpost) buffers.push(...postOps(c).buffers);
   // Four elements per invocation (per-invocation overhead dominates on CPU drivers): elements 4t…4t+3 are the four
   // words of one hash of counter t (ir/quant/rng.ts), computed once.
   const stoch = j.rounding === 'stochastic';

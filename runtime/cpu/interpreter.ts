@@ -21,7 +21,7 @@ export interface RunResult {
 }
 
 export interface RunHooks {
-  /** Every quantizer's input and output (a quantize node, a minmax_quantize, a qfmt epilogue), with its node. */
+  /** Every quantizer's input and output (a quantize node, a minmax_quantize, an epilogue quantizer), with its node. */
   onQuantize?: (node: Node, input: ArrayLike<number>, output: ArrayLike<number>, values: Arr[]) => void;
   /** Called with each node's value as it is computed; returning true stops the run there (values then ends at it). */
   stopAfter?: (node: Node, value: Arr) => boolean;
@@ -46,7 +46,7 @@ export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<nu
     } else {
       v = alloc(size);
       getOp(n.op).cpu(n.inputs.map((i) => values[i]), v, {
-        attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type,
+        attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, ...(n.epi ? { epi: n.epi } : {}),
         rng: { seed: opts.seed ?? 0, step: opts.step ?? 0, tensorId: n.id, ...(opts.bits ? { bits: opts.bits } : {}) },
         ...(opts.onQuantize ? { onQuantize: (i: ArrayLike<number>, o: ArrayLike<number>) => opts.onQuantize!(n, i, o, values) } : {}),
       });
