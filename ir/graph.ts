@@ -2,6 +2,7 @@ import { Format } from './format.js';
 import { Loc, LocatedError, TensorType } from './types.js';
 import { getOp } from './ops/index.js';
 import { Epilogue, normalEpilogue, postArgs } from './epilogue.js';
+import { attrsOf } from './op-registry.js';
 
 export type AttrValue = number | string | boolean | number[] | Format;
 export type Attrs = Record<string, AttrValue>;
@@ -98,7 +99,7 @@ export function users(g: Graph): number[][] {
 /** The state nodes of a graph, by state name. */
 export function stateNodes(g: Graph): Map<string, Node> {
   const m = new Map<string, Node>();
-  for (const n of g.nodes) if (n.op === 'state') m.set(n.attrs.name as string, n);
+  for (const n of g.nodes) if (n.op === 'state') m.set(attrsOf(n, 'state').name, n);
   return m;
 }
 

@@ -15,6 +15,7 @@ import { printAttrValue, printGraphName } from './print.js';
 
 const KIND_TEXT: Record<AttrKind, string> = {
   int: 'an int', float: 'a number', ints: 'a list of ints', string: 'a string', bool: 'true or false', format: 'a format',
+  rounding: '"nearest" or "stochastic"',
 };
 
 /** The op's definition, or undefined for an unknown op (getOp throws). */
@@ -58,6 +59,7 @@ function kindOk(k: AttrKind, v: AttrValue): boolean {
     case 'float': return typeof v === 'number';
     case 'ints': return Array.isArray(v) && v.every((x) => Number.isInteger(x));
     case 'string': return typeof v === 'string';
+    case 'rounding': return v === 'nearest' || v === 'stochastic';
     case 'bool': return typeof v === 'boolean';
     case 'format': return typeof v === 'object' && !Array.isArray(v) && v !== null && 'kind' in v;
   }

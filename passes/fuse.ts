@@ -25,12 +25,13 @@
  * Run it after autodiff: a folded quantizer no longer has a gradient rule of its own (the straight-through error
  * quantizer is placed by autodiff from the quantize node).
  */
-import { Format, Rounding, formatToString } from '../ir/format.js';
+import { Format, formatToString } from '../ir/format.js';
 import { Graph, Module, Node } from '../ir/graph.js';
 import { getOp, takesEpilogue } from '../ir/ops/index.js';
 import { Epilogue, postArgs } from '../ir/epilogue.js';
 import { PostExpr, substituteX } from '../ir/post.js';
 import { Rewrite } from '../ir/rewrite.js';
+import { attrsOf } from '../ir/op-registry.js';
 
 /** A fusion rule: rewrites a graph's working copy in place and says how many rewrites it made. */
 export interface FusionRule {
@@ -161,7 +162,7 @@ export const dropIdentityQuantizer: FusionRule = {
     for (const n of rw.nodes) {
       rw.resolveInputs(n);
       if (n.op === 'quantize') {
-        const fmt = n.attrs.fmt as Format;
+        const { fmt } = attrsOf(n, 'quantize');
         if (isF32(fmt) || sameFormat(grid.get(n.inputs[0]), fmt)) { rw.replaceAllUses(n.id, n.inputs[0]); dropped++; }
         else grid.set(n.id, fmt);
         continue;
@@ -248,12 +249,11 @@ export const foldQuantizer: FusionRule = {
       // format's blocks do not depend on the shape (elementwise formats, or one block per tensor); the view then
       // carries it.
       let p = nodes[n.inputs[0]];
-      const view = p.op === 'reshape' && uses[p.id] === 1 && layoutFree(n.attrs.fmt as Format) ? p : undefined;
+      const view = p.op === 'reshape' && uses[p.id] === 1 && layoutFree(attrsOf(n, 'quantize').fmt) ? p : undefined;
       if (view) p = nodes[view.inputs[0]];
       if (!takesEpilogue(p.op) || quantized(p) || p.type.dtype !== 'f32' || uses[p.id] !== 1) continue;
-      epiOf(p).q = {
-        fmt: n.attrs.fmt as Format, rounding: n.attrs.rounding as Rounding, ...(n.attrs.role !== undefined ? { role: n.attrs.role as string } : {}),
-      };
+      const { fmt, rounding, role } = attrsOf(n, 'quantize');
+      epiOf(p).q = { fmt, rounding, ...(role !== undefined ? { role } : {}) };
       rw.replaceAllUses(n.id, (view ?? p).id);
       if (!view) uses[p.id] = uses[n.id];
       fused++;

@@ -18,6 +18,7 @@
  */
 import { Builder, Graph, Module, Node, dce, emptyGraph, getGraph } from '../ir/graph.js';
 import { withoutQuantizer } from '../ir/ops/index.js';
+import { attrsOf } from '../ir/op-registry.js';
 
 export const SWA_PREFIX = 'swa.';
 export const SWA_AVERAGE = 'swa_average';
@@ -31,7 +32,7 @@ export function swaStates(m: Module): SwaStateNames {
   const params: string[] = [], buffers: string[] = [];
   for (const n of getGraph(m, 'train').nodes) {
     if (n.op !== 'state') continue;
-    const name = n.attrs.name as string;
+    const name = attrsOf(n, 'state').name;
     if (n.attrs.kind === 'param' && !params.includes(name)) params.push(name);
     if (n.attrs.kind === 'buffer' && !buffers.includes(name)) buffers.push(name);
   }
@@ -41,7 +42,7 @@ export function swaStates(m: Module): SwaStateNames {
 const scalar = (b: Builder, name: string) => b.add('input', [], { name, kind: 'scalar', shape: [1], dtype: 'f32' });
 
 function swaStateAttrs(n: Node): Node['attrs'] {
-  const a: Node['attrs'] = { ...n.attrs, name: SWA_PREFIX + (n.attrs.name as string), kind: 'swa', init: n.attrs.kind === 'buffer' ? n.attrs.init : 'zeros' };
+  const a: Node['attrs'] = { ...n.attrs, name: SWA_PREFIX + attrsOf(n, 'state').name, kind: 'swa', init: n.attrs.kind === 'buffer' ? n.attrs.init : 'zeros' };
   delete a.bound;
   return a;
 }
@@ -92,7 +93,7 @@ export function withSwa(m: Module): Module {
   if (m.graphs.some((g) => g.name === SWA_AVERAGE)) return m;
   const train = getGraph(m, 'train'), evalG = getGraph(m, 'eval');
   const firstState = new Map<string, Node>();
-  for (const n of train.nodes) if (n.op === 'state' && !firstState.has(n.attrs.name as string)) firstState.set(n.attrs.name as string, n);
+  for (const n of train.nodes) if (n.op === 'state' && !firstState.has(attrsOf(n, 'state').name)) firstState.set(attrsOf(n, 'state').name, n);
   const { params } = swaStates(m);
 
   // swa_average

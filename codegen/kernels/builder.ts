@@ -193,7 +193,6 @@ export function outBuf(c: NodeCtx, name = 'out'): BufferDecl {
 
 export const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 export const outNumel = (c: NodeCtx) => numel(c.node.type.shape);
-export const int = (c: NodeCtx, k: string) => c.node.attrs[k] as number;
 /** Elementwise workgroup size: large groups amortise per-group cost on CPU drivers. */
 export const ewWorkgroup = (_v: Variant) => 256;
 

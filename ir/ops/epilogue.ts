@@ -2,7 +2,8 @@
  * The meaning of the epilogue every computing op may carry (ir/epilogue.ts: post-ops, a quantizer, a qpost), and
  * `def`, which registers an op with it (ir/op-registry.ts holds the one registry).
  */
-import { Arr, OpDef, register } from '../op-registry.js';
+import { Arr, AttrSchema, AttrsOf, CpuCtx, GradCtx, OpDef, register } from '../op-registry.js';
+import type { TensorType as T } from '../types.js';
 import { TensorType, numel, shapeEq } from '../types.js';
 import { quantize as quantizeCpu } from '../quant/quantize.js';
 import { PostExpr, evalPost, postToString, scalarArgs } from '../post.js';
@@ -25,8 +26,26 @@ const NO_EPILOGUE = new Set(['input', 'state', 'reshape', 'quantize', 'quantize_
 /** Whether `op` may carry an epilogue (fusion asks before folding into it; the verifier and parser check it). */
 export function takesEpilogue(op: string): boolean { return !NO_EPILOGUE.has(op); }
 
+/**
+ * An op definition whose rules see its attributes typed by its schema `attrs` (optional ones: `optional`), as
+ * `def` takes it: `def({ name: 'conv2d', attrs: CONV2D, infer: (t, a) => … a.pad … })`.
+ */
+export interface TypedOpDef<S extends AttrSchema, O extends keyof S & string> {
+  name: string;
+  arity: OpDef['arity'];
+  attrs: S;
+  optional?: readonly O[];
+  infer(inTypes: T[], attrs: AttrsOf<S, O>): T;
+  cpu(ins: Arr[], out: Arr, c: CpuCtx<AttrsOf<S, O>>): void;
+  grad?(g: GradCtx<AttrsOf<S, O>>): (number | null)[];
+  ew?: { cpu(v: number[], a: AttrsOf<S, O>): number; scalarInputs?: number[] };
+}
+
 /** Registers an op; every computing op also takes an epilogue (quantizer, post-ops, qpost). */
-export function def(d: OpDef): void {
+export function def<const S extends AttrSchema, const O extends keyof S & string = never>(typed: TypedOpDef<S, O>): void {
+  // the one place typed rules meet untyped attributes: the verifier and the IR parser check every node's against `attrs`
+  const d = { ...typed, attrs: { ...typed.attrs }, optional: typed.optional && [...typed.optional] } as unknown as OpDef;
+  if (!d.optional) delete d.optional;
   if (NO_EPILOGUE.has(d.name)) { register(d); return; }
   register({
     ...d,

@@ -8,6 +8,7 @@ import { Arr, getOp } from '../../ir/ops/index.js';
 import { numel } from '../../ir/types.js';
 import { stepInputValue } from '../../ir/step-inputs.js';
 import type { StepBits } from '../../ir/quant/rng.js';
+import { attrsOf } from '../../ir/op-registry.js';
 
 export type Precision = 'f32' | 'f64';
 export type Feeds = Record<string, ArrayLike<number>>;
@@ -35,8 +36,8 @@ export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<nu
     const size = numel(n.type.shape);
     let v: Arr;
     if (n.op === 'input' || n.op === 'state') {
-      const name = n.attrs.name as string;
-      const src = n.op === 'input' ? feeds[name] ?? stepInputValue(n.attrs, opts.step ?? 0) : state.get(name);
+      const name = attrsOf(n, 'input', 'state').name;
+      const src = n.op === 'input' ? feeds[name] ?? stepInputValue(attrsOf(n, 'input'), opts.step ?? 0) : state.get(name);
       if (!src) throw new Error(`no value for ${n.op} '${name}'`);
       if (src.length !== size) throw new Error(`${n.op} '${name}' expects ${size} values, got ${src.length}`);
       v = alloc(size);

@@ -18,6 +18,7 @@ import { locToString } from '../../ir/types.js';
 import { saturation } from '../../ir/quant/range.js';
 import { runGraph, Feeds } from '../cpu/interpreter.js';
 import type { StepInfo } from '../backend.js';
+import { attrsOf } from '../../ir/op-registry.js';
 
 export interface QuantCounts { n: number; nonfinite: number; saturated: number; nonzero: number; flushed: number; relErrSum: number; relErrN: number }
 
@@ -47,7 +48,7 @@ export interface SiteRecord {
 export function siteRecord(node: Node, c: QuantCounts): SiteRecord {
   const a = node.attrs;
   const q = node.op === 'quantize' || node.op === 'minmax_quantize';
-  const fmt = q ? (a.fmt as Format) : node.epi!.q!.fmt;
+  const fmt = q ? attrsOf(node, 'quantize', 'minmax_quantize').fmt : node.epi!.q!.fmt;
   const finite = c.n - c.nonfinite;
   return {
     site: siteName(node), node: node.id, op: node.op, ...(node.loc ? { loc: locToString(node.loc) } : {}),
@@ -69,7 +70,7 @@ export function quantStats(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<
   runGraph(g, feeds, state, {
     precision: 'f32', seed: step.seed, step: step.step, bits: step.bits,
     onQuantize: (node, x, q, values) => {
-      const fmt = node.op === 'quantize' || node.op === 'minmax_quantize' ? (node.attrs.fmt as Format) : node.epi!.q!.fmt;
+      const fmt = node.op === 'quantize' || node.op === 'minmax_quantize' ? attrsOf(node, 'quantize', 'minmax_quantize').fmt : node.epi!.q!.fmt;
       const qparams = node.op === 'minmax_quantize' ? values[node.inputs[1]] : undefined;
       out.push(siteRecord(node, quantCounts(x, q, node.type.shape, fmt, qparams)));
     },
