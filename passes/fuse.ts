@@ -81,7 +81,7 @@ export const MAX_POST_OPERANDS = 3;
 
 /**
  * Folds an elementwise op C into the node P producing one of its operands, when C is P's only use: P's kernel then
- * computes C in its final store (ir/post.ts: attribute `post` over P's result `x` and C's other operands, appended
+ * computes C in its final store (its epilogue's `post`, ir/post.ts, over P's result `x` and C's other operands, appended
  * to P's inputs). Repeats down chains: bn_apply → relu, residual add → relu, matmul/maxpool_bwd → relu_bwd, the
  * optimizer's scale → add → … The fused node stays at P's place, so C's other operands must already exist there;
  * the schedule, and with it every value's lifetime, is otherwise unchanged. Users, outputs and updates of C read the
@@ -266,7 +266,7 @@ export const foldQuantizer: FusionRule = {
 
 /**
  * A ReLU (or ReLU's backward, through its error input) whose input is a quantized producer's only use: the producer
- * stores relu(Q(v)) / relu_bwd(Q(v), y) (attribute qpost, applied after its quantizer; y joins its extra operands),
+ * stores relu(Q(v)) / relu_bwd(Q(v), y) (its epilogue's qpost, applied after its quantizer; y joins its extra operands),
  * saving a pass. The folded node's users read the producer.
  */
 export const foldQpostRelu: FusionRule = {

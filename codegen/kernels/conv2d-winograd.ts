@@ -35,6 +35,7 @@ import { attrsOf } from '../../ir/op-registry.js';
 
 /** The node's attributes (ir/ops/conv.ts). */
 const convAttrs = (c: NodeCtx) => attrsOf(c.node, 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight');
+const isConv = (c: NodeCtx) => c.node.op === 'conv2d' || c.node.op === 'conv2d_bwd_data' || c.node.op === 'conv2d_bwd_weight';
 
 const WG = 64;
 /** Scratch indices of the forward and input-gradient passes: transformed filters, input tiles, the α² products. */
@@ -110,7 +111,7 @@ export function winogradKernels(c: NodeCtx, tile: WinogradTile): Kernel[] {
   const f = tile.kind === 'wino4' ? F4 : F2, E = f.alpha * f.alpha;
   if (op === 'conv2d_bwd_weight') return weightGradKernels(c, tile, f);
   const wShape = c.inTypes[1].shape;
-  if (!winogradApplies(op, wShape.slice(2), convAttrs(c).stride)) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${op})`);
+  if (!isConv(c) || !winogradApplies(op, wShape.slice(2), convAttrs(c).stride)) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${op})`);
   const pad = convAttrs(c).pad;
   let conv: WinoConv;
   if (op === 'conv2d') {
@@ -384,7 +385,7 @@ function weightGradKernels(c: NodeCtx, tile: WinogradTile, f: WinoF): Kernel[] {
   const { m, n: nt } = tile;
   const [N, O, OH, OW] = c.inTypes[0].shape, [, C, H, W] = c.inTypes[1].shape;
   const kHW = c.node.type.shape.slice(2);
-  if (!winogradApplies(c.node.op, kHW, convAttrs(c).stride)) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${c.node.op})`);
+  if (!isConv(c) || !winogradApplies(c.node.op, kHW, convAttrs(c).stride)) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${c.node.op})`);
   const params = tileParams({ n: N, ci: C, h: H, w: W, ko: O, oh: OH, ow: OW, pad: convAttrs(c).pad }, f.r);
   const { ntiles } = params;
   const E = f.alpha * f.alpha;

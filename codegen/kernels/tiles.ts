@@ -101,7 +101,8 @@ export function winogradApplies(op: string, kernelHW: readonly number[], stride:
 export function tileFits(g: Graph, node: Node, tile: Tile): boolean {
   if (tile.kind === 'smem') return smemDispatchFits(gemmDims(g, node), tile.b);
   if (!isWinograd(tile)) return true;
-  return winogradApplies(node.op, filterShape(g, node).slice(2), attrsOf(node, 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight').stride);
+  if (node.op !== 'conv2d' && node.op !== 'conv2d_bwd_data' && node.op !== 'conv2d_bwd_weight') return false;
+  return winogradApplies(node.op, filterShape(g, node).slice(2), attrsOf(node, node.op).stride);
 }
 
 /**

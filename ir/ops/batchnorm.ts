@@ -3,6 +3,7 @@ import { def } from './epilogue.js';
 import { chanDims, f32, need, str } from './helpers.js';
 import type { AttrsOf } from '../op-registry.js';
 
+// attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
 const BN_APPLY = { eps: 'float', training: 'bool' } as const;
 const BN_BWD_SUMS = { eps: 'float' } as const;
 const BN_BWD_X = { eps: 'float' } as const;

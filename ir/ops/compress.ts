@@ -1,13 +1,12 @@
 /** Saved-activation compression (DIVISION, ReLU masks, max-pool argmax, narrow formats) and decompression. */
-import type { Arr } from '../op-registry.js';
+import type { Arr, AttrsOf } from '../op-registry.js';
 import { def } from './epilogue.js';
 import { f32, need, poolInfer, str } from './helpers.js';
-import { Format } from '../format.js';
 import { numel, shapeEq, tensorType } from '../types.js';
 import { argmaxCompress, divisionCompress, divisionDecompress, divisionLayout, maskCompress } from '../quant/division.js';
 import { formatCompress, formatDecompress, saveFormatError, saveWords } from '../quant/save.js';
-import type { AttrsOf } from '../op-registry.js';
 
+// attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
 const DIVISION_COMPRESS = { block: 'int', bits: 'int', with_input: 'bool' } as const;
 const DIVISION_DECOMPRESS = { block: 'int', bits: 'int', shape: 'ints' } as const;
 const MASK_DECOMPRESS = { shape: 'ints' } as const;

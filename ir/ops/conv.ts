@@ -3,6 +3,7 @@ import { def } from './epilogue.js';
 import { convOutSize, f32, need, str } from './helpers.js';
 import type { AttrsOf } from '../op-registry.js';
 
+// attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
 const CONV2D = { stride: 'int', pad: 'int' } as const;
 const CONV2D_BWD_DATA = { stride: 'int', pad: 'int', in_hw: 'ints' } as const;
 const CONV2D_BWD_WEIGHT = { stride: 'int', pad: 'int', k_hw: 'ints' } as const;

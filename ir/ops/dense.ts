@@ -3,6 +3,7 @@ import { def } from './epilogue.js';
 import { chanDims, f32, need, str } from './helpers.js';
 import type { AttrsOf } from '../op-registry.js';
 
+// attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
 const MATMUL = { ta: 'bool', tb: 'bool' } as const;
 const ROW = { index: 'int' } as const;
 declare module '../op-registry.js' {

@@ -8,6 +8,7 @@ import { f32, need, str } from './helpers.js';
 import { TensorType, numel, shapeEq } from '../types.js';
 import { randomBitsArray } from '../quant/rng.js';
 
+// attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
 const DROPOUT = { p: 'float', key: 'int' } as const;
 const CONST = { c: 'float' } as const;
 declare module '../op-registry.js' {

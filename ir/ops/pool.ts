@@ -3,6 +3,7 @@ import type { Arr, AttrsOf, CpuCtx } from '../op-registry.js';
 import { def } from './epilogue.js';
 import { PoolAttrs, f32, poolInfer } from './helpers.js';
 
+// attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
 const MAXPOOL = { k: 'int', stride: 'int' } as const;
 const AVGPOOL = { k: 'int', stride: 'int' } as const;
 const MAXPOOL_BWD = { k: 'int', stride: 'int' } as const;

@@ -7,6 +7,7 @@ import { quantize as quantizeCpu } from '../quant/quantize.js';
 import { MinmaxFormat, minmaxBits, minmaxQparams, minmaxRunningUpdate, quantizeMinmaxWith } from '../quant/minmax.js';
 import type { AttrsOf } from '../op-registry.js';
 
+// attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
 const QUANTIZE = { fmt: 'format', rounding: 'rounding', role: 'string', bwd_fmt: 'format', bwd_rounding: 'rounding' } as const;
 const QUANTIZE_SITE = { fwd: 'string', bwd: 'string' } as const;
 const MINMAX_RUNNING_UPDATE = { momentum: 'float', fmt: 'format' } as const;

@@ -4,6 +4,7 @@ import { f32, need, str } from './helpers.js';
 import { DType, numel, tensorType } from '../types.js';
 import type { AttrsOf } from '../op-registry.js';
 
+// attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
 const INPUT = { name: 'string', kind: 'string', shape: 'ints', dtype: 'string', beta: 'float' } as const;
 const STATE = { name: 'string', kind: 'string', shape: 'ints', init: 'string', bound: 'float', std: 'float' } as const;
 const FILL = { shape: 'ints', value: 'float' } as const;

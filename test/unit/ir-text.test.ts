@@ -367,7 +367,7 @@ describe('verifier', () => {
       'models/x.ts:6:9: graph @train, %3 = relu(%5: undefined) -> tensor<[2,3,8,8], f32>: input %5 is not an earlier node',
       'graph @train, %4 = quantize(%3: tensor<[2,3,8,8], f32>) -> tensor<[2,3,8,8], f32, bfp<8,axis=0>>: node at index 4 has id %7 (ids must be 0..n-1 in order)',
       "graph @train, %4 = quantize(%3: tensor<[2,3,8,8], f32>) -> tensor<[2,3,8,8], f32, bfp<8,axis=0>>: quantize has no attribute 'extra'; its attributes are bwd_fmt, bwd_rounding, fmt, role, rounding",
-      "graph @train, %4 = quantize(%3: tensor<[2,3,8,8], f32>) -> tensor<[2,3,8,8], f32, bfp<8,axis=0>>: attribute 'rounding' of quantize must be a string, got 1",
+      "graph @train, %4 = quantize(%3: tensor<[2,3,8,8], f32>) -> tensor<[2,3,8,8], f32, bfp<8,axis=0>>: attribute 'rounding' of quantize must be \"nearest\" or \"stochastic\", got 1",
       'models/x.ts:4:9: graph @train: update "w" = %1 (stat -> tensor<[3,1,3,3], f32>) names no state node of the graph',
     ]);
     const m2 = base();
