@@ -26,13 +26,13 @@
  *   postAttrs:= '{' (Ident '=' (Number | Ident) (',' …)*)? '}'
  *
  * A term is a post expression (`relu(add(x,$0))`, `scale{c=0.5}(x)`) or a format (`bfp<8,axis=0>`) or a bare name
- * (`stochastic`); the field's key says which it must be (ModuleReader.epilogue).
+ * (`stochastic`); the field's key says which it must be (ir/parse-epilogue.ts).
  */
 import { createToken, CstNode, CstParser, IParserErrorMessageProvider, IToken, Lexer, TokenType, tokenMatcher } from './chevrotain.js';
 import { Attrs, AttrValue, Graph, IR_VERSION, Module } from './graph.js';
-import { Epilogue, EpilogueQuant, normalEpilogue } from './epilogue.js';
 import type { PostExpr } from './post.js';
-import { takesEpilogue } from './ops/index.js';
+import { TermReader, readEpilogue, readPostExpr } from './parse-epilogue.js';
+import { sub, subs, tok, tokensOf, toks } from './cst.js';
 import { buildFormat, F32, Format, FormatArg } from './format.js';
 import { DType, Loc, LocatedError, TensorType, typeToString } from './types.js';
 import { IR_HEADER, printGraphName } from './print.js';
@@ -288,21 +288,6 @@ class IrLineParser extends CstParser {
 const parser = new IrLineParser();
 type LineRule = 'headerLine' | 'moduleLine' | 'graphLine' | 'closeLine' | 'resultLine' | 'nodeLine';
 
-// ---------- CST access ----------
-type Children = Record<string, (CstNode | IToken)[]>;
-const kids = (n: CstNode): Children => n.children as Children;
-const tok = (n: CstNode | undefined, k: string, i = 0) => (n ? (kids(n)[k]?.[i] as IToken | undefined) : undefined);
-const toks = (n: CstNode | undefined, k: string) => (n ? ((kids(n)[k] ?? []) as IToken[]) : []);
-const sub = (n: CstNode | undefined, k: string, i = 0) => (n ? (kids(n)[k]?.[i] as CstNode | undefined) : undefined);
-const subs = (n: CstNode | undefined, k: string) => (n ? ((kids(n)[k] ?? []) as CstNode[]) : []);
-
-/** The tokens of a CST subtree, in text order. */
-function tokensOf(n: CstNode): IToken[] {
-  const out: IToken[] = [];
-  for (const v of Object.values(n.children)) for (const c of v as (CstNode | IToken)[]) out.push(...('children' in c ? tokensOf(c) : [c]));
-  return out.sort((a, b) => a.startOffset - b.startOffset);
-}
-
 // ---------- diagnostics ----------
 /** One problem at a 1-based line and column of the IR text. */
 export interface IrDiagnostic { line: number; col: number; message: string }
@@ -334,7 +319,7 @@ interface GraphState {
 type Pos = { line: number; col: number };
 
 /** Reads the lines of one text in order; `errors` collects every problem. */
-class ModuleReader {
+class ModuleReader implements TermReader {
   readonly errors: IrDiagnostic[] = [];
   readonly module: Module = { version: IR_VERSION, name: '', graphs: [] };
   private state: 'header' | 'module' | 'top' | 'body' = 'header';
@@ -344,7 +329,7 @@ class ModuleReader {
   /** Set after a line outside any graph was reported, so the rest of that run of lines is not. */
   private stray = false;
 
-  constructor(private readonly text: string) {}
+  constructor(readonly text: string) {}
 
   err(at: IToken | Pos, message: string): void {
     const p: Pos = 'image' in at ? { line: at.startLine!, col: at.startColumn! } : at;
@@ -510,7 +495,7 @@ class ModuleReader {
       if (e) this.err(v.at, e);
       else attrs[key] = v.value;
     }
-    const epi = this.epilogue(sub(cst, 'epilogue'), def?.name);
+    const epi = readEpilogue(this, sub(cst, 'epilogue'), def?.name);
     if (def) {
       const arity = arityError(def, inputs.length, epi);
       if (arity) this.err(opTok, arity);
@@ -537,92 +522,6 @@ class ModuleReader {
     });
   }
 
-  /** `epilogue{…}` of a node of op `op` (undefined: unknown op), each field read as its key says. */
-  private epilogue(e: CstNode | undefined, op: string | undefined): Epilogue | undefined {
-    if (!e) return undefined;
-    if (op && !takesEpilogue(op)) { this.err(tok(e, 'Kw_epilogue')!, `${op} takes no epilogue`); return undefined; }
-    const out: Epilogue = { args: 0 };
-    let q: Partial<EpilogueQuant> | undefined, rounding: IToken | undefined, role: IToken | undefined;
-    const seen = new Set<string>();
-    for (const f of subs(e, 'epiField')) {
-      const keyTok = tok(f, 'key')!, key = keyTok.image;
-      if (seen.has(key)) { this.err(keyTok, `duplicate epilogue field '${key}'`); continue; }
-      seen.add(key);
-      const num = tok(f, 'Num'), str = tok(f, 'Str'), term = sub(f, 'term');
-      const at = num ?? str ?? tokensOf(term!)[0];
-      const want = (what: string) => this.err(at, `epilogue field '${key}' must be ${what}, got ${this.shown(f, at)}`);
-      switch (key) {
-        case 'post': case 'qpost': {
-          const x = term ? this.postExpr(term) : want('a post expression (x, $k, op(…))');
-          if (x) out[key] = x;
-          break;
-        }
-        case 'args':
-          if (num && Number.isInteger(Number(num.image)) && Number(num.image) >= 0) out.args = Number(num.image);
-          else want('a non-negative integer');
-          break;
-        case 'q': {
-          if (!term || tok(term, 'LParen') || tok(term, 'PostArg')) { want('a format'); break; }
-          const fmt = this.format(term);
-          if (fmt) q = { ...q, fmt };
-          break;
-        }
-        case 'rounding': {
-          const name = term && !tok(term, 'LAngle') && !tok(term, 'LParen') ? tok(term, 'name')?.image : undefined;
-          if (name === 'nearest' || name === 'stochastic') { q = { ...q, rounding: name }; rounding = keyTok; }
-          else want('nearest or stochastic');
-          break;
-        }
-        case 'role':
-          if (str) { q = { ...q, role: JSON.parse(str.image) }; role = keyTok; }
-          else want('a string');
-          break;
-        default:
-          this.err(keyTok, `unknown epilogue field '${key}'; the fields are post, args, q, rounding, role, qpost`);
-      }
-    }
-    if (q?.fmt) out.q = { fmt: q.fmt, rounding: q.rounding ?? 'nearest', ...(q.role !== undefined ? { role: q.role } : {}) };
-    else if (!seen.has('q')) for (const t of [rounding, role]) if (t) this.err(t, `epilogue field '${t.image}' needs a quantizer (q=…)`);
-    return normalEpilogue(out);
-  }
-
-  /** The text of a field's value, for messages. */
-  private shown(f: CstNode, at: IToken): string {
-    const all = tokensOf(f), last = all[all.length - 1];
-    return this.text.slice(at.startOffset, last.endOffset! + 1);
-  }
-
-  /** A post expression (ir/post.ts): x, $k, or an elementwise op of the op table applied to post expressions. */
-  postExpr(t: CstNode): PostExpr | undefined {
-    const arg = tok(t, 'PostArg');
-    if (arg) return { kind: 'arg', index: Number(arg.image.slice(1)) };
-    const nameTok = tok(t, 'name')!, name = nameTok.image;
-    if (tok(t, 'LAngle')) { this.err(nameTok, `expected a post expression but found the format '${name}<…>'`); return undefined; }
-    if (!tok(t, 'LParen')) {
-      if (name === 'x') return { kind: 'x' };
-      this.err(nameTok, `expected x, '$k' or an elementwise op applied to operands but found '${name}'`);
-      return undefined;
-    }
-    const def = findOp(name);
-    if (!def) { this.err(nameTok, unknownOpMessage(name)); return undefined; }
-    if (!def.ew) { this.err(nameTok, `'${name}' is not an elementwise op`); return undefined; }
-    const args = subs(t, 'term').map((a) => this.postExpr(a));
-    let ok = args.every((a) => a !== undefined);
-    if (args.length !== def.arity) { this.err(nameTok, `${name} takes ${def.arity} operands, got ${args.length}`); ok = false; }
-    const attrs: Attrs = {};
-    for (const a of subs(sub(t, 'postAttrs'), 'postAttr')) {
-      const keyTok = tok(a, 'key')!, num = tok(a, 'Num'), b = tok(a, 'bool');
-      if (keyTok.image in attrs) { this.err(keyTok, `duplicate attribute '${keyTok.image}'`); ok = false; continue; }
-      const v: AttrValue | undefined = num ? Number(num.image) : b?.image === 'true' ? true : b?.image === 'false' ? false : undefined;
-      const e = v === undefined ? `attribute '${keyTok.image}' of ${name} must be a number or true/false, got '${b!.image}'`
-        : attrValueError(def, keyTok.image, v, (num ?? b)!.image);
-      if (e) { this.err(v === undefined || !def.attrs[keyTok.image] ? keyTok : (num ?? b)!, e); ok = false; }
-      else attrs[keyTok.image] = v!;
-    }
-    for (const k of missingAttrs(def, (x) => x in attrs)) { this.err(nameTok, missingAttrMessage(def, k)); ok = false; }
-    return ok ? { kind: 'op', op: name, attrs, args: args as PostExpr[] } : undefined;
-  }
-
   /** An attribute's value as the schema kind reads it; the kind itself is checked by attrValueError. */
   private attrValue(v: CstNode, op: string, key: string, wantFormat: boolean):
     { value: AttrValue; shown: string; at: IToken } | undefined {
@@ -643,7 +542,7 @@ class ModuleReader {
   }
 
   /** `bfp<8,axis=0>` and friends, validated by the same code as parseFormat. */
-  private format(f: CstNode): Format | undefined {
+  format(f: CstNode): Format | undefined {
     const nameTok = tok(f, 'name')!;
     const argNodes = subs(f, 'fmtArg');
     const args: { a: FormatArg; t: IToken }[] = argNodes.map((n) => {
@@ -704,7 +603,7 @@ export function parsePost(text: string): PostExpr {
   const cst = parser.term();
   const end = { line: 1, col: text.length + 1 };
   for (const e of parser.errors) r.err(Number.isFinite(e.token.startLine) && e.token.tokenType.name !== 'EOF' ? e.token : end, e.message);
-  const x = r.errors.length ? undefined : r.postExpr(cst);
+  const x = r.errors.length ? undefined : readPostExpr(r, cst);
   if (!x || r.errors.length) {
     const e = r.errors[0];
     throw new Error(`post expression '${text}', column ${e.col}: ${e.message}`);
