@@ -18,8 +18,9 @@ export interface CpuCtx<A = Attrs> {
   attrs: A;
   inTypes: TensorType[];
   type: TensorType;
-  /** The node's epilogue (ir/epilogue.ts); ir/ops/epilogue.ts applies it around the op's own `cpu`. */
-  epi?: Epilogue;
+  /** The node's epilogue (ir/epilogue.ts); ir/ops/epilogue.ts applies it around the op's own `cpu`. Not optional, so
+   *  code that builds a context (the interpreter, tests) cannot drop a node's epilogue by leaving it out. */
+  epi: Epilogue | undefined;
   /** Runtime scalars a quantizer needs for stochastic rounding (seed, step) and the node id as tensor id. */
   rng: { seed: number; step: number; tensorId: number };
   /** Called by every quantizer (a quantize node, a minmax_quantize, an epilogue quantizer) with its input and output. */

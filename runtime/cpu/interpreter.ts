@@ -47,7 +47,7 @@ export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<nu
     } else {
       v = alloc(size);
       getOp(n.op).cpu(n.inputs.map((i) => values[i]), v, {
-        attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, ...(n.epi ? { epi: n.epi } : {}),
+        attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, epi: n.epi,
         rng: { seed: opts.seed ?? 0, step: opts.step ?? 0, tensorId: n.id, ...(opts.bits ? { bits: opts.bits } : {}) },
         ...(opts.onQuantize ? { onQuantize: (i: ArrayLike<number>, o: ArrayLike<number>) => opts.onQuantize!(n, i, o, values) } : {}),
       });

@@ -76,7 +76,7 @@ function cpuRef(g: Graph, id: number, feeds: Map<number, HostArray>): Float64Arr
   const n = g.nodes[id];
   const out = new Float64Array(numel(n.type.shape));
   getOp(n.op).cpu(n.inputs.map((i) => Float64Array.from(feeds.get(i)!)), out, {
-    attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, ...(n.epi ? { epi: n.epi } : {}), rng: { seed: 0, step: 0, tensorId: id },
+    attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, epi: n.epi, rng: { seed: 0, step: 0, tensorId: id },
   });
   return out;
 }
