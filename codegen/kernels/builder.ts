@@ -193,6 +193,9 @@ export function outBuf(c: NodeCtx, name = 'out'): BufferDecl {
 
 export const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 export const outNumel = (c: NodeCtx) => numel(c.node.type.shape);
+/** @deprecated read attributes typed: `attrsOf(c.node, 'conv2d').pad` (ir/op-registry.ts); kept so branches that still
+ *  call it merge cleanly. */
+export const int = (c: NodeCtx, k: string) => c.node.attrs[k] as number;
 /** Elementwise workgroup size: large groups amortise per-group cost on CPU drivers. */
 export const ewWorkgroup = (_v: Variant) => 256;
 

@@ -6,6 +6,9 @@ import { TensorType, tensorType } from '../types.js';
 export const f32 = (shape: number[], fmt: Format = F32) => tensorType(shape, 'f32', fmt);
 export function need(cond: boolean, msg: string): void { if (!cond) throw new Error(msg); }
 export const str = (s: number[]) => `[${s.join(', ')}]`;
+/** @deprecated an op's rules get their attributes typed from its schema (`a.stride`); kept so branches that still
+ *  call it merge cleanly. */
+export const int = (a: Record<string, unknown>, k: string) => a[k] as number;
 
 export function convOutSize(h: number, k: number, stride: number, pad: number): number {
   return Math.floor((h + 2 * pad - k) / stride) + 1;
