@@ -27,6 +27,7 @@ import { tuneModule, TuneRow } from '../runtime/webgpu/tune.js';
 import { Backend } from '../runtime/backend.js';
 import { DEFAULT_SGD } from './recipes.js';
 import { Flags } from './common.js';
+import { attrsOf } from '../ir/op-registry.js';
 
 const flags = new Flags();
 const models = (flags.str('--models') ?? 'resnet20:32,resnet18:16').split(',').map((s) => { const [name, b] = s.split(':'); return { name, batch: Number(b ?? 16) }; });
@@ -42,8 +43,9 @@ function feeds(m: Module): Record<string, Float32Array | Int32Array> {
   const g = m.graphs.find((x) => x.name === 'train')!;
   const out: Record<string, Float32Array | Int32Array> = {};
   for (const n of g.nodes.filter((x) => x.op === 'input')) {
-    const size = (n.attrs.shape as number[]).reduce((a, b) => a * b, 1);
-    out[n.attrs.name as string] = n.attrs.dtype === 'i32' ? Int32Array.from({ length: size }, (_, i) => i % 10) : Float32Array.from({ length: size }, (_, i) => Math.sin(i * 0.37));
+    const { shape, name, dtype } = attrsOf(n, 'input');
+    const size = shape.reduce((a, b) => a * b, 1);
+    out[name] = dtype === 'i32' ? Int32Array.from({ length: size }, (_, i) => i % 10) : Float32Array.from({ length: size }, (_, i) => Math.sin(i * 0.37));
   }
   return out;
 }

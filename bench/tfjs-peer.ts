@@ -11,11 +11,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { Graph, Module, Node, getGraph } from '../ir/graph.js';
-import { epilogueOf, postArgs } from '../ir/ops/index.js';
-import { PostExpr, parsePost } from '../ir/post.js';
+import { postArgs, quantOf } from '../ir/epilogue.js';
+import { PostExpr } from '../ir/post.js';
 import type { SgdOptions } from '../passes/optimizer.js';
 import type { Gpu } from '../runtime/webgpu/device.js';
 import type { Backend } from '../runtime/backend.js';
+import { attrsOf } from '../ir/op-registry.js';
 
 export { tf };
 
@@ -134,7 +135,7 @@ export class TfjsPeer {
     const g = getGraph(m, 'train');
     this.nodes = forwardNodes(g);
     for (const n of this.nodes) {
-      if (n.op === 'quantize' || epilogueOf(n.attrs))
+      if (n.op === 'quantize' || quantOf(n.epi))
         throw new Error(`tfjs peer: node %${n.id} (${n.op}) quantizes; the tfjs peer is fp32 only`);
     }
     const x = this.nodes.find((n) => n.op === 'input' && n.attrs.name === 'x');
@@ -144,10 +145,10 @@ export class TfjsPeer {
     this.lossNode = loss.id;
     this.classes = g.nodes[loss.inputs[0]].type.shape[1];
     this.planLayouts();
-    const stateNames = new Map(this.nodes.filter((n) => n.op === 'state').map((n) => [n.id, n.attrs.name as string]));
+    const stateNames = new Map(this.nodes.filter((n) => n.op === 'state').map((n) => [n.id, attrsOf(n, 'state').name]));
     for (const n of this.nodes) {
       if (n.op !== 'state') continue;
-      const name = n.attrs.name as string, v = state.get(name);
+      const name = attrsOf(n, 'state').name, v = state.get(name);
       if (!v) throw new Error(`tfjs peer: no initial value for state '${name}'`);
       const l = this.layouts.get(name) ?? { shape: n.type.shape };
       this.layouts.set(name, l);
@@ -164,7 +165,7 @@ export class TfjsPeer {
       const n = g.nodes[u.node];
       if (n.op !== 'bn_running_update') continue;
       if (stateNames.get(n.inputs[0]) !== u.name) throw new Error(`tfjs peer: odd running-statistics update of '${u.name}'`);
-      this.runningUpdates.push({ name: u.name, statsNode: n.inputs[1], momentum: n.attrs.momentum as number, count: n.attrs.count as number });
+      this.runningUpdates.push({ name: u.name, statsNode: n.inputs[1], momentum: attrsOf(n, 'bn_running_update').momentum, count: attrsOf(n, 'bn_running_update').count });
     }
     this.consts = [tf.scalar(sgd.wd), tf.scalar(sgd.momentum)];
   }
@@ -186,7 +187,7 @@ export class TfjsPeer {
     };
     const stateName = (id: number) => {
       const n = byId.get(id)!;
-      return n.op === 'state' ? (n.attrs.name as string) : null;
+      return n.op === 'state' ? attrsOf(n, 'state').name : null;
     };
     for (const n of this.nodes) {
       const inT = n.inputs.map((i) => byId.get(i)!.type.shape);
@@ -228,7 +229,7 @@ export class TfjsPeer {
       return tf.reshape(tf.transpose(tf.reshape(val.t, [shape[0], H, W, C]), NHWC_TO_NCHW), shape);
     };
     for (const n of this.nodes) {
-      const k = postArgs(n.attrs), ins = n.inputs.slice(0, n.inputs.length - k);
+      const k = postArgs(n.epi), ins = n.inputs.slice(0, n.inputs.length - k);
       let out: Val | Stats;
       switch (n.op) {
         case 'input':
@@ -236,9 +237,9 @@ export class TfjsPeer {
           else if (n.attrs.name === 'y') out = { t: ys };
           else throw new Error(`tfjs peer: unexpected input '${n.attrs.name}' in the forward graph`);
           break;
-        case 'state': out = { t: this.vars.get(n.attrs.name as string)! }; break;
+        case 'state': out = { t: this.vars.get(attrsOf(n, 'state').name)! }; break;
         case 'conv2d': {
-          const s = n.attrs.stride as number, p = n.attrs.pad as number;
+          const { stride: s, pad: p } = attrsOf(n, 'conv2d');
           let y: tf.Tensor = tf.conv2d(v(ins[0]).t as tf.Tensor4D, v(ins[1]).t as tf.Tensor4D, s, p);
           if (ins[2] !== undefined) y = tf.add(y, v(ins[2]).t);
           out = { t: y };
@@ -259,9 +260,9 @@ export class TfjsPeer {
           out = { t: f(ta, tb), flat: same ? a.flat : undefined };
           break;
         }
-        case 'scale': out = { t: tf.mul(v(ins[0]).t, n.attrs.c as number), flat: v(ins[0]).flat }; break;
+        case 'scale': out = { t: tf.mul(v(ins[0]).t, attrsOf(n, 'scale').c), flat: v(ins[0]).flat }; break;
         case 'maxpool': case 'avgpool': {
-          const k = n.attrs.k as number, s = n.attrs.stride as number;
+          const { k, stride: s } = attrsOf(n, 'maxpool', 'avgpool');
           const f = n.op === 'maxpool' ? tf.maxPool : tf.avgPool;
           out = { t: f(v(ins[0]).t as tf.Tensor4D, k, s, 'valid') };
           break;
@@ -293,7 +294,7 @@ export class TfjsPeer {
             const [mean, variance] = tf.split(st.t, 2, 0);
             st = { mean: tf.reshape(mean, [-1]), variance: tf.reshape(variance, [-1]) };
           }
-          out = { t: tf.batchNorm(x, st.mean, st.variance, v(ins[3]).t, v(ins[2]).t, n.attrs.eps as number) };
+          out = { t: tf.batchNorm(x, st.mean, st.variance, v(ins[3]).t, v(ins[2]).t, attrsOf(n, 'bn_apply').eps) };
           break;
         }
         case 'softmax_xent': {
@@ -310,9 +311,9 @@ export class TfjsPeer {
           throw new Error(`tfjs peer: op '${n.op}' (%${n.id}) has no tfjs translation`);
       }
       // fused elementwise post-ops (ir/post.ts): the same ops on the tfjs values, operands in the result's layout
-      if (n.attrs.post !== undefined) {
+      if (n.epi?.post) {
         const extra = n.inputs.slice(ins.length).map((i) => v(i).t);
-        out = { ...(out as Val), t: postTf(parsePost(n.attrs.post as string), (out as Val).t, extra) };
+        out = { ...(out as Val), t: postTf(n.epi.post, (out as Val).t, extra) };
       }
       vals.set(n.id, out);
     }
@@ -418,7 +419,7 @@ function postTf(e: PostExpr, x: tf.Tensor, args: tf.Tensor[]): tf.Tensor {
     case 'add': return tf.add(a[0], a[1]);
     case 'sub': return tf.sub(a[0], a[1]);
     case 'mul': case 'mul_scalar': return tf.mul(a[0], a[1]);
-    case 'scale': return tf.mul(a[0], e.attrs.c as number);
+    case 'scale': return tf.mul(a[0], attrsOf(e, 'scale').c);
     default: throw new Error(`tfjs peer: post-op '${e.op}' has no tfjs translation`);
   }
 }

@@ -6,6 +6,7 @@
  */
 import type { Attrs } from '../ir/graph.js';
 import type { PostExpr } from '../ir/post.js';
+import { attrsOf, type OpAttrs, type OpName } from '../ir/op-registry.js';
 
 /** A WGSL f32 literal that round-trips the float32 value. */
 export function wgslF32(x: number): string {
@@ -16,17 +17,19 @@ export function wgslF32(x: number): string {
 }
 
 type EwWgsl = (v: string[], a: Attrs) => string;
+/** The spelling of an op with attributes, which it reads typed by the op's schema. */
+const withAttrs = <K extends OpName>(op: K, f: (v: string[], a: OpAttrs[K]) => string): EwWgsl => (v, a) => f(v, attrsOf({ op, attrs: a }, op));
 
 const EW_WGSL: Record<string, EwWgsl> = {
   add: ([a, b]) => `(${a} + ${b})`,
   sub: ([a, b]) => `(${a} - ${b})`,
   mul: ([a, b]) => `(${a} * ${b})`,
-  scale: ([a], t) => `(${a} * ${wgslF32(t.c as number)})`,
+  scale: withAttrs('scale', ([a], t) => `(${a} * ${wgslF32(t.c)})`),
   mul_scalar: ([a, s]) => `(${a} * ${s})`,
   div: ([a, b]) => `(${a} / ${b})`,
   div_scalar: ([a, s]) => `(${a} / ${s})`,
   sqrt: ([a]) => `sqrt(${a})`,
-  add_const: ([a], t) => `(${a} + ${wgslF32(t.c as number)})`,
+  add_const: withAttrs('add_const', ([a], t) => `(${a} + ${wgslF32(t.c)})`),
   relu: ([a]) => `max(${a}, 0.0)`,
   relu_bwd: ([d, x]) => `select(0.0, ${d}, ${x} > 0.0)`,
 };

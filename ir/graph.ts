@@ -1,6 +1,8 @@
 import { Format } from './format.js';
 import { Loc, LocatedError, TensorType } from './types.js';
 import { getOp } from './ops/index.js';
+import { Epilogue, normalEpilogue, postArgs } from './epilogue.js';
+import { attrsOf } from './op-registry.js';
 
 export type AttrValue = number | string | boolean | number[] | Format;
 export type Attrs = Record<string, AttrValue>;
@@ -13,6 +15,8 @@ export interface Node {
   attrs: Attrs;
   type: TensorType;
   loc?: Loc;
+  /** What the node's kernel applies to its result before storing it (ir/epilogue.ts); absent: nothing. */
+  epi?: Epilogue;
 }
 
 /** A named computation (`train`, `eval`): nodes in topological order, named outputs, and state updates. */
@@ -42,22 +46,23 @@ export function getGraph(m: Module, name: string): Graph {
 export class Builder {
   constructor(public readonly graph: Graph) {}
 
-  add(op: string, inputs: number[], attrs: Attrs = {}, loc?: Loc): number {
+  add(op: string, inputs: number[], attrs: Attrs = {}, loc?: Loc, epilogue?: Epilogue): number {
     const def = getOp(op);
     const inTypes = inputs.map((i) => this.graph.nodes[i].type);
     const arity = def.arity;
     const [lo, hi] = typeof arity === 'number' ? [arity, arity] : arity;
-    const own = inputs.length - ((attrs.post_args as number | undefined) ?? 0); // post-op operands come on top
+    const epi = normalEpilogue(epilogue);
+    const own = inputs.length - postArgs(epi); // post-op operands come on top
     if (own < lo || own > hi)
       throw new LocatedError(loc, `${op} expects ${lo === hi ? lo : `${lo}..${hi}`} inputs, got ${own}`);
     let type: TensorType;
     try {
-      type = def.infer(inTypes, attrs);
+      type = def.infer(inTypes, attrs, epi);
     } catch (e) {
       if (e instanceof LocatedError) throw e;
       throw new LocatedError(loc, (e as Error).message);
     }
-    const node: Node = { id: this.graph.nodes.length, op, inputs: [...inputs], attrs, type, loc };
+    const node: Node = { id: this.graph.nodes.length, op, inputs: [...inputs], attrs, type, loc, ...(epi ? { epi } : {}) };
     this.graph.nodes.push(node);
     return node.id;
   }
@@ -94,7 +99,7 @@ export function users(g: Graph): number[][] {
 /** The state nodes of a graph, by state name. */
 export function stateNodes(g: Graph): Map<string, Node> {
   const m = new Map<string, Node>();
-  for (const n of g.nodes) if (n.op === 'state') m.set(n.attrs.name as string, n);
+  for (const n of g.nodes) if (n.op === 'state') m.set(attrsOf(n, 'state').name, n);
   return m;
 }
 

@@ -10,7 +10,7 @@
  *   header   := 'lpc.ir' Number
  *   module   := 'module' String
  *   graph    := 'graph' GraphName '{'   …node and result lines…   '}'
- *   node     := ValueId '=' Ident operands? attrs? ':' type loc?
+ *   node     := ValueId '=' Ident operands? attrs? epilogue? ':' type loc?
  *   result   := ('output' | 'update') String '=' ValueId
  *   operands := '(' (ValueId (',' ValueId)*)? ')'
  *   attrs    := '{' (Ident '=' value (',' Ident '=' value)*)? '}'
@@ -20,9 +20,19 @@
  *   fmtArg   := Number | Ident ('=' Number)?
  *   type     := 'tensor' '<' ints ',' Ident (',' format)? '>'
  *   loc      := 'loc' '(' String ':' Number ':' Number ')'
+ *   epilogue := 'epilogue' '{' (field (',' field)*)? '}'             (ir/epilogue.ts; print.ts printEpilogue)
+ *   field    := Ident '=' (Number | String | term)
+ *   term     := PostArg | Ident ('<' fmtArg (',' fmtArg)* '>' | postAttrs? '(' term (',' term)* ')')?
+ *   postAttrs:= '{' (Ident '=' (Number | Ident) (',' …)*)? '}'
+ *
+ * A term is a post expression (`relu(add(x,$0))`, `scale{c=0.5}(x)`) or a format (`bfp<8,axis=0>`) or a bare name
+ * (`stochastic`); the field's key says which it must be (ir/parse-epilogue.ts).
  */
 import { createToken, CstNode, CstParser, IParserErrorMessageProvider, IToken, Lexer, TokenType, tokenMatcher } from './chevrotain.js';
 import { Attrs, AttrValue, Graph, IR_VERSION, Module } from './graph.js';
+import type { PostExpr } from './post.js';
+import { TermReader, readEpilogue, readPostExpr } from './parse-epilogue.js';
+import { sub, subs, tok, tokensOf, toks } from './cst.js';
 import { buildFormat, F32, Format, FormatArg } from './format.js';
 import { DType, Loc, LocatedError, TensorType, typeToString } from './types.js';
 import { IR_HEADER, printGraphName } from './print.js';
@@ -44,12 +54,14 @@ const OutputKw = keyword('output');
 const UpdateKw = keyword('update');
 const TensorKw = keyword('tensor');
 const LocKw = keyword('loc');
+const EpilogueKw = keyword('epilogue');
 const Header = createToken({ name: 'Header', pattern: /lpc\.ir/, label: `'${IR_HEADER}'` });
 // Everything String(n) can print: 64, -0, 0.1, 1e-7, 1.5e+300, Infinity, NaN.
 const Num = createToken({
   name: 'Num', pattern: /-?(?:\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|Infinity)|NaN/, longer_alt: Ident, label: 'a number',
 });
 const ValueId = createToken({ name: 'ValueId', pattern: /%\d+/, label: "a value ('%n')" });
+const PostArg = createToken({ name: 'PostArg', pattern: /\$\d+/, label: "an extra operand ('$k')" });
 // A JSON string on one line (what JSON.stringify writes), so JSON.parse reads every one back: no raw control
 // characters (a tab, say), which JSON.parse rejects.
 const JSON_STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/.source;
@@ -61,7 +73,7 @@ const LAngle = punct('LAngle', '<'), RAngle = punct('RAngle', '>'), LParen = pun
 const LSquare = punct('LSquare', '['), RSquare = punct('RSquare', ']'), LCurly = punct('LCurly', '{'), RCurly = punct('RCurly', '}');
 
 const allTokens = [
-  WhiteSpace, Comment, Header, ModuleKw, GraphKw, OutputKw, UpdateKw, TensorKw, LocKw, Num, Ident, ValueId, GraphName, Str,
+  WhiteSpace, Comment, Header, ModuleKw, GraphKw, OutputKw, UpdateKw, TensorKw, LocKw, EpilogueKw, Num, Ident, ValueId, PostArg, GraphName, Str,
   Eq, Colon, Comma, LAngle, RAngle, LParen, RParen, LSquare, RSquare, LCurly, RCurly,
 ];
 const irLexer = new Lexer(allTokens, { positionTracking: 'full', ensureOptimizations: false });
@@ -74,6 +86,8 @@ const firsts = (paths: TokenType[][]) => [...new Set(paths.map((p) => label(p[0]
 /** Where a rule expects a plain name, say which name it wants. */
 const NAME_IN_RULE: Record<string, string> = {
   nodeLine: 'an op name', attr: 'an attribute name', type: 'a dtype (f32, i32 or u32)', format: 'a format name',
+  epiField: 'an epilogue field (post, args, q, rounding, role, qpost)', term: "x, '$k', an elementwise op or a format",
+  postAttr: 'an attribute name',
 };
 const expectedIn = (t: TokenType, rule: string) => (t === Ident ? NAME_IN_RULE[rule] : undefined) ?? label(t);
 
@@ -125,6 +139,7 @@ class IrLineParser extends CstParser {
     this.CONSUME(Ident, { LABEL: 'op' });
     this.OPTION(() => this.SUBRULE(this.operands));
     this.OPTION2(() => this.SUBRULE(this.attrs));
+    this.OPTION4(() => this.SUBRULE(this.epilogue));
     this.CONSUME(Colon);
     this.SUBRULE(this.type);
     this.OPTION3(() => this.SUBRULE(this.loc));
@@ -200,6 +215,64 @@ class IrLineParser extends CstParser {
     this.CONSUME(RAngle);
   });
 
+  epilogue = this.RULE('epilogue', () => {
+    this.CONSUME(EpilogueKw);
+    this.CONSUME(LCurly);
+    this.MANY_SEP({ SEP: Comma, DEF: () => this.SUBRULE(this.epiField) });
+    this.CONSUME(RCurly);
+  });
+
+  epiField = this.RULE('epiField', () => {
+    this.CONSUME(Ident, { LABEL: 'key' });
+    this.CONSUME(Eq);
+    this.OR([
+      { ALT: () => this.CONSUME(Num) },
+      { ALT: () => this.CONSUME(Str) },
+      { ALT: () => this.SUBRULE(this.term) },
+    ]);
+  });
+
+  /** A post expression, a format or a bare name (labels as in `format`, so ModuleReader.format reads one). */
+  term = this.RULE('term', () => {
+    this.OR([
+      { ALT: () => this.CONSUME(PostArg) },
+      {
+        ALT: () => {
+          this.CONSUME(Ident, { LABEL: 'name' });
+          this.OPTION(() => this.OR2([
+            {
+              ALT: () => {
+                this.CONSUME(LAngle);
+                this.AT_LEAST_ONE_SEP({ SEP: Comma, DEF: () => this.SUBRULE(this.fmtArg) });
+                this.CONSUME(RAngle);
+              },
+            },
+            {
+              ALT: () => {
+                this.OPTION2(() => this.SUBRULE(this.postAttrs));
+                this.CONSUME(LParen);
+                this.AT_LEAST_ONE_SEP2({ SEP: Comma, DEF: () => this.SUBRULE(this.term) });
+                this.CONSUME(RParen);
+              },
+            },
+          ]));
+        },
+      },
+    ]);
+  });
+
+  postAttrs = this.RULE('postAttrs', () => {
+    this.CONSUME(LCurly);
+    this.MANY_SEP({ SEP: Comma, DEF: () => this.SUBRULE(this.postAttr) });
+    this.CONSUME(RCurly);
+  });
+
+  postAttr = this.RULE('postAttr', () => {
+    this.CONSUME(Ident, { LABEL: 'key' });
+    this.CONSUME(Eq);
+    this.OR([{ ALT: () => this.CONSUME(Num) }, { ALT: () => this.CONSUME2(Ident, { LABEL: 'bool' }) }]);
+  });
+
   loc = this.RULE('loc', () => {
     this.CONSUME(LocKw);
     this.CONSUME(LParen);
@@ -214,21 +287,6 @@ class IrLineParser extends CstParser {
 
 const parser = new IrLineParser();
 type LineRule = 'headerLine' | 'moduleLine' | 'graphLine' | 'closeLine' | 'resultLine' | 'nodeLine';
-
-// ---------- CST access ----------
-type Children = Record<string, (CstNode | IToken)[]>;
-const kids = (n: CstNode): Children => n.children as Children;
-const tok = (n: CstNode | undefined, k: string, i = 0) => (n ? (kids(n)[k]?.[i] as IToken | undefined) : undefined);
-const toks = (n: CstNode | undefined, k: string) => (n ? ((kids(n)[k] ?? []) as IToken[]) : []);
-const sub = (n: CstNode | undefined, k: string, i = 0) => (n ? (kids(n)[k]?.[i] as CstNode | undefined) : undefined);
-const subs = (n: CstNode | undefined, k: string) => (n ? ((kids(n)[k] ?? []) as CstNode[]) : []);
-
-/** The tokens of a CST subtree, in text order. */
-function tokensOf(n: CstNode): IToken[] {
-  const out: IToken[] = [];
-  for (const v of Object.values(n.children)) for (const c of v as (CstNode | IToken)[]) out.push(...('children' in c ? tokensOf(c) : [c]));
-  return out.sort((a, b) => a.startOffset - b.startOffset);
-}
 
 // ---------- diagnostics ----------
 /** One problem at a 1-based line and column of the IR text. */
@@ -261,7 +319,7 @@ interface GraphState {
 type Pos = { line: number; col: number };
 
 /** Reads the lines of one text in order; `errors` collects every problem. */
-class ModuleReader {
+class ModuleReader implements TermReader {
   readonly errors: IrDiagnostic[] = [];
   readonly module: Module = { version: IR_VERSION, name: '', graphs: [] };
   private state: 'header' | 'module' | 'top' | 'body' = 'header';
@@ -271,7 +329,7 @@ class ModuleReader {
   /** Set after a line outside any graph was reported, so the rest of that run of lines is not. */
   private stray = false;
 
-  constructor(private readonly text: string) {}
+  constructor(readonly text: string) {}
 
   err(at: IToken | Pos, message: string): void {
     const p: Pos = 'image' in at ? { line: at.startLine!, col: at.startColumn! } : at;
@@ -437,8 +495,9 @@ class ModuleReader {
       if (e) this.err(v.at, e);
       else attrs[key] = v.value;
     }
+    const epi = readEpilogue(this, sub(cst, 'epilogue'), def?.name);
     if (def) {
-      const arity = arityError(def, inputs.length, attrs);
+      const arity = arityError(def, inputs.length, epi);
       if (arity) this.err(opTok, arity);
       for (const k of missingAttrs(def, (x) => present.has(x))) this.err(opTok, missingAttrMessage(def, k));
     }
@@ -449,13 +508,18 @@ class ModuleReader {
 
     // Infer only from a clean line with known inputs, so one mistake is reported once.
     if (def && type && inputsKnown && this.errors.length === before) {
-      const t = inferType(def, inputs.map((x) => g.types.get(x)!), attrs);
-      if ('error' in t) this.err(opTok, t.error);
+      const inTypes = inputs.map((x) => g.types.get(x)!);
+      const t = inferType(def, inTypes, attrs, epi);
+      // an error only the epilogue brings (a post-op's operand, a qpost without a quantizer) points at the epilogue
+      const epiTok = tok(sub(cst, 'epilogue'), 'Kw_epilogue');
+      if ('error' in t) this.err(epiTok && !('error' in inferType(def, inTypes, attrs)) ? epiTok : opTok, t.error);
       else if (typeToString(t) !== typeToString(type))
         this.err(tok(typeCst, 'tensor')!, `type mismatch: declared ${typeToString(type)} but ${def.name} gives ${typeToString(t)}`);
     }
     g.types.set(id, type ?? null);
-    g.graph.nodes.push({ id: g.graph.nodes.length, op: opTok.image, inputs, attrs, type: type ?? { shape: [], dtype: 'f32', fmt: F32 }, loc });
+    g.graph.nodes.push({
+      id: g.graph.nodes.length, op: opTok.image, inputs, attrs, type: type ?? { shape: [], dtype: 'f32', fmt: F32 }, loc, ...(epi ? { epi } : {}),
+    });
   }
 
   /** An attribute's value as the schema kind reads it; the kind itself is checked by attrValueError. */
@@ -478,7 +542,7 @@ class ModuleReader {
   }
 
   /** `bfp<8,axis=0>` and friends, validated by the same code as parseFormat. */
-  private format(f: CstNode): Format | undefined {
+  format(f: CstNode): Format | undefined {
     const nameTok = tok(f, 'name')!;
     const argNodes = subs(f, 'fmtArg');
     const args: { a: FormatArg; t: IToken }[] = argNodes.map((n) => {
@@ -528,6 +592,23 @@ export function parseModuleDiagnostics(text: string): { module: Module; errors: 
   const module = r.run();
   const errors = [...r.errors].sort((a, b) => a.line - b.line || a.col - b.col);
   return { module, errors };
+}
+
+/** Parses a post expression (ir/post.ts) as the IR text writes it, `relu(add(x,$0))`; errors name the column. */
+export function parsePost(text: string): PostExpr {
+  const r = new ModuleReader(text);
+  const lexed = irLexer.tokenize(text);
+  for (const e of lexed.errors) r.err({ line: e.line ?? 1, col: e.column ?? 1 }, `unexpected character '${text.substr(e.offset, e.length)}'`);
+  parser.input = lexed.tokens;
+  const cst = parser.term();
+  const end = { line: 1, col: text.length + 1 };
+  for (const e of parser.errors) r.err(Number.isFinite(e.token.startLine) && e.token.tokenType.name !== 'EOF' ? e.token : end, e.message);
+  const x = r.errors.length ? undefined : readPostExpr(r, cst);
+  if (!x || r.errors.length) {
+    const e = r.errors[0];
+    throw new Error(`post expression '${text}', column ${e.col}: ${e.message}`);
+  }
+  return x;
 }
 
 /** Parses IR text (`file` names it in messages: `lenet5.lpc/graph.lpir:12:7: …`); throws IrParseError listing every problem. */

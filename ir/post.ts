@@ -1,13 +1,13 @@
 /**
- * Post-ops: elementwise ops folded into the node that produces their input (passes/fuse.ts), carried by that node
- * as attribute `post`, an expression over `x` (the node's own result) and `$k` (its k-th extra input: the other
- * operands of the folded ops, appended after the op's own inputs; `post_args` counts them):
+ * Post-ops: elementwise ops folded into the node that produces their input (passes/fuse.ts), carried by that node's
+ * epilogue (ir/epilogue.ts) as `post`, an expression over `x` (the node's own result) and `$k` (its k-th extra input:
+ * the other operands of the folded ops, appended after the op's own inputs; the epilogue's `args` counts them):
  *
  *   relu(x)      add(x,$0)      relu(add(x,$0))      sub($0,x)      scale{c=0.5}(x)      relu_bwd(x,$1)
  *
  * Every function is an op of the op table with an `ew` formula, which the CPU evaluates here and codegen/ew-wgsl.ts
- * spells in WGSL (wgslPost); the CPU rounds each step to f32, as separate kernels storing f32 would. The quantize
- * epilogue (qfmt) applies after the post-ops.
+ * spells in WGSL (wgslPost); the CPU rounds each step to f32, as separate kernels storing f32 would. The epilogue's
+ * quantizer applies after the post-ops. ir/parse.ts parsePost reads the text form.
  */
 import type { Attrs } from './graph.js';
 import { getOp } from './op-registry.js';
@@ -17,67 +17,20 @@ export type PostExpr =
   | { kind: 'arg'; index: number }
   | { kind: 'op'; op: string; attrs: Attrs; args: PostExpr[] };
 
-const X: PostExpr = { kind: 'x' };
+/** A post-op attribute as the IR text writes numbers (String(n) reads back exactly; only -0 needs help). */
+const printScalar = (v: unknown) => (Object.is(v, -0) ? '-0' : String(v));
 
+/** The canonical text of a post expression (the IR text's `epilogue{post=…}`, which ir/parse.ts reads back). */
 export function postToString(e: PostExpr): string {
   switch (e.kind) {
     case 'x': return 'x';
     case 'arg': return `$${e.index}`;
     case 'op': {
       const keys = Object.keys(e.attrs).sort();
-      const attrs = keys.length ? `{${keys.map((k) => `${k}=${JSON.stringify(e.attrs[k])}`).join(',')}}` : '';
+      const attrs = keys.length ? `{${keys.map((k) => `${k}=${printScalar(e.attrs[k])}`).join(',')}}` : '';
       return `${e.op}${attrs}(${e.args.map(postToString).join(',')})`;
     }
   }
-}
-
-/** Parses a post expression; errors name the column. */
-export function parsePost(text: string): PostExpr {
-  let i = 0;
-  const fail = (msg: string): never => { throw new Error(`post expression '${text}', column ${i + 1}: ${msg}`); };
-  const ws = () => { while (text[i] === ' ') i++; };
-  const expr = (): PostExpr => {
-    ws();
-    if (text[i] === '$') {
-      const m = /^\$(\d+)/.exec(text.slice(i)) ?? fail('expected $<index>');
-      i += m[0].length;
-      return { kind: 'arg', index: Number(m[1]) };
-    }
-    const m = /^[A-Za-z_]\w*/.exec(text.slice(i)) ?? fail("expected 'x', '$k' or an elementwise op");
-    i += m[0].length;
-    if (m[0] === 'x') return X;
-    const def = getOp(m[0]);
-    if (!def.ew) fail(`'${m[0]}' is not an elementwise op`);
-    const attrs: Attrs = {};
-    if (text[i] === '{') {
-      i++;
-      for (;;) {
-        const a = /^\s*(\w+)=(-?[\d.eE+-]+|true|false)\s*/.exec(text.slice(i)) ?? fail('expected name=value');
-        i += a[0].length;
-        attrs[a[1]] = JSON.parse(a[2]);
-        if (text[i] === ',') { i++; continue; }
-        if (text[i] === '}') { i++; break; }
-        fail("expected ',' or '}'");
-      }
-    }
-    if (text[i] !== '(') fail("expected '('");
-    i++;
-    const args: PostExpr[] = [];
-    for (;;) {
-      args.push(expr());
-      ws();
-      if (text[i] === ',') { i++; continue; }
-      if (text[i] === ')') { i++; break; }
-      fail("expected ',' or ')'");
-    }
-    const arity = def.arity as number;
-    if (args.length !== arity) fail(`${m[0]} takes ${arity} operands, got ${args.length}`);
-    return { kind: 'op', op: m[0], attrs, args };
-  };
-  const e = expr();
-  ws();
-  if (i !== text.length) fail('unexpected text after the expression');
-  return e;
 }
 
 /** Replaces `x` in `outer` by `inner` (folding one more consumer: outer(inner(x))). */

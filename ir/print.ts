@@ -6,16 +6,20 @@
  *
  *   graph @train {
  *     %5 = conv2d(%0, %1, %2) {pad=2, stride=1} : tensor<[64,6,28,28], f32> loc("models/lenet5.ts":5:14)
+ *     %9 = conv2d(%6, %7, %8, %4) {pad=1, stride=1} epilogue{post=relu(add(x,$0)), args=1, q=bfp<8,axis=0>, rounding=nearest, role="A"} : …
  *     output "loss" = %20
  *     update "conv0.weight" = %33
  *   }
  *
  * The text is canonical so that print(parse(print(m))) === print(m): attributes sorted by key, numbers as JS prints
- * them (String(n) round-trips every double exactly), strings JSON-escaped, formats via formatToString.
+ * them (String(n) round-trips every double exactly), strings JSON-escaped, formats via formatToString; a node's
+ * epilogue (ir/epilogue.ts) follows its attributes, its fields in the order they apply (printEpilogue).
  * ./parse.ts reads it back.
  */
 import { AttrValue, Graph, IR_VERSION, Module, Node } from './graph.js';
 import { formatToString } from './format.js';
+import type { Epilogue } from './epilogue.js';
+import { postToString } from './post.js';
 import { Loc, typeToString } from './types.js';
 
 export const IR_HEADER = 'lpc.ir';
@@ -44,12 +48,29 @@ export function printLoc(l: Loc): string {
   return `loc(${JSON.stringify(l.file)}:${l.line}:${l.col})`;
 }
 
-/** One node, without indentation: `%id = op(%a, %b) {k=v, …} : type loc(…)`. */
+/**
+ * `epilogue{post=…, args=k, q=fmt, rounding=…, role="…", qpost=…}`: fields in the order they apply, absent ones left
+ * out (args when 0); rounding is always written with q, so a reader never has to know the default.
+ */
+export function printEpilogue(e: Epilogue): string {
+  const f: string[] = [];
+  if (e.post) f.push(`post=${postToString(e.post)}`);
+  if (e.args) f.push(`args=${e.args}`);
+  if (e.q) {
+    f.push(`q=${formatToString(e.q.fmt)}`, `rounding=${e.q.rounding}`);
+    if (e.q.role !== undefined) f.push(`role=${JSON.stringify(e.q.role)}`);
+  }
+  if (e.qpost) f.push(`qpost=${postToString(e.qpost)}`);
+  return `epilogue{${f.join(', ')}}`;
+}
+
+/** One node, without indentation: `%id = op(%a, %b) {k=v, …} epilogue{…} : type loc(…)`. */
 export function printNode(n: Node): string {
   let s = `%${n.id} = ${n.op}`;
   if (n.inputs.length) s += `(${n.inputs.map((i) => `%${i}`).join(', ')})`;
   const keys = Object.keys(n.attrs).sort();
   if (keys.length) s += ` {${keys.map((k) => `${k}=${printAttrValue(n.attrs[k])}`).join(', ')}}`;
+  if (n.epi) s += ` ${printEpilogue(n.epi)}`;
   s += ` : ${typeToString(n.type)}`;
   if (n.loc) s += ` ${printLoc(n.loc)}`;
   return s;

@@ -11,15 +11,20 @@
  */
 import { Builder, Graph, Node } from './graph.js';
 import { getOp } from './ops/index.js';
+import { copyEpilogue, normalEpilogue } from './epilogue.js';
 
 export class Rewrite {
-  /** Copies of the graph's nodes (attributes and inputs too): edit them freely. */
+  /** Copies of the graph's nodes (attributes, inputs and epilogues too): edit them freely. */
   readonly nodes: Node[];
   /** erased id → the node that replaces it (an earlier one; it may itself be erased later). */
   private readonly into = new Map<number, number>();
 
   constructor(readonly graph: Graph) {
-    this.nodes = graph.nodes.map((n) => ({ ...n, attrs: { ...n.attrs }, inputs: [...n.inputs] }));
+    this.nodes = graph.nodes.map((n) => {
+      const c: Node = { ...n, attrs: { ...n.attrs }, inputs: [...n.inputs] };
+      if (n.epi) c.epi = copyEpilogue(n.epi);
+      return c;
+    });
   }
 
   isErased(id: number): boolean { return this.into.has(id); }
@@ -82,8 +87,10 @@ export class Rewrite {
       const id = out.length;
       remap.set(n.id, id);
       const inputs = n.inputs.map((i) => remap.get(this.resolve(i))!);
-      const type = n.op === 'input' || n.op === 'state' ? n.type : getOp(n.op).infer(inputs.map((i) => out[i].type), n.attrs);
-      out.push({ ...n, id, inputs, type });
+      const epi = normalEpilogue(n.epi);
+      const type = n.op === 'input' || n.op === 'state' ? n.type : getOp(n.op).infer(inputs.map((i) => out[i].type), n.attrs, epi);
+      const { epi: _e, ...rest } = n;
+      out.push({ ...rest, id, inputs, type, ...(epi ? { epi } : {}) });
     }
     const at = (id: number) => remap.get(this.resolve(id))!;
     const g = this.graph;
@@ -111,5 +118,5 @@ export function rebuild(g: Graph, visit: (n: Node, inputs: number[], b: Builder,
   return out;
 }
 
-/** The plain copy of a node in a rebuild (same op, attributes and place). */
-export const copyNode = (n: Node, inputs: number[], b: Builder): number => b.add(n.op, inputs, n.attrs, n.loc);
+/** The plain copy of a node in a rebuild (same op, attributes, epilogue and place). */
+export const copyNode = (n: Node, inputs: number[], b: Builder): number => b.add(n.op, inputs, n.attrs, n.loc, n.epi);

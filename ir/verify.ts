@@ -8,12 +8,14 @@
  */
 import { Attrs, AttrValue, Graph, IR_VERSION, Module, Node } from './graph.js';
 import { Format, validateFormat } from './format.js';
-import { allOps, AttrKind, OpDef } from './ops/index.js';
+import { allOps, AttrKind, OpDef, takesEpilogue } from './ops/index.js';
+import { Epilogue, postArgs } from './epilogue.js';
 import { Loc, LocatedError, shapeEq, TensorType, typeToString } from './types.js';
 import { printAttrValue, printGraphName } from './print.js';
 
 const KIND_TEXT: Record<AttrKind, string> = {
   int: 'an int', float: 'a number', ints: 'a list of ints', string: 'a string', bool: 'true or false', format: 'a format',
+  rounding: '"nearest" or "stochastic"',
 };
 
 /** The op's definition, or undefined for an unknown op (getOp throws). */
@@ -42,9 +44,9 @@ export function unknownOpMessage(name: string): string {
   return `unknown op '${name}'${best ? `; did you mean '${best}'?` : ''}`;
 }
 
-/** Arity of the op's own inputs: a node's post-op operands (attribute post_args) come on top. */
-export function arityError(def: OpDef, count: number, attrs?: Attrs): string | null {
-  count -= (attrs?.post_args as number | undefined) ?? 0;
+/** Arity of the op's own inputs: a node's post-op operands (its epilogue's args) come on top. */
+export function arityError(def: OpDef, count: number, epi?: Epilogue): string | null {
+  count -= postArgs(epi);
   const [lo, hi] = typeof def.arity === 'number' ? [def.arity, def.arity] : def.arity;
   if (count >= lo && count <= hi) return null;
   return `${def.name} expects ${lo === hi ? lo : `${lo}..${hi}`} inputs, got ${count}`;
@@ -57,6 +59,7 @@ function kindOk(k: AttrKind, v: AttrValue): boolean {
     case 'float': return typeof v === 'number';
     case 'ints': return Array.isArray(v) && v.every((x) => Number.isInteger(x));
     case 'string': return typeof v === 'string';
+    case 'rounding': return v === 'nearest' || v === 'stochastic';
     case 'bool': return typeof v === 'boolean';
     case 'format': return typeof v === 'object' && !Array.isArray(v) && v !== null && 'kind' in v;
   }
@@ -108,9 +111,9 @@ export function attrErrors(def: OpDef, attrs: Attrs): string[] {
 }
 
 /** The op table's result type for these inputs and attributes, or the reason it has none. */
-export function inferType(def: OpDef, inTypes: TensorType[], attrs: Attrs): TensorType | { error: string } {
+export function inferType(def: OpDef, inTypes: TensorType[], attrs: Attrs, epi?: Epilogue): TensorType | { error: string } {
   try {
-    return def.infer(inTypes, attrs);
+    return def.infer(inTypes, attrs, epi);
   } catch (e) {
     return { error: (e as Error).message };
   }
@@ -143,11 +146,12 @@ function checkNode(g: Graph, n: Node, i: number, err: (loc: Loc | undefined, msg
   let ok = true;
   for (const x of n.inputs)
     if (!(Number.isInteger(x) && x >= 0 && x < i)) { fail(`input %${x} is not an earlier node`); ok = false; }
-  const arity = arityError(def, n.inputs.length, n.attrs);
+  if (n.epi && !takesEpilogue(n.op)) { fail(`${n.op} takes no epilogue`); ok = false; }
+  const arity = arityError(def, n.inputs.length, n.epi);
   if (arity) { fail(arity); ok = false; }
   for (const e of attrErrors(def, n.attrs)) { fail(e); ok = false; }
   if (!ok) return;
-  const t = inferType(def, n.inputs.map((x) => g.nodes[x].type), n.attrs);
+  const t = inferType(def, n.inputs.map((x) => g.nodes[x].type), n.attrs, n.epi);
   if ('error' in t) return fail(t.error);
   if (typeToString(t) !== typeToString(n.type)) fail(`declared type does not match the inferred ${typeToString(t)}`);
 }

@@ -5,6 +5,7 @@
 import { Builder, Graph, Module } from '../ir/graph.js';
 import { getOp } from '../ir/ops/index.js';
 import { LocatedError } from '../ir/types.js';
+import { attrsOf } from '../ir/op-registry.js';
 
 export const GRAD_PREFIX = 'grad:';
 
@@ -53,7 +54,7 @@ function differentiate(g0: Graph, wrtInputs: boolean, lossScale: number): Graph 
   for (const n of g.nodes.slice(0, n0)) {
     if (!wrt(n)) continue;
     const d = grad.get(n.id) ?? b.add('fill', [], { shape: n.type.shape, value: 0 }, n.loc);
-    g.outputs.push({ name: GRAD_PREFIX + (n.attrs.name as string), node: d });
+    g.outputs.push({ name: GRAD_PREFIX + attrsOf(n, 'state', 'input').name, node: d });
   }
   return g;
 }

@@ -28,6 +28,7 @@ import { copyNode, rebuild } from '../ir/rewrite.js';
 import { divisionLayout } from '../ir/quant/division.js';
 import { saveFormatError } from '../ir/quant/save.js';
 import { PrecisionPolicy, SaveSpec } from '../ir/precision/index.js';
+import { attrsOf } from '../ir/op-registry.js';
 
 /** Ops that store a forward value for backward (their results are saved activations) … */
 export const COMPRESS_OPS: ReadonlySet<string> = new Set(['division_compress', 'format_compress', 'mask_compress', 'argmax_compress']);
@@ -78,7 +79,7 @@ function compressGraph(g: Graph, save: Save): Graph {
     if (!bwd[nd.id]) continue;
     nd.inputs.forEach((v, slot) => {
       if (!fwd[v] || g.nodes[v].op === 'state') return;
-      if (nd.op === 'maxpool_bwd' && slot === 1 && (nd.attrs.k as number) <= 16) want(v, `argmax:${nd.attrs.k}:${nd.attrs.stride}`);
+      if (nd.op === 'maxpool_bwd' && slot === 1 && attrsOf(nd, 'maxpool_bwd').k <= 16) want(v, `argmax:${nd.attrs.k}:${nd.attrs.stride}`);
       else { const k = kindOf(nd, slot, v); if (k) want(v, k); }
     });
   }
@@ -155,7 +156,7 @@ function recomputeGraph(g: Graph): Graph {
     if (memo.has(v)) return memo.get(v)!;
     memo.set(v, false); // no cycles in a DAG, but keep the recursion finite regardless
     const nd = g.nodes[v];
-    let ok = fwd[v] && RECOMPUTE_OPS.has(nd.op) && !nd.attrs.qfmt && nd.attrs.post === undefined &&
+    let ok = fwd[v] && RECOMPUTE_OPS.has(nd.op) && !nd.epi?.q && !nd.epi?.post &&
       (nd.op !== 'quantize' || (nd.attrs.rounding ?? 'nearest') === 'nearest');
     if (ok) ok = nd.inputs.every((u) => isSource(u) || recomputable(u) || readByBwd[u]);
     memo.set(v, ok);

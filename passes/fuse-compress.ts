@@ -30,7 +30,7 @@ export function fuseCompressGraph(g: Graph): Graph {
   const nodes = g.nodes.map((n) => {
     if (n.op !== 'division_compress' || n.attrs.with_input) return n;
     const p = g.nodes[n.inputs[0]];
-    if (p.op !== 'bn_apply' || blockFormat(p.attrs.qfmt as Format | undefined) || firstUse[p.id] !== n.id) return n;
+    if (p.op !== 'bn_apply' || blockFormat(p.epi?.q?.fmt) || firstUse[p.id] !== n.id) return n;
     // the same value compressed twice (never placed so) would compute it twice: only the first takes it
     if (compressions[p.id] > 1) return n;
     changed = true;

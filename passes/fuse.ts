@@ -11,7 +11,7 @@
  *   refold-elementwise            fold-elementwise again: removed quantizers join new chains
  *
  * Quantizer fusion: a `quantize` node is folded into the node that produces its input, which then quantizes its
- * result in place as an epilogue (ir/ops/epilogue.ts: attributes `qfmt`/`qround`; the WGSL kernels fuse it into
+ * result in place as an epilogue (ir/epilogue.ts: the node's `epi.q`; the WGSL kernels fuse it into
  * their final store). That saves a kernel launch and a full read and write of the tensor per quantizer.
  *
  * A quantizer is fused when its producer computes (not input, state, reshape or quantize; a single-use view in
@@ -26,10 +26,12 @@
  * quantizer is placed by autodiff from the quantize node).
  */
 import { Format, formatToString } from '../ir/format.js';
-import { Attrs, Graph, Module, Node } from '../ir/graph.js';
-import { getOp, postArgs, takesEpilogue } from '../ir/ops/index.js';
-import { PostExpr, parsePost, postToString, substituteX } from '../ir/post.js';
+import { Graph, Module, Node } from '../ir/graph.js';
+import { getOp, takesEpilogue } from '../ir/ops/index.js';
+import { Epilogue, postArgs } from '../ir/epilogue.js';
+import { PostExpr, substituteX } from '../ir/post.js';
 import { Rewrite } from '../ir/rewrite.js';
+import { attrsOf } from '../ir/op-registry.js';
 
 /** A fusion rule: rewrites a graph's working copy in place and says how many rewrites it made. */
 export interface FusionRule {
@@ -62,6 +64,11 @@ export interface FusionStats {
 }
 
 const isF32 = (f: Format | undefined) => !f || f.kind === 'f32';
+/** Whether node `n` quantizes its result (an epilogue quantizer to a format other than f32). */
+const quantized = (n: Node) => !isF32(n.epi?.q?.fmt);
+/** The node's epilogue, created empty when it has none, for a rule to fill in. */
+const epiOf = (n: Node): Epilogue => (n.epi ??= { args: 0 });
+const X: PostExpr = { kind: 'x' };
 /** Formats whose quantization of an element does not depend on the tensor's shape. */
 const layoutFree = (f: Format) => (f.kind === 'bfp' ? f.axis === 'tensor' : f.kind === 'minmax' ? f.per === 'tensor' : true);
 const sameFormat = (a: Format | undefined, b: Format) => !!a && formatToString(a) === formatToString(b);
@@ -74,7 +81,7 @@ export const MAX_POST_OPERANDS = 3;
 
 /**
  * Folds an elementwise op C into the node P producing one of its operands, when C is P's only use: P's kernel then
- * computes C in its final store (ir/post.ts: attribute `post` over P's result `x` and C's other operands, appended
+ * computes C in its final store (its epilogue's `post`, ir/post.ts, over P's result `x` and C's other operands, appended
  * to P's inputs). Repeats down chains: bn_apply → relu, residual add → relu, matmul/maxpool_bwd → relu_bwd, the
  * optimizer's scale → add → … The fused node stays at P's place, so C's other operands must already exist there;
  * the schedule, and with it every value's lifetime, is otherwise unchanged. Users, outputs and updates of C read the
@@ -89,29 +96,28 @@ export const foldElementwise: FusionRule = {
     for (const c of nodes) {
       rw.resolveInputs(c);
       const ew = safeOp(c.op)?.ew;
-      if (!ew || c.attrs.post !== undefined || !isF32(c.attrs.qfmt as Format) || c.type.dtype !== 'f32') continue;
+      if (!ew || c.epi?.post || quantized(c) || c.type.dtype !== 'f32') continue;
       const scalars = ew.scalarInputs ?? [];
       const slot = c.inputs.findIndex((id, s) => {
         const p = nodes[id];
         return !scalars.includes(s) && uses[id] === 1 && takesEpilogue(p.op) && !!safeOp(p.op) &&
-          isF32(p.attrs.qfmt as Format) && p.type.dtype === 'f32' && sameShape(p, c) &&
-          postArgs(p.attrs) + c.inputs.length - 1 <= MAX_POST_OPERANDS &&
+          !quantized(p) && p.type.dtype === 'f32' && sameShape(p, c) &&
+          postArgs(p.epi) + c.inputs.length - 1 <= MAX_POST_OPERANDS &&
           c.inputs.every((o, t) => t === s || o < id); // C's other operands exist where P is
       });
       if (slot < 0) continue;
       const p = nodes[c.inputs[slot]];
-      const k = postArgs(p.attrs);
+      const k = postArgs(p.epi);
       const others = c.inputs.filter((_, s) => s !== slot);
       let j = k;
       const outer: PostExpr = {
-        kind: 'op', op: c.op, attrs: Object.fromEntries(Object.entries(c.attrs).filter(([a]) => a !== 'qfmt' && a !== 'qround' && a !== 'qrole')),
-        args: c.inputs.map((_, s): PostExpr => (s === slot ? { kind: 'x' } : { kind: 'arg', index: j++ })),
+        kind: 'op', op: c.op, attrs: { ...c.attrs },
+        args: c.inputs.map((_, s): PostExpr => (s === slot ? X : { kind: 'arg', index: j++ })),
       };
-      const inner: PostExpr = p.attrs.post === undefined ? { kind: 'x' } : parsePost(p.attrs.post as string);
       p.inputs.push(...others);
-      p.attrs.post = postToString(substituteX(outer, inner));
-      p.attrs.post_args = k + others.length;
-      if (!p.attrs.post_args) delete p.attrs.post_args;
+      const e = epiOf(p);
+      e.post = substituteX(outer, e.post ?? X);
+      e.args = k + others.length;
       uses[p.id] = uses[c.id];
       rw.replaceAllUses(c.id, p.id);
       folded++;
@@ -156,12 +162,12 @@ export const dropIdentityQuantizer: FusionRule = {
     for (const n of rw.nodes) {
       rw.resolveInputs(n);
       if (n.op === 'quantize') {
-        const fmt = n.attrs.fmt as Format;
+        const { fmt } = attrsOf(n, 'quantize');
         if (isF32(fmt) || sameFormat(grid.get(n.inputs[0]), fmt)) { rw.replaceAllUses(n.id, n.inputs[0]); dropped++; }
         else grid.set(n.id, fmt);
         continue;
       }
-      const f = isF32(n.attrs.qfmt as Format) ? onGrid(n, grid) : (n.attrs.qfmt as Format);
+      const f = quantized(n) ? n.epi!.q!.fmt : onGrid(n, grid);
       if (f) grid.set(n.id, f);
     }
     return dropped;
@@ -184,7 +190,7 @@ export const recomputeSharedElementwise: FusionRule = {
     for (const qn of rw.nodes) {
       if (rw.isErased(qn.id) || qn.op !== 'quantize') continue;
       const p = rw.nodes[qn.inputs[0]];
-      if (!safeOp(p.op)?.ew || !takesEpilogue(p.op) || !isF32(p.attrs.qfmt as Format) || p.attrs.qpost !== undefined ||
+      if (!safeOp(p.op)?.ew || !takesEpilogue(p.op) || quantized(p) || p.epi?.qpost ||
           p.type.dtype !== 'f32' || uses[p.id] < 2) continue;
       const users = rw.users(p.id).filter((c) => c.id !== qn.id);
       if (users.length !== uses[p.id] - 1) continue; // read twice, or a graph output / state update
@@ -197,8 +203,6 @@ export const recomputeSharedElementwise: FusionRule = {
   },
 };
 
-const EPILOGUE_KEYS = new Set(['qfmt', 'qround', 'qrole', 'post', 'post_args', 'qpost']);
-const opAttrs = (n: Node) => Object.fromEntries(Object.entries(n.attrs).filter(([k]) => !EPILOGUE_KEYS.has(k)));
 const shiftArgs = (e: PostExpr, by: number): PostExpr =>
   e.kind === 'arg' ? { kind: 'arg', index: e.index + by } : e.kind === 'op' ? { ...e, args: e.args.map((a) => shiftArgs(a, by)) } : e;
 
@@ -207,10 +211,10 @@ const shiftArgs = (e: PostExpr, by: number): PostExpr =>
  * expression over P's (extra operands: P's, C's other operands, C's); undefined when C cannot (not elementwise, reads
  * P twice or as a broadcast scalar, a qpost, too many operands).
  */
-function recomputeIn(c: Node, p: Node): Pick<Node, 'op' | 'inputs' | 'attrs'> | undefined {
+function recomputeIn(c: Node, p: Node): Pick<Node, 'op' | 'inputs' | 'attrs' | 'epi'> | undefined {
   const cdef = safeOp(c.op);
-  if (!cdef?.ew || c.attrs.qpost !== undefined || c.type.dtype !== 'f32') return undefined;
-  const kc = postArgs(c.attrs), kp = postArgs(p.attrs);
+  if (!cdef?.ew || c.epi?.qpost || c.type.dtype !== 'f32') return undefined;
+  const kc = postArgs(c.epi), kp = postArgs(p.epi);
   const cOwn = c.inputs.slice(0, c.inputs.length - kc), cExtras = c.inputs.slice(c.inputs.length - kc);
   const slot = cOwn.indexOf(p.id);
   if (slot < 0 || cOwn.lastIndexOf(p.id) !== slot || cExtras.includes(p.id) || (cdef.ew.scalarInputs ?? []).includes(slot)) return undefined;
@@ -218,13 +222,12 @@ function recomputeIn(c: Node, p: Node): Pick<Node, 'op' | 'inputs' | 'attrs'> | 
   const cOthers = cOwn.filter((_, s) => s !== slot);
   const extras = [...p.inputs.slice(p.inputs.length - kp), ...cOthers, ...cExtras];
   if (extras.length > MAX_POST_OPERANDS) return undefined;
-  const pExpr: PostExpr = p.attrs.post === undefined ? { kind: 'x' } : parsePost(p.attrs.post as string);
+  const pExpr: PostExpr = p.epi?.post ?? X;
   let j = kp;
-  const cOp: PostExpr = { kind: 'op', op: c.op, attrs: opAttrs(c), args: cOwn.map((_, s): PostExpr => (s === slot ? pExpr : { kind: 'arg', index: j++ })) };
-  const cPost: PostExpr = c.attrs.post === undefined ? { kind: 'x' } : shiftArgs(parsePost(c.attrs.post as string), kp + cOthers.length);
-  const attrs: Attrs = { ...opAttrs(p), post: postToString(substituteX(cPost, cOp)), post_args: extras.length };
-  if (c.attrs.qfmt !== undefined) { attrs.qfmt = c.attrs.qfmt; attrs.qround = c.attrs.qround; if (c.attrs.qrole !== undefined) attrs.qrole = c.attrs.qrole; }
-  return { op: p.op, inputs: [...p.inputs.slice(0, p.inputs.length - kp), ...extras], attrs };
+  const cOp: PostExpr = { kind: 'op', op: c.op, attrs: { ...c.attrs }, args: cOwn.map((_, s): PostExpr => (s === slot ? pExpr : { kind: 'arg', index: j++ })) };
+  const cPost: PostExpr = c.epi?.post ? shiftArgs(c.epi.post, kp + cOthers.length) : X;
+  const epi: Epilogue = { post: substituteX(cPost, cOp), args: extras.length, ...(c.epi?.q ? { q: { ...c.epi.q } } : {}) };
+  return { op: p.op, inputs: [...p.inputs.slice(0, p.inputs.length - kp), ...extras], attrs: { ...p.attrs }, epi };
 }
 
 // ---- fold-quantizer ----
@@ -246,12 +249,11 @@ export const foldQuantizer: FusionRule = {
       // format's blocks do not depend on the shape (elementwise formats, or one block per tensor); the view then
       // carries it.
       let p = nodes[n.inputs[0]];
-      const view = p.op === 'reshape' && uses[p.id] === 1 && layoutFree(n.attrs.fmt as Format) ? p : undefined;
+      const view = p.op === 'reshape' && uses[p.id] === 1 && layoutFree(attrsOf(n, 'quantize').fmt) ? p : undefined;
       if (view) p = nodes[view.inputs[0]];
-      if (!takesEpilogue(p.op) || !isF32(p.attrs.qfmt as Format) || p.type.dtype !== 'f32' || uses[p.id] !== 1) continue;
-      p.attrs.qfmt = n.attrs.fmt;
-      p.attrs.qround = n.attrs.rounding;
-      if (n.attrs.role !== undefined) p.attrs.qrole = n.attrs.role;
+      if (!takesEpilogue(p.op) || quantized(p) || p.type.dtype !== 'f32' || uses[p.id] !== 1) continue;
+      const { fmt, rounding, role } = attrsOf(n, 'quantize');
+      epiOf(p).q = { fmt, rounding, ...(role !== undefined ? { role } : {}) };
       rw.replaceAllUses(n.id, (view ?? p).id);
       if (!view) uses[p.id] = uses[n.id];
       fused++;
@@ -264,7 +266,7 @@ export const foldQuantizer: FusionRule = {
 
 /**
  * A ReLU (or ReLU's backward, through its error input) whose input is a quantized producer's only use: the producer
- * stores relu(Q(v)) / relu_bwd(Q(v), y) (attribute qpost, applied after its quantizer; y joins its extra operands),
+ * stores relu(Q(v)) / relu_bwd(Q(v), y) (its epilogue's qpost, applied after its quantizer; y joins its extra operands),
  * saving a pass. The folded node's users read the producer.
  */
 export const foldQpostRelu: FusionRule = {
@@ -273,14 +275,15 @@ export const foldQpostRelu: FusionRule = {
     const nodes = rw.nodes, uses = rw.uses();
     let folded = 0;
     for (const c of nodes) {
-      if (rw.isErased(c.id) || (c.op !== 'relu' && c.op !== 'relu_bwd') || c.attrs.post !== undefined || !isF32(c.attrs.qfmt as Format)) continue;
+      if (rw.isErased(c.id) || (c.op !== 'relu' && c.op !== 'relu_bwd') || c.epi?.post || quantized(c)) continue;
       rw.resolveInputs(c);
       const p = nodes[c.inputs[0]];
-      if (isF32(p.attrs.qfmt as Format) || p.attrs.qpost !== undefined || uses[p.id] !== 1) continue;
-      const k = postArgs(p.attrs), others = c.inputs.slice(1);
+      if (!quantized(p) || p.epi!.qpost || uses[p.id] !== 1) continue;
+      const k = postArgs(p.epi), others = c.inputs.slice(1);
       if (others.some((o) => o >= p.id) || k + others.length > MAX_POST_OPERANDS) continue; // operands must exist at P
-      p.attrs.qpost = c.op === 'relu' ? 'relu(x)' : `relu_bwd(x,$${k})`;
-      if (others.length) { p.inputs.push(...others); p.attrs.post_args = k + others.length; }
+      const e = p.epi!;
+      e.qpost = { kind: 'op', op: c.op, attrs: {}, args: [X, ...others.map((_, j): PostExpr => ({ kind: 'arg', index: k + j }))] };
+      if (others.length) { p.inputs.push(...others); e.args = k + others.length; }
       uses[p.id] = uses[c.id];
       rw.replaceAllUses(c.id, p.id);
       folded++;

@@ -15,6 +15,7 @@ import { Graph, Module, outputAncestors } from '../ir/graph.js';
 import { numel } from '../ir/types.js';
 import { formatBits } from '../ir/format.js';
 import { COMPRESS_OPS, DECOMPRESS_OPS } from './compress.js';
+import { attrsOf } from '../ir/op-registry.js';
 
 export type MemClass = 'weights' | 'gradients' | 'optimizer' | 'saved_activations' | 'workspace';
 export const MEM_CLASSES: MemClass[] = ['weights', 'gradients', 'optimizer', 'saved_activations', 'workspace'];
@@ -138,12 +139,12 @@ export function classifyValues(g: Graph, root: number[]): { saved: Set<number>; 
     }
   }
   // Which parameters' updates (their own or their optimizer state's) each backward node feeds.
-  const params = g.nodes.filter((nd) => nd.op === 'state' && nd.attrs.kind === 'param').map((nd) => nd.attrs.name as string);
+  const params = g.nodes.filter((nd) => nd.op === 'state' && nd.attrs.kind === 'param').map((nd) => attrsOf(nd, 'state').name);
   const groupOf = (state: string) => params.find((p) => state === p || state.startsWith(p + '.'));
   const reach: Set<string>[] = g.nodes.map(() => new Set());
   for (const u of g.updates) { const p = groupOf(u.name); if (p) reach[u.node].add(p); }
   for (let id = n - 1; id >= 0; id--) for (const i of g.nodes[id].inputs) for (const p of reach[id]) reach[i].add(p);
-  const paramNumel = new Map(g.nodes.filter((nd) => nd.op === 'state').map((nd) => [nd.attrs.name as string, numel(nd.type.shape)]));
+  const paramNumel = new Map(g.nodes.filter((nd) => nd.op === 'state').map((nd) => [attrsOf(nd, 'state').name, numel(nd.type.shape)]));
   const own = (id: number): string | undefined => {
     if (!bwd[id] || reach[id].size !== 1) return undefined;
     const p = [...reach[id]][0];
@@ -196,7 +197,7 @@ export function planGraphMemory(g: Graph, o: PlanOptions = {}): GraphMemoryPlan 
   for (const nd of g.nodes) {
     if (nd.op === 'state') {
       const bytes = valueBytes(g, nd.id);
-      state.push({ name: nd.attrs.name as string, bytes, aligned: align(bytes), class: stateClass(nd.attrs.kind) });
+      state.push({ name: attrsOf(nd, 'state').name, bytes, aligned: align(bytes), class: stateClass(nd.attrs.kind) });
       continue;
     }
     if (nd.op === 'reshape') continue;

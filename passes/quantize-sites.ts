@@ -11,6 +11,7 @@ import { Builder, Graph, Module, Node } from '../ir/graph.js';
 import { F32 } from '../ir/format.js';
 import { PrecisionPolicy, RoleSpec } from '../ir/precision/index.js';
 import { LocatedError } from '../ir/types.js';
+import { attrsOf } from '../ir/op-registry.js';
 
 export function resolveQuantizeSites(m: Module, policy: PrecisionPolicy | undefined): Module {
   const classes = policy?.classes ?? {};
@@ -22,7 +23,7 @@ export function resolveQuantizeSites(m: Module, policy: PrecisionPolicy | undefi
       if (n.op !== 'quantize_site') continue;
       sites++;
       for (const k of ['fwd', 'bwd'] as const) {
-        const c = n.attrs[k] as string | undefined;
+        const c = attrsOf(n, 'quantize_site')[k];
         if (c === undefined) continue;
         used.add(c);
         if (defined.length && !classes[c])
@@ -51,7 +52,7 @@ function resolveGraph(g0: Graph, classes: Record<string, RoleSpec>): Graph {
 }
 
 function site(b: Builder, n: Node, x: number, classes: Record<string, RoleSpec>): number {
-  const fwdName = n.attrs.fwd as string | undefined, bwdName = n.attrs.bwd as string | undefined;
+  const { fwd: fwdName, bwd: bwdName } = attrsOf(n, 'quantize_site');
   const fwd = fwdName !== undefined ? classes[fwdName] : undefined;
   const bwd = bwdName !== undefined ? classes[bwdName] : undefined;
   const quantizes = (s: RoleSpec | undefined) => s !== undefined && s.fmt.kind !== 'f32';

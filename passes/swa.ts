@@ -13,11 +13,12 @@
  *   swa_eval     the eval graph on swa.* with quantizers removed (SWALP evaluates the SWA model in full precision)
  *
  * Only parameters are averaged; BN buffers are re-estimated (SWALP's bn_update). Removing a quantizer means: a
- * `quantize` (or CPT's eval-mode `minmax_quantize`) node is replaced by its input, and the fused epilogue attributes
- * `qfmt`/`qround` are dropped.
+ * `quantize` (or CPT's eval-mode `minmax_quantize`) node is replaced by its input, and a fused epilogue quantizer
+ * (`epi.q`) is dropped, its qpost joining the post-ops.
  */
 import { Builder, Graph, Module, Node, dce, emptyGraph, getGraph } from '../ir/graph.js';
 import { withoutQuantizer } from '../ir/ops/index.js';
+import { attrsOf } from '../ir/op-registry.js';
 
 export const SWA_PREFIX = 'swa.';
 export const SWA_AVERAGE = 'swa_average';
@@ -31,7 +32,7 @@ export function swaStates(m: Module): SwaStateNames {
   const params: string[] = [], buffers: string[] = [];
   for (const n of getGraph(m, 'train').nodes) {
     if (n.op !== 'state') continue;
-    const name = n.attrs.name as string;
+    const name = attrsOf(n, 'state').name;
     if (n.attrs.kind === 'param' && !params.includes(name)) params.push(name);
     if (n.attrs.kind === 'buffer' && !buffers.includes(name)) buffers.push(name);
   }
@@ -41,7 +42,7 @@ export function swaStates(m: Module): SwaStateNames {
 const scalar = (b: Builder, name: string) => b.add('input', [], { name, kind: 'scalar', shape: [1], dtype: 'f32' });
 
 function swaStateAttrs(n: Node): Node['attrs'] {
-  const a: Node['attrs'] = { ...n.attrs, name: SWA_PREFIX + (n.attrs.name as string), kind: 'swa', init: n.attrs.kind === 'buffer' ? n.attrs.init : 'zeros' };
+  const a: Node['attrs'] = { ...n.attrs, name: SWA_PREFIX + attrsOf(n, 'state').name, kind: 'swa', init: n.attrs.kind === 'buffer' ? n.attrs.init : 'zeros' };
   delete a.bound;
   return a;
 }
@@ -72,7 +73,7 @@ function derive(g: Graph, name: string, roots: number[], replace?: (b: Builder, 
       map.set(n.id, b.add('state', [], swaStateAttrs(n), n.loc));
       continue;
     }
-    map.set(n.id, b.add(n.op, ins, withoutQuantizer(n.attrs), n.loc));
+    map.set(n.id, b.add(n.op, ins, n.attrs, n.loc, withoutQuantizer(n.epi)));
   }
   return { graph: out, b, map };
 }
@@ -92,7 +93,7 @@ export function withSwa(m: Module): Module {
   if (m.graphs.some((g) => g.name === SWA_AVERAGE)) return m;
   const train = getGraph(m, 'train'), evalG = getGraph(m, 'eval');
   const firstState = new Map<string, Node>();
-  for (const n of train.nodes) if (n.op === 'state' && !firstState.has(n.attrs.name as string)) firstState.set(n.attrs.name as string, n);
+  for (const n of train.nodes) if (n.op === 'state' && !firstState.has(attrsOf(n, 'state').name)) firstState.set(attrsOf(n, 'state').name, n);
   const { params } = swaStates(m);
 
   // swa_average

@@ -25,7 +25,8 @@ import { moduleKernels, planModule } from './memory.js';
 export const ARTIFACT_FORMAT = 'lpc-artifact';
 // 2: BN backward reads one per-channel reduction (bn_bwd_sums, row; bn_bwd_x takes it) instead of three.
 // 3: options_sha256, a hash of the compile options (batch, optimizer, precision change training but are no file).
-export const ARTIFACT_VERSION = 3;
+// 4: a node's epilogue is typed (ir/epilogue.ts), printed as `epilogue{post=…, q=…}` instead of attributes post/qfmt/….
+export const ARTIFACT_VERSION = 4;
 
 export interface ArtifactOptions {
   model: string;

@@ -18,6 +18,7 @@ import { Variant, kernelsForNode } from '../codegen/kernels/index.js';
 import { ModuleMemoryPlan, align16, planModuleMemory } from '../passes/memory.js';
 import { nodeKernels } from './memory.js';
 import { UsageError } from './cli/args.js';
+import { attrsOf } from '../ir/op-registry.js';
 
 const GiB = 2 ** 30;
 
@@ -103,9 +104,9 @@ function where(n: Node): string {
 
 /** "conv1 conv2d output at models/lenet5.ts:8:20": the layer (from its parameter's name), the op and the place. */
 export function describeNode(g: Graph, n: Node, scratch = false): string {
-  if (n.op === 'state') return `${n.attrs.name as string}${where(n)}`;
+  if (n.op === 'state') return `${attrsOf(n, 'state').name}${where(n)}`;
   const param = n.inputs.map((i) => g.nodes[i]).find((x) => x.op === 'state' && x.attrs.kind === 'param');
-  const layer = param ? `${(param.attrs.name as string).replace(/\.[^.]*$/, '')} ` : '';
+  const layer = param ? `${attrsOf(param, 'state').name.replace(/\.[^.]*$/, '')} ` : '';
   return `${layer}${n.op} ${scratch ? 'workspace' : 'output'}${where(n)}`;
 }
 

@@ -5,12 +5,13 @@
  * formula allows in f32 even when |mean| ≫ std. eps, momentum and counts are params.
  */
 import { Kernel } from '../kernel.js';
+import { attrsOf } from '../../ir/op-registry.js';
 import { BufferDecl, NodeCtx, ParamValues, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel } from './builder.js';
 import { XYZW } from './tiles.js';
 import { CHUNK_HEADER, chanDims, channelPartialsKernel, channelSplit, chunkLoop } from './channel-reduce.js';
 import { partialsBuffer, sumPartialsKernel } from './split-reduce.js';
 
-const eps = (c: NodeCtx) => ['f32', c.node.attrs.eps as number] as ['f32', number];
+const eps = (c: NodeCtx): ['f32', number] => ['f32', attrsOf(c.node, 'bn_apply', 'bn_bwd_sums', 'bn_bwd_x', 'bn_bwd_x_eval').eps];
 const INV = `
   let inv = 1.0 / sqrt(ST[P.c + ch] + P.eps);`;
 
@@ -124,7 +125,7 @@ export function bnBwdXKernels(c: NodeCtx): Kernel[] {
 
 /** r ← (1−m)·r + m·batch, the variance row scaled by count/(count−1) (PyTorch's unbiased running variance). */
 export function bnRunningUpdateKernels(c: NodeCtx): Kernel[] {
-  const C = c.node.type.shape[1], m = c.node.attrs.momentum as number, cnt = c.node.attrs.count as number;
+  const C = c.node.type.shape[1], { momentum: m, count: cnt } = attrsOf(c.node, 'bn_running_update');
   const ep = epilogue(c);
   return [makeKernel({
     name: 'bn_running_update',

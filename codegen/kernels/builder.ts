@@ -12,8 +12,8 @@
  */
 import { Binding, BufferRef, Kernel, STEP_UNIFORM_WGSL, stableHash } from '../kernel.js';
 import { Graph, Node } from '../../ir/graph.js';
-import { epilogueOf, postArgs } from '../../ir/ops/index.js';
-import { PostExpr, parsePost, scalarArgs } from '../../ir/post.js';
+import { EpilogueQuant, postArgs, quantOf } from '../../ir/epilogue.js';
+import { PostExpr, scalarArgs } from '../../ir/post.js';
 import { wgslPost } from '../ew-wgsl.js';
 import { Format, Rounding } from '../../ir/format.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.js';
@@ -44,12 +44,12 @@ export interface NodeCtx {
 export function nodeCtx(g: Graph, nodeId: number, variant: Variant): NodeCtx {
   const full = g.nodes[nodeId];
   if (!full) throw new Error(`graph '${g.name}' has no node %${nodeId}`);
-  const k = postArgs(full.attrs);
+  const e = full.epi, k = postArgs(e);
   const node = k ? { ...full, inputs: full.inputs.slice(0, full.inputs.length - k) } : full;
-  const post = full.attrs.post === undefined && !k ? undefined : (() => {
-    const expr: PostExpr = full.attrs.post === undefined ? { kind: 'x' } : parsePost(full.attrs.post as string);
+  const post = !e?.post && !k ? undefined : (() => {
+    const expr: PostExpr = e?.post ?? { kind: 'x' };
     const scalars = scalarArgs(expr);
-    if (full.attrs.qpost !== undefined) scalarArgs(parsePost(full.attrs.qpost as string), scalars);
+    if (e?.qpost) scalarArgs(e.qpost, scalars);
     return { expr, operands: full.inputs.slice(full.inputs.length - k), scalars };
   })();
   return { g, node, inTypes: node.inputs.map((i) => g.nodes[i].type), variant, ...(post ? { post } : {}) };
@@ -193,6 +193,8 @@ export function outBuf(c: NodeCtx, name = 'out'): BufferDecl {
 
 export const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 export const outNumel = (c: NodeCtx) => numel(c.node.type.shape);
+/** @deprecated read attributes typed: `attrsOf(c.node, 'conv2d').pad` (ir/op-registry.ts); kept so branches that still
+ *  call it merge cleanly. */
 export const int = (c: NodeCtx, k: string) => c.node.attrs[k] as number;
 /** Elementwise workgroup size: large groups amortise per-group cost on CPU drivers. */
 export const ewWorkgroup = (_v: Variant) => 256;
@@ -207,7 +209,7 @@ export const NEG_INF = 'P.neg_inf';
 // ---- the quantize epilogue ----
 
 /**
- * How a kernel quantizes the values it stores (ir/ops/epilogue.ts: a node's `qfmt`/`qround` quantize its result in place,
+ * How a kernel quantizes the values it stores (ir/epilogue.ts: a node's epilogue quantizer `q` quantizes its result in place,
  * as the standalone quantize op would). Widths, the fixed mode word and the tensor id are params, so one pipeline
  * serves every width; only the format kind and the rounding are structure. Param names start with `q_` so they
  * never collide with a generator's.
@@ -280,9 +282,9 @@ export function quantEpilogue(
   return { params, decls: fns.decls, usesStep, kind: `${fmt.kind}${stoch ? '_sr' : ''}`, q };
 }
 
-/** The node's `qfmt`/`qround`, or undefined when it has no epilogue. */
-export function nodeQuant(node: Node): { fmt: Format; rounding: Rounding } | undefined {
-  return epilogueOf(node.attrs);
+/** The quantizer of the node's epilogue, or undefined when it has none (absent or f32). */
+export function nodeQuant(node: Node): EpilogueQuant | undefined {
+  return quantOf(node.epi);
 }
 
 /**
@@ -295,7 +297,7 @@ export function epilogue(c: NodeCtx): Epilogue {
   const q = nodeQuant(c.node);
   let base = !q ? NO_EPILOGUE : isBlockFormat(q.fmt) ? trackEpilogue(q.fmt, c.node.type.shape) : quantEpilogue(q.fmt, q.rounding, c.node.id);
   // qpost follows the quantizer: here for formats rounded in this store; block formats apply it in their rounding pass
-  if (q && !isBlockFormat(q.fmt) && c.node.attrs.qpost !== undefined) {
+  if (q && !isBlockFormat(q.fmt) && c.node.epi?.qpost) {
     const after = qpostOf(c), inner = base;
     base = { ...inner, q: (v, i) => after(inner.q(v, i), i) };
   }
@@ -307,8 +309,8 @@ export function epilogue(c: NodeCtx): Epilogue {
  * none. Its operands are the post-op bindings (postOps: the kernel must bind them).
  */
 export function qpostOf(c: NodeCtx): (v: string, i: string) => string {
-  if (c.node.attrs.qpost === undefined) return (v) => v;
-  const e = parsePost(c.node.attrs.qpost as string), p = c.post;
+  const e = c.node.epi?.qpost, p = c.post;
+  if (!e) return (v) => v;
   return (v, i) => wgslPost(e, v, (j) => {
     if (!p) throw new Error(`qpost of %${c.node.id} reads $${j} but the node has no extra operands`);
     return `q_post${j}[${p.scalars.has(j) ? '0u' : i}]`;

@@ -5,6 +5,7 @@
  * result is [term, channel]), which a second kernel adds up.
  */
 import { Kernel } from '../kernel.js';
+import { attrsOf } from '../../ir/op-registry.js';
 import { BufferDecl, NodeCtx, inBuf, makeKernel } from './builder.js';
 import { chooseChunks, partialsBuffer, resultKernel, sumPartialsKernel } from './split-reduce.js';
 
@@ -76,5 +77,5 @@ export function sumChannelKernels(c: NodeCtx): Kernel[] {
 /** row: one row of a [R, C] value (BN's parameter gradients are rows of bn_bwd_sums), through the node's epilogue. */
 export function rowKernels(c: NodeCtx): Kernel[] {
   const C = c.node.type.shape[0];
-  return [resultKernel(c, 'row', [inBuf(c, 0, 'S')], { base: (c.node.attrs.index as number) * C }, (i) => ({ loads: '', expr: `S[P.base + ${i}]` }))];
+  return [resultKernel(c, 'row', [inBuf(c, 0, 'S')], { base: attrsOf(c.node, 'row').index * C }, (i) => ({ loads: '', expr: `S[P.base + ${i}]` }))];
 }

@@ -22,8 +22,13 @@ import { Format } from '../../ir/format.js';
 import { FIXED_SYM } from '../../ir/quant/bits.js';
 import { saveFormatError, saveSlot, saveWords } from '../../ir/quant/save.js';
 import { Graph } from '../../ir/graph.js';
-import { BufferDecl, NO_EPILOGUE, NodeCtx, ceilDiv, epilogue, ewWorkgroup, int, makeKernel, nodeCtx, nodeRef } from './builder.js';
+import { BufferDecl, NO_EPILOGUE, NodeCtx, ceilDiv, epilogue, ewWorkgroup, makeKernel, nodeCtx, nodeRef } from './builder.js';
 import { BN_APPLY } from './batchnorm.js';
+import { attrsOf } from '../../ir/op-registry.js';
+
+/** The node's attributes (ir/ops/compress.ts). */
+const divisionAttrs = (c: NodeCtx) => attrsOf(c.node, 'division_compress', 'division_decompress');
+const windowAttrs = (c: NodeCtx) => attrsOf(c.node, 'argmax_compress', 'maxpool_bwd_argmax');
 
 const DIV_RN = `
 // correctly rounded a / b (RNE) by integer long division; results below the normal range are +0 (as divRn)
@@ -173,7 +178,7 @@ export function computedBy(g: Graph, id: number): number | undefined {
  * consecutive codes).
  */
 export function divisionCompressKernels(c: NodeCtx): Kernel[] {
-  const { l, params } = layoutParams(c.inTypes[0].shape, int(c, 'block'), int(c, 'bits'));
+  const { l, params } = layoutParams(c.inTypes[0].shape, divisionAttrs(c).block, divisionAttrs(c).bits);
   const WORDS = u32Buf('WORDS', c.node.id, 'read_write');
   const reduce = `if (lid < s) { lpc_mn[lid] = min(lpc_mn[lid], lpc_mn[lid + s]); lpc_mx[lid] = max(lpc_mx[lid], lpc_mx[lid + s]); }`;
   // with_input: the bn_apply producing X runs here, a plane at a time (its post-ops and elementwise quantizer
@@ -308,7 +313,7 @@ export function divisionCompressKernels(c: NodeCtx): Kernel[] {
  */
 export function divisionDecompressKernels(c: NodeCtx): Kernel[] {
   const shape = c.node.type.shape;
-  const { l, params } = layoutParams(shape, int(c, 'block'), int(c, 'bits'));
+  const { l, params } = layoutParams(shape, divisionAttrs(c).block, divisionAttrs(c).bits);
   const ep = epilogue(c);
   const levels = 2 ** l.bits;
   if (planePerInvocation(c, l)) {
@@ -388,7 +393,7 @@ export function maskDecompressKernels(c: NodeCtx): Kernel[] {
 }
 
 export function argmaxCompressKernels(c: NodeCtx): Kernel[] {
-  const [N, C, H, W] = c.inTypes[0].shape, k = int(c, 'k'), s = int(c, 'stride');
+  const [N, C, H, W] = c.inTypes[0].shape, k = windowAttrs(c).k, s = windowAttrs(c).stride;
   const OH = poolOutSize(H, k, s), OW = poolOutSize(W, k, s), n = N * C * OH * OW;
   return [makeKernel({
     name: 'argmax_compress', buffers: [f32Buf('X', c.node.inputs[0], 'read'), u32Buf('out', c.node.id, 'read_write')],
@@ -417,7 +422,7 @@ export function argmaxCompressKernels(c: NodeCtx): Kernel[] {
 }
 
 export function maxpoolBwdArgmaxKernels(c: NodeCtx): Kernel[] {
-  const [N, C, H, W] = c.node.type.shape, [, , OH, OW] = c.inTypes[0].shape, k = int(c, 'k'), s = int(c, 'stride');
+  const [N, C, H, W] = c.node.type.shape, [, , OH, OW] = c.inTypes[0].shape, k = windowAttrs(c).k, s = windowAttrs(c).stride;
   const n = N * C * H * W, ep = epilogue(c);
   return [makeKernel({
     name: 'maxpool_bwd_argmax', epilogue: ep,
@@ -504,7 +509,7 @@ fn lpc_save_decode(c: u32) -> u32 {
 }
 
 function saveFmt(c: NodeCtx): Format {
-  const fmt = c.node.attrs.fmt as Format;
+  const { fmt } = attrsOf(c.node, 'format_compress', 'format_decompress');
   const err = saveFormatError(fmt);
   if (err) throw new Error(`${c.node.op}: ${err}`);
   return fmt;

@@ -14,16 +14,20 @@
  * The quantize epilogue (builder.epilogue) is applied in the final store.
  */
 import { Kernel } from '../kernel.js';
-import { NodeCtx, ceilDiv, epilogue, inBuf, int, outBuf } from './builder.js';
+import { NodeCtx, ceilDiv, epilogue, inBuf, outBuf } from './builder.js';
 import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
 import { winogradKernels } from './conv2d-winograd.js';
 import { Tile, isWinograd, makeTiledKernel, range, spill, tileName } from './tiles.js';
+import { attrsOf } from '../../ir/op-registry.js';
+
+/** The node's attributes (ir/ops/conv.ts). */
+const convAttrs = (c: NodeCtx) => attrsOf(c.node, 'conv2d_bwd_data');
 
 const WG = 64;
 
 export function conv2dBwdDataKernels(c: NodeCtx, tile: Tile): Kernel[] {
   const [N, C, H, W] = c.node.type.shape, [O, , KH, KW] = c.inTypes[1].shape, [, , OH, OW] = c.inTypes[0].shape;
-  const s = int(c, 'stride'), pad = int(c, 'pad');
+  const s = convAttrs(c).stride, pad = convAttrs(c).pad;
   const ep = epilogue(c);
   const buffers = [inBuf(c, 0, 'DY'), inBuf(c, 1, 'Wt'), outBuf(c)];
   const name = `conv2d_bwd_data_${tileName(tile)}`;

@@ -14,17 +14,21 @@
  * - wino<M>x<N>, wino4_<M>x<N> (3×3, stride 1): Winograd F(2×2, 3×3) or F(4×4, 3×3) transposed (conv2d-winograd.ts).
  */
 import { Kernel } from '../kernel.js';
-import { NodeCtx, ceilDiv, inBuf, int } from './builder.js';
+import { NodeCtx, ceilDiv, inBuf } from './builder.js';
 import { chooseChunks, partialsBuffer, sumPartialsKernel } from './split-reduce.js';
 import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
 import { winogradKernels } from './conv2d-winograd.js';
 import { Tile, isWinograd, makeTiledKernel, range, spill, tileName } from './tiles.js';
+import { attrsOf } from '../../ir/op-registry.js';
+
+/** The node's attributes (ir/ops/conv.ts). */
+const convAttrs = (c: NodeCtx) => attrsOf(c.node, 'conv2d_bwd_weight');
 
 const WG = 32;
 
 export function conv2dBwdWeightKernels(c: NodeCtx, tile: Tile): Kernel[] {
   const [N, C, H, W] = c.inTypes[1].shape, [O, , KH, KW] = c.node.type.shape, [, , OH, OW] = c.inTypes[0].shape;
-  const s = int(c, 'stride'), pad = int(c, 'pad');
+  const s = convAttrs(c).stride, pad = convAttrs(c).pad;
   const cols = C * KH * KW, total = O * cols;
   const masked = pad > 0; // without padding every tap is inside the input: no masks
   const name = `conv2d_bwd_weight${masked ? '' : '_nopad'}_${tileName(tile)}`;

@@ -28,9 +28,14 @@
  * taken back to the 3×3 taps, and the usual fixed-order sum of partials with the quantize epilogue (split-reduce.ts).
  */
 import { Kernel } from '../kernel.js';
-import { BufferDecl, NodeCtx, ParamValues, ceilDiv, epilogue, inBuf, int, outBuf, scratchRef } from './builder.js';
+import { BufferDecl, NodeCtx, ParamValues, ceilDiv, epilogue, inBuf, outBuf, scratchRef } from './builder.js';
 import { chooseChunks, partialsBuffer, sumPartialsKernel } from './split-reduce.js';
 import { WinogradTile, makeTiledKernel, range, spill, tileName, winogradApplies } from './tiles.js';
+import { attrsOf } from '../../ir/op-registry.js';
+
+/** The node's attributes (ir/ops/conv.ts). */
+const convAttrs = (c: NodeCtx) => attrsOf(c.node, 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight');
+const isConv = (c: NodeCtx) => c.node.op === 'conv2d' || c.node.op === 'conv2d_bwd_data' || c.node.op === 'conv2d_bwd_weight';
 
 const WG = 64;
 /** Scratch indices of the forward and input-gradient passes: transformed filters, input tiles, the α² products. */
@@ -106,8 +111,8 @@ export function winogradKernels(c: NodeCtx, tile: WinogradTile): Kernel[] {
   const f = tile.kind === 'wino4' ? F4 : F2, E = f.alpha * f.alpha;
   if (op === 'conv2d_bwd_weight') return weightGradKernels(c, tile, f);
   const wShape = c.inTypes[1].shape;
-  if (!winogradApplies(op, wShape.slice(2), int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${op})`);
-  const pad = int(c, 'pad');
+  if (!isConv(c) || !winogradApplies(op, wShape.slice(2), convAttrs(c).stride)) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${op})`);
+  const pad = convAttrs(c).pad;
   let conv: WinoConv;
   if (op === 'conv2d') {
     const [N, C, H, W] = c.inTypes[0].shape, [O] = wShape, [, , OH, OW] = c.node.type.shape;
@@ -380,8 +385,8 @@ function weightGradKernels(c: NodeCtx, tile: WinogradTile, f: WinoF): Kernel[] {
   const { m, n: nt } = tile;
   const [N, O, OH, OW] = c.inTypes[0].shape, [, C, H, W] = c.inTypes[1].shape;
   const kHW = c.node.type.shape.slice(2);
-  if (!winogradApplies(c.node.op, kHW, int(c, 'stride'))) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${c.node.op})`);
-  const params = tileParams({ n: N, ci: C, h: H, w: W, ko: O, oh: OH, ow: OW, pad: int(c, 'pad') }, f.r);
+  if (!isConv(c) || !winogradApplies(c.node.op, kHW, convAttrs(c).stride)) throw new Error(`wino tiles need a 3×3 stride-1 convolution (%${c.node.id} ${c.node.op})`);
+  const params = tileParams({ n: N, ci: C, h: H, w: W, ko: O, oh: OH, ow: OW, pad: convAttrs(c).pad }, f.r);
   const { ntiles } = params;
   const E = f.alpha * f.alpha;
   const lanes = wgradLanes(C, nt), ob = ceilDiv(O, m), cg = ceilDiv(C, lanes * nt);

@@ -12,10 +12,14 @@
  * The quantize epilogue (builder.epilogue) is applied in the final store. Shapes, stride and padding are params.
  */
 import { Kernel } from '../kernel.js';
-import { BufferDecl, NodeCtx, ceilDiv, epilogue, inBuf, int, outBuf } from './builder.js';
+import { BufferDecl, NodeCtx, ceilDiv, epilogue, inBuf, outBuf } from './builder.js';
 import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
 import { winogradKernels } from './conv2d-winograd.js';
 import { Tile, isWinograd, makeTiledKernel, range, spill, tileName } from './tiles.js';
+import { attrsOf } from '../../ir/op-registry.js';
+
+/** The node's attributes (ir/ops/conv.ts). */
+const convAttrs = (c: NodeCtx) => attrsOf(c.node, 'conv2d');
 
 const WG = 64;
 
@@ -28,8 +32,8 @@ export function conv2dKernels(c: NodeCtx, tile: Tile): Kernel[] {
   buffers.push(outBuf(c));
   const np = N * OH * OW;
   // Without padding every tap is inside the input (iy ≤ (OH−1)·s + KH−1 < H), so the masks can go.
-  const masked = int(c, 'pad') > 0;
-  const params = { c: C, h: H, w: W, o: O, oh: OH, ow: OW, kh: KH, kw: KW, stride: int(c, 'stride'), pad: int(c, 'pad'), np };
+  const masked = convAttrs(c).pad > 0;
+  const params = { c: C, h: H, w: W, o: O, oh: OH, ow: OW, kh: KH, kw: KW, stride: convAttrs(c).stride, pad: convAttrs(c).pad, np };
   const name = `conv2d${hasBias ? '_bias' : ''}${masked ? '' : '_nopad'}_${tileName(tile)}`;
   const flops = 2 * np * O * C * KH * KW;
   const biasOf = (o: string) => (hasBias ? ` + bias[${o}]` : '');

@@ -4,19 +4,20 @@
  * and the gradient (the same op on the error) reuses it.
  */
 import { Kernel } from '../kernel.js';
+import { attrsOf } from '../../ir/op-registry.js';
 import { DROPOUT_STREAM, dropoutThreshold } from '../../ir/ops/index.js';
 import { mergeWgslDecls } from '../quant/wgsl.js';
 import { NodeCtx, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel } from './builder.js';
 
 export function dropoutKernels(c: NodeCtx): Kernel[] {
   const ep = epilogue(c);
-  const p = c.node.attrs.p as number;
+  const { p, key } = attrsOf(c.node, 'dropout');
   // a stochastic quantize epilogue brings the generator's functions already
   const rng = ep.decls.includes('fn lpc_random_bits') ? '' : mergeWgslDecls({ chunks: ['lpc_pcg4d', 'lpc_random_bits'] }) + '\n';
   return [makeKernel({
     name: 'dropout',
     buffers: [inBuf(c, 0, 'x'), outBuf(c)],
-    params: { thr: dropoutThreshold(p), rid: (DROPOUT_STREAM + (c.node.attrs.key as number)) >>> 0, scale: ['f32', Math.fround(1 / (1 - p))] },
+    params: { thr: dropoutThreshold(p), rid: (DROPOUT_STREAM + key) >>> 0, scale: ['f32', Math.fround(1 / (1 - p))] },
     invocations: outNumel(c),
     workgroup: ewWorkgroup(c.variant),
     usesStep: true,

@@ -2,7 +2,7 @@
  * Kernels for one IR node. Sources (input, state) and views (reshape, which aliases its input's buffer) need none;
  * every elementwise op of the op table goes through the one elementwise generator; everything else has a
  * generator here. The variant picks tunings for the device class (register-blocked everywhere today; split
- * reductions aim for more invocations on GPUs). A node's quantize epilogue (qfmt) is fused into its generator's
+ * reductions aim for more invocations on GPUs). A node's epilogue quantizer (ir/epilogue.ts) is fused into its generator's
  * final store for fixed and float; for bfp and minmax the generator stores raw values while tracking the block
  * statistics, and the in-place quantize kernel appended here rounds them.
  */

@@ -9,7 +9,7 @@
  * A scheduled width is read from the step uniform, so one pipeline serves every width.
  */
 import { MinmaxFormat } from '../../ir/quant/minmax.js';
-import { Rounding } from '../../ir/format.js';
+import { attrsOf } from '../../ir/op-registry.js';
 import { mergeWgslDecls } from '../quant/wgsl.js';
 import { Kernel } from '../kernel.js';
 import { NodeCtx, ParamValues, ceilDiv, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, scratchRef } from './builder.js';
@@ -62,7 +62,7 @@ export function minmaxQparamsKernels(c: NodeCtx): Kernel[] {
 }
 
 export function minmaxRunningUpdateKernels(c: NodeCtx): Kernel[] {
-  const f = c.node.attrs.fmt as MinmaxFormat, m = c.node.attrs.momentum as number;
+  const a = attrsOf(c.node, 'minmax_running_update'), f = a.fmt as MinmaxFormat, m = a.momentum;
   const params: ParamValues = { keep: ['f32', Math.fround(1 - m)], mom: ['f32', Math.fround(m)] };
   const bits = widthOf(f, params);
   const ep = epilogue(c);
@@ -78,7 +78,7 @@ export function minmaxRunningUpdateKernels(c: NodeCtx): Kernel[] {
 }
 
 export function minmaxQuantizeKernels(c: NodeCtx): Kernel[] {
-  const f = c.node.attrs.fmt as MinmaxFormat, rounding = c.node.attrs.rounding as Rounding;
+  const a = attrsOf(c.node, 'minmax_quantize'), f = a.fmt as MinmaxFormat, rounding = a.rounding;
   const stoch = rounding === 'stochastic';
   const n = numel(c.inTypes[0].shape);
   const params: ParamValues = { n };

@@ -10,8 +10,12 @@
 import { numel } from '../../ir/types.js';
 import { Kernel } from '../kernel.js';
 import {
-  BufferDecl, Epilogue, NEG_INF, NEG_INF_PARAM, NodeCtx, ParamValues, epilogue, ewWorkgroup, inBuf, int, makeKernel, outBuf, outNumel,
+  BufferDecl, Epilogue, NEG_INF, NEG_INF_PARAM, NodeCtx, ParamValues, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel,
 } from './builder.js';
+import { attrsOf } from '../../ir/op-registry.js';
+
+/** The node's attributes (ir/ops/pool.ts). */
+const poolAttrs = (c: NodeCtx) => attrsOf(c.node, 'maxpool', 'avgpool', 'maxpool_bwd', 'avgpool_bwd');
 
 /** Every pool kernel: inputs, then the node's output, stored through its quantize epilogue (`q(value, index)`). */
 function poolKernel(c: NodeCtx, name: string, inputs: BufferDecl[], params: ParamValues, invocations: number,
@@ -24,7 +28,7 @@ function poolKernel(c: NodeCtx, name: string, inputs: BufferDecl[], params: Para
 }
 
 function poolParams(c: NodeCtx, x: number[], y: number[]) {
-  return { h: x[2], w: x[3], oh: y[2], ow: y[3], k: int(c, 'k'), stride: int(c, 'stride') };
+  return { h: x[2], w: x[3], oh: y[2], ow: y[3], k: poolAttrs(c).k, stride: poolAttrs(c).stride };
 }
 
 const OUTPUT_POS = `
@@ -85,7 +89,7 @@ const CELL = `
   let x1 = select(x0 + P.stride, P.w, ox + 1u == P.ow);
   let d = DY[t];`;
 
-function disjoint(c: NodeCtx): boolean { return int(c, 'stride') >= int(c, 'k'); }
+function disjoint(c: NodeCtx): boolean { return poolAttrs(c).stride >= poolAttrs(c).k; }
 
 export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
   const params = poolParams(c, c.inTypes[1].shape, c.inTypes[0].shape);

@@ -8,6 +8,7 @@
  * via `clears`), then the elementwise quantizer reading its block's max.
  */
 import { Format, Rounding } from '../../ir/format.js';
+import { attrsOf } from '../../ir/op-registry.js';
 import type { BlockLayout } from '../../ir/quant/layout.js';
 import { numel } from '../../ir/types.js';
 import { mergeWgslDecls, wgslBlockIndex } from '../quant/wgsl.js';
@@ -34,7 +35,7 @@ export interface QuantJob {
 
 /** The quantize op: its input into its own buffer. */
 export function quantizeKernels(c: NodeCtx): Kernel[] {
-  const fmt = c.node.attrs.fmt as Format, rounding = c.node.attrs.rounding as Rounding;
+  const { fmt, rounding } = attrsOf(c.node, 'quantize');
   if (isBlockFormat(fmt) && onePassFits(fmt, c.inTypes[0].shape)) {
     return [onePassBlockKernel({
       name: 'quantize', fmt, rounding, tensorId: c.node.id, shape: c.inTypes[0].shape,
@@ -44,7 +45,7 @@ export function quantizeKernels(c: NodeCtx): Kernel[] {
   }
   return quantizerKernels(c, {
     src: nodeRef(c.node.inputs[0]), dst: nodeRef(c.node.id), shape: c.inTypes[0].shape,
-    fmt: c.node.attrs.fmt as Format, rounding: c.node.attrs.rounding as Rounding, tensorId: c.node.id, scratch: 0,
+    fmt, rounding, tensorId: c.node.id, scratch: 0,
   });
 }
 
@@ -186,7 +187,7 @@ export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
   }
   // the node's qpost follows its quantizer (identity without one; its operands are the node's post-op bindings)
   const after = qpostOf(c);
-  if (c.node.attrs.qpost !== undefined) buffers.push(...postOps(c).buffers);
+  if (c.node.epi?.qpost) buffers.push(...postOps(c).buffers);
   // Four elements per invocation (per-invocation overhead dominates on CPU drivers): elements 4t…4t+3 are the four
   // words of one hash of counter t (ir/quant/rng.ts), computed once.
   const stoch = j.rounding === 'stochastic';

@@ -20,6 +20,7 @@
  */
 import { Kernel } from '../kernel.js';
 import { Graph, Node } from '../../ir/graph.js';
+import { attrsOf } from '../../ir/op-registry.js';
 import { BufferDecl, Epilogue, ParamValues, Variant, assembleKernel } from './builder.js';
 
 export type Tile =
@@ -100,7 +101,8 @@ export function winogradApplies(op: string, kernelHW: readonly number[], stride:
 export function tileFits(g: Graph, node: Node, tile: Tile): boolean {
   if (tile.kind === 'smem') return smemDispatchFits(gemmDims(g, node), tile.b);
   if (!isWinograd(tile)) return true;
-  return winogradApplies(node.op, filterShape(g, node).slice(2), node.attrs.stride as number);
+  if (node.op !== 'conv2d' && node.op !== 'conv2d_bwd_data' && node.op !== 'conv2d_bwd_weight') return false;
+  return winogradApplies(node.op, filterShape(g, node).slice(2), attrsOf(node, node.op).stride);
 }
 
 /**
@@ -188,7 +190,8 @@ export function shapeClass(g: Graph, node: Node): string {
   if (node.op === 'linear' || node.op === 'conv2d') parts.push(node.inputs.length > 2 ? 'bias' : 'nobias');
   if (node.op.startsWith('conv2d')) {
     const w = filterShape(g, node);
-    parts.push(`k${w[2]}x${w[3]}`, `s${a.stride}`, `p${(a.pad as number) > 0 ? 1 : 0}`);
+    const { stride, pad } = attrsOf(node, 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight');
+    parts.push(`k${w[2]}x${w[3]}`, `s${stride}`, `p${pad > 0 ? 1 : 0}`);
   }
   parts.push(`m${pow2(d.m)}`, `n${pow2(d.n)}`, `k${pow2(d.k)}`);
   return parts.join(' ');

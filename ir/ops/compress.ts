@@ -1,11 +1,30 @@
 /** Saved-activation compression (DIVISION, ReLU masks, max-pool argmax, narrow formats) and decompression. */
-import type { Arr } from '../op-registry.js';
+import type { Arr, AttrsOf } from '../op-registry.js';
 import { def } from './epilogue.js';
-import { f32, int, need, poolInfer, str } from './helpers.js';
-import { Format } from '../format.js';
+import { f32, need, poolInfer, str } from './helpers.js';
 import { numel, shapeEq, tensorType } from '../types.js';
 import { argmaxCompress, divisionCompress, divisionDecompress, divisionLayout, maskCompress } from '../quant/division.js';
 import { formatCompress, formatDecompress, saveFormatError, saveWords } from '../quant/save.js';
+
+// attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
+const DIVISION_COMPRESS = { block: 'int', bits: 'int', with_input: 'bool' } as const;
+const DIVISION_DECOMPRESS = { block: 'int', bits: 'int', shape: 'ints' } as const;
+const MASK_DECOMPRESS = { shape: 'ints' } as const;
+const ARGMAX_COMPRESS = { k: 'int', stride: 'int' } as const;
+const MAXPOOL_BWD_ARGMAX = { k: 'int', stride: 'int', in_shape: 'ints' } as const;
+const FORMAT_COMPRESS = { fmt: 'format' } as const;
+const FORMAT_DECOMPRESS = { fmt: 'format', shape: 'ints' } as const;
+declare module '../op-registry.js' {
+  interface OpAttrs {
+    division_compress: AttrsOf<typeof DIVISION_COMPRESS, 'with_input'>;
+    division_decompress: AttrsOf<typeof DIVISION_DECOMPRESS>;
+    mask_decompress: AttrsOf<typeof MASK_DECOMPRESS>;
+    argmax_compress: AttrsOf<typeof ARGMAX_COMPRESS>;
+    maxpool_bwd_argmax: AttrsOf<typeof MAXPOOL_BWD_ARGMAX>;
+    format_compress: AttrsOf<typeof FORMAT_COMPRESS>;
+    format_decompress: AttrsOf<typeof FORMAT_DECOMPRESS>;
+  }
+}
 
 // ---------- saved-activation compression (DIVISION; ir/quant/division.ts, passes/compress.ts) ----------
 /** Packed u32 words in an interpreter value (float32 storage keeps the bit patterns; float64 holds them as numbers). */
@@ -22,22 +41,22 @@ const words = (n: number) => tensorType([n], 'u32');
  * (passes/fuse-compress.ts): its kernel also computes x (a bn_apply, whose node then has no kernel); same values.
  */
 def({
-  name: 'division_compress', arity: 1, attrs: { block: 'int', bits: 'int', with_input: 'bool' }, optional: ['with_input'],
+  name: 'division_compress', arity: 1, attrs: DIVISION_COMPRESS, optional: ['with_input'],
   infer: (t, a) => {
-    const l = divisionLayout(t[0].shape, int(a, 'block'), int(a, 'bits'));
+    const l = divisionLayout(t[0].shape, a.block, a.bits);
     need(!!l, `division_compress: ${str(t[0].shape)} is not compressible (needs [B, C, H, W] with H > 1, W ≥ the window, bits dividing 32)`);
     return words(l!.words);
   },
-  cpu: (ins, out, c) => writeWords(out, divisionCompress(ins[0], c.inTypes[0].shape, int(c.attrs, 'block'), int(c.attrs, 'bits'), c.rng)),
+  cpu: (ins, out, c) => writeWords(out, divisionCompress(ins[0], c.inTypes[0].shape, c.attrs.block, c.attrs.bits, c.rng)),
 });
 def({
-  name: 'division_decompress', arity: 1, attrs: { block: 'int', bits: 'int', shape: 'ints' },
+  name: 'division_decompress', arity: 1, attrs: DIVISION_DECOMPRESS,
   infer: (t, a) => {
-    const l = divisionLayout(a.shape as number[], int(a, 'block'), int(a, 'bits'));
-    need(!!l && t[0].dtype === 'u32' && t[0].shape[0] === l.words, `division_decompress: ${str(t[0].shape)} words do not hold ${str(a.shape as number[])}`);
-    return f32(a.shape as number[]);
+    const l = divisionLayout(a.shape, a.block, a.bits);
+    need(!!l && t[0].dtype === 'u32' && t[0].shape[0] === l.words, `division_decompress: ${str(t[0].shape)} words do not hold ${str(a.shape)}`);
+    return f32(a.shape);
   },
-  cpu: (ins, out, c) => divisionDecompress(readWords(ins[0]), c.attrs.shape as number[], int(c.attrs, 'block'), int(c.attrs, 'bits'), out),
+  cpu: (ins, out, c) => divisionDecompress(readWords(ins[0]), c.attrs.shape, c.attrs.block, c.attrs.bits, out),
 });
 /** ReLU's saved form: the 1-bit mask x > 0, 32 per word. */
 def({
@@ -47,10 +66,10 @@ def({
 });
 /** The mask as 1.0 (x > 0) / 0.0: relu_bwd(dy, mask) equals relu_bwd(dy, x). */
 def({
-  name: 'mask_decompress', arity: 1, attrs: { shape: 'ints' },
+  name: 'mask_decompress', arity: 1, attrs: MASK_DECOMPRESS,
   infer: (t, a) => {
-    need(t[0].dtype === 'u32' && t[0].shape[0] === Math.ceil(numel(a.shape as number[]) / 32), `mask_decompress: ${str(t[0].shape)} words do not hold ${str(a.shape as number[])}`);
-    return f32(a.shape as number[]);
+    need(t[0].dtype === 'u32' && t[0].shape[0] === Math.ceil(numel(a.shape) / 32), `mask_decompress: ${str(t[0].shape)} words do not hold ${str(a.shape)}`);
+    return f32(a.shape);
   },
   cpu: (ins, out) => {
     const w = readWords(ins[0]);
@@ -59,26 +78,26 @@ def({
 });
 /** Max pooling's saved form: the argmax offset ky·k + kx of each window (first maximum), 8 bits, 4 per word. */
 def({
-  name: 'argmax_compress', arity: 1, attrs: { k: 'int', stride: 'int' },
+  name: 'argmax_compress', arity: 1, attrs: ARGMAX_COMPRESS,
   infer: (t, a) => {
-    need(int(a, 'k') <= 16, `argmax_compress: a ${int(a, 'k')}×${int(a, 'k')} window does not fit 8 bits`);
+    need(a.k <= 16, `argmax_compress: a ${a.k}×${a.k} window does not fit 8 bits`);
     return words(Math.ceil(numel(poolInfer(t, a, 'maxPool').shape) / 4));
   },
-  cpu: (ins, out, c) => writeWords(out, argmaxCompress(ins[0], c.inTypes[0].shape, int(c.attrs, 'k'), int(c.attrs, 'stride'),
+  cpu: (ins, out, c) => writeWords(out, argmaxCompress(ins[0], c.inTypes[0].shape, c.attrs.k, c.attrs.stride,
     poolInfer(c.inTypes, c.attrs, 'maxPool').shape)),
 });
 /** maxpool_bwd from the saved argmax: dx[window argmax] += dy, windows in row-major order. */
 def({
-  name: 'maxpool_bwd_argmax', arity: 2, attrs: { k: 'int', stride: 'int', in_shape: 'ints' },
+  name: 'maxpool_bwd_argmax', arity: 2, attrs: MAXPOOL_BWD_ARGMAX,
   infer: (t, a) => {
-    const o = poolInfer([f32(a.in_shape as number[])], a, 'maxPool').shape;
+    const o = poolInfer([f32(a.in_shape)], a, 'maxPool').shape;
     need(shapeEq(t[0].shape, o) && t[1].dtype === 'u32' && t[1].shape[0] === Math.ceil(numel(o) / 4), `maxpool_bwd_argmax: inputs do not match ${str(o)}`);
-    return f32(a.in_shape as number[]);
+    return f32(a.in_shape);
   },
   cpu: (ins, out, c) => {
     const [dy] = ins, idx = readWords(ins[1]);
     const [N, C, H, W] = c.type.shape, [, , OH, OW] = c.inTypes[0].shape;
-    const k = int(c.attrs, 'k'), s = int(c.attrs, 'stride');
+    const k = c.attrs.k, s = c.attrs.stride;
     out.fill(0);
     for (let nc = 0; nc < N * C; nc++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
       const o = (nc * OH + oy) * OW + ox, a = (idx[o >> 2] >>> ((o & 3) * 8)) & 0xff;
@@ -89,22 +108,22 @@ def({
 /** Saved activations in a narrow format (save=fp16|bf16|float<e,m>|fixed<wl,fl>; ir/quant/save.ts): nearest
  *  rounding, the codes packed 4 (≤ 8 bits) or 2 (≤ 16 bits) per u32 word; any shape. */
 def({
-  name: 'format_compress', arity: 1, attrs: { fmt: 'format' },
+  name: 'format_compress', arity: 1, attrs: FORMAT_COMPRESS,
   infer: (t, a) => {
-    const e = saveFormatError(a.fmt as Format);
+    const e = saveFormatError(a.fmt);
     need(!e, `format_compress: ${e}`);
-    return words(saveWords(a.fmt as Format, numel(t[0].shape)));
+    return words(saveWords(a.fmt, numel(t[0].shape)));
   },
-  cpu: (ins, out, c) => writeWords(out, formatCompress(ins[0], c.attrs.fmt as Format)),
+  cpu: (ins, out, c) => writeWords(out, formatCompress(ins[0], c.attrs.fmt)),
 });
 def({
-  name: 'format_decompress', arity: 1, attrs: { fmt: 'format', shape: 'ints' },
+  name: 'format_decompress', arity: 1, attrs: FORMAT_DECOMPRESS,
   infer: (t, a) => {
-    const e = saveFormatError(a.fmt as Format);
+    const e = saveFormatError(a.fmt);
     need(!e, `format_decompress: ${e}`);
-    const n = numel(a.shape as number[]);
-    need(t[0].dtype === 'u32' && t[0].shape[0] === saveWords(a.fmt as Format, n), `format_decompress: ${str(t[0].shape)} words do not hold ${str(a.shape as number[])}`);
-    return f32(a.shape as number[]);
+    const n = numel(a.shape);
+    need(t[0].dtype === 'u32' && t[0].shape[0] === saveWords(a.fmt, n), `format_decompress: ${str(t[0].shape)} words do not hold ${str(a.shape)}`);
+    return f32(a.shape);
   },
-  cpu: (ins, out, c) => formatDecompress(readWords(ins[0]), c.attrs.fmt as Format, out.length, out),
+  cpu: (ins, out, c) => formatDecompress(readWords(ins[0]), c.attrs.fmt, out.length, out),
 });

@@ -1,6 +1,17 @@
 /** Dense ops: linear, matmul, and the reductions of their gradients. */
 import { def } from './epilogue.js';
-import { chanDims, f32, int, need, str } from './helpers.js';
+import { chanDims, f32, need, str } from './helpers.js';
+import type { AttrsOf } from '../op-registry.js';
+
+// attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
+const MATMUL = { ta: 'bool', tb: 'bool' } as const;
+const ROW = { index: 'int' } as const;
+declare module '../op-registry.js' {
+  interface OpAttrs {
+    matmul: AttrsOf<typeof MATMUL>;
+    row: AttrsOf<typeof ROW>;
+  }
+}
 
 // ---------- dense ----------
 /** y = x·Wᵀ + b, x [N,K], W [O,K], b [O]. */
@@ -30,7 +41,7 @@ def({
 });
 /** C = op(A)·op(B), op = transpose when ta/tb. */
 def({
-  name: 'matmul', arity: 2, attrs: { ta: 'bool', tb: 'bool' },
+  name: 'matmul', arity: 2, attrs: MATMUL,
   infer: (t, a) => {
     const [m, k1] = a.ta ? [t[0].shape[1], t[0].shape[0]] : t[0].shape;
     const [k2, n] = a.tb ? [t[1].shape[1], t[1].shape[0]] : t[1].shape;
@@ -65,14 +76,14 @@ def({
 
 /** Row `index` of a [R, C] value (the rows of bn_bwd_sums are BN's parameter gradients). */
 def({
-  name: 'row', arity: 1, attrs: { index: 'int' },
+  name: 'row', arity: 1, attrs: ROW,
   infer: (t, a) => {
-    const i = int(a, 'index');
+    const i = a.index;
     need(t[0].shape.length === 2 && i >= 0 && i < t[0].shape[0], `row ${i} of ${str(t[0].shape)}: expected a 2-D value with more than ${i} rows`);
     return f32([t[0].shape[1]]);
   },
   cpu: (ins, out, c) => {
-    const C = c.type.shape[0], i = c.attrs.index as number;
+    const C = c.type.shape[0], i = c.attrs.index;
     for (let k = 0; k < C; k++) out[k] = ins[0][i * C + k];
   },
 });

@@ -2,11 +2,20 @@
  * Elementwise ops: one scalar formula (`ew.cpu`) per op, shared by the CPU interpreter and the post-op evaluator
  * (ir/post.ts); codegen/ew-wgsl.ts spells each in WGSL. And dropout.
  */
-import type { AttrKind, OpDef } from '../op-registry.js';
+import type { AttrSchema, AttrsOf, GradCtx } from '../op-registry.js';
 import { def } from './epilogue.js';
 import { f32, need, str } from './helpers.js';
 import { TensorType, numel, shapeEq } from '../types.js';
 import { randomBitsArray } from '../quant/rng.js';
+
+// attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
+const DROPOUT = { p: 'float', key: 'int' } as const;
+const CONST = { c: 'float' } as const;
+declare module '../op-registry.js' {
+  interface OpAttrs {
+    dropout: AttrsOf<typeof DROPOUT>; scale: AttrsOf<typeof CONST>; add_const: AttrsOf<typeof CONST>;
+  }
+}
 
 // ---------- elementwise ----------
 function ewInfer(t: TensorType[], scalarInputs: number[] = []): TensorType {
@@ -15,8 +24,11 @@ function ewInfer(t: TensorType[], scalarInputs: number[] = []): TensorType {
   for (const i of scalarInputs) need(numel(t[i].shape) === 1, `expected a scalar [1], got ${str(t[i].shape)}`);
   return f32(main[0].shape);
 }
-function defEw(name: string, arity: number, ew: NonNullable<OpDef['ew']>, grad?: OpDef['grad'], attrs: Record<string, AttrKind> = {}): void {
-  def({
+function defEw<const S extends AttrSchema = {}>(
+  name: string, arity: number, ew: { cpu(v: number[], a: AttrsOf<S>): number; scalarInputs?: number[] },
+  grad?: (g: GradCtx<AttrsOf<S>>) => (number | null)[], attrs: S = {} as S,
+): void {
+  def<S>({
     name, arity, attrs, ew, grad,
     infer: (t) => ewInfer(t, ew.scalarInputs),
     cpu: (ins, out, c) => {
@@ -33,14 +45,14 @@ defEw('add', 2, { cpu: ([a, b]) => a + b }, (g) => [g.dy, g.dy]);
 defEw('sub', 2, { cpu: ([a, b]) => a - b }, (g) => [g.dy, g.add('scale', [g.dy], { c: -1 })]);
 defEw('mul', 2, { cpu: ([a, b]) => a * b },
   (g) => [g.add('mul', [g.dy, g.x[1]]), g.add('mul', [g.dy, g.x[0]])]);
-defEw('scale', 1, { cpu: ([a], t) => a * (t.c as number) },
-  (g) => [g.add('scale', [g.dy], { c: g.attrs.c })], { c: 'float' });
+defEw('scale', 1, { cpu: ([a], t) => a * t.c },
+  (g) => [g.add('scale', [g.dy], { c: g.attrs.c })], CONST);
 defEw('mul_scalar', 2, { cpu: ([a, s]) => a * s, scalarInputs: [1] });
 // the optimizers' arithmetic (Adam): constants are f32 (codegen/ew-wgsl.ts wgslF32), so CPU and WGSL multiply/add the same values
 defEw('div', 2, { cpu: ([a, b]) => a / b });
 defEw('div_scalar', 2, { cpu: ([a, s]) => a / s, scalarInputs: [1] });
 defEw('sqrt', 1, { cpu: ([a]) => Math.sqrt(a) });
-defEw('add_const', 1, { cpu: ([a], t) => a + Math.fround(t.c as number) }, undefined, { c: 'float' });
+defEw('add_const', 1, { cpu: ([a], t) => a + Math.fround(t.c) }, undefined, CONST);
 // relu_bwd reads relu's output (y > 0 exactly where x > 0), so relu's input can fold relu into its producer
 defEw('relu', 1, { cpu: ([a]) => (a > 0 ? a : 0) }, (g) => [g.add('relu_bwd', [g.dy, g.y])]);
 defEw('relu_bwd', 2, { cpu: ([d, x]) => (x > 0 ? d : 0) });
@@ -56,14 +68,14 @@ export const dropoutThreshold = (p: number) => Math.floor(p * 16777216);
  * Its gradient is the same op on the error: the same bits, so the same mask.
  */
 def({
-  name: 'dropout', arity: 1, attrs: { p: 'float', key: 'int' },
+  name: 'dropout', arity: 1, attrs: DROPOUT,
   infer: (t, a) => {
-    need((a.p as number) >= 0 && (a.p as number) < 1, `dropout p must be in [0, 1), got ${a.p}`);
+    need(a.p >= 0 && a.p < 1, `dropout p must be in [0, 1), got ${a.p}`);
     return f32(t[0].shape);
   },
   cpu: (ins, out, c) => {
-    const p = c.attrs.p as number, thr = dropoutThreshold(p), scale = Math.fround(1 / (1 - p));
-    const r = randomBitsArray(c.rng.seed >>> 0, c.rng.step >>> 0, (DROPOUT_STREAM + (c.attrs.key as number)) >>> 0, out.length);
+    const p = c.attrs.p, thr = dropoutThreshold(p), scale = Math.fround(1 / (1 - p));
+    const r = randomBitsArray(c.rng.seed >>> 0, c.rng.step >>> 0, (DROPOUT_STREAM + c.attrs.key) >>> 0, out.length);
     const round = out instanceof Float32Array ? Math.fround : (v: number) => v;
     for (let i = 0; i < out.length; i++) out[i] = (r[i] >>> 8) >= thr ? round(ins[0][i] * scale) : 0;
   },

@@ -1,5 +1,4 @@
 /** Shape helpers shared by the op families (ir/ops/*.ts). */
-import type { Attrs } from '../graph.js';
 import { Format, F32 } from '../format.js';
 import { TensorType, tensorType } from '../types.js';
 
@@ -7,7 +6,9 @@ import { TensorType, tensorType } from '../types.js';
 export const f32 = (shape: number[], fmt: Format = F32) => tensorType(shape, 'f32', fmt);
 export function need(cond: boolean, msg: string): void { if (!cond) throw new Error(msg); }
 export const str = (s: number[]) => `[${s.join(', ')}]`;
-export const int = (a: Attrs, k: string) => a[k] as number;
+/** @deprecated an op's rules get their attributes typed from its schema (`a.stride`); kept so branches that still
+ *  call it merge cleanly. */
+export const int = (a: Record<string, unknown>, k: string) => a[k] as number;
 
 export function convOutSize(h: number, k: number, stride: number, pad: number): number {
   return Math.floor((h + 2 * pad - k) / stride) + 1;
@@ -21,10 +22,13 @@ export function chanDims(shape: number[]): { n: number; c: number; hw: number } 
 }
 
 /** Output shape of max/avg pooling (also the argmax compression of max pooling). */
-export function poolInfer(t: TensorType[], a: Attrs, op: string): TensorType {
+/** A pooling window's attributes. */
+export interface PoolAttrs { k: number; stride: number }
+
+export function poolInfer(t: TensorType[], a: PoolAttrs, op: string): TensorType {
   const x = t[0].shape;
   need(x.length === 4, `${op} expects 4-D input [N, C, H, W], got ${str(x)}`);
-  const k = int(a, 'k'), s = int(a, 'stride');
+  const k = a.k, s = a.stride;
   const oh = poolOutSize(x[2], k, s), ow = poolOutSize(x[3], k, s);
   need(oh > 0 && ow > 0, `${op}: window ${k} is larger than the input ${x[2]}×${x[3]}`);
   return f32([x[0], x[1], oh, ow]);

@@ -13,9 +13,10 @@ import './pool.js';
 import './batchnorm.js';
 import './loss.js';
 import './compress.js';
-export type { Arr, AttrKind, CpuCtx, GradCtx, OpDef } from '../op-registry.js';
-export { allOps, getOp } from '../op-registry.js';
-export { EPILOGUE_ATTRS, QPOST_OPS, epilogueOf, postArgs, takesEpilogue, withoutQuantizer } from './epilogue.js';
+export type { Arr, AttrKind, AttrsOf, CpuCtx, GradCtx, OpAttrs, OpDef, OpName } from '../op-registry.js';
+export { allOps, attrsOf, getOp } from '../op-registry.js';
+export { QPOST_OPS, takesEpilogue } from './epilogue.js';
+export { postArgs, quantOf, withoutQuantizer } from '../epilogue.js';
 export { convOutSize, poolOutSize } from './helpers.js';
 export { DROPOUT_STREAM, dropoutThreshold } from './elementwise.js';
 

@@ -1,11 +1,25 @@
 /** Quantizers: `quantize`, the DSL's `quantize_site`, and CPT's minmax quantizer with running qparams. */
-import type { Attrs } from '../graph.js';
 import { def } from './epilogue.js';
 import { f32, need, str } from './helpers.js';
 import { Format, formatToString } from '../format.js';
 import { numel } from '../types.js';
 import { quantize as quantizeCpu } from '../quant/quantize.js';
 import { MinmaxFormat, minmaxBits, minmaxQparams, minmaxRunningUpdate, quantizeMinmaxWith } from '../quant/minmax.js';
+import type { AttrsOf } from '../op-registry.js';
+
+// attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
+const QUANTIZE = { fmt: 'format', rounding: 'rounding', role: 'string', bwd_fmt: 'format', bwd_rounding: 'rounding' } as const;
+const QUANTIZE_SITE = { fwd: 'string', bwd: 'string' } as const;
+const MINMAX_RUNNING_UPDATE = { momentum: 'float', fmt: 'format' } as const;
+const MINMAX_QUANTIZE = { fmt: 'format', rounding: 'rounding' } as const;
+declare module '../op-registry.js' {
+  interface OpAttrs {
+    quantize: AttrsOf<typeof QUANTIZE, 'bwd_fmt' | 'bwd_rounding'>;
+    quantize_site: AttrsOf<typeof QUANTIZE_SITE, 'fwd' | 'bwd'>;
+    minmax_running_update: AttrsOf<typeof MINMAX_RUNNING_UPDATE>;
+    minmax_quantize: AttrsOf<typeof MINMAX_QUANTIZE>;
+  }
+}
 
 // ---------- quantize (a format is part of the result type) ----------
 /**
@@ -13,19 +27,16 @@ import { MinmaxFormat, minmaxBits, minmaxQparams, minmaxRunningUpdate, quantizeM
  * to `bwd_fmt` (absent: identity). `role` says which policy role placed it (A, E, G, M, ACC, W).
  */
 def({
-  name: 'quantize', arity: 1,
-  attrs: { fmt: 'format', rounding: 'string', role: 'string', bwd_fmt: 'format', bwd_rounding: 'string' },
-  optional: ['bwd_fmt', 'bwd_rounding'],
+  name: 'quantize', arity: 1, attrs: QUANTIZE, optional: ['bwd_fmt', 'bwd_rounding'],
   infer: (t, a) => {
     // a per-axis block format placed by a role on a tensor without that axis: say which role and format
     for (const [f, role] of [[a.fmt, a.role], [a.bwd_fmt, 'E']] as [Format | undefined, string][])
       if (f?.kind === 'bfp' && typeof f.axis === 'number')
         need(f.axis < t[0].shape.length, `precision ${role}=${formatToString(f)}: axis ${f.axis} does not exist in a tensor of shape ${str(t[0].shape)}`);
-    return f32(t[0].shape, a.fmt as Format);
+    return f32(t[0].shape, a.fmt);
   },
   cpu: (ins, out, c) => {
-    const q = quantizeCpu(Float32Array.from(ins[0]), c.inTypes[0].shape, c.attrs.fmt as Format,
-      c.attrs.rounding as 'nearest' | 'stochastic', c.rng);
+    const q = quantizeCpu(Float32Array.from(ins[0]), c.inTypes[0].shape, c.attrs.fmt, c.attrs.rounding, c.rng);
     c.onQuantize?.(ins[0], q);
     out.set(q);
   },
@@ -40,15 +51,15 @@ def({
  * precision spec's formats for those classes, before autodiff, so no later pass sees one.
  */
 def({
-  name: 'quantize_site', arity: 1, attrs: { fwd: 'string', bwd: 'string' }, optional: ['fwd', 'bwd'],
+  name: 'quantize_site', arity: 1, attrs: QUANTIZE_SITE, optional: ['fwd', 'bwd'],
   infer: (t) => f32(t[0].shape, t[0].fmt),
   cpu: (ins, out) => out.set(ins[0]),
   grad: (g) => [g.dy],
 });
 
 // ---------- CPT's activation quantizer with running qparams (ir/quant/minmax.ts, passes/quantize.ts) ----------
-const minmaxTensorFmt = (a: Attrs, op: string): MinmaxFormat => {
-  const f = a.fmt as Format;
+const minmaxTensorFmt = (a: { fmt?: Format }, op: string): MinmaxFormat => {
+  const f = a.fmt;
   need(f?.kind === 'minmax' && f.per === 'tensor', `${op}: fmt must be a per-tensor minmax format (got ${f ? formatToString(f) : 'none'})`);
   return f as MinmaxFormat;
 };
@@ -61,7 +72,7 @@ def({
 /** QuantMeasure's running buffers [zero_point, range]: r ← (1−m)·r + m·batch in f32; unchanged when the width of
  *  `fmt` (the activation format, scheduled or not) is 0 — CPT's conv then skips its quantizer altogether. */
 def({
-  name: 'minmax_running_update', arity: 2, attrs: { momentum: 'float', fmt: 'format' },
+  name: 'minmax_running_update', arity: 2, attrs: MINMAX_RUNNING_UPDATE,
   infer: (t, a) => {
     minmaxTensorFmt(a, 'minmax_running_update');
     need(numel(t[0].shape) === 2 && numel(t[1].shape) === 2, `minmax_running_update expects [2] running and batch qparams, got ${str(t[0].shape)} and ${str(t[1].shape)}`);
@@ -69,13 +80,13 @@ def({
   },
   cpu: (ins, out, c) => {
     if (minmaxBits(c.attrs.fmt as MinmaxFormat, c.rng) === 0) out.set(ins[0]);
-    else minmaxRunningUpdate(ins[0], ins[1], c.attrs.momentum as number, out);
+    else minmaxRunningUpdate(ins[0], ins[1], c.attrs.momentum, out);
   },
 });
 /** x quantized per tensor with given qparams [zero_point, range] (CPT's eval mode: the running buffers), to the
  *  per-tensor minmax `fmt`; straight-through gradient. */
 def({
-  name: 'minmax_quantize', arity: 2, attrs: { fmt: 'format', rounding: 'string' },
+  name: 'minmax_quantize', arity: 2, attrs: MINMAX_QUANTIZE,
   infer: (t, a) => {
     const f = minmaxTensorFmt(a, 'minmax_quantize');
     need(numel(t[1].shape) === 2, `minmax_quantize expects qparams [2] (zero point, range), got ${str(t[1].shape)}`);

@@ -8,6 +8,7 @@ import { Arr, getOp } from '../../ir/ops/index.js';
 import { numel } from '../../ir/types.js';
 import { stepInputValue } from '../../ir/step-inputs.js';
 import type { StepBits } from '../../ir/quant/rng.js';
+import { attrsOf } from '../../ir/op-registry.js';
 
 export type Precision = 'f32' | 'f64';
 export type Feeds = Record<string, ArrayLike<number>>;
@@ -21,7 +22,7 @@ export interface RunResult {
 }
 
 export interface RunHooks {
-  /** Every quantizer's input and output (a quantize node, a minmax_quantize, a qfmt epilogue), with its node. */
+  /** Every quantizer's input and output (a quantize node, a minmax_quantize, an epilogue quantizer), with its node. */
   onQuantize?: (node: Node, input: ArrayLike<number>, output: ArrayLike<number>, values: Arr[]) => void;
   /** Called with each node's value as it is computed; returning true stops the run there (values then ends at it). */
   stopAfter?: (node: Node, value: Arr) => boolean;
@@ -35,8 +36,8 @@ export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<nu
     const size = numel(n.type.shape);
     let v: Arr;
     if (n.op === 'input' || n.op === 'state') {
-      const name = n.attrs.name as string;
-      const src = n.op === 'input' ? feeds[name] ?? stepInputValue(n.attrs, opts.step ?? 0) : state.get(name);
+      const name = attrsOf(n, 'input', 'state').name;
+      const src = n.op === 'input' ? feeds[name] ?? stepInputValue(attrsOf(n, 'input'), opts.step ?? 0) : state.get(name);
       if (!src) throw new Error(`no value for ${n.op} '${name}'`);
       if (src.length !== size) throw new Error(`${n.op} '${name}' expects ${size} values, got ${src.length}`);
       v = alloc(size);
@@ -46,7 +47,7 @@ export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<nu
     } else {
       v = alloc(size);
       getOp(n.op).cpu(n.inputs.map((i) => values[i]), v, {
-        attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type,
+        attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, epi: n.epi,
         rng: { seed: opts.seed ?? 0, step: opts.step ?? 0, tensorId: n.id, ...(opts.bits ? { bits: opts.bits } : {}) },
         ...(opts.onQuantize ? { onQuantize: (i: ArrayLike<number>, o: ArrayLike<number>) => opts.onQuantize!(n, i, o, values) } : {}),
       });

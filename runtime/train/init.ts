@@ -7,6 +7,7 @@
 import { Module } from '../../ir/graph.js';
 import { numel } from '../../ir/types.js';
 import { randomBitsArray } from '../../ir/quant/rng.js';
+import { attrsOf } from '../../ir/op-registry.js';
 
 /** The `step` lane of the generator reserved for initialisation (training steps count from 0 upwards). */
 const INIT_STEP = 0xffffffff;
@@ -17,11 +18,10 @@ export function stateDecls(m: Module): StateDecl[] {
   const seen = new Map<string, StateDecl>();
   for (const g of m.graphs)
     for (const n of g.nodes)
-      if (n.op === 'state' && !seen.has(n.attrs.name as string))
-        seen.set(n.attrs.name as string, {
-          name: n.attrs.name as string, kind: n.attrs.kind as string, shape: n.attrs.shape as number[],
-          init: n.attrs.init as string, bound: n.attrs.bound as number | undefined, std: n.attrs.std as number | undefined,
-        });
+      if (n.op === 'state' && !seen.has(attrsOf(n, 'state').name)) {
+        const { name, kind, shape, init, bound, std } = attrsOf(n, 'state');
+        seen.set(name, { name, kind, shape, init, bound, std });
+      }
   return [...seen.values()];
 }
 

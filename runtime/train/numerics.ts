@@ -34,7 +34,7 @@ export function firstNonFinite(g: Graph, feeds: Feeds, state: Map<string, ArrayL
 
 /** `%12 = linear (role A; reads fc.weight, fc.bias) in graph train at model.ts:7:10` */
 export function describeNode(g: Graph, n: Node): string {
-  const role = n.attrs.role ?? n.attrs.qrole;
+  const role = n.attrs.role ?? n.epi?.q?.role;
   const name = n.attrs.name !== undefined ? ` '${String(n.attrs.name)}'` : '';
   const params = n.inputs.map((i) => g.nodes[i]).filter((p) => p.op === 'state').map((p) => String(p.attrs.name));
   const notes = [...(role !== undefined ? [`role ${String(role)}`] : []), ...(params.length ? [`reads ${params.join(', ')}`] : [])];

@@ -2,7 +2,7 @@
  * `lpc run --quant-stats N`: per quantizer site, how a step's quantization treated its values. Every N steps the
  * training step is rerun on the CPU reference interpreter from the same state, inputs and random key (so stochastic
  * rounding draws the same bits) and every quantizer — a `quantize` node, a `minmax_quantize`, or a quantizer the
- * fuse pass folded into its producer (`qfmt`, role in `qrole`) — reports its input x and output q(x):
+ * fuse pass folded into its producer (its epilogue's `q`, role in `q.role`) — reports its input x and output q(x):
  *
  * - `saturated`: the fraction of its finite inputs beyond the format's range (ir/quant/range.ts), clipped by q;
  * - `flushed`: the fraction of its finite nonzero inputs that became 0;
@@ -18,6 +18,7 @@ import { locToString } from '../../ir/types.js';
 import { saturation } from '../../ir/quant/range.js';
 import { runGraph, Feeds } from '../cpu/interpreter.js';
 import type { StepInfo } from '../backend.js';
+import { attrsOf } from '../../ir/op-registry.js';
 
 export interface QuantCounts { n: number; nonfinite: number; saturated: number; nonzero: number; flushed: number; relErrSum: number; relErrN: number }
 
@@ -47,11 +48,11 @@ export interface SiteRecord {
 export function siteRecord(node: Node, c: QuantCounts): SiteRecord {
   const a = node.attrs;
   const q = node.op === 'quantize' || node.op === 'minmax_quantize';
-  const fmt = (q ? a.fmt : a.qfmt) as Format;
+  const fmt = q ? attrsOf(node, 'quantize', 'minmax_quantize').fmt : node.epi!.q!.fmt;
   const finite = c.n - c.nonfinite;
   return {
     site: siteName(node), node: node.id, op: node.op, ...(node.loc ? { loc: locToString(node.loc) } : {}),
-    fmt: formatToString(fmt), rounding: String((q ? a.rounding : a.qround) ?? 'nearest'),
+    fmt: formatToString(fmt), rounding: String((q ? a.rounding : node.epi?.q?.rounding) ?? 'nearest'),
     n: c.n, saturated: finite ? c.saturated / finite : 0, flushed: c.nonzero ? c.flushed / c.nonzero : 0,
     ...(c.relErrN ? { rel_error: c.relErrSum / c.relErrN } : {}), nonfinite: c.n ? c.nonfinite / c.n : 0,
   };
@@ -59,7 +60,7 @@ export function siteRecord(node: Node, c: QuantCounts): SiteRecord {
 
 /** The role that placed a quantizer (A, E, G, W, M, ACC, site:<fwd>/<bwd>); CPT's evaluation quantizer is A's. */
 export function siteName(node: Node): string {
-  const r = node.attrs.role ?? node.attrs.qrole;
+  const r = node.attrs.role ?? node.epi?.q?.role;
   return r !== undefined ? String(r) : node.op === 'minmax_quantize' ? 'A' : '?';
 }
 
@@ -69,7 +70,7 @@ export function quantStats(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<
   runGraph(g, feeds, state, {
     precision: 'f32', seed: step.seed, step: step.step, bits: step.bits,
     onQuantize: (node, x, q, values) => {
-      const fmt = (node.op === 'quantize' || node.op === 'minmax_quantize' ? node.attrs.fmt : node.attrs.qfmt) as Format;
+      const fmt = node.op === 'quantize' || node.op === 'minmax_quantize' ? attrsOf(node, 'quantize', 'minmax_quantize').fmt : node.epi!.q!.fmt;
       const qparams = node.op === 'minmax_quantize' ? values[node.inputs[1]] : undefined;
       out.push(siteRecord(node, quantCounts(x, q, node.type.shape, fmt, qparams)));
     },

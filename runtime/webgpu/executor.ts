@@ -17,13 +17,14 @@ import { BindContext, bindKernel, encodeLaunches, Launch, STEP_BYTES } from './l
 import { GraphMemoryPlan, ModuleMemoryPlan } from '../../passes/memory.js';
 import { moduleKernels, planModule } from '../memory.js';
 import { TilePicker } from '../../codegen/kernels/tiles.js';
+import { attrsOf, type OpAttrs } from '../../ir/op-registry.js';
 
 interface CompiledGraph {
   graph: Graph;
   dispatches: Launch[];
   inputs: Map<string, GPUBuffer>;
   /** Each input's attributes (step inputs are computed from the step, ir/step-inputs.ts). */
-  inputAttrs: Map<string, Graph['nodes'][number]['attrs']>;
+  inputAttrs: Map<string, OpAttrs['input']>;
   /** (from, to) copies that apply the state updates. */
   updates: [GPUBuffer, GPUBuffer, number][];
   /** Readback staging per output. */
@@ -94,11 +95,11 @@ export class WebGpuBackend implements Backend {
     for (const b of plan?.buffers ?? []) slotOf.set(`${b.node}:${b.scratch ?? ''}`, b.slot);
     for (const n of g.nodes) {
       const bytes = numel(n.type.shape) * 4;
-      if (n.op === 'state') bufs.push(this.stateBuffer(n.attrs.name as string, bytes));
+      if (n.op === 'state') bufs.push(this.stateBuffer(attrsOf(n, 'state').name, bytes));
       else if (n.op === 'reshape') bufs.push(bufs[n.inputs[0]]); // a view: same bytes
       else {
         const b = plan ? this.pool[slotOf.get(`${n.id}:`)!] : this.buffer(bytes, STORAGE, `%${n.id} ${n.op}`);
-        if (n.op === 'input') { inputs.set(n.attrs.name as string, b); inputAttrs.set(n.attrs.name as string, n.attrs); }
+        if (n.op === 'input') { const a = attrsOf(n, 'input'); inputs.set(a.name, b); inputAttrs.set(a.name, a); }
         bufs.push(b);
       }
     }
@@ -164,7 +165,7 @@ export class WebGpuBackend implements Backend {
 
   private stateSizes(): Map<string, number> {
     const m = new Map<string, number>();
-    for (const g of this.m.graphs) for (const n of g.nodes) if (n.op === 'state') m.set(n.attrs.name as string, numel(n.type.shape));
+    for (const g of this.m.graphs) for (const n of g.nodes) if (n.op === 'state') m.set(attrsOf(n, 'state').name, numel(n.type.shape));
     return m;
   }
 

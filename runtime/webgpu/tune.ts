@@ -138,7 +138,7 @@ function standalone(g: Graph, node: Node): { g: Graph; id: number; feeds: Map<nu
     feeds.set(id, Float32Array.from({ length: numel(shape) }, rnd));
     return id;
   });
-  return { g: sg, id: b.add(node.op, ids, withoutQuantizer(node.attrs)), feeds };
+  return { g: sg, id: b.add(node.op, ids, node.attrs, undefined, withoutQuantizer(node.epi)), feeds };
 }
 
 /**

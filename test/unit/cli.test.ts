@@ -300,9 +300,9 @@ describe('lpc CLI: bad input names its place and loses nothing', () => {
       const r = lpc(['run', copy, ...run.slice(2)]);
       expect([r.code, oneLine(r)]).toEqual([1, `lpc: ${copy}: manifest.json: ${msg}; recompile the model`]);
     }
-    // an artifact of the previous format (no options hash): refused with a recompile message
-    fs.writeFileSync(mf, JSON.stringify({ ...m, version: 2, options_sha256: undefined }));
+    // an artifact of the previous format (epilogues as attributes): refused with a recompile message
+    fs.writeFileSync(mf, JSON.stringify({ ...m, version: 3 }));
     const old = lpc(['run', copy, ...run.slice(2)]);
-    expect([old.code, oneLine(old)]).toEqual([1, `lpc: ${copy}: artifact version 2 is not supported (this lpc reads version 3); recompile it`]);
+    expect([old.code, oneLine(old)]).toEqual([1, `lpc: ${copy}: artifact version 3 is not supported (this lpc reads version 4); recompile it`]);
   });
 });

@@ -64,7 +64,7 @@ function cpuOp(op: string, ins: { data: Float32Array | Float64Array; shape: numb
   const n = g.nodes[id];
   const out = new Float32Array(numel(n.type.shape));
   getOp(op).cpu(ins.map((x) => x.data instanceof Float32Array ? x.data : Float32Array.from(x.data)), out,
-    { attrs: n.attrs, inTypes: ids.map((i) => g.nodes[i].type), type: n.type, rng: { seed, step, tensorId } });
+    { attrs: n.attrs, inTypes: ids.map((i) => g.nodes[i].type), type: n.type, epi: n.epi, rng: { seed, step, tensorId } });
   return out;
 }
 const words = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);

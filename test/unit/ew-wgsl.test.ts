@@ -4,7 +4,7 @@
  */
 import { allOps } from '../../ir/ops/index.js';
 import { ewWgsl, hasEwWgsl, wgslF32, wgslPost } from '../../codegen/ew-wgsl.js';
-import { parsePost } from '../../ir/post.js';
+import { parsePost } from '../../ir/parse.js';
 
 test('every elementwise op has a WGSL spelling, and only those', () => {
   const ew = allOps().filter((d) => d.ew).map((d) => d.name);

@@ -17,7 +17,9 @@ import {
 import { PASS_NAMES } from '../../passes/pipeline.js';
 import { runGraph } from '../../runtime/cpu/interpreter.js';
 import { rand } from './helpers.js';
-import { bits, feedsFor, moduleOf, testGraph } from './graph-builder.js';
+import { bits, epiText, feedsFor, moduleOf, testGraph } from './graph-builder.js';
+import { parsePost } from '../../ir/parse.js';
+import type { Epilogue } from '../../ir/epilogue.js';
 
 const FIXED: Format = { kind: 'fixed', wl: 8, fl: 4 };
 const FLOAT: Format = { kind: 'float', exp: 5, man: 2 };
@@ -60,7 +62,7 @@ test('fold-elementwise: a chain folds into the producer as post-ops; a shared va
   const { graph: f, count } = check(foldElementwise, g);
   expect(count).toBe(2);
   expect(ops(f)).toEqual(['input', 'input', 'input', 'linear', 'scale', 'sub']);
-  expect(f.nodes[3].attrs).toMatchObject({ post: 'add($0,relu(x))', post_args: 1 });
+  expect(epiText(f.nodes[3])).toBe('epilogue{post=add($0,relu(x)), args=1}');
   expect(f.nodes[3].inputs).toEqual([x, w, y]);
   expect(f.outputs[0]).toEqual({ name: 'o', node: 3 });
   expect(check(foldElementwise, f).count).toBe(0); // a fixed point
@@ -91,7 +93,7 @@ test('recompute-shared-elementwise: the other users of a quantized elementwise v
   const { graph: f, count } = check(recomputeSharedElementwise, g);
   expect(count).toBe(1);
   expect(ops(f)).toEqual(['input', 'input', 'input', 'add', 'quantize', 'add']);
-  expect(f.nodes[5].attrs).toMatchObject({ post: 'mul(x,$0)', post_args: 1 });
+  expect(epiText(f.nodes[5])).toBe('epilogue{post=mul(x,$0), args=1}');
   expect(f.nodes[5].inputs).toEqual([x, y, z]);
   // the quantizer is now the only use of p, so fold-quantizer folds it
   expect(check(foldQuantizer, f).count).toBe(1);
@@ -117,9 +119,9 @@ test('fold-quantizer: a sole-use quantizer becomes its producer\'s epilogue, als
   const { graph: f, count } = check(foldQuantizer, g);
   expect(count).toBe(2);
   expect(ops(f)).toEqual(['input', 'input', 'mul', 'sub', 'reshape', 'add', 'quantize']);
-  expect(f.nodes[2].attrs).toMatchObject({ qfmt: FIXED, qround: 'nearest', qrole: 'A' });
+  expect(f.nodes[2].epi).toEqual({ args: 0, q: { fmt: FIXED, rounding: 'nearest', role: 'A' } });
   expect(f.nodes[2].type.fmt).toEqual(FIXED);
-  expect(f.nodes[3].attrs.qfmt).toEqual(FLOAT);
+  expect(f.nodes[3].epi?.q?.fmt).toEqual(FLOAT);
   expect(f.nodes[4].type.fmt).toEqual(FLOAT);
   expect(f.outputs.slice(0, 2)).toEqual([{ name: 'a', node: 2 }, { name: 'b', node: 4 }]);
 });
@@ -127,17 +129,17 @@ test('fold-quantizer: a sole-use quantizer becomes its producer\'s epilogue, als
 test('fold-qpost-relu: a ReLU or ReLU backward of a quantized value folds after the quantizer', () => {
   const { g, add, input, out } = graph();
   const x = input('x'), y = input('y'), yv = input('yv');
-  const p = add('add', [x, y], { qfmt: FIXED, qround: 'nearest' });
+  const p = add('add', [x, y], {}, { args: 0, q: { fmt: FIXED, rounding: 'nearest' } });
   out('r', add('relu', [p]));
-  const d = add('mul', [x, y], { qfmt: FLOAT, qround: 'nearest' });
+  const d = add('mul', [x, y], {}, { args: 0, q: { fmt: FLOAT, rounding: 'nearest' } });
   out('d', add('relu_bwd', [d, yv]));
   const e = add('sub', [x, y]); // not quantized: a post-op's job, not this rule's
   out('e', add('relu', [e]));
   const { graph: f, count } = check(foldQpostRelu, g);
   expect(count).toBe(2);
   expect(ops(f)).toEqual(['input', 'input', 'input', 'add', 'mul', 'sub', 'relu']);
-  expect(f.nodes[3].attrs.qpost).toBe('relu(x)');
-  expect(f.nodes[4].attrs).toMatchObject({ qpost: 'relu_bwd(x,$0)', post_args: 1 });
+  expect(epiText(f.nodes[3])).toBe('epilogue{q=fixed<8,4>, rounding=nearest, qpost=relu(x)}');
+  expect(epiText(f.nodes[4])).toBe('epilogue{args=1, q=float<5,2>, rounding=nearest, qpost=relu_bwd(x,$0)}');
   expect(f.nodes[4].inputs).toEqual([x, y, yv]);
   expect(f.outputs.map((o) => o.node)).toEqual([3, 4, 6]);
 });
@@ -153,7 +155,7 @@ test('the rewrite toolkit: uses, users, replaceAllUses through chains, finish re
   const rw = new Rewrite(g);
   expect(rw.uses()).toEqual([1, 1, 1, 3, 1]);
   expect(rw.users(qa).map((n) => n.id)).toEqual([b]);
-  rw.nodes[a].attrs.qfmt = FIXED;
+  rw.nodes[a].epi = { args: 0, q: { fmt: FIXED, rounding: 'nearest' } };
   rw.replaceAllUses(qa, a);
   expect(rw.isErased(qa)).toBe(true);
   expect(rw.resolve(qa)).toBe(a);
@@ -165,34 +167,51 @@ test('the rewrite toolkit: uses, users, replaceAllUses through chains, finish re
   expect(f.nodes[3].inputs).toEqual([2, 2]);
   expect(f.nodes[2].type.fmt).toEqual(FIXED);
   expect(f.updates).toEqual([{ name: 'w', node: 2 }]);
-  expect(g.nodes[a].attrs.qfmt).toBeUndefined(); // the input graph is not modified
+  expect(g.nodes[a].epi).toBeUndefined(); // the input graph is not modified
   expect(g.nodes).toHaveLength(5);
 });
 
 test('print → parse → print of a graph with every epilogue kind', () => {
   const { g, add, input, out } = graph();
   const x = input('x'), y = input('y'), s1 = input('s', [1]);
-  const nearest = (fmt: Format) => ({ qfmt: fmt, qround: 'nearest', qrole: 'A' });
-  const kinds: [string, number[], Attrs][] = [
-    ['post only', [x, y], { post: 'relu(x)' }],
-    ['post with operands, a scalar, attributes', [x, y, y, s1], { post: 'mul_scalar(relu(sub($0,scale{c=0.5}(x))),$1)', post_args: 2 }],
-    ['fixed quantizer', [x, y], nearest(FIXED)],
-    ['float quantizer, stochastic', [x, y], { qfmt: FLOAT, qround: 'stochastic', qrole: 'E' }],
-    ['bfp quantizer per row', [x, y], nearest({ kind: 'bfp', wl: 6, axis: 0 })],
-    ['bfp quantizer per tensor', [x, y], nearest({ kind: 'bfp', wl: 5, axis: 'tensor' })],
-    ['minmax quantizer', [x, y], nearest({ kind: 'minmax', bits: 8, per: 'tensor' })],
-    ['post and quantizer', [x, y, y], { post: 'add(x,$0)', post_args: 1, ...nearest(FIXED) }],
-    ['qpost relu', [x, y], { ...nearest(FIXED), qpost: 'relu(x)' }],
-    ['post, quantizer, qpost relu_bwd with an operand', [x, y, y, x], { post: 'relu(add(x,$0))', post_args: 2, ...nearest(FLOAT), qpost: 'relu_bwd(x,$1)' }],
+  const post = (text: string) => parsePost(text);
+  const q = (fmt: Format, rounding: 'nearest' | 'stochastic' = 'nearest', role?: string) => ({ fmt, rounding, ...(role ? { role } : {}) });
+  const kinds: [string, number[], Epilogue, string][] = [
+    ['post only', [x, y], { post: post('relu(x)'), args: 0 }, 'post=relu(x)'],
+    ['post with operands, a scalar, attributes', [x, y, y, s1], { post: post('mul_scalar(relu(sub($0,scale{c=0.5}(x))),$1)'), args: 2 },
+      'post=mul_scalar(relu(sub($0,scale{c=0.5}(x))),$1), args=2'],
+    ['post with a negative zero and a tiny constant', [x, y], { post: post('add_const{c=1e-7}(scale{c=-0}(x))'), args: 0 },
+      'post=add_const{c=1e-7}(scale{c=-0}(x))'],
+    ['fixed quantizer only', [x, y], { args: 0, q: q(FIXED) }, 'q=fixed<8,4>, rounding=nearest'],
+    ['float quantizer, stochastic, role', [x, y], { args: 0, q: q(FLOAT, 'stochastic', 'E') }, 'q=float<5,2>, rounding=stochastic, role="E"'],
+    ['bfp quantizer per row, a site role', [x, y], { args: 0, q: q({ kind: 'bfp', wl: 6, axis: 0 }, 'nearest', 'site:conv1/bwd "x"') },
+      'q=bfp<6,axis=0>, rounding=nearest, role="site:conv1/bwd \\"x\\""'],
+    ['bfp quantizer per tensor', [x, y], { args: 0, q: q({ kind: 'bfp', wl: 5, axis: 'tensor' }, 'nearest', 'A') }, 'q=bfp<5,tensor>, rounding=nearest, role="A"'],
+    ['minmax quantizer', [x, y], { args: 0, q: q({ kind: 'minmax', bits: 8, per: 'tensor' }, 'nearest', 'A') }, 'q=minmax<8,tensor>, rounding=nearest, role="A"'],
+    ['post and quantizer', [x, y, y], { post: post('add(x,$0)'), args: 1, q: q(FIXED, 'nearest', 'A') },
+      'post=add(x,$0), args=1, q=fixed<8,4>, rounding=nearest, role="A"'],
+    ['quantizer and qpost', [x, y], { args: 0, q: q(FIXED, 'nearest', 'A'), qpost: post('relu(x)') }, 'q=fixed<8,4>, rounding=nearest, role="A", qpost=relu(x)'],
+    ['quantizer (stochastic) and qpost with an operand', [x, y, y], { args: 1, q: q(FLOAT, 'stochastic'), qpost: post('relu_bwd(x,$0)') },
+      'args=1, q=float<5,2>, rounding=stochastic, qpost=relu_bwd(x,$0)'],
+    ['post, quantizer, qpost relu_bwd with an operand', [x, y, y, x], { post: post('relu(add(x,$0))'), args: 2, q: q(FLOAT, 'nearest', 'A'), qpost: post('relu_bwd(x,$1)') },
+      'post=relu(add(x,$0)), args=2, q=float<5,2>, rounding=nearest, role="A", qpost=relu_bwd(x,$1)'],
   ];
-  kinds.forEach(([, inputs, attrs], i) => out(`k${i}`, add('add', inputs, attrs)));
+  kinds.forEach(([, inputs, epi], i) => out(`k${i}`, add('add', inputs, {}, epi)));
   const m = mod(g);
   verifyModule(m);
   const text = printModule(m);
+  const first = g.nodes.length - kinds.length;
+  kinds.forEach(([what, , , fields], i) => expect([what, text.includes(`{${fields}}`)]).toEqual([what, true]));
+  kinds.forEach(([what], i) => expect([what, epiText(g.nodes[first + i])]).toEqual([what, `epilogue{${kinds[i][3]}}`]));
   const back = parseModule(text, 'x.lpir');
   expect(printModule(back)).toBe(text);
+  expect(back.graphs[0].nodes.map((n) => n.epi)).toEqual(g.nodes.map((n) => n.epi));
   expect(back.graphs[0].nodes.map((n) => n.attrs)).toEqual(g.nodes.map((n) => n.attrs));
   expect(back.graphs[0].nodes.map((n) => n.type)).toEqual(g.nodes.map((n) => n.type));
+  // the same outputs, bit for bit, from the graph read back (the CPU interpreter applies every epilogue kind)
+  const feeds = feedsFor(g, 3);
+  const a = runGraph(g, feeds, new Map()), b = runGraph(back.graphs[0], feeds, new Map());
+  for (const o of g.outputs) expect([o.name, bits(b.outputs[o.name])]).toEqual([o.name, bits(a.outputs[o.name])]);
 });
 
 describe('rebuild (ir/rewrite.ts)', () => {

@@ -17,7 +17,8 @@ import { fuseElementwiseGraph, fuseGraph, fuseQuantizers, fusionStats } from '..
 import { runGraph } from '../../runtime/cpu/interpreter.js';
 import { initState } from '../../runtime/train/init.js';
 import { rand } from './helpers.js';
-import { bits, feedsFor, moduleOf, testGraph } from './graph-builder.js';
+import { bits, epiText, feedsFor, moduleOf, testGraph } from './graph-builder.js';
+import { postToString } from '../../ir/post.js';
 
 const FIXED: Format = { kind: 'fixed', wl: 8, fl: 4 };
 const FLOAT: Format = { kind: 'float', exp: 5, man: 2 };
@@ -55,9 +56,9 @@ test('folds a sole-use quantizer into its producer; outputs and updates follow; 
   expect(f.nodes.map((n) => n.op)).toEqual(['input', 'input', 'state', 'add', 'relu', 'scale']);
   expect(f.nodes.map((n) => n.id)).toEqual([0, 1, 2, 3, 4, 5]);
   const [, , , fa, fr, fs] = f.nodes;
-  expect([fa.attrs.qfmt, fa.attrs.qround, fa.type.fmt]).toEqual([FIXED, 'nearest', FIXED]);
-  expect([fr.attrs.qfmt, fr.type.fmt]).toEqual([FLOAT, FLOAT]);
-  expect([fs.attrs.qfmt, fs.type.fmt]).toEqual([BFP, BFP]);
+  expect([fa.epi?.q?.fmt, fa.epi?.q?.rounding, fa.type.fmt]).toEqual([FIXED, 'nearest', FIXED]);
+  expect([fr.epi?.q?.fmt, fr.type.fmt]).toEqual([FLOAT, FLOAT]);
+  expect([fs.epi?.q?.fmt, fs.type.fmt]).toEqual([BFP, BFP]);
   expect(fr.inputs).toEqual([fa.id]);
   expect(f.outputs).toEqual([{ name: 'out', node: fr.id }]);
   expect(f.updates).toEqual([{ name: 'w', node: fs.id }]);
@@ -66,7 +67,7 @@ test('folds a sole-use quantizer into its producer; outputs and updates follow; 
   expect(f.nodes.map((n) => n.loc!.line)).toEqual([1, 2, 3, 4, 6, 8]);
   // the input module is not modified
   expect(g.nodes).toHaveLength(9);
-  expect(g.nodes[s].attrs.qfmt).toBeUndefined();
+  expect(g.nodes[s].epi).toBeUndefined();
 
   const state = new Map([['w', Float32Array.from({ length: 15 }, (_, i) => i / 3 - 2.4)]]);
   expectSameResults(g, f, feedsFor(g, 1), state);
@@ -98,7 +99,7 @@ test('does not fuse when the unquantized value has another use, or the producer 
   const { graph: f, stats } = fuseGraph(g);
   verifyModule(mod(f));
   expect(stats).toEqual({ fused: 3, identities: 0, kept: 6, qpost: 0 });
-  const fusedOps = f.nodes.filter((n) => n.attrs.qfmt).map((n) => n.op);
+  const fusedOps = f.nodes.filter((n) => n.epi?.q).map((n) => n.op);
   expect(fusedOps).toEqual(['sub', 'relu', 'relu']);
   expect(f.nodes.filter((n) => n.op === 'quantize')).toHaveLength(6);
   expect(f.nodes[f.outputs.find((o) => o.name === 'qv')!.node].op).toBe('reshape');
@@ -138,7 +139,7 @@ test('a ReLU reading a quantized producer folds after its quantizer (qpost): rel
   verifyModule(mod(f));
   expect(stats).toEqual({ fused: 1, identities: 0, kept: 0, qpost: 1 });
   expect(f.nodes.map((n) => n.op)).toEqual(['input', 'input', 'add', 'reshape', 'maxpool']);
-  expect(f.nodes[s].attrs.qpost).toBe('relu(x)');
+  expect(epiText(f.nodes[s])).toMatch(/ qpost=relu\(x\)}$/);
   expect(f.nodes[s].type.fmt).toEqual(tensorBfp);
   expect(f.outputs[0]).toEqual({ name: 'o', node: s });
   const feeds = feedsFor(g, 8);
@@ -155,7 +156,7 @@ test('a ReLU reading a quantized producer folds after its quantizer (qpost): rel
   verifyModule(mod(kf.graph));
   expect(kf.stats.qpost).toBe(1);
   expect(kf.graph.nodes.map((n) => n.op)).toEqual(['input', 'input', 'input', 'mul']);
-  expect(kf.graph.nodes[dy].attrs).toMatchObject({ qpost: 'relu_bwd(x,$0)', post_args: 1 });
+  expect(epiText(kf.graph.nodes[dy])).toMatch(/^epilogue{args=1, .* qpost=relu_bwd\(x,\$0\)}$/);
   expect(kf.graph.nodes[dy].inputs).toEqual([1, 2, yv]);
   const kfeeds = feedsFor(k.g, 9);
   const kraw = runGraph(k.g, kfeeds, new Map()).values[dy] as Float32Array;
@@ -181,7 +182,7 @@ test('recompute instead of share: elementwise users of a quantized elementwise v
   verifyModule(mod(f));
   expect(stats.fused).toBe(1);
   expect(f.nodes.filter((n) => n.op === 'quantize')).toHaveLength(0);
-  expect(f.nodes.filter((n) => !['input'].includes(n.op)).map((n) => [n.op, n.attrs.post ?? ''])).toEqual([
+  expect(f.nodes.filter((n) => !['input'].includes(n.op)).map((n) => [n.op, n.epi?.post ? postToString(n.epi.post) : ''])).toEqual([
     ['scale', 'add(x,$0)'], ['scale', 'sub($2,mul_scalar(add(x,$0),$1))'],
   ]);
   expectSameResults(g, f, feedsFor(g, 6));
@@ -193,7 +194,7 @@ test('stochastic: the fused producer draws its bits with its own id', () => {
   const m = add('mul', [x, y]);
   g.outputs.push({ name: 'o', node: q(m, FIXED, 'stochastic') });
   const { graph: f } = fuseGraph(g);
-  expect(f.nodes[m].attrs.qround).toBe('stochastic');
+  expect(f.nodes[m].epi?.q?.rounding).toBe('stochastic');
   const feeds = feedsFor(g, 4);
   const raw = runGraph(g, feeds, new Map()).values[m] as Float32Array;
   const fused = runGraph(f, feeds, new Map(), { seed: 9, step: 2 }).outputs.o;
@@ -255,7 +256,7 @@ test('requantizing a value already on the grid is removed: relu, max-pooling and
   expect(stats.identities).toBe(2);
   // left: relu(x)·BFP, maxpool·FIXED, relu(y)·axis2, maxpool·axis2 — all four fused into their producers
   expect(f.nodes.filter((n) => n.op === 'quantize').length).toBe(0);
-  expect(f.nodes.filter((n) => n.attrs.qfmt).map((n) => n.op)).toEqual(['relu', 'maxpool', 'relu', 'maxpool']);
+  expect(f.nodes.filter((n) => n.epi?.q).map((n) => n.op)).toEqual(['relu', 'maxpool', 'relu', 'maxpool']);
   verifyModule(mod(f));
   expectSameResults(g, f, feedsFor(g, 4));
 });

@@ -1,11 +1,13 @@
 /**
- * Fuzzing the IR text parser: generated graphs (odd names, values and formats) and LeNet-5 after the pass pipeline
+ * Fuzzing the IR text parser: generated graphs (odd names, values and formats, epilogues of every kind) and LeNet-5 after the pass pipeline
  * round-trip (print ∘ parse is the identity on printed text); random and mutated texts either parse (and then print
  * to a text that parses to the same print) or throw IrParseError whose lines all read `file:line:col: …`, and
  * parseModuleDiagnostics never throws.
  */
 import fc from 'fast-check';
 import { Builder, emptyGraph, Module } from '../../ir/graph.js';
+import type { Epilogue } from '../../ir/epilogue.js';
+import type { PostExpr } from '../../ir/post.js';
 import { Format } from '../../ir/format.js';
 import { printModule } from '../../ir/print.js';
 import { IrParseError, parseModule, parseModuleDiagnostics } from '../../ir/parse.js';
@@ -21,12 +23,35 @@ const fmt: fc.Arbitrary<Format> = fc.oneof(
   fc.record({ kind: fc.constant('float' as const), exp: fc.integer({ min: 1, max: 8 }), man: fc.integer({ min: 1, max: 23 }) }),
 );
 
-/** A small graph: an input, fills with any double, quantizes, elementwise ops, odd names and locations. */
+/** Post expressions over x and $0: elementwise ops, a constant of any double. */
+const postExpr: fc.Arbitrary<PostExpr> = fc.letrec<{ e: PostExpr }>((tie) => ({
+  e: fc.oneof({ maxDepth: 3, depthIdentifier: 'post' },
+    fc.constant<PostExpr>({ kind: 'x' }), fc.constant<PostExpr>({ kind: 'arg', index: 0 }),
+    tie('e').map((a): PostExpr => ({ kind: 'op', op: 'relu', attrs: {}, args: [a] })),
+    fc.tuple(fc.constantFrom('add', 'sub', 'mul', 'relu_bwd'), tie('e'), tie('e')).map(([op, a, b]): PostExpr => ({ kind: 'op', op, attrs: {}, args: [a, b] })),
+    fc.tuple(fc.double(), tie('e')).map(([c, a]): PostExpr => ({ kind: 'op', op: 'scale', attrs: { c }, args: [a] }))),
+})).e;
+
+/** An epilogue of any kind: post-ops reading one extra operand, a quantizer (rounding, role), a qpost after it. */
+const epilogue: fc.Arbitrary<Epilogue> = fc.record({
+  post: fc.option(postExpr, { nil: undefined }),
+  q: fc.option(fc.record({ fmt, rounding: fc.constantFrom('nearest' as const, 'stochastic' as const), role: fc.option(fc.fullUnicodeString({ maxLength: 6 }), { nil: undefined }) }), { nil: undefined }),
+  qpost: fc.constantFrom(undefined, 'relu(x)', 'relu_bwd(x,$0)'),
+}).map((r): Epilogue => ({
+  args: 1,
+  ...(r.post ? { post: r.post } : {}),
+  ...(r.q ? { q: { fmt: r.q.fmt, rounding: r.q.rounding, ...(r.q.role !== undefined ? { role: r.q.role } : {}) } } : {}),
+  ...(r.q && r.q.fmt.kind !== 'f32' && r.qpost ? { qpost: r.qpost === 'relu(x)' ? { kind: 'op', op: 'relu', attrs: {}, args: [{ kind: 'x' }] } as PostExpr
+    : { kind: 'op', op: 'relu_bwd', attrs: {}, args: [{ kind: 'x' }, { kind: 'arg', index: 0 }] } as PostExpr } : {}),
+}));
+
+/** A small graph: an input, fills with any double, quantizes, elementwise ops with epilogues, odd names and locations. */
 const graphModule: fc.Arbitrary<Module> = fc.record({
   name: fc.string({ maxLength: 8 }), gname: fc.string({ maxLength: 8 }), input: fc.fullUnicodeString({ maxLength: 8 }),
   file: fc.string({ maxLength: 8 }), dims: fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 1, maxLength: 3 }),
   values: fc.array(fc.double(), { maxLength: 3 }), fmts: fc.array(fc.tuple(fmt, fc.constantFrom('nearest', 'stochastic')), { maxLength: 3 }),
   loc: fc.tuple(fc.integer({ min: 1, max: 1e6 }), fc.integer({ min: 1, max: 1e6 })),
+  epis: fc.array(epilogue, { maxLength: 3 }),
 }).map((r) => {
   const g = emptyGraph(r.gname);
   const b = new Builder(g);
@@ -34,6 +59,8 @@ const graphModule: fc.Arbitrary<Module> = fc.record({
   for (const v of r.values) x = b.add('add', [x, b.add('fill', [], { shape: r.dims, value: v })], {});
   for (const [f, rounding] of r.fmts)
     if (f.kind !== 'bfp' || f.axis === 'tensor' || f.axis < r.dims.length) x = b.add('quantize', [b.add('relu', [x], {})], { fmt: f, rounding, role: 'A' });
+  for (const e of r.epis)
+    if (!e.q || e.q.fmt.kind !== 'bfp' || e.q.fmt.axis === 'tensor' || e.q.fmt.axis < r.dims.length) x = b.add('mul', [x, x, x], {}, undefined, e);
   g.outputs.push({ name: 'y', node: x });
   return { version: 1, name: r.name, graphs: [g] };
 });
@@ -64,6 +91,11 @@ describe('fuzz: IR text', () => {
     // a raw tab in a string lexed as a string, then JSON.parse threw a SyntaxError
     check('lpc.ir 1\nmodule "m"\ngraph @g {\n  %0 = input {dtype="f32", kind="data", name="x", shape=[2]} : tensor<[2], f32> loc("a\tb.ts":1:1)\n}\n');
     check('lpc.ir 1\nmodule "m\u0000"\n');
+  });
+  test('generated graphs hold every epilogue kind', () => {
+    const texts = fc.sample(graphModule, { numRuns: 100, seed: 3 }).map(printModule).join('\n');
+    for (const field of ['epilogue{post=', ', args=1', 'rounding=stochastic', 'role="', 'qpost=relu(x)', 'qpost=relu_bwd(x,$0)', 'scale{c='])
+      expect([field, texts.includes(field)]).toEqual([field, true]);
   });
   test('generated graphs: print ∘ parse is the identity', () => {
     fc.assert(fc.property(graphModule, (m) => {

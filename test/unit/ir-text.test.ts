@@ -7,7 +7,8 @@ import { allOps } from '../../ir/ops/index.js';
 import { Format } from '../../ir/format.js';
 import { tensorType } from '../../ir/types.js';
 import { printModule } from '../../ir/print.js';
-import { IrParseError, parseModule, parseModuleDiagnostics } from '../../ir/parse.js';
+import { IrParseError, parseModule, parseModuleDiagnostics, parsePost } from '../../ir/parse.js';
+import { postToString } from '../../ir/post.js';
 import { VerifyError, verifyGraph, verifyModule } from '../../ir/verify.js';
 import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses } from '../../passes/pipeline.js';
@@ -167,7 +168,7 @@ describe('print ∘ parse', () => {
     const p = parseModule(text, 'lenet5.lpc/graph.lpir');
     expect(printModule(p)).toBe(text);
     expect(() => verifyModule(p)).not.toThrow();
-    expect(text).toMatch(/conv2d\(%\d+, %\d+, %\d+\) \{pad=2, post="relu\(x\)", stride=1\} : tensor<\[4,6,28,28\], f32> loc\("models\/lenet5\.ts":\d+:\d+\)/);
+    expect(text).toMatch(/conv2d\(%\d+, %\d+, %\d+\) \{pad=2, stride=1\} epilogue\{post=relu\(x\)\} : tensor<\[4,6,28,28\], f32> loc\("models\/lenet5\.ts":\d+:\d+\)/);
   });
 });
 
@@ -193,6 +194,42 @@ describe('parse errors', () => {
     expect(errs(edit({}))).toEqual([]);
   });
 
+  test('epilogues: a clean one reads; each broken field is named at its column', () => {
+    const relu = (epi: string, type = 'tensor<[2,3,8,8], f32>') => edit({ 7: `  %3 = relu(%2, %2) ${epi} : ${type}` });
+    const ok = 'epilogue{post=relu(add(x,scale{c=0.5}($0))), args=1}';
+    const cases: [string, string, string[]][] = [
+      ['valid', ok, []],
+      ['a missing parenthesis', 'epilogue{post=relu(add(x,$0), args=1}', ["7:55: expected ')' but found '='"]],
+      ['an unknown op', ok.replace('relu(', 'relux('), ["7:35: unknown op 'relux'; did you mean 'relu'?"]],
+      ['not elementwise', ok.replace('relu(', 'conv2d('), ["7:35: 'conv2d' is not an elementwise op"]],
+      ['an operand too few', ok.replace('add(x,', 'add('), ['7:40: add takes 2 operands, got 1']],
+      ['a post-op attribute', ok.replace('c=0.5', 'k=0.5'), ["7:46: scale is missing attribute 'c' (a number)", "7:52: scale has no attribute 'k'; its attributes are c"]],
+      ['an unknown field', ok.replace('post=', 'pots='), ["7:30: unknown epilogue field 'pots'; the fields are post, args, q, rounding, role, qpost"]],
+      ['a negative args', ok.replace('args=1', 'args=-1'), ['7:8: relu expects 1 inputs, got 2', "7:71: epilogue field 'args' must be a non-negative integer, got -1"]],
+      ['a duplicate field', ok.replace('args=1', 'args=1, args=1'), ["7:74: duplicate epilogue field 'args'"]],
+      ['rounding without q', ok.replace('args=1', 'args=1, rounding=stochastic'), ["7:74: epilogue field 'rounding' needs a quantizer (q=…)"]],
+      ['an unknown rounding', ok.replace('args=1', 'args=1, q=fixed<8,4>, rounding=up'), ["7:97: epilogue field 'rounding' must be nearest or stochastic, got up"]],
+      ['q not a format', ok.replace('args=1', 'args=1, q=relu(x)'), ["7:76: epilogue field 'q' must be a format, got relu(x)"]],
+      ['a name that is not x', ok.replace('x,', 'y,'), ["7:44: expected x, '$k' or an elementwise op applied to operands but found 'y'"]],
+      ['qpost without q', ok.replace('args=1', 'args=1, qpost=relu(x)'), ["7:21: qpost 'relu(x)' needs a quantizer (q) to follow"]],
+      ['qpost not grid-keeping', ok.replace('args=1', 'args=1, q=fixed<8,4>, qpost=add(x,$0)'), ["7:21: qpost 'add(x,$0)' may only apply relu, relu_bwd to x (other operands: $k)"]],
+      ['an operand beyond args', ok.replace('$0', '$1'), ['7:21: post reads $1 but the node has 1 extra operand(s)']],
+    ];
+    for (const [what, epi, want] of cases)
+      expect([what, errs(relu(epi, epi.includes('q=fixed') ? 'tensor<[2,3,8,8], f32, fixed<8,4>>' : undefined))]).toEqual([what, want]);
+    expect(errs(edit({ 4: '  %0 = input {dtype="f32", kind="data", name="x", shape=[2,1,8,8]} epilogue{post=relu(x)} : tensor<[2,1,8,8], f32>' })))
+      .toEqual(['4:68: input takes no epilogue']);
+    // the thrown error names the file, line and column
+    expect(() => parseModule(relu(ok.replace('relu(', 'relux(')), 'm.lpir')).toThrow("m.lpir:7:35: unknown op 'relux'; did you mean 'relu'?");
+  });
+
+  test('parsePost: the post-expression grammar alone, errors at a column', () => {
+    expect(postToString(parsePost('mul_scalar(relu(sub($0,scale{c=-0}(x))),$1)'))).toBe('mul_scalar(relu(sub($0,scale{c=-0}(x))),$1)');
+    expect(() => parsePost('relu(x')).toThrow("post expression 'relu(x', column 7: expected ')' but found end of line");
+    expect(() => parsePost('relu(x,$0)')).toThrow("post expression 'relu(x,$0)', column 1: relu takes 1 operands, got 2");
+    expect(() => parsePost('add(x, #)')).toThrow("post expression 'add(x, #)', column 8: unexpected character '#'");
+  });
+
   test('unknown op', () => {
     expect(errs(edit({ 7: '  %3 = relux(%2) : tensor<[2,3,8,8], f32>' }))).toEqual(["7:8: unknown op 'relux'; did you mean 'relu'?"]);
     expect(errs(edit({ 7: '  %3 = frobnicate(%2) : tensor<[2,3,8,8], f32>' }))).toEqual(["7:8: unknown op 'frobnicate'"]);
@@ -201,7 +238,7 @@ describe('parse errors', () => {
   test('bad attributes: unknown, wrong kind, missing, duplicate, bad format', () => {
     expect(errs(edit({ 6: '  %2 = conv2d(%0, %1) {padding=1, stride=1} : tensor<[2,3,8,8], f32>' }))).toEqual([
       "6:8: conv2d is missing attribute 'pad' (an int)",
-      "6:24: conv2d has no attribute 'padding'; its attributes are pad, post, post_args, qfmt, qpost, qrole, qround, stride",
+      "6:24: conv2d has no attribute 'padding'; its attributes are pad, stride",
     ]);
     expect(errs(edit({ 6: '  %2 = conv2d(%0, %1) {pad=1.5, stride="1"} : tensor<[2,3,8,8], f32>' }))).toEqual([
       "6:28: attribute 'pad' of conv2d must be an int, got 1.5",
@@ -330,7 +367,7 @@ describe('verifier', () => {
       'models/x.ts:6:9: graph @train, %3 = relu(%5: undefined) -> tensor<[2,3,8,8], f32>: input %5 is not an earlier node',
       'graph @train, %4 = quantize(%3: tensor<[2,3,8,8], f32>) -> tensor<[2,3,8,8], f32, bfp<8,axis=0>>: node at index 4 has id %7 (ids must be 0..n-1 in order)',
       "graph @train, %4 = quantize(%3: tensor<[2,3,8,8], f32>) -> tensor<[2,3,8,8], f32, bfp<8,axis=0>>: quantize has no attribute 'extra'; its attributes are bwd_fmt, bwd_rounding, fmt, role, rounding",
-      "graph @train, %4 = quantize(%3: tensor<[2,3,8,8], f32>) -> tensor<[2,3,8,8], f32, bfp<8,axis=0>>: attribute 'rounding' of quantize must be a string, got 1",
+      "graph @train, %4 = quantize(%3: tensor<[2,3,8,8], f32>) -> tensor<[2,3,8,8], f32, bfp<8,axis=0>>: attribute 'rounding' of quantize must be \"nearest\" or \"stochastic\", got 1",
       'models/x.ts:4:9: graph @train: update "w" = %1 (stat -> tensor<[3,1,3,3], f32>) names no state node of the graph',
     ]);
     const m2 = base();

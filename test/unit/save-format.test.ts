@@ -67,7 +67,7 @@ function cpuOp(op: string, x: Float32Array, shape: number[], attrs: Record<strin
   const id = b.add(op, [id0], attrs as never);
   const n = g.nodes[id];
   const out = new Float32Array(numel(n.type.shape));
-  getOp(op).cpu([x], out, { attrs: n.attrs, inTypes: [g.nodes[id0].type], type: n.type, rng: { seed: 0, step: 0, tensorId: id } });
+  getOp(op).cpu([x], out, { attrs: n.attrs, inTypes: [g.nodes[id0].type], type: n.type, epi: n.epi, rng: { seed: 0, step: 0, tensorId: id } });
   return out;
 }
 const words = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);

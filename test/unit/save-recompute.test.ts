@@ -25,7 +25,7 @@ test('residual BN net: relu/bn_apply/add/maxpool outputs recomputed in backward 
   for (const nd of g.nodes) {
     if (!bwd[nd.id]) continue;
     // (a bn_apply with folded post-ops is the relu(add(…)) after it, after fusion)
-    for (const v of nd.inputs) if (['bn_apply', 'maxpool', 'avgpool'].includes(g.nodes[v].op) && g.nodes[v].attrs.post === undefined) expect(fwd[v]).toBe(false);
+    for (const v of nd.inputs) if (['bn_apply', 'maxpool', 'avgpool'].includes(g.nodes[v].op) && !g.nodes[v].epi?.post) expect(fwd[v]).toBe(false);
   }
   const clones = g.nodes.filter((nd) => !fwd[nd.id] && ['relu', 'bn_apply', 'add', 'maxpool'].includes(nd.op));
   // (after fusion a recomputed relu rides on its recomputed bn_apply as a post-op)

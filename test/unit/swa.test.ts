@@ -32,7 +32,7 @@ describe('SWA graphs', () => {
     for (const g of m.graphs.slice(2)) {
       for (const n of g.nodes) {
         expect(n.op).not.toBe('quantize');
-        expect(n.attrs.qfmt).toBeUndefined();
+        expect(n.epi?.q).toBeUndefined();
         if (n.op === 'state' && g.name !== 'swa_average') expect(n.attrs.name as string).toMatch(/^swa\./);
       }
       for (const u of g.updates) expect(u.name.startsWith(SWA_PREFIX)).toBe(true);

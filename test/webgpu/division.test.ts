@@ -32,7 +32,7 @@ const bitsOf = (a: ArrayLike<number> & { buffer?: ArrayBufferLike }) =>
 function cpu(g: Graph, id: number, ins: Float32Array[], step = { seed: 0, step: 0 }): Float32Array {
   const n = g.nodes[id];
   const out = new Float32Array(numel(n.type.shape));
-  getOp(n.op).cpu(ins, out, { attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { ...step, tensorId: id } });
+  getOp(n.op).cpu(ins, out, { attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, epi: n.epi, rng: { ...step, tensorId: id } });
   return out;
 }
 const f32 = (v: HostArray) => (v instanceof Float32Array ? v : new Float32Array(v.buffer, v.byteOffset, v.length));

@@ -1,5 +1,5 @@
 /**
- * The quantize epilogue (a node's `qfmt`/`qround`) in every kernel generator, bit for bit. For each producer the
+ * The quantize epilogue (a node's `epi.q`, ir/epilogue.ts) in every kernel generator, bit for bit. For each producer the
  * node runs once without the epilogue (its raw fp32 result R on the GPU) and once per sampled format × rounding
  * with it; the fused result must equal the CPU quantizer applied to R (ir/quant/quantize.ts, tensor id = the
  * node's id, the same seed and step). Comparing against the GPU's own raw result keeps ops that reduce in f32
@@ -11,6 +11,8 @@
 import { Attrs, Builder, Graph, emptyGraph } from '../../ir/graph.js';
 import { Format, Rounding, formatToString } from '../../ir/format.js';
 import { getOp } from '../../ir/ops/index.js';
+import type { Epilogue } from '../../ir/epilogue.js';
+import { parsePost } from '../../ir/parse.js';
 import { numel } from '../../ir/types.js';
 import { quantize } from '../../ir/quant/quantize.js';
 import { kernelsForNode } from '../../codegen/kernels/index.js';
@@ -136,8 +138,8 @@ function build(p: Producer): { g: Graph; id: number; feeds: Map<number, HostArra
 function withEpilogue(g: Graph, id: number, fmt: Format, rounding: Rounding, qpost?: string): Graph {
   const nodes = g.nodes.map((n) => {
     if (n.id !== id) return n;
-    const attrs = { ...n.attrs, qfmt: fmt, qround: rounding, ...(qpost ? { qpost } : {}) };
-    return { ...n, attrs, type: getOp(n.op).infer(n.inputs.map((i) => g.nodes[i].type), attrs) };
+    const epi: Epilogue = { args: 0, q: { fmt, rounding }, ...(qpost ? { qpost: parsePost(qpost) } : {}) };
+    return { ...n, epi, type: getOp(n.op).infer(n.inputs.map((i) => g.nodes[i].type), n.attrs, epi) };
   });
   return { ...g, nodes };
 }
@@ -158,7 +160,7 @@ function bitDiff(got: ArrayLike<number>, want: ArrayLike<number>, raw: Float32Ar
   return out;
 }
 
-describe('every generator applies qfmt/qround bit-exactly', () => {
+describe('every generator applies the epilogue quantizer bit-exactly', () => {
   PRODUCERS.forEach((p, i) => {
     const combos = p.all ? COMBOS : [COMBOS[(3 * i) % COMBOS.length], COMBOS[(3 * i + 5) % COMBOS.length]];
     test(`${p.op}${p.tag ? ` (${p.tag})` : ''}: ${combos.map((c) => `${formatToString(c.fmt)}:${c.rounding}`).join(' ')}`, async () => {
@@ -239,7 +241,7 @@ test('qpost with an operand: relu_bwd(Q(dy), y) from the rounding store, the in-
       const yv = uniform(numel(outShape));
       feeds.set(y, yv);
       const rawId = b.add(k.op, ins, k.attrs);
-      const id = b.add(k.op, [...ins, y], { ...k.attrs, qfmt: fmt, qround: rounding, qpost: 'relu_bwd(x,$0)', post_args: 1 });
+      const id = b.add(k.op, [...ins, y], k.attrs, undefined, { args: 1, q: { fmt, rounding }, qpost: parsePost('relu_bwd(x,$0)') });
       const raw = await gpuRun(g, rawId, feeds);
       const got = await gpuRun(g, id, feeds);
       const relu_bwd = getOp('relu_bwd').ew!.cpu;

@@ -56,7 +56,7 @@ function cpuRef(g: Graph, id: number, feeds: Map<number, HostArray>, rng = { see
   const n = g.nodes[id];
   const out = new Float64Array(numel(n.type.shape));
   getOp(n.op).cpu(n.inputs.map((i) => Float64Array.from(feeds.get(i)!)), out, {
-    attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { ...rng, tensorId: id },
+    attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, epi: n.epi, rng: { ...rng, tensorId: id },
   });
   return out;
 }

@@ -7,6 +7,9 @@
  * CPU interpreter bit for bit, and the fused ResNet-20 step runs on WebGPU like the CPU.
  */
 import { Attrs, Builder, Graph, emptyGraph } from '../../ir/graph.js';
+import type { Epilogue } from '../../ir/epilogue.js';
+import { parsePost } from '../../ir/parse.js';
+import { postToString } from '../../ir/post.js';
 import { numel } from '../../ir/types.js';
 import { Format } from '../../ir/format.js';
 import { frontEnd } from '../../dsl/frontend.js';
@@ -62,8 +65,8 @@ function build(c: Case): { g: Graph; id: number; feeds: Map<number, HostArray>; 
   };
   const ins = c.ins.map((s, i) => input(s, i));
   const extras = c.extras.map((s, j) => input(s, c.ins.length + j));
-  const attrs: Attrs = { ...(c.attrs ?? {}), post: c.post, ...(extras.length ? { post_args: extras.length } : {}), ...(c.q ? { qfmt: c.q, qround: 'nearest' } : {}) };
-  return { g, id: b.add(c.op, [...ins, ...extras], attrs), feeds, named };
+  const epi: Epilogue = { post: parsePost(c.post), args: extras.length, ...(c.q ? { q: { fmt: c.q, rounding: 'nearest' as const } } : {}) };
+  return { g, id: b.add(c.op, [...ins, ...extras], c.attrs ?? {}, undefined, epi), feeds, named };
 }
 
 describe(`post-ops in each generator vs the CPU interpreter (data seed ${SEED})`, () => {
@@ -108,7 +111,7 @@ describe('the elementwise fusion pass', () => {
   test.each([['default tiles', undefined], ['Winograd tiles', wino], ['Winograd F(4×4) tiles', wino4]] as const)('ResNet-20, fused, %s: one WebGPU step follows the CPU interpreter', async (_name, tiles) => {
     const batch = 2;
     const m = runPasses(frontEnd('models/resnet20.ts', batch), { batch, optimizer: SGD });
-    expect(m.graphs[0].nodes.some((n) => n.op === 'bn_apply' && n.attrs.post === 'relu(x)')).toBe(true);
+    expect(m.graphs[0].nodes.some((n) => n.op === 'bn_apply' && n.epi?.post && postToString(n.epi.post) === 'relu(x)')).toBe(true);
     const web = new WebGpuBackend(gpu, m, tiles ? { tiles } : {}), cpu = new CpuBackend(m);
     const init = initState(m, 5);
     await web.setState(init);

@@ -30,7 +30,7 @@ const u32 = (v: HostArray) => Array.from(new Uint32Array(v.buffer, v.byteOffset,
 function cpu(g: Graph, id: number, ins: Float32Array[]): Float32Array {
   const n = g.nodes[id];
   const out = new Float32Array(numel(n.type.shape));
-  getOp(n.op).cpu(ins, out, { attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { seed: 0, step: 0, tensorId: id } });
+  getOp(n.op).cpu(ins, out, { attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, epi: n.epi, rng: { seed: 0, step: 0, tensorId: id } });
   return out;
 }
 

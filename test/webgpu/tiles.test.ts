@@ -8,6 +8,7 @@
 import { Attrs, Builder, Graph, emptyGraph } from '../../ir/graph.js';
 import { Format, Rounding, formatToString } from '../../ir/format.js';
 import { getOp } from '../../ir/ops/index.js';
+import type { Epilogue } from '../../ir/epilogue.js';
 import { numel } from '../../ir/types.js';
 import { quantize } from '../../ir/quant/quantize.js';
 import { kernelsForNode } from '../../codegen/kernels/index.js';
@@ -75,7 +76,7 @@ function cpuRef(g: Graph, id: number, feeds: Map<number, HostArray>): Float64Arr
   const n = g.nodes[id];
   const out = new Float64Array(numel(n.type.shape));
   getOp(n.op).cpu(n.inputs.map((i) => Float64Array.from(feeds.get(i)!)), out, {
-    attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { seed: 0, step: 0, tensorId: id },
+    attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, epi: n.epi, rng: { seed: 0, step: 0, tensorId: id },
   });
   return out;
 }
@@ -100,8 +101,8 @@ function expectClose(what: string, gpu: ArrayLike<number>, ref: Float64Array, re
 function withEpilogue(g: Graph, id: number, fmt: Format, rounding: Rounding): Graph {
   const nodes = g.nodes.map((n) => {
     if (n.id !== id) return n;
-    const attrs = { ...n.attrs, qfmt: fmt, qround: rounding };
-    return { ...n, attrs, type: getOp(n.op).infer(n.inputs.map((i) => g.nodes[i].type), attrs) };
+    const epi: Epilogue = { args: 0, q: { fmt, rounding } };
+    return { ...n, epi, type: getOp(n.op).infer(n.inputs.map((i) => g.nodes[i].type), n.attrs, epi) };
   });
   return { ...g, nodes };
 }
