@@ -10,12 +10,16 @@ import './quantize.js';
 import './dense.js';
 import './conv.js';
 import './pool.js';
+import './concat.js';
 import './batchnorm.js';
 import './loss.js';
 import './compress.js';
 export type { Arr, AttrKind, CpuCtx, GradCtx, OpDef } from '../op-registry.js';
 export { allOps, getOp } from '../op-registry.js';
 export { EPILOGUE_ATTRS, QPOST_OPS, epilogueOf, postArgs, takesEpilogue, withoutQuantizer } from './epilogue.js';
-export { convOutSize, poolOutSize } from './helpers.js';
+export { convOutSize, poolOutSize, poolPad } from './helpers.js';
+export { convGroups } from './conv.js';
+export { axisSplit, MAX_CONCAT_INPUTS } from './concat.js';
+export { adaptiveWindow } from './pool.js';
 export { DROPOUT_STREAM, dropoutThreshold } from './elementwise.js';
 

@@ -1,0 +1,128 @@
+/**
+ * Grouped and depthwise convolutions (conv2d with groups > 1) and their two gradients, as direct kernels: a grouped
+ * convolution's GEMMs are small (K = C/groups·KH·KW, often 9 for a depthwise one) and it is bandwidth-bound, so a
+ * dense GEMM over zero-filled weights would multiply the traffic by the number of groups. Each output reads only its
+ * group's channels:
+ * - forward: one invocation per output element, a loop over its group's Cg·KH·KW taps (lanes along the row, so
+ *   neighbouring lanes read neighbouring inputs);
+ * - data gradient: one invocation per input element gathering the outputs of its group whose windows hold it, in the
+ *   spec's (o, oy, ox) order;
+ * - weight gradient: a split reduction (split-reduce.ts) over the N·OH·OW products of each weight, chunks summed in a
+ *   fixed order (no atomics).
+ * The node's epilogue (post-ops, quantizer) applies in the final store. Shapes are params.
+ */
+import { convGroups } from '../../ir/ops/index.js';
+import { Kernel } from '../kernel.js';
+import { NodeCtx, epilogue, inBuf, int, makeKernel, outBuf, outNumel } from './builder.js';
+import { chooseChunks, partialsBuffer, sumPartialsKernel } from './split-reduce.js';
+
+/** Shapes of a grouped convolution from the node's operands: x [N,C,H,W], w [O,Cg,KH,KW], y [N,O,OH,OW]. */
+function dims(x: readonly number[], w: readonly number[], y: readonly number[], c: NodeCtx) {
+  const G = convGroups(c.node.attrs);
+  return {
+    n: x[0], c: x[1], h: x[2], w: x[3], o: w[0], cg: w[1], og: w[0] / G, kh: w[2], kw: w[3], oh: y[2], ow: y[3],
+    stride: int(c, 'stride'), pad: int(c, 'pad'),
+  };
+}
+
+export function conv2dGroupedKernels(c: NodeCtx): Kernel[] {
+  const d = dims(c.inTypes[0].shape, c.inTypes[1].shape, c.node.type.shape, c);
+  const hasBias = c.node.inputs.length > 2, ep = epilogue(c);
+  const { n: _n, ...params } = d;
+  return [makeKernel({
+    name: `conv2d_grouped${hasBias ? '_bias' : ''}`,
+    buffers: [inBuf(c, 0, 'X'), inBuf(c, 1, 'Wt'), ...(hasBias ? [inBuf(c, 2, 'bias')] : []), outBuf(c)],
+    params, invocations: outNumel(c), epilogue: ep, flops: 2 * outNumel(c) * d.cg * d.kh * d.kw,
+    body: `
+  let ox = t % P.ow;
+  let oy = (t / P.ow) % P.oh;
+  let o = (t / (P.ow * P.oh)) % P.o;
+  let n = t / (P.ow * P.oh * P.o);
+  let c0 = (o / P.og) * P.cg;
+  var acc = ${hasBias ? 'bias[o]' : '0.0'};
+  var wi = o * P.cg * P.kh * P.kw;
+  for (var cl = 0u; cl < P.cg; cl++) {
+    let xb = (n * P.c + c0 + cl) * P.h;
+    for (var ky = 0u; ky < P.kh; ky++) {
+      let iy = i32(oy * P.stride + ky) - i32(P.pad);
+      for (var kx = 0u; kx < P.kw; kx++) {
+        let ix = i32(ox * P.stride + kx) - i32(P.pad);
+        if (iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) { acc += X[(xb + u32(iy)) * P.w + u32(ix)] * Wt[wi]; }
+        wi++;
+      }
+    }
+  }
+  out[t] = ${ep.q('acc', 't')};`,
+  })];
+}
+
+/** dx[n,c,iy,ix] = Σ over the outputs o of c's group and the taps (ky, kx) whose window covers (iy, ix). */
+export function conv2dGroupedBwdDataKernels(c: NodeCtx): Kernel[] {
+  const d = dims(c.node.type.shape, c.inTypes[1].shape, c.inTypes[0].shape, c);
+  const ep = epilogue(c);
+  const { n: _n, ...params } = d;
+  return [makeKernel({
+    name: 'conv2d_grouped_bwd_data',
+    buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'Wt'), outBuf(c)],
+    params, invocations: outNumel(c), epilogue: ep, flops: 2 * outNumel(c) * d.og * d.kh * d.kw,
+    // ky, kx descend so that oy, ox ascend: the spec's order of terms
+    body: `
+  let ix = t % P.w;
+  let iy = (t / P.w) % P.h;
+  let ch = (t / (P.w * P.h)) % P.c;
+  let n = t / (P.w * P.h * P.c);
+  let o0 = (ch / P.cg) * P.og;
+  let cl = ch % P.cg;
+  var acc = 0.0;
+  for (var ol = 0u; ol < P.og; ol++) {
+    let o = o0 + ol;
+    for (var ky = i32(P.kh) - 1; ky >= 0; ky--) {
+      let ty = i32(iy + P.pad) - ky;
+      if (ty < 0 || ty % i32(P.stride) != 0 || ty / i32(P.stride) >= i32(P.oh)) { continue; }
+      let oy = u32(ty) / P.stride;
+      for (var kx = i32(P.kw) - 1; kx >= 0; kx--) {
+        let tx = i32(ix + P.pad) - kx;
+        if (tx < 0 || tx % i32(P.stride) != 0 || tx / i32(P.stride) >= i32(P.ow)) { continue; }
+        let ox = u32(tx) / P.stride;
+        acc += DY[((n * P.o + o) * P.oh + oy) * P.ow + ox] * Wt[((o * P.cg + cl) * P.kh + u32(ky)) * P.kw + u32(kx)];
+      }
+    }
+  }
+  out[t] = ${ep.q('acc', 't')};`,
+  })];
+}
+
+/** dw[o,cl,ky,kx] = Σ_{n,oy,ox} dy[n,o,oy,ox]·x[n,c0+cl,iy,ix]: chunks of the N·OH·OW terms, then their sum. */
+export function conv2dGroupedBwdWeightKernels(c: NodeCtx): Kernel[] {
+  const d = dims(c.inTypes[1].shape, c.node.type.shape, c.inTypes[0].shape, c);
+  const total = outNumel(c), length = d.n * d.oh * d.ow;
+  const { chunks, perChunk } = chooseChunks(length, total, c.variant, 64);
+  const partial = makeKernel({
+    name: 'conv2d_grouped_bwd_weight_partial',
+    buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), partialsBuffer(chunks, total, 'read_write')],
+    params: { ...d, total, per_chunk: perChunk, m: length }, invocations: total * chunks, flops: 2 * total * length,
+    body: `
+  let wi = t % P.total;
+  let chunk = t / P.total;
+  let kx = wi % P.kw;
+  let ky = (wi / P.kw) % P.kh;
+  let cl = (wi / (P.kw * P.kh)) % P.cg;
+  let o = wi / (P.kw * P.kh * P.cg);
+  let ch = (o / P.og) * P.cg + cl;
+  let ohw = P.oh * P.ow;
+  let j0 = chunk * P.per_chunk;
+  let j1 = min(P.m, j0 + P.per_chunk);
+  var acc = 0.0;
+  for (var j = j0; j < j1; j++) {
+    let n = j / ohw;
+    let r = j % ohw;
+    let iy = i32((r / P.ow) * P.stride + ky) - i32(P.pad);
+    let ix = i32((r % P.ow) * P.stride + kx) - i32(P.pad);
+    if (iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) {
+      acc += DY[(n * P.o + o) * ohw + r] * X[((n * P.c + ch) * P.h + u32(iy)) * P.w + u32(ix)];
+    }
+  }
+  part[chunk * P.total + wi] = acc;`,
+  });
+  return [partial, sumPartialsKernel(c, 'conv2d_grouped_bwd_weight', chunks, total)];
+}
