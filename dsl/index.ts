@@ -4,6 +4,7 @@
  */
 import { checkOwnTensor, currentTrace, madeBy, TraceContext } from './trace.js';
 import { CLASS_NAME } from '../ir/precision/policy.js';
+import { MAX_CONCAT_INPUTS } from '../ir/ops/helpers.js';
 
 /** A traced tensor. `shape` includes the batch dimension. */
 export class Tensor {
@@ -280,6 +281,12 @@ export function concat(xs: Tensor[], axis = 1): Tensor {
   xs.forEach((x, i) => check(x.shape.length === xs[0].shape.length && x.shape.every((d, j) => j === axis || d === xs[0].shape[j]),
     `concat along axis ${axis}: input ${i} [${x.shape.join(', ')}] does not match input 0 [${xs[0].shape.join(', ')}] outside that axis`));
   if (xs.length === 1) return xs[0];
+  // one concat node takes at most MAX_CONCAT_INPUTS inputs: join longer lists in runs
+  if (xs.length > MAX_CONCAT_INPUTS) {
+    const runs: Tensor[] = [];
+    for (let i = 0; i < xs.length; i += MAX_CONCAT_INPUTS) runs.push(concat(xs.slice(i, i + MAX_CONCAT_INPUTS), axis));
+    return concat(runs, axis);
+  }
   return node(c, 'concat', xs, { axis });
 }
 

@@ -3,7 +3,7 @@
  * error of each input is its part of the output's error).
  */
 import type { TensorType } from '../types.js';
-import { f32, int, need, str } from './helpers.js';
+import { MAX_CONCAT_INPUTS, f32, int, need, str } from './helpers.js';
 import { def } from './epilogue.js';
 
 /** Elements before the axis (outer), along it (len) and after it (inner) of a shape. */
@@ -12,8 +12,7 @@ export function axisSplit(shape: readonly number[], axis: number): { outer: numb
   return { outer: prod(shape.slice(0, axis)), len: shape[axis], inner: prod(shape.slice(axis + 1)) };
 }
 
-/** Most inputs one concat takes (a DenseNet block's features are chained, two at a time, by the DSL). */
-export const MAX_CONCAT_INPUTS = 64;
+export { MAX_CONCAT_INPUTS };
 
 def({
   name: 'concat', arity: [1, MAX_CONCAT_INPUTS], attrs: { axis: 'int' },

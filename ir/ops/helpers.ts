@@ -9,6 +9,9 @@ export function need(cond: boolean, msg: string): void { if (!cond) throw new Er
 export const str = (s: number[]) => `[${s.join(', ')}]`;
 export const int = (a: Attrs, k: string) => a[k] as number;
 
+/** Most inputs one concat node takes (the DSL joins longer lists in runs; DenseNets join two at a time). */
+export const MAX_CONCAT_INPUTS = 64;
+
 export function convOutSize(h: number, k: number, stride: number, pad: number): number {
   return Math.floor((h + 2 * pad - k) / stride) + 1;
 }
