@@ -18,6 +18,9 @@ export type TuneBudget = number | 'off' | 'full';
 /** The default budget: a minute on a CPU Vulkan driver (where one shape class takes seconds to measure), 20 s on a GPU. */
 export const defaultTuneBudget = (cpuDriver: boolean): number => (cpuDriver ? 60 : 20);
 
+/** A budget in milliseconds for tuneModule: undefined measures every class, 0 none. */
+export const budgetMillis = (b: TuneBudget): number | undefined => (b === 'full' ? undefined : b === 'off' ? 0 : b * 1000);
+
 /** `--tune-budget S|off|full`. */
 export function parseTuneBudget(text: string): TuneBudget {
   if (text === 'off' || text === 'full') return text;
@@ -56,7 +59,7 @@ export async function tunedWebGpuBackend(gpu: Gpu, m: Module, o: { budget?: Tune
   if (process.env.LPC_TUNE === 'off') return new Make(gpu, m);
   const { tuneModule, cachePath } = await import('../webgpu/tune.js');
   const budget = o.budget ?? 'full';
-  const budgetMs = budget === 'full' ? undefined : budget === 'off' ? 0 : budget * 1000;
+  const budgetMs = budgetMillis(budget);
   const bar = o.progress;
   const limit = budget === 'full' ? 'no budget' : `budget ${budget === 'off' ? 'off' : `${budget} s`}`;
   const { picker } = await tuneModule(gpu, m, {
@@ -67,8 +70,9 @@ export async function tunedWebGpuBackend(gpu: Gpu, m: Module, o: { budget?: Tune
           `${seconds(p.elapsedMs)} elapsed${p.leftMs !== undefined ? `, ~${seconds(p.leftMs)} left` : ''} (${limit})`, p.done === 0, 'shapes ');
         return;
       }
-      const rest = p.untuned ? `; ${p.untuned} not measured yet (${p.similar} borrow the tile of the nearest measured shape, ${p.untuned - p.similar} use the default) until a later run or 'lpc tune' measures them` : '';
-      const skipped = budget === 'off' && p.done === 0 ? `none measured (--tune-budget off): ${p.untuned} shape classes use the default tiling` : `tuned ${p.done}/${p.total} kernel shapes in ${seconds(p.elapsedMs)} (${limit})${rest}`;
+      const rest = p.untuned ? `; ${p.untuned} not measured yet (${p.similar} borrow the tile of the nearest measured or shipped shape, ${p.untuned - p.similar} use the default) until a later run or 'lpc tune' measures them` : '';
+      const ship = p.shipped ? `; ${p.shipped} use the tiling lpc ships for this driver ('lpc tune' measures them)` : '';
+      const skipped = budget === 'off' && p.done === 0 ? `none measured (--tune-budget off): ${p.untuned} shape classes use the nearest shipped tiling (${p.similar}) or the default${ship}` : `tuned ${p.done}/${p.total} kernel shapes in ${seconds(p.elapsedMs)} (${limit})${rest}${ship}`;
       bar.line(`lpc: ${skipped}; cached for ${gpu.adapterDescription} in ${cachePath()}; 'lpc tune' measures ahead of time, --tune-budget off|full|S sets the budget`);
     }),
   });

@@ -1,20 +1,23 @@
 /**
- * `lpc tune <artifact|model.ts> [--batch N] [--force] [--json]`: choose the GEMM tilings of a model on this
- * adapter ahead of training (runtime/webgpu/tune.ts: measured where the cache has no entry, cached on disk), and
- * print the table of choices. `lpc run` does the same at first use.
+ * `lpc tune <artifact|model.ts> [--batch N] [--force] [--tune-budget S|off|full] [--json]`: choose the GEMM tilings
+ * of a model on this adapter ahead of training (runtime/webgpu/tune.ts: measured where the cache has no entry, cached
+ * on disk), and print the table of choices with where each came from. `lpc run` does the same at first use, within
+ * its budget; `--tune-budget off` shows what a run would pick without measuring anything.
  */
 import * as fs from 'node:fs';
 import { Module } from '../../ir/graph.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
 import { readArtifact } from '../artifact.js';
 import { DEFAULT_OPTIMIZER, compileModel, modelOptionsFlags } from './compile.js';
-import { FlagSpec, Parsed, UsageError, intFlag } from './args.js';
+import { FlagSpec, Parsed, UsageError, flag, intFlag } from './args.js';
+import { budgetMillis, parseTuneBudget } from './backends.js';
 
 export const tuneFlags: FlagSpec[] = [
   { name: 'batch', value: 'N', help: 'batch size for a model file (default 64; an artifact has its own)' },
   { name: 'input', value: 'CxHxW', help: "one sample's shape for a model file, as for lpc compile (default: the model's own)" },
   { name: 'classes', value: 'N', help: "number of classes for a model file, as for lpc compile (default: the model's own)" },
   { name: 'force', help: 'measure again even the shape classes the cache already has' },
+  { name: 'tune-budget', value: 'S|off|full', help: "seconds to spend measuring, as lpc run's (default full: every shape class); off shows the picks without measuring" },
   { name: 'json', help: 'print the choices as JSON (one object per tiled node)' },
 ];
 
@@ -34,7 +37,8 @@ export async function tuneCommand(p: Parsed): Promise<void> {
   const { getGpu } = await import('../webgpu/device.js');
   const { tuneModule, tuneTable, cachePath } = await import('../webgpu/tune.js');
   const gpu = await getGpu();
-  const { rows } = await tuneModule(gpu, m, { force: p.flags.has('force'), log: (s) => process.stderr.write(`lpc: ${s}\n`) });
+  const budgetMs = budgetMillis(parseTuneBudget(flag(p, 'tune-budget') ?? 'full'));
+  const { rows } = await tuneModule(gpu, m, { force: p.flags.has('force'), budgetMs, log: (s) => process.stderr.write(`lpc: ${s}\n`) });
   if (p.flags.has('json')) {
     process.stdout.write(JSON.stringify({ adapter: gpu.adapterDescription, cache: cachePath(), rows }, null, 1) + '\n');
     return;

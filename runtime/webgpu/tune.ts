@@ -4,7 +4,9 @@
  * of a module whose shape class has no entry yet, the candidate tiles run on random data of the node's shapes in
  * alternating rounds, the clearly slower ones dropped after each round (successive halving), and the fastest is kept.
  * Shape classes are measured in order of their share of the step's FLOPs, within a time budget (`lpc run
- * --tune-budget`): those left over run the default tile and are measured by a later run or by `lpc tune`.
+ * --tune-budget`): those left over run the tile lpc ships for the driver family (shipped-tiles.ts), else the tile
+ * measured best for the nearest class, else the default, and are measured by a later run or by `lpc tune`. A budget
+ * is spent only on classes that have no shipped tile; `lpc tune` and `--tune-budget full` measure every class.
  *
  * The choices are cached on disk (tune-cache.ts), keyed by adapter description and shape class. Entries name tiles
  * by their name; one that is no longer shipped is ignored.
@@ -20,6 +22,7 @@ import type { Gpu } from './device.js';
 import { type BindContext, bindKernel, encodeLaunches, STEP_BYTES } from './launch.js';
 import { kernelsForNode } from '../../codegen/kernels/index.js';
 import { TuneCache, TuneEntry, Warn, cachePath, mergeTuneEntries, readTuneCache, stderrWarn } from './tune-cache.js';
+import { shippedTiles, ShippedTable } from './shipped-tiles.js';
 
 export {
   TUNE_VERSION, emptyCache, cacheDir, cachePath, tuneKey, readTuneCache, writeTuneCache, mergeTuneEntries,
@@ -56,11 +59,12 @@ export interface TuneRow {
   op: string;
   cls: string;
   tile: string;
-  /** Where the choice came from: measured now, the cache, the default (one candidate only), the tile measured best
-   *  for the nearest shape class of the same structure (`similar`: the budget ran out before this one), or the
-   *  default when there is none (`untuned`); a later run or `lpc tune` measures the last two. */
-  source: 'measured' | 'cache' | 'default' | 'similar' | 'untuned';
-  /** `similar`: the shape class whose measured tile this one borrows. */
+  /** Where the choice came from: measured now, the cache, the default (one candidate only), the tile lpc ships for
+   *  this driver family (`shipped`), the tile measured or shipped best for the nearest shape class of the same
+   *  structure (`similar`: the budget ran out before this one), or the default when there is none (`untuned`); a
+   *  later run or `lpc tune` measures the last three (a budgeted run: only those without a shipped tile). */
+  source: 'measured' | 'cache' | 'default' | 'shipped' | 'similar' | 'untuned';
+  /** `similar`: the shape class whose tile this one borrows. */
   from?: string;
   ms?: Record<string, number>;
 }
@@ -82,6 +86,8 @@ export interface TuneOptions {
   now?: () => number;
   /** How the candidates of one node are timed (tests use synthetic ones). */
   measure?: (g: Graph, node: Node, tiles: Tile[], rounds: number) => Promise<number[]>;
+  /** Tiles shipped for this adapter's driver family (default: shipped-tiles.ts's table; tests give their own). */
+  shipped?: ShippedTable;
 }
 
 export interface TuneProgress {
@@ -95,6 +101,8 @@ export interface TuneProgress {
    *  similar measured class (the rest run the default). */
   untuned: number;
   similar: number;
+  /** Classes not measured because lpc ships a tile for them (a budgeted run leaves them to `lpc tune`). */
+  shipped: number;
   finished: boolean;
 }
 
@@ -263,6 +271,10 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   const cache = readTuneCache(file, warn);
   const maxBinding = gpu.limits.maxStorageBufferBindingSize;
   const time = o.measure ?? ((g, node, tiles, rounds) => measure(gpu, g, node, tiles, rounds));
+  const shipped = o.shipped ?? shippedTiles(adapter);
+  // a budgeted run leaves classes with a shipped tile to `lpc tune`: its time goes where lpc knows nothing
+  const shippedPick = (cls: string, tiles: Tile[]) => (o.budgetMs !== undefined && tiles.some((t) => tileName(t) === shipped[cls]) ? shipped[cls] : undefined);
+  const fromShipped = new Map<string, string>();
   // what each shape class needs: the cache's entry, the default (fewer than two candidates), or a measurement
   type Todo = { g: Graph; node: Node; tiles: Tile[]; flops: number };
   const todo = new Map<string, Todo>();
@@ -275,6 +287,7 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       if (single.has(cls) || (!o.force && cachedTile(cache, adapter, g, node))) continue;
       const tiles = nodeTileCandidates(g, node, variant).filter((t) => tileFitsDevice(g, node, t, variant, maxBinding));
       if (tiles.length < 2) single.set(cls, tileName(tiles[0] ?? defaultTile(g, node, variant)));
+      else if (shippedPick(cls, tiles)) fromShipped.set(cls, shippedPick(cls, tiles)!);
       else todo.set(cls, { g, node, tiles, flops: nodeFlops(g, node, variant) });
     }
   const order = measureOrder(todo);
@@ -284,10 +297,10 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   const report = (finished: boolean, borrowed = 0) => {
     const elapsedMs = now() - t0, per = measured ? elapsedMs / measured : undefined;
     const left = order.length - measured;
-    o.progress?.({ done: measured, total: order.length, elapsedMs, untuned: finished ? left : 0, similar: borrowed, finished,
+    o.progress?.({ done: measured, total: order.length, elapsedMs, untuned: finished ? left : 0, similar: borrowed, shipped: fromShipped.size, finished,
       ...(per !== undefined && !finished ? { leftMs: Math.min(per * left, Math.max(0, (o.budgetMs ?? Infinity) - elapsedMs)) } : {}) });
   };
-  if (order.length) report(false);
+  if (order.length || fromShipped.size) report(false);
   let longest = 0;
   for (const [cls, t] of order) {
     // start a shape only if the longest one so far would still fit: a budget is a promise to the user
@@ -305,14 +318,19 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
     longest = Math.max(longest, now() - started);
     report(false);
   }
-  const known: [string, string][] = [...Object.entries(fresh), ...Object.entries(cache.adapters[adapter] ?? {})].map(([c, e]) => [c, e.tile]);
+  // measured tiles first: at equal distance a measurement on this adapter beats the shipped table
+  const known: [string, string][] = [
+    ...[...Object.entries(fresh), ...Object.entries(cache.adapters[adapter] ?? {})].map(([c, e]): [string, string] => [c, e.tile]),
+    ...Object.entries(shipped),
+  ];
   const similar = new Map<string, { tile: string; from: string }>();
   for (const [cls, t] of order) {
     if (fresh[cls]) continue;
-    const pick = nearestMeasured(cls, known, t.tiles.map(tileName));
+    const tiles = t.tiles.map(tileName);
+    const pick = tiles.includes(shipped[cls]) ? { tile: shipped[cls], from: cls } : nearestMeasured(cls, known, tiles);
     if (pick) similar.set(cls, pick);
   }
-  if (order.length) report(true, similar.size);
+  if (order.length || fromShipped.size) report(true, similar.size);
   const rows: TuneRow[] = [];
   for (const g of m.graphs)
     for (const node of g.nodes) {
@@ -323,6 +341,8 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       if (fresh[cls]) rows.push({ ...row, tile: fresh[cls].tile, source: 'measured', ms: fresh[cls].ms });
       else if (hit) rows.push({ ...row, tile: tileName(hit), source: 'cache', ms: cache.adapters[adapter][cls].ms });
       else if (single.has(cls)) rows.push({ ...row, tile: single.get(cls)!, source: 'default' });
+      else if (fromShipped.has(cls)) rows.push({ ...row, tile: fromShipped.get(cls)!, source: 'shipped' });
+      else if (similar.has(cls) && similar.get(cls)!.from === cls) rows.push({ ...row, tile: similar.get(cls)!.tile, source: 'shipped' });
       else if (similar.has(cls)) rows.push({ ...row, tile: similar.get(cls)!.tile, source: 'similar', from: similar.get(cls)!.from });
       else rows.push({ ...row, tile: tileName(defaultTile(g, node, variant)), source: 'untuned' });
     }
@@ -336,8 +356,8 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   // Measured this run first (even if the write raced another process), then the cache, then the default.
   // A class spans sizes up to 2× apart: a tile measured on a smaller member may not fit this one's buffers.
   const picker: TilePicker = (g, node) => {
-    const cls = shapeClass(g, node), e = fresh[cls], near = similar.get(cls);
-    const t = e ? parseTile(e.tile) : cachedTile(merged, adapter, g, node) ?? (near ? parseTile(near.tile) : undefined);
+    const cls = shapeClass(g, node), e = fresh[cls], near = fromShipped.get(cls) ?? similar.get(cls)?.tile;
+    const t = e ? parseTile(e.tile) : cachedTile(merged, adapter, g, node) ?? (near ? parseTile(near) : undefined);
     return t && tileFitsDevice(g, node, t, variant, maxBinding) ? t : undefined;
   };
   return { picker, rows };

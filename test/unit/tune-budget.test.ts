@@ -8,7 +8,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Builder, emptyGraph, Module } from '../../ir/graph.js';
-import { tileName, Tile } from '../../codegen/kernels/tiles.js';
+import { allTiles, tileName, Tile } from '../../codegen/kernels/tiles.js';
+import { driverFamily, shippedTiles } from '../../runtime/webgpu/shipped-tiles.js';
+import { SHIPPED_TILES } from '../../runtime/webgpu/shipped-tiles-data.js';
 import { measureOrder, nearestMeasured, readTuneCache, successiveHalving, tuneModule, TuneProgress } from '../../runtime/webgpu/tune.js';
 import type { Gpu } from '../../runtime/webgpu/device.js';
 import { parseTuneBudget } from '../../runtime/cli/backends.js';
@@ -144,4 +146,50 @@ test('the measuring order takes turns between op kinds, each by FLOPs', () => {
     'conv2d_bwd_data a': { flops: 85 }, 'conv2d_bwd_data b': { flops: 5 }, 'linear a': { flops: 1 },
   }));
   expect(measureOrder(todo).map(([k]) => k)).toEqual(['conv2d a', 'conv2d_bwd_data a', 'linear a', 'conv2d b', 'conv2d_bwd_data b', 'conv2d c']);
+});
+
+test('a budgeted run leaves classes with a shipped tile to lpc tune and borrows the nearest shipped tile for the rest', async () => {
+  const m = convs([4, 8, 16, 32]);
+  const g = m.graphs[0];
+  const convs4 = g.nodes.filter((n) => n.op === 'conv2d');
+  const file = path.join(dir, 'tune.json');
+  // what a full tune picks, then a table shipping two of those classes with another candidate than the fake timings' best
+  const full = await tuneModule(gpu, m, { file: path.join(dir, 'full.json'), ...fakes(), shipped: {} });
+  const cls = (i: number) => full.rows.find((r) => r.node === convs4[i].id)!.cls;
+  const other = (i: number) => Object.keys(full.rows[i].ms!).find((t) => t !== full.rows[i].tile)!;
+  const shipped = { [cls(3)]: other(3), [cls(1)]: other(1) };
+  const events: TuneProgress[] = [];
+  const f = fakes();
+  const run = await tuneModule(gpu, m, { file, budgetMs: 15_000, now: f.now, measure: f.measure, shipped, progress: (p) => events.push(p) });
+  // the budget went to the biggest class without a shipped tile (16 channels); 32 and 8 take the shipped tiles
+  expect(f.measured).toEqual([convs4[2].id]);
+  expect(run.rows.map((r) => r.source)).toEqual(['similar', 'shipped', 'measured', 'shipped']);
+  expect(run.rows[3].tile).toBe(other(3));
+  expect(tileName(run.picker(g, convs4[3])!)).toBe(other(3));
+  expect(tileName(run.picker(g, convs4[1])!)).toBe(other(1));
+  // 4 channels: the nearest class is the shipped 8-channel one (1 octave away, 16 is 2)
+  expect(run.rows[0].from).toBe(cls(1));
+  expect(run.rows[0].tile).toBe(other(1));
+  expect(events.at(-1)).toMatchObject({ done: 1, total: 2, finished: true, untuned: 1, similar: 1, shipped: 2 });
+  // shipped picks are not cached: a full tune (lpc tune) measures them
+  expect(Object.keys(readTuneCache(file).adapters[gpu.adapterDescription])).toEqual([cls(2)]);
+  const g2 = fakes();
+  await tuneModule(gpu, m, { file, now: g2.now, measure: g2.measure, shipped });
+  expect(g2.measured.sort()).toEqual([convs4[0].id, convs4[1].id, convs4[3].id].sort());
+});
+
+test('shipped tilings by driver family; LPC_SHIPPED_TILES turns them off or reads another table', () => {
+  expect(driverFamily('mesa | software | llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)')).toBe('llvmpipe');
+  expect(driverFamily('Google | SwiftShader Device (Subzero)')).toBe('swiftshader');
+  expect(driverFamily('nvidia | hopper | NVIDIA H100')).toBeUndefined();
+  expect(shippedTiles('nvidia | hopper | NVIDIA H100', {})).toEqual({});
+  expect(shippedTiles('mesa | llvmpipe', { LPC_SHIPPED_TILES: 'off' })).toEqual({});
+  const table = path.join(dir, 'shipped.json');
+  fs.writeFileSync(table, JSON.stringify({ llvmpipe: { 'conv2d nobias k3x3 s1 p1 m4 n512 k36': 'reg4x4' } }));
+  expect(shippedTiles('mesa | llvmpipe', { LPC_SHIPPED_TILES: table })).toEqual({ 'conv2d nobias k3x3 s1 p1 m4 n512 k36': 'reg4x4' });
+  // every shipped tile names a tile lpc still ships for that op
+  for (const [, t] of Object.entries(SHIPPED_TILES)) for (const [c, tile] of Object.entries(t)) {
+    const op = c.split(' ')[0];
+    expect(allTiles(op).map(tileName)).toContain(tile);
+  }
 });
