@@ -12,6 +12,8 @@ import { model, input, conv2d, relu6, maxPool, adaptiveAvgPool, concat, flatten,
 import { MAX_CONCAT_INPUTS } from '../../ir/ops/index.js';
 import { parsePolicy } from '../../ir/precision/index.js';
 import { numel } from '../../ir/types.js';
+import { isTiledNode } from '../../codegen/kernels/tiles.js';
+import { kernelsForNode } from '../../codegen/kernels/index.js';
 import { rand, randn, relErr } from './helpers.js';
 import { caseGraph, zooCases } from './zoo-cases.js';
 
@@ -100,4 +102,15 @@ test("CPT's placement quantizes grouped convolutions like dense ones: input A (m
     expect(g.nodes.some((k) => k.op === 'quantize' && k.inputs[0] === n.id && k.attrs.role === 'E')).toBe(true);
   }
   expect(g.updates.filter((u) => u.name.endsWith('.act_range')).length).toBe(52); // every conv, grouped or not
+});
+
+test('grouped convolutions take no GEMM tile (the tuner measures only dense ones); their kernels are the direct ones', () => {
+  const g = frontEnd('models/mobilenetv2.ts', 2, { input: [3, 8, 8] }).graphs[0];
+  const convs = g.nodes.filter((n) => n.op === 'conv2d');
+  expect(convs.filter((n) => isTiledNode(n)).length).toBe(35);
+  for (const n of convs.filter((c) => c.attrs.groups !== undefined)) {
+    expect(isTiledNode(n)).toBe(false);
+    // a tile picker is not consulted for them
+    expect(kernelsForNode(g, n.id, { tiles: () => { throw new Error('asked for a tile'); } }).map((k) => k.name)).toEqual(['conv2d_grouped']);
+  }
 });
