@@ -65,7 +65,8 @@ export function conv2dGroupedBwdDataKernels(c: NodeCtx): Kernel[] {
     name: 'conv2d_grouped_bwd_data',
     buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'Wt'), outBuf(c)],
     params, invocations: outNumel(c), epilogue: ep, flops: 2 * outNumel(c) * d.og * d.kh * d.kw,
-    // ky, kx descend so that oy, ox ascend: the spec's order of terms
+    // the windows holding (iy, ix): oy·s − p ≤ iy ≤ oy·s − p + KH − 1, visited with oy, ox ascending (the spec's
+    // order of terms), the tap ky = iy + p − oy·s; no divisions in the loops
     body: `
   let ix = t % P.w;
   let iy = (t / P.w) % P.h;
@@ -73,18 +74,22 @@ export function conv2dGroupedBwdDataKernels(c: NodeCtx): Kernel[] {
   let n = t / (P.w * P.h * P.c);
   let o0 = (ch / P.cg) * P.og;
   let cl = ch % P.cg;
+  let ey = i32(iy + P.pad) - i32(P.kh) + 1;
+  let ex = i32(ix + P.pad) - i32(P.kw) + 1;
+  let oy0 = u32(select(0, (ey + i32(P.stride) - 1) / i32(P.stride), ey > 0));
+  let ox0 = u32(select(0, (ex + i32(P.stride) - 1) / i32(P.stride), ex > 0));
+  let oy1 = min((iy + P.pad) / P.stride + 1u, P.oh);
+  let ox1 = min((ix + P.pad) / P.stride + 1u, P.ow);
   var acc = 0.0;
   for (var ol = 0u; ol < P.og; ol++) {
     let o = o0 + ol;
-    for (var ky = i32(P.kh) - 1; ky >= 0; ky--) {
-      let ty = i32(iy + P.pad) - ky;
-      if (ty < 0 || ty % i32(P.stride) != 0 || ty / i32(P.stride) >= i32(P.oh)) { continue; }
-      let oy = u32(ty) / P.stride;
-      for (var kx = i32(P.kw) - 1; kx >= 0; kx--) {
-        let tx = i32(ix + P.pad) - kx;
-        if (tx < 0 || tx % i32(P.stride) != 0 || tx / i32(P.stride) >= i32(P.ow)) { continue; }
-        let ox = u32(tx) / P.stride;
-        acc += DY[((n * P.o + o) * P.oh + oy) * P.ow + ox] * Wt[((o * P.cg + cl) * P.kh + u32(ky)) * P.kw + u32(kx)];
+    let dyb = (n * P.o + o) * P.oh;
+    let wb = (o * P.cg + cl) * P.kh;
+    for (var oy = oy0; oy < oy1; oy++) {
+      let ky = iy + P.pad - oy * P.stride;
+      for (var ox = ox0; ox < ox1; ox++) {
+        let kx = ix + P.pad - ox * P.stride;
+        acc += DY[(dyb + oy) * P.ow + ox] * Wt[(wb + ky) * P.kw + kx];
       }
     }
   }
