@@ -39,17 +39,18 @@ export function conv2dGroupedKernels(c: NodeCtx): Kernel[] {
   let o = (t / (P.ow * P.oh)) % P.o;
   let n = t / (P.ow * P.oh * P.o);
   let c0 = (o / P.og) * P.cg;
+  // the taps inside the input: ky in [ky0, ky1), kx in [kx0, kx1) (padding contributes nothing)
+  let y0 = oy * P.stride; let x0 = ox * P.stride;
+  let ky0 = select(0u, P.pad - y0, y0 < P.pad); let ky1 = min(P.kh, P.h + P.pad - y0);
+  let kx0 = select(0u, P.pad - x0, x0 < P.pad); let kx1 = min(P.kw, P.w + P.pad - x0);
   var acc = ${hasBias ? 'bias[o]' : '0.0'};
-  var wi = o * P.cg * P.kh * P.kw;
   for (var cl = 0u; cl < P.cg; cl++) {
-    let xb = (n * P.c + c0 + cl) * P.h;
-    for (var ky = 0u; ky < P.kh; ky++) {
-      let iy = i32(oy * P.stride + ky) - i32(P.pad);
-      for (var kx = 0u; kx < P.kw; kx++) {
-        let ix = i32(ox * P.stride + kx) - i32(P.pad);
-        if (iy >= 0 && iy < i32(P.h) && ix >= 0 && ix < i32(P.w)) { acc += X[(xb + u32(iy)) * P.w + u32(ix)] * Wt[wi]; }
-        wi++;
-      }
+    let xb = (n * P.c + c0 + cl) * P.h + y0 - P.pad;
+    let wb = (o * P.cg + cl) * P.kh;
+    for (var ky = ky0; ky < ky1; ky++) {
+      let xr = (xb + ky) * P.w + x0 - P.pad;
+      let wr = (wb + ky) * P.kw;
+      for (var kx = kx0; kx < kx1; kx++) { acc += X[xr + kx] * Wt[wr + kx]; }
     }
   }
   out[t] = ${ep.q('acc', 't')};`,
