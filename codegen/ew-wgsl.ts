@@ -32,6 +32,9 @@ const EW_WGSL: Record<string, EwWgsl> = {
   add_const: withAttrs('add_const', ([a], t) => `(${a} + ${wgslF32(t.c)})`),
   relu: ([a]) => `max(${a}, 0.0)`,
   relu_bwd: ([d, x]) => `select(0.0, ${d}, ${x} > 0.0)`,
+  // select, not clamp: clamp(NaN) is implementation-defined in WGSL; the CPU's comparisons send NaN to 0
+  relu6: ([a]) => `select(select(0.0, 6.0, ${a} >= 6.0), ${a}, ${a} > 0.0 && ${a} < 6.0)`,
+  relu6_bwd: ([d, y]) => `select(0.0, ${d}, ${y} > 0.0 && ${y} < 6.0)`,
 };
 
 /** The WGSL expression of elementwise op `op` applied to the operand expressions `v`. */

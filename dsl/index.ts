@@ -4,6 +4,7 @@
  */
 import { checkOwnTensor, currentTrace, madeBy, TraceContext } from './trace.js';
 import { CLASS_NAME } from '../ir/precision/policy.js';
+import { MAX_CONCAT_INPUTS } from '../ir/ops/helpers.js';
 
 /** A traced tensor. `shape` includes the batch dimension. */
 export class Tensor {
@@ -176,19 +177,28 @@ export function input(shape: number[]): Tensor {
   return t;
 }
 
-export interface Conv2dOptions { out: number; kernel: number; stride?: number; pad?: number; bias?: boolean; name?: string; init?: Init }
-/** 2-D convolution, NCHW, weights [out, in, k, k]; PyTorch's default init (uniform ±1/√fan_in). */
+export interface Conv2dOptions {
+  out: number; kernel: number; stride?: number; pad?: number; bias?: boolean; name?: string; init?: Init;
+  /** Grouped convolution (torch.nn.Conv2d groups): must divide the input and output channels; = channels is
+   *  depthwise. Weights [out, in/groups, k, k]. */
+  groups?: number;
+}
+/** 2-D convolution, NCHW, weights [out, in/groups, k, k]; PyTorch's default init (uniform ±1/√fan_in). */
 export function conv2d(x: Tensor, o: Conv2dOptions): Tensor {
   const c = ctx('conv2d');
   tensorArg(x, 'conv2d');
   check(x.shape.length === 4, `conv2d expects 4-D input [N, C, H, W], got [${x.shape.join(', ')}]`);
   const out = posInt(o.out, 'conv2d out'), k = posInt(o.kernel, 'conv2d kernel');
   const stride = posInt(o.stride ?? 1, 'conv2d stride'), pad = nonNegInt(o.pad ?? 0, 'conv2d pad');
-  const name = layerName(c, 'conv', o.name), cin = x.shape[1], bound = 1 / Math.sqrt(cin * k * k);
+  const groups = posInt(o.groups ?? 1, 'conv2d groups');
+  check(x.shape[1] % groups === 0 && out % groups === 0,
+    `conv2d: groups ${groups} must divide the input channels (${x.shape[1]}) and the output channels (${out})`);
+  // PyTorch's fans of a grouped conv (torch.nn.init._calculate_fan_in_and_fan_out): in = (in/groups)·k², out = out·k²
+  const name = layerName(c, 'conv', o.name), cin = x.shape[1] / groups, bound = 1 / Math.sqrt(cin * k * k);
   const w = weight(c, name, [out, cin, k, k], cin * k * k, out * k * k, o.init);
   const ins = [x, w];
   if (o.bias ?? true) ins.push(state(c, name, 'bias', [out], 'uniform', bound));
-  return rec(c, node(c, 'conv2d', ins, { stride, pad }));
+  return rec(c, node(c, 'conv2d', ins, groups === 1 ? { stride, pad } : { stride, pad, groups }));
 }
 
 export interface LinearOptions { bias?: boolean; name?: string; init?: Init }
@@ -205,6 +215,8 @@ export function linear(x: Tensor, out: number, o: LinearOptions = {}): Tensor {
 }
 
 export function relu(x: Tensor): Tensor { const c = ctx('relu'); return rec(c, node(c, 'relu', [tensorArg(x, 'relu')])); }
+/** min(max(x, 0), 6), as torch.nn.ReLU6 (MobileNetV2). */
+export function relu6(x: Tensor): Tensor { const c = ctx('relu6'); return rec(c, node(c, 'relu6', [tensorArg(x, 'relu6')])); }
 
 /**
  * Dropout with drop probability p (torch.nn.Dropout: kept values scaled by 1/(1 − p)) in training; the identity in
@@ -224,23 +236,58 @@ export function add(a: Tensor, b: Tensor): Tensor {
   return node(ctx('add'), 'add', [tensorArg(a, 'add'), tensorArg(b, 'add')]);
 }
 
-function pool(op: string, what: string, x: Tensor, k: number, stride?: number): Tensor {
+function pool(op: string, what: string, x: Tensor, k: number, stride?: number, pad = 0): Tensor {
   const c = ctx(what);
   tensorArg(x, what);
   posInt(k, `${what} kernel`);
-  return rec(c, node(c, op, [x], { k, stride: posInt(stride ?? k, `${what} stride`) }));
+  const attrs: Record<string, number> = { k, stride: posInt(stride ?? k, `${what} stride`) };
+  if (nonNegInt(pad, `${what} pad`) > 0) attrs.pad = pad;
+  return rec(c, node(c, op, [x], attrs));
 }
-/** Max pooling with a k×k window (stride defaults to k), no padding. */
-export function maxPool(x: Tensor, k: number, stride?: number): Tensor { return pool('maxpool', 'maxPool', x, k, stride); }
+/** Max pooling with a k×k window (stride defaults to k) and −∞ padding `pad` ≤ k/2 (default 0), as
+ *  nn.MaxPool2d(k, stride, pad): `maxPool(h, 3, 2, 1)` is the ImageNet ResNets' stem pool. */
+export function maxPool(x: Tensor, k: number, stride?: number, pad = 0): Tensor { return pool('maxpool', 'maxPool', x, k, stride, pad); }
 export function avgPool(x: Tensor, k: number, stride?: number): Tensor { return pool('avgpool', 'avgPool', x, k, stride); }
-/** Average over the whole H×W map: [N, C, H, W] → [N, C, 1, 1] (as nn.AdaptiveAvgPool2d(1), or AvgPool2d(H) on a
- *  square map). The map must be square: the pooling ops take one window size. */
+/** Average over the whole H×W map: [N, C, H, W] → [N, C, 1, 1] (as nn.AdaptiveAvgPool2d(1)); any map size. */
 export function globalAvgPool(x: Tensor): Tensor {
   const c = ctx('globalAvgPool');
   tensorArg(x, 'globalAvgPool');
   check(x.shape.length === 4, `globalAvgPool expects 4-D input [N, C, H, W], got [${x.shape.join(', ')}]`);
-  check(x.shape[2] === x.shape[3], `globalAvgPool needs a square feature map, got ${x.shape[2]}×${x.shape[3]} ([${x.shape.join(', ')}])`);
-  return rec(c, node(c, 'avgpool', [x], { k: x.shape[2], stride: x.shape[2] }));
+  // a square map keeps its plain average pool (the graphs of existing models stay as they were)
+  if (x.shape[2] === x.shape[3]) return rec(c, node(c, 'avgpool', [x], { k: x.shape[2], stride: x.shape[2] }));
+  return rec(c, node(c, 'adaptive_avgpool', [x], { out_hw: [1, 1] }));
+}
+/** Average pooling to an `size` × `size` (or [h, w]) map over PyTorch's adaptive windows, as nn.AdaptiveAvgPool2d. */
+export function adaptiveAvgPool(x: Tensor, size: number | [number, number]): Tensor {
+  const c = ctx('adaptiveAvgPool');
+  tensorArg(x, 'adaptiveAvgPool');
+  check(x.shape.length === 4, `adaptiveAvgPool expects 4-D input [N, C, H, W], got [${x.shape.join(', ')}]`);
+  const [oh, ow] = typeof size === 'number' ? [size, size] : Array.isArray(size) && size.length === 2 ? size : [NaN, NaN];
+  posInt(oh, 'adaptiveAvgPool output height');
+  posInt(ow, 'adaptiveAvgPool output width');
+  check(oh <= x.shape[2] && ow <= x.shape[3], `adaptiveAvgPool: output ${oh}×${ow} is larger than the input ${x.shape[2]}×${x.shape[3]}`);
+  return rec(c, node(c, 'adaptive_avgpool', [x], { out_hw: [oh, ow] }));
+}
+
+/**
+ * Joins tensors along `axis` (default 1, the channels), as torch.cat(xs, axis): every other dimension must agree.
+ * Its gradient splits the error into each input's part.
+ */
+export function concat(xs: Tensor[], axis = 1): Tensor {
+  const c = ctx('concat');
+  check(Array.isArray(xs) && xs.length >= 1, 'concat expects a non-empty array of tensors');
+  xs.forEach((x, i) => tensorArg(x, `concat input ${i}`));
+  check(Number.isInteger(axis) && axis >= 1 && axis < xs[0].shape.length, `concat axis must be between 1 and ${xs[0].shape.length - 1} (axis 0 is the batch), got ${String(axis)}`);
+  xs.forEach((x, i) => check(x.shape.length === xs[0].shape.length && x.shape.every((d, j) => j === axis || d === xs[0].shape[j]),
+    `concat along axis ${axis}: input ${i} [${x.shape.join(', ')}] does not match input 0 [${xs[0].shape.join(', ')}] outside that axis`));
+  if (xs.length === 1) return xs[0];
+  // one concat node takes at most MAX_CONCAT_INPUTS inputs: join longer lists in runs
+  if (xs.length > MAX_CONCAT_INPUTS) {
+    const runs: Tensor[] = [];
+    for (let i = 0; i < xs.length; i += MAX_CONCAT_INPUTS) runs.push(concat(xs.slice(i, i + MAX_CONCAT_INPUTS), axis));
+    return concat(runs, axis);
+  }
+  return node(c, 'concat', xs, { axis });
 }
 
 /** [N, …] → [N, prod(…)] in NCHW order (as torch.flatten(x, 1)). */

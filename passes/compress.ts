@@ -79,7 +79,7 @@ function compressGraph(g: Graph, save: Save): Graph {
     if (!bwd[nd.id]) continue;
     nd.inputs.forEach((v, slot) => {
       if (!fwd[v] || g.nodes[v].op === 'state') return;
-      if (nd.op === 'maxpool_bwd' && slot === 1 && attrsOf(nd, 'maxpool_bwd').k <= 16) want(v, `argmax:${nd.attrs.k}:${nd.attrs.stride}`);
+      if (nd.op === 'maxpool_bwd' && slot === 1 && attrsOf(nd, 'maxpool_bwd').k <= 16 && !attrsOf(nd, 'maxpool_bwd').pad) want(v, `argmax:${nd.attrs.k}:${nd.attrs.stride}`);
       else { const k = kindOf(nd, slot, v); if (k) want(v, k); }
     });
   }

@@ -17,7 +17,7 @@ import { copyNode, rebuild } from '../ir/rewrite.js';
 
 /** Ops whose results are layer outputs (auto_low's conv, linear, normalization, activation and pool kinds, and the
  *  residual add). Backward and bookkeeping ops never appear in the forward graphs this pass sees. */
-export const LAYER_OPS: ReadonlySet<string> = new Set(['conv2d', 'linear', 'bn_apply', 'relu', 'maxpool', 'avgpool', 'add']);
+export const LAYER_OPS: ReadonlySet<string> = new Set(['conv2d', 'linear', 'bn_apply', 'relu', 'relu6', 'maxpool', 'avgpool', 'adaptive_avgpool', 'add']);
 
 const LOSS_OPS = new Set(['softmax_xent', 'correct_count']);
 

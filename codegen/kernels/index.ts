@@ -7,7 +7,7 @@
  * statistics, and the in-place quantize kernel appended here rounds them.
  */
 import { Graph } from '../../ir/graph.js';
-import { getOp } from '../../ir/ops/index.js';
+import { convGroups, getOp } from '../../ir/ops/index.js';
 import { Kernel } from '../kernel.js';
 import { BLOCK_STATS_SCRATCH, NodeCtx, Variant, isBlockFormat, isTrackEpilogue, nodeCtx, nodeQuant } from './builder.js';
 import { computedBy } from './compress.js';
@@ -21,7 +21,11 @@ import { fillKernels } from './fill.js';
 import { dropoutKernels } from './dropout.js';
 import { correctCountKernels, softmaxXentBwdKernels, softmaxXentKernels } from './loss.js';
 import { linearKernels, matmulKernels } from './matmul.js';
-import { avgpoolBwdKernels, avgpoolKernels, maxpoolBwdKernels, maxpoolKernels } from './pool.js';
+import {
+  adaptiveAvgpoolBwdKernels, adaptiveAvgpoolKernels, avgpoolBwdKernels, avgpoolKernels, maxpoolBwdKernels, maxpoolKernels,
+} from './pool.js';
+import { conv2dGroupedBwdDataKernels, conv2dGroupedBwdWeightKernels, conv2dGroupedKernels } from './conv2d-grouped.js';
+import { concatKernels, sliceKernels } from './concat.js';
 import { blockEpilogueKernels, quantizeKernels } from './quantize.js';
 import { Tile, TilePicker, defaultTile } from './tiles.js';
 import * as compress from './compress.js';
@@ -43,6 +47,13 @@ const TILED: Record<string, (c: NodeCtx, t: Tile) => Kernel[]> = {
   conv2d_bwd_weight: conv2dBwdWeightKernels,
 };
 
+/** Convolutions with groups > 1: direct kernels (conv2d-grouped.ts), never the dense GEMM tilings. */
+const GROUPED: Record<string, (c: NodeCtx) => Kernel[]> = {
+  conv2d: conv2dGroupedKernels,
+  conv2d_bwd_data: conv2dGroupedBwdDataKernels,
+  conv2d_bwd_weight: conv2dGroupedBwdWeightKernels,
+};
+
 const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
   fill: fillKernels,
   dropout: dropoutKernels,
@@ -52,6 +63,10 @@ const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
   avgpool: avgpoolKernels,
   maxpool_bwd: maxpoolBwdKernels,
   avgpool_bwd: avgpoolBwdKernels,
+  adaptive_avgpool: adaptiveAvgpoolKernels,
+  adaptive_avgpool_bwd: adaptiveAvgpoolBwdKernels,
+  concat: concatKernels,
+  slice: sliceKernels,
   bn_stats: bnStatsKernels,
   bn_apply: bnApplyKernels,
   bn_bwd_x: bnBwdXKernels,
@@ -85,10 +100,11 @@ export function kernelsForNode(g: Graph, nodeId: number, opts: { variant?: Varia
   if (RESOLVED_BY_PASSES.has(op)) throw new Error(`op '${op}' (node %${nodeId} of graph '${g.name}') reached codegen: the quantize pass resolves it first`);
   // computed by the kernel of a compress node that reads it (passes/fuse-compress.ts)
   if (op === 'bn_apply' && computedBy(g, nodeId) !== undefined) return [];
-  const tiled = TILED[op];
-  const gen = tiled
+  const grouped = convGroups(c.node.attrs) > 1 ? GROUPED[op] : undefined;
+  const tiled = grouped ? undefined : TILED[op];
+  const gen = grouped ?? (tiled
     ? (cc: NodeCtx) => tiled(cc, opts.tiles?.(g, cc.node) ?? defaultTile(g, cc.node, cc.variant))
-    : GENERATORS[op] ?? (isElementwise(op) ? elementwiseKernels : undefined);
+    : GENERATORS[op] ?? (isElementwise(op) ? elementwiseKernels : undefined));
   if (!gen) throw new Error(`no WebGPU kernel for op '${op}' (node %${nodeId} of graph '${g.name}')`);
   const kernels = gen(c);
   const q = nodeQuant(c.node);

@@ -1,5 +1,6 @@
 /**
- * Max and average pooling (no padding, window k, stride s) and their gradients. Forward: one output per invocation.
+ * Max and average pooling (window k, stride s; max pooling may pad, at the end of this file) and their gradients,
+ * and adaptive average pooling. Forward: one output per invocation.
  * Backward never needs atomics: with disjoint windows (stride ≥ k, the usual 2×2/2) each window writes its own cell
  * of the gradient; with overlapping windows it is a gather: each input element visits the windows that contain
  * it, in the same (oy, ox) order the CPU spec scatters in. maxpool_bwd recomputes each window's argmax with the spec's rule (the
@@ -16,6 +17,7 @@ import { attrsOf } from '../../ir/op-registry.js';
 
 /** The node's attributes (ir/ops/pool.ts). */
 const poolAttrs = (c: NodeCtx) => attrsOf(c.node, 'maxpool', 'avgpool', 'maxpool_bwd', 'avgpool_bwd');
+import { poolPad } from '../../ir/ops/index.js';
 
 /** Every pool kernel: inputs, then the node's output, stored through its quantize epilogue (`q(value, index)`). */
 function poolKernel(c: NodeCtx, name: string, inputs: BufferDecl[], params: ParamValues, invocations: number,
@@ -39,6 +41,7 @@ const OUTPUT_POS = `
   let base = (nc * P.h + oy * P.stride) * P.w + ox * P.stride;`;
 
 export function maxpoolKernels(c: NodeCtx): Kernel[] {
+  if (poolPad(c.node.attrs)) return maxpoolPaddedKernels(c);
   const params = { ...poolParams(c, c.inTypes[0].shape, c.node.type.shape), ...NEG_INF_PARAM };
   return [poolKernel(c, 'maxpool', [inBuf(c, 0, 'X')], params, outNumel(c), (q) => `${OUTPUT_POS}
   var m = ${NEG_INF};
@@ -92,6 +95,7 @@ const CELL = `
 function disjoint(c: NodeCtx): boolean { return poolAttrs(c).stride >= poolAttrs(c).k; }
 
 export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
+  if (poolPad(c.node.attrs)) return maxpoolPaddedBwdKernels(c);
   const params = poolParams(c, c.inTypes[1].shape, c.inTypes[0].shape);
   if (disjoint(c)) {
     const cells = numel(c.inTypes[0].shape);
@@ -146,4 +150,109 @@ export function avgpoolBwdKernels(c: NodeCtx): Kernel[] {
     for (var ox = ox0; ox <= ox1; ox++) { acc += DY[(nc * P.oh + oy) * P.ow + ox] / kk; }
   }
   out[t] = ${q('acc', 't')};`)];
+}
+
+// ---- padded max pooling (the ImageNet stems' 3×3/2 pad 1): −∞ outside the input, so out-of-range taps are skipped ----
+
+function paddedParams(c: NodeCtx, x: number[], y: number[]) {
+  return { ...poolParams(c, x, y), pad: poolPad(c.node.attrs) };
+}
+/** WGSL visiting the in-bounds taps of window (oy, ox) of plane nc in row-major order, running `step` with `idx`. */
+const paddedWindow = (step: string) => `
+  for (var ky = 0u; ky < P.k; ky++) {
+    let iy = i32(oy * P.stride + ky) - i32(P.pad);
+    if (iy < 0 || iy >= i32(P.h)) { continue; }
+    for (var kx = 0u; kx < P.k; kx++) {
+      let ix = i32(ox * P.stride + kx) - i32(P.pad);
+      if (ix < 0 || ix >= i32(P.w)) { continue; }
+      let idx = (nc * P.h + u32(iy)) * P.w + u32(ix);
+${step}
+    }
+  }`;
+
+export function maxpoolPaddedKernels(c: NodeCtx): Kernel[] {
+  const params = { ...paddedParams(c, c.inTypes[0].shape, c.node.type.shape), ...NEG_INF_PARAM };
+  return [poolKernel(c, 'maxpool_pad', [inBuf(c, 0, 'X')], params, outNumel(c), (q) => `
+  let ox = t % P.ow;
+  let t2 = t / P.ow;
+  let oy = t2 % P.oh;
+  let nc = t2 / P.oh;
+  var m = ${NEG_INF};${paddedWindow('      let v = X[idx]; if (v > m) { m = v; }')}
+  out[t] = ${q('m', 't')};`)];
+}
+
+/** Gather: each input element visits the windows holding it ((oy, ox) ascending, the spec's order) and takes a
+ *  window's gradient when the window's argmax (first in-bounds maximum) is this element. */
+export function maxpoolPaddedBwdKernels(c: NodeCtx): Kernel[] {
+  const params = paddedParams(c, c.inTypes[1].shape, c.inTypes[0].shape);
+  return [poolKernel(c, 'maxpool_pad_bwd', [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X')], params, outNumel(c), (q) => `
+  let jx = t % P.w;
+  let t2 = t / P.w;
+  let jy = t2 % P.h;
+  let nc = t2 / P.h;
+  // windows oy with oy·s − p ≤ jy ≤ oy·s − p + k − 1
+  let ey = i32(jy + P.pad) - i32(P.k) + 1;
+  let ex = i32(jx + P.pad) - i32(P.k) + 1;
+  let oy0 = u32(select(0, (ey + i32(P.stride) - 1) / i32(P.stride), ey > 0));
+  let ox0 = u32(select(0, (ex + i32(P.stride) - 1) / i32(P.stride), ex > 0));
+  let oy1 = min((jy + P.pad) / P.stride, P.oh - 1u);
+  let ox1 = min((jx + P.pad) / P.stride, P.ow - 1u);
+  var acc = 0.0;
+  for (var oy = oy0; oy <= oy1; oy++) {
+    for (var ox = ox0; ox <= ox1; ox++) {
+      var best = 0xffffffffu;
+      var m = 0.0;${paddedWindow('      let v = X[idx]; if (best == 0xffffffffu || v > m) { m = v; best = idx; }')}
+      if (best == t) { acc += DY[(nc * P.oh + oy) * P.ow + ox]; }
+    }
+  }
+  out[t] = ${q('acc', 't')};`)];
+}
+
+// ---- adaptive average pooling (ir/ops/pool.ts adaptiveWindow: rows [⌊i·H/OH⌋, ⌈(i+1)·H/OH⌉)) ----
+
+const ADAPTIVE_FNS = `
+fn win_lo(i: u32, len: u32, n: u32) -> u32 { return (i * len) / n; }
+fn win_hi(i: u32, len: u32, n: u32) -> u32 { return ((i + 1u) * len + n - 1u) / n; }`;
+
+export function adaptiveAvgpoolKernels(c: NodeCtx): Kernel[] {
+  const [, , H, W] = c.inTypes[0].shape, [, , OH, OW] = c.node.type.shape, ep = epilogue(c);
+  return [makeKernel({
+    name: 'adaptive_avgpool', buffers: [inBuf(c, 0, 'X'), outBuf(c)], params: { h: H, w: W, oh: OH, ow: OW },
+    invocations: outNumel(c), workgroup: ewWorkgroup(c.variant), epilogue: ep, decls: ADAPTIVE_FNS, body: `
+  let ox = t % P.ow;
+  let t2 = t / P.ow;
+  let oy = t2 % P.oh;
+  let nc = t2 / P.oh;
+  let y0 = win_lo(oy, P.h, P.oh); let y1 = win_hi(oy, P.h, P.oh);
+  let x0 = win_lo(ox, P.w, P.ow); let x1 = win_hi(ox, P.w, P.ow);
+  var acc = 0.0;
+  for (var y = y0; y < y1; y++) {
+    for (var x = x0; x < x1; x++) { acc += X[(nc * P.h + y) * P.w + x]; }
+  }
+  out[t] = ${ep.q('acc / f32((y1 - y0) * (x1 - x0))', 't')};`,
+  })];
+}
+
+/** Gather over the windows holding each input element, (oy, ox) ascending as the spec scatters. */
+export function adaptiveAvgpoolBwdKernels(c: NodeCtx): Kernel[] {
+  const [, , H, W] = c.node.type.shape, [, , OH, OW] = c.inTypes[0].shape, ep = epilogue(c);
+  return [makeKernel({
+    name: 'adaptive_avgpool_bwd', buffers: [inBuf(c, 0, 'DY'), outBuf(c)], params: { h: H, w: W, oh: OH, ow: OW },
+    invocations: outNumel(c), workgroup: ewWorkgroup(c.variant), epilogue: ep, decls: ADAPTIVE_FNS, body: `
+  let ix = t % P.w;
+  let t2 = t / P.w;
+  let iy = t2 % P.h;
+  let nc = t2 / P.h;
+  var acc = 0.0;
+  for (var oy = 0u; oy < P.oh; oy++) {
+    let y0 = win_lo(oy, P.h, P.oh); let y1 = win_hi(oy, P.h, P.oh);
+    if (iy < y0 || iy >= y1) { continue; }
+    for (var ox = 0u; ox < P.ow; ox++) {
+      let x0 = win_lo(ox, P.w, P.ow); let x1 = win_hi(ox, P.w, P.ow);
+      if (ix < x0 || ix >= x1) { continue; }
+      acc += DY[(nc * P.oh + oy) * P.ow + ox] / f32((y1 - y0) * (x1 - x0));
+    }
+  }
+  out[t] = ${ep.q('acc', 't')};`,
+  })];
 }

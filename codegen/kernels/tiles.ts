@@ -32,6 +32,8 @@ export type Tile =
 
 /** Ops whose generators take a tile. */
 export const TILED_OPS = new Set(['matmul', 'linear', 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight']);
+/** Whether a node's kernels take a tile: a tiled op, and not a grouped convolution (direct kernels, conv2d-grouped.ts). */
+export const isTiledNode = (node: Node): boolean => TILED_OPS.has(node.op) && ((node.attrs.groups as number | undefined) ?? 1) === 1;
 
 export function tileName(t: Tile): string {
   return t.kind === 'smem' ? `smem${t.b}` : `${t.kind}${t.kind === 'wino4' ? '_' : ''}${t.m}x${t.n}`;

@@ -56,6 +56,9 @@ defEw('add_const', 1, { cpu: ([a], t) => a + Math.fround(t.c) }, undefined, CONS
 // relu_bwd reads relu's output (y > 0 exactly where x > 0), so relu's input can fold relu into its producer
 defEw('relu', 1, { cpu: ([a]) => (a > 0 ? a : 0) }, (g) => [g.add('relu_bwd', [g.dy, g.y])]);
 defEw('relu_bwd', 2, { cpu: ([d, x]) => (x > 0 ? d : 0) });
+// relu6 = hardtanh(0, 6) (torch.nn.ReLU6); its backward passes the error where 0 < x < 6, i.e. where 0 < y < 6
+defEw('relu6', 1, { cpu: ([a]) => (a > 0 ? (a < 6 ? a : 6) : 0) }, (g) => [g.add('relu6_bwd', [g.dy, g.y])]);
+defEw('relu6_bwd', 2, { cpu: ([d, y]) => (y > 0 && y < 6 ? d : 0) });
 
 // ---------- dropout ----------
 /** The random stream of dropout `key` (quantizers use their node ids, far below). */

@@ -10,6 +10,7 @@ import './quantize.js';
 import './dense.js';
 import './conv.js';
 import './pool.js';
+import './concat.js';
 import './batchnorm.js';
 import './loss.js';
 import './compress.js';
@@ -18,5 +19,9 @@ export { allOps, attrsOf, getOp } from '../op-registry.js';
 export { QPOST_OPS, takesEpilogue } from './epilogue.js';
 export { postArgs, quantOf, withoutQuantizer } from '../epilogue.js';
 export { convOutSize, poolOutSize } from './helpers.js';
+export { poolPad } from './helpers.js';
+export { convGroups } from './conv.js';
+export { axisSplit, MAX_CONCAT_INPUTS } from './concat.js';
+export { adaptiveWindow } from './pool.js';
 export { DROPOUT_STREAM, dropoutThreshold } from './elementwise.js';
 

@@ -16,7 +16,7 @@ import { withoutQuantizer } from '../../ir/ops/index.js';
 import { numel } from '../../ir/types.js';
 import { Variant } from '../../codegen/kernels/index.js';
 import {
-  TILED_OPS, Tile, TilePicker, allTiles, defaultTile, nodeTileCandidates, parseTile, shapeClass, tileFits, tileName,
+  Tile, isTiledNode, TilePicker, allTiles, defaultTile, nodeTileCandidates, parseTile, shapeClass, tileFits, tileName,
 } from '../../codegen/kernels/tiles.js';
 import type { Gpu } from './device.js';
 import { type BindContext, bindKernel, encodeLaunches, STEP_BYTES } from './launch.js';
@@ -35,7 +35,7 @@ export type { TuneEntry, TuneCache } from './tune-cache.js';
  * tile was added is measured again) and every time is positive.
  */
 export function cachedTile(c: TuneCache, adapter: string, g: Graph, node: Node): Tile | undefined {
-  if (!TILED_OPS.has(node.op)) return undefined;
+  if (!isTiledNode(node)) return undefined;
   const e = c.adapters[adapter]?.[shapeClass(g, node)];
   if (!e) return undefined;
   const times = Object.values(e.ms);
@@ -281,7 +281,7 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   const single = new Map<string, string>();
   for (const g of m.graphs)
     for (const node of g.nodes) {
-      if (!TILED_OPS.has(node.op)) continue;
+      if (!isTiledNode(node)) continue;
       const cls = shapeClass(g, node);
       if (todo.has(cls)) { todo.get(cls)!.flops += nodeFlops(g, node, variant); continue; }
       if (single.has(cls) || (!o.force && cachedTile(cache, adapter, g, node))) continue;
@@ -334,7 +334,7 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   const rows: TuneRow[] = [];
   for (const g of m.graphs)
     for (const node of g.nodes) {
-      if (!TILED_OPS.has(node.op)) continue;
+      if (!isTiledNode(node)) continue;
       const cls = shapeClass(g, node);
       const row = { graph: g.name, node: node.id, op: node.op, cls };
       const hit = o.force ? undefined : cachedTile(cache, adapter, g, node);

@@ -135,13 +135,15 @@ describe('model zoo: options and compiling', () => {
     expect(count(params(trainGraph(frontEnd('models/vgg16.ts', 2, { classes: 100 }))))).toBe(swalpVgg16(100));
   });
 
-  test('clear errors: a model that ignores an option, a VGG input too small, a non-square final map', () => {
+  test('clear errors: a model that ignores an option, a VGG input too small; a non-square final map pools adaptively', () => {
     expect(() => frontEnd('test/fixtures/helpers_loop.ts', 2, { classes: 7 }))
       .toThrow("model 'tiny_res' ignores the number of classes 7: its logits have 3; pass the options on, as linear(h, o.classes ?? 3)");
     expect(() => frontEnd('test/fixtures/helpers_loop.ts', 2, { input: [1, 16, 16] }))
       .toThrow("model 'tiny_res' ignores the input shape 1x16x16: its input() is 1x8x8");
     expect(() => frontEnd('models/vgg16.ts', 2, { input: [1, 28, 28] })).toThrow('vgg16 needs inputs [C, H, W] with H and W in 32…63');
-    expect(() => frontEnd('models/resnet20.ts', 2, { input: [1, 28, 30] })).toThrow('globalAvgPool needs a square feature map, got 7×8');
+    // a non-square final map pools over PyTorch's adaptive windows (models/*: nn.AdaptiveAvgPool2d(1))
+    const ns = trainGraph(frontEnd('models/resnet20.ts', 2, { input: [1, 28, 30] }));
+    expect(ns.nodes.find((n) => n.op === 'adaptive_avgpool')!.attrs.out_hw).toEqual([1, 1]);
   });
 
   test('lpc compile --input 1x28x28 --classes 100 (the built CLI) writes graphs with those shapes; bad values are usage errors', () => {

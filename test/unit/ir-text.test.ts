@@ -96,6 +96,15 @@ function oddGraph(): Graph {
   b.add('minmax_running_update', [ar, b.add('minmax_qparams', [x4], {})], { momentum: 0.1, fmt: mmf });
   b.add('minmax_quantize', [x4, ar], { fmt: mmf, rounding: 'stochastic' });
   b.add('dropout', [x4], { p: 0.5, key: 1 });
+  // the model zoo's ops (issue 28): grouped conv and its gradients, padded max pooling, relu6, adaptive pooling, concat
+  const wg = b.add('state', [], { name: 'dw.weight', kind: 'param', shape: [3, 1, 3, 3], init: 'uniform', bound: 0.5 });
+  const dwy = b.add('conv2d', [x4, wg], { stride: 1, pad: 1, groups: 3 });
+  b.add('conv2d_bwd_data', [dwy, wg], { stride: 1, pad: 1, in_hw: [4, 4], groups: 3 });
+  b.add('conv2d_bwd_weight', [dwy, x4], { stride: 1, pad: 1, k_hw: [3, 3], groups: 3 });
+  b.add('maxpool_bwd', [b.add('maxpool', [x4], { k: 3, stride: 2, pad: 1 }), x4], { k: 3, stride: 2, pad: 1 });
+  b.add('relu6_bwd', [x4, b.add('relu6', [x4], {})], {});
+  b.add('adaptive_avgpool_bwd', [b.add('adaptive_avgpool', [x4], { out_hw: [3, 2] })], { in_hw: [4, 4] });
+  b.add('slice', [b.add('concat', [x4, dwy], { axis: 1 })], { axis: 1, start: 2, len: 3 });
   // explicit quantizer sites (DSL quantize()), both classes or one; a state with a normal init
   b.add('quantize_site', [b.add('quantize_site', [x4], { fwd: 'high', bwd: 'low' })], { bwd: 'low' });
   b.add('state', [], { name: 'conv9.weight', kind: 'param', shape: [2, 2], init: 'normal', std: 0.125 });
@@ -238,7 +247,7 @@ describe('parse errors', () => {
   test('bad attributes: unknown, wrong kind, missing, duplicate, bad format', () => {
     expect(errs(edit({ 6: '  %2 = conv2d(%0, %1) {padding=1, stride=1} : tensor<[2,3,8,8], f32>' }))).toEqual([
       "6:8: conv2d is missing attribute 'pad' (an int)",
-      "6:24: conv2d has no attribute 'padding'; its attributes are pad, stride",
+      "6:24: conv2d has no attribute 'padding'; its attributes are groups, pad, stride",
     ]);
     expect(errs(edit({ 6: '  %2 = conv2d(%0, %1) {pad=1.5, stride="1"} : tensor<[2,3,8,8], f32>' }))).toEqual([
       "6:28: attribute 'pad' of conv2d must be an int, got 1.5",

@@ -78,12 +78,12 @@ describe('train and eval describe one model', () => {
       expect(() => checkModes(m)).not.toThrow();
       const ev = m.graphs.find((g) => g.name === 'eval')!;
       const edits: ((m: Module) => void)[] = [
-        (x) => { const n = x.graphs[1].nodes.find((k) => k.op === 'relu')!; n.op = 'add'; },
+        (x) => { const n = x.graphs[1].nodes.find((k) => k.op === 'relu' || k.op === 'relu6')!; n.op = 'add'; },
         (x) => { const n = x.graphs[1].nodes.find((k) => k.op === 'state')!; n.attrs.init = 'zeros'; },
         (x) => { const n = x.graphs[1].nodes.find((k) => k.inputs.length === 1 && k.inputs[0] > 0)!; n.inputs = [n.inputs[0] - 1]; },
         (x) => { x.graphs[1].outputs.reverse(); },
       ];
-      expect(ev.nodes.some((n) => n.op === 'relu')).toBe(true);
+      expect(ev.nodes.some((n) => n.op === 'relu' || n.op === 'relu6')).toBe(true); // MobileNetV2 has only relu6
       for (const edit of edits) {
         const copy = structuredClone(m);
         edit(copy);
@@ -113,5 +113,5 @@ describe('deterministic tracing', () => {
       expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
       for (const [name, bytes] of a) expect({ f, name, same: bytes.equals(b.get(name)!) }).toEqual({ f, name, same: true });
     }
-  }, 120_000);
+  }, 600_000); // the zoo's deep nets (ResNet-164, DenseNet-161: 4,000+ nodes) take seconds each
 });
