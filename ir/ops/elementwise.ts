@@ -15,7 +15,7 @@ function ewInfer(t: TensorType[], scalarInputs: number[] = []): TensorType {
   for (const i of scalarInputs) need(numel(t[i].shape) === 1, `expected a scalar [1], got ${str(t[i].shape)}`);
   return f32(main[0].shape);
 }
-function defEw(name: string, arity: number, ew: NonNullable<OpDef['ew']>, grad?: OpDef['grad'], attrs: Record<string, AttrKind> = {}): void {
+export function defEw(name: string, arity: number, ew: NonNullable<OpDef['ew']>, grad?: OpDef['grad'], attrs: Record<string, AttrKind> = {}): void {
   def({
     name, arity, attrs, ew, grad,
     infer: (t) => ewInfer(t, ew.scalarInputs),

@@ -13,6 +13,8 @@ import './pool.js';
 import './batchnorm.js';
 import './loss.js';
 import './compress.js';
+import './activation.js';
+import './sequence.js';
 export type { Arr, AttrKind, CpuCtx, GradCtx, OpDef } from '../op-registry.js';
 export { allOps, getOp } from '../op-registry.js';
 export { EPILOGUE_ATTRS, QPOST_OPS, epilogueOf, postArgs, takesEpilogue, withoutQuantizer } from './epilogue.js';

@@ -1,0 +1,71 @@
+/**
+ * The PyTorch references of the sequence ops (test/fixtures/seq/torch-grads.json, written by gen_torch_grads.py beside
+ * it) as lpc graphs: each op case as the one-op training graph of test/unit/autodiff.test.ts (loss: cross-entropy of
+ * the flattened output against class 0), and the one-block pre-LN decoder traced from the DSL. Shared by the CPU
+ * (test/unit/seq-grads.test.ts) and WebGPU (test/webgpu/seq.test.ts) suites.
+ */
+import * as fs from 'node:fs';
+import { Attrs, Builder, Graph, Module, emptyGraph } from '../../ir/graph.js';
+import { numel } from '../../ir/types.js';
+import { autodiff } from '../../passes/autodiff.js';
+import { traceModel } from '../../dsl/frontend.js';
+import { model, tokens, positions, embedding, add, layerNorm, selfAttention, linear, gelu, scope } from '../../dsl/index.js';
+
+interface Arr { shape: number[]; data: number[] }
+export interface OpCase {
+  name: string; attrs: Attrs; params: Record<string, Arr>; ids?: Arr;
+  out_shape: number[]; out: number[]; loss: number; grads: Record<string, number[]>;
+}
+export interface BlockCase {
+  dims: { B: number; T: number; V: number; D: number; H: number };
+  x: number[]; y: number[]; params: Record<string, Arr>; loss: number; grads: Record<string, number[]>;
+}
+export const TORCH: { torch: string; ops: OpCase[]; block: BlockCase } =
+  JSON.parse(fs.readFileSync('test/fixtures/seq/torch-grads.json', 'utf8'));
+
+const OP_OF: Record<string, string> = { softmax_causal: 'softmax' };
+const opName = (c: OpCase) => OP_OF[c.name] ?? c.name.replace(/_ta\d_tb\d$/, '');
+
+/** The case's training graph (autodiffed), its feeds by input name and its state. */
+export function opCaseGraph(c: OpCase): { g: Graph; feeds: Record<string, Int32Array>; state: Map<string, Float64Array>; out: number } {
+  const g = emptyGraph('train');
+  const b = new Builder(g);
+  const ins: number[] = [];
+  const feeds: Record<string, Int32Array> = { y: new Int32Array([0]) };
+  if (c.ids) {
+    ins.push(b.add('input', [], { name: 'ids', kind: 'label', shape: c.ids.shape, dtype: 'i32' }));
+    feeds.ids = Int32Array.from(c.ids.data);
+  }
+  const state = new Map<string, Float64Array>();
+  for (const [name, p] of Object.entries(c.params)) {
+    ins.push(b.add('state', [], { name, kind: 'param', shape: p.shape, init: 'zeros' }));
+    state.set(name, Float64Array.from(p.data));
+  }
+  const out = b.add(opName(c), ins, c.attrs);
+  const flat = b.add('reshape', [out], { shape: [1, numel(b.type(out).shape)] });
+  const lab = b.add('input', [], { name: 'y', kind: 'label', shape: [1], dtype: 'i32' });
+  g.outputs.push({ name: 'loss', node: b.add('softmax_xent', [flat, lab]) }, { name: 'out', node: out });
+  const m: Module = { version: 1, name: c.name, graphs: [g] };
+  return { g: autodiff(m).graphs[0], feeds, state, out };
+}
+
+/** One pre-LN decoder block (models/transformer-lm.ts's layout with one layer), named as the fixture's parameters. */
+export function blockModel(d: BlockCase['dims']) {
+  return model('block_lm', () => {
+    const x = tokens(d.T);
+    let h = add(embedding(x, d.V, d.D, { name: 'tok' }), embedding(positions(x), d.T, d.D, { name: 'pos' }));
+    h = scope('h0', () => {
+      const a = add(h, selfAttention(layerNorm(h), { heads: d.H }));
+      return add(a, linear(gelu(linear(layerNorm(a), 4 * d.D)), d.D));
+    });
+    return linear(layerNorm(h, { name: 'ln_f' }), d.V, { name: 'head' });
+  });
+}
+
+/** The block's training graph (autodiffed), feeds and state from the fixture. */
+export function blockGraph(): { g: Graph; feeds: Record<string, Int32Array>; state: Map<string, Float64Array> } {
+  const bc = TORCH.block;
+  const m = autodiff(traceModel(blockModel(bc.dims), bc.dims.B));
+  const state = new Map(Object.entries(bc.params).map(([k, p]) => [k, Float64Array.from(p.data)]));
+  return { g: m.graphs.find((x) => x.name === 'train')!, feeds: { x: Int32Array.from(bc.x), y: Int32Array.from(bc.y) }, state };
+}
