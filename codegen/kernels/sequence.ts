@@ -185,14 +185,26 @@ export function batchMatmulKernels(c: NodeCtx): Kernel[] {
 }
 
 /**
- * erfc in f32 (Numerical Recipes' erfcc, a Chebyshev fit with fractional error below 1.2e-7): relative accuracy
- * for both signs, so GELU of negative inputs (½·x·erfc(|x|/√2), a small number) keeps its relative precision.
+ * erfc(x/√2) in f32 from x (Numerical Recipes' erfcc, a Chebyshev fit with fractional error below 1.2e-7): relative
+ * accuracy for both signs, so GELU of negative inputs (½·x·erfc(|x|/√2), a small number) keeps its precision.
+ * e^(−x²/2) is formed from x itself (lpc_gauss): rounding z = x/√2, or x²/2, to f32 first would cost |x²|·2^−24
+ * relative in the tail (8e-6 at x = −11). With xh = |x| cut to 8 bits, x² = xh² + (|x| − xh)(|x| + xh), and
+ * e^(−xh²/2) = 2^(−xh²/2·log2 e) with log2 e = 1.4375 + L2: xh²/2·1.4375 is exact and splits into an integer n
+ * (applied by ldexp) and a fraction.
  */
 const ERFC_WGSL = `
-fn lpc_erfc(x: f32) -> f32 {
-  let z = abs(x);
+fn lpc_gauss(x: f32) -> f32 {
+  let ax = abs(x);
+  let xh = bitcast<f32>(bitcast<u32>(ax) & 0xffff0000u);
+  let s = 0.5 * xh * xh;
+  let a = s * 1.4375;
+  let n = round(a);
+  return ldexp(exp2(-((a - n) + s * 0.0051950407214462757)), -i32(n)) * exp(0.5 * (xh - ax) * (xh + ax));
+}
+fn lpc_erfcs(x: f32) -> f32 {
+  let z = abs(x) * 0.70710678118654752;
   let u = 1.0 / (1.0 + 0.5 * z);
-  let r = u * exp(-z * z - 1.26551223 + u * (1.00002368 + u * (0.37409196 + u * (0.09678418 + u * (-0.18628806 +
+  let r = u * lpc_gauss(x) * exp(-1.26551223 + u * (1.00002368 + u * (0.37409196 + u * (0.09678418 + u * (-0.18628806 +
     u * (0.27886807 + u * (-1.13520398 + u * (1.48851587 + u * (-0.82215223 + u * 0.17087277)))))))));
   return select(2.0 - r, r, x >= 0.0);
 }
@@ -204,7 +216,7 @@ export function geluKernels(c: NodeCtx): Kernel[] {
     name: 'gelu', buffers: [inBuf(c, 0, 'X'), outBuf(c)], params: {}, invocations: outNumel(c), epilogue: ep, decls: ERFC_WGSL,
     body: `
   let x = X[t];
-  out[t] = ${ep.q('0.5 * x * lpc_erfc(-x * 0.70710678118654752)', 't')};`,
+  out[t] = ${ep.q('0.5 * x * lpc_erfcs(-x)', 't')};`,
   })];
 }
 
@@ -214,7 +226,7 @@ export function geluBwdKernels(c: NodeCtx): Kernel[] {
     name: 'gelu_bwd', buffers: [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X'), outBuf(c)], params: {}, invocations: outNumel(c), epilogue: ep, decls: ERFC_WGSL,
     body: `
   let x = X[t];
-  let dg = 0.5 * lpc_erfc(-x * 0.70710678118654752) + x * 0.39894228040143268 * exp(-0.5 * x * x);
+  let dg = 0.5 * lpc_erfcs(-x) + x * 0.39894228040143268 * lpc_gauss(x);
   out[t] = ${ep.q('DY[t] * dg', 't')};`,
   })];
 }
