@@ -144,7 +144,9 @@ export async function runCommand(p: Parsed): Promise<void> {
   const data = loadDataset(dataSpec, { sampleShape: x.type.shape.slice(1), seed, classes });
   const loadSeconds = (performance.now() - t0) / 1000;
   progress.status(`lpc: loaded ${dataSpec} (${data.train.n} + ${data.test.n} images) in ${loadSeconds.toFixed(1)} s`);
-  const want = x.type.shape.slice(1).join(','), have = data.train.shape.join(',');
+  if ((x.type.dtype === 'i32') !== !!data.train.tokens)
+    throw new UsageError(`model '${art.manifest.options.model}' takes ${x.type.dtype === 'i32' ? 'token ids' : 'images'} but ${dataSpec} holds ${data.train.tokens ? 'token sequences' : 'images'}`);
+  const want = x.type.shape.slice(1).join(','), have = (data.train.tokens ? [data.train.shape[0]] : data.train.shape).join(',');
   if (want !== have) throw new UsageError(`model '${art.manifest.options.model}' expects inputs [${want}] but ${dataSpec} has [${have}]`);
   const mismatch = classesProblem(art.manifest.options.model, classes, dataSpec, data.train.classes);
   if (mismatch) throw new UsageError(mismatch);
