@@ -148,6 +148,13 @@ export async function runCommand(p: Parsed): Promise<void> {
     throw new UsageError(`model '${art.manifest.options.model}' takes ${x.type.dtype === 'i32' ? 'token ids' : 'images'} but ${dataSpec} holds ${data.train.tokens ? 'token sequences' : 'images'}`);
   const want = x.type.shape.slice(1).join(','), have = (data.train.tokens ? [data.train.shape[0]] : data.train.shape).join(',');
   if (want !== have) throw new UsageError(`model '${art.manifest.options.model}' expects inputs [${want}] but ${dataSpec} has [${have}]`);
+  // token ids index embedding tables: one smaller than the data's vocabulary would be read out of range
+  const ex = evalG.nodes.find((n) => n.op === 'input' && n.attrs.name === 'x');
+  for (const e of evalG.nodes.filter((n) => n.op === 'embedding' && n.inputs[0] === ex?.id)) {
+    const rows = evalG.nodes[e.inputs[1]].type.shape[0];
+    if (rows < data.train.classes)
+      throw new UsageError(`${e.loc ? `${e.loc.file}:${e.loc.line}:${e.loc.col}: ` : ''}the embedding has ${rows} rows but ${dataSpec} has token ids 0..${data.train.classes - 1}; use a vocabulary of ${data.train.classes} (--classes ${data.train.classes})`);
+  }
   const mismatch = classesProblem(art.manifest.options.model, classes, dataSpec, data.train.classes);
   if (mismatch) throw new UsageError(mismatch);
   if (batch > data.train.n) throw new UsageError(`the artifact's batch ${batch} is larger than ${dataSpec}'s ${data.train.n} training images; recompile with a lower --batch`);
