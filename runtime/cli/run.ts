@@ -21,7 +21,7 @@ import { CHECK_NUMERICS_HINT, DivergenceError } from '../train/numerics.js';
 import { describeMismatch, loadStateDict, modelDecls, readWeights, weightsLimit } from '../weights.js';
 
 export const runFlags: FlagSpec[] = [
-  { name: 'data', value: 'SET', help: 'mnist (default), fashion-mnist, cifar10:<dir>, cifar100:<dir> or synthetic; a task of one: mnist:classes=0,2,4 (labels 0..k−1 in the listed order), cifar100:<dir>:superclass=K (PEPPP\'s partition K = 0..19)' },
+  { name: 'data', value: 'SET', help: 'mnist (default), fashion-mnist, cifar10:<dir>, cifar100:<dir>, synthetic, or text for token models: sotu:chars, sotu:words[=N]; a task of one: mnist:classes=0,2,4 (labels 0..k−1 in the listed order), cifar100:<dir>:superclass=K (PEPPP\'s partition K = 0..19)' },
   { name: 'epochs', value: 'N', help: 'epochs to train (default 5)' },
   { name: 'backend', value: 'B', help: 'webgpu (default; hardware adapter if present, else a CPU Vulkan driver) or cpu' },
   { name: 'tune-budget', value: 'S|off|full', help: "seconds to spend measuring kernel tilings not yet in this adapter's tune cache before the first step, biggest shapes first (default 60 on a CPU Vulkan driver, 20 on a GPU); off: the cache and defaults only; full: measure all (lpc tune does it ahead of time)" },
