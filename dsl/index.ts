@@ -417,3 +417,32 @@ export function selfAttention(x: Tensor, o: AttentionOptions): Tensor {
     return linear(y, D, { name: 'proj' });
   });
 }
+
+export interface LstmOptions { name?: string }
+/**
+ * One LSTM layer over x [N, T, D] → the hidden states [N, T, hidden] (torch.nn.LSTM(D, hidden, batch_first=True)
+ * from zero initial states), unrolled at compile time: per step the gates i, f, g, o of W_ih·x_t + b_ih + W_hh·h +
+ * b_hh, c ← f·c + i·g, h ← o·tanh(c). Parameters as PyTorch names them: `<name>.weight_ih_l0` [4·hidden, D],
+ * `weight_hh_l0` [4·hidden, hidden], `bias_ih_l0`, `bias_hh_l0`, all U(±1/√hidden).
+ */
+export function lstm(x: Tensor, hidden: number, o: LstmOptions = {}): Tensor {
+  const c = ctx('lstm');
+  tensorArg(x, 'lstm');
+  check(x.shape.length === 3, `lstm expects [N, T, features], got [${x.shape.join(', ')}]`);
+  const [N, T, D] = x.shape, H = posInt(hidden, 'lstm hidden');
+  const name = layerName(c, 'lstm', o.name), k = 1 / Math.sqrt(H);
+  const wih = state(c, name, 'weight_ih_l0', [4 * H, D], 'uniform', k), whh = state(c, name, 'weight_hh_l0', [4 * H, H], 'uniform', k);
+  const bih = state(c, name, 'bias_ih_l0', [4 * H], 'uniform', k), bhh = state(c, name, 'bias_hh_l0', [4 * H], 'uniform', k);
+  let h = node(c, 'fill', [], { shape: [N, H], value: 0 }), cell = node(c, 'fill', [], { shape: [N, H], value: 0 });
+  const gate = (z: Tensor, j: number, op: string) => node(c, op, [node(c, 'slice', [z], { axis: 1, start: j * H, len: H })]);
+  const hs: Tensor[] = [];
+  for (let t = 0; t < T; t++) {
+    const xt = node(c, 'reshape', [node(c, 'slice', [x], { axis: 1, start: t, len: 1 })], { shape: [N, D] });
+    const z = node(c, 'add', [node(c, 'linear', [xt, wih, bih]), node(c, 'linear', [h, whh, bhh])]);
+    const i = gate(z, 0, 'sigmoid'), f = gate(z, 1, 'sigmoid'), g = gate(z, 2, 'tanh'), og = gate(z, 3, 'sigmoid');
+    cell = node(c, 'add', [node(c, 'mul', [f, cell]), node(c, 'mul', [i, g])]);
+    h = node(c, 'mul', [og, node(c, 'tanh', [cell])]);
+    hs.push(h);
+  }
+  return rec(c, node(c, 'stack', hs, { axis: 1 }));
+}

@@ -26,6 +26,7 @@ import { blockEpilogueKernels, quantizeKernels } from './quantize.js';
 import { Tile, TilePicker, defaultTile } from './tiles.js';
 import * as compress from './compress.js';
 import * as seq from './sequence.js';
+import { sliceBwdKernels, sliceKernels, stackKernels } from './slicing.js';
 import { minmaxQparamsKernels, minmaxQuantizeKernels, minmaxRunningUpdateKernels } from './minmax-running.js';
 
 export type { Variant } from './builder.js';
@@ -73,6 +74,7 @@ const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
   layernorm_stats: seq.layernormStatsKernels, layernorm_bwd_x: seq.layernormBwdXKernels, layernorm_bwd_params: seq.layernormBwdParamsKernels,
   softmax: seq.softmaxKernels, softmax_bwd: seq.softmaxBwdKernels, permute: seq.permuteKernels, batch_matmul: seq.batchMatmulKernels,
   gelu: seq.geluKernels, gelu_bwd: seq.geluBwdKernels, positions: seq.positionsKernels,
+  slice: sliceKernels, slice_bwd: sliceBwdKernels, stack: stackKernels,
 };
 
 function isElementwise(op: string): boolean {

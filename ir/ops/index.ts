@@ -15,6 +15,7 @@ import './loss.js';
 import './compress.js';
 import './activation.js';
 import './sequence.js';
+import './slicing.js';
 export type { Arr, AttrKind, CpuCtx, GradCtx, OpDef } from '../op-registry.js';
 export { allOps, getOp } from '../op-registry.js';
 export { EPILOGUE_ATTRS, QPOST_OPS, epilogueOf, postArgs, takesEpilogue, withoutQuantizer } from './epilogue.js';

@@ -1,7 +1,8 @@
 /**
- * The sequence models end to end: the zoo's Transformer LM compiles through every pass (verifier after each) with
+ * The sequence models end to end: the zoo's Transformer and LSTM LMs compile through every pass (verifier after each) with
  * GPT-2's parameter arithmetic; a tiny one (test/fixtures/tiny_lm.ts) trains on real text (sotu:chars) with its loss
- * falling, on the CPU interpreter and WebGPU along the same loss curve, in f32 and with bfp<8> A/W/E; the quantizers
+ * falling, on the CPU interpreter and WebGPU along the same loss curve, in f32 and with bfp<8> A/W/E (and a tiny
+ * LSTM LM in f32); the quantizers
  * sit on the inputs of every linear and matmul; bad input is one line.
  */
 import { frontEnd } from '../../dsl/frontend.js';
@@ -35,11 +36,16 @@ test('models/transformer-lm.ts: GPT-2 parameter arithmetic (separate q/k/v, unti
   expect(count(compile('models/transformer-lm.ts', 1, undefined, { input: [32], classes: 2000 }))).toBe(gpt(4, 256, 2000, 32));
 });
 
-async function losses(b: Backend, m: Module, steps: number): Promise<number[]> {
-  const data = loadDataset('sotu:chars', { sampleShape: [16] });
+test('models/lstm-lm.ts: torch.nn.LSTM parameter arithmetic, two layers', () => {
+  const lstm = (i: number, h: number) => 4 * h * i + 4 * h * h + 2 * 4 * h;
+  expect(count(compile('models/lstm-lm.ts', 1, undefined, { input: [8] }))).toBe(97 * 128 + lstm(128, 256) + lstm(256, 256) + 256 * 97 + 97);
+});
+
+async function losses(b: Backend, m: Module, steps: number, T = 16, lr = adam.lr): Promise<number[]> {
+  const data = loadDataset('sotu:chars', { sampleShape: [T] });
   const out: number[] = [];
   await b.setState(initState(m, 0));
-  await train(b, data, { epochs: 1, batch: 4, seed: 0, maxSteps: steps, testLimit: 8, lr: () => adam.lr, progress: quiet, onStep: (_s, l) => out.push(l) });
+  await train(b, data, { epochs: 1, batch: 4, seed: 0, maxSteps: steps, testLimit: 8, lr: () => lr, progress: quiet, onStep: (_s, l) => out.push(l) });
   return out;
 }
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
@@ -55,6 +61,14 @@ describe.each([
     const gpu = await losses(new WebGpuBackend(await getGpu({ quiet: true }), m), m, 12);
     for (let i = 0; i < cpu.length; i++) expect(Math.abs(gpu[i] - cpu[i]) / cpu[i]).toBeLessThan(precision ? 1e-2 : 1e-4);
   });
+});
+
+test('a tiny LSTM LM trains on sotu:chars, on WebGPU along the CPU interpreter\'s loss curve', async () => {
+  const m = compile('test/fixtures/tiny_lstm.ts', 4);
+  const cpu = await losses(new CpuBackend(m), m, 16, 8, 2e-2);
+  expect(mean(cpu.slice(-4))).toBeLessThan(mean(cpu.slice(0, 4)) - 0.3);
+  const gpu = await losses(new WebGpuBackend(await getGpu({ quiet: true }), m), m, 16, 8, 2e-2);
+  for (let i = 0; i < cpu.length; i++) expect(Math.abs(gpu[i] - cpu[i]) / cpu[i]).toBeLessThan(1e-4);
 });
 
 test('quantizers: every linear and matmul reads its activations in A (layer norm, softmax and GELU compute in f32)', () => {

@@ -115,6 +115,7 @@ function oddGraph(): Graph {
   b.add('permute', [b.add('gelu_bwd', [emb, b.add('gelu', [emb], {})], {})], { perm: [1, 0, 2] });
   b.add('tanh_bwd', [emb, b.add('tanh', [emb], {})], {});
   b.add('sigmoid_bwd', [emb, b.add('sigmoid', [emb], {})], {});
+  b.add('slice_bwd', [b.add('slice', [b.add('stack', [emb, emb], { axis: 1 })], { axis: 1, start: 1, len: 1 })], { axis: 1, start: 0, shape: [2, 2, 3, 4] });
   return g;
 }
 

@@ -9,7 +9,7 @@ import { Attrs, Builder, Graph, Module, emptyGraph } from '../../ir/graph.js';
 import { numel } from '../../ir/types.js';
 import { autodiff } from '../../passes/autodiff.js';
 import { traceModel } from '../../dsl/frontend.js';
-import { model, tokens, positions, embedding, add, layerNorm, selfAttention, linear, gelu, scope } from '../../dsl/index.js';
+import { model, tokens, positions, embedding, add, layerNorm, selfAttention, linear, gelu, scope, lstm } from '../../dsl/index.js';
 
 interface Arr { shape: number[]; data: number[] }
 export interface OpCase {
@@ -20,7 +20,7 @@ export interface BlockCase {
   dims: { B: number; T: number; V: number; D: number; H: number };
   x: number[]; y: number[]; params: Record<string, Arr>; loss: number; grads: Record<string, number[]>;
 }
-export const TORCH: { torch: string; ops: OpCase[]; block: BlockCase } =
+export const TORCH: { torch: string; ops: OpCase[]; block: BlockCase; lstm: BlockCase } =
   JSON.parse(fs.readFileSync('test/fixtures/seq/torch-grads.json', 'utf8'));
 
 const OP_OF: Record<string, string> = { softmax_causal: 'softmax' };
@@ -62,10 +62,16 @@ export function blockModel(d: BlockCase['dims']) {
   });
 }
 
-/** The block's training graph (autodiffed), feeds and state from the fixture. */
-export function blockGraph(): { g: Graph; feeds: Record<string, Int32Array>; state: Map<string, Float64Array> } {
-  const bc = TORCH.block;
-  const m = autodiff(traceModel(blockModel(bc.dims), bc.dims.B));
+/** The LSTM language model of the fixture: embedding `tok`, lstm `rnn`, linear `head`. */
+export function lstmModel(d: BlockCase['dims']) {
+  return model('lstm_lm', () => linear(lstm(embedding(tokens(d.T), d.V, d.D, { name: 'tok' }), d.H, { name: 'rnn' }), d.V, { name: 'head' }));
+}
+
+/** A model case's training graph (autodiffed), feeds and state from the fixture: the Transformer block or the LSTM. */
+export function modelGraph(which: 'block' | 'lstm'): { g: Graph; feeds: Record<string, Int32Array>; state: Map<string, Float64Array> } {
+  const bc = TORCH[which];
+  const m = autodiff(traceModel((which === 'block' ? blockModel : lstmModel)(bc.dims), bc.dims.B));
   const state = new Map(Object.entries(bc.params).map(([k, p]) => [k, Float64Array.from(p.data)]));
   return { g: m.graphs.find((x) => x.name === 'train')!, feeds: { x: Int32Array.from(bc.x), y: Int32Array.from(bc.y) }, state };
 }
+export const blockGraph = () => modelGraph('block');

@@ -8,7 +8,7 @@ import { traceModel } from '../../dsl/frontend.js';
 import { model, tokens, embedding, selfAttention, linear } from '../../dsl/index.js';
 import { erfc } from '../../ir/ops/activation.js';
 import { relErr } from './helpers.js';
-import { TORCH, blockGraph, opCaseGraph } from './seq-cases.js';
+import { TORCH, modelGraph, opCaseGraph } from './seq-cases.js';
 
 const TOL = 1e-4;
 
@@ -29,11 +29,11 @@ describe(`sequence ops vs PyTorch ${TORCH.torch} (CPU interpreter)`, () => {
     }
   }
 
-  for (const precision of ['f64', 'f32'] as const) {
-    test(`one pre-LN Transformer block: loss and every parameter gradient (${precision})`, () => {
-      const { g, feeds, state } = blockGraph();
+  for (const [what, which] of [['one pre-LN Transformer block', 'block'], ['an LSTM language model', 'lstm']] as const) for (const precision of ['f64', 'f32'] as const) {
+    test(`${what}: loss and every parameter gradient (${precision})`, () => {
+      const { g, feeds, state } = modelGraph(which);
       const r = runGraph(g, feeds, state, { precision });
-      const bc = TORCH.block;
+      const bc = TORCH[which];
       expect(Math.abs(r.outputs.loss[0] - bc.loss) / bc.loss).toBeLessThan(precision === 'f64' ? 1e-12 : 1e-6);
       expect(Object.keys(bc.grads).sort()).toEqual(g.outputs.filter((o) => o.name.startsWith('grad:')).map((o) => o.name.slice(5)).sort());
       const scale = Math.max(...Object.values(bc.grads).flatMap((v) => v.map(Math.abs)));

@@ -12,7 +12,7 @@ import { erfc } from '../../ir/ops/activation.js';
 import { runGraph } from '../../runtime/cpu/interpreter.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { rand as seeded, relErr } from '../unit/helpers.js';
-import { TORCH, blockGraph, opCaseGraph } from '../unit/seq-cases.js';
+import { TORCH, modelGraph, opCaseGraph } from '../unit/seq-cases.js';
 
 const gpu = useGpu();
 
@@ -44,11 +44,11 @@ describe('sequence ops on WebGPU vs PyTorch and the CPU interpreter', () => {
     });
   }
 
-  test('one pre-LN Transformer block: loss and every parameter gradient', async () => {
-    const { g, feeds, state } = blockGraph();
+  test.each([['one pre-LN Transformer block', 'block'], ['an LSTM language model', 'lstm']] as const)('%s: loss and every parameter gradient', async (_, which) => {
+    const { g, feeds, state } = modelGraph(which);
     const got = await gpuOutputs(g, feeds, state);
     const cpu = runGraph(g, feeds, state, { precision: 'f64' }).outputs;
-    const bc = TORCH.block;
+    const bc = TORCH[which];
     expect(Math.abs(got.loss[0] - bc.loss) / bc.loss).toBeLessThan(1e-5);
     const scale = Math.max(...Object.values(bc.grads).flatMap((v) => v.map(Math.abs)));
     for (const [name, ref] of Object.entries(bc.grads)) {
