@@ -196,11 +196,12 @@ export interface LinearOptions { bias?: boolean; name?: string; init?: Init }
 export function linear(x: Tensor, out: number, o: LinearOptions = {}): Tensor {
   const c = ctx('linear');
   tensorArg(x, 'linear');
-  check(x.shape.length >= 2, `linear expects input [N, features] or [N, …, features], got [${x.shape.join(', ')}]`);
+  // [N, T, features] too (a sequence; the last axis, as torch.nn.Linear); a 4-D map is a missing flatten()
+  check(x.shape.length === 2 || x.shape.length === 3, `linear expects 2-D input [N, features], got [${x.shape.join(', ')}]; use flatten() first (or [N, T, features] for a sequence)`);
   posInt(out, 'linear out');
   const K = x.shape[x.shape.length - 1];
   const name = layerName(c, 'linear', o.name), bound = 1 / Math.sqrt(K);
-  // [N, …, K] is applied as [N·…, K] (torch.nn.Linear on the last axis), viewed back afterwards
+  // [N, T, K] is applied as [N·T, K], viewed back afterwards
   const flat = x.shape.length === 2 ? x : node(c, 'reshape', [x], { shape: [x.shape.slice(0, -1).reduce((a, b) => a * b, 1), K] });
   const ins = [flat, weight(c, name, [out, K], K, out, o.init)];
   if (o.bias ?? true) ins.push(state(c, name, 'bias', [out], 'uniform', bound));
