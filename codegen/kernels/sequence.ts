@@ -5,7 +5,7 @@
  * same bits; batched matmul one invocation per output element. Every final store applies the node's epilogue.
  */
 import { Kernel } from '../kernel.js';
-import { NEG_INF, NEG_INF_PARAM, NodeCtx, epilogue, inBuf, makeKernel, outBuf, outNumel } from './builder.js';
+import { NEG_INF, NEG_INF_PARAM, NodeCtx, epilogue, inBuf, makeKernel, outBuf, outNumel, scratchRef } from './builder.js';
 import { numel } from '../../ir/types.js';
 import { bmmDims, strides } from '../../ir/ops/sequence.js';
 
@@ -29,19 +29,39 @@ export function positionsKernels(c: NodeCtx): Kernel[] {
   })];
 }
 
-/** One invocation per (v, d): the tokens in order, so the sum's order (and its bits) is fixed. */
+/**
+ * The deterministic scatter-add, without atomics: a first kernel (one invocation per vocabulary row v) lists the
+ * positions of v's tokens in order — at offset #{tokens with a smaller id}, so the lists tile one array — and a
+ * second (one invocation per (v, d)) sums dy over v's list in that order: the order of the CPU's loop over the
+ * tokens, so the same bits. Work V·N for the lists plus N·D for the sums, not V·D·N.
+ */
 export function embeddingBwdKernels(c: NodeCtx): Kernel[] {
-  const [, D] = c.node.type.shape, ep = epilogue(c);
-  return [makeKernel({
-    name: 'embedding_bwd', buffers: [inBuf(c, 0, 'dy'), inBuf(c, 1, 'ids'), outBuf(c)],
-    params: { d: D, tokens: numel(c.inTypes[1].shape) }, invocations: outNumel(c), epilogue: ep,
+  const [V, D] = c.node.type.shape, N = numel(c.inTypes[1].shape), ep = epilogue(c);
+  const ranges = { name: 'R', ref: scratchRef(0, 2 * V * 4), elem: 'u32' as const };
+  const pos = { name: 'POS', ref: scratchRef(1, N * 4), elem: 'u32' as const };
+  const lists = makeKernel({
+    name: 'embedding_bwd_lists', buffers: [inBuf(c, 1, 'ids'), { ...ranges, access: 'read_write' }, { ...pos, access: 'read_write' }],
+    params: { tokens: N, v: V }, invocations: V,
     body: `
-  let v = i32(t / P.d);
+  let v = i32(t);
+  var start = 0u;
+  for (var n = 0u; n < P.tokens; n++) { let id = ids[n]; if (id >= 0 && id < v) { start++; } }
+  var j = start;
+  for (var n = 0u; n < P.tokens; n++) { if (ids[n] == v) { POS[j] = n; j++; } }
+  R[2u * t] = start;
+  R[2u * t + 1u] = j;`,
+  });
+  const sums = makeKernel({
+    name: 'embedding_bwd_sum', buffers: [inBuf(c, 0, 'dy'), { ...ranges, access: 'read' }, { ...pos, access: 'read' }, outBuf(c)],
+    params: { d: D }, invocations: V * D, epilogue: ep,
+    body: `
+  let v = t / P.d;
   let d = t % P.d;
   var s = 0.0;
-  for (var n = 0u; n < P.tokens; n++) { if (ids[n] == v) { s = s + dy[n * P.d + d]; } }
+  for (var j = R[2u * v]; j < R[2u * v + 1u]; j++) { s = s + dy[POS[j] * P.d + d]; }
   out[t] = ${ep.q('s', 't')};`,
-  })];
+  });
+  return [lists, sums];
 }
 
 /** WGSL: the row's mean `m` and `inv` = 1/√(var + eps) of X (row base = t·D), two passes in f32. */

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { readArtifact } from '../artifact.js';
-import { loadDataset, parseDataSpec } from '../data/index.js';
+import { inputProblem, loadDataset, parseDataSpec } from '../data/index.js';
 import { classesProblem } from '../data/tasks.js';
 import { initState, stateDecls } from '../train/init.js';
 import { CheckpointError, tensorNames } from '../checkpoint.js';
@@ -64,8 +64,8 @@ export async function evalCommand(p: Parsed): Promise<void> {
   const xent = g.nodes.find((n) => n.op === 'softmax_xent')!;
   const outputs = g.nodes[xent.inputs[0]].type.shape[1];
   const data = loadDataset(dataSpec, { sampleShape: x.type.shape.slice(1), seed, classes: outputs });
-  const want = x.type.shape.slice(1).join(','), have = data.test.shape.join(',');
-  if (want !== have) throw new UsageError(`model '${model}' expects inputs [${want}] but ${dataSpec} has [${have}]`);
+  const inputBad = inputProblem(model, x.type, dataSpec, data.test);
+  if (inputBad) throw new UsageError(inputBad);
   const mismatch = classesProblem(model, outputs, dataSpec, data.test.classes);
   if (mismatch) throw new UsageError(mismatch);
   if (data.test.n === 0) throw new UsageError(`${dataSpec} has no test images`);

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Artifact, readArtifact } from '../artifact.js';
-import { loadDataset, parseDataSpec } from '../data/index.js';
+import { inputProblem, loadDataset, parseDataSpec } from '../data/index.js';
 import { classesProblem } from '../data/tasks.js';
 import { initState, stateDecls } from '../train/init.js';
 import { Position, train } from '../train/train.js';
@@ -144,10 +144,8 @@ export async function runCommand(p: Parsed): Promise<void> {
   const data = loadDataset(dataSpec, { sampleShape: x.type.shape.slice(1), seed, classes });
   const loadSeconds = (performance.now() - t0) / 1000;
   progress.status(`lpc: loaded ${dataSpec} (${data.train.n} + ${data.test.n} images) in ${loadSeconds.toFixed(1)} s`);
-  if ((x.type.dtype === 'i32') !== !!data.train.tokens)
-    throw new UsageError(`model '${art.manifest.options.model}' takes ${x.type.dtype === 'i32' ? 'token ids' : 'images'} but ${dataSpec} holds ${data.train.tokens ? 'token sequences' : 'images'}`);
-  const want = x.type.shape.slice(1).join(','), have = (data.train.tokens ? [data.train.shape[0]] : data.train.shape).join(',');
-  if (want !== have) throw new UsageError(`model '${art.manifest.options.model}' expects inputs [${want}] but ${dataSpec} has [${have}]`);
+  const inputBad = inputProblem(art.manifest.options.model, x.type, dataSpec, data.train);
+  if (inputBad) throw new UsageError(inputBad);
   // token ids index embedding tables: one smaller than the data's vocabulary would be read out of range
   const ex = evalG.nodes.find((n) => n.op === 'input' && n.attrs.name === 'x');
   for (const e of evalG.nodes.filter((n) => n.op === 'embedding' && n.inputs[0] === ex?.id)) {

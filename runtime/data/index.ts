@@ -98,3 +98,11 @@ export function loadDataset(spec: string, opts: LoadOptions = {}): Split {
   })();
   return classes ? classSubset(full, classes, `${name}:classes=${classes.join(',')}`) : full;
 }
+
+/** Why a model whose input `x` has type (shape with the batch, dtype) cannot take `d`'s samples, or undefined. */
+export function inputProblem(model: string, x: { shape: number[]; dtype: string }, spec: string, d: Dataset): string | undefined {
+  if ((x.dtype === 'i32') !== !!d.tokens)
+    return `model '${model}' takes ${x.dtype === 'i32' ? 'token ids' : 'images'} but ${spec} holds ${d.tokens ? 'token sequences' : 'images'}`;
+  const want = x.shape.slice(1).join(','), have = (d.tokens ? [d.shape[0]] : d.shape).join(',');
+  return want === have ? undefined : `model '${model}' expects inputs [${want}] but ${spec} has [${have}]`;
+}
