@@ -126,7 +126,7 @@ function quantizeGraph(g0: Graph, A: PrecisionPolicy['roles']['A'], E: Precision
 
 const MATMUL_OPS = new Set(['linear', 'batch_matmul']);
 /** Ops of the sequence models whose outputs stay f32 unless a matmul reads them (ir/ops/sequence.ts, activation.ts). */
-const SEQ_F32_OUTPUTS = new Set(['layernorm', 'softmax', 'gelu', 'tanh', 'sigmoid', 'batch_matmul', 'permute', 'embedding', 'scale', 'mul']);
+const SEQ_F32_OUTPUTS = new Set(['layernorm', 'softmax', 'gelu', 'tanh', 'sigmoid', 'batch_matmul', 'permute', 'embedding', 'scale', 'mul', 'slice']);
 const layoutFree = (f: Format) => (f.kind === 'bfp' ? f.axis === 'tensor' : f.kind === 'minmax' ? f.per === 'tensor' : true);
 function unquantizedActivation(g: Graph, id: number, u: number[][], views: string[]): boolean {
   while (views.includes(g.nodes[id].op)) id = g.nodes[id].inputs[0];

@@ -2,7 +2,7 @@
  * The sequence models end to end: the zoo's Transformer and LSTM LMs compile through every pass (verifier after each) with
  * GPT-2's parameter arithmetic; a tiny one (test/fixtures/tiny_lm.ts) trains on real text (sotu:chars) with its loss
  * falling, on the CPU interpreter and WebGPU along the same loss curve, in f32 and with bfp<8> A/W/E (and a tiny
- * LSTM LM in f32); the quantizers
+ * LSTM LM); the quantizers
  * sit on the inputs of every linear and matmul; bad input is one line.
  */
 import { frontEnd } from '../../dsl/frontend.js';
@@ -63,8 +63,8 @@ describe.each([
   });
 });
 
-test('a tiny LSTM LM trains on sotu:chars, on WebGPU along the CPU interpreter\'s loss curve', async () => {
-  const m = compile('test/fixtures/tiny_lstm.ts', 4);
+test.each([['f32', undefined], ['bfp<8> A/W/E', 'W=bfp<8,axis=0> A=bfp<8> E=bfp<8>']])('a tiny LSTM LM trains on sotu:chars (%s), on WebGPU along the CPU interpreter\'s loss curve', async (_, precision) => {
+  const m = compile('test/fixtures/tiny_lstm.ts', 4, precision);
   const cpu = await losses(new CpuBackend(m), m, 16, 8, 2e-2);
   expect(mean(cpu.slice(-4))).toBeLessThan(mean(cpu.slice(0, 4)) - 0.3);
   const gpu = await losses(new WebGpuBackend(await getGpu({ quiet: true }), m), m, 16, 8, 2e-2);
