@@ -82,7 +82,7 @@ export async function evalCommand(p: Parsed): Promise<void> {
 
   const backend = await makeBackend(flag(p, 'backend'), mod, true, { budget: 'off', hint: `recompile with a lower --batch (the artifact's is ${batch})` });
   const what = swa ? 'SWA model' : fp32 ? 'full precision (quantizers removed)' : `precision ${precision ?? 'f32'}`;
-  process.stderr.write(`lpc: evaluating ${model} (${w.file}${swa ? ', SWA model' : ''}) on ${backend.description}: ${data.test.n} test images of ${dataSpec}, batch ${batch}, ${what}\n`);
+  process.stderr.write(`lpc: evaluating ${model} (${w.file}${swa ? ', SWA model' : ''}) on ${backend.description}: ${data.test.n} test ${data.test.tokens ? 'sequences' : 'images'} of ${dataSpec}, batch ${batch}, ${what}\n`);
   let r;
   try {
     await backend.setState(state);

@@ -143,7 +143,7 @@ export async function runCommand(p: Parsed): Promise<void> {
   progress.status(`lpc: loading ${dataSpec} …`);
   const data = loadDataset(dataSpec, { sampleShape: x.type.shape.slice(1), seed, classes });
   const loadSeconds = (performance.now() - t0) / 1000;
-  progress.status(`lpc: loaded ${dataSpec} (${data.train.n} + ${data.test.n} images) in ${loadSeconds.toFixed(1)} s`);
+  progress.status(`lpc: loaded ${dataSpec} (${data.train.n} + ${data.test.n} ${data.train.tokens ? 'sequences' : 'images'}) in ${loadSeconds.toFixed(1)} s`);
   const inputBad = inputProblem(art.manifest.options.model, x.type, dataSpec, data.train);
   if (inputBad) throw new UsageError(inputBad);
   // token ids index embedding tables: one smaller than the data's vocabulary would be read out of range
@@ -206,7 +206,7 @@ export async function runCommand(p: Parsed): Promise<void> {
   };
 
   const backend = await makeBackend(flag(p, 'backend'), module, false, { budget: tuneBudget, hint: `recompile with a lower --batch (the artifact's is ${batch})` });
-  process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test images (loaded in ${loadSeconds.toFixed(1)} s), batch ${batch}, ${epochs} epochs, precision ${art.manifest.options.precision ?? 'f32'}, lr ${describeLr(lr)}${swa ? `, SWA from epoch ${swa.start}` : ''}${resume ? `; resuming at epoch ${resume.epoch}, step ${resume.stepsDone}${resume.epochDone ? ' (epoch done)' : ''}` : ''}\n`);
+  process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test ${data.train.tokens ? `sequences of ${data.train.shape[0]} tokens` : 'images'} (loaded in ${loadSeconds.toFixed(1)} s), batch ${batch}, ${epochs} epochs, precision ${art.manifest.options.precision ?? 'f32'}, lr ${describeLr(lr)}${swa ? `, SWA from epoch ${swa.start}` : ''}${resume ? `; resuming at epoch ${resume.epoch}, step ${resume.stepsDone}${resume.epochDone ? ' (epoch done)' : ''}` : ''}\n`);
   try {
     if (ckptDir) { fs.mkdirSync(ckptDir, { recursive: true }); lockDirectory(ckptDir, 'lpc run'); }
     await backend.setState(state);
