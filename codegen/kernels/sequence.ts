@@ -185,22 +185,42 @@ ${steps}
   })];
 }
 
+/**
+ * A 4×4 register tile of C per invocation (rows and columns past the edge clamp their loads and skip their stores):
+ * each element is still Σ_k in order, as the CPU's loop, with 16 products per 8 loads.
+ */
 export function batchMatmulKernels(c: NodeCtx): Kernel[] {
   const ta = !!c.node.attrs.ta, tb = !!c.node.attrs.tb, ep = epilogue(c);
-  const { M, N, K } = bmmDims(c.inTypes[0].shape, c.inTypes[1].shape, ta, tb);
-  const a = ta ? 'A[a0 + k * P.m + i]' : 'A[a0 + i * P.k + k]', b = tb ? 'B[b0 + j * P.k + k]' : 'B[b0 + k * P.n + j]';
+  const { batch, M, N, K } = bmmDims(c.inTypes[0].shape, c.inTypes[1].shape, ta, tb);
+  const tm = Math.ceil(M / 4), tn = Math.ceil(N / 4);
+  const a = (r: string) => (ta ? `A[a0 + k * P.m + ${r}]` : `A[a0 + ${r} * P.k + k]`), b = (col: string) => (tb ? `B[b0 + ${col} * P.k + k]` : `B[b0 + k * P.n + ${col}]`);
+  const rows = [0, 1, 2, 3].map((r) => `min(i0 + ${r}u, P.m - 1u)`), cols = [0, 1, 2, 3].map((q) => `min(j0 + ${q}u, P.n - 1u)`);
+  const stores = [0, 1, 2, 3].map((r) => [0, 1, 2, 3].map((q) => {
+    const i = `(c0 + (i0 + ${r}u) * P.n + j0 + ${q}u)`;
+    return `  if (i0 + ${r}u < P.m && j0 + ${q}u < P.n) { out[${i}] = ${ep.q(`acc${r}.${'xyzw'[q]}`, i)}; }`;
+  }).join('\n')).join('\n');
   return [makeKernel({
     name: `batch_matmul${ta ? '_ta' : ''}${tb ? '_tb' : ''}`, buffers: [inBuf(c, 0, 'A'), inBuf(c, 1, 'B'), outBuf(c)],
-    params: { m: M, n: N, k: K }, invocations: outNumel(c), epilogue: ep, flops: 2 * outNumel(c) * K,
+    params: { m: M, n: N, k: K, tm, tn }, invocations: numel(batch) * tm * tn, epilogue: ep, flops: 2 * outNumel(c) * K,
     body: `
-  let q = t / (P.m * P.n);
-  let i = (t / P.n) % P.m;
-  let j = t % P.n;
+  let q = t / (P.tm * P.tn);
+  let i0 = ((t / P.tn) % P.tm) * 4u;
+  let j0 = (t % P.tn) * 4u;
   let a0 = q * P.m * P.k;
   let b0 = q * P.k * P.n;
-  var s = 0.0;
-  for (var k = 0u; k < P.k; k++) { s += ${a} * ${b}; }
-  out[t] = ${ep.q('s', 't')};`,
+  let c0 = q * P.m * P.n;
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  for (var k = 0u; k < P.k; k++) {
+    let bv = vec4<f32>(${cols.map(b).join(', ')});
+    acc0 += ${a(rows[0])} * bv;
+    acc1 += ${a(rows[1])} * bv;
+    acc2 += ${a(rows[2])} * bv;
+    acc3 += ${a(rows[3])} * bv;
+  }
+${stores}`,
   })];
 }
 

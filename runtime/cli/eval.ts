@@ -90,7 +90,7 @@ export async function evalCommand(p: Parsed): Promise<void> {
   } finally {
     await backend.dispose();
   }
-  process.stdout.write(`test loss ${r.test_loss.toFixed(4)}  test accuracy ${(100 * r.test_accuracy).toFixed(2)}% (${r.samples} images)\n\n${confusionText(r)}\n`);
+  process.stdout.write(`test loss ${r.test_loss.toFixed(4)}  test accuracy ${(100 * r.test_accuracy).toFixed(2)}% (${r.samples} ${data.test.tokens ? `sequences` : `images`})\n\n${confusionText(r)}\n`);
   if (jsonPath !== undefined) {
     const out = { artifact: p.positional[0], model, weights: w.file, data: dataSpec, precision: fp32 ? 'f32' : precision ?? 'f32', swa, ...r, ...(bits ? { bits_fwd: bits.fwd, bits_bwd: bits.bwd } : {}) };
     fs.writeFileSync(jsonPath, JSON.stringify(out, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2) + '\n');
