@@ -45,7 +45,11 @@ async function losses(b: Backend, m: Module, steps: number, T = 16, lr = adam.lr
   const data = loadDataset('sotu:chars', { sampleShape: [T] });
   const out: number[] = [];
   await b.setState(initState(m, 0));
-  await train(b, data, { epochs: 1, batch: 4, seed: 0, maxSteps: steps, testLimit: 8, lr: () => lr, progress: quiet, onStep: (_s, l) => out.push(l) });
+  const [m0] = await train(b, data, { epochs: 1, batch: 4, seed: 0, maxSteps: steps, testLimit: 8, lr: () => lr, progress: quiet, onStep: (_s, l) => out.push(l) });
+  // the language-model figures of the epoch record: perplexity and bits per character from the test loss
+  expect(m0.test_perplexity).toBeCloseTo(Math.exp(m0.test_loss), 10);
+  expect(m0.test_bits_per_char).toBeCloseTo(m0.test_loss / Math.LN2, 10);
+  expect(m0.test_accuracy).toBeLessThanOrEqual(1);
   return out;
 }
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
