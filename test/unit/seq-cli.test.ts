@@ -49,6 +49,18 @@ describe('sotu data', () => {
     }
   });
 
+  test('sotu:words=500: 500 classes, every id below, <unk> a minority of the tokens', () => {
+    const s = loadDataset('sotu:words=500', { sampleShape: [32] });
+    for (const d of [s.train, s.test]) {
+      expect([d.classes, d.tokens]).toEqual([500, true]);
+      let unk = 0, max = 0;
+      for (const v of d.labels) { if (v === 0) unk++; max = Math.max(max, v); }
+      expect(max).toBe(499);
+      expect(unk / d.labels.length).toBeGreaterThan(0.05);
+      expect(unk / d.labels.length).toBeLessThan(0.5); // 499 words cover about two thirds of the tokens
+    }
+  });
+
   test('char ids: printable ASCII, newline, typographic quotes and dashes folded, the rest <unk>', () => {
     expect(Array.from(charTokens('A a\n’—°'))).toEqual([2 + 65 - 32, 2, 2 + 97 - 32, 1, charId("'"), charId('-'), 0]);
   });
