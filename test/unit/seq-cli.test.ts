@@ -33,6 +33,13 @@ test('token ids beyond the embedding, images for a token model, an unknown text 
   expect(run('sotu:bytes')).toEqual({ code: 2, err: ["lpc: 'sotu:bytes': expected sotu:chars, sotu:words or sotu:words=N"] });
 });
 
+test('--seq-len T is the model\'s --input T (refused together with --input)', () => {
+  const art = path.join(tmp, 'sl.lpc');
+  expect(lpc(['compile', 'test/fixtures/tiny_lm.ts', '-o', art, '--seq-len', '24', '--batch', '2']).code).toBe(0);
+  expect(fs.readFileSync(path.join(art, 'graph.lpir'), 'utf8')).toContain('%0 = input {dtype="i32", kind="data", name="x", shape=[2,24]}');
+  expect(lpc(['compile', 'test/fixtures/tiny_lm.ts', '-o', art, '--seq-len', '24', '--input', '3'])).toEqual({ code: 2, err: ['lpc: --seq-len T is --input T: give one of them'] });
+});
+
 describe('sotu data', () => {
   test('the split: the latest 10% of the addresses (24 of 233, 1998 on) validate; windows of T with next-token targets', () => {
     const s = loadDataset('sotu:chars', { sampleShape: [64] });
