@@ -1,14 +1,16 @@
 /**
  * The sequence ops (issue 29) on the CPU interpreter against PyTorch (test/fixtures/seq/gen_torch_grads.py): forward
  * values, losses and every parameter gradient within 1e-4 (max-norm relative), in float64 and in f32 storage; the
- * same for one pre-LN Transformer block; GELU's erfc against known values; the embedding gradient's bits; bad input.
+ * same for one pre-LN Transformer block and an LSTM LM; five Adam steps of the block LM through every pass against
+ * torch.optim.Adam; GELU's erfc against known values; the embedding gradient's bits; bad input.
  */
 import { runGraph } from '../../runtime/cpu/interpreter.js';
 import { traceModel } from '../../dsl/frontend.js';
 import { model, tokens, embedding, selfAttention, linear } from '../../dsl/index.js';
 import { erfc } from '../../ir/ops/activation.js';
 import { relErr } from './helpers.js';
-import { TORCH, modelGraph, opCaseGraph } from './seq-cases.js';
+import { TORCH, adamModule, adamSteps, expectAdamRun, modelGraph, opCaseGraph } from './seq-cases.js';
+import { CpuBackend } from '../../runtime/cpu/backend.js';
 
 const TOL = 1e-4;
 
@@ -47,6 +49,12 @@ describe(`sequence ops vs PyTorch ${TORCH.torch} (CPU interpreter)`, () => {
       }
     });
   }
+});
+
+test('five Adam steps of the Transformer block LM (every pass, fused) follow torch.optim.Adam (CPU interpreter)', async () => {
+  const m = adamModule();
+  const { losses, state } = await adamSteps(new CpuBackend(m), m);
+  expectAdamRun(losses, state);
 });
 
 test('erfc matches reference values to 1e-12 relative, for both signs and far into the tail', () => {

@@ -1,8 +1,9 @@
 /**
  * The sequence ops' WGSL kernels (codegen/kernels/sequence.ts): every op case's training graph and one pre-LN
- * Transformer block run on WebGPU, against PyTorch (test/fixtures/seq/torch-grads.json) within 1e-4 and against the
+ * Transformer block and an LSTM LM run on WebGPU, against PyTorch (test/fixtures/seq/torch-grads.json) within 1e-4 and against the
  * CPU interpreter within 1e-5 (max-norm relative); GELU, tanh and sigmoid element by element within 1e-5 relative
- * of the CPU spec over a wide range; the embedding gradient bit for bit equal to the CPU's, on two runs.
+ * of the CPU spec over a wide range; the embedding gradient bit for bit equal to the CPU's, on two runs; five Adam
+ * steps of the block LM through every pass against torch.optim.Adam.
  */
 import { useGpu } from './gpu-fixture.js'; // first: opening Dawn defines the WebGPU globals run-kernels uses
 import { Graph } from '../../ir/graph.js';
@@ -12,7 +13,9 @@ import { erfc } from '../../ir/ops/activation.js';
 import { runGraph } from '../../runtime/cpu/interpreter.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { rand as seeded, relErr } from '../unit/helpers.js';
-import { TORCH, modelGraph, opCaseGraph } from '../unit/seq-cases.js';
+import { TORCH, adamModule, adamSteps, expectAdamRun, modelGraph, opCaseGraph } from '../unit/seq-cases.js';
+import { WebGpuBackend } from '../../runtime/webgpu/executor.js';
+import { getGpu } from '../../runtime/webgpu/device.js';
 
 const gpu = useGpu();
 
@@ -108,4 +111,12 @@ test('gelu, gelu_bwd, tanh, sigmoid element by element within 1e-5 relative of t
     }
     expect([op, worst < 1e-5 ? 'ok' : `${worst} at x = ${at}`]).toEqual([op, 'ok']);
   }
+});
+
+test('five Adam steps of the Transformer block LM (every pass, fused) follow torch.optim.Adam on WebGPU', async () => {
+  const m = adamModule();
+  const b = new WebGpuBackend(await getGpu({ quiet: true }), m);
+  const { losses, state } = await adamSteps(b, m);
+  await b.dispose();
+  expectAdamRun(losses, state);
 });
