@@ -45,7 +45,7 @@ export function batchesFor(m: Module, count: number): PeerBatch[] {
   const mnist = sample.join() === '1,28,28';
   const data = loadDataset(mnist ? 'mnist' : 'synthetic', { sampleShape: sample, seed: 0 });
   const bs = epochBatches(data.train, batch, 0, 1);
-  return Array.from({ length: count }, (_, i) => bs.get(i % bs.length));
+  return Array.from({ length: count }, (_, i) => bs.get(i % bs.length) as PeerBatch); // image sets: x is f32
 }
 
 /** A timed lpc training step (upload, one command buffer, loss readback — as the training loop runs it), cycling

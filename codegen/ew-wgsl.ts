@@ -35,6 +35,11 @@ const EW_WGSL: Record<string, EwWgsl> = {
   // select, not clamp: clamp(NaN) is implementation-defined in WGSL; the CPU's comparisons send NaN to 0
   relu6: ([a]) => `select(select(0.0, 6.0, ${a} >= 6.0), ${a}, ${a} > 0.0 && ${a} < 6.0)`,
   relu6_bwd: ([d, y]) => `select(0.0, ${d}, ${y} > 0.0 && ${y} < 6.0)`,
+  // tanh from e = exp(−2|a|), which cannot overflow; below |a| = 0.05 its series (1 − e cancels there)
+  tanh: ([a]) => `select(sign(${a}) * (1.0 - exp(-2.0 * abs(${a}))) / (1.0 + exp(-2.0 * abs(${a}))), ${a} * (1.0 - ${a} * ${a} * (0.33333333 - 0.13333333 * ${a} * ${a})), abs(${a}) < 0.05)`,
+  tanh_bwd: ([d, y]) => `(${d} * (1.0 - ${y} * ${y}))`,
+  sigmoid: ([a]) => `(1.0 / (1.0 + exp(-(${a}))))`,
+  sigmoid_bwd: ([d, y]) => `(${d} * ${y} * (1.0 - ${y}))`,
 };
 
 /** The WGSL expression of elementwise op `op` applied to the operand expressions `v`. */

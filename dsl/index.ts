@@ -206,12 +206,17 @@ export interface LinearOptions { bias?: boolean; name?: string; init?: Init }
 export function linear(x: Tensor, out: number, o: LinearOptions = {}): Tensor {
   const c = ctx('linear');
   tensorArg(x, 'linear');
-  check(x.shape.length === 2, `linear expects 2-D input [N, features], got [${x.shape.join(', ')}]; use flatten() first`);
+  // [N, T, features] too (a sequence; the last axis, as torch.nn.Linear); a 4-D map is a missing flatten()
+  check(x.shape.length === 2 || x.shape.length === 3, `linear expects 2-D input [N, features], got [${x.shape.join(', ')}]; use flatten() first (or [N, T, features] for a sequence)`);
   posInt(out, 'linear out');
-  const name = layerName(c, 'linear', o.name), bound = 1 / Math.sqrt(x.shape[1]);
-  const ins = [x, weight(c, name, [out, x.shape[1]], x.shape[1], out, o.init)];
+  const K = x.shape[x.shape.length - 1];
+  const name = layerName(c, 'linear', o.name), bound = 1 / Math.sqrt(K);
+  // [N, T, K] is applied as [N·T, K], viewed back afterwards
+  const flat = x.shape.length === 2 ? x : node(c, 'reshape', [x], { shape: [x.shape.slice(0, -1).reduce((a, b) => a * b, 1), K] });
+  const ins = [flat, weight(c, name, [out, K], K, out, o.init)];
   if (o.bias ?? true) ins.push(state(c, name, 'bias', [out], 'uniform', bound));
-  return rec(c, node(c, 'linear', ins));
+  const y = node(c, 'linear', ins);
+  return rec(c, x.shape.length === 2 ? y : node(c, 'reshape', [y], { shape: [...x.shape.slice(0, -1), out] }));
 }
 
 export function relu(x: Tensor): Tensor { const c = ctx('relu'); return rec(c, node(c, 'relu', [tensorArg(x, 'relu')])); }
@@ -326,10 +331,166 @@ export function batchNorm(x: Tensor, o: BatchNormOptions = {}): Tensor {
 export function crossEntropy(logits: Tensor): Tensor {
   const c = ctx('crossEntropy');
   tensorArg(logits, 'crossEntropy');
-  check(logits.shape.length === 2, `the model must return logits [N, classes], got [${logits.shape.join(', ')}]`);
-  const y = node(c, 'input', [], { name: 'y', kind: 'label', shape: [logits.shape[0]], dtype: 'i32' });
-  const loss = node(c, 'softmax_xent', [logits, y]);
-  const correct = node(c, 'correct_count', [logits, y]);
+  check(logits.shape.length === 2 || logits.shape.length === 3,
+    `the model must return logits [N, classes] (or [N, T, vocabulary] for a sequence), got [${logits.shape.join(', ')}]`);
+  // a sequence [N, T, V] with targets [N, T]: the mean over all N·T tokens, as [N·T, V] against [N·T]
+  const y = node(c, 'input', [], { name: 'y', kind: 'label', shape: logits.shape.slice(0, -1), dtype: 'i32' });
+  const seq = logits.shape.length === 3, V = logits.shape[logits.shape.length - 1], rows = logits.shape[0] * (seq ? logits.shape[1] : 1);
+  const z = seq ? node(c, 'reshape', [logits], { shape: [rows, V] }) : logits, lab = seq ? node(c, 'reshape', [y], { shape: [rows] }) : y;
+  const loss = node(c, 'softmax_xent', [z, lab]);
+  const correct = node(c, 'correct_count', [z, lab]);
   c.builder.graph.outputs.push({ name: 'loss', node: loss.id }, { name: 'correct', node: correct.id });
   return loss;
+}
+
+// ---------- sequence models (issue 29) ----------
+
+/**
+ * The model input of a sequence model: `seqLen` token ids per sample, i32 [batch, seqLen] (fed as `x`; the targets
+ * `y` [batch, seqLen] are the next tokens). A model has one input: this or input().
+ */
+export function tokens(seqLen: number): Tensor {
+  const c = ctx('tokens');
+  posInt(seqLen, 'tokens seqLen');
+  check(c.inputId === undefined, 'a model has exactly one input() or tokens()');
+  const t = node(c, 'input', [], { name: 'x', kind: 'data', shape: [c.opts.batch, seqLen], dtype: 'i32' });
+  c.inputId = t.id;
+  return t;
+}
+
+/** The position of each token, i32 [batch, T] (0 … T−1 in every row): embed it for learned position embeddings. */
+export function positions(ids: Tensor): Tensor {
+  const c = ctx('positions');
+  tensorArg(ids, 'positions');
+  check(ids.shape.length === 2, `positions expects token ids [N, T], got [${ids.shape.join(', ')}]`);
+  return node(c, 'positions', [], { shape: [...ids.shape] });
+}
+
+export interface EmbeddingOptions { name?: string; init?: Init }
+/** Token embedding (torch.nn.Embedding): ids [N, T] → [N, T, dim], weight [vocab, dim] initialised N(0, 1). */
+export function embedding(ids: Tensor, vocab: number, dim: number, o: EmbeddingOptions = {}): Tensor {
+  const c = ctx('embedding');
+  tensorArg(ids, 'embedding');
+  posInt(vocab, 'embedding vocab');
+  posInt(dim, 'embedding dim');
+  const name = layerName(c, 'embedding', o.name);
+  const w = o.init === undefined ? state(c, name, 'weight', [vocab, dim], 'normal', 1) : weight(c, name, [vocab, dim], dim, vocab, o.init);
+  return rec(c, node(c, 'embedding', [ids, w]));
+}
+
+export interface LayerNormOptions { eps?: number; name?: string }
+/** Layer norm over the last axis (torch.nn.LayerNorm(features), eps 1e-5; γ = 1, β = 0). Computed in f32. */
+export function layerNorm(x: Tensor, o: LayerNormOptions = {}): Tensor {
+  const c = ctx('layerNorm');
+  tensorArg(x, 'layerNorm');
+  check(x.shape.length >= 2, `layerNorm expects [N, …, features], got [${x.shape.join(', ')}]`);
+  const eps = o.eps ?? 1e-5, D = x.shape[x.shape.length - 1];
+  check(typeof eps === 'number' && Number.isFinite(eps) && eps > 0, `layerNorm eps must be a positive number, got ${String(eps)}`);
+  const name = layerName(c, 'ln', o.name);
+  const gamma = state(c, name, 'weight', [D], 'ones'), beta = state(c, name, 'bias', [D], 'zeros');
+  return rec(c, node(c, 'layernorm', [x, gamma, beta], { eps }));
+}
+
+/** GELU, PyTorch's exact form x·Φ(x) (approximate='none'). */
+export function gelu(x: Tensor): Tensor { const c = ctx('gelu'); return rec(c, node(c, 'gelu', [tensorArg(x, 'gelu')])); }
+export function tanh(x: Tensor): Tensor { const c = ctx('tanh'); return rec(c, node(c, 'tanh', [tensorArg(x, 'tanh')])); }
+export function sigmoid(x: Tensor): Tensor { const c = ctx('sigmoid'); return rec(c, node(c, 'sigmoid', [tensorArg(x, 'sigmoid')])); }
+export function mul(a: Tensor, b: Tensor): Tensor { return node(ctx('mul'), 'mul', [tensorArg(a, 'mul'), tensorArg(b, 'mul')]); }
+/** x·k for a constant k. */
+export function scale(x: Tensor, k: number): Tensor {
+  const c = ctx('scale');
+  check(typeof k === 'number' && Number.isFinite(k), `scale expects a finite number, got ${String(k)}`);
+  return node(c, 'scale', [tensorArg(x, 'scale')], { c: k });
+}
+
+export interface MatmulOptions { transposeA?: boolean; transposeB?: boolean }
+/** op(a)·op(b) over the last two axes, batched over the leading ones (which must be equal), as torch.matmul. */
+export function matmul(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
+  const c = ctx('matmul');
+  tensorArg(a, 'matmul'); tensorArg(b, 'matmul');
+  return rec(c, node(c, 'batch_matmul', [a, b], { ta: !!o.transposeA, tb: !!o.transposeB }));
+}
+
+/** The axes of x reordered: output axis k is input axis perm[k] (torch.permute; axis 0 is the batch). */
+export function permute(x: Tensor, perm: number[]): Tensor {
+  const c = ctx('permute');
+  tensorArg(x, 'permute');
+  return node(c, 'permute', [x], { perm: [...perm] });
+}
+/** Swaps two axes (default the last two), as torch.transpose. */
+export function transpose(x: Tensor, a = -2, b = -1): Tensor {
+  const c = ctx('transpose');
+  tensorArg(x, 'transpose');
+  const r = x.shape.length, i = a < 0 ? a + r : a, j = b < 0 ? b + r : b;
+  check(Number.isInteger(i) && Number.isInteger(j) && i >= 0 && j >= 0 && i < r && j < r, `transpose axes ${a}, ${b} are outside the ${r} axes of [${x.shape.join(', ')}]`);
+  const perm = Array.from({ length: r }, (_, k) => k);
+  [perm[i], perm[j]] = [perm[j], perm[i]];
+  return node(c, 'permute', [x], { perm });
+}
+/** A view of x with another shape of the same size; the batch axis stays first (shape includes it). */
+export function reshape(x: Tensor, shape: number[]): Tensor {
+  const c = ctx('reshape');
+  tensorArg(x, 'reshape');
+  check(Array.isArray(shape) && shape.length > 0, 'reshape expects a shape like [N, T, 4, 16]');
+  shape.forEach((d, i) => posInt(d, `reshape shape[${i}]`));
+  check(shape[0] === x.shape[0], `reshape keeps the batch axis first: [${x.shape.join(', ')}] to [${shape.join(', ')}]`);
+  return node(c, 'reshape', [x], { shape: [...shape] });
+}
+
+export interface SoftmaxOptions { causal?: boolean }
+/** Softmax over the last axis; `causal` masks scores [..., T, T] so that row i sees columns j ≤ i. Computed in f32. */
+export function softmax(x: Tensor, o: SoftmaxOptions = {}): Tensor {
+  const c = ctx('softmax');
+  return rec(c, node(c, 'softmax', [tensorArg(x, 'softmax')], { causal: !!o.causal }));
+}
+
+export interface AttentionOptions { heads: number; causal?: boolean; name?: string }
+/**
+ * Multi-head self-attention over x [N, T, D] (torch.nn.MultiheadAttention's computation with separate q, k, v
+ * projections `<name>.q`, `.k`, `.v` and the output projection `.proj`): per head softmax(q·kᵀ/√(D/heads)) · v,
+ * causal by default (a decoder).
+ */
+export function selfAttention(x: Tensor, o: AttentionOptions): Tensor {
+  const c = ctx('selfAttention');
+  tensorArg(x, 'selfAttention');
+  check(x.shape.length === 3, `selfAttention expects [N, T, features], got [${x.shape.join(', ')}]`);
+  const [N, T, D] = x.shape, H = posInt(o.heads, 'selfAttention heads');
+  check(D % H === 0, `selfAttention: ${H} heads do not divide the width ${D}`);
+  const dh = D / H, full = layerName(c, 'attn', o.name), local = full.slice(c.scopes.length ? c.scopes.join('.').length + 1 : 0);
+  return scope(local, () => {
+    const heads = (t: Tensor) => permute(reshape(t, [N, T, H, dh]), [0, 2, 1, 3]);     // [N, H, T, dh]
+    const q = heads(linear(x, D, { name: 'q' })), k = heads(linear(x, D, { name: 'k' })), v = heads(linear(x, D, { name: 'v' }));
+    const p = softmax(scale(matmul(q, k, { transposeB: true }), 1 / Math.sqrt(dh)), { causal: o.causal ?? true });
+    const y = reshape(permute(matmul(p, v), [0, 2, 1, 3]), [N, T, D]);
+    return linear(y, D, { name: 'proj' });
+  });
+}
+
+export interface LstmOptions { name?: string }
+/**
+ * One LSTM layer over x [N, T, D] → the hidden states [N, T, hidden] (torch.nn.LSTM(D, hidden, batch_first=True)
+ * from zero initial states), unrolled at compile time: per step the gates i, f, g, o of W_ih·x_t + b_ih + W_hh·h +
+ * b_hh, c ← f·c + i·g, h ← o·tanh(c). Parameters as PyTorch names them: `<name>.weight_ih_l0` [4·hidden, D],
+ * `weight_hh_l0` [4·hidden, hidden], `bias_ih_l0`, `bias_hh_l0`, all U(±1/√hidden).
+ */
+export function lstm(x: Tensor, hidden: number, o: LstmOptions = {}): Tensor {
+  const c = ctx('lstm');
+  tensorArg(x, 'lstm');
+  check(x.shape.length === 3, `lstm expects [N, T, features], got [${x.shape.join(', ')}]`);
+  const [N, T, D] = x.shape, H = posInt(hidden, 'lstm hidden');
+  const name = layerName(c, 'lstm', o.name), k = 1 / Math.sqrt(H);
+  const wih = state(c, name, 'weight_ih_l0', [4 * H, D], 'uniform', k), whh = state(c, name, 'weight_hh_l0', [4 * H, H], 'uniform', k);
+  const bih = state(c, name, 'bias_ih_l0', [4 * H], 'uniform', k), bhh = state(c, name, 'bias_hh_l0', [4 * H], 'uniform', k);
+  let h = node(c, 'fill', [], { shape: [N, H], value: 0 }), cell = node(c, 'fill', [], { shape: [N, H], value: 0 });
+  const gate = (z: Tensor, j: number, op: string) => node(c, op, [node(c, 'slice', [z], { axis: 1, start: j * H, len: H })]);
+  const hs: Tensor[] = [];
+  for (let t = 0; t < T; t++) {
+    const xt = node(c, 'reshape', [node(c, 'slice', [x], { axis: 1, start: t, len: 1 })], { shape: [N, D] });
+    const z = node(c, 'add', [node(c, 'linear', [xt, wih, bih]), node(c, 'linear', [h, whh, bhh])]);
+    const i = gate(z, 0, 'sigmoid'), f = gate(z, 1, 'sigmoid'), g = gate(z, 2, 'tanh'), og = gate(z, 3, 'sigmoid');
+    cell = node(c, 'add', [node(c, 'mul', [f, cell]), node(c, 'mul', [i, g])]);
+    h = node(c, 'mul', [og, node(c, 'tanh', [cell])]);
+    hs.push(h);
+  }
+  return rec(c, node(c, 'stack', hs, { axis: 1 }));
 }

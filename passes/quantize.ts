@@ -113,10 +113,25 @@ function quantizeGraph(g0: Graph, A: PrecisionPolicy['roles']['A'], E: Precision
     fmt: A?.fmt ?? F32, rounding: A?.rounding ?? 'nearest', role: 'A',
     ...(E ? { bwd_fmt: E.fmt, bwd_rounding: E.rounding } : {}),
   };
+  // a permutation keeps a value on the grid of a format without a per-axis layout
+  const views = A && A.fmt.kind !== 'f32' && !layoutFree(A.fmt) ? ['reshape'] : ['reshape', 'permute'];
   return rebuild(g0, (n, ins, b) => {
-    const id = copyNode(n, ins, b);
+    // the operands of linear and batched matmul are their inputs in A (as CPT quantizes its Transformer) where they
+    // come from the sequence ops' f32 outputs (layer norm, softmax, GELU, …), which no layer quantizer covers
+    const q = MATMUL_OPS.has(n.op) ? ins.map((x, k) => (unquantizedActivation(g0, n.inputs[k], u, views) ? b.add('quantize', [x], attrs, n.loc) : x)) : ins;
+    const id = copyNode(n, q, b);
     return isLayerOutput(g0, n, u) ? b.add('quantize', [id], attrs, n.loc) : id;
   });
+}
+
+const MATMUL_OPS = new Set(['linear', 'batch_matmul']);
+/** Ops of the sequence models whose outputs stay f32 unless a matmul reads them (ir/ops/sequence.ts, activation.ts). */
+const SEQ_F32_OUTPUTS = new Set(['layernorm', 'softmax', 'gelu', 'tanh', 'sigmoid', 'batch_matmul', 'permute', 'embedding', 'scale', 'mul', 'slice']);
+const layoutFree = (f: Format) => (f.kind === 'bfp' ? f.axis === 'tensor' : f.kind === 'minmax' ? f.per === 'tensor' : true);
+function unquantizedActivation(g: Graph, id: number, u: number[][], views: string[]): boolean {
+  while (views.includes(g.nodes[id].op)) id = g.nodes[id].inputs[0];
+  const n = g.nodes[id];
+  return SEQ_F32_OUTPUTS.has(n.op) && !isLayerOutput(g, n, u);
 }
 
 function isLayerOutput(g: Graph, n: Node, u: number[][]): boolean {

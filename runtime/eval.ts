@@ -41,8 +41,9 @@ export async function evaluateDetailed(b: Backend, data: Dataset, batch: number,
     loss += o.loss[0] * valid;
     correct += o.correct[0];
     n += valid;
-    const width = o.logits.length / batch;
-    for (let i = 0; i < valid; i++) {
+    // a sequence set: each sample is T rows of logits against its T targets
+    const per = data.tokens ? data.shape[0] : 1, width = o.logits.length / (batch * per);
+    for (let i = 0; i < valid * per; i++) {
       let best = 0;
       for (let k = 1; k < width; k++) if (o.logits[i * width + k] > o.logits[i * width + best]) best = k;
       confusion[y[i]][best]++;
@@ -52,7 +53,7 @@ export async function evaluateDetailed(b: Backend, data: Dataset, batch: number,
     const samples = row.reduce((a, v) => a + v, 0);
     return { class: c, samples, correct: row[c], accuracy: samples ? row[c] / samples : null };
   });
-  return { test_loss: loss / n, test_accuracy: correct / n, samples: n, classes: K, per_class, confusion };
+  return { test_loss: loss / n, test_accuracy: correct / (n * (data.tokens ? data.shape[0] : 1)), samples: n, classes: K, per_class, confusion };
 }
 
 /** The confusion matrix with per-class accuracy as a text table (rows: true class; columns: predicted). */

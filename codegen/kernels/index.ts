@@ -29,6 +29,8 @@ import { concatKernels, sliceKernels } from './concat.js';
 import { blockEpilogueKernels, quantizeKernels } from './quantize.js';
 import { Tile, TilePicker, defaultTile } from './tiles.js';
 import * as compress from './compress.js';
+import * as seq from './sequence.js';
+import { sliceBwdKernels, stackKernels } from './slicing.js';
 import { minmaxQparamsKernels, minmaxQuantizeKernels, minmaxRunningUpdateKernels } from './minmax-running.js';
 
 export type { Variant } from './builder.js';
@@ -82,6 +84,12 @@ const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
   mask_compress: compress.maskCompressKernels, mask_decompress: compress.maskDecompressKernels,
   argmax_compress: compress.argmaxCompressKernels, maxpool_bwd_argmax: compress.maxpoolBwdArgmaxKernels,
   format_compress: compress.formatCompressKernels, format_decompress: compress.formatDecompressKernels,
+  // sequence models (issue 29)
+  embedding: seq.embeddingKernels, embedding_bwd: seq.embeddingBwdKernels, layernorm: seq.layernormKernels,
+  layernorm_stats: seq.layernormStatsKernels, layernorm_bwd_x: seq.layernormBwdXKernels, layernorm_bwd_params: seq.layernormBwdParamsKernels,
+  softmax: seq.softmaxKernels, softmax_bwd: seq.softmaxBwdKernels, permute: seq.permuteKernels, batch_matmul: seq.batchMatmulKernels,
+  gelu: seq.geluKernels, gelu_bwd: seq.geluBwdKernels, positions: seq.positionsKernels,
+  slice_bwd: sliceBwdKernels, stack: stackKernels,
 };
 
 function isElementwise(op: string): boolean {

@@ -1,16 +1,11 @@
 /**
- * Joining and cutting along one axis: concat (DenseNet's torch.cat(features, 1)) and slice, its gradient (the
- * error of each input is its part of the output's error).
+ * Joining along one axis: concat (DenseNet's torch.cat(features, 1)); its gradient is a slice per input (the error
+ * of each input is its part of the output's error; `slice` is in slicing.ts).
  */
 import type { TensorType } from '../types.js';
-import { MAX_CONCAT_INPUTS, f32, int, need, str } from './helpers.js';
+import { MAX_CONCAT_INPUTS, axisSplit, f32, int, need, str } from './helpers.js';
 import { def } from './epilogue.js';
 
-/** Elements before the axis (outer), along it (len) and after it (inner) of a shape. */
-export function axisSplit(shape: readonly number[], axis: number): { outer: number; len: number; inner: number } {
-  const prod = (a: readonly number[]) => a.reduce((x, y) => x * y, 1);
-  return { outer: prod(shape.slice(0, axis)), len: shape[axis], inner: prod(shape.slice(axis + 1)) };
-}
 
 export { MAX_CONCAT_INPUTS };
 
@@ -46,20 +41,3 @@ def({
   },
 });
 
-/** x[…, start:start+len, …] along `axis` (only in backward graphs: no gradient rule). */
-def({
-  name: 'slice', arity: 1, attrs: { axis: 'int', start: 'int', len: 'int' },
-  infer: (t, a) => {
-    const s = t[0].shape, axis = int(a, 'axis'), start = int(a, 'start'), len = int(a, 'len');
-    need(axis >= 0 && axis < s.length && start >= 0 && len >= 1 && start + len <= s[axis],
-      `slice [${start}, ${start + len}) along axis ${axis} does not fit ${str(s)}`);
-    const shape = [...s];
-    shape[axis] = len;
-    return f32(shape);
-  },
-  cpu: (ins, out, c) => {
-    const axis = int(c.attrs, 'axis'), start = int(c.attrs, 'start');
-    const { outer, len: total, inner } = axisSplit(c.inTypes[0].shape, axis), len = c.type.shape[axis];
-    for (let o = 0; o < outer; o++) for (let j = 0; j < len * inner; j++) out[o * len * inner + j] = ins[0][(o * total + start) * inner + j];
-  },
-});

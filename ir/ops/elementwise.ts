@@ -24,7 +24,7 @@ function ewInfer(t: TensorType[], scalarInputs: number[] = []): TensorType {
   for (const i of scalarInputs) need(numel(t[i].shape) === 1, `expected a scalar [1], got ${str(t[i].shape)}`);
   return f32(main[0].shape);
 }
-function defEw<const S extends AttrSchema = {}>(
+export function defEw<const S extends AttrSchema = {}>(
   name: string, arity: number, ew: { cpu(v: number[], a: AttrsOf<S>): number; scalarInputs?: number[] },
   grad?: (g: GradCtx<AttrsOf<S>>) => (number | null)[], attrs: S = {} as S,
 ): void {

@@ -19,6 +19,11 @@ export function convOutSize(h: number, k: number, stride: number, pad: number): 
 export function poolOutSize(h: number, k: number, stride: number, pad = 0): number {
   return Math.floor((h + 2 * pad - k) / stride) + 1;
 }
+/** Elements before the axis (outer), along it (len) and after it (inner) of a shape (all row-major). */
+export function axisSplit(shape: readonly number[], axis: number): { outer: number; len: number; inner: number } {
+  const prod = (a: readonly number[]) => a.reduce((x, y) => x * y, 1);
+  return { outer: prod(shape.slice(0, axis)), len: shape[axis], inner: prod(shape.slice(axis + 1)) };
+}
 /** Channels of an NCHW or NC tensor, and the per-channel spatial size. */
 export function chanDims(shape: number[]): { n: number; c: number; hw: number } {
   return { n: shape[0], c: shape[1], hw: shape.length === 4 ? shape[2] * shape[3] : 1 };

@@ -16,6 +16,7 @@ export const compileFlags: FlagSpec[] = [
   { name: 'batch', value: 'N', help: 'batch size compiled into the graphs (default 64)' },
   { name: 'input', value: 'CxHxW', help: "one sample's shape, passed to the model as options.input, e.g. 1x28x28 (default: the model's own)" },
   { name: 'classes', value: 'N', help: "number of classes, passed to the model as options.classes, e.g. 100 (default: the model's own)" },
+  { name: 'seq-len', value: 'T', help: "a sequence model's length in tokens: the same as --input T (its tokens(o.input?.[0] ?? …) reads it)" },
   { name: 'optimizer', value: 'SPEC', help: `optimizer (default ${DEFAULT_OPTIMIZER}; or adam(lr=1e-3,betas=(0.9,0.999),eps=1e-8,wd=0), adamw(…, wd=1e-2))` },
   { name: 'precision', value: 'SPEC', help: "formats per tensor role, e.g. 'W=bfp<8,axis=0>:stochastic A=bfp<8> E=bfp<8>:stochastic G=bfp<8>:stochastic M=bfp<8>' (default: all f32)" },
   { name: 'precision-file', value: 'FILE', help: 'read the precision spec from a file (# starts a comment)' },
@@ -98,6 +99,10 @@ export function modelOptionsFlags(p: Parsed): ModelOptions {
     const dims = shape.split(/[x,]/).map((d) => (/^\d+$/.test(d.trim()) ? Number(d) : NaN));
     if (!dims.every((d) => Number.isInteger(d) && d > 0)) throw new UsageError(`--input must be positive integers like 1x28x28 or 3x32x32, got '${shape}'`);
     o.input = dims;
+  }
+  if (p.flags.has('seq-len')) {
+    if (shape !== undefined) throw new UsageError('--seq-len T is --input T: give one of them');
+    o.input = [intFlag(p, 'seq-len', 128, 1)];
   }
   if (p.flags.has('classes')) o.classes = intFlag(p, 'classes', 10, 2);
   return o;

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { readArtifact } from '../artifact.js';
-import { loadDataset, parseDataSpec } from '../data/index.js';
+import { inputProblem, loadDataset, parseDataSpec } from '../data/index.js';
 import { classesProblem } from '../data/tasks.js';
 import { initState, stateDecls } from '../train/init.js';
 import { CheckpointError, tensorNames } from '../checkpoint.js';
@@ -64,8 +64,8 @@ export async function evalCommand(p: Parsed): Promise<void> {
   const xent = g.nodes.find((n) => n.op === 'softmax_xent')!;
   const outputs = g.nodes[xent.inputs[0]].type.shape[1];
   const data = loadDataset(dataSpec, { sampleShape: x.type.shape.slice(1), seed, classes: outputs });
-  const want = x.type.shape.slice(1).join(','), have = data.test.shape.join(',');
-  if (want !== have) throw new UsageError(`model '${model}' expects inputs [${want}] but ${dataSpec} has [${have}]`);
+  const inputBad = inputProblem(model, x.type, dataSpec, data.test);
+  if (inputBad) throw new UsageError(inputBad);
   const mismatch = classesProblem(model, outputs, dataSpec, data.test.classes);
   if (mismatch) throw new UsageError(mismatch);
   if (data.test.n === 0) throw new UsageError(`${dataSpec} has no test images`);
@@ -82,7 +82,7 @@ export async function evalCommand(p: Parsed): Promise<void> {
 
   const backend = await makeBackend(flag(p, 'backend'), mod, true, { budget: 'off', hint: `recompile with a lower --batch (the artifact's is ${batch})` });
   const what = swa ? 'SWA model' : fp32 ? 'full precision (quantizers removed)' : `precision ${precision ?? 'f32'}`;
-  process.stderr.write(`lpc: evaluating ${model} (${w.file}${swa ? ', SWA model' : ''}) on ${backend.description}: ${data.test.n} test images of ${dataSpec}, batch ${batch}, ${what}\n`);
+  process.stderr.write(`lpc: evaluating ${model} (${w.file}${swa ? ', SWA model' : ''}) on ${backend.description}: ${data.test.n} test ${data.test.tokens ? 'sequences' : 'images'} of ${dataSpec}, batch ${batch}, ${what}\n`);
   let r;
   try {
     await backend.setState(state);
@@ -90,7 +90,7 @@ export async function evalCommand(p: Parsed): Promise<void> {
   } finally {
     await backend.dispose();
   }
-  process.stdout.write(`test loss ${r.test_loss.toFixed(4)}  test accuracy ${(100 * r.test_accuracy).toFixed(2)}% (${r.samples} images)\n\n${confusionText(r)}\n`);
+  process.stdout.write(`test loss ${r.test_loss.toFixed(4)}  test accuracy ${(100 * r.test_accuracy).toFixed(2)}% (${r.samples} ${data.test.tokens ? `sequences` : `images`})\n\n${confusionText(r)}\n`);
   if (jsonPath !== undefined) {
     const out = { artifact: p.positional[0], model, weights: w.file, data: dataSpec, precision: fp32 ? 'f32' : precision ?? 'f32', swa, ...r, ...(bits ? { bits_fwd: bits.fwd, bits_bwd: bits.bwd } : {}) };
     fs.writeFileSync(jsonPath, JSON.stringify(out, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2) + '\n');

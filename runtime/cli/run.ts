@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Artifact, readArtifact } from '../artifact.js';
-import { loadDataset, parseDataSpec } from '../data/index.js';
+import { inputProblem, loadDataset, parseDataSpec } from '../data/index.js';
 import { classesProblem } from '../data/tasks.js';
 import { initState, stateDecls } from '../train/init.js';
 import { Position, train } from '../train/train.js';
@@ -21,7 +21,7 @@ import { CHECK_NUMERICS_HINT, DivergenceError } from '../train/numerics.js';
 import { describeMismatch, loadStateDict, modelDecls, readWeights, weightsLimit } from '../weights.js';
 
 export const runFlags: FlagSpec[] = [
-  { name: 'data', value: 'SET', help: 'mnist (default), fashion-mnist, cifar10:<dir>, cifar100:<dir> or synthetic; a task of one: mnist:classes=0,2,4 (labels 0..k−1 in the listed order), cifar100:<dir>:superclass=K (PEPPP\'s partition K = 0..19)' },
+  { name: 'data', value: 'SET', help: 'mnist (default), fashion-mnist, cifar10:<dir>, cifar100:<dir>, synthetic, or text for token models: sotu:chars, sotu:words[=N]; a task of one: mnist:classes=0,2,4 (labels 0..k−1 in the listed order), cifar100:<dir>:superclass=K (PEPPP\'s partition K = 0..19)' },
   { name: 'epochs', value: 'N', help: 'epochs to train (default 5)' },
   { name: 'backend', value: 'B', help: 'webgpu (default; hardware adapter if present, else a CPU Vulkan driver) or cpu' },
   { name: 'tune-budget', value: 'S|off|full', help: "seconds to spend measuring kernel tilings not yet in this adapter's tune cache before the first step, biggest shapes first (default 60 on a CPU Vulkan driver, 20 on a GPU); off: the cache and defaults only; full: measure all (lpc tune does it ahead of time)" },
@@ -143,9 +143,16 @@ export async function runCommand(p: Parsed): Promise<void> {
   progress.status(`lpc: loading ${dataSpec} …`);
   const data = loadDataset(dataSpec, { sampleShape: x.type.shape.slice(1), seed, classes });
   const loadSeconds = (performance.now() - t0) / 1000;
-  progress.status(`lpc: loaded ${dataSpec} (${data.train.n} + ${data.test.n} images) in ${loadSeconds.toFixed(1)} s`);
-  const want = x.type.shape.slice(1).join(','), have = data.train.shape.join(',');
-  if (want !== have) throw new UsageError(`model '${art.manifest.options.model}' expects inputs [${want}] but ${dataSpec} has [${have}]`);
+  progress.status(`lpc: loaded ${dataSpec} (${data.train.n} + ${data.test.n} ${data.train.tokens ? 'sequences' : 'images'}) in ${loadSeconds.toFixed(1)} s`);
+  const inputBad = inputProblem(art.manifest.options.model, x.type, dataSpec, data.train);
+  if (inputBad) throw new UsageError(inputBad);
+  // token ids index embedding tables: one smaller than the data's vocabulary would be read out of range
+  const ex = evalG.nodes.find((n) => n.op === 'input' && n.attrs.name === 'x');
+  for (const e of evalG.nodes.filter((n) => n.op === 'embedding' && n.inputs[0] === ex?.id)) {
+    const rows = evalG.nodes[e.inputs[1]].type.shape[0];
+    if (rows < data.train.classes)
+      throw new UsageError(`${e.loc ? `${e.loc.file}:${e.loc.line}:${e.loc.col}: ` : ''}the embedding has ${rows} rows but ${dataSpec} has token ids 0..${data.train.classes - 1}; use a vocabulary of ${data.train.classes} (--classes ${data.train.classes})`);
+  }
   const mismatch = classesProblem(art.manifest.options.model, classes, dataSpec, data.train.classes);
   if (mismatch) throw new UsageError(mismatch);
   if (batch > data.train.n) throw new UsageError(`the artifact's batch ${batch} is larger than ${dataSpec}'s ${data.train.n} training images; recompile with a lower --batch`);
@@ -199,7 +206,7 @@ export async function runCommand(p: Parsed): Promise<void> {
   };
 
   const backend = await makeBackend(flag(p, 'backend'), module, false, { budget: tuneBudget, hint: `recompile with a lower --batch (the artifact's is ${batch})` });
-  process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test images (loaded in ${loadSeconds.toFixed(1)} s), batch ${batch}, ${epochs} epochs, precision ${art.manifest.options.precision ?? 'f32'}, lr ${describeLr(lr)}${swa ? `, SWA from epoch ${swa.start}` : ''}${resume ? `; resuming at epoch ${resume.epoch}, step ${resume.stepsDone}${resume.epochDone ? ' (epoch done)' : ''}` : ''}\n`);
+  process.stderr.write(`lpc: training ${art.manifest.options.model} on ${backend.description}: ${data.train.n} train / ${data.test.n} test ${data.train.tokens ? `sequences of ${data.train.shape[0]} tokens` : 'images'} (loaded in ${loadSeconds.toFixed(1)} s), batch ${batch}, ${epochs} epochs, precision ${art.manifest.options.precision ?? 'f32'}, lr ${describeLr(lr)}${swa ? `, SWA from epoch ${swa.start}` : ''}${resume ? `; resuming at epoch ${resume.epoch}, step ${resume.stepsDone}${resume.epochDone ? ' (epoch done)' : ''}` : ''}\n`);
   try {
     if (ckptDir) { fs.mkdirSync(ckptDir, { recursive: true }); lockDirectory(ckptDir, 'lpc run'); }
     await backend.setState(state);

@@ -7,9 +7,9 @@ import { mixSeed, permutation, splitmix32 } from './random.js';
 import { Dataset } from './types.js';
 
 export interface Batch {
-  /** B×C×H×W images. */
-  x: Float32Array;
-  /** B labels; −1 marks padding. */
+  /** B×C×H×W images, or B×T token ids (i32) for a sequence set. */
+  x: Float32Array | Int32Array;
+  /** B labels (B×T targets for a sequence set); −1 marks padding. */
   y: Int32Array;
   /** How many leading samples are real (B except in a padded last evaluation batch). */
   valid: number;
@@ -27,12 +27,12 @@ function checkBatch(b: number): void {
 }
 
 function gather(ds: Dataset, b: number, pick: (k: number) => number, count: number): Batch {
-  const size = ds.shape[0] * ds.shape[1] * ds.shape[2];
-  const x = new Float32Array(b * size), y = new Int32Array(b).fill(-1);
+  const size = ds.shape[0] * ds.shape[1] * ds.shape[2], per = ds.tokens ? ds.shape[0] : 1;
+  const x = ds.tokens ? new Int32Array(b * size) : new Float32Array(b * size), y = new Int32Array(b * per).fill(-1);
   for (let k = 0; k < count; k++) {
     const s = pick(k);
     x.set(ds.images.subarray(s * size, (s + 1) * size), k * size);
-    y[k] = ds.labels[s];
+    y.set(ds.labels.subarray(s * per, (s + 1) * per), k * per);
   }
   return { x, y, valid: count };
 }

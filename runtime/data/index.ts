@@ -3,12 +3,13 @@ import { loadCifar10, loadCifar100, loadCifar100Superclass } from './cifar.js';
 import { loadFashionMnist } from './fashion.js';
 import { loadMnist } from './mnist.js';
 import { loadSynthetic } from './synthetic.js';
+import { loadSotu } from './sotu.js';
 import { Dataset, Split } from './types.js';
 
 export type { Dataset, Split } from './types.js';
 export { epochBatches, evalBatches } from './batches.js';
 
-export const DATASET_SPECS = ['mnist', 'fashion-mnist', 'cifar10:<dir>', 'cifar100:<dir>', 'synthetic'];
+export const DATASET_SPECS = ['mnist', 'fashion-mnist', 'cifar10:<dir>', 'cifar100:<dir>', 'synthetic', 'sotu:chars', 'sotu:words[=N]'];
 /** Task families: class subsets of a set, and PEPPP's CIFAR-100 superclass partitions. */
 export const TASK_SPECS = ['mnist:classes=0,2,4', 'fashion-mnist:classes=…', 'cifar10:<dir>:classes=…', 'cifar100:<dir>:classes=…', 'cifar100:<dir>:superclass=K'];
 
@@ -16,7 +17,8 @@ export const TASK_SPECS = ['mnist:classes=0,2,4', 'fashion-mnist:classes=…', '
 const FULL_CLASSES: Record<string, number> = { mnist: 10, 'fashion-mnist': 10, cifar10: 10, cifar100: 100 };
 
 export interface LoadOptions {
-  /** The model's sample shape [C, H, W]: what synthetic data is made with (real sets have their own). */
+  /** The model's sample shape [C, H, W]: what synthetic data is made with (real sets have their own); [T] for text:
+   *  the sequence length. */
   sampleShape?: number[];
   /** The run's seed: only synthetic data depends on it (real splits are fixed). */
   seed?: number;
@@ -35,6 +37,11 @@ export function parseDataSpec(spec: string): { name: string; dir?: string; class
   const name = colon < 0 ? base : base.slice(0, colon);
   const arg = colon < 0 ? undefined : base.slice(colon + 1);
   if (!DATASET_SPECS.some((d) => d.split(':')[0] === name)) throw new Error(`unknown data set '${spec}'; expected one of: ${DATASET_SPECS.join(', ')}`);
+  if (name === 'sotu') {
+    // text (runtime/data/sotu.ts): the tokens come after the colon
+    if (opt || !arg || !/^(chars|words(=\d+)?)$/.test(arg)) throw new Error(`'${spec}': expected sotu:chars, sotu:words or sotu:words=N`);
+    return { name, dir: arg };
+  }
   const needsDir = name === 'cifar10' || name === 'cifar100';
   if (needsDir && !arg) throw new Error(`data set '${name}' needs a directory: --data ${name}:<dir>`);
   if (!needsDir && arg !== undefined) throw new Error(`data set '${name}' takes no ':' argument other than :classes=a,b,… (got '${spec}')`);
@@ -85,8 +92,17 @@ export function loadDataset(spec: string, opts: LoadOptions = {}): Split {
       case 'cifar10': return loadCifar10(dir!);
       case 'cifar100': return loadCifar100(dir!);
       case 'synthetic': return loadSynthetic({ shape: opts.sampleShape, seed: opts.seed, classes: opts.classes });
+      case 'sotu': return loadSotu(dir!, opts.sampleShape?.[0] ?? 128);
       default: throw new Error(`unknown data set '${spec}'`);
     }
   })();
   return classes ? classSubset(full, classes, `${name}:classes=${classes.join(',')}`) : full;
+}
+
+/** Why a model whose input `x` has type (shape with the batch, dtype) cannot take `d`'s samples, or undefined. */
+export function inputProblem(model: string, x: { shape: number[]; dtype: string }, spec: string, d: Dataset): string | undefined {
+  if ((x.dtype === 'i32') !== !!d.tokens)
+    return `model '${model}' takes ${x.dtype === 'i32' ? 'token ids' : 'images'} but ${spec} holds ${d.tokens ? 'token sequences' : 'images'}`;
+  const want = x.shape.slice(1).join(','), have = (d.tokens ? [d.shape[0]] : d.shape).join(',');
+  return want === have ? undefined : `model '${model}' expects inputs [${want}] but ${spec} has [${have}]`;
 }

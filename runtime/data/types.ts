@@ -10,6 +10,9 @@ export interface Dataset {
   /** One sample's shape [C, H, W]. */
   shape: [number, number, number];
   classes: number;
+  /** Token sequences (runtime/data/sotu.ts): `images` holds each sample's shape[0] token ids (exact in f32), fed as
+   *  i32; `labels` holds shape[0] targets per sample (the next tokens). */
+  tokens?: boolean;
 }
 
 /** A train/test pair. */

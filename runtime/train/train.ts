@@ -75,6 +75,10 @@ export interface EpochMetrics {
   swa_test_loss?: number;
   swa_test_accuracy?: number;
   swa_count?: number;
+  /** Token sets (sotu:…): e^test_loss, and test_loss in bits per token (per character for sotu:chars). */
+  test_perplexity?: number;
+  test_bits_per_token?: number;
+  test_bits_per_char?: number;
   /** Under a precision schedule: the widths of the epoch's last step (the ones evaluation ran with). */
   bits_fwd?: number;
   bits_bwd?: number;
@@ -95,12 +99,21 @@ export async function evaluate(b: Backend, data: Dataset, batch: number, graph =
     correct += o.correct[0];
     n += valid;
   }
-  return { loss: loss / n, accuracy: correct / n };
+  // a sequence set's loss is already the mean over its tokens; its accuracy counts tokens
+  return { loss: loss / n, accuracy: correct / (n * (data.tokens ? data.shape[0] : 1)) };
+}
+
+/** Language-model figures of a token set's mean loss (nats per token): perplexity e^loss and bits per token
+ *  (per character for a character set). */
+export function tokenMetrics(data: Dataset, loss: number): Partial<EpochMetrics> {
+  if (!data.tokens) return {};
+  const bits = loss / Math.LN2;
+  return { test_perplexity: Math.exp(loss), test_bits_per_token: bits, ...(/:chars\b/.test(data.name) ? { test_bits_per_char: bits } : {}) };
 }
 
 function subset(d: Dataset, n: number): Dataset {
   const size = d.shape[0] * d.shape[1] * d.shape[2];
-  return { ...d, n, images: d.images.subarray(0, n * size), labels: d.labels.subarray(0, n) };
+  return { ...d, n, images: d.images.subarray(0, n * size), labels: d.labels.subarray(0, n * (d.tokens ? d.shape[0] : 1)) };
 }
 
 /**
@@ -208,6 +221,7 @@ export async function train(b: Backend, data: { train: Dataset; test: Dataset },
       epoch, train_loss: sum / steps, test_loss: ev.loss, test_accuracy: ev.accuracy, lr: o.lr(epoch, 0, steps, globalStep - steps),
       steps, global_step: globalStep, seconds, images_per_sec: ((steps - first) * o.batch) / seconds,
       ...(lastBits ? { bits_fwd: lastBits.fwd, bits_bwd: lastBits.bwd } : {}),
+      ...tokenMetrics(data.test, ev.loss),
     };
     // (an empty test set, as benchmarks pass, evaluates nothing: its NaN loss is no divergence)
     const tested = Math.min(data.test.n, o.testLimit ?? Infinity) > 0;
@@ -224,7 +238,7 @@ export async function train(b: Backend, data: { train: Dataset; test: Dataset },
     }
     history.push(m);
     progress.line(`epoch ${epoch}/${o.epochs}: train loss ${m.train_loss.toFixed(4)}  test loss ${m.test_loss.toFixed(4)}  ` +
-      `test accuracy ${(100 * m.test_accuracy).toFixed(2)}%${swaText}  (${seconds.toFixed(1)} s, ${m.images_per_sec.toFixed(0)} img/s)`);
+      `test accuracy ${(100 * m.test_accuracy).toFixed(2)}%${m.test_perplexity !== undefined ? `  perplexity ${m.test_perplexity.toFixed(2)}` : ''}${swaText}  (${seconds.toFixed(1)} s, ${m.images_per_sec.toFixed(0)} img/s)`);
     record(m);
     if (bad.length) throw await evalDiverged(`${bad[0][0]} after epoch ${epoch}`, bad[0][1], bad[0][2], lastBits);
     if (o.checkpoint && (every === 'epoch' || epoch === o.epochs))

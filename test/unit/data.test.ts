@@ -148,7 +148,7 @@ describe('cifar binary reader', () => {
 describe('loadDataset', () => {
   test('parses specs and names the valid ones on error', () => {
     expect(() => loadDataset('imagenet')).toThrow(
-      "unknown data set 'imagenet'; expected one of: mnist, fashion-mnist, cifar10:<dir>, cifar100:<dir>, synthetic");
+      "unknown data set 'imagenet'; expected one of: mnist, fashion-mnist, cifar10:<dir>, cifar100:<dir>, synthetic, sotu:chars, sotu:words[=N]");
     expect(() => loadDataset('cifar10')).toThrow(/needs a directory: --data cifar10:<dir>/);
     expect(() => loadDataset('mnist:x')).toThrow(/takes no ':' argument/);
     expect(loadDataset('mnist').train.n).toBe(8000);

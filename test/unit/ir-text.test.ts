@@ -111,6 +111,21 @@ function oddGraph(): Graph {
   // Adam's arithmetic and a step input (a bias correction computed from the step)
   const bc = b.add('input', [], { name: 'adam.bias_correction2_sqrt', kind: 'bias_correction_sqrt', shape: [1], dtype: 'f32', beta: 0.999 });
   b.add('add_const', [b.add('div', [b.add('div_scalar', [b.add('sqrt', [x], {}), bc], {}), x], {})], { c: 1e-8 });
+  // sequence models (ir/ops/sequence.ts, activation.ts)
+  const ids = b.add('input', [], { name: 'ids', kind: 'data', shape: [2, 3], dtype: 'i32' });
+  const emb = b.add('embedding', [ids, b.add('state', [], { name: 'tok.weight', kind: 'param', shape: [5, 4], init: 'normal', std: 1 })], {});
+  b.add('embedding_bwd', [emb, b.add('positions', [], { shape: [2, 3] })], { vocab: 3 });
+  const ln = b.add('layernorm', [emb, b.add('fill', [], { shape: [4], value: 1 }), b.add('fill', [], { shape: [4], value: 0 })], { eps: 1e-5 });
+  const st = b.add('layernorm_stats', [ln], { eps: 1e-5 });
+  b.add('layernorm_bwd_x', [emb, ln, st, b.add('fill', [], { shape: [4], value: 1 })], {});
+  b.add('layernorm_bwd_params', [emb, ln, st], {});
+  const sc = b.add('batch_matmul', [emb, emb], { ta: false, tb: true });
+  const sm = b.add('softmax', [sc], { causal: true });
+  b.add('softmax_bwd', [sm, sm], {});
+  b.add('permute', [b.add('gelu_bwd', [emb, b.add('gelu', [emb], {})], {})], { perm: [1, 0, 2] });
+  b.add('tanh_bwd', [emb, b.add('tanh', [emb], {})], {});
+  b.add('sigmoid_bwd', [emb, b.add('sigmoid', [emb], {})], {});
+  b.add('slice_bwd', [b.add('slice', [b.add('stack', [emb, emb], { axis: 1 })], { axis: 1, start: 1, len: 1 })], { axis: 1, start: 0, shape: [2, 2, 3, 4] });
   return g;
 }
 
