@@ -1,0 +1,146 @@
+/**
+ * The MX quantizers in WGSL (codegen/quant/wgsl.ts lpc_mx_scale / lpc_qbits_mx, codegen/kernels/mx.ts) against the CPU
+ * spec (ir/quant/mx.ts), bit for bit: the scale byte of every kind of block maximum, every golden element of
+ * microxcaling's mx.json in all three of its roundings (with the library's scale bytes, which lpc's unit tests
+ * derive from MX.md's closed form, and with lpc's own), and the quantize op's kernel on tensors with partial blocks,
+ * strided axes, specials, both roundings and every element format.
+ */
+import { readFileSync } from 'fs';
+import path from 'path';
+import { Builder, emptyGraph } from '../../ir/graph.js';
+import { Format, MX_ELEMS, MxElem, Rounding, formatToString } from '../../ir/format.js';
+import { numel } from '../../ir/types.js';
+import { quantize } from '../../ir/quant/quantize.js';
+import {
+  MX_EVEN, MX_FLOOR, MX_NEAREST, MX_STOCHASTIC, mxBlockOf, mxElemWord, mxLayout, mxScaleByte, mxScaleBytes, qMxBits,
+} from '../../ir/quant/mx.js';
+import { randomBitsArray } from '../../ir/quant/rng.js';
+import { DEPS, mergeWgslDecls } from '../../codegen/quant/wgsl.js';
+import { kernelsForNode } from '../../codegen/kernels/index.js';
+import { getGpu } from '../../runtime/webgpu/device.js'; // first: it installs the WebGPU globals
+import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
+import { runKernels } from '../../runtime/webgpu/run-kernels.js';
+import { rand as seededRandom } from '../unit/helpers.js';
+import { TEST_SEED } from './gpu-fixture.js';
+import { launch, standalone } from './standalone-kernels.js';
+
+let device: GPUDevice;
+let cache: PipelineCache;
+beforeAll(async () => {
+  device = (await getGpu({ quiet: true })).device;
+  cache = new PipelineCache(device);
+});
+
+const ELEMS = Object.keys(MX_ELEMS) as MxElem[];
+const isNaNBits = (v: number) => (v & 0x7f800000) === 0x7f800000 && (v & 0x7fffff) !== 0;
+function diff(got: Uint32Array, want: ArrayLike<number>, x: Uint32Array): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < got.length && out.length < 5; i++)
+    if (got[i] !== want[i] && !(isNaNBits(got[i]) && isNaNBits(want[i])))
+      out.push(`[${i}] x=${x[i].toString(16)} gpu=${got[i].toString(16)} cpu=${(want[i] >>> 0).toString(16)}`);
+  return out;
+}
+
+const PARAMS = `struct Params { n: u32, word: u32, mode: u32, emax: u32, seed: u32, step: u32, tid: u32, pad: u32 }
+@group(0) @binding(0) var<uniform> P: Params;`;
+
+/** dst[i] = lpc_mx_scale(src[i], emax) (scale: true) or lpc_qbits_mx(src[i], sb[i], word, mode, r_i). */
+async function gpuElementwise(scale: boolean, u: Uint32Array, sb: Uint32Array | null, p: { word?: number; mode?: number; emax?: number; seed?: number }): Promise<Uint32Array> {
+  const n = u.length;
+  const code = `${PARAMS}
+@group(0) @binding(2) var<storage, read> src: array<u32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<u32>;
+${scale ? '' : '@group(0) @binding(4) var<storage, read> sb: array<u32>;\n'}${mergeWgslDecls({ chunks: [...DEPS.mx, ...DEPS.rng] })}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  if (i >= P.n) { return; }
+  ${scale ? 'dst[i] = lpc_mx_scale(src[i], P.emax);'
+    : 'dst[i] = lpc_qbits_mx(src[i], sb[i], P.word, P.mode, select(0u, lpc_random_bits(P.seed, P.step, P.tid, i), P.mode == 3u));'}
+}`;
+  const params = Uint32Array.of(n, p.word ?? 0, p.mode ?? 0, p.emax ?? 0, p.seed ?? 0, 7, 3, 0);
+  const bindings: Parameters<typeof standalone>[3] = [
+    { ref: { kind: 'node', id: 0 }, elem: 'u32', access: 'read' },
+    { ref: { kind: 'node', id: 1 }, elem: 'u32', access: 'read_write' },
+    ...(sb ? [{ ref: { kind: 'node' as const, id: 2 }, elem: 'u32' as const, access: 'read' as const }] : []),
+  ];
+  const fed = new Map([[0, u], ...(sb ? [[2, sb] as [number, Uint32Array]] : [])]);
+  const k = standalone(scale ? 'mx_scale' : 'mx_elem', code, params, bindings, [Math.ceil(n / 64), 1, 1]);
+  return (await launch(device, cache, [k], fed, [[1, n]])).get(1)!;
+}
+
+test('lpc_mx_scale: every exponent field, subnormals, zero, Inf and NaN, for every element format', async () => {
+  const r = seededRandom(TEST_SEED);
+  const m: number[] = [0, 1, 2, 3, 0x7fffff, 0x400000, 0x7f800000, 0x7f800001, 0x7fc00000, 0x7fffffff];
+  for (let ef = 1; ef < 255; ef++) m.push(ef << 23, (ef << 23) | 0x7fffff, (ef << 23) | Math.floor(r() * 0x800000));
+  for (let i = 0; i < 200; i++) m.push(Math.floor(r() * 0x800000) >>> Math.floor(r() * 23));
+  const u = Uint32Array.from(m);
+  for (const e of ELEMS) {
+    const { emax } = MX_ELEMS[e];
+    const got = await gpuElementwise(true, u, null, { emax });
+    expect([e, diff(got, Array.from(u, (a) => mxScaleByte(a, emax)), u)]).toEqual([e, []]);
+  }
+});
+
+interface Case { id: string; args: { elem_format: string; axes: number[]; block_size: number; round: string }; x: { shape: number[]; hex: string[] }; scale_e8m0: { values: number[] } }
+const golden = JSON.parse(readFileSync(path.resolve(process.cwd(), 'test/fixtures/golden/mx.json'), 'utf8')) as { cases: Case[] };
+const ELEM: Record<string, MxElem> = { fp8_e4m3: 'e4m3', fp8_e5m2: 'e5m2', fp6_e3m2: 'e3m2', fp6_e2m3: 'e2m3', fp4_e2m1: 'e2m1', int8: 'int8', int4: 'int4' };
+const MODE: Record<string, number> = { nearest: MX_NEAREST, even: MX_EVEN, floor: MX_FLOOR };
+
+test('lpc_qbits_mx on every golden element: the library\'s scale bytes and lpc\'s own, its three roundings and stochastic', async () => {
+  for (const c of golden.cases) {
+    const shape = c.x.shape, ax = c.args.axes[0] < 0 ? shape.length + c.args.axes[0] : c.args.axes[0];
+    const L = mxLayout(shape, ax, c.args.block_size || shape[ax]);
+    const elem = ELEM[c.args.elem_format], word = mxElemWord(elem);
+    const u = Uint32Array.from(c.x.hex, (h) => parseInt(h, 16));
+    const own = mxScaleBytes(u, L, MX_ELEMS[elem].emax);
+    const r = randomBitsArray(11, 7, 3, u.length);
+    for (const [which, bytes] of [['library', c.scale_e8m0.values], ['lpc', own]] as const) {
+      const sb = Uint32Array.from(u, (_, i) => bytes[mxBlockOf(i, L)]);
+      for (const mode of [MODE[c.args.round], MX_STOCHASTIC]) {
+        const got = await gpuElementwise(false, u, sb, { word, mode, seed: 11 });
+        const want = Array.from(u, (v, i) => qMxBits(v, sb[i], word, mode, mode === MX_STOCHASTIC ? r[i] : 0));
+        const what = `${c.id} ${which} scale, mode ${mode}`;
+        expect([what, diff(got, want, u)]).toEqual([what, []]);
+      }
+    }
+  }
+});
+
+/** The quantize op's kernels (kernels/mx.ts) on the GPU vs the CPU quantize(). */
+async function quantizeOp(x: Float32Array, shape: number[], fmt: Format, rounding: Rounding): Promise<void> {
+  const g = emptyGraph('t'), b = new Builder(g);
+  const xin = b.add('input', [], { name: 'x', kind: 'data', shape, dtype: 'f32' });
+  const id = b.add('quantize', [xin], { fmt, rounding, role: 'A' });
+  const ks = kernelsForNode(g, id);
+  expect(ks.map((k) => k.name)).toEqual([`quantize_mx_qmx${rounding === 'stochastic' ? '_sr' : ''}`]);
+  const step = { seed: 0x5eed, step: 4 };
+  const { values } = await runKernels(device, g, { feeds: new Map([[xin, x]]), run: [id], read: [id], step, pipelines: cache, variant: 'cpu-driver' });
+  const got = new Uint32Array((values.get(id) as Float32Array).buffer);
+  const want = new Uint32Array(quantize(x, shape, fmt, rounding, { ...step, tensorId: id }).buffer);
+  const what = `${formatToString(fmt)}:${rounding} [${shape}] (seed ${TEST_SEED})`;
+  expect([what, diff(got, want, new Uint32Array(x.buffer))]).toEqual([what, []]);
+}
+
+test('the quantize op: partial and strided blocks, specials, every element format, nearest and stochastic', async () => {
+  const r = seededRandom(TEST_SEED + 1);
+  const data = (n: number) => {
+    const x = Float32Array.from({ length: n }, () => (r() - 0.5) * 2 ** Math.floor(r() * 40 - 20));
+    const u = new Uint32Array(x.buffer);
+    // a block of subnormals, an Inf, a NaN, zeros of both signs, a value near FLT_MAX
+    for (let i = 0; i < 6; i++) u[i] = Math.floor(r() * 0x800000) | (r() < 0.5 ? 0x80000000 : 0);
+    u[Math.floor(n / 2)] = 0x7f800000; u[n - 1] = 0x7fc00001; u[n - 2] = 0x80000000; u[n - 3] = 0; u[n - 7] = 0x7f7fffff;
+    return x;
+  };
+  const shapes: [number[], Partial<Format & { kind: 'mx' }>][] = [
+    [[3, 37], {}], // last axis, a partial block of 5 per row
+    [[2, 5, 3, 3], { block: 4 }], // axis 1 (channels) by default: strided blocks of 4 and 1
+    [[9, 4], { axis: 0, block: 8 }],
+    [[70], { block: 64 }],
+  ];
+  for (const [shape, o] of shapes)
+    for (const elem of ELEMS)
+      for (const rounding of ['nearest', 'stochastic'] as Rounding[])
+        await quantizeOp(data(numel(shape)), shape, { kind: 'mx', elem, block: 32, ...o } as Format, rounding);
+});
