@@ -1,0 +1,96 @@
+/**
+ * MX through the precision policy, the quantize/optimizer passes and fusion on the CPU interpreter: every role in MX,
+ * fused and unfused graphs give identical bits; stochastic MX rounding is unbiased (microxcaling's dither_stats
+ * values, 20,000 draws each, fixed seed), stays on the two neighbouring grid points and is reproducible from its key.
+ */
+import { readFileSync } from 'fs';
+import path from 'path';
+import { Module } from '../../ir/graph.js';
+import { MxElem, formatToString } from '../../ir/format.js';
+import { numel } from '../../ir/types.js';
+import { verifyModule } from '../../ir/verify.js';
+import { parsePolicy } from '../../ir/precision/index.js';
+import { quantize } from '../../ir/quant/quantize.js';
+import { frontEnd } from '../../dsl/frontend.js';
+import { runPasses } from '../../passes/pipeline.js';
+import { fuseQuantizers, fusionStats } from '../../passes/fuse.js';
+import { runGraph } from '../../runtime/cpu/interpreter.js';
+import { initState } from '../../runtime/train/init.js';
+import { rand } from './helpers.js';
+import { bits } from './graph-builder.js';
+
+test('lenet5 with MX in every role: fused graphs verify and compute the same bits as unfused ones', () => {
+  const policy = parsePolicy('W=mx<e4m3> A=mx<e2m1,block=16> E=mx<e5m2> G=mx<int8> M=mx<e3m2> ACC=mx<int8,block=8,axis=0>');
+  const m = runPasses(frontEnd('models/lenet5.ts', 2), { batch: 2, optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9, wd: 5e-4 }, precision: policy, fuse: false });
+  const f = fuseQuantizers(m);
+  verifyModule(f);
+  const stats = fusionStats(m);
+  expect(stats.fused).toBeGreaterThan(10);
+  const mxNodes = (mm: Module) => mm.graphs.flatMap((g) => g.nodes.filter((n) => (n.op === 'quantize' ? n.attrs.fmt : n.attrs.qfmt) && formatToString((n.op === 'quantize' ? n.attrs.fmt : n.attrs.qfmt) as never).startsWith('mx<')));
+  expect(mxNodes(m).length).toBeGreaterThan(20);
+  expect(mxNodes(f).filter((n) => n.op !== 'quantize').length).toBe(stats.fused);
+  const state = initState(m, 7);
+  for (const [i, g] of m.graphs.entries()) {
+    const feeds: Record<string, ArrayLike<number>> = {};
+    const r = rand(11 + i);
+    for (const n of g.nodes) {
+      if (n.op !== 'input') continue;
+      const len = numel(n.type.shape);
+      feeds[n.attrs.name as string] = n.attrs.name === 'lr' ? [0.05]
+        : n.type.dtype === 'i32' ? Int32Array.from({ length: len }, () => Math.floor(r() * 10))
+          : Float32Array.from({ length: len }, () => r());
+    }
+    const ra = runGraph(g, feeds, state, { seed: 5, step: 3 }), rb = runGraph(f.graphs[i], feeds, state, { seed: 5, step: 3 });
+    for (const k of Object.keys(ra.outputs)) expect([k, bits(rb.outputs[k])]).toEqual([k, bits(ra.outputs[k])]);
+    for (const [k, v] of ra.updates) expect([k, bits(rb.updates.get(k)!)]).toEqual([k, bits(v)]);
+    if (g.name === 'train') expect(ra.updates.size).toBeGreaterThan(0);
+  }
+});
+
+interface Dither { elem_format: string; x: number; lo: number; hi: number; expected: number }
+const dither = (JSON.parse(readFileSync(path.resolve(process.cwd(), 'test/fixtures/golden/mx.json'), 'utf8')) as { dither_stats: { entries: Dither[] } }).dither_stats.entries;
+const ELEM: Record<string, MxElem> = { fp8_e4m3: 'e4m3', fp4_e2m1: 'e2m1', int8: 'int8' };
+const EMAX: Record<MxElem, number> = { e4m3: 8, e5m2: 15, e3m2: 4, e2m3: 2, e2m1: 2, int8: 0, int4: 0 };
+
+test('stochastic MX rounding: unbiased on the reference\'s dither values, two outcomes, reproducible from the key', () => {
+  const DRAWS = 20000;
+  expect(dither.length).toBe(11);
+  for (const [n, d] of dither.entries()) {
+    const elem = ELEM[d.elem_format];
+    // rows [2^emax, x] (blocks of 2): scale 1, as the reference's statistics
+    const fmt = { kind: 'mx', elem, block: 2 } as const;
+    const x = new Float32Array(DRAWS * 2);
+    for (let i = 0; i < DRAWS; i++) { x[i * 2] = 2 ** EMAX[elem]; x[i * 2 + 1] = d.x; }
+    const key = { seed: 1234, step: 5, tensorId: 9 };
+    const q = quantize(x, [DRAWS, 2], fmt, 'stochastic', key);
+    let away = 0, outside = 0;
+    for (let i = 0; i < DRAWS; i++) {
+      const v = q[i * 2 + 1];
+      if (v === Math.fround(d.hi)) away++;
+      else if (v !== Math.fround(d.lo)) outside++;
+    }
+    expect([d.x, outside]).toEqual([d.x, 0]);
+    const p = d.expected, z = (away / DRAWS - p) / Math.sqrt((p * (1 - p)) / DRAWS);
+    expect([d.elem_format, d.x, Math.abs(z) < 4]).toEqual([d.elem_format, d.x, true]);
+    if (n > 0) continue;
+    // the same key gives the same bits, another step other bits
+    const same = (a: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(q.buffer));
+    expect([same(quantize(x, [DRAWS, 2], fmt, 'stochastic', key)), same(quantize(x, [DRAWS, 2], fmt, 'stochastic', { ...key, step: 6 }))]).toEqual([true, false]);
+  }
+});
+
+test('stochastic MX rounding is unbiased across a whole block, including subnormal elements and the saturation binade', () => {
+  // E[q(x)] = x for every element not saturated: mean error over 4000 draws per element within 4 standard errors
+  const r = rand(17);
+  const row = Float32Array.from({ length: 32 }, (_, i) => (i === 0 ? 440 : (r() - 0.5) * 2 ** (Math.floor(r() * 16) - 8)));
+  const DRAWS = 4000;
+  const x = new Float32Array(DRAWS * 32);
+  for (let i = 0; i < DRAWS; i++) x.set(row, i * 32);
+  const q = quantize(x, [DRAWS, 32], { kind: 'mx', elem: 'e4m3', block: 32 }, 'stochastic', { seed: 3, step: 1, tensorId: 2 });
+  for (let j = 1; j < 32; j++) {
+    let sum = 0, sq = 0;
+    for (let i = 0; i < DRAWS; i++) { const e = q[i * 32 + j] - row[j]; sum += e; sq += e * e; }
+    const mean = sum / DRAWS, se = Math.sqrt(Math.max(sq / DRAWS - mean * mean, 0) / DRAWS);
+    expect([j, row[j], se === 0 ? mean === 0 : Math.abs(mean) < 4 * se]).toEqual([j, row[j], true]);
+  }
+});
