@@ -157,3 +157,12 @@ export function quantizeMx(
 ): Float32Array {
   return quantizeMxWith(x, mxLayoutOf(fmt, shape), fmt.elem, rounding === 'stochastic' ? MX_STOCHASTIC : MX_NEAREST, rng);
 }
+
+/**
+ * Bytes of an MX tensor stored packed (golden/MX.md §8): per block `block` codes of 8, 6 or 4 bits (a partial last
+ * block stored full size) in u32 words, and one scale byte per block, four per word.
+ */
+export function mxPackedBytes(f: Extract<Format, { kind: 'mx' }>, shape: readonly number[]): number {
+  const L = mxLayoutOf(f, shape);
+  return Math.ceil((L.blocks * L.block * MX_ELEMS[f.elem].bits) / 32) * 4 + Math.ceil(L.blocks / 4) * 4;
+}

@@ -10,7 +10,9 @@ import { printModule } from '../../ir/print.js';
 import { parseModule } from '../../ir/parse.js';
 import { getOp } from '../../ir/ops/index.js';
 import { quantize } from '../../ir/quant/quantize.js';
-import { MX_NEAREST, mxAxis, mxLayout, quantizeMxWith } from '../../ir/quant/mx.js';
+import { MX_NEAREST, mxAxis, mxLayout, mxPackedBytes, quantizeMxWith } from '../../ir/quant/mx.js';
+import { packedBytes } from '../../passes/memory.js';
+import { precisionProblem } from '../../runtime/sweep/configs.js';
 import { rand } from './helpers.js';
 
 const msg = (s: string) => { try { return formatToString(parseFormat(s)); } catch (e) { expect(e).toBeInstanceOf(FormatParseError); return (e as Error).message; } };
@@ -91,4 +93,20 @@ test('a partial block equals the same block zero-padded to full size (the refere
 
 test('storage bits per element (the scale byte per block is extra)', () => {
   expect(['mx<e4m3>', 'mx<e5m2>', 'mx<e3m2>', 'mx<e2m3>', 'mx<e2m1>', 'mx<int8>', 'mx<int4>'].map((s) => formatBits(parseFormat(s)))).toEqual([8, 8, 6, 6, 4, 8, 4]);
+});
+
+test('packed bytes (lpc peppp memory): codes of each block at full size plus a scale byte per block', () => {
+  // [3, 40] along the last axis: 2 blocks per row (32 + a partial 8 stored as 32), 6 blocks
+  expect(mxPackedBytes({ kind: 'mx', elem: 'e4m3', block: 32 }, [3, 40])).toBe(6 * 32 + 8);
+  expect(mxPackedBytes({ kind: 'mx', elem: 'e3m2', block: 32 }, [3, 40])).toBe(6 * 24 + 8);
+  expect(mxPackedBytes({ kind: 'mx', elem: 'int4', block: 32 }, [3, 40])).toBe(6 * 16 + 8);
+  const g = emptyGraph('t'), b = new Builder(g);
+  const x = b.add('input', [], { name: 'x', kind: 'data', shape: [64, 64], dtype: 'f32' });
+  const q = b.add('quantize', [x], { fmt: parseFormat('mx<e2m1>'), rounding: 'nearest', role: 'A' });
+  expect(packedBytes(g, q)).toBe(64 * 64 / 2 + 128); // 4.25 bits per element
+});
+
+test('sweep configurations (JSON lists) take MX through the precision parser; grids stay float<E,M>', () => {
+  expect(precisionProblem('low=mx<e2m1>:stochastic high=mx<int8,block=16> W=low G=low M=high ACC=high loss_scale=1000')).toBeUndefined();
+  expect(precisionProblem('low=mx<e2m1,block=12> W=low')).toBe('1:13: mx: block must be a power of two (got 12)');
 });
