@@ -6,6 +6,10 @@ import { Format } from '../format.js';
 import { numel, shapeEq, tensorType } from '../types.js';
 import { argmaxCompress, divisionCompress, divisionDecompress, divisionLayout, maskCompress } from '../quant/division.js';
 import { formatCompress, formatDecompress, saveFormatError, saveWords } from '../quant/save.js';
+import { mxPack, mxPackWords, mxUnpack } from '../quant/mx-pack.js';
+
+/** u32 words of a saved value: MX codes per block plus scale bytes, else the codes of every element. */
+const packedWords = (fmt: Format, shape: number[]) => (fmt.kind === 'mx' ? mxPackWords(fmt, shape).words : saveWords(fmt, numel(shape)));
 
 // ---------- saved-activation compression (DIVISION; ir/quant/division.ts, passes/compress.ts) ----------
 /** Packed u32 words in an interpreter value (float32 storage keeps the bit patterns; float64 holds them as numbers). */
@@ -93,9 +97,13 @@ def({
   infer: (t, a) => {
     const e = saveFormatError(a.fmt as Format);
     need(!e, `format_compress: ${e}`);
-    return words(saveWords(a.fmt as Format, numel(t[0].shape)));
+    return words(packedWords(a.fmt as Format, t[0].shape));
   },
-  cpu: (ins, out, c) => writeWords(out, formatCompress(ins[0], c.attrs.fmt as Format)),
+  cpu: (ins, out, c) => {
+    const fmt = c.attrs.fmt as Format;
+    if (fmt.kind !== 'mx') return writeWords(out, formatCompress(ins[0], fmt));
+    writeWords(out, mxPack(ins[0] instanceof Float32Array ? ins[0] : Float32Array.from(ins[0]), c.inTypes[0].shape, fmt));
+  },
 });
 def({
   name: 'format_decompress', arity: 1, attrs: { fmt: 'format', shape: 'ints' },
@@ -103,8 +111,12 @@ def({
     const e = saveFormatError(a.fmt as Format);
     need(!e, `format_decompress: ${e}`);
     const n = numel(a.shape as number[]);
-    need(t[0].dtype === 'u32' && t[0].shape[0] === saveWords(a.fmt as Format, n), `format_decompress: ${str(t[0].shape)} words do not hold ${str(a.shape as number[])}`);
+    need(t[0].dtype === 'u32' && t[0].shape[0] === packedWords(a.fmt as Format, a.shape as number[]), `format_decompress: ${str(t[0].shape)} words do not hold ${str(a.shape as number[])}`);
     return f32(a.shape as number[]);
   },
-  cpu: (ins, out, c) => formatDecompress(readWords(ins[0]), c.attrs.fmt as Format, out.length, out),
+  cpu: (ins, out, c) => {
+    const fmt = c.attrs.fmt as Format;
+    if (fmt.kind === 'mx') mxUnpack(readWords(ins[0]), c.attrs.shape as number[], fmt, out);
+    else formatDecompress(readWords(ins[0]), fmt, out.length, out);
+  },
 });

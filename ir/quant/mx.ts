@@ -159,10 +159,10 @@ export function quantizeMx(
 }
 
 /**
- * Bytes of an MX tensor stored packed (golden/MX.md §8): per block `block` codes of 8, 6 or 4 bits (a partial last
- * block stored full size) in u32 words, and one scale byte per block, four per word.
+ * Bytes of an MX tensor stored packed (ir/quant/mx-pack.ts): 8, 6 or 4 bits per element in u32 words, then one scale
+ * byte per block, four per word.
  */
 export function mxPackedBytes(f: Extract<Format, { kind: 'mx' }>, shape: readonly number[]): number {
   const L = mxLayoutOf(f, shape);
-  return Math.ceil((L.blocks * L.block * MX_ELEMS[f.elem].bits) / 32) * 4 + Math.ceil(L.blocks / 4) * 4;
+  return Math.ceil((L.outer * L.len * L.inner * MX_ELEMS[f.elem].bits) / 32) * 4 + Math.ceil(L.blocks / 4) * 4;
 }

@@ -95,11 +95,11 @@ test('storage bits per element (the scale byte per block is extra)', () => {
   expect(['mx<e4m3>', 'mx<e5m2>', 'mx<e3m2>', 'mx<e2m3>', 'mx<e2m1>', 'mx<int8>', 'mx<int4>'].map((s) => formatBits(parseFormat(s)))).toEqual([8, 8, 6, 6, 4, 8, 4]);
 });
 
-test('packed bytes (lpc peppp memory): codes of each block at full size plus a scale byte per block', () => {
-  // [3, 40] along the last axis: 2 blocks per row (32 + a partial 8 stored as 32), 6 blocks
-  expect(mxPackedBytes({ kind: 'mx', elem: 'e4m3', block: 32 }, [3, 40])).toBe(6 * 32 + 8);
-  expect(mxPackedBytes({ kind: 'mx', elem: 'e3m2', block: 32 }, [3, 40])).toBe(6 * 24 + 8);
-  expect(mxPackedBytes({ kind: 'mx', elem: 'int4', block: 32 }, [3, 40])).toBe(6 * 16 + 8);
+test('packed bytes (lpc peppp memory): 8/6/4 bits per element plus a scale byte per block, in u32 words', () => {
+  // [3, 40] along the last axis: 2 blocks per row (32 and a partial 8), 6 scale bytes = 2 words
+  expect(mxPackedBytes({ kind: 'mx', elem: 'e4m3', block: 32 }, [3, 40])).toBe(120 + 8);
+  expect(mxPackedBytes({ kind: 'mx', elem: 'e3m2', block: 32 }, [3, 40])).toBe(Math.ceil((120 * 6) / 32) * 4 + 8);
+  expect(mxPackedBytes({ kind: 'mx', elem: 'int4', block: 32 }, [3, 40])).toBe(60 + 8);
   const g = emptyGraph('t'), b = new Builder(g);
   const x = b.add('input', [], { name: 'x', kind: 'data', shape: [64, 64], dtype: 'f32' });
   const q = b.add('quantize', [x], { fmt: parseFormat('mx<e2m1>'), rounding: 'nearest', role: 'A' });

@@ -8,7 +8,8 @@
 import { readFileSync } from 'fs';
 import path from 'path';
 import { Builder, emptyGraph } from '../../ir/graph.js';
-import { Format, MX_ELEMS, MxElem, Rounding, formatToString } from '../../ir/format.js';
+import { Format, MX_ELEMS, MxElem, Rounding, formatToString, parseFormat } from '../../ir/format.js';
+import { getOp } from '../../ir/ops/index.js';
 import { numel } from '../../ir/types.js';
 import { quantize } from '../../ir/quant/quantize.js';
 import {
@@ -179,4 +180,37 @@ test('lenet5 with MX in every role, quantizers fused: the executor trains like t
   } finally {
     await web.dispose();
   }
+});
+
+describe('save=mx<…>: format_compress / format_decompress kernels give the CPU semantics\' words and values', () => {
+  const cases: [string, number[]][] = [
+    ['mx<e3m2>', [3, 37]], // 6-bit codes straddle words; a partial block per row
+    ['mx<int4,block=16>', [2, 20, 3, 3]], // channel-axis blocks
+    ['mx<e5m2,axis=0>', [5, 7]],
+    ['mx<e2m3,block=2>', [1001]],
+    ['mx<int8>', [4, 70]],
+    ['mx<e4m3,block=8>', [2, 3, 5, 5]], // 3 channels: blocks of 3
+    ['mx<e2m1>', [3, 33]],
+  ];
+  test.each(cases)('%s [%s]', async (name, shape) => {
+    const fmt = parseFormat(name);
+    const g = emptyGraph('t'), b = new Builder(g);
+    const x = b.add('input', [], { name: 'x', kind: 'data', shape, dtype: 'f32' });
+    const c = b.add('format_compress', [x], { fmt });
+    const d = b.add('format_decompress', [c], { fmt, shape });
+    const r = seededRandom(TEST_SEED + 7);
+    const xs = Float32Array.from({ length: numel(shape) }, () => (r() - 0.5) * 2 ** Math.floor(r() * 40 - 20));
+    const xu = new Uint32Array(xs.buffer);
+    xu[0] = 0x80000000; xu[1] = 3; xu[xs.length - 1] = 0x7fc00000; xu[Math.floor(xs.length / 3)] = 0xff800000;
+    const res = await runKernels(device, g, { feeds: new Map([[x, xs]]), run: [c, d], read: [c, d], pipelines: cache });
+    const run = (id: number, ins: Float32Array[]) => {
+      const n = g.nodes[id], out = new Float32Array(numel(n.type.shape));
+      getOp(n.op).cpu(ins, out, { attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { seed: 0, step: 0, tensorId: id } });
+      return out;
+    };
+    const wc = run(c, [xs]);
+    const gotC = new Uint32Array(res.values.get(c)!.buffer), gotD = new Uint32Array(res.values.get(d)!.buffer);
+    expect([name, diff(gotC, new Uint32Array(wc.buffer), xu)]).toEqual([name, []]);
+    expect([name, diff(gotD, new Uint32Array(run(d, [wc]).buffer), xu)]).toEqual([name, []]);
+  });
 });
