@@ -20,7 +20,7 @@ import { DEPS, mergeWgslDecls } from '../../codegen/quant/wgsl.js';
 import { kernelsForNode } from '../../codegen/kernels/index.js';
 import { getGpu } from '../../runtime/webgpu/device.js'; // first: it installs the WebGPU globals
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
-import { runKernels } from '../../runtime/webgpu/run-kernels.js';
+import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { parsePolicy } from '../../ir/precision/index.js';
 import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses } from '../../passes/pipeline.js';
@@ -28,7 +28,7 @@ import { fuseQuantizers } from '../../passes/fuse.js';
 import { CpuBackend } from '../../runtime/cpu/backend.js';
 import { initState } from '../../runtime/train/init.js';
 import { WebGpuBackend } from '../../runtime/webgpu/executor.js';
-import { rand as seededRandom } from '../unit/helpers.js';
+import { rand as seededRandom, stepFeeds } from '../unit/helpers.js';
 import { TEST_SEED } from './gpu-fixture.js';
 import { launch, standalone } from './standalone-kernels.js';
 
@@ -45,7 +45,7 @@ function diff(got: Uint32Array, want: ArrayLike<number>, x: Uint32Array): string
   const out: string[] = [];
   for (let i = 0; i < got.length && out.length < 5; i++)
     if (got[i] !== want[i] && !(isNaNBits(got[i]) && isNaNBits(want[i])))
-      out.push(`[${i}] x=${x[i].toString(16)} gpu=${got[i].toString(16)} cpu=${(want[i] >>> 0).toString(16)}`);
+      out.push(`[${i}] x=${(x[i] ?? 0).toString(16)} gpu=${got[i].toString(16)} cpu=${(want[i] >>> 0).toString(16)}`);
   return out;
 }
 
@@ -214,3 +214,22 @@ describe('save=mx<…>: format_compress / format_decompress kernels give the CPU
     expect([name, diff(gotD, new Uint32Array(run(d, [wc]).buffer), xu)]).toEqual([name, []]);
   });
 });
+
+test('a training step of the residual BN net with save=mx<e3m2>: the packed words and restored values as on the CPU', async () => {
+  const batch = 4;
+  const m = runPasses(frontEnd('test/fixtures/resbn.ts', batch), { batch, optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9, wd: 5e-4 }, precision: parsePolicy('save=mx<e3m2>'), log: () => {} });
+  const g = m.graphs.find((x) => x.name === 'train')!;
+  const feeds: Map<number, HostArray> = stepFeeds(g, initState(m, 0), seededRandom(TEST_SEED + 9));
+  const run = g.nodes.filter((n) => n.op !== 'input' && n.op !== 'state').map((n) => n.id);
+  const ids = g.nodes.filter((n) => /^format_(de)?compress$/.test(n.op)).map((n) => n.id);
+  expect(ids.length).toBeGreaterThan(10);
+  const read = [...new Set([...ids, ...ids.flatMap((id) => g.nodes[id].inputs)])].filter((id) => !['state', 'input'].includes(g.nodes[id].op));
+  const r = await runKernels(device, g, { feeds, run, read, step: { seed: 9, step: 3 }, pipelines: cache });
+  const value = (id: number) => { const v = r.values.get(id) ?? feeds.get(id)!; return v instanceof Float32Array ? v : new Float32Array(v.buffer, v.byteOffset, v.length); };
+  for (const id of ids) {
+    const n = g.nodes[id], out = new Float32Array(numel(n.type.shape));
+    getOp(n.op).cpu(n.inputs.map(value), out, { attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { seed: 9, step: 3, tensorId: id } });
+    const what = `%${id} ${n.op}`;
+    expect([what, diff(new Uint32Array(value(id).buffer), new Uint32Array(out.buffer), new Uint32Array(0))]).toEqual([what, []]);
+  }
+}, 120000);
