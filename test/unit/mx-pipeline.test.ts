@@ -13,11 +13,12 @@ import { parsePolicy } from '../../ir/precision/index.js';
 import { quantize } from '../../ir/quant/quantize.js';
 import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses } from '../../passes/pipeline.js';
-import { fuseQuantizers, fusionStats } from '../../passes/fuse.js';
+import { fuseGraph, fuseQuantizers, fusionStats } from '../../passes/fuse.js';
+import { saturation } from '../../ir/quant/range.js';
 import { runGraph } from '../../runtime/cpu/interpreter.js';
 import { initState } from '../../runtime/train/init.js';
 import { rand } from './helpers.js';
-import { bits } from './graph-builder.js';
+import { bits, feedsFor, moduleOf, testGraph } from './graph-builder.js';
 
 test('lenet5 with MX in every role: fused graphs verify and compute the same bits as unfused ones', () => {
   const policy = parsePolicy('W=mx<e4m3> A=mx<e2m1,block=16> E=mx<e5m2> G=mx<int8> M=mx<e3m2> ACC=mx<int8,block=8,axis=0>');
@@ -93,4 +94,33 @@ test('stochastic MX rounding is unbiased across a whole block, including subnorm
     const mean = sum / DRAWS, se = Math.sqrt(Math.max(sq / DRAWS - mean * mean, 0) / DRAWS);
     expect([j, row[j], se === 0 ? mean === 0 : Math.abs(mean) < 4 * se]).toEqual([j, row[j], true]);
   }
+});
+
+test('fusion rules for MX: not through a view (blocks follow the shape), never dropped as already on its grid', () => {
+  const { g, add, q, input } = testGraph();
+  const x = input('x', [4, 40]), y = input('y', [4, 40]);
+  const fmt = { kind: 'mx', elem: 'e4m3', block: 32 } as const;
+  const viewed = q(add('reshape', [add('mul', [x, y])], { shape: [160] }), fmt); // blocks of the view are not the producer's
+  const qa = q(add('add', [x, y]), fmt); // fused into add
+  const again = q(add('relu', [qa]), fmt); // relu of an MX value: requantized, not assumed on the grid
+  g.outputs.push({ name: 'v', node: viewed }, { name: 'a', node: again });
+  const { graph: f, stats } = fuseGraph(g);
+  verifyModule(moduleOf(f));
+  expect(stats).toEqual({ fused: 2, identities: 0, kept: 1, qpost: 0 });
+  expect(f.nodes.filter((n) => n.attrs.qfmt).map((n) => n.op)).toEqual(['add', 'relu']);
+  const feeds = feedsFor(g, 3);
+  const ra = runGraph(g, feeds, new Map(), { seed: 1, step: 0 }), rb = runGraph(f, feeds, new Map(), { seed: 1, step: 0 });
+  for (const k of ['v', 'a']) expect([k, bits(rb.outputs[k])]).toEqual([k, bits(ra.outputs[k])]);
+  // why relu is not on the grid: E4M3's 240·2^s (representable) becomes 480·2^(s−1) > 448 when the block max halves
+  const z = Float32Array.from([300, 240, -1], (v) => v);
+  const qz = quantize(z, [3], fmt, 'nearest'); // E = 8, s = 0: 300 → 288, 240 stays
+  const r = Float32Array.from(qz, (v, i) => (i === 0 ? 0 : Math.max(v, 0))); // the maximum dropped: now 240
+  expect([...quantize(r, [3], fmt, 'nearest')]).not.toEqual([...r]);
+});
+
+test('--quant-stats saturation: |x| above max_norm·2^s of its block', () => {
+  const sat = (x: number[], elem: MxElem) => { const f = saturation(Float32Array.from(x), [x.length], { kind: 'mx', elem, block: 32 }); return x.map((_, i) => f(i)); };
+  expect(sat([500, 1, -449, 448], 'e4m3')).toEqual([true, false, true, false]); // E = 8, s = 0: max_norm 448
+  expect(sat([1.99, -0.5, 1.984375], 'int8')).toEqual([true, false, false]); // 127/64
+  expect(sat([NaN, 1e30], 'e2m1')).toEqual([false, false]); // a NaN block: never
 });
