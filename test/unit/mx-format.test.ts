@@ -12,7 +12,7 @@ import { getOp } from '../../ir/ops/index.js';
 import { quantize } from '../../ir/quant/quantize.js';
 import { MX_NEAREST, mxAxis, mxLayout, mxPackedBytes, quantizeMxWith } from '../../ir/quant/mx.js';
 import { packedBytes } from '../../passes/memory.js';
-import { precisionProblem } from '../../runtime/sweep/configs.js';
+import { loadConfigs, precisionProblem } from '../../runtime/sweep/configs.js';
 import { rand } from './helpers.js';
 
 const msg = (s: string) => { try { return formatToString(parseFormat(s)); } catch (e) { expect(e).toBeInstanceOf(FormatParseError); return (e as Error).message; } };
@@ -109,4 +109,12 @@ test('packed bytes (lpc peppp memory): 8/6/4 bits per element plus a scale byte 
 test('sweep configurations (JSON lists) take MX through the precision parser; grids stay float<E,M>', () => {
   expect(precisionProblem('low=mx<e2m1>:stochastic high=mx<int8,block=16> W=low G=low M=high ACC=high loss_scale=1000')).toBeUndefined();
   expect(precisionProblem('low=mx<e2m1,block=12> W=low')).toBe('1:13: mx: block must be a power of two (got 12)');
+});
+
+test('--configs grid: mx<ELEM|ELEM…[,block=B]> terms beside float<E,M>', () => {
+  const g = loadConfigs('grid:low=mx<e4m3|e2m1>+float<4,3>,high=mx<int8,block=16>');
+  expect(g.map((c) => c.name)).toEqual(['l_mx_e4m3_h_mx_int8_b16', 'l_mx_e2m1_h_mx_int8_b16', 'l_8_3_h_mx_int8_b16']);
+  expect(g[1].precision).toBe('low=mx<e2m1>:stochastic high=mx<int8,block=16>:stochastic W=low G=low M=high ACC=high loss_scale=1000');
+  for (const c of g) expect(precisionProblem(c.precision)).toBeUndefined();
+  expect(() => loadConfigs('grid:low=mx<e4m3|fp8>')).toThrow("--configs: slot low: 'fp8' is not an MX element format (e4m3, e5m2, e3m2, e2m3, e2m1, int8, int4)");
 });
