@@ -20,9 +20,16 @@ import { initState } from '../../runtime/train/init.js';
 import { rand } from './helpers.js';
 import { bits, feedsFor, moduleOf, testGraph } from './graph-builder.js';
 
-test('lenet5 with MX in every role: fused graphs verify and compute the same bits as unfused ones', () => {
-  const policy = parsePolicy('W=mx<e4m3> A=mx<e2m1,block=16> E=mx<e5m2> G=mx<int8> M=mx<e3m2> ACC=mx<int8,block=8,axis=0>');
-  const m = runPasses(frontEnd('models/lenet5.ts', 2), { batch: 2, optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9, wd: 5e-4 }, precision: policy, fuse: false });
+test.each([
+  ['sgd', 'W=mx<e4m3> A=mx<e2m1,block=16> E=mx<e5m2> G=mx<int8> M=mx<e3m2> ACC=mx<int8,block=8,axis=0>'],
+  ['adam', 'W=mx<e4m3> A=mx<int4> E=mx<e5m2> G=mx<e2m3> M=mx<e4m3> V=mx<e5m2,block=64> ACC=mx<int8>'],
+])('lenet5 with MX in every role (%s): fused graphs verify and compute the same bits as unfused ones', (opt, spec) => {
+  const policy = parsePolicy(spec);
+  const optimizer = opt === 'sgd' ? { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, wd: 5e-4 } : { kind: 'adam' as const, lr: 0.01, betas: [0.9, 0.999] as [number, number], eps: 1e-8, wd: 0 };
+  const m = runPasses(frontEnd('models/lenet5.ts', 2), { batch: 2, optimizer, precision: policy, fuse: false });
+  // every role of the spec placed an MX quantizer (E on the backward side of A's quantize nodes, then its own)
+  const roles = new Set(m.graphs.flatMap((g) => g.nodes.filter((n) => n.op === 'quantize').map((n) => String(n.attrs.role))));
+  expect([...roles].sort()).toEqual(Object.keys(policy.roles).sort());
   const f = fuseQuantizers(m);
   verifyModule(f);
   const stats = fusionStats(m);
