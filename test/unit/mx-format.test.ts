@@ -13,6 +13,9 @@ import { quantize } from '../../ir/quant/quantize.js';
 import { MX_NEAREST, mxAxis, mxLayout, mxPackedBytes, quantizeMxWith } from '../../ir/quant/mx.js';
 import { packedBytes } from '../../passes/memory.js';
 import { loadConfigs, precisionProblem } from '../../runtime/sweep/configs.js';
+import { LocatedError } from '../../ir/types.js';
+import { frontEnd } from '../../dsl/frontend.js';
+import { runPasses } from '../../passes/pipeline.js';
 import { rand } from './helpers.js';
 
 const msg = (s: string) => { try { return formatToString(parseFormat(s)); } catch (e) { expect(e).toBeInstanceOf(FormatParseError); return (e as Error).message; } };
@@ -117,4 +120,13 @@ test('--configs grid: mx<ELEM|ELEM…[,block=B]> terms beside float<E,M>', () =>
   expect(g[1].precision).toBe('low=mx<e2m1>:stochastic high=mx<int8,block=16>:stochastic W=low G=low M=high ACC=high loss_scale=1000');
   for (const c of g) expect(precisionProblem(c.precision)).toBeUndefined();
   expect(() => loadConfigs('grid:low=mx<e4m3|fp8>')).toThrow("--configs: slot low: 'fp8' is not an MX element format (e4m3, e5m2, e3m2, e2m3, e2m1, int8, int4)");
+});
+
+test('a role\'s explicit axis that a tensor lacks is refused at the layer\'s line', () => {
+  const sgd = { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, wd: 5e-4 };
+  let err: unknown;
+  try { runPasses(frontEnd('models/lenet5.ts', 2), { batch: 2, optimizer: sgd, precision: parsePolicy('A=mx<e4m3,axis=3>'), log: () => {} }); } catch (e) { err = e; }
+  expect(err).toBeInstanceOf(LocatedError);
+  const e = err as LocatedError;
+  expect(`${e.loc?.file}:${e.loc?.line}: ${e.message}`).toMatch(/^models\/lenet5\.ts:9: .*precision A=mx<e4m3,axis=3>: axis 3 does not exist in a tensor of shape \[2, 120\]$/);
 });
