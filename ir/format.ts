@@ -133,6 +133,11 @@ export function formatBits(f: Format): number {
   }
 }
 
+/** Bits per element with a block scale's share: mx adds its E8M0 byte over the block (8.25 for mx<e4m3>). */
+export function formatBitsWithScale(f: Format): number {
+  return formatBits(f) + (f.kind === 'mx' ? MX_SCALE_BITS / f.block : 0);
+}
+
 /** A bfp block stores one fp32-range exponent (QPyTorch's BFP has no exponent-width parameter). */
 export const BFP_EXPONENT_BITS = 8;
 

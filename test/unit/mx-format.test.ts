@@ -4,7 +4,8 @@
  * blocks (the reference's zero padding) and storage bits.
  */
 import { Builder, emptyGraph } from '../../ir/graph.js';
-import { FormatParseError, MX_ELEMS, formatBits, formatToString, parseFormat } from '../../ir/format.js';
+import { spawnSync } from 'node:child_process';
+import { FormatParseError, MX_ELEMS, formatBits, formatBitsWithScale, formatToString, parseFormat } from '../../ir/format.js';
 import { parsePolicy, parsePolicyDiagnostics, printPolicy } from '../../ir/precision/index.js';
 import { printModule } from '../../ir/print.js';
 import { parseModule } from '../../ir/parse.js';
@@ -130,3 +131,14 @@ test('a role\'s explicit axis that a tensor lacks is refused at the layer\'s lin
   const e = err as LocatedError;
   expect(`${e.loc?.file}:${e.loc?.line}: ${e.message}`).toMatch(/^models\/lenet5\.ts:9: .*precision A=mx<e4m3,axis=3>: axis 3 does not exist in a tensor of shape \[2, 120\]$/);
 });
+
+test('lpc peppp memory: an MX class counts its scale byte per block (PEPPP\'s formula, lpc\'s packed plan)', () => {
+  expect(['mx<e4m3>', 'mx<e2m1,block=16>', 'float<4,3>', 'bfp<8>'].map((s) => formatBitsWithScale(parseFormat(s)))).toEqual([8.25, 4.5, 8, 8]);
+  const r = spawnSync(process.execPath, ['bin/lpc.js', 'peppp', 'memory', 'models/peppp-lenet5.ts', '--json',
+    '--configs', 'grid:low=mx<e4m3>+float<4,3>+mx<e4m3,block=8>,high=float<6,7>'], { encoding: 'utf8' });
+  expect(r.status).toBe(0);
+  const [mx32, fp8, mx8] = (JSON.parse(r.stdout) as { configs: { memory_mb: number; planned_mb: number }[] }).configs;
+  expect(mx32.memory_mb).toBeGreaterThan(fp8.memory_mb);
+  expect(mx8.memory_mb).toBeGreaterThan(mx32.memory_mb);
+  expect(mx8.planned_mb).toBeGreaterThan(mx32.planned_mb); // not one shared plan for the two block sizes
+}, 60000);
