@@ -1,7 +1,7 @@
 /**
  * Number formats: part of a tensor's type. `f32` means unquantized.
  * Canonical text (MLIR-like, stable for print ∘ parse): f32, fixed<8,6>, fixed<8,6,sym>, fixed<8,6,noclamp>,
- * bfp<8,tensor>, bfp<8,axis=0>, float<5,2>.
+ * bfp<8,tensor>, bfp<8,axis=0>, float<5,2>, mx<e4m3>, mx<e2m1,block=16,axis=0>.
  * Semantics (bit-exact with QPyTorch, differences listed in docs/numerics.md) live in ir/quant/quantize.ts.
  */
 export type Format =
@@ -14,7 +14,33 @@ export type Format =
    * tensor, or each index of axis 0: per output channel), always de-quantized; bits = 0 is the identity. `sched`
    * (fwd | bwd) takes the width from the precision schedule at run time instead (a uniform: no recompilation).
    */
-  | { kind: 'minmax'; bits: number; per: 'tensor' | 'channel'; sched?: 'fwd' | 'bwd' };
+  | { kind: 'minmax'; bits: number; per: 'tensor' | 'channel'; sched?: 'fwd' | 'bwd' }
+  /**
+   * OCP Microscaling (ir/quant/mx.ts, docs/numerics.md): blocks of `block` consecutive elements along `axis` share
+   * one E8M0 scale; elements are `elem`. `axis` absent: the channel axis (1) of a 4-D tensor, else the last axis.
+   */
+  | { kind: 'mx'; elem: MxElem; block: number; axis?: number };
+
+/** MX element formats (microxcaling's names fp8_e4m3, …, int8). */
+export type MxElem = 'e4m3' | 'e5m2' | 'e3m2' | 'e2m3' | 'e2m1' | 'int8' | 'int4';
+
+/**
+ * MX element parameters as the reference library defines them (golden/MX.md §3): exponent bits (0: integer), fraction
+ * bits f, emax (exponent of the largest normal; 0 for integers) and maxK, the largest magnitude in steps of
+ * 2^(emax − f) (max_norm = maxK·2^(emax−f): 448 = 14·2^5 for E4M3, 127·2^−6 for INT8), and the code width.
+ */
+export const MX_ELEMS: Readonly<Record<MxElem, { ebits: number; f: number; emax: number; maxK: number; bits: number }>> = {
+  e4m3: { ebits: 4, f: 3, emax: 8, maxK: 14, bits: 8 },
+  e5m2: { ebits: 5, f: 2, emax: 15, maxK: 7, bits: 8 },
+  e3m2: { ebits: 3, f: 2, emax: 4, maxK: 7, bits: 6 },
+  e2m3: { ebits: 2, f: 3, emax: 2, maxK: 15, bits: 6 },
+  e2m1: { ebits: 2, f: 1, emax: 2, maxK: 3, bits: 4 },
+  int8: { ebits: 0, f: 6, emax: 0, maxK: 127, bits: 8 },
+  int4: { ebits: 0, f: 2, emax: 0, maxK: 7, bits: 4 },
+};
+export const MX_DEFAULT_BLOCK = 32;
+/** The E8M0 scale: one byte per block. */
+export const MX_SCALE_BITS = 8;
 
 export type Rounding = 'nearest' | 'stochastic';
 
@@ -27,6 +53,7 @@ export function formatToString(f: Format): string {
     case 'bfp': return `bfp<${f.wl},${f.axis === 'tensor' ? 'tensor' : `axis=${f.axis}`}>`;
     case 'float': return `float<${f.exp},${f.man}>`;
     case 'minmax': return `minmax<${f.bits},${f.per}${f.sched ? `,${f.sched}` : ''}>`;
+    case 'mx': return `mx<${f.elem}${f.block !== MX_DEFAULT_BLOCK ? `,block=${f.block}` : ''}${f.axis !== undefined ? `,axis=${f.axis}` : ''}>`;
   }
 }
 
@@ -49,6 +76,7 @@ export const FORMAT_ALIASES: Readonly<Record<string, Format>> = {
  */
 export const FORMAT_LIMITS = {
   fixedWl: [1, 24], fixedFl: [1, 126], bfpWl: [1, 23], floatExp: [1, 8], floatMan: [1, 23], minmaxBits: [0, 16],
+  mxBlock: [1, 1 << 16],
 } as const;
 
 function rangeErr(what: string, v: number, [lo, hi]: readonly [number, number]): string | null {
@@ -82,10 +110,18 @@ export function validateFormat(f: Format): string | null {
       const e = rangeErr('bits', f.bits, L.minmaxBits);
       return e ? `minmax: ${e}` : null;
     }
+    case 'mx': {
+      if (!Object.hasOwn(MX_ELEMS, f.elem)) return `mx: unknown element format '${f.elem}'; expected ${Object.keys(MX_ELEMS).join(', ')}`;
+      const e = rangeErr('block', f.block, L.mxBlock);
+      if (e) return `mx: ${e}`;
+      if ((f.block & (f.block - 1)) !== 0) return `mx: block must be a power of two (got ${f.block})`;
+      if (f.axis !== undefined && (!Number.isInteger(f.axis) || f.axis < 0)) return `mx: axis must be an integer >= 0 (got ${f.axis})`;
+      return null;
+    }
   }
 }
 
-/** Storage bits per element (bfp: the per-block shared exponent, BFP_EXPONENT_BITS, is extra). */
+/** Storage bits per element (bfp: the per-block shared exponent, BFP_EXPONENT_BITS, is extra; mx: its scale byte). */
 export function formatBits(f: Format): number {
   switch (f.kind) {
     case 'f32': return 32;
@@ -93,7 +129,13 @@ export function formatBits(f: Format): number {
     case 'bfp': return f.wl;
     case 'float': return 1 + f.exp + f.man;
     case 'minmax': return f.bits || 32;
+    case 'mx': return MX_ELEMS[f.elem].bits;
   }
+}
+
+/** Bits per element with a block scale's share: mx adds its E8M0 byte over the block (8.25 for mx<e4m3>). */
+export function formatBitsWithScale(f: Format): number {
+  return formatBits(f) + (f.kind === 'mx' ? MX_SCALE_BITS / f.block : 0);
 }
 
 /** A bfp block stores one fp32-range exponent (QPyTorch's BFP has no exponent-width parameter). */
@@ -107,7 +149,7 @@ export type FormatArg =
 
 export type BuildResult = { fmt: Format } | { error: string; arg?: number };
 
-const KINDS_HINT = 'expected fixed, bfp, float, minmax or an alias (bf16, fp16, e4m3, e5m2)';
+const KINDS_HINT = 'expected fixed, bfp, float, minmax, mx or an alias (bf16, fp16, e4m3, e5m2)';
 
 function argText(a: FormatArg): string {
   return a.kind === 'int' ? String(a.value) : a.kind === 'ident' ? a.name : `${a.key}=${a.value}`;
@@ -181,6 +223,25 @@ export function buildFormat(name: string, args: FormatArg[] | undefined): BuildR
         else return { error: `minmax: unexpected '${argText(a)}'; expected ${i === 1 ? "'tensor' or 'channel'" : "'fwd' or 'bwd' (a scheduled width)"}`, arg: i };
       }
       return check(f, { bits: 0 });
+    }
+    case 'mx': {
+      const usage = 'mx<elem[,block=B][,axis=k]> (elem: e4m3, e5m2, e3m2, e2m3, e2m1, int8, int4)';
+      if (!args || args.length === 0 || args[0].kind !== 'ident') return { error: `mx expects ${usage}`, arg: args?.length ? 0 : undefined };
+      const f: Format = { kind: 'mx', elem: args[0].name as MxElem, block: MX_DEFAULT_BLOCK };
+      const seen = new Set<string>();
+      for (let i = 1; i < args.length; i++) {
+        const a = args[i];
+        if (a.kind !== 'kv' || (a.key !== 'block' && a.key !== 'axis') || seen.has(a.key))
+          return { error: `mx: unexpected option '${argText(a)}'; expected block=B or axis=k (each at most once)`, arg: i };
+        seen.add(a.key);
+        if (a.key === 'block') f.block = a.value; else f.axis = a.value;
+      }
+      const argOf: Record<string, number> = { unknown: 0 };
+      args.forEach((a, i) => { if (a.kind === 'kv') argOf[a.key] = i; });
+      const err = validateFormat(f);
+      if (!err) return { fmt: f };
+      const field = /^mx: (unknown|block|axis)/.exec(err)?.[1] ?? '';
+      return { error: err, arg: argOf[field] };
     }
     default:
       return { error: `unknown format '${name}'; ${KINDS_HINT}` };

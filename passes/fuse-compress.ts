@@ -13,7 +13,7 @@
 import { Format } from '../ir/format.js';
 import { Graph, Module } from '../ir/graph.js';
 
-const blockFormat = (f: Format | undefined) => f?.kind === 'bfp' || f?.kind === 'minmax';
+const blockFormat = (f: Format | undefined) => f?.kind === 'bfp' || f?.kind === 'minmax' || f?.kind === 'mx';
 
 export function fuseCompressProducers(m: Module): Module {
   return { ...m, graphs: m.graphs.map(fuseCompressGraph) };

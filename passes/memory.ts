@@ -14,6 +14,7 @@
 import { Graph, Module, outputAncestors } from '../ir/graph.js';
 import { numel } from '../ir/types.js';
 import { formatBits } from '../ir/format.js';
+import { mxPackedBytes } from '../ir/quant/mx.js';
 import { COMPRESS_OPS, DECOMPRESS_OPS } from './compress.js';
 import { attrsOf } from '../ir/op-registry.js';
 
@@ -106,6 +107,7 @@ export function packedBytes(g: Graph, id: number): number {
   const nd = g.nodes[id];
   const upd = nd.op === 'state' ? g.updates.find((u) => u.name === nd.attrs.name) : undefined;
   const fmt = (upd ? g.nodes[upd.node] : nd).type.fmt;
+  if (fmt.kind === 'mx') return mxPackedBytes(fmt, nd.type.shape); // codes and one scale byte per block
   return Math.ceil((numel(nd.type.shape) * formatBits(fmt)) / 32) * 4;
 }
 

@@ -17,6 +17,7 @@ import { PostExpr, scalarArgs } from '../../ir/post.js';
 import { wgslPost } from '../ew-wgsl.js';
 import { Format, Rounding } from '../../ir/format.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.js';
+import { mxElemWord } from '../../ir/quant/mx.js';
 import { TensorType, numel } from '../../ir/types.js';
 import { mergeWgslDecls, wgslBlockIndex, wgslQuantFns } from '../quant/wgsl.js';
 import { minmaxAxis } from '../../ir/quant/minmax.js';
@@ -271,6 +272,11 @@ export function quantEpilogue(
       params.q_wl = fmt.wl;
       q = (v, i) => fns.call(v, i, { ...args, wl: 'P.q_wl', maxAbsBits: stats(i)[0] });
       break;
+    case 'mx':
+      // one block per invocation (kernels/mx.ts): blockStats gives the block's scale byte
+      params.q_mx_elem = mxElemWord(fmt.elem);
+      q = (v, i) => fns.call(v, i, { ...args, mxScale: stats(i)[0], mxElem: 'P.q_mx_elem' });
+      break;
     case 'minmax': {
       if (!fmt.sched) params.q_bits = fmt.bits;
       usesStep ||= !!fmt.sched;
@@ -336,11 +342,13 @@ function withPost(base: Epilogue, post: ReturnType<typeof postOps>): Epilogue {
 }
 
 /** Formats whose quantizer needs a reduction per block first. */
-export type BlockFormat = Extract<Format, { kind: 'bfp' | 'minmax' }>;
-export const isBlockFormat = (f: Format): f is BlockFormat => f.kind === 'bfp' || f.kind === 'minmax';
+export type BlockFormat = Extract<Format, { kind: 'bfp' | 'minmax' | 'mx' }>;
+export const isBlockFormat = (f: Format): f is BlockFormat => f.kind === 'bfp' || f.kind === 'minmax' || f.kind === 'mx';
 
-/** Block layout and u32 statistics per block: bfp max |x| bits (1), minmax max key(x) and max key(−x) (2). */
+/** Block layout and u32 statistics per block: bfp max |x| bits (1), minmax max key(x) and max key(−x) (2). mx has
+ *  none: its kernel (kernels/mx.ts) reduces each small block itself. */
 export function blockStatsLayout(f: BlockFormat, shape: readonly number[]) {
+  if (f.kind === 'mx') throw new Error('mx blocks have no statistics pass (codegen/kernels/mx.ts)');
   const L = blockLayout(shape, f.kind === 'bfp' ? f.axis : minmaxAxis(f));
   return { ...L, perBlock: f.kind === 'bfp' ? 1 : 2 };
 }
@@ -359,6 +367,8 @@ export const isTrackEpilogue = (kind: string | undefined) => !!kind && kind.ends
  * almost always: one contended address per block would otherwise serialise the stores.
  */
 export function trackEpilogue(f: BlockFormat, shape: readonly number[]): Epilogue {
+  // mx tracks nothing: the store stays raw and the appended mx kernel finds each block's max itself
+  if (f.kind === 'mx') return { ...NO_EPILOGUE, kind: 'mx_track' };
   const L = blockStatsLayout(f, shape);
   const whole = L.axisLen === 1;
   const params: ParamValues = whole ? {} : { q_axis_len: L.axisLen, q_inner: L.inner };

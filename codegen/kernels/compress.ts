@@ -29,6 +29,7 @@ import { attrsOf } from '../../ir/op-registry.js';
 /** The node's attributes (ir/ops/compress.ts). */
 const divisionAttrs = (c: NodeCtx) => attrsOf(c.node, 'division_compress', 'division_decompress');
 const windowAttrs = (c: NodeCtx) => attrsOf(c.node, 'argmax_compress', 'maxpool_bwd_argmax');
+import { mxCompressKernels, mxDecompressKernels } from './mx-pack.js';
 
 const DIV_RN = `
 // correctly rounded a / b (RNE) by integer long division; results below the normal range are +0 (as divRn)
@@ -517,6 +518,7 @@ function saveFmt(c: NodeCtx): Format {
 const fixedParams = (fmt: Format): Record<string, ['f32', number]> => (fmt.kind === 'fixed' ? { pow_fl: f(2 ** fmt.fl), inv_pow_fl: f(2 ** -fmt.fl) } : {});
 
 export function formatCompressKernels(c: NodeCtx): Kernel[] {
+  if ((c.node.attrs.fmt as Format).kind === 'mx') return mxCompressKernels(c);
   const fmt = saveFmt(c), { slot, per } = saveSlot(fmt), n = numel(c.inTypes[0].shape), codec = saveCodec(fmt);
   return [makeKernel({
     name: 'format_compress', buffers: [u32Buf('X', c.node.inputs[0], 'read'), u32Buf('out', c.node.id, 'read_write')],
@@ -535,6 +537,7 @@ export function formatCompressKernels(c: NodeCtx): Kernel[] {
 }
 
 export function formatDecompressKernels(c: NodeCtx): Kernel[] {
+  if ((c.node.attrs.fmt as Format).kind === 'mx') return mxDecompressKernels(c);
   const fmt = saveFmt(c), { slot, per } = saveSlot(fmt), n = numel(c.node.type.shape), codec = saveCodec(fmt);
   // without an epilogue the f32 bit patterns are stored through a u32 view (NaN payloads and subnormals unchanged)
   const ep = epilogue(c), plain = !ep.kind;

@@ -13,6 +13,7 @@ import type { BlockLayout } from '../../ir/quant/layout.js';
 import { numel } from '../../ir/types.js';
 import { mergeWgslDecls, wgslBlockIndex } from '../quant/wgsl.js';
 import { BufferRef, Kernel } from '../kernel.js';
+import { mxKernel } from './mx.js';
 import {
   BlockFormat, BufferDecl, NodeCtx, ParamValues, blockStatsLayout, ceilDiv, ewWorkgroup, isBlockFormat, makeKernel, nodeQuant, nodeRef,
   Variant, postOps, qpostOf, quantEpilogue, scratchRef,
@@ -71,6 +72,7 @@ const ROW_WG = 8;
 
 /** Whether a block-format quantizer of `shape` can run as onePassBlockKernel: contiguous blocks of modest size. */
 export function onePassFits(f: BlockFormat, shape: readonly number[]): boolean {
+  if (f.kind === 'mx') return false; // its own kernel is one pass already (kernels/mx.ts)
   const L = blockStatsLayout(f, shape);
   return L.outer === 1 && L.inner <= ONE_PASS_MAX_BLOCK && L.axisLen <= 65535;
 }
@@ -160,6 +162,7 @@ export function onePassBlockKernel(o: {
 }
 
 export function quantizerKernels(c: NodeCtx, j: QuantJob): Kernel[] {
+  if (j.fmt.kind === 'mx') return [mxKernel(c, j)];
   const n = numel(j.shape);
   const wg = ewWorkgroup(c.variant);
   // In place the value is read from and written to one read_write binding (WebGPU forbids binding one buffer both

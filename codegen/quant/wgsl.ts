@@ -9,6 +9,7 @@
  */
 import { Format, Rounding } from '../../ir/format.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.js';
+import { MX_NEAREST, MX_STOCHASTIC, mxElemWord } from '../../ir/quant/mx.js';
 
 /** Named WGSL function sources; a module includes each at most once (see mergeWgslDecls). */
 export const WGSL_QUANT_CHUNKS: Readonly<Record<string, string>> = {
@@ -156,6 +157,59 @@ fn lpc_qbits_fixed(u: u32, wl: u32, fl: u32, mode: u32, r: u32) -> u32 {
 fn lpc_q_fixed(x: f32, wl: u32, fl: u32, mode: u32, r: u32) -> f32 {
   return bitcast<f32>(lpc_qbits_fixed(bitcast<u32>(x), wl, fl, mode, r));
 }`,
+  lpc_qbits_mx: `
+// floor(log2 |x|) of a positive finite |x| bit pattern; a subnormal's through its exact f32 conversion (no clz)
+fn lpc_floor_log2(a: u32) -> i32 {
+  let ef = a >> 23u;
+  return select(i32(bitcast<u32>(f32(i32(a))) >> 23u) - 276, i32(ef) - 127, ef != 0u);
+}
+// the E8M0 byte of a block from its max |x| bits (ir/quant/mx.ts mxScaleByte); 255: NaN block
+fn lpc_mx_scale(maxbits: u32, emax: u32) -> u32 {
+  let m = maxbits & 0x7fffffffu;
+  if (m >= 0x7f800000u) { return 255u; }
+  let s = select(lpc_floor_log2(m), -126, m == 0u) - i32(emax);
+  return select(u32(max(s, -127) + 127), 255u, s > 127);
+}
+// word: ebits | f << 4 | emax << 8 | maxK << 16; mode: 0 nearest, 1 even, 2 floor, 3 stochastic (ir/quant/mx.ts)
+fn lpc_qbits_mx(u: u32, sbyte: u32, word: u32, mode: u32, r: u32) -> u32 {
+  if (sbyte == 255u) { return 0x7fc00000u; }
+  let s = i32(sbyte) - 127;
+  let ebits = word & 15u;
+  let f = i32((word >> 4u) & 15u);
+  let emax = i32((word >> 8u) & 255u);
+  let maxk = word >> 16u;
+  let a = u & 0x7fffffffu;
+  let sign = u & 0x80000000u;
+  let ef = a >> 23u;
+  let eu = i32(max(ef, 1u));
+  let sig = select(a, (a & 0x7fffffu) | 0x800000u, ef != 0u);
+  let d = s - eu;
+  if (a == 0u || d >= 24 || (d >= 0 && sig <= (1u << u32(d)))) { return 0u; }
+  let emin = 2 - (1 << (max(ebits, 1u) - 1u));
+  let pe = select(0, max(lpc_floor_log2(a) - s, emin), ebits != 0u);
+  let sh = 150 + s + pe - f - eu;
+  let shc = u32(clamp(sh, 1, 31));
+  var k: u32;
+  if (mode == 3u) {
+    var frac24 = 0u;
+    if (sh <= 24) { frac24 = (sig & ((1u << shc) - 1u)) << u32(24 - sh); }
+    else if (sh < 48) { frac24 = sig >> u32(sh - 24); }
+    k = select(0u, sig >> shc, sh < 32) + ((frac24 + (r >> 8u)) >> 24u);
+  } else if (mode == 2u) {
+    k = select(0u, sig >> shc, sh < 32);
+  } else {
+    k = select(select(0u, (sig + (1u << (shc - 1u))) >> shc, sh < 26), lpc_rne_shr(sig, u32(max(sh, 0))), mode == 1u);
+    if (sh == 25 && sig == 0xffffffu) { k = 1u; }
+  }
+  if (pe == emax && k > maxk) { k = maxk; }
+  if (k == 0u) { return sign; }
+  let e = s + pe - f;
+  if (i32(bitcast<u32>(f32(i32(k))) >> 23u) + e >= 255) { return sign | 0x7f800000u; }
+  return sign | lpc_encode_mag(k, e);
+}
+fn lpc_q_mx(x: f32, sbyte: u32, word: u32, mode: u32, r: u32) -> f32 {
+  return bitcast<f32>(lpc_qbits_mx(bitcast<u32>(x), sbyte, word, mode, r));
+}`,
 };
 
 /** CPT's minmax quantizer (ir/quant/minmax.ts): each step one f32 operation in the CPU reference's order. */
@@ -193,6 +247,7 @@ export const DEPS: Record<string, string[]> = {
   fixed: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_qbits_fixed'],
   float: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_round_mask', 'lpc_qbits_float'],
   bfp: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_round_mask', 'lpc_qbits_bfp'],
+  mx: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_qbits_mx'],
   rng: ['lpc_pcg4d', 'lpc_random_bits'],
 };
 
@@ -209,6 +264,8 @@ export interface WgslQuantArgs {
   maxAbsBits?: string;
   /** minmax: the width (u32; a uniform for scheduled formats) and the block's keys max key(x), max key(−x) */
   bits?: string; minmaxKeys?: [string, string];
+  /** mx: the element's block scale byte (lpc_mx_scale of the block's max |x| bits) and the element word (mxElemWord) */
+  mxScale?: string; mxElem?: string;
 }
 
 export interface WgslQuantizer {
@@ -253,6 +310,9 @@ export function wgslQuantFns(fmt: Format, rounding: Rounding): WgslQuantizer {
       case 'minmax':
         if (!a.minmaxKeys) throw new Error('minmax WGSL quantizer needs the block key expressions (minmaxKeys)');
         return `lpc_q_minmax(${expr}, ${a.minmaxKeys[0]}, ${a.minmaxKeys[1]}, ${a.bits ?? lit(fmt.bits)}, ${stoch}, ${rbits(index, a)})`;
+      case 'mx':
+        if (!a.mxScale) throw new Error('mx WGSL quantizer needs the block scale byte expression (mxScale)');
+        return `lpc_q_mx(${expr}, ${a.mxScale}, ${a.mxElem ?? lit(mxElemWord(fmt.elem))}, ${a.mode ?? lit(stoch ? MX_STOCHASTIC : MX_NEAREST)}, ${rbits(index, a)})`;
     }
   };
   return { chunks, decls: mergeWgslDecls({ chunks }), call };

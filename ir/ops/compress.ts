@@ -3,8 +3,13 @@ import type { Arr, AttrsOf } from '../op-registry.js';
 import { def } from './epilogue.js';
 import { f32, need, poolInfer, str } from './helpers.js';
 import { numel, shapeEq, tensorType } from '../types.js';
+import type { Format } from '../format.js';
 import { argmaxCompress, divisionCompress, divisionDecompress, divisionLayout, maskCompress } from '../quant/division.js';
 import { formatCompress, formatDecompress, saveFormatError, saveWords } from '../quant/save.js';
+import { mxPack, mxPackWords, mxUnpack } from '../quant/mx-pack.js';
+
+/** u32 words of a saved value: MX codes per block plus scale bytes, else the codes of every element. */
+const packedWords = (fmt: Format, shape: number[]) => (fmt.kind === 'mx' ? mxPackWords(fmt, shape).words : saveWords(fmt, numel(shape)));
 
 // attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
 const DIVISION_COMPRESS = { block: 'int', bits: 'int', with_input: 'bool' } as const;
@@ -112,9 +117,13 @@ def({
   infer: (t, a) => {
     const e = saveFormatError(a.fmt);
     need(!e, `format_compress: ${e}`);
-    return words(saveWords(a.fmt, numel(t[0].shape)));
+    return words(packedWords(a.fmt, t[0].shape));
   },
-  cpu: (ins, out, c) => writeWords(out, formatCompress(ins[0], c.attrs.fmt)),
+  cpu: (ins, out, c) => {
+    const fmt = c.attrs.fmt;
+    if (fmt.kind !== 'mx') return writeWords(out, formatCompress(ins[0], fmt));
+    writeWords(out, mxPack(ins[0] instanceof Float32Array ? ins[0] : Float32Array.from(ins[0]), c.inTypes[0].shape, fmt));
+  },
 });
 def({
   name: 'format_decompress', arity: 1, attrs: FORMAT_DECOMPRESS,
@@ -122,8 +131,12 @@ def({
     const e = saveFormatError(a.fmt);
     need(!e, `format_decompress: ${e}`);
     const n = numel(a.shape);
-    need(t[0].dtype === 'u32' && t[0].shape[0] === saveWords(a.fmt, n), `format_decompress: ${str(t[0].shape)} words do not hold ${str(a.shape)}`);
+    need(t[0].dtype === 'u32' && t[0].shape[0] === packedWords(a.fmt, a.shape), `format_decompress: ${str(t[0].shape)} words do not hold ${str(a.shape)}`);
     return f32(a.shape);
   },
-  cpu: (ins, out, c) => formatDecompress(readWords(ins[0]), c.attrs.fmt, out.length, out),
+  cpu: (ins, out, c) => {
+    const fmt = c.attrs.fmt;
+    if (fmt.kind === 'mx') mxUnpack(readWords(ins[0]), c.attrs.shape, fmt, out);
+    else formatDecompress(readWords(ins[0]), fmt, out.length, out);
+  },
 });

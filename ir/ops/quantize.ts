@@ -31,7 +31,7 @@ def({
   infer: (t, a) => {
     // a per-axis block format placed by a role on a tensor without that axis: say which role and format
     for (const [f, role] of [[a.fmt, a.role], [a.bwd_fmt, 'E']] as [Format | undefined, string][])
-      if (f?.kind === 'bfp' && typeof f.axis === 'number')
+      if ((f?.kind === 'bfp' || f?.kind === 'mx') && typeof f.axis === 'number')
         need(f.axis < t[0].shape.length, `precision ${role}=${formatToString(f)}: axis ${f.axis} does not exist in a tensor of shape ${str(t[0].shape)}`);
     return f32(t[0].shape, a.fmt);
   },

@@ -50,7 +50,7 @@ export interface PrecisionPolicy {
 }
 
 /** Keys a class may not take: section keywords and format names. */
-const RESERVED = new Set(['save', 'schedule', 'loss_scale', 'fwd', 'bwd', 'f32', 'fixed', 'bfp', 'float', 'minmax', 'nearest', 'stochastic']);
+const RESERVED = new Set(['save', 'schedule', 'loss_scale', 'fwd', 'bwd', 'f32', 'fixed', 'bfp', 'float', 'minmax', 'mx', 'nearest', 'stochastic']);
 /** Class names are lower-case identifiers (roles are upper case, so a mistyped role is not taken for a class). */
 export const CLASS_NAME = /^[a-z][a-z0-9_]*$/;
 

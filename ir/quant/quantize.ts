@@ -6,6 +6,7 @@
 import { Format, Rounding, validateFormat } from '../format.js';
 import { randomBitsArray, RngKey } from './rng.js';
 import { quantizeMinmax } from './minmax.js';
+import { quantizeMx } from './mx.js';
 import { blockLayout } from './layout.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM, qBfpBits, qFixedBits, qFloatBits } from './bits.js';
 
@@ -79,6 +80,7 @@ export function quantize(
   if (fmt.kind === 'f32') return x.slice();
   if (fmt.kind === 'bfp') return quantizeBfpWithMax(x, shape, fmt, blockMaxAbsBits(x, shape, fmt.axis), rounding, rng);
   if (fmt.kind === 'minmax') return quantizeMinmax(x, shape, fmt, rounding === 'stochastic', rng);
+  if (fmt.kind === 'mx') return quantizeMx(x, shape, fmt, rounding, rng);
   const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
   const out = new Uint32Array(x.length);
   const r = randomFor(x.length, rounding, rng);

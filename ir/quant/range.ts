@@ -8,10 +8,12 @@
  * - `float<exp,man>`, exp ≤ 7: |x| above 2^emax·(2 − 2^−man), emax = 2^(exp−1) (QPyTorch saturates, no Inf codes);
  *   exp = 8 has f32's range (a finite f32 never exceeds it; a rounding overflow gives Inf, not a clip).
  * - `bfp<wl,…>`: |x| above 2^E·(2 − 2^(2−wl)) with E the exponent of its block's max|x| (what qBfpBits clips to).
+ * - `mx<elem,…>`: |x| above max_norm·2^s with s its block's scale (a NaN block: never).
  * - `minmax<bits,…>` (a quantize node): never — its levels span each block's own [min, max]; with given qparams
  *   [zero point, range] (minmax_quantize, CPT's evaluation): x below zp or above f32(zp + range).
  */
-import { Format } from '../format.js';
+import { Format, MX_ELEMS } from '../format.js';
+import { mxBlockOf, mxLayoutOf, mxScaleBytes } from './mx.js';
 import { bfpMaxMan } from './bits.js';
 import { blockMaxAbsBits } from './quantize.js';
 import { blockLayout } from './layout.js';
@@ -44,6 +46,14 @@ export function saturation(x: Float32Array, shape: readonly number[], fmt: Forma
       return (i) => {
         const c = clip[axisLen === 1 ? 0 : Math.floor(i / inner) % axisLen];
         return Number.isFinite(x[i]) && Math.abs(x[i]) > c;
+      };
+    }
+    case 'mx': {
+      const L = mxLayoutOf(fmt, shape), { emax, f, maxK } = MX_ELEMS[fmt.elem];
+      const sb = mxScaleBytes(new Uint32Array(Float32Array.from(x).buffer), L, emax);
+      return (i) => {
+        const b = sb[mxBlockOf(i, L)];
+        return b !== 255 && Number.isFinite(x[i]) && Math.abs(x[i]) > maxK * 2 ** (emax - f + b - 127);
       };
     }
     case 'minmax': {

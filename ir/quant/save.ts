@@ -26,7 +26,8 @@ export function saveFormatBits(fmt: Format): number {
 
 /** Why a format cannot store saved activations, or undefined when it can. */
 export function saveFormatError(fmt: Format): string | undefined {
-  if (fmt.kind !== 'float' && fmt.kind !== 'fixed') return `save=… takes a float or fixed format (fp16, bf16, float<e,m>, fixed<wl,fl>), not ${fmt.kind}`;
+  if (fmt.kind === 'mx') return undefined; // packed by ./mx-pack.ts
+  if (fmt.kind !== 'float' && fmt.kind !== 'fixed') return `save=… takes a float or fixed format (fp16, bf16, float<e,m>, fixed<wl,fl>) or mx<…>, not ${fmt.kind}`;
   if (fmt.kind === 'fixed' && fmt.noclamp) return 'save=fixed<…> must clamp (an unclamped value has no wl-bit code); drop noclamp';
   if (fmt.kind === 'float' && fmt.exp > 8) return `save=float<${fmt.exp},${fmt.man}>: at most 8 exponent bits`;
   if (saveFormatBits(fmt) > 16) return `save=…: a ${saveFormatBits(fmt)}-bit format saves nothing packed in u32 words; use at most 16 bits`;

@@ -7,7 +7,7 @@ import { runPasses } from '../../passes/pipeline.js';
 import { parseOptimizer } from '../../passes/optimizer.js';
 import { packedBytes, planModuleMemory, valueBytes, align16 } from '../../passes/memory.js';
 import { parsePolicy } from '../../ir/precision/index.js';
-import { formatBits, formatToString } from '../../ir/format.js';
+import { formatBits, formatBitsWithScale, formatToString } from '../../ir/format.js';
 import { Module } from '../../ir/graph.js';
 import { typeCheck } from '../../dsl/frontend.js';
 import { traceSandboxed } from '../sandbox/trace.js';
@@ -57,12 +57,13 @@ export async function pepppMemoryCommand(p: Parsed): Promise<void> {
     const { low, high } = lowHigh(policies[column]);
     const row: Record<string, unknown> = {
       column, name: c.name, low: formatToString(low), high: formatToString(high),
-      memory_mb: pepppMemoryMB(counts, formatBits(low), formatBits(high)),
+      memory_mb: pepppMemoryMB(counts, formatBitsWithScale(low), formatBitsWithScale(high)),
     };
     if (!p.flags.has('no-planned')) {
       // lpc's packed plan depends only on each role's and class's width: equal widths share one compile
       const pol = policies[column];
-      const widths = JSON.stringify([pol.classes, pol.roles].map((o) => Object.entries(o ?? {}).map(([k, r]) => [k, formatBits(r.fmt)])));
+      // (an MX format's packed size also depends on its blocks: keyed by the whole format)
+      const widths = JSON.stringify([pol.classes, pol.roles].map((o) => Object.entries(o ?? {}).map(([k, r]) => [k, r.fmt.kind === 'mx' ? formatToString(r.fmt) : formatBits(r.fmt)])));
       const pl = plan(c.precision, widths);
       row.planned_mb = pl.packed / MiB;
       row.planned_f32_mb = pl.f32 / MiB;

@@ -63,7 +63,7 @@ export async function quantCommand(p: Parsed): Promise<void> {
   }) : [x.length];
   if (shape.reduce((a, b) => a * b, 1) !== x.length) throw new UsageError(`--shape ${shape.join(',')} does not hold ${x.length} values`);
   if (x.length === 0) { process.stdout.write('[]\n'); return; }
-  if (fmt.kind === 'bfp' && fmt.axis !== 'tensor' && fmt.axis >= shape.length)
+  if ((fmt.kind === 'bfp' || fmt.kind === 'mx') && typeof fmt.axis === 'number' && fmt.axis >= shape.length)
     throw new UsageError(`--format ${ftext}: axis ${fmt.axis} does not exist in a ${shape.length}-D shape`);
 
   const g = emptyGraph('quant');

@@ -15,7 +15,7 @@
 import type { ModelOptions } from '../../dsl/index.js';
 import { PepppCounts } from './counts.js';
 import { traceSandboxed } from '../sandbox/trace.js';
-import { F32, formatBits, Format } from '../../ir/format.js';
+import { F32, formatBitsWithScale, Format } from '../../ir/format.js';
 import { PrecisionPolicy } from '../../ir/precision/index.js';
 
 export { pepppCounts } from './counts.js';
@@ -52,5 +52,5 @@ export function pepppMemoryOf(file: string, batch: number, options: ModelOptions
   const { low, high } = lowHigh(policy ?? { roles: {} });
   const key = JSON.stringify([file, batch, options]);
   if (!countsCache.has(key)) countsCache.set(key, traceSandboxed(file, batch, options, { counts: true }).counts!);
-  return pepppMemoryMB(countsCache.get(key)!, formatBits(low), formatBits(high));
+  return pepppMemoryMB(countsCache.get(key)!, formatBitsWithScale(low), formatBitsWithScale(high));
 }

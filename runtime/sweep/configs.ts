@@ -9,12 +9,14 @@
  *   `float<…>` E is outer and M inner. Each cell's precision is `<slot>=float<E,M>:stochastic …` followed by the
  *   template (default PEPPP's `W=low G=low M=high ACC=high loss_scale=1000`); its name is
  *   `<slot initial>_<bits>_<man>_…` (bits = 1 + E + M), so `grid:low=float<3..4,1..4>+float<5,1..3>,high=float<6..8,7|9|11>`
- *   is `peppp`.
+ *   is `peppp`. A term may also be `mx<ELEMS[,block=B]>` with ELEMS one or more MX element formats joined by `|`
+ *   (`mx<e4m3|e2m1>`), named `<slot initial>_mx_<elem>[_b<B>]`.
  *
  * Precision strings are checked by one function, `precisionProblem`, which asks the precision parser: it accepts
  * whatever the precision language accepts (named classes and loss_scale once they are in it).
  */
 import * as fs from 'node:fs';
+import { MX_ELEMS } from '../../ir/format.js';
 import { parsePolicy, PrecisionSpecError } from '../../ir/precision/index.js';
 import { printable } from '../files.js';
 
@@ -26,7 +28,11 @@ export class ConfigError extends Error {
 }
 
 export interface FloatFormat { exp: number; man: number }
+/** A slot's format: float<E,M>, or an MX element format with an optional block size. */
+export type SlotFormat = FloatFormat | { mx: string; block?: number };
 const bits = (f: FloatFormat) => 1 + f.exp + f.man;
+const slotText = (f: SlotFormat) => ('mx' in f ? `mx<${f.mx}${f.block ? `,block=${f.block}` : ''}>` : `float<${f.exp},${f.man}>`);
+const slotName = (f: SlotFormat) => ('mx' in f ? `mx_${f.mx}${f.block ? `_b${f.block}` : ''}` : `${bits(f)}_${f.man}`);
 
 /** PEPPP's low formats (exp, man) in list order (a = 0..10). */
 export const PEPPP_LOW: FloatFormat[] = [[3, 1], [3, 2], [3, 3], [3, 4], [4, 1], [4, 2], [4, 3], [4, 4], [5, 1], [5, 2], [5, 3]]
@@ -38,12 +44,12 @@ export const PEPPP_HIGH: FloatFormat[] = [[6, 7], [6, 9], [6, 11], [7, 7], [7, 9
 export const PEPPP_TEMPLATE = 'W=low G=low M=high ACC=high loss_scale=1000';
 
 /** The product of the slots' format lists, first slot outermost; names and precisions as described above. */
-export function gridConfigs(slots: { slot: string; formats: FloatFormat[] }[], template = PEPPP_TEMPLATE): SweepConfig[] {
+export function gridConfigs(slots: { slot: string; formats: SlotFormat[] }[], template = PEPPP_TEMPLATE): SweepConfig[] {
   let out: { name: string[]; prec: string[] }[] = [{ name: [], prec: [] }];
   for (const { slot, formats } of slots)
     out = out.flatMap((c) => formats.map((f) => ({
-      name: [...c.name, `${slot[0]}_${bits(f)}_${f.man}`],
-      prec: [...c.prec, `${slot}=float<${f.exp},${f.man}>:stochastic`],
+      name: [...c.name, `${slot[0]}_${slotName(f)}`],
+      prec: [...c.prec, `${slot}=${slotText(f)}:stochastic`],
     })));
   return out.map((c) => ({ name: c.name.join('_'), precision: [...c.prec, template].filter((s) => s).join(' ') }));
 }
@@ -69,12 +75,20 @@ function intSet(text: string, where: string): number[] {
   throw new ConfigError(`${where}: '${t}' is not an integer, a range a..b or a list a|b|c`);
 }
 
-/** `float<E,M>+float<E,M>…` → formats, E outer and M inner within each term. */
-function slotFormats(text: string, where: string): FloatFormat[] {
-  const out: FloatFormat[] = [];
+/** `float<E,M>+float<E,M>+mx<…>…` → formats, E outer and M inner within each float term. */
+function slotFormats(text: string, where: string): SlotFormat[] {
+  const out: SlotFormat[] = [];
   for (const term of text.split('+')) {
+    const mx = term.trim().match(/^mx<([^,<>]+)(?:,\s*block=(\d+))?>$/);
+    if (mx) {
+      for (const e of mx[1].split('|').map((x) => x.trim())) {
+        if (!Object.hasOwn(MX_ELEMS, e)) throw new ConfigError(`${where}: '${e}' is not an MX element format (${Object.keys(MX_ELEMS).join(', ')})`);
+        out.push(mx[2] ? { mx: e, block: Number(mx[2]) } : { mx: e });
+      }
+      continue;
+    }
     const m = term.trim().match(/^float<([^,<>]+),([^,<>]+)>$/);
-    if (!m) throw new ConfigError(`${where}: '${term.trim()}' is not float<E,M> (E, M: an integer, a..b or a|b|c)`);
+    if (!m) throw new ConfigError(`${where}: '${term.trim()}' is not float<E,M> (E, M: an integer, a..b or a|b|c) or mx<ELEM|ELEM…[,block=B]>`);
     const exps = intSet(m[1], where), mans = intSet(m[2], where);
     if (out.length + exps.length * mans.length > MAX_CONFIGS) throw new ConfigError(`${where}: more than ${MAX_CONFIGS} formats`);
     for (const exp of exps) for (const man of mans) out.push({ exp, man });

@@ -47,7 +47,7 @@ describe('lpc CLI', () => {
     const bad = path.join(tmp, 'badq.lpc');
     const r = lpc(['compile', 'models/lenet5.ts', '-o', bad, '--precision', 'W=bpf<8>']);
     expect(r.code).toBe(2);
-    expect(r.err.trim()).toBe("lpc: --precision:1:3: unknown format 'bpf'; expected fixed, bfp, float, minmax or an alias (bf16, fp16, e4m3, e5m2)");
+    expect(r.err.trim()).toBe("lpc: --precision:1:3: unknown format 'bpf'; expected fixed, bfp, float, minmax, mx or an alias (bf16, fp16, e4m3, e5m2)");
     expect(fs.existsSync(bad)).toBe(false);
     const file = path.join(tmp, 'spec.txt');
     fs.writeFileSync(file, '# SWALP-ish\nW=bfp<8,axis=0>\nA=float<9,2>\n');

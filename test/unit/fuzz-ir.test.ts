@@ -21,6 +21,7 @@ const fmt: fc.Arbitrary<Format> = fc.oneof(
   fc.record({ kind: fc.constant('fixed' as const), wl: fc.integer({ min: 1, max: 24 }), fl: fc.integer({ min: 1, max: 126 }) }),
   fc.record({ kind: fc.constant('bfp' as const), wl: fc.integer({ min: 1, max: 23 }), axis: fc.oneof(fc.constant('tensor' as const), fc.constantFrom(0, 1)) }),
   fc.record({ kind: fc.constant('float' as const), exp: fc.integer({ min: 1, max: 8 }), man: fc.integer({ min: 1, max: 23 }) }),
+  fc.record({ kind: fc.constant('mx' as const), elem: fc.constantFrom('e4m3', 'e2m1', 'int8' as const), block: fc.constantFrom(2, 32), axis: fc.constantFrom(0, 1) }),
 );
 
 /** Post expressions over x and $0: elementwise ops, a constant of any double. */
@@ -58,9 +59,9 @@ const graphModule: fc.Arbitrary<Module> = fc.record({
   let x = b.add('input', [], { name: r.input, kind: 'data', shape: r.dims, dtype: 'f32' }, { file: r.file, line: r.loc[0], col: r.loc[1] });
   for (const v of r.values) x = b.add('add', [x, b.add('fill', [], { shape: r.dims, value: v })], {});
   for (const [f, rounding] of r.fmts)
-    if (f.kind !== 'bfp' || f.axis === 'tensor' || f.axis < r.dims.length) x = b.add('quantize', [b.add('relu', [x], {})], { fmt: f, rounding, role: 'A' });
+    if ((f.kind !== 'bfp' && f.kind !== 'mx') || f.axis === 'tensor' || (f.axis ?? 0) < r.dims.length) x = b.add('quantize', [b.add('relu', [x], {})], { fmt: f, rounding, role: 'A' });
   for (const e of r.epis)
-    if (!e.q || e.q.fmt.kind !== 'bfp' || e.q.fmt.axis === 'tensor' || e.q.fmt.axis < r.dims.length) x = b.add('mul', [x, x, x], {}, undefined, e);
+    if (!e.q || (e.q.fmt.kind !== 'bfp' && e.q.fmt.kind !== 'mx') || e.q.fmt.axis === 'tensor' || (e.q.fmt.axis ?? 0) < r.dims.length) x = b.add('mul', [x, x, x], {}, undefined, e);
   g.outputs.push({ name: 'y', node: x });
   return { version: 1, name: r.name, graphs: [g] };
 });

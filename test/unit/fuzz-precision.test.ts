@@ -14,6 +14,8 @@ const fmt = fc.oneof(
   fc.tuple(fc.integer({ min: 1, max: 23 }), fc.oneof(fc.constant('tensor'), fc.integer({ min: 0, max: 3 }).map((a) => `axis=${a}`)))
     .map(([wl, ax]) => `bfp<${wl},${ax}>`),
   fc.tuple(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 23 })).map(([e, m]) => `float<${e},${m}>`),
+  fc.tuple(fc.constantFrom('e4m3', 'e5m2', 'e3m2', 'e2m3', 'e2m1', 'int8', 'int4'), fc.option(fc.constantFrom(1, 2, 16, 32, 64)), fc.option(fc.integer({ min: 0, max: 3 })))
+    .map(([e, b, a]) => `mx<${e}${b === null ? '' : `,block=${b}`}${a === null ? '' : `,axis=${a}`}>`),
 );
 const rounding = fc.constantFrom('', ':nearest', ':stochastic');
 const ROLES = ['W', 'A', 'E', 'G', 'M', 'V', 'ACC'];

@@ -52,7 +52,7 @@ describe('lpc mem', () => {
       [['mem', 'models/nope.ts'], 1, 'lpc: models/nope.ts: no such model file'],
       [['mem', 'models/lenet5.ts', '--batch', 'x'], 2, "lpc: --batch must be an integer ≥ 1, got 'x'"],
       [['mem', 'models/lenet5.ts', '--variant', 'tpu'], 2, "lpc: --variant must be cpu-driver or gpu, got 'tpu'"],
-      [['mem', 'models/lenet5.ts', '--precision', 'W=bpf<8>'], 2, "lpc: --precision:1:3: unknown format 'bpf'; expected fixed, bfp, float, minmax or an alias (bf16, fp16, e4m3, e5m2)"],
+      [['mem', 'models/lenet5.ts', '--precision', 'W=bpf<8>'], 2, "lpc: --precision:1:3: unknown format 'bpf'; expected fixed, bfp, float, minmax, mx or an alias (bf16, fp16, e4m3, e5m2)"],
     ];
     for (const [args, code, err] of cases) {
       const r = lpc(args);

@@ -13,7 +13,7 @@ describe('formats', () => {
   });
   test('errors carry a column and the allowed range', () => {
     const msg = (s: string) => { try { parseFormat(s); return 'ok'; } catch (e) { expect(e).toBeInstanceOf(FormatParseError); return (e as Error).message; } };
-    expect(msg('bpf<8>')).toBe("1: unknown format 'bpf'; expected fixed, bfp, float, minmax or an alias (bf16, fp16, e4m3, e5m2)");
+    expect(msg('bpf<8>')).toBe("1: unknown format 'bpf'; expected fixed, bfp, float, minmax, mx or an alias (bf16, fp16, e4m3, e5m2)");
     expect(msg('float<9,2>')).toBe('7: float: exp must satisfy 1 <= exp <= 8 (got 9)');
     expect(msg('float<5,24>')).toBe('9: float: man must satisfy 1 <= man <= 23 (got 24)');
     expect(msg('fixed<8,0>')).toBe('9: fixed: fl must satisfy 1 <= fl <= 126 (got 0)');
@@ -67,7 +67,7 @@ describe('precision spec', () => {
 
   test('unknown format, with position and hint', () => {
     expect(errs('W=bfp<8,axis=0> A=bpf<8>')).toEqual([
-      "1:19: unknown format 'bpf'; expected fixed, bfp, float, minmax or an alias (bf16, fp16, e4m3, e5m2)"]);
+      "1:19: unknown format 'bpf'; expected fixed, bfp, float, minmax, mx or an alias (bf16, fp16, e4m3, e5m2)"]);
   });
 
   test('several errors in one pass, over lines', () => {
@@ -124,7 +124,7 @@ describe('precision spec', () => {
     expect(() => parsePolicy('W=bpf<8> A=fixed<8,0>')).toThrow(PrecisionSpecError);
     try { parsePolicy('W=bpf<8> A=fixed<8,0>'); } catch (e) {
       expect((e as PrecisionSpecError).errors.length).toBe(2);
-      expect((e as Error).message).toBe("1:3: unknown format 'bpf'; expected fixed, bfp, float, minmax or an alias (bf16, fp16, e4m3, e5m2)\n" +
+      expect((e as Error).message).toBe("1:3: unknown format 'bpf'; expected fixed, bfp, float, minmax, mx or an alias (bf16, fp16, e4m3, e5m2)\n" +
         '1:20: fixed: fl must satisfy 1 <= fl <= 126 (got 0)');
     }
   });

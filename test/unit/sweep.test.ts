@@ -139,7 +139,7 @@ describe('lpc sweep', () => {
     bad(['--configs', configs, '--tasks', badTasks, '--out', out], `${badTasks}:3: 'mnist:classes=3,11': unknown class 11 (mnist has classes 0..9)`);
     const badConfigs = path.join(tmp, 'bad-configs.json');
     fs.writeFileSync(badConfigs, '[{"name": "x", "precision": "W=bpf<8>"}]');
-    bad(['--configs', badConfigs, '--tasks', tasks, '--out', out], `${badConfigs}: configuration 'x': precision 1:3: unknown format 'bpf'; expected fixed, bfp, float, minmax or an alias (bf16, fp16, e4m3, e5m2)`);
+    bad(['--configs', badConfigs, '--tasks', tasks, '--out', out], `${badConfigs}: configuration 'x': precision 1:3: unknown format 'bpf'; expected fixed, bfp, float, minmax, mx or an alias (bf16, fp16, e4m3, e5m2)`);
     fs.writeFileSync(badConfigs, '[{"name": "x", "precision": ""');
     bad(['--configs', badConfigs, '--tasks', tasks, '--out', out], new RegExp(`^lpc: ${badConfigs}: not valid JSON`));
     bad(['--configs', configs, '--tasks', tasks, '--out', tasks], `--out ${tasks} is the input ${tasks}; refusing to write there`);

@@ -57,6 +57,8 @@ const FORMATS: Format[] = [
   { kind: 'bfp', wl: 8, axis: 0 },
   { kind: 'minmax', bits: 4, per: 'tensor' },
   { kind: 'minmax', bits: 8, per: 'channel', sched: 'fwd' }, // 5 bits from the step uniform
+  { kind: 'mx', elem: 'e2m1', block: 8 }, // the default axis (channels of 4-D, else the last): strided, partial blocks
+  { kind: 'mx', elem: 'e4m3', block: 4, axis: 0 },
 ];
 const ROUNDINGS: Rounding[] = ['nearest', 'stochastic'];
 const COMBOS = FORMATS.flatMap((fmt) => ROUNDINGS.map((rounding) => ({ fmt, rounding })));
@@ -187,6 +189,10 @@ describe('every generator applies the epilogue quantizer bit-exactly', () => {
           const rawScratch = rawKernels.flatMap((k) => k.bindings.map((b) => (b.ref.kind === 'scratch' ? b.ref.index : -1)));
           expect(rawScratch).not.toContain(BLOCK_STATS_SCRATCH);
           expect(ks[ks.length - 1].bindings.some((b) => b.ref.kind === 'scratch' && b.ref.index === BLOCK_STATS_SCRATCH)).toBe(true);
+        } else if (fmt.kind === 'mx') {
+          // the raw kernels (their store untouched), then one in-place kernel: an invocation per block
+          const sr = rounding === 'stochastic' ? '_sr' : '';
+          expect(ks.map((k) => k.name.replace('_qmx_track', ''))).toEqual([...rawKernels.map((k) => k.name), `quantize_mx_inplace_qmx${sr}`]);
         } else {
           expect(ks).toHaveLength(rawKernels.length); // fused into the final store: no extra kernel
           expect(ks[ks.length - 1].epilogue).toBe(`${fmt.kind}${rounding === 'stochastic' ? '_sr' : ''}`);
