@@ -130,7 +130,11 @@ for (const { name, batch } of models) {
 }
 console.log('| model | first step (s) | of which tuning (s) | shapes measured / shipped / borrowed | full tune of the rest (s) | step, budget picks (ms) | step, full tune (ms) | ratio (median / lower quartile) | tiled kernels priced by the full tune: budget / full (ms) |');
 console.log('|---|---|---|---|---|---|---|---|---|');
-for (const r of results) console.log(`| ${r.model} b${r.batch} | ${r.first_step_s} | ${r.tuning_s} | ${r.measured_in_budget} / ${r.shipped} / ${r.borrowed} | ${r.full_tune_rest_s} | ${r.budget_step_ms} | ${r.full_step_ms} | ${r.ratio_median} / ${r.ratio_q1} | ${r.kernel_ms_budget} / ${r.kernel_ms_full} = ${r.kernel_ratio} |`);
+const cell = (v: unknown) => (v === undefined ? '—' : String(v));
+for (const r of results) {
+  const full = r.full_step_ms === undefined ? '— | — | — | — | — |' : `${r.full_tune_rest_s} | ${r.budget_step_ms} | ${r.full_step_ms} | ${r.ratio_median} / ${r.ratio_q1} | ${r.kernel_ms_budget} / ${r.kernel_ms_full} = ${r.kernel_ratio} |`;
+  console.log(`| ${r.model} b${r.batch} | ${cell(r.first_step_s)} | ${cell(r.tuning_s)} | ${r.measured_in_budget} / ${r.shipped} / ${r.borrowed} | ${full}`);
+}
 const json = flags.str('--json');
 if (json) fs.writeFileSync(json, JSON.stringify({ adapter: gpu.adapterDescription, results }, null, 1) + '\n');
 await shutdownGpu();
