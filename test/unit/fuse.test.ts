@@ -5,7 +5,6 @@
  */
 import { Attrs, Builder, Graph, Module, emptyGraph } from '../../ir/graph.js';
 import { Format } from '../../ir/format.js';
-import { numel } from '../../ir/types.js';
 import { verifyModule } from '../../ir/verify.js';
 import { printModule } from '../../ir/print.js';
 import { parseModule } from '../../ir/parse.js';
@@ -16,7 +15,7 @@ import { runPasses } from '../../passes/pipeline.js';
 import { fuseElementwiseGraph, fuseGraph, fuseQuantizers, fusionStats } from '../../passes/fuse.js';
 import { runGraph } from '../../runtime/cpu/interpreter.js';
 import { initState } from '../../runtime/train/init.js';
-import { rand } from './helpers.js';
+import { inputFeeds, rand } from './helpers.js';
 import { bits, epiText, feedsFor, moduleOf, testGraph } from './graph-builder.js';
 import { postToString } from '../../ir/post.js';
 
@@ -213,15 +212,7 @@ test('lenet5 with a full precision policy: fused graphs verify and train the sam
   expect(fusionStats(f)).toEqual({ fused: 0, identities: 0, kept: stats.kept, qpost: 0 }); // idempotent
   const state = initState(m, 7);
   for (const [i, g] of m.graphs.entries()) {
-    const feeds: Record<string, ArrayLike<number>> = {};
-    const r = rand(11 + i);
-    for (const n of g.nodes) {
-      if (n.op !== 'input') continue;
-      const len = numel(n.type.shape);
-      feeds[n.attrs.name as string] = n.attrs.name === 'lr' ? [0.05]
-        : n.type.dtype === 'i32' ? Int32Array.from({ length: len }, () => Math.floor(r() * 10))
-          : Float32Array.from({ length: len }, () => r());
-    }
+    const feeds = inputFeeds(g, rand(11 + i));
     expectSameResults(g, f.graphs[i], feeds, state);
   }
 });

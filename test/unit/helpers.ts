@@ -42,6 +42,19 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-12
  * Feeds for one training step of `g`: the states from `state`, labels in 0..9, lr 0.05, data uniform in [−1, 1) from
  * `r` (Float32Array / Int32Array values, keyed by node id).
  */
+/** Random feeds for a graph's inputs by name: lr 0.05, class ids 0–9, data uniform in [0, 1). */
+export function inputFeeds(g: Graph, r: () => number): Record<string, ArrayLike<number>> {
+  const feeds: Record<string, ArrayLike<number>> = {};
+  for (const n of g.nodes) {
+    if (n.op !== 'input') continue;
+    const len = numel(n.type.shape);
+    feeds[n.attrs.name as string] = n.attrs.name === 'lr' ? [0.05]
+      : n.type.dtype === 'i32' ? Int32Array.from({ length: len }, () => Math.floor(r() * 10))
+        : Float32Array.from({ length: len }, () => r());
+  }
+  return feeds;
+}
+
 export function stepFeeds(g: Graph, state: Map<string, Float32Array>, r: () => number): Map<number, Float32Array | Int32Array> {
   const feeds = new Map<number, Float32Array | Int32Array>();
   for (const n of g.nodes) {

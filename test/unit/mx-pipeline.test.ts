@@ -7,7 +7,6 @@ import { readFileSync } from 'fs';
 import path from 'path';
 import { Module } from '../../ir/graph.js';
 import { MxElem, formatToString } from '../../ir/format.js';
-import { numel } from '../../ir/types.js';
 import { verifyModule } from '../../ir/verify.js';
 import { parsePolicy } from '../../ir/precision/index.js';
 import { quantize } from '../../ir/quant/quantize.js';
@@ -17,7 +16,7 @@ import { fuseGraph, fuseQuantizers, fusionStats } from '../../passes/fuse.js';
 import { saturation } from '../../ir/quant/range.js';
 import { runGraph } from '../../runtime/cpu/interpreter.js';
 import { initState } from '../../runtime/train/init.js';
-import { rand } from './helpers.js';
+import { inputFeeds, rand } from './helpers.js';
 import { bits, feedsFor, moduleOf, testGraph } from './graph-builder.js';
 
 test.each([
@@ -39,15 +38,7 @@ test.each([
   expect(mxNodes(f).filter((n) => n.op !== 'quantize').length).toBe(stats.fused);
   const state = initState(m, 7);
   for (const [i, g] of m.graphs.entries()) {
-    const feeds: Record<string, ArrayLike<number>> = {};
-    const r = rand(11 + i);
-    for (const n of g.nodes) {
-      if (n.op !== 'input') continue;
-      const len = numel(n.type.shape);
-      feeds[n.attrs.name as string] = n.attrs.name === 'lr' ? [0.05]
-        : n.type.dtype === 'i32' ? Int32Array.from({ length: len }, () => Math.floor(r() * 10))
-          : Float32Array.from({ length: len }, () => r());
-    }
+    const feeds = inputFeeds(g, rand(11 + i));
     const ra = runGraph(g, feeds, state, { seed: 5, step: 3 }), rb = runGraph(f.graphs[i], feeds, state, { seed: 5, step: 3 });
     for (const k of Object.keys(ra.outputs)) expect([k, bits(rb.outputs[k])]).toEqual([k, bits(ra.outputs[k])]);
     for (const [k, v] of ra.updates) expect([k, bits(rb.updates.get(k)!)]).toEqual([k, bits(v)]);

@@ -23,13 +23,12 @@ import { runPasses } from '../../passes/pipeline.js';
 import { fuseQuantizers } from '../../passes/fuse.js';
 import { CpuBackend } from '../../runtime/cpu/backend.js';
 import { runGraph } from '../../runtime/cpu/interpreter.js';
-import { initState } from '../../runtime/train/init.js';
 import { WebGpuBackend } from '../../runtime/webgpu/executor.js';
 import { Gpu, getGpu } from '../../runtime/webgpu/device.js';
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { rand as seededRandom } from '../unit/helpers.js';
-import { TEST_SEED } from './gpu-fixture.js';
+import { TEST_SEED, expectLenetStepsLikeCpu } from './gpu-fixture.js';
 
 let gpu: Gpu;
 let device: GPUDevice;
@@ -280,27 +279,5 @@ test('lenet5, quantizers fused: the executor runs fewer kernels and trains like 
   const web = new WebGpuBackend(gpu, fused), cpu = new CpuBackend(fused);
   expect(web.kernels('train').length).toBeLessThan(count);
   expect(web.kernels('train').some((k) => k.epilogue)).toBe(true);
-  const init = initState(fused, 3);
-  await web.setState(init);
-  await cpu.setState(init);
-  // Fixed data: a conv's f32-vs-f64 ulp can still flip a quantized value at a rounding boundary now and then, and
-  // a flip spreads through the next step; with this input none happens on lavapipe.
-  const feeds = {
-    x: Float32Array.from({ length: 4 * 28 * 28 }, (_, i) => (Math.sin(i * 0.7) + 1) / 2),
-    y: Int32Array.from([3, 1, 4, 1]), lr: new Float32Array([0.05]),
-  };
-  try {
-    for (let step = 0; step < 2; step++) {
-      const a = await web.run('train', feeds, { seed: 7, step }, ['loss']);
-      const b = await cpu.run('train', feeds, { seed: 7, step }, ['loss']);
-      expect(Math.abs(a.loss[0] - b.loss[0])).toBeLessThan(1e-4);
-    }
-    // the updated (quantized) state: bit-identical but for the rare flip
-    const [ws, cs] = [await web.getState(), await cpu.getState()];
-    let n = 0, same = 0;
-    for (const [k, v] of cs) ws.get(k)!.forEach((x, i) => { n++; if (x === v[i]) same++; });
-    expect(same / n).toBeGreaterThan(0.99);
-  } finally {
-    await web.dispose();
-  }
+  await expectLenetStepsLikeCpu(fused, web, cpu);
 });

@@ -29,7 +29,7 @@ import { CpuBackend } from '../../runtime/cpu/backend.js';
 import { initState } from '../../runtime/train/init.js';
 import { WebGpuBackend } from '../../runtime/webgpu/executor.js';
 import { rand as seededRandom, stepFeeds } from '../unit/helpers.js';
-import { TEST_SEED } from './gpu-fixture.js';
+import { TEST_SEED, expectLenetStepsLikeCpu } from './gpu-fixture.js';
 import { launch, standalone } from './standalone-kernels.js';
 
 let device: GPUDevice;
@@ -159,27 +159,7 @@ test('lenet5 with MX in every role, quantizers fused: the executor trains like t
   const gpu = await getGpu({ quiet: true });
   const web = new WebGpuBackend(gpu, m), cpu = new CpuBackend(m);
   expect(web.kernels('train').filter((k) => k.epilogue?.startsWith('mx')).length).toBeGreaterThan(5);
-  const init = initState(m, 3);
-  await web.setState(init);
-  await cpu.setState(init);
-  const feeds = {
-    x: Float32Array.from({ length: 4 * 28 * 28 }, (_, i) => (Math.sin(i * 0.7) + 1) / 2),
-    y: Int32Array.from([3, 1, 4, 1]), lr: new Float32Array([0.05]),
-  };
-  try {
-    for (let step = 0; step < 2; step++) {
-      const a = await web.run('train', feeds, { seed: 7, step }, ['loss']);
-      const b = await cpu.run('train', feeds, { seed: 7, step }, ['loss']);
-      expect(Math.abs(a.loss[0] - b.loss[0])).toBeLessThan(1e-4);
-    }
-    // the updated (quantized) state: bit-identical but for a rare flip (a conv's f32-vs-f64 ulp at a rounding boundary)
-    const [ws, cs] = [await web.getState(), await cpu.getState()];
-    let n = 0, same = 0;
-    for (const [k, v] of cs) ws.get(k)!.forEach((x, i) => { n++; if (x === v[i]) same++; });
-    expect(same / n).toBeGreaterThan(0.99);
-  } finally {
-    await web.dispose();
-  }
+  await expectLenetStepsLikeCpu(m, web, cpu);
 });
 
 describe('save=mx<…>: format_compress / format_decompress kernels give the CPU semantics\' words and values', () => {
