@@ -192,7 +192,7 @@ describe('training a few steps', () => {
       if (n.attrs.groups !== undefined) grouped++;
       const want = new Float64Array(numel(n.type.shape));
       getOp(n.op).cpu(n.inputs.map((i) => Float64Array.from(value(i))), want, {
-        attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { seed: 0, step: 0, tensorId: id },
+        attrs: n.attrs, epi: n.epi, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { seed: 0, step: 0, tensorId: id },
       });
       const e = relErr(values.get(id)!, want, 1e-30);
       if (!(e <= 1e-4)) bad.push(`%${id} ${n.op} ${JSON.stringify(n.attrs)}: ${e}`);

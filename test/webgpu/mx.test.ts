@@ -185,7 +185,7 @@ describe('save=mx<…>: format_compress / format_decompress kernels give the CPU
     const res = await runKernels(device, g, { feeds: new Map([[x, xs]]), run: [c, d], read: [c, d], pipelines: cache });
     const run = (id: number, ins: Float32Array[]) => {
       const n = g.nodes[id], out = new Float32Array(numel(n.type.shape));
-      getOp(n.op).cpu(ins, out, { attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { seed: 0, step: 0, tensorId: id } });
+      getOp(n.op).cpu(ins, out, { attrs: n.attrs, epi: n.epi, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { seed: 0, step: 0, tensorId: id } });
       return out;
     };
     const wc = run(c, [xs]);
@@ -208,7 +208,7 @@ test('a training step of the residual BN net with save=mx<e3m2>: the packed word
   const value = (id: number) => { const v = r.values.get(id) ?? feeds.get(id)!; return v instanceof Float32Array ? v : new Float32Array(v.buffer, v.byteOffset, v.length); };
   for (const id of ids) {
     const n = g.nodes[id], out = new Float32Array(numel(n.type.shape));
-    getOp(n.op).cpu(n.inputs.map(value), out, { attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { seed: 9, step: 3, tensorId: id } });
+    getOp(n.op).cpu(n.inputs.map(value), out, { attrs: n.attrs, epi: n.epi, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { seed: 9, step: 3, tensorId: id } });
     const what = `%${id} ${n.op}`;
     expect([what, diff(new Uint32Array(value(id).buffer), new Uint32Array(out.buffer), new Uint32Array(0))]).toEqual([what, []]);
   }

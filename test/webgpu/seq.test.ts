@@ -98,7 +98,7 @@ test('gelu, gelu_bwd, tanh, sigmoid element by element within 1e-5 relative of t
     const id = b.add(op, ids, {});
     const { values } = await runKernels(gpu.device, g, { feeds: new Map(ids.map((k, i) => [k, ins[i]])), run: [id], read: [id], pipelines: gpu.cache });
     const got = values.get(id) as Float32Array, ref = new Float64Array(n);
-    getOp(op).cpu(ins.map((v) => Float64Array.from(v)), ref, { attrs: {}, inTypes: ins.map(() => g.nodes[0].type), type: g.nodes[id].type, rng: { seed: 0, step: 0, tensorId: id } });
+    getOp(op).cpu(ins.map((v) => Float64Array.from(v)), ref, { attrs: {}, epi: undefined, inTypes: ins.map(() => g.nodes[0].type), type: g.nodes[id].type, rng: { seed: 0, step: 0, tensorId: id } });
     let worst = 0, at = 0;
     for (let i = 0; i < n; i++) {
       const r = Math.fround(ref[i]);
