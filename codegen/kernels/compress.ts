@@ -25,6 +25,7 @@ import { Graph } from '../../ir/graph.js';
 import { BufferDecl, NO_EPILOGUE, NodeCtx, ceilDiv, epilogue, ewWorkgroup, makeKernel, nodeCtx, nodeRef } from './builder.js';
 import { BN_APPLY } from './batchnorm.js';
 import { attrsOf } from '../../ir/op-registry.js';
+import { wgslF32 } from '../ew-wgsl.js';
 
 /** The node's attributes (ir/ops/compress.ts). */
 const divisionAttrs = (c: NodeCtx) => attrsOf(c.node, 'division_compress', 'division_decompress');
@@ -369,7 +370,7 @@ export function divisionDecompressKernels(c: NodeCtx): Kernel[] {
 }
 
 export function maskCompressKernels(c: NodeCtx): Kernel[] {
-  const n = numel(c.inTypes[0].shape);
+  const n = numel(c.inTypes[0].shape), upper = attrsOf(c.node, 'mask_compress').upper;
   return [makeKernel({
     name: 'mask_compress', buffers: [f32Buf('X', c.node.inputs[0], 'read'), u32Buf('out', c.node.id, 'read_write')],
     params: { n }, invocations: ceilDiv(n, 32), workgroup: ewWorkgroup(c.variant),
@@ -378,7 +379,7 @@ export function maskCompressKernels(c: NodeCtx): Kernel[] {
   for (var e = 0u; e < 32u; e++) {
     let i = t * 32u + e;
     if (i >= P.n) { break; }
-    if (X[i] > 0.0) { word = word | (1u << e); }
+    if (X[i] > 0.0${upper === undefined ? '' : ` && X[i] < ${wgslF32(upper)}`}) { word = word | (1u << e); }
   }
   out[t] = word;`,
   })];

@@ -14,6 +14,7 @@ const packedWords = (fmt: Format, shape: number[]) => (fmt.kind === 'mx' ? mxPac
 // attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
 const DIVISION_COMPRESS = { block: 'int', bits: 'int', with_input: 'bool' } as const;
 const DIVISION_DECOMPRESS = { block: 'int', bits: 'int', shape: 'ints' } as const;
+const MASK_COMPRESS = { upper: 'float' } as const;
 const MASK_DECOMPRESS = { shape: 'ints' } as const;
 const ARGMAX_COMPRESS = { k: 'int', stride: 'int' } as const;
 const MAXPOOL_BWD_ARGMAX = { k: 'int', stride: 'int', in_shape: 'ints' } as const;
@@ -23,6 +24,7 @@ declare module '../op-registry.js' {
   interface OpAttrs {
     division_compress: AttrsOf<typeof DIVISION_COMPRESS, 'with_input'>;
     division_decompress: AttrsOf<typeof DIVISION_DECOMPRESS>;
+    mask_compress: AttrsOf<typeof MASK_COMPRESS, 'upper'>;
     mask_decompress: AttrsOf<typeof MASK_DECOMPRESS>;
     argmax_compress: AttrsOf<typeof ARGMAX_COMPRESS>;
     maxpool_bwd_argmax: AttrsOf<typeof MAXPOOL_BWD_ARGMAX>;
@@ -63,13 +65,17 @@ def({
   },
   cpu: (ins, out, c) => divisionDecompress(readWords(ins[0]), c.attrs.shape, c.attrs.block, c.attrs.bits, out),
 });
-/** ReLU's saved form: the 1-bit mask x > 0, 32 per word. */
+/**
+ * ReLU's saved form: the 1-bit mask x > 0, 32 per word; with `upper` (ReLU6's, 6) the mask 0 < x < upper, where
+ * relu6's backward passes the error.
+ */
 def({
-  name: 'mask_compress', arity: 1, attrs: {},
+  name: 'mask_compress', arity: 1, attrs: MASK_COMPRESS, optional: ['upper'],
   infer: (t) => words(Math.ceil(numel(t[0].shape) / 32)),
-  cpu: (ins, out) => writeWords(out, maskCompress(ins[0])),
+  cpu: (ins, out, c) => writeWords(out, maskCompress(ins[0], c.attrs.upper)),
 });
-/** The mask as 1.0 (x > 0) / 0.0: relu_bwd(dy, mask) equals relu_bwd(dy, x). */
+/** The mask as 1.0 / 0.0: relu_bwd(dy, mask) equals relu_bwd(dy, x), relu6_bwd(dy, mask) relu6_bwd(dy, y) for a
+ *  mask with upper = 6 (1 lies strictly between 0 and 6). */
 def({
   name: 'mask_decompress', arity: 1, attrs: MASK_DECOMPRESS,
   infer: (t, a) => {

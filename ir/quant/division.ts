@@ -160,9 +160,10 @@ export function divisionDecompress(words: Uint32Array, shape: number[], block: n
 }
 
 /** 1-bit mask of x > 0, 32 per word (element i at word i/32, bit i mod 32). */
-export function maskCompress(x: ArrayLike<number>): Uint32Array {
+export function maskCompress(x: ArrayLike<number>, upper?: number): Uint32Array {
   const out = new Uint32Array(Math.ceil(x.length / 32));
-  for (let i = 0; i < x.length; i++) if (x[i] > 0) out[i >> 5] |= 1 << (i & 31);
+  const hi = upper ?? Infinity;
+  for (let i = 0; i < x.length; i++) if (x[i] > 0 && x[i] < hi) out[i >> 5] |= 1 << (i & 31);
   return out;
 }
 

@@ -82,6 +82,21 @@ describe(`compression kernels vs the CPU semantics, bit for bit (seed ${SEED})`,
   });
 });
 
+test('ReLU6 mask (mask_compress upper = 6): the kernel gives the CPU semantics\' bits', async () => {
+  const shape = [3, 5, 9, 7];
+  const g = emptyGraph('t');
+  const b = new Builder(g);
+  const x = b.add('input', [], { name: 'x', kind: 'data', shape, dtype: 'f32' });
+  const m = b.add('mask_compress', [x], { upper: 6 });
+  const md = b.add('mask_decompress', [m], { shape });
+  // relu6 outputs: 0, 6 and values between
+  const xs = Float32Array.from({ length: numel(shape) }, () => Math.min(6, Math.max(0, Math.floor(rand() * 10) - 2 + rand() * (rand() < 0.5 ? 0 : 1))));
+  const r = await runKernels(env.device, g, { feeds: { [x]: xs }, run: [m, md], read: [m, md], pipelines: env.cache });
+  const wm = cpu(g, m, [xs]);
+  expect(bitsOf(f32(r.values.get(m)!))).toEqual(bitsOf(wm));
+  expect(Array.from(f32(r.values.get(md)!))).toEqual(Array.from(xs, (v) => (v > 0 && v < 6 ? 1 : 0)));
+});
+
 function compile(file: string, batch: number, spec?: string) {
   return runPasses(frontEnd(file, batch), { batch, optimizer: sgd, precision: spec ? parsePolicy(spec) : undefined, log: () => {} });
 }
