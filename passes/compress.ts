@@ -7,7 +7,7 @@
  * | conv2d_bwd_weight's x (every conv, incl. the first on the image and 1×1 shortcuts); bn_bwd_x's and bn_bwd_sums' x | division_compress → division_decompress (LFC bf16 + Q-bit HFC) |
  * | relu_bwd's x                                    | mask_compress → mask_decompress (1 bit)     |
  * | relu6_bwd's y                                   | mask_compress{upper=6} → mask_decompress (1 bit: 0 < y < 6) |
- * | maxpool_bwd's x                                 | argmax_compress → maxpool_bwd_argmax (8 bits per output) |
+ * | maxpool_bwd's x (padded too)                    | argmax_compress → maxpool_bwd_argmax (8 bits per output) |
  *
  * Everything else stays f32, as in DIVISION: linear layers' inputs (matmul), the logits, BN's batch statistics,
  * and maps DIVISION leaves uncompressed (not 4-D, H = 1, W smaller than the window: ir/quant/division.ts).
@@ -82,7 +82,7 @@ function compressGraph(g: Graph, save: Save): Graph {
     if (!bwd[nd.id]) continue;
     nd.inputs.forEach((v, slot) => {
       if (!fwd[v] || g.nodes[v].op === 'state') return;
-      if (nd.op === 'maxpool_bwd' && slot === 1 && attrsOf(nd, 'maxpool_bwd').k <= 16 && !attrsOf(nd, 'maxpool_bwd').pad) want(v, `argmax:${nd.attrs.k}:${nd.attrs.stride}`);
+      if (nd.op === 'maxpool_bwd' && slot === 1 && attrsOf(nd, 'maxpool_bwd').k <= 16) want(v, `argmax:${nd.attrs.k}:${nd.attrs.stride}:${attrsOf(nd, 'maxpool_bwd').pad ?? 0}`);
       else { const k = kindOf(nd, slot, v); if (k) want(v, k); }
     });
   }
@@ -105,9 +105,11 @@ function compressGraph(g: Graph, save: Save): Graph {
     if (bwd[nd.id] && nd.inputs.some((v) => need.has(v))) {
       const x = nd.inputs[1];
       const shape = g.nodes[x]?.type.shape;
-      if (nd.op === 'maxpool_bwd' && packed.has(`${x}:argmax:${nd.attrs.k}:${nd.attrs.stride}`)) {
-        return b.add('maxpool_bwd_argmax', [ins[0], packed.get(`${x}:argmax:${nd.attrs.k}:${nd.attrs.stride}`)!],
-          { k: nd.attrs.k, stride: nd.attrs.stride, in_shape: shape }, nd.loc);
+      const pad = nd.op === 'maxpool_bwd' ? attrsOf(nd, 'maxpool_bwd').pad ?? 0 : 0;
+      const argmax = `${x}:argmax:${nd.attrs.k}:${nd.attrs.stride}:${pad}`;
+      if (nd.op === 'maxpool_bwd' && packed.has(argmax)) {
+        return b.add('maxpool_bwd_argmax', [ins[0], packed.get(argmax)!],
+          { k: nd.attrs.k, stride: nd.attrs.stride, in_shape: shape, ...(pad ? { pad } : {}) }, nd.loc);
       }
       const kind = kindOf(nd, 1, x);
       const key = `${x}:${kind}`;
@@ -126,12 +128,12 @@ function compressGraph(g: Graph, save: Save): Graph {
     }
     const id = copyNode(nd, ins, b);
     for (const key of need.get(nd.id) ?? []) {
-      const [kind, k, stride] = key.split(':');
+      const [kind, k, stride, pad] = key.split(':');
       const c = kind === 'division' && save.kind === 'division' ? b.add('division_compress', [id], { block: save.block, bits: save.bits }, nd.loc)
         : kind === 'format' && save.kind === 'format' ? b.add('format_compress', [id], { fmt: save.fmt }, nd.loc)
         : kind === 'mask' ? b.add('mask_compress', [id], {}, nd.loc)
         : kind === 'mask6' ? b.add('mask_compress', [id], { upper: 6 }, nd.loc)
-          : b.add('argmax_compress', [id], { k: Number(k), stride: Number(stride) }, nd.loc);
+          : b.add('argmax_compress', [id], { k: Number(k), stride: Number(stride), ...(Number(pad) ? { pad: Number(pad) } : {}) }, nd.loc);
       packed.set(`${nd.id}:${key}`, c);
     }
     return id;

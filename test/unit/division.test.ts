@@ -215,16 +215,19 @@ describe('ReLU mask and max-pool argmax', () => {
     expect(Array.from(relu)).toEqual(Array.from(y, (v) => (v > 0 ? 1 : 0)));
   });
 
-  test.each([[2, 2, [3, 2, 9, 8]], [3, 2, [2, 3, 9, 11]], [3, 1, [1, 2, 6, 7]]])('maxpool k=%i stride=%i %j: argmax route equals maxpool_bwd (ties: first max)', (k, stride, shape) => {
-    const r = rand(k * 10 + stride);
-    const x = Float32Array.from({ length: numel(shape) }, () => Math.floor(r() * 4)); // many ties
-    const OH = Math.floor((shape[2] - k) / stride) + 1, OW = Math.floor((shape[3] - k) / stride) + 1;
+  test.each([[2, 2, [3, 2, 9, 8], 0], [3, 2, [2, 3, 9, 11], 0], [3, 1, [1, 2, 6, 7], 0],
+    [3, 2, [2, 3, 9, 11], 1], [3, 2, [2, 2, 8, 8], 1], [2, 2, [1, 2, 7, 7], 1], [5, 1, [1, 2, 6, 7], 2]])('maxpool k=%i stride=%i %j pad %i: argmax route equals maxpool_bwd (ties: first max)', (k, stride, shape, pad) => {
+    const r = rand(k * 10 + stride + 100 * pad);
+    // many ties; all negative when padded, so a padding that competed as 0 would win
+    const x = Float32Array.from({ length: numel(shape) }, () => Math.floor(r() * 4) - (pad ? 5 : 0));
+    const OH = Math.floor((shape[2] + 2 * pad - k) / stride) + 1, OW = Math.floor((shape[3] + 2 * pad - k) / stride) + 1;
     const oshape = [shape[0], shape[1], OH, OW];
     const dy = Float32Array.from({ length: numel(oshape) }, () => r() * 2 - 1);
-    const idx = cpuOp('argmax_compress', [{ data: x, shape }], { k, stride });
+    const p = pad ? { pad } : {};
+    const idx = cpuOp('argmax_compress', [{ data: x, shape }], { k, stride, ...p });
     expect(idx.length).toBe(Math.ceil(numel(oshape) / 4));
-    const a = cpuOp('maxpool_bwd_argmax', [{ data: dy, shape: oshape }, asWords(idx, idx.length)], { k, stride, in_shape: shape });
-    const b = cpuOp('maxpool_bwd', [{ data: dy, shape: oshape }, { data: x, shape }], { k, stride });
+    const a = cpuOp('maxpool_bwd_argmax', [{ data: dy, shape: oshape }, asWords(idx, idx.length)], { k, stride, in_shape: shape, ...p });
+    const b = cpuOp('maxpool_bwd', [{ data: dy, shape: oshape }, { data: x, shape }], { k, stride, ...p });
     expect(Array.from(a)).toEqual(Array.from(b));
   });
 });
