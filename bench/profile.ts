@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/profile.js MODEL.ts [--batch N] [--precision SPEC] [--no-fuse] [--graph train] [--by-node OP,…] [--by-kernel]`:
+ * `node dist/bench/profile.js MODEL.ts [--batch N] [--input CxHxW] [--precision SPEC] [--no-fuse] [--graph train] [--by-node OP,…] [--by-kernel]`:
  * where a step's time goes, by op (`--by-node`: the nodes of those ops one row each, with their kernels;
  * `--by-kernel`: by kernel name, each kernel timed alone). For each op,
  * all of its nodes' kernels run in one pass, once and 1 + R times (R so that a measurement spans ~40 ms); the
@@ -18,7 +18,7 @@ import { HostArray, runKernels } from '../runtime/webgpu/run-kernels.js';
 import { tuneModule } from '../runtime/webgpu/tune.js';
 import { kernelsForNode } from '../codegen/kernels/index.js';
 
-const HELP = `usage: node dist/bench/profile.js MODEL.ts [--batch N] [--precision SPEC] [--no-fuse] [--graph NAME] [--reps R] [--by-node OP,…] [--by-kernel]
+const HELP = `usage: node dist/bench/profile.js MODEL.ts [--batch N] [--input CxHxW] [--precision SPEC] [--no-fuse] [--graph NAME] [--reps R] [--by-node OP,…] [--by-kernel]
 Time per training step by op on the WebGPU adapter (each op's kernels timed in isolation).`;
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.length === 0) { console.log(HELP); process.exit(args.length ? 0 : 2); }
@@ -31,7 +31,10 @@ const reps = Number(argOf('--reps') ?? 3);
 const byNode = new Set((argOf('--by-node') ?? '').split(',').filter(Boolean));
 const byKernel = args.includes('--by-kernel');
 
-const m = runPasses(frontEnd(file, batch), { batch, optimizer: DEFAULT_SGD, precision: spec ? parsePolicy(spec) : undefined, fuse: !args.includes('--no-fuse') });
+const inputArg = argOf('--input');
+const input = inputArg?.split('x').map(Number);
+if (input && !input.every((d) => Number.isInteger(d) && d > 0)) throw new Error(`--input must be like 3x32x32, got '${inputArg}'`);
+const m = runPasses(frontEnd(file, batch, input ? { input } : {}), { batch, optimizer: DEFAULT_SGD, precision: spec ? parsePolicy(spec) : undefined, fuse: !args.includes('--no-fuse') });
 const g = m.graphs.find((x) => x.name === graphName);
 if (!g) throw new Error(`no graph '${graphName}'`);
 const gpu = await getGpu({ quiet: true });

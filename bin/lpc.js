@@ -25,7 +25,11 @@ if (process.env.LPC_STDERR_FILTERED === '1' || !MAY_OPEN_WEBGPU.has(argv[0]) || 
     new Worker(`setInterval(() => { if (process.ppid !== ${process.ppid}) process.kill(process.pid, 'SIGHUP'); }, 500);`, { eval: true }).unref();
   }
   const { main } = await import('../dist/runtime/cli/main.js');
-  process.exit(await main(argv));
+  const code = await main(argv);
+  // Writes to a pipe are asynchronous: exiting at once would cut off what is still queued (a long `lpc inspect --ir`
+  // or `lpc mem --json` piped into another program). An empty write's callback runs once everything before it is out.
+  for (const s of [process.stdout, process.stderr]) if (s.writableLength > 0) await new Promise((r) => s.write('', r));
+  process.exit(code);
 } else {
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv], {
     stdio: ['inherit', 'inherit', 'pipe'],

@@ -6,7 +6,8 @@
  * |-------------------------------------------------|---------------------------------------------|
  * | conv2d_bwd_weight's x (every conv, incl. the first on the image and 1×1 shortcuts); bn_bwd_x's and bn_bwd_sums' x | division_compress → division_decompress (LFC bf16 + Q-bit HFC) |
  * | relu_bwd's x                                    | mask_compress → mask_decompress (1 bit)     |
- * | maxpool_bwd's x                                 | argmax_compress → maxpool_bwd_argmax (8 bits per output) |
+ * | relu6_bwd's y                                   | mask_compress{upper=6} → mask_decompress (1 bit: 0 < y < 6) |
+ * | maxpool_bwd's x (padded too)                    | argmax_compress → maxpool_bwd_argmax (8 bits per output) |
  *
  * Everything else stays f32, as in DIVISION: linear layers' inputs (matmul), the logits, BN's batch statistics,
  * and maps DIVISION leaves uncompressed (not 4-D, H = 1, W smaller than the window: ir/quant/division.ts).
@@ -14,7 +15,7 @@
  * `save=<format>` (fp16, bf16, float<e,m>, fixed<wl,fl> of at most 16 bits; ir/quant/save.ts) stores conv and BN
  * inputs of any shape, and also the linear layers' inputs (matmul ta=true's x), as format_compress →
  * format_decompress (the format's nearest rounding, codes packed 2 or 4 per word); ReLU and max pooling keep their
- * exact 1-bit mask and 8-bit argmax, which are smaller and lossless.
+ * exact 1-bit mask (ReLU6 too) and 8-bit argmax, which are smaller and lossless.
  *
  * `save=recompute` (recomputeGraph below) saves nothing packed: cheap ops are recomputed in backward instead.
  *
@@ -35,7 +36,9 @@ export const COMPRESS_OPS: ReadonlySet<string> = new Set(['division_compress', '
 /** … and the ops that restore it in backward. */
 export const DECOMPRESS_OPS: ReadonlySet<string> = new Set(['division_decompress', 'format_decompress', 'mask_decompress']);
 
-type Kind = 'division' | 'format' | 'mask' | 'argmax';
+type Kind = 'division' | 'format' | 'mask' | 'mask6' | 'argmax';
+/** The backward reads a ReLU-style mask restores (relu6_bwd passes the error where 0 < y < 6: its mask's upper). */
+const MASK_KIND: Record<string, Kind> = { relu_bwd: 'mask', relu6_bwd: 'mask6' };
 type Save = Exclude<SaveSpec, { kind: 'recompute' }>;
 
 export function compressPass(m: Module, policy: PrecisionPolicy | undefined): Module {
@@ -69,7 +72,7 @@ function compressGraph(g: Graph, save: Save): Graph {
     }
     // the linear layer's input, read by its weight gradient dW = dyᵀ·x (DIVISION leaves it f32)
     if (op === 'matmul' && nd.attrs.ta === true && save.kind === 'format') return 'format';
-    if (op === 'relu_bwd') return 'mask';
+    if (MASK_KIND[op]) return MASK_KIND[op];
     return undefined;
   };
   // What each saved value needs: compress kinds (argmax per window shape).
@@ -79,7 +82,7 @@ function compressGraph(g: Graph, save: Save): Graph {
     if (!bwd[nd.id]) continue;
     nd.inputs.forEach((v, slot) => {
       if (!fwd[v] || g.nodes[v].op === 'state') return;
-      if (nd.op === 'maxpool_bwd' && slot === 1 && attrsOf(nd, 'maxpool_bwd').k <= 16 && !attrsOf(nd, 'maxpool_bwd').pad) want(v, `argmax:${nd.attrs.k}:${nd.attrs.stride}`);
+      if (nd.op === 'maxpool_bwd' && slot === 1 && attrsOf(nd, 'maxpool_bwd').k <= 16) want(v, `argmax:${nd.attrs.k}:${nd.attrs.stride}:${attrsOf(nd, 'maxpool_bwd').pad ?? 0}`);
       else { const k = kindOf(nd, slot, v); if (k) want(v, k); }
     });
   }
@@ -88,9 +91,9 @@ function compressGraph(g: Graph, save: Save): Graph {
   for (const nd of g.nodes) {
     if (!bwd[nd.id]) continue;
     nd.inputs.forEach((v, slot) => {
-      if (!fwd[v] || g.nodes[v].op === 'state' || nd.op === 'relu_bwd') return;
+      if (!fwd[v] || g.nodes[v].op === 'state' || MASK_KIND[nd.op]) return;
       if (nd.op === 'maxpool_bwd' && slot === 1) return;
-      if (!kindOf(nd, slot, v)) need.get(v)?.delete('mask');
+      if (!kindOf(nd, slot, v)) { need.get(v)?.delete('mask'); need.get(v)?.delete('mask6'); }
     });
   }
   for (const [v, keys] of need) if (!keys.size) need.delete(v);
@@ -102,13 +105,15 @@ function compressGraph(g: Graph, save: Save): Graph {
     if (bwd[nd.id] && nd.inputs.some((v) => need.has(v))) {
       const x = nd.inputs[1];
       const shape = g.nodes[x]?.type.shape;
-      if (nd.op === 'maxpool_bwd' && packed.has(`${x}:argmax:${nd.attrs.k}:${nd.attrs.stride}`)) {
-        return b.add('maxpool_bwd_argmax', [ins[0], packed.get(`${x}:argmax:${nd.attrs.k}:${nd.attrs.stride}`)!],
-          { k: nd.attrs.k, stride: nd.attrs.stride, in_shape: shape }, nd.loc);
+      const pad = nd.op === 'maxpool_bwd' ? attrsOf(nd, 'maxpool_bwd').pad ?? 0 : 0;
+      const argmax = `${x}:argmax:${nd.attrs.k}:${nd.attrs.stride}:${pad}`;
+      if (nd.op === 'maxpool_bwd' && packed.has(argmax)) {
+        return b.add('maxpool_bwd_argmax', [ins[0], packed.get(argmax)!],
+          { k: nd.attrs.k, stride: nd.attrs.stride, in_shape: shape, ...(pad ? { pad } : {}) }, nd.loc);
       }
       const kind = kindOf(nd, 1, x);
       const key = `${x}:${kind}`;
-      if ((kind === 'division' || kind === 'format' || kind === 'mask') && packed.has(key)) {
+      if ((kind === 'division' || kind === 'format' || kind === 'mask' || kind === 'mask6') && packed.has(key)) {
         let r = restored.get(key);
         if (r === undefined) {
           r = kind === 'division' && save.kind === 'division'
@@ -123,11 +128,12 @@ function compressGraph(g: Graph, save: Save): Graph {
     }
     const id = copyNode(nd, ins, b);
     for (const key of need.get(nd.id) ?? []) {
-      const [kind, k, stride] = key.split(':');
+      const [kind, k, stride, pad] = key.split(':');
       const c = kind === 'division' && save.kind === 'division' ? b.add('division_compress', [id], { block: save.block, bits: save.bits }, nd.loc)
         : kind === 'format' && save.kind === 'format' ? b.add('format_compress', [id], { fmt: save.fmt }, nd.loc)
         : kind === 'mask' ? b.add('mask_compress', [id], {}, nd.loc)
-          : b.add('argmax_compress', [id], { k: Number(k), stride: Number(stride) }, nd.loc);
+        : kind === 'mask6' ? b.add('mask_compress', [id], { upper: 6 }, nd.loc)
+          : b.add('argmax_compress', [id], { k: Number(k), stride: Number(stride), ...(Number(pad) ? { pad: Number(pad) } : {}) }, nd.loc);
       packed.set(`${nd.id}:${key}`, c);
     }
     return id;

@@ -25,6 +25,7 @@ import { Graph } from '../../ir/graph.js';
 import { BufferDecl, NO_EPILOGUE, NodeCtx, ceilDiv, epilogue, ewWorkgroup, makeKernel, nodeCtx, nodeRef } from './builder.js';
 import { BN_APPLY } from './batchnorm.js';
 import { attrsOf } from '../../ir/op-registry.js';
+import { wgslF32 } from '../ew-wgsl.js';
 
 /** The node's attributes (ir/ops/compress.ts). */
 const divisionAttrs = (c: NodeCtx) => attrsOf(c.node, 'division_compress', 'division_decompress');
@@ -369,7 +370,7 @@ export function divisionDecompressKernels(c: NodeCtx): Kernel[] {
 }
 
 export function maskCompressKernels(c: NodeCtx): Kernel[] {
-  const n = numel(c.inTypes[0].shape);
+  const n = numel(c.inTypes[0].shape), upper = attrsOf(c.node, 'mask_compress').upper;
   return [makeKernel({
     name: 'mask_compress', buffers: [f32Buf('X', c.node.inputs[0], 'read'), u32Buf('out', c.node.id, 'read_write')],
     params: { n }, invocations: ceilDiv(n, 32), workgroup: ewWorkgroup(c.variant),
@@ -378,7 +379,7 @@ export function maskCompressKernels(c: NodeCtx): Kernel[] {
   for (var e = 0u; e < 32u; e++) {
     let i = t * 32u + e;
     if (i >= P.n) { break; }
-    if (X[i] > 0.0) { word = word | (1u << e); }
+    if (X[i] > 0.0${upper === undefined ? '' : ` && X[i] < ${wgslF32(upper)}`}) { word = word | (1u << e); }
   }
   out[t] = word;`,
   })];
@@ -394,11 +395,11 @@ export function maskDecompressKernels(c: NodeCtx): Kernel[] {
 }
 
 export function argmaxCompressKernels(c: NodeCtx): Kernel[] {
-  const [N, C, H, W] = c.inTypes[0].shape, k = windowAttrs(c).k, s = windowAttrs(c).stride;
-  const OH = poolOutSize(H, k, s), OW = poolOutSize(W, k, s), n = N * C * OH * OW;
+  const [N, C, H, W] = c.inTypes[0].shape, k = windowAttrs(c).k, s = windowAttrs(c).stride, pad = windowAttrs(c).pad ?? 0;
+  const OH = poolOutSize(H, k, s, pad), OW = poolOutSize(W, k, s, pad), n = N * C * OH * OW;
   return [makeKernel({
     name: 'argmax_compress', buffers: [f32Buf('X', c.node.inputs[0], 'read'), u32Buf('out', c.node.id, 'read_write')],
-    params: { n, h: H, w: W, oh: OH, ow: OW, k, stride: s }, invocations: ceilDiv(n, 4), workgroup: ewWorkgroup(c.variant),
+    params: { n, h: H, w: W, oh: OH, ow: OW, k, stride: s, pad }, invocations: ceilDiv(n, 4), workgroup: ewWorkgroup(c.variant),
     body: `
   var word = 0u;
   for (var e = 0u; e < 4u; e++) {
@@ -407,13 +408,20 @@ export function argmaxCompressKernels(c: NodeCtx): Kernel[] {
     let ox = o % P.ow;
     let oy = (o / P.ow) % P.oh;
     let nc = o / (P.ow * P.oh);
-    let base = (nc * P.h + oy * P.stride) * P.w + ox * P.stride;
+    // the padded window's corner; padding (−∞) never wins, the first in-bounds element starts the search
+    let y0 = i32(oy * P.stride) - i32(P.pad);
+    let x0 = i32(ox * P.stride) - i32(P.pad);
     var best = 0u;
-    var m = X[base];
+    var m = 0.0;
+    var found = false;
     for (var ky = 0u; ky < P.k; ky++) {
+      let iy = y0 + i32(ky);
+      if (iy < 0 || iy >= i32(P.h)) { continue; }
       for (var kx = 0u; kx < P.k; kx++) {
-        let v = X[base + ky * P.w + kx];
-        if (v > m) { m = v; best = ky * P.k + kx; }
+        let ix = x0 + i32(kx);
+        if (ix < 0 || ix >= i32(P.w)) { continue; }
+        let v = X[(nc * P.h + u32(iy)) * P.w + u32(ix)];
+        if (!found || v > m) { found = true; m = v; best = ky * P.k + kx; }
       }
     }
     word = word | (best << (e * 8u));
@@ -424,14 +432,16 @@ export function argmaxCompressKernels(c: NodeCtx): Kernel[] {
 
 export function maxpoolBwdArgmaxKernels(c: NodeCtx): Kernel[] {
   const [N, C, H, W] = c.node.type.shape, [, , OH, OW] = c.inTypes[0].shape, k = windowAttrs(c).k, s = windowAttrs(c).stride;
+  const pad = windowAttrs(c).pad ?? 0;
   const n = N * C * H * W, ep = epilogue(c);
   return [makeKernel({
     name: 'maxpool_bwd_argmax', epilogue: ep,
     buffers: [f32Buf('DY', c.node.inputs[0], 'read'), u32Buf('IDX', c.node.inputs[1], 'read'), f32Buf('out', c.node.id, 'read_write')],
-    params: { n, h: H, w: W, oh: OH, ow: OW, k, stride: s }, invocations: n, workgroup: ewWorkgroup(c.variant),
+    params: { n, h: H, w: W, oh: OH, ow: OW, k, stride: s, pad }, invocations: n, workgroup: ewWorkgroup(c.variant),
     body: `
-  let ix = t % P.w;
-  let iy = (t / P.w) % P.h;
+  // (iy, ix): the input position in padded coordinates
+  let ix = t % P.w + P.pad;
+  let iy = (t / P.w) % P.h + P.pad;
   let nc = t / (P.w * P.h);
   // windows containing (iy, ix): oy·s ≤ iy < oy·s + k
   let oy0 = select(0u, (iy + 1u - P.k + P.stride - 1u) / P.stride, iy + 1u > P.k);

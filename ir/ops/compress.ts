@@ -14,18 +14,20 @@ const packedWords = (fmt: Format, shape: number[]) => (fmt.kind === 'mx' ? mxPac
 // attribute schemas: def() types each op's rules with its schema, OpAttrs (ir/op-registry.ts) every reader's
 const DIVISION_COMPRESS = { block: 'int', bits: 'int', with_input: 'bool' } as const;
 const DIVISION_DECOMPRESS = { block: 'int', bits: 'int', shape: 'ints' } as const;
+const MASK_COMPRESS = { upper: 'float' } as const;
 const MASK_DECOMPRESS = { shape: 'ints' } as const;
-const ARGMAX_COMPRESS = { k: 'int', stride: 'int' } as const;
-const MAXPOOL_BWD_ARGMAX = { k: 'int', stride: 'int', in_shape: 'ints' } as const;
+const ARGMAX_COMPRESS = { k: 'int', stride: 'int', pad: 'int' } as const;
+const MAXPOOL_BWD_ARGMAX = { k: 'int', stride: 'int', in_shape: 'ints', pad: 'int' } as const;
 const FORMAT_COMPRESS = { fmt: 'format' } as const;
 const FORMAT_DECOMPRESS = { fmt: 'format', shape: 'ints' } as const;
 declare module '../op-registry.js' {
   interface OpAttrs {
     division_compress: AttrsOf<typeof DIVISION_COMPRESS, 'with_input'>;
     division_decompress: AttrsOf<typeof DIVISION_DECOMPRESS>;
+    mask_compress: AttrsOf<typeof MASK_COMPRESS, 'upper'>;
     mask_decompress: AttrsOf<typeof MASK_DECOMPRESS>;
-    argmax_compress: AttrsOf<typeof ARGMAX_COMPRESS>;
-    maxpool_bwd_argmax: AttrsOf<typeof MAXPOOL_BWD_ARGMAX>;
+    argmax_compress: AttrsOf<typeof ARGMAX_COMPRESS, 'pad'>;
+    maxpool_bwd_argmax: AttrsOf<typeof MAXPOOL_BWD_ARGMAX, 'pad'>;
     format_compress: AttrsOf<typeof FORMAT_COMPRESS>;
     format_decompress: AttrsOf<typeof FORMAT_DECOMPRESS>;
   }
@@ -63,13 +65,17 @@ def({
   },
   cpu: (ins, out, c) => divisionDecompress(readWords(ins[0]), c.attrs.shape, c.attrs.block, c.attrs.bits, out),
 });
-/** ReLU's saved form: the 1-bit mask x > 0, 32 per word. */
+/**
+ * ReLU's saved form: the 1-bit mask x > 0, 32 per word; with `upper` (ReLU6's, 6) the mask 0 < x < upper, where
+ * relu6's backward passes the error.
+ */
 def({
-  name: 'mask_compress', arity: 1, attrs: {},
+  name: 'mask_compress', arity: 1, attrs: MASK_COMPRESS, optional: ['upper'],
   infer: (t) => words(Math.ceil(numel(t[0].shape) / 32)),
-  cpu: (ins, out) => writeWords(out, maskCompress(ins[0])),
+  cpu: (ins, out, c) => writeWords(out, maskCompress(ins[0], c.attrs.upper)),
 });
-/** The mask as 1.0 (x > 0) / 0.0: relu_bwd(dy, mask) equals relu_bwd(dy, x). */
+/** The mask as 1.0 / 0.0: relu_bwd(dy, mask) equals relu_bwd(dy, x), relu6_bwd(dy, mask) relu6_bwd(dy, y) for a
+ *  mask with upper = 6 (1 lies strictly between 0 and 6). */
 def({
   name: 'mask_decompress', arity: 1, attrs: MASK_DECOMPRESS,
   infer: (t, a) => {
@@ -81,19 +87,22 @@ def({
     for (let i = 0; i < out.length; i++) out[i] = (w[i >> 5] >>> (i & 31)) & 1;
   },
 });
-/** Max pooling's saved form: the argmax offset ky·k + kx of each window (first maximum), 8 bits, 4 per word. */
+/**
+ * Max pooling's saved form: the argmax offset ky·k + kx of each window (first maximum), 8 bits, 4 per word; with
+ * `pad` (padded max pooling) the offset within the padded window, over its in-bounds elements only.
+ */
 def({
-  name: 'argmax_compress', arity: 1, attrs: ARGMAX_COMPRESS,
+  name: 'argmax_compress', arity: 1, attrs: ARGMAX_COMPRESS, optional: ['pad'],
   infer: (t, a) => {
     need(a.k <= 16, `argmax_compress: a ${a.k}×${a.k} window does not fit 8 bits`);
     return words(Math.ceil(numel(poolInfer(t, a, 'maxPool').shape) / 4));
   },
   cpu: (ins, out, c) => writeWords(out, argmaxCompress(ins[0], c.inTypes[0].shape, c.attrs.k, c.attrs.stride,
-    poolInfer(c.inTypes, c.attrs, 'maxPool').shape)),
+    poolInfer(c.inTypes, c.attrs, 'maxPool').shape, c.attrs.pad ?? 0)),
 });
 /** maxpool_bwd from the saved argmax: dx[window argmax] += dy, windows in row-major order. */
 def({
-  name: 'maxpool_bwd_argmax', arity: 2, attrs: MAXPOOL_BWD_ARGMAX,
+  name: 'maxpool_bwd_argmax', arity: 2, attrs: MAXPOOL_BWD_ARGMAX, optional: ['pad'],
   infer: (t, a) => {
     const o = poolInfer([f32(a.in_shape)], a, 'maxPool').shape;
     need(shapeEq(t[0].shape, o) && t[1].dtype === 'u32' && t[1].shape[0] === Math.ceil(numel(o) / 4), `maxpool_bwd_argmax: inputs do not match ${str(o)}`);
@@ -102,11 +111,11 @@ def({
   cpu: (ins, out, c) => {
     const [dy] = ins, idx = readWords(ins[1]);
     const [N, C, H, W] = c.type.shape, [, , OH, OW] = c.inTypes[0].shape;
-    const k = c.attrs.k, s = c.attrs.stride;
+    const k = c.attrs.k, s = c.attrs.stride, p = c.attrs.pad ?? 0;
     out.fill(0);
     for (let nc = 0; nc < N * C; nc++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
       const o = (nc * OH + oy) * OW + ox, a = (idx[o >> 2] >>> ((o & 3) * 8)) & 0xff;
-      out[(nc * H + oy * s + Math.floor(a / k)) * W + ox * s + (a % k)] += dy[o];
+      out[(nc * H + oy * s - p + Math.floor(a / k)) * W + ox * s - p + (a % k)] += dy[o];
     }
   },
 });

@@ -160,20 +160,26 @@ export function divisionDecompress(words: Uint32Array, shape: number[], block: n
 }
 
 /** 1-bit mask of x > 0, 32 per word (element i at word i/32, bit i mod 32). */
-export function maskCompress(x: ArrayLike<number>): Uint32Array {
+export function maskCompress(x: ArrayLike<number>, upper?: number): Uint32Array {
   const out = new Uint32Array(Math.ceil(x.length / 32));
-  for (let i = 0; i < x.length; i++) if (x[i] > 0) out[i >> 5] |= 1 << (i & 31);
+  const hi = upper ?? Infinity;
+  for (let i = 0; i < x.length; i++) if (x[i] > 0 && x[i] < hi) out[i >> 5] |= 1 << (i & 31);
   return out;
 }
 
-/** Max-pool argmax (first maximum in row-major window order, as maxpool_bwd) as ky·k + kx, 8 bits, 4 per word. */
-export function argmaxCompress(x: ArrayLike<number>, inShape: number[], k: number, stride: number, outShape: number[]): Uint32Array {
+/**
+ * Max-pool argmax (first maximum in row-major window order, as maxpool_bwd) as ky·k + kx, 8 bits, 4 per word. With
+ * `pad`, ky and kx count in the padded window and only in-bounds elements compete (padding is −∞, as maxpool).
+ */
+export function argmaxCompress(x: ArrayLike<number>, inShape: number[], k: number, stride: number, outShape: number[], pad = 0): Uint32Array {
   const [N, C, H, W] = inShape, [, , OH, OW] = outShape;
   const out = new Uint32Array(Math.ceil((N * C * OH * OW) / 4));
   for (let nc = 0; nc < N * C; nc++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
     let best = -1, m = -Infinity;
     for (let ky = 0; ky < k; ky++) for (let kx = 0; kx < k; kx++) {
-      const v = x[(nc * H + oy * stride + ky) * W + ox * stride + kx];
+      const iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+      if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+      const v = x[(nc * H + iy) * W + ix];
       if (v > m || best < 0) { m = v; best = ky * k + kx; }
     }
     const o = (nc * OH + oy) * OW + ox;

@@ -197,16 +197,37 @@ describe('ReLU mask and max-pool argmax', () => {
     expect(Array.from(viaMask)).toEqual(Array.from(direct));
   });
 
-  test.each([[2, 2, [3, 2, 9, 8]], [3, 2, [2, 3, 9, 11]], [3, 1, [1, 2, 6, 7]]])('maxpool k=%i stride=%i %j: argmax route equals maxpool_bwd (ties: first max)', (k, stride, shape) => {
-    const r = rand(k * 10 + stride);
-    const x = Float32Array.from({ length: numel(shape) }, () => Math.floor(r() * 4)); // many ties
-    const OH = Math.floor((shape[2] - k) / stride) + 1, OW = Math.floor((shape[3] - k) / stride) + 1;
+  test('relu6_bwd through the mask with upper = 6 equals relu6_bwd on y = relu6(x) (y = 0 and y = 6 give 0)', () => {
+    const r = rand(12), n = 1000, shape = [10, 100];
+    // x: exact 0 and 6, values inside, below 0 and above 6 (clamped to 6 by relu6)
+    const x = Float32Array.from({ length: n }, (_, i) => (i % 7 === 0 ? 0 : i % 11 === 0 ? 6 : r() * 10 - 2));
+    const y = Float32Array.from(x, (v) => Math.min(Math.max(v, 0), 6));
+    const dy = Float32Array.from({ length: n }, () => r() * 2 - 1);
+    const m = cpuOp('mask_compress', [{ data: y, shape }], { upper: 6 });
+    expect(m.length).toBe(Math.ceil(n / 32));
+    const mask = cpuOp('mask_decompress', [asWords(m, m.length)], { shape });
+    const viaMask = cpuOp('relu6_bwd', [{ data: dy, shape }, { data: mask, shape }], {});
+    const direct = Float32Array.from(dy, (d, i) => (x[i] > 0 && x[i] < 6 ? d : 0));
+    expect(Array.from(viaMask)).toEqual(Array.from(direct));
+    expect(direct.filter((d) => d === 0).length).toBeGreaterThan(n / 10); // both sides of the window are exercised
+    // without upper the mask is ReLU's: y = 6 passes
+    const relu = cpuOp('mask_decompress', [asWords(cpuOp('mask_compress', [{ data: y, shape }], {}), m.length)], { shape });
+    expect(Array.from(relu)).toEqual(Array.from(y, (v) => (v > 0 ? 1 : 0)));
+  });
+
+  test.each([[2, 2, [3, 2, 9, 8], 0], [3, 2, [2, 3, 9, 11], 0], [3, 1, [1, 2, 6, 7], 0],
+    [3, 2, [2, 3, 9, 11], 1], [3, 2, [2, 2, 8, 8], 1], [2, 2, [1, 2, 7, 7], 1], [5, 1, [1, 2, 6, 7], 2]])('maxpool k=%i stride=%i %j pad %i: argmax route equals maxpool_bwd (ties: first max)', (k, stride, shape, pad) => {
+    const r = rand(k * 10 + stride + 100 * pad);
+    // many ties; all negative when padded, so a padding that competed as 0 would win
+    const x = Float32Array.from({ length: numel(shape) }, () => Math.floor(r() * 4) - (pad ? 5 : 0));
+    const OH = Math.floor((shape[2] + 2 * pad - k) / stride) + 1, OW = Math.floor((shape[3] + 2 * pad - k) / stride) + 1;
     const oshape = [shape[0], shape[1], OH, OW];
     const dy = Float32Array.from({ length: numel(oshape) }, () => r() * 2 - 1);
-    const idx = cpuOp('argmax_compress', [{ data: x, shape }], { k, stride });
+    const p = pad ? { pad } : {};
+    const idx = cpuOp('argmax_compress', [{ data: x, shape }], { k, stride, ...p });
     expect(idx.length).toBe(Math.ceil(numel(oshape) / 4));
-    const a = cpuOp('maxpool_bwd_argmax', [{ data: dy, shape: oshape }, asWords(idx, idx.length)], { k, stride, in_shape: shape });
-    const b = cpuOp('maxpool_bwd', [{ data: dy, shape: oshape }, { data: x, shape }], { k, stride });
+    const a = cpuOp('maxpool_bwd_argmax', [{ data: dy, shape: oshape }, asWords(idx, idx.length)], { k, stride, in_shape: shape, ...p });
+    const b = cpuOp('maxpool_bwd', [{ data: dy, shape: oshape }, { data: x, shape }], { k, stride, ...p });
     expect(Array.from(a)).toEqual(Array.from(b));
   });
 });
@@ -238,6 +259,22 @@ describe('compress pass', () => {
     for (const n of ops('matmul')) expect(g.nodes[n.inputs[1]].op).not.toMatch(/decompress/);
     // words as computed here
     for (const n of ops('division_compress')) expect(n.type.shape).toEqual([divisionWords(g.nodes[n.inputs[0]].type.shape)]);
+  });
+
+  test('MobileNetV2: every ReLU6 is saved as a 1-bit mask (0 < y < 6); no f32 ReLU6 output stays saved', () => {
+    const m = runPasses(frontEnd('models/mobilenetv2.ts', 2, { input: [3, 32, 32] }), { batch: 2, optimizer: sgd, precision: DIV, log: () => {} });
+    const g = train(m);
+    // torchvision's MobileNetV2: stem, 16 expansion layers, 17 depthwise convs and the last conv end in ReLU6 (at
+    // 32×32 every map is at least 2×2, so each also feeds a DIVISION-compressed conv input; on 1-row maps the f32
+    // value stays saved for the conv and a mask would only add bytes)
+    const masks = g.nodes.filter((n) => n.op === 'mask_compress');
+    expect(masks.filter((n) => n.attrs.upper === 6)).toHaveLength(1 + 16 + 17 + 1);
+    const plan = planModuleMemory(m).graphs.find((p) => p.graph === 'train')!;
+    const saved = plan.buffers.filter((b) => b.class === 'saved_activations' && b.scratch === undefined).map((b) => g.nodes[b.node]);
+    for (const n of saved) expect([n.op, n.epi?.post ? 'post' : '']).not.toEqual(['bn_apply', 'post']);
+    for (const n of saved) expect(n.op).not.toBe('relu6');
+    // a relu6_bwd left as a node reads a decompressed mask (folded ones read it as a post-op operand: the plan above)
+    for (const n of g.nodes) if (n.op === 'relu6_bwd') expect(g.nodes[n.inputs[1]].op).toBe('mask_decompress');
   });
 
   test('without save=division nothing changes; the eval graph never changes', () => {

@@ -86,8 +86,11 @@ function oddGraph(): Graph {
   const x4 = b.add('input', [], { name: 'x4', kind: 'data', shape: [2, 3, 4, 4], dtype: 'f32' });
   b.add('division_decompress', [b.add('division_compress', [x4], { block: 8, bits: 2 })], { block: 8, bits: 2, shape: [2, 3, 4, 4] });
   b.add('mask_decompress', [b.add('mask_compress', [x4], {})], { shape: [2, 3, 4, 4] });
+  b.add('mask_decompress', [b.add('mask_compress', [x4], { upper: 6 })], { shape: [2, 3, 4, 4] }); // ReLU6's mask
   b.add('maxpool_bwd_argmax', [b.add('fill', [], { shape: [2, 3, 2, 2], value: 1 }), b.add('argmax_compress', [x4], { k: 2, stride: 2 })],
     { k: 2, stride: 2, in_shape: [2, 3, 4, 4] });
+  b.add('maxpool_bwd_argmax', [b.add('fill', [], { shape: [2, 3, 2, 2], value: 1 }), b.add('argmax_compress', [x4], { k: 3, stride: 2, pad: 1 })],
+    { k: 3, stride: 2, in_shape: [2, 3, 4, 4], pad: 1 }); // padded max pooling
   for (const fmt of [{ kind: 'float', exp: 8, man: 7 }, { kind: 'fixed', wl: 8, fl: 4, sym: true }] as Format[])
     b.add('format_decompress', [b.add('format_compress', [x4], { fmt })], { fmt, shape: [2, 3, 4, 4] });
   // CPT's running activation range (passes/quantize.ts cptGraph)

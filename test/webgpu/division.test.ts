@@ -61,17 +61,19 @@ describe(`compression kernels vs the CPU semantics, bit for bit (seed ${SEED})`,
     }
   });
 
-  test.each([[[3, 5, 9, 7], 2, 2], [[2, 3, 9, 11], 3, 2], [[1, 4, 6, 7], 3, 1]])('relu mask and max-pool argmax %j k=%i s=%i', async (shape, k, stride) => {
+  test.each([[[3, 5, 9, 7], 2, 2, 0], [[2, 3, 9, 11], 3, 2, 0], [[1, 4, 6, 7], 3, 1, 0], [[2, 3, 9, 11], 3, 2, 1], [[2, 2, 8, 8], 3, 2, 1], [[1, 2, 6, 7], 5, 1, 2]])('relu mask and max-pool argmax %j k=%i s=%i pad %i', async (shape, k, stride, pad) => {
     const g = emptyGraph('t');
     const b = new Builder(g);
     const x = b.add('input', [], { name: 'x', kind: 'data', shape, dtype: 'f32' });
-    const oshape = getOp('maxpool').infer([g.nodes[x].type], { k, stride }).shape;
+    const p = pad ? { pad } : {};
+    const oshape = getOp('maxpool').infer([g.nodes[x].type], { k, stride, ...p }).shape;
     const dy = b.add('input', [], { name: 'dy', kind: 'data', shape: oshape, dtype: 'f32' });
     const m = b.add('mask_compress', [x], {});
     const md = b.add('mask_decompress', [m], { shape });
-    const a = b.add('argmax_compress', [x], { k, stride });
-    const ab = b.add('maxpool_bwd_argmax', [dy, a], { k, stride, in_shape: shape });
-    const xs = Float32Array.from({ length: numel(shape) }, () => Math.floor(rand() * 5) - 2); // ties and zeros
+    const a = b.add('argmax_compress', [x], { k, stride, ...p });
+    const ab = b.add('maxpool_bwd_argmax', [dy, a], { k, stride, in_shape: shape, ...p });
+    // ties and zeros; all negative when padded (a padding that competed as 0 would win)
+    const xs = Float32Array.from({ length: numel(shape) }, () => Math.floor(rand() * 5) - 2 - (pad ? 3 : 0));
     const dys = Float32Array.from({ length: numel(oshape) }, () => rand() * 2 - 1);
     const r = await runKernels(env.device, g, { feeds: { [x]: xs, [dy]: dys }, run: [m, md, a, ab], read: [m, md, a, ab], pipelines: env.cache });
     const wm = cpu(g, m, [xs]), wa = cpu(g, a, [xs]);
@@ -82,13 +84,28 @@ describe(`compression kernels vs the CPU semantics, bit for bit (seed ${SEED})`,
   });
 });
 
+test('ReLU6 mask (mask_compress upper = 6): the kernel gives the CPU semantics\' bits', async () => {
+  const shape = [3, 5, 9, 7];
+  const g = emptyGraph('t');
+  const b = new Builder(g);
+  const x = b.add('input', [], { name: 'x', kind: 'data', shape, dtype: 'f32' });
+  const m = b.add('mask_compress', [x], { upper: 6 });
+  const md = b.add('mask_decompress', [m], { shape });
+  // relu6 outputs: 0, 6 and values between
+  const xs = Float32Array.from({ length: numel(shape) }, () => Math.min(6, Math.max(0, Math.floor(rand() * 10) - 2 + rand() * (rand() < 0.5 ? 0 : 1))));
+  const r = await runKernels(env.device, g, { feeds: { [x]: xs }, run: [m, md], read: [m, md], pipelines: env.cache });
+  const wm = cpu(g, m, [xs]);
+  expect(bitsOf(f32(r.values.get(m)!))).toEqual(bitsOf(wm));
+  expect(Array.from(f32(r.values.get(md)!))).toEqual(Array.from(xs, (v) => (v > 0 && v < 6 ? 1 : 0)));
+});
+
 function compile(file: string, batch: number, spec?: string) {
   return runPasses(frontEnd(file, batch), { batch, optimizer: sgd, precision: spec ? parsePolicy(spec) : undefined, log: () => {} });
 }
 
-test('a training step of the residual BN net with save=division: compress → decompress → backward as on the CPU', async () => {
+test.each([['test/fixtures/resbn.ts', 20], ['test/fixtures/dwbn.ts', 10]])('a training step of %s with save=division: compress → decompress → backward as on the CPU', async (file, atLeast) => {
   const batch = 4;
-  const m = compile('test/fixtures/resbn.ts', batch, 'save=division(block=8,bits=2)');
+  const m = compile(file, batch, 'save=division(block=8,bits=2)');
   const g = m.graphs.find((x) => x.name === 'train')!;
   const state = initState(m, 0);
   const feeds: Map<number, HostArray> = stepFeeds(g, state, rand);
@@ -97,7 +114,12 @@ test('a training step of the residual BN net with save=division: compress → de
   // check every compression node and every backward reader of a restored value, on the device's own inputs
   const compressed = g.nodes.filter((n) => /compress$/.test(n.op)).map((n) => n.id);
   const readers = g.nodes.filter((n) => n.inputs.some((i) => /decompress$|^argmax_compress$/.test(g.nodes[i].op))).map((n) => n.id);
-  expect(compressed.length).toBeGreaterThan(20);
+  expect(compressed.length).toBeGreaterThan(atLeast);
+  if (file.includes('dwbn')) {
+    expect(g.nodes.filter((n) => n.op === 'mask_compress' && n.attrs.upper === 6)).toHaveLength(4);
+    expect(g.nodes.filter((n) => n.op === 'argmax_compress' && n.attrs.pad === 1)).toHaveLength(1); // the padded max pool
+    expect(g.nodes.filter((n) => n.op === 'maxpool_bwd')).toEqual([]);
+  }
   const read = [...new Set([...compressed, ...readers, ...[...compressed, ...readers].flatMap((id) => g.nodes[id].inputs)])]
     .filter((id) => g.nodes[id].op !== 'state' && g.nodes[id].op !== 'input');
   const r = await runKernels(env.device, g, { feeds, run, read, step, pipelines: env.cache });
@@ -106,7 +128,7 @@ test('a training step of the residual BN net with save=division: compress → de
     expect({ id, op: g.nodes[id].op, bits: bitsOf(value(id)) }).toEqual({ id, op: g.nodes[id].op, bits: bitsOf(cpu(g, id, g.nodes[id].inputs.map(value), step)) });
   for (const id of readers) {
     const want = cpu(g, id, g.nodes[id].inputs.map(value), step), got = value(id);
-    if (g.nodes[id].op === 'relu_bwd' || g.nodes[id].op === 'maxpool_bwd_argmax') expect(Array.from(got)).toEqual(Array.from(want));
+    if (['relu_bwd', 'relu6_bwd', 'maxpool_bwd_argmax'].includes(g.nodes[id].op)) expect(Array.from(got)).toEqual(Array.from(want));
     else expect({ op: g.nodes[id].op, err: relErr(got, want) < 2e-5 }).toEqual({ op: g.nodes[id].op, err: true });
   }
 }, 120000);
