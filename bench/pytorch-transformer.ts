@@ -1,5 +1,5 @@
 /**
- * `npm run build && node dist/bench/pytorch-transformer.js [--seeds 0,1,2] [--steps 100] [--losses 20] [--batch 8]
+ * `npm run build && node dist/bench/pytorch-transformer.js [--seeds 0,1,2] [--steps 30] [--losses 20] [--batch 8]
  *   [--seq-len 32] [--val 64] [--optimizer 'adamw(lr=3e-4)'] [--backend webgpu|cpu] [--python python3] [--no-readme]`:
  * models/transformer-lm.ts (4 layers, width 256, 4 heads; T = --seq-len) on sotu:chars in lpc and in PyTorch (fp32),
  * per seed, as bench/pytorch-lenet5.ts does for LeNet-5:
@@ -22,7 +22,7 @@ import { Exchange, agreeingSteps, rel, seedList, torchVersion as probeTorch } fr
 import { Flags, mean, meanStd, openRunner, std, writeSection } from './common.js';
 
 const flags = new Flags();
-const seeds = flags.ints('--seeds', '0,1,2'), steps = flags.int('--steps', 100), LOSSES = Math.min(flags.int('--losses', 20), steps);
+const seeds = flags.ints('--seeds', '0,1,2'), steps = flags.int('--steps', 30), LOSSES = Math.min(flags.int('--losses', 20), steps);
 const BATCH = flags.int('--batch', 8), T = flags.int('--seq-len', 32), VAL = flags.int('--val', 64);
 const optimizer = parseOptimizer(flags.str('--optimizer') ?? 'adamw(lr=3e-4)');
 if (optimizer.kind === 'sgd') throw new Error('--optimizer: this comparison runs Adam or AdamW');
