@@ -30,6 +30,7 @@ test('Exchange: init_<seed>.f32 holds initState per parameter at meta.json\'s of
   const b = fs.readFileSync(path.join(ex.dir, 'order_5.u32'));
   const o = new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
   expect(Array.from(o)).toEqual([...epochOrder(10, 5, 1), ...epochOrder(10, 5, 2)]);
+  fs.rmSync(ex.dir, { recursive: true, force: true });  // under jest the process outlives the test
 });
 
 test('agreeingSteps counts the leading steps within the tolerance; seedList', () => {
