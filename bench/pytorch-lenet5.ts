@@ -10,18 +10,13 @@
  * the pytorch-table markers. Needs PyTorch (Debian: `apt-get install python3-torch`, PyTorch 1.13) and numpy; `--python`
  * names the interpreter that has them.
  */
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { frontEnd } from '../dsl/frontend.js';
 import { runPasses } from '../passes/pipeline.js';
 import { loadDataset } from '../runtime/data/index.js';
-import { epochOrder } from '../runtime/data/batches.js';
-import { numel } from '../ir/types.js';
-import { initState, stateDecls } from '../runtime/train/init.js';
+import { initState } from '../runtime/train/init.js';
 import { train } from '../runtime/train/train.js';
 import { Progress } from '../runtime/train/progress.js';
+import { Exchange, agreeingSteps, rel, seedList, torchVersion as probeTorch } from './pytorch-common.js';
 import { Flags, mean, meanStd, openRunner, writeSection } from './common.js';
 import { DEFAULT_SGD } from './recipes.js';
 
@@ -30,43 +25,21 @@ const seeds = flags.ints('--seeds', '0,1,2'), epochs = flags.int('--epochs', 5);
 const python = flags.str('--python') ?? 'python3';
 const BATCH = 64, LOSSES = 50, FIRST_TOL = 1e-5, STEP_TOL = 1e-4, BAR = 96.5;
 
-const probe = spawnSync(python, ['-c', 'import torch, numpy; print(torch.__version__)'], { encoding: 'utf8' });
-if (probe.status !== 0)
-  throw new Error(`${python} cannot import torch and numpy (install PyTorch, e.g. apt-get install python3-torch): ${probe.stderr.trim()}`);
-const torchVersion = probe.stdout.trim();
+const torchVersion = probeTorch(python);
 
 // The split, lpc's initial weights and lpc's per-epoch orders, as raw little-endian arrays.
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-pytorch-'));
-process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true })); // also when a run fails
+const ex = new Exchange();
 const data = loadDataset('mnist', { sampleShape: [1, 28, 28] });
 const m = runPasses(frontEnd('models/lenet5.ts', BATCH), { batch: BATCH, optimizer: DEFAULT_SGD });
-const raw = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-fs.writeFileSync(path.join(dir, 'train_x.f32'), raw(data.train.images));
-fs.writeFileSync(path.join(dir, 'train_y.i32'), raw(Int32Array.from(data.train.labels)));
-fs.writeFileSync(path.join(dir, 'test_x.f32'), raw(data.test.images));
-fs.writeFileSync(path.join(dir, 'test_y.i32'), raw(Int32Array.from(data.test.labels)));
-const params = stateDecls(m).filter((d) => d.kind === 'param');
-let offset = 0;
-const layout = params.map((d) => { const e = { name: d.name, shape: d.shape, offset, size: numel(d.shape) }; offset += e.size; return e; });
-fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ batch: BATCH, ...DEFAULT_SGD, params: layout }));
-for (const seed of seeds) {
-  const st = initState(m, seed), flat = new Float32Array(offset);
-  for (const p of layout) flat.set(st.get(p.name)!, p.offset);
-  fs.writeFileSync(path.join(dir, `init_${seed}.f32`), raw(flat));
-  const orders = new Uint32Array(epochs * data.train.n);
-  for (let e = 1; e <= epochs; e++) orders.set(epochOrder(data.train.n, seed, e), (e - 1) * data.train.n);
-  fs.writeFileSync(path.join(dir, `order_${seed}.u32`), raw(orders));
-}
+ex.writeSplit('train', data.train);
+ex.writeSplit('test', data.test);
+ex.writeInit(m, seeds, { batch: BATCH, ...DEFAULT_SGD });
+ex.writeOrders(data.train.n, seeds, epochs);
 
 interface Run { accuracy: number[]; losses: number[] }
 function pytorch(mode: 'lpc' | 'torch'): Map<number, Run> {
-  const script = path.join(path.dirname(new URL(import.meta.url).pathname), '../../bench/pytorch_lenet5.py');
-  const r = spawnSync(python, [script, '--dir', dir, '--mode', mode, '--seeds', seeds.join(','), '--epochs', String(epochs), '--losses', String(LOSSES)],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${script} --mode ${mode} failed (exit ${r.status})`);
-  const out = new Map<number, Run>();
-  for (const line of r.stdout.trim().split('\n')) { const j = JSON.parse(line); out.set(j.seed, j); }
-  return out;
+  return ex.python<Run & { seed: number }>(python, 'pytorch_lenet5.py',
+    ['--mode', mode, '--seeds', seeds.join(','), '--epochs', String(epochs), '--losses', String(LOSSES)]);
 }
 
 // PyTorch first: it is the quicker side, and a broken Python set-up fails before lpc's runs.
@@ -93,13 +66,9 @@ await runner.close();
 
 // Same start, same order: the first loss (initial weights, first batch) must agree; then the curves agree until
 // f32 rounding differences (another summation order) grow — how many steps that takes depends on the seed.
-const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
 const first = Math.max(...seeds.map((s) => rel(lpc.get(s)!.losses[0], same.get(s)!.losses[0])));
 if (!(first <= FIRST_TOL)) throw new Error(`lpc and PyTorch disagree on the first loss from the same start: ${first.toExponential(2)} relative`);
-const agree = seeds.map((s) => {
-  const a = lpc.get(s)!.losses, b = same.get(s)!.losses, k = a.findIndex((x, i) => !(rel(x, b[i]) <= STEP_TOL));
-  return k < 0 ? a.length : k;
-}).sort((x, y) => x - y);
+const agree = seeds.map((s) => agreeingSteps(lpc.get(s)!.losses, same.get(s)!.losses, STEP_TOL)).sort((x, y) => x - y);
 
 // Accuracies on 2,000 images are multiples of 0.05%: rounded, so that 96.50 computed in f32 as 96.4999… counts as 96.5.
 const final = (runs: Map<number, Run>) => seeds.map((s) => Math.round(runs.get(s)!.accuracy.at(-1)! * 100) / 100);
@@ -109,10 +78,8 @@ const arms: [string, number[]][] = [
   [`PyTorch ${torchVersion}, its own initialisation and shuffling`, final(own)],
 ];
 const fmt = (a: number[]) => `${meanStd(a)} | ${Math.min(...a).toFixed(2)}–${Math.max(...a).toFixed(2)} | ${a.filter((x) => x >= BAR).length}/${a.length}`;
-const contiguous = seeds.every((x, i) => x === seeds[0] + i);
-const seedList = contiguous && seeds.length > 2 ? `${seeds[0]}–${seeds.at(-1)}` : seeds.join(', ');
 const table = [
-  `LeNet-5, MNIST (8,000 train / 2,000 test), ${epochs} epochs of the default recipe, seeds ${seedList}` +
+  `LeNet-5, MNIST (8,000 train / 2,000 test), ${epochs} epochs of the default recipe, seeds ${seedList(seeds)}` +
   ` (${seeds.length} runs per row); ${runner.where}. From the same start, lpc's and PyTorch's first losses agree to` +
   ` ${first.toExponential(1)} relative, and their loss curves to ${STEP_TOL} for at least the first ${agree[0]} steps` +
   ` (median ${agree[agree.length >> 1]} of the ${LOSSES} compared); then f32 rounding` +

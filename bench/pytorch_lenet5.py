@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pytorch_common import load, load_init, load_orders, meta as read_meta
+
 
 class LeNet5(nn.Module):
     """models/lenet5.ts: parameter names are lpc's state names."""
@@ -37,13 +39,6 @@ class LeNet5(nn.Module):
         return self.linear2(x)
 
 
-def load(d, name, dtype, shape=None):
-    a = np.fromfile(f"{d}/{name}", dtype=dtype)
-    if a.dtype == np.uint32:
-        a = a.astype(np.int64)  # torch has no uint32 tensors
-    return torch.from_numpy(a.reshape(shape) if shape else a)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
@@ -52,7 +47,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--losses", type=int, default=50)
     o = ap.parse_args()
-    meta = json.load(open(f"{o.dir}/meta.json"))
+    meta = read_meta(o.dir)
     torch.set_num_threads(1)  # deterministic, and the machine's other core stays free
     tx = load(o.dir, "train_x.f32", np.float32, (-1, 1, 28, 28))
     ty = load(o.dir, "train_y.i32", np.int32).long()
@@ -63,11 +58,8 @@ def main():
         torch.manual_seed(seed)
         model = LeNet5()
         if o.mode == "lpc":
-            flat = load(o.dir, f"init_{seed}.f32", np.float32)
-            sd = model.state_dict()
-            for p in meta["params"]:
-                sd[p["name"]].copy_(flat[p["offset"]:p["offset"] + p["size"]].reshape(p["shape"]))
-            order = load(o.dir, f"order_{seed}.u32", np.uint32).reshape(-1, n)
+            load_init(o.dir, meta, seed, model.state_dict())
+            order = load_orders(o.dir, seed, n)
         opt = torch.optim.SGD(model.parameters(), lr=meta["lr"], momentum=meta["momentum"], weight_decay=meta["wd"])
         gen = torch.Generator().manual_seed(seed)
         losses, acc = [], []

@@ -1,0 +1,30 @@
+"""Shared by the Python sides of the PyTorch comparisons (bench/pytorch_lenet5.py, bench/pytorch_transformer.py):
+reading the raw little-endian arrays bench/pytorch-common.ts exports into --dir (meta.json, init_<seed>.f32,
+order_<seed>.u32, <split>_x.f32 / <split>_y.i32)."""
+import json
+
+import numpy as np
+import torch
+
+
+def load(d, name, dtype, shape=None):
+    a = np.fromfile(f"{d}/{name}", dtype=dtype)
+    if a.dtype == np.uint32:
+        a = a.astype(np.int64)  # torch has no uint32 tensors
+    return torch.from_numpy(a.reshape(shape) if shape else a)
+
+
+def meta(d):
+    return json.load(open(f"{d}/meta.json"))
+
+
+def load_init(d, m, seed, state_dict):
+    """Copies lpc's initial parameters of `seed` into a state dict whose names are lpc's state names."""
+    flat = load(d, f"init_{seed}.f32", np.float32)
+    for p in m["params"]:
+        state_dict[p["name"]].copy_(flat[p["offset"]:p["offset"] + p["size"]].reshape(p["shape"]))
+
+
+def load_orders(d, seed, n):
+    """lpc's sample orders, one row per epoch."""
+    return load(d, f"order_{seed}.u32", np.uint32).reshape(-1, n)
