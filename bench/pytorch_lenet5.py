@@ -9,7 +9,6 @@ weight decay 5e-4, batch 64, cross-entropy) in PyTorch itself, on the split benc
 Prints one JSON object per seed: {"mode", "seed", "accuracy": [% per epoch], "losses": [the first --losses steps]}.
 Needs torch (Debian: apt-get install python3-torch, which is PyTorch 1.13) and numpy.
 """
-import argparse
 import json
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pytorch_common import load, load_init, load_orders, meta as read_meta
+from pytorch_common import load, load_init, load_orders, parse_args
 
 
 class LeNet5(nn.Module):
@@ -40,15 +39,7 @@ class LeNet5(nn.Module):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dir", required=True)
-    ap.add_argument("--mode", choices=["lpc", "torch"], required=True)
-    ap.add_argument("--seeds", default="0")
-    ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--losses", type=int, default=50)
-    o = ap.parse_args()
-    meta = read_meta(o.dir)
-    torch.set_num_threads(1)  # deterministic, and the machine's other core stays free
+    o, meta = parse_args("--epochs", 5, 50)
     tx = load(o.dir, "train_x.f32", np.float32, (-1, 1, 28, 28))
     ty = load(o.dir, "train_y.i32", np.int32).long()
     vx = load(o.dir, "test_x.f32", np.float32, (-1, 1, 28, 28))

@@ -11,7 +11,6 @@ tokens), for --steps steps of the first epoch; then the mean token loss on the f
 
 Prints one JSON object per seed: {"mode", "seed", "losses": [the first --losses steps], "val_loss"}.
 """
-import argparse
 import json
 import math
 import re
@@ -21,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pytorch_common import load, load_init, load_orders, meta as read_meta
+from pytorch_common import load, load_init, load_orders, parse_args
 
 
 class TransformerLM(nn.Module):
@@ -57,15 +56,7 @@ class TransformerLM(nn.Module):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dir", required=True)
-    ap.add_argument("--mode", choices=["lpc", "torch"], required=True)
-    ap.add_argument("--seeds", default="0")
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--losses", type=int, default=20)
-    o = ap.parse_args()
-    meta = read_meta(o.dir)
-    torch.set_num_threads(1)  # deterministic, and the machine's other core stays free
+    o, meta = parse_args("--steps", 20, 20)
     T, V, batch = meta["T"], meta["V"], meta["batch"]
     tx = load(o.dir, "train_x.f32", np.float32, (-1, T)).long()  # token ids are stored exactly in f32
     ty = load(o.dir, "train_y.i32", np.int32, (-1, T)).long()

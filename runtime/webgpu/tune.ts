@@ -287,7 +287,7 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       if (single.has(cls) || (!o.force && cachedTile(cache, adapter, g, node))) continue;
       const tiles = nodeTileCandidates(g, node, variant).filter((t) => tileFitsDevice(g, node, t, variant, maxBinding));
       if (tiles.length < 2) single.set(cls, tileName(tiles[0] ?? defaultTile(g, node, variant)));
-      else if (shippedPick(cls, tiles)) fromShipped.set(cls, shippedPick(cls, tiles)!);
+      else if (shippedPick(cls, tiles)) fromShipped.set(cls, shipped[cls]);
       else todo.set(cls, { g, node, tiles, flops: nodeFlops(g, node, variant) });
     }
   const order = measureOrder(todo);
@@ -326,8 +326,7 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   const similar = new Map<string, { tile: string; from: string }>();
   for (const [cls, t] of order) {
     if (fresh[cls]) continue;
-    const tiles = t.tiles.map(tileName);
-    const pick = tiles.includes(shipped[cls]) ? { tile: shipped[cls], from: cls } : nearestMeasured(cls, known, tiles);
+    const pick = nearestMeasured(cls, known, t.tiles.map(tileName));
     if (pick) similar.set(cls, pick);
   }
   if (order.length || fromShipped.size) report(true, similar.size);
@@ -342,7 +341,6 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       else if (hit) rows.push({ ...row, tile: tileName(hit), source: 'cache', ms: cache.adapters[adapter][cls].ms });
       else if (single.has(cls)) rows.push({ ...row, tile: single.get(cls)!, source: 'default' });
       else if (fromShipped.has(cls)) rows.push({ ...row, tile: fromShipped.get(cls)!, source: 'shipped' });
-      else if (similar.has(cls) && similar.get(cls)!.from === cls) rows.push({ ...row, tile: similar.get(cls)!.tile, source: 'shipped' });
       else if (similar.has(cls)) rows.push({ ...row, tile: similar.get(cls)!.tile, source: 'similar', from: similar.get(cls)!.from });
       else rows.push({ ...row, tile: tileName(defaultTile(g, node, variant)), source: 'untuned' });
     }
