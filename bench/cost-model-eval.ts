@@ -7,11 +7,12 @@
  * cost model (after).
  *
  *   node dist/bench/cost-model-eval.js --fit a/tune.json,b/tune.json --models resnet20:32=r20.json[+r20-again.json],…
- *     [--measured 0,2,8] [--json FILE]
+ *     [--measured 0,2,8] [--json FILE] [--differ]
  *
  * `--models name:batch=rows.json`: `lpc tune --json` outputs of full tunes of the model (the first prices; with more
  * than one run, "min" also prices by the minimum over the runs per tile, the full pick then being the argmin, which
- * is less noisy). `--measured K,…`: how many classes the budget measured (taken in tune.ts's order).
+ * is less noisy; the second run's own picks are priced too, as the noise floor). `--measured K,…`: how many classes the budget measured (taken in tune.ts's order). `--differ`
+ * lists the classes whose pick costs over 1.2× the full tune's.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -71,6 +72,20 @@ for (const [i, spec] of specs.entries()) {
     const min = new Map([...first.keys()].map((cls) => [cls, mergeTimings(runs[i].map((rs) => ({ [cls]: byCls(rs).get(cls) ?? {} })))[cls]]));
     pricings.push({ name: `min of ${runs[i].length} runs`, ms: min, full: (cls) => { const ms = min.get(cls)!; return Object.keys(ms).reduce((a, b) => (ms[b] < ms[a] ? b : a)); } });
   }
+  // the noise floor: another full tune's own picks (the second run), priced the same ways
+  if (runs[i].length > 1)
+    for (const p of pricings) {
+      let picked = 0, full = 0;
+      for (const r of runs[i][1]) {
+        const ms = p.ms.get(r.cls);
+        if (!ms || ms[r.tile] === undefined) continue;
+        picked += ms[r.tile];
+        full += ms[p.full(r.cls)];
+      }
+      const row = { model: `${spec.name} b${spec.batch}`, measured: 'all', picks: 'another full tune', priced_by: p.name, picked_ms: +picked.toFixed(1), full_ms: +full.toFixed(1), ratio: +(picked / full).toFixed(3) };
+      log(JSON.stringify(row));
+      results.push(row);
+    }
   for (const k of measuredCounts)
     for (const withModel of [false, true]) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-cost-eval-'));
@@ -89,6 +104,17 @@ for (const [i, spec] of specs.entries()) {
           if (!ms || ms[r.tile] === undefined) continue;
           picked += ms[r.tile];
           full += ms[p.full(r.cls)];
+        }
+        if (flags.has('--differ')) {
+          const seen = new Set<string>();
+          for (const r of rows) {
+            const ms = p.ms.get(r.cls);
+            if (!ms || seen.has(r.cls) || ms[r.tile] === undefined) continue;
+            const best = p.full(r.cls);
+            if (ms[r.tile] <= 1.2 * ms[best]) continue;
+            seen.add(r.cls);
+            log(`  k=${k} ${withModel ? 'model' : 'nearest'} (${p.name}): ${r.cls}: ${r.tile} (${r.source}) ${ms[r.tile].toFixed(2)} ms vs ${best} ${ms[best].toFixed(2)} ms`);
+          }
         }
         const row = {
           model: `${spec.name} b${spec.batch}`, measured: count('measured'), shipped: count('shipped'), modelled: count('cost-model'), borrowed: count('similar'),
