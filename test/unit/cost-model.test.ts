@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { Builder, emptyGraph, Module } from '../../ir/graph.js';
 import { allTiles, tileName, Tile } from '../../codegen/kernels/tiles.js';
 import {
-  costModelPick, fitCostModel, mergeTimings, parseClass, predictTiles, relativeProfile, solveSpd, Timings,
+  costModelPick, features, fitCostModel, mergeTimings, parseClass, predictTiles, relativeProfile, solveSpd, Timings,
 } from '../../runtime/webgpu/cost-model.js';
 import { shippedCostModel } from '../../runtime/webgpu/shipped-tiles.js';
 import { SHIPPED_COST_MODELS } from '../../runtime/webgpu/shipped-cost-model-data.js';
@@ -58,6 +58,20 @@ test('profiles are clipped log2 ratios to the best; merged timings keep the mini
   expect(relativeProfile({ a: 2, b: 0 })).toBeUndefined(); // a failed timing is not a measurement
   expect(mergeTimings([{ x: { a: 3, b: 1 } }, { x: { a: 2, b: 5 }, y: { a: 1 } }])).toEqual({ x: { a: 2, b: 1 }, y: { a: 1 } });
   expect(parseClass('conv2d_bwd_weight k5x5 s2 p1 m32 n256 k8192')).toEqual({ op: 'conv2d_bwd_weight', kh: 5, kw: 5, stride: 2, m: 32, n: 256, k: 8192 });
+});
+
+test('features: partial-tile waste and parallelism, by hand', () => {
+  // 8 rows under a 16-row tile: half wasted; 1024 columns / 8 = 128 invocations, 2^4 below 2^11 (2^5 below 2^12)
+  expect(features('conv2d nobias k3x3 s1 p1 m8 n1024 k64', 'reg16x8')).toEqual({
+    'conv2d|reg16x8': 1, 'conv2d|reg16x8|M': 0.3 * 3, 'conv2d|reg16x8|N': 0.3 * 10, 'conv2d|reg16x8|K': 0.3 * 6,
+    'conv2d|waste-m': 1, 'conv2d|waste-n': 0, 'conv2d|reg|parallel': -4, 'conv2d|k3s1|reg|parallel': -5,
+  });
+  // a window tile covers 2 rows of every kx (3): 6 columns, 43 invocations along 256 columns (258 computed)
+  const w = features('conv2d_bwd_weight k3x3 s1 p1 m32 n256 k8192', 'win8x2');
+  expect(w['conv2d_bwd_weight|waste-n']).toBeCloseTo(Math.log2(258 / 256), 12);
+  expect(w['conv2d_bwd_weight|win|parallel']).toBeCloseTo(Math.log2(4 * 43) - 11, 12);
+  // Winograd F(4×4): 16 outputs per tile, so 8 tiles cover 128 columns: 8 × 128 = 2^10 invocations
+  expect(features('conv2d nobias k3x3 s1 p1 m64 n16384 k1024', 'wino4_8x8')['conv2d|wino4|parallel']).toBe(-1);
 });
 
 test('fitted on synthetic timings, the model ranks the candidates of unseen classes as the law does', () => {
