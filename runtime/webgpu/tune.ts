@@ -6,8 +6,8 @@
  * Shape classes are measured in order of their share of the step's FLOPs, within a time budget (`lpc run
  * --tune-budget`): those left over run the tile lpc ships for the driver family (shipped-tiles.ts), else the
  * cost model's pick (cost-model.ts, shipped per driver family), else the tile measured best for the nearest class,
- * else the default, and are measured by a later run or by `lpc tune`. A budget
- * is spent only on classes that have no shipped tile; `lpc tune` and `--tune-budget full` measure every class.
+ * else the default, and are measured by a later run or by `lpc tune`. A budget is spent only on classes that have no
+ * shipped tile; `lpc tune` and `--tune-budget full` measure every class.
  *
  * The choices are cached on disk (tune-cache.ts), keyed by adapter description and shape class. Entries name tiles
  * by their name; one that is no longer shipped is ignored.
