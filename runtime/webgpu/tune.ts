@@ -219,10 +219,10 @@ export function tileFitsDevice(g: Graph, node: Node, tile: Tile, variant: Varian
 }
 
 /**
- * The cost-model pick for a shape class the budget left unmeasured: the tile measured best for the nearest class of
- * the same op and kernel size, among the tiles that are candidates for this node. Nearest: the sum of |log2| ratios
- * of the GEMM sizes m, n, k, plus 1 for each other structural difference (transposes, bias, stride, padding). A
- * tile's speed ranks alike for nearby sizes; measuring the nearest class costs what measuring this one would.
+ * The pick for a shape class the budget left unmeasured where no cost model is shipped (cost-model.ts): the tile
+ * measured best for the nearest class of the same op and kernel size, among the tiles that are candidates for this
+ * node. Nearest: the sum of |log2| ratios of the GEMM sizes m, n, k, plus 1 for each other structural difference
+ * (transposes, bias, stride, padding). A tile's speed ranks alike for nearby sizes, mostly.
  */
 export function nearestMeasured(cls: string, measured: [string, string][], candidates: string[]): { tile: string; from: string } | undefined {
   const split = (c: string) => {
