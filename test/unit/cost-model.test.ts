@@ -1,6 +1,7 @@
 /**
- * The tile cost model (runtime/webgpu/cost-model.ts) without a device: fitted on synthetic timings from a known law
- * it ranks unseen classes' candidates as the law does; a budgeted tuneModule picks with it for the classes it leaves
+ * The tile cost model (runtime/webgpu/cost-model.ts) without a device: its regression fitted on measured timings
+ * equals an independent NumPy fit; fitted on synthetic timings from a known law it ranks unseen classes' candidates as
+ * the law does; a budgeted tuneModule picks with it for the classes it leaves
  * unmeasured (source `cost-model`) and a later run measures them; the shipped models load like the shipped tables.
  */
 import * as fs from 'node:fs';
@@ -9,7 +10,7 @@ import * as path from 'node:path';
 import { Builder, emptyGraph, Module } from '../../ir/graph.js';
 import { allTiles, tileName, Tile } from '../../codegen/kernels/tiles.js';
 import {
-  costModelPick, features, fitCostModel, mergeTimings, parseClass, predictTiles, relativeProfile, solveSpd, Timings,
+  costModelPick, features, fitCostModel, mergeTimings, parseClass, predictTiles, regressionScore, relativeProfile, solveSpd, Timings,
 } from '../../runtime/webgpu/cost-model.js';
 import { shippedCostModel } from '../../runtime/webgpu/shipped-tiles.js';
 import { SHIPPED_COST_MODELS } from '../../runtime/webgpu/shipped-cost-model-data.js';
@@ -72,6 +73,16 @@ test('features: partial-tile waste and parallelism, by hand', () => {
   expect(w['conv2d_bwd_weight|win|parallel']).toBeCloseTo(Math.log2(4 * 43) - 11, 12);
   // Winograd F(4×4): 16 outputs per tile, so 8 tiles cover 128 columns: 8 × 128 = 2^10 invocations
   expect(features('conv2d nobias k3x3 s1 p1 m64 n16384 k1024', 'wino4_8x8')['conv2d|wino4|parallel']).toBe(-1);
+});
+
+test('the regression fitted on measured timings matches an independent NumPy fit (fixtures/cost-model)', () => {
+  const dir = 'test/fixtures/cost-model';
+  const model = fitCostModel(JSON.parse(fs.readFileSync(path.join(dir, 'timings.json'), 'utf8')) as Timings);
+  const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Record<string, Record<string, number>>;
+  expect(Object.keys(expected)).toHaveLength(4);
+  for (const [c, tiles] of Object.entries(expected))
+    for (const [t, v] of Object.entries(tiles))
+      expect(regressionScore(model, c, t) - regressionScore(model, c, 'reg16x8')).toBeCloseTo(v, 9);
 });
 
 test('fitted on synthetic timings, the model ranks the candidates of unseen classes as the law does', () => {
