@@ -4,9 +4,10 @@
  * of a module whose shape class has no entry yet, the candidate tiles run on random data of the node's shapes in
  * alternating rounds, the clearly slower ones dropped after each round (successive halving), and the fastest is kept.
  * Shape classes are measured in order of their share of the step's FLOPs, within a time budget (`lpc run
- * --tune-budget`): those left over run the tile lpc ships for the driver family (shipped-tiles.ts), else the tile
- * measured best for the nearest class, else the default, and are measured by a later run or by `lpc tune`. A budget
- * is spent only on classes that have no shipped tile; `lpc tune` and `--tune-budget full` measure every class.
+ * --tune-budget`): those left over run the tile lpc ships for the driver family (shipped-tiles.ts), else the
+ * cost model's pick (cost-model.ts, shipped per driver family), else the tile measured best for the nearest class,
+ * else the default, and are measured by a later run or by `lpc tune`. A budget is spent only on classes that have no
+ * shipped tile; `lpc tune` and `--tune-budget full` measure every class.
  *
  * The choices are cached on disk (tune-cache.ts), keyed by adapter description and shape class. Entries name tiles
  * by their name; one that is no longer shipped is ignored.
@@ -22,7 +23,8 @@ import type { Gpu } from './device.js';
 import { type BindContext, bindKernel, encodeLaunches, STEP_BYTES } from './launch.js';
 import { kernelsForNode } from '../../codegen/kernels/index.js';
 import { TuneCache, TuneEntry, Warn, cachePath, mergeTuneEntries, readTuneCache, stderrWarn } from './tune-cache.js';
-import { shippedTiles, ShippedTable } from './shipped-tiles.js';
+import { shippedCostModel, shippedTiles, ShippedTable } from './shipped-tiles.js';
+import { CostModel, costModelPick, relativeProfile } from './cost-model.js';
 
 export {
   TUNE_VERSION, emptyCache, cacheDir, cachePath, tuneKey, readTuneCache, writeTuneCache, mergeTuneEntries,
@@ -60,11 +62,12 @@ export interface TuneRow {
   cls: string;
   tile: string;
   /** Where the choice came from: measured now, the cache, the default (one candidate only), the tile lpc ships for
-   *  this driver family (`shipped`), the tile measured or shipped best for the nearest shape class of the same
-   *  structure (`similar`: the budget ran out before this one), or the default when there is none (`untuned`); a
-   *  later run or `lpc tune` measures the last three (a budgeted run: only those without a shipped tile). */
-  source: 'measured' | 'cache' | 'default' | 'shipped' | 'similar' | 'untuned';
-  /** `similar`: the shape class whose tile this one borrows. */
+   *  this driver family (`shipped`), the fastest by the driver family's cost model (`cost-model`: the budget ran out
+   *  before this one), the tile measured or shipped best for the nearest shape class of the same structure
+   *  (`similar`: the same, where no cost model is shipped), or the default when there is none (`untuned`); a later
+   *  run or `lpc tune` measures the last four (a budgeted run: only those without a shipped tile). */
+  source: 'measured' | 'cache' | 'default' | 'shipped' | 'cost-model' | 'similar' | 'untuned';
+  /** `similar`: the shape class whose tile this one borrows; `cost-model`: the nearest class the model drew on. */
   from?: string;
   ms?: Record<string, number>;
 }
@@ -88,6 +91,9 @@ export interface TuneOptions {
   measure?: (g: Graph, node: Node, tiles: Tile[], rounds: number) => Promise<number[]>;
   /** Tiles shipped for this adapter's driver family (default: shipped-tiles.ts's table; tests give their own). */
   shipped?: ShippedTable;
+  /** The cost model for classes the budget leaves unmeasured (default: the one shipped for the driver family; null:
+   *  none, they borrow the nearest class's tile). */
+  costModel?: CostModel | null;
 }
 
 export interface TuneProgress {
@@ -97,9 +103,10 @@ export interface TuneProgress {
   elapsedMs: number;
   /** Estimated time to measure the rest (within the budget), once one has been measured. */
   leftMs?: number;
-  /** Classes that the budget left unmeasured (known once `finished`), and of those how many borrow the tile of a
-   *  similar measured class (the rest run the default). */
+  /** Classes that the budget left unmeasured (known once `finished`), and of those how many the cost model picks for
+   *  and how many borrow the tile of a similar measured class (the rest run the default). */
   untuned: number;
+  costModel: number;
   similar: number;
   /** Classes not measured because lpc ships a tile for them (a budgeted run leaves them to `lpc tune`). */
   shipped: number;
@@ -212,10 +219,10 @@ export function tileFitsDevice(g: Graph, node: Node, tile: Tile, variant: Varian
 }
 
 /**
- * The cost-model pick for a shape class the budget left unmeasured: the tile measured best for the nearest class of
- * the same op and kernel size, among the tiles that are candidates for this node. Nearest: the sum of |log2| ratios
- * of the GEMM sizes m, n, k, plus 1 for each other structural difference (transposes, bias, stride, padding). A
- * tile's speed ranks alike for nearby sizes; measuring the nearest class costs what measuring this one would.
+ * The pick for a shape class the budget left unmeasured where no cost model is shipped (cost-model.ts): the tile
+ * measured best for the nearest class of the same op and kernel size, among the tiles that are candidates for this
+ * node. Nearest: the sum of |log2| ratios of the GEMM sizes m, n, k, plus 1 for each other structural difference
+ * (transposes, bias, stride, padding). A tile's speed ranks alike for nearby sizes, mostly.
  */
 export function nearestMeasured(cls: string, measured: [string, string][], candidates: string[]): { tile: string; from: string } | undefined {
   const split = (c: string) => {
@@ -294,10 +301,10 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   const fresh: Record<string, TuneEntry> = {};
   const t0 = now();
   let measured = 0;
-  const report = (finished: boolean, borrowed = 0) => {
+  const report = (finished: boolean, modelled = 0, borrowed = 0) => {
     const elapsedMs = now() - t0, per = measured ? elapsedMs / measured : undefined;
     const left = order.length - measured;
-    o.progress?.({ done: measured, total: order.length, elapsedMs, untuned: finished ? left : 0, similar: borrowed, shipped: fromShipped.size, finished,
+    o.progress?.({ done: measured, total: order.length, elapsedMs, untuned: finished ? left : 0, costModel: modelled, similar: borrowed, shipped: fromShipped.size, finished,
       ...(per !== undefined && !finished ? { leftMs: Math.min(per * left, Math.max(0, (o.budgetMs ?? Infinity) - elapsedMs)) } : {}) });
   };
   if (order.length || fromShipped.size) report(false);
@@ -323,13 +330,19 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
     ...[...Object.entries(fresh), ...Object.entries(cache.adapters[adapter] ?? {})].map(([c, e]): [string, string] => [c, e.tile]),
     ...Object.entries(shipped),
   ];
-  const similar = new Map<string, { tile: string; from: string }>();
+  // the cost model also draws on every class this adapter has measured (its profiles are this machine's own)
+  const model = o.costModel === undefined ? shippedCostModel(adapter) : o.costModel ?? undefined;
+  const ownProfiles = Object.fromEntries([...Object.entries(cache.adapters[adapter] ?? {}), ...Object.entries(fresh)]
+    .map(([c, e]) => [c, relativeProfile(e.ms)]).filter(([, p]) => p)) as Record<string, Record<string, number>>;
+  const similar = new Map<string, { tile: string; from?: string; source: 'cost-model' | 'similar' }>();
   for (const [cls, t] of order) {
     if (fresh[cls]) continue;
-    const pick = nearestMeasured(cls, known, t.tiles.map(tileName));
-    if (pick) similar.set(cls, pick);
+    const names = t.tiles.map(tileName);
+    const pick = model ? costModelPick(model, cls, names, ownProfiles) : nearestMeasured(cls, known, names);
+    if (pick) similar.set(cls, { ...pick, source: model ? 'cost-model' : 'similar' });
   }
-  if (order.length || fromShipped.size) report(true, similar.size);
+  const modelled = [...similar.values()].filter((x) => x.source === 'cost-model').length;
+  if (order.length || fromShipped.size) report(true, modelled, similar.size - modelled);
   const rows: TuneRow[] = [];
   for (const g of m.graphs)
     for (const node of g.nodes) {
@@ -341,7 +354,10 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       else if (hit) rows.push({ ...row, tile: tileName(hit), source: 'cache', ms: cache.adapters[adapter][cls].ms });
       else if (single.has(cls)) rows.push({ ...row, tile: single.get(cls)!, source: 'default' });
       else if (fromShipped.has(cls)) rows.push({ ...row, tile: fromShipped.get(cls)!, source: 'shipped' });
-      else if (similar.has(cls)) rows.push({ ...row, tile: similar.get(cls)!.tile, source: 'similar', from: similar.get(cls)!.from });
+      else if (similar.has(cls)) {
+        const { tile, from, source } = similar.get(cls)!;
+        rows.push({ ...row, tile, source, ...(from ? { from } : {}) });
+      }
       else rows.push({ ...row, tile: tileName(defaultTile(g, node, variant)), source: 'untuned' });
     }
   // The cache is an optimisation: when it cannot be written, this run still uses what it measured.
@@ -369,7 +385,8 @@ export function tuneTable(rows: TuneRow[]): string {
   for (const [cls, rs] of byCls) {
     const r = rs[0];
     const ms = r.ms ? Object.entries(r.ms).map(([t, v]) => `${t} ${v.toFixed(3)}`).join(', ') : '—';
-    lines.push(`| ${cls} | ${rs.map((x) => `${x.graph}:%${x.node}`).join(' ')} | ${r.tile} | ${r.source}${r.from ? ` (from ${r.from})` : ''} | ${ms} |`);
+    const from = r.from ? ` (${r.source === 'cost-model' ? 'nearest' : 'from'} ${r.from})` : '';
+    lines.push(`| ${cls} | ${rs.map((x) => `${x.graph}:%${x.node}`).join(' ')} | ${r.tile} | ${r.source}${from} | ${ms} |`);
   }
   return lines.join('\n');
 }
