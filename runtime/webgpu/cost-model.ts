@@ -205,3 +205,27 @@ export function costModelPick(model: CostModel, cls: string, candidates: string[
   const from = neighbours(cls, { ...model.profiles, ...extra })[0]?.cls;
   return { tile, ...(from ? { from } : {}) };
 }
+
+/**
+ * A candidate predicted slower than this × the predicted fastest is not timed by a pruning tune (tune.ts). The model's
+ * typical error on a held-out class is well under 2× (bench/cost-model-eval.ts reports how often a full tune's winner
+ * would have been dropped), so 2× rarely drops a winner while skipping most slow register and Winograd shapes.
+ */
+export const PRUNE_FACTOR = 2;
+
+/**
+ * The candidates worth timing on `cls` (in their given order): those predicted within `factor`× of the predicted
+ * fastest, always the predicted fastest and `keep` (the default tile, so a measured pick is never worse than running
+ * nothing measured), and at least two, so a measurement still compares. The rest are `dropped`.
+ */
+export function pruneCandidates(model: CostModel, cls: string, candidates: string[], keep: string[] = [], extra: CostModel['profiles'] = {},
+  factor = PRUNE_FACTOR): { kept: string[]; dropped: string[] } {
+  if (candidates.length < 3) return { kept: [...candidates], dropped: [] };
+  const p = predictTiles(model, cls, candidates, extra);
+  const ranked = [...candidates].sort((a, b) => p[a] - p[b]);
+  const bound = p[ranked[0]] + Math.log2(factor);
+  const take = new Set(ranked.filter((t) => p[t] <= bound || keep.includes(t)));
+  if (take.size < 2) take.add(ranked[1]);
+  const kept = candidates.filter((t) => take.has(t));
+  return { kept, dropped: candidates.filter((t) => !kept.includes(t)) };
+}

@@ -7,7 +7,9 @@
  * --tune-budget`): those left over run the tile lpc ships for the driver family (shipped-tiles.ts), else the
  * cost model's pick (cost-model.ts, shipped per driver family), else the tile measured best for the nearest class,
  * else the default, and are measured by a later run or by `lpc tune`. A budget is spent only on classes that have no
- * shipped tile; `lpc tune` and `--tune-budget full` measure every class.
+ * shipped tile; `lpc tune` and `--tune-budget full` measure every class. A budgeted run (or `lpc tune --prune`) also
+ * skips the candidates the cost model predicts over 2× slower than its fastest (cost-model.ts pruneCandidates), so the
+ * budget measures more classes; a full tune times every candidate, also of classes a pruning run measured.
  *
  * The choices are cached on disk (tune-cache.ts), keyed by adapter description and shape class. Entries name tiles
  * by their name; one that is no longer shipped is ignored.
@@ -20,7 +22,7 @@ import {
 import type { Gpu } from './device.js';
 import { TuneCache, TuneEntry, Warn, cachePath, mergeTuneEntries, readTuneCache, stderrWarn } from './tune-cache.js';
 import { shippedCostModel, shippedTiles, ShippedTable } from './shipped-tiles.js';
-import { CostModel, costModelPick, relativeProfile } from './cost-model.js';
+import { CostModel, PRUNE_FACTOR, costModelPick, pruneCandidates, relativeProfile } from './cost-model.js';
 import { measure } from './tune-measure.js';
 
 export {
@@ -32,14 +34,16 @@ export { successiveHalving } from './tune-measure.js';
 /**
  * The cached tile of a node on `adapter`, if there is one, it is still shipped for the op, and the entry is current:
  * it timed every register and window tile shipped now (both adapter classes measure those; an entry from before a
- * tile was added is measured again) and every time is positive.
+ * tile was added is measured again) and every time is positive. A tile the entry's tune pruned (not timed: the cost
+ * model predicted it clearly slower) counts as timed, unless `pruned` is false (a full tune without pruning).
  */
-export function cachedTile(c: TuneCache, adapter: string, g: Graph, node: Node): Tile | undefined {
+export function cachedTile(c: TuneCache, adapter: string, g: Graph, node: Node, pruned = true): Tile | undefined {
   if (!isTiledNode(node)) return undefined;
   const e = c.adapters[adapter]?.[shapeClass(g, node)];
   if (!e) return undefined;
-  const times = Object.values(e.ms);
-  if (times.length && (times.some((t) => !(t > 0)) || allTiles(node.op).some((t) => t.kind !== 'smem' && tileFits(g, node, t) && !(tileName(t) in e.ms)))) return undefined;
+  const times = Object.values(e.ms), skipped = pruned ? e.pruned ?? [] : [];
+  if (!pruned && e.pruned?.length) return undefined;
+  if (times.length && (times.some((t) => !(t > 0)) || allTiles(node.op).some((t) => t.kind !== 'smem' && tileFits(g, node, t) && !(tileName(t) in e.ms) && !skipped.includes(tileName(t))))) return undefined;
   try {
     const t = parseTile(e.tile);
     return allTiles(node.op).some((x) => tileName(x) === tileName(t)) && tileFits(g, node, t) ? t : undefined;
@@ -68,6 +72,8 @@ export interface TuneRow {
   /** `similar`: the shape class whose tile this one borrows; `cost-model`: the nearest class the model drew on. */
   from?: string;
   ms?: Record<string, number>;
+  /** `measured`, `cache`: the candidates not timed because the cost model predicted them clearly slower. */
+  pruned?: string[];
 }
 
 export interface TuneOptions {
@@ -89,9 +95,16 @@ export interface TuneOptions {
   measure?: (g: Graph, node: Node, tiles: Tile[], rounds: number) => Promise<number[]>;
   /** Tiles shipped for this adapter's driver family (default: shipped-tiles.ts's table; tests give their own). */
   shipped?: ShippedTable;
-  /** The cost model for classes the budget leaves unmeasured (default: the one shipped for the driver family; null:
-   *  none, they borrow the nearest class's tile). */
+  /** The cost model for classes the budget leaves unmeasured and for pruning (default: the one shipped for the driver
+   *  family; null: none, they borrow the nearest class's tile and nothing is pruned). */
   costModel?: CostModel | null;
+  /** Time only the candidates the cost model predicts within `pruneFactor`× of its fastest (cost-model.ts
+   *  pruneCandidates; always its fastest and the default tile). Default: on for a budgeted run, off without a budget
+   *  (`lpc tune`, `--tune-budget full` time every candidate unless `lpc tune --prune`); nothing is pruned without a
+   *  cost model. */
+  prune?: boolean;
+  /** Default PRUNE_FACTOR (2). */
+  pruneFactor?: number;
 }
 
 export interface TuneProgress {
@@ -108,6 +121,9 @@ export interface TuneProgress {
   similar: number;
   /** Classes not measured because lpc ships a tile for them (a budgeted run leaves them to `lpc tune`). */
   shipped: number;
+  /** Candidates not timed so far because the cost model predicted them clearly slower, and in how many classes. */
+  pruned: number;
+  prunedClasses: number;
   finished: boolean;
 }
 
@@ -184,6 +200,9 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   // a budgeted run leaves classes with a shipped tile to `lpc tune`: its time goes where lpc knows nothing
   const shippedPick = (cls: string, tiles: Tile[]) => (o.budgetMs !== undefined && tiles.some((t) => tileName(t) === shipped[cls]) ? shipped[cls] : undefined);
   const fromShipped = new Map<string, string>();
+  // a pruning tune takes pruned cache entries as they are; a full one measures them again, every candidate
+  const pruning = o.prune ?? o.budgetMs !== undefined;
+  const model = o.costModel === undefined ? shippedCostModel(adapter) : o.costModel ?? undefined;
   // what each shape class needs: the cache's entry, the default (fewer than two candidates), or a measurement
   type Todo = { g: Graph; node: Node; tiles: Tile[]; flops: number };
   const todo = new Map<string, Todo>();
@@ -193,7 +212,7 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       if (!isTiledNode(node)) continue;
       const cls = shapeClass(g, node);
       if (todo.has(cls)) { todo.get(cls)!.flops += nodeFlops(g, node, variant); continue; }
-      if (single.has(cls) || (!o.force && cachedTile(cache, adapter, g, node))) continue;
+      if (single.has(cls) || (!o.force && cachedTile(cache, adapter, g, node, pruning))) continue;
       const tiles = nodeTileCandidates(g, node, variant).filter((t) => tileFitsDevice(g, node, t, variant, maxBinding));
       if (tiles.length < 2) single.set(cls, tileName(tiles[0] ?? defaultTile(g, node, variant)));
       else if (shippedPick(cls, tiles)) fromShipped.set(cls, shipped[cls]);
@@ -202,13 +221,17 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   const order = measureOrder(todo);
   const fresh: Record<string, TuneEntry> = {};
   const t0 = now();
-  let measured = 0;
+  let measured = 0, pruned = 0, prunedClasses = 0;
   const report = (finished: boolean, modelled = 0, borrowed = 0) => {
     const elapsedMs = now() - t0, per = measured ? elapsedMs / measured : undefined;
     const left = order.length - measured;
-    o.progress?.({ done: measured, total: order.length, elapsedMs, untuned: finished ? left : 0, costModel: modelled, similar: borrowed, shipped: fromShipped.size, finished,
+    o.progress?.({ done: measured, total: order.length, elapsedMs, untuned: finished ? left : 0, costModel: modelled, similar: borrowed, shipped: fromShipped.size,
+      pruned, prunedClasses, finished,
       ...(per !== undefined && !finished ? { leftMs: Math.min(per * left, Math.max(0, (o.budgetMs ?? Infinity) - elapsedMs)) } : {}) });
   };
+  // the cost model also draws on every class this adapter has measured (its profiles are this machine's own)
+  const ownProfiles = () => Object.fromEntries([...Object.entries(cache.adapters[adapter] ?? {}), ...Object.entries(fresh)]
+    .map(([c, e]) => [c, relativeProfile(e.ms)]).filter(([, p]) => p)) as Record<string, Record<string, number>>;
   if (order.length || fromShipped.size) report(false);
   let longest = 0;
   for (const [cls, t] of order) {
@@ -216,14 +239,22 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
     const elapsed = now() - t0;
     if (o.budgetMs !== undefined && (o.budgetMs <= 0 || elapsed + longest > o.budgetMs)) break;
     const started = now();
-    o.log?.(`tuning ${cls} (${t.tiles.map(tileName).join(', ')})`);
-    const ms = await time(t.g, t.node, t.tiles, o.rounds ?? 3);
+    const names = t.tiles.map(tileName);
+    const { kept, dropped } = model && pruning
+      ? pruneCandidates(model, cls, names, [tileName(defaultTile(t.g, t.node, variant))], ownProfiles(), o.pruneFactor ?? PRUNE_FACTOR)
+      : { kept: names, dropped: [] };
+    const tiles = t.tiles.filter((x) => kept.includes(tileName(x)));
+    o.log?.(`tuning ${cls} (${kept.join(', ')}${dropped.length ? `; the cost model skips ${dropped.join(', ')}` : ''})`);
+    const ms = await time(t.g, t.node, tiles, o.rounds ?? 3);
     const win = ms.indexOf(Math.min(...ms));
     fresh[cls] = {
-      tile: tileName(t.tiles[win]), at: new Date().toISOString(),
-      ms: Object.fromEntries(t.tiles.map((x, i) => [tileName(x), +ms[i].toFixed(4)])),
+      tile: tileName(tiles[win]), at: new Date().toISOString(),
+      ms: Object.fromEntries(tiles.map((x, i) => [tileName(x), +ms[i].toFixed(4)])),
+      ...(dropped.length ? { pruned: dropped } : {}),
     };
     measured++;
+    pruned += dropped.length;
+    prunedClasses += dropped.length ? 1 : 0;
     longest = Math.max(longest, now() - started);
     report(false);
   }
@@ -232,15 +263,12 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
     ...[...Object.entries(fresh), ...Object.entries(cache.adapters[adapter] ?? {})].map(([c, e]): [string, string] => [c, e.tile]),
     ...Object.entries(shipped),
   ];
-  // the cost model also draws on every class this adapter has measured (its profiles are this machine's own)
-  const model = o.costModel === undefined ? shippedCostModel(adapter) : o.costModel ?? undefined;
-  const ownProfiles = Object.fromEntries([...Object.entries(cache.adapters[adapter] ?? {}), ...Object.entries(fresh)]
-    .map(([c, e]) => [c, relativeProfile(e.ms)]).filter(([, p]) => p)) as Record<string, Record<string, number>>;
+  const profiles = ownProfiles();
   const similar = new Map<string, { tile: string; from?: string; source: 'cost-model' | 'similar' }>();
   for (const [cls, t] of order) {
     if (fresh[cls]) continue;
     const names = t.tiles.map(tileName);
-    const pick = model ? costModelPick(model, cls, names, ownProfiles) : nearestMeasured(cls, known, names);
+    const pick = model ? costModelPick(model, cls, names, profiles) : nearestMeasured(cls, known, names);
     if (pick) similar.set(cls, { ...pick, source: model ? 'cost-model' : 'similar' });
   }
   const modelled = [...similar.values()].filter((x) => x.source === 'cost-model').length;
@@ -251,9 +279,11 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       if (!isTiledNode(node)) continue;
       const cls = shapeClass(g, node);
       const row = { graph: g.name, node: node.id, op: node.op, cls };
-      const hit = o.force ? undefined : cachedTile(cache, adapter, g, node);
-      if (fresh[cls]) rows.push({ ...row, tile: fresh[cls].tile, source: 'measured', ms: fresh[cls].ms });
-      else if (hit) rows.push({ ...row, tile: tileName(hit), source: 'cache', ms: cache.adapters[adapter][cls].ms });
+      const hit = o.force ? undefined : cachedTile(cache, adapter, g, node, pruning);
+      const entry = fresh[cls] ?? (hit && cache.adapters[adapter][cls]);
+      const skipped = entry && entry.pruned ? { pruned: entry.pruned } : {};
+      if (fresh[cls]) rows.push({ ...row, tile: fresh[cls].tile, source: 'measured', ms: fresh[cls].ms, ...skipped });
+      else if (hit) rows.push({ ...row, tile: tileName(hit), source: 'cache', ms: entry!.ms, ...skipped });
       else if (single.has(cls)) rows.push({ ...row, tile: single.get(cls)!, source: 'default' });
       else if (fromShipped.has(cls)) rows.push({ ...row, tile: fromShipped.get(cls)!, source: 'shipped' });
       else if (similar.has(cls)) {
@@ -286,7 +316,7 @@ export function tuneTable(rows: TuneRow[]): string {
   const lines = ['| shape class | nodes | tile | source | ms per candidate |', '|---|---|---|---|---|'];
   for (const [cls, rs] of byCls) {
     const r = rs[0];
-    const ms = r.ms ? Object.entries(r.ms).map(([t, v]) => `${t} ${v.toFixed(3)}`).join(', ') : '—';
+    const ms = (r.ms ? Object.entries(r.ms).map(([t, v]) => `${t} ${v.toFixed(3)}`).join(', ') : '—') + (r.pruned ? `; not timed (cost model): ${r.pruned.join(', ')}` : '');
     const from = r.from ? ` (${r.source === 'cost-model' ? 'nearest' : 'from'} ${r.from})` : '';
     lines.push(`| ${cls} | ${rs.map((x) => `${x.graph}:%${x.node}`).join(' ')} | ${r.tile} | ${r.source}${from} | ${ms} |`);
   }
