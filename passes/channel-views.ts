@@ -1,0 +1,130 @@
+/**
+ * Concatenations without copies (plan-concat-views): a planning rule that places the inputs of a `concat` as ranges
+ * of the concat's own buffer, so that each input's producer writes its result straight at its offset and the concat
+ * moves nothing. Chains nest: DenseNet's running concatenation c_i = concat(new_i, c_{i-1}) puts c_{i-1} inside c_i,
+ * and with it every earlier map, so a dense block's feature maps become ranges of one buffer per block (its final
+ * concatenation, the root).
+ *
+ * A placed value of shape [..., C, ...] (axis `axis`) at `offset` in a root [..., R, ...] lives at root element
+ * (i / part) * stride + off + i % part of its flat index i, where part = C·inner, stride = R·inner, off = offset·inner
+ * (inner: the product of the dims after the axis): a batch stride and a channel offset. Kernels reading or writing
+ * it use that map (codegen/views.ts); the CPU interpreter can run the same layout (runtime/cpu/views.ts).
+ *
+ * Why this is safe: every placed value is written once, by its producer, into a range no other placed value of the
+ * root covers (a concat's inputs partition its range), and the root's buffer stays live from the first write to
+ * the last read of any of its members (passes/memory.ts), so a range is never overwritten while someone may read it.
+ *
+ * Not placed (the concat copies them, as before): sources (input, state), views (reshape of or to the value),
+ * graph outputs and state-update sources, a value already placed by another concat, a value appearing twice, inputs
+ * of a concat with an epilogue (its quantizer or post-op applies to the joined result), non-f32 values, values the
+ * caller's `canPlace` refuses (a kernel that cannot address a strided view), and values whose placement would make
+ * one kernel bind one buffer through two values while writing it (WebGPU forbids writable aliasing in a dispatch).
+ */
+import { Graph, Node } from '../ir/graph.js';
+import { axisSplit } from '../ir/ops/index.js';
+
+export interface ChannelView {
+  /** The node whose buffer holds the value: a concat that is not itself placed. */
+  root: number;
+  axis: number;
+  /** Start along `axis` in the root. */
+  offset: number;
+}
+
+/** Placed values by node id (roots are not in the map: they own their buffer). */
+export type ViewMap = Map<number, ChannelView>;
+
+/** The element map of a placed value: flat index i → (i / part) * stride + off + i % part in its root's buffer. */
+export interface ViewIndex { part: number; stride: number; off: number }
+
+export function viewIndex(g: Graph, id: number, v: ChannelView): ViewIndex {
+  const own = axisSplit(g.nodes[id].type.shape, v.axis), root = axisSplit(g.nodes[v.root].type.shape, v.axis);
+  return { part: own.len * own.inner, stride: root.len * root.inner, off: v.offset * own.inner };
+}
+
+/** The buffer a node's value lives in: its view's root, or itself. */
+export const rootOf = (views: ViewMap, id: number) => views.get(id)?.root ?? id;
+
+/** One kernel's node bindings (its own value, inputs, anything else it binds) and whether it writes them. */
+export type KernelBinds = { node: number; write: boolean }[];
+
+export interface ViewOptions {
+  /** May `value` be placed as a strided view along `axis` (every kernel binding it can address one)? Default: yes. */
+  canPlace?: (value: number, axis: number) => boolean;
+  /** Each node's kernels' bindings; default: one kernel reading the inputs and writing the node. */
+  kernels?: (node: number) => KernelBinds[];
+}
+
+const NO_KERNEL = new Set(['input', 'state', 'reshape']);
+
+function isJoin(nd: Node): boolean {
+  return nd.op === 'concat' && !nd.epi && nd.type.dtype === 'f32';
+}
+
+/** The views of one graph. */
+export function concatViews(g: Graph, o: ViewOptions = {}): ViewMap {
+  const excluded = new Set<number>();
+  for (;;) {
+    const views = place(g, excluded, o.canPlace ?? (() => true));
+    const bad = conflicts(g, views, o.kernels ?? defaultKernels(g));
+    if (!bad.size) return views;
+    for (const id of bad) excluded.add(id);
+  }
+}
+
+function defaultKernels(g: Graph) {
+  return (id: number): KernelBinds[] => [[...g.nodes[id].inputs.map((i) => ({ node: i, write: false })), { node: id, write: true }]];
+}
+
+function place(g: Graph, excluded: Set<number>, canPlace: (v: number, axis: number) => boolean): ViewMap {
+  const pinned = new Set<number>([...g.outputs.map((x) => x.node), ...g.updates.map((x) => x.node)]);
+  for (const nd of g.nodes) if (nd.op === 'reshape') { pinned.add(nd.id); pinned.add(nd.inputs[0]); }
+  const views: ViewMap = new Map();
+  // Last concat first: an outer concat claims its inputs before they are considered as roots themselves.
+  for (let id = g.nodes.length - 1; id >= 0; id--) {
+    const nd = g.nodes[id];
+    if (!isJoin(nd)) continue;
+    const axis = nd.attrs.axis as number, self = views.get(id);
+    const root = self?.root ?? id, base = self?.offset ?? 0;
+    let at = 0;
+    for (const i of nd.inputs) {
+      const x = g.nodes[i], len = x.type.shape[axis];
+      const ok = !NO_KERNEL.has(x.op) && x.type.dtype === 'f32' && !pinned.has(i) && !views.has(i) && !excluded.has(i)
+        && nd.inputs.indexOf(i) === nd.inputs.lastIndexOf(i) && canPlace(i, axis);
+      if (ok) views.set(i, { root, axis, offset: base + at });
+      at += len;
+    }
+  }
+  return views;
+}
+
+/**
+ * Placed values that would share a buffer with another value a kernel binds while one of them is written (the
+ * concat's own copies of its placed inputs do not run, so they do not count).
+ */
+function conflicts(g: Graph, views: ViewMap, kernels: (node: number) => KernelBinds[]): Set<number> {
+  const bad = new Set<number>();
+  for (const nd of g.nodes) {
+    if (NO_KERNEL.has(nd.op)) continue;
+    kernels(nd.id).forEach((binds, k) => {
+      if (isJoin(nd) && views.get(nd.inputs[k])?.root === rootOf(views, nd.id)) return; // skipped copy
+      const byRoot = new Map<number, { values: Set<number>; write: boolean }>();
+      for (const b of binds) {
+        const r = rootOf(views, b.node);
+        const e = byRoot.get(r) ?? { values: new Set<number>(), write: false };
+        e.values.add(b.node);
+        e.write ||= b.write;
+        byRoot.set(r, e);
+      }
+      for (const e of byRoot.values())
+        if (e.write && e.values.size > 1) for (const v of e.values) if (views.has(v)) bad.add(v);
+    });
+  }
+  return bad;
+}
+
+/** Inputs of a concat node whose copy does not run (they are already in place). */
+export function placedInputs(g: Graph, views: ViewMap, concat: number): boolean[] {
+  const r = rootOf(views, concat);
+  return g.nodes[concat].inputs.map((i) => views.get(i)?.root === r);
+}
