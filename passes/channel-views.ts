@@ -29,6 +29,8 @@ export interface ChannelView {
   axis: number;
   /** Start along `axis` in the root. */
   offset: number;
+  /** A slice read in place (it runs no kernel); otherwise a value its producer writes at its range. */
+  slice?: true;
 }
 
 /** Placed values by node id (roots are not in the map: they own their buffer). */
@@ -76,6 +78,11 @@ function defaultKernels(g: Graph) {
   return (id: number): KernelBinds[] => [[...g.nodes[id].inputs.map((i) => ({ node: i, write: false })), { node: id, write: true }]];
 }
 
+/** A slice read in place: the channel range of its input's buffer (4-D maps only: sequence slices keep their gathers). */
+function isRangeRead(nd: Node): boolean {
+  return nd.op === 'slice' && !nd.epi && nd.type.dtype === 'f32' && nd.type.shape.length === 4 && (nd.attrs.axis as number) >= 1;
+}
+
 function place(g: Graph, excluded: Set<number>, canPlace: (v: number, axis: number) => boolean): ViewMap {
   const pinned = new Set<number>([...g.outputs.map((x) => x.node), ...g.updates.map((x) => x.node)]);
   for (const nd of g.nodes) if (nd.op === 'reshape') { pinned.add(nd.id); pinned.add(nd.inputs[0]); }
@@ -95,6 +102,14 @@ function place(g: Graph, excluded: Set<number>, canPlace: (v: number, axis: numb
       at += len;
     }
   }
+  // Slices (a concat's gradient split) read their range of the input's buffer in place, first to last (a slice of a
+  // slice composes). The input's buffer then stays live until the slice's last reader.
+  for (const nd of g.nodes) {
+    if (!isRangeRead(nd) || views.has(nd.id) || pinned.has(nd.id) || excluded.has(nd.id) || !canPlace(nd.id, nd.attrs.axis as number)) continue;
+    const x = nd.inputs[0], axis = nd.attrs.axis as number, xv = views.get(x);
+    if (NO_KERNEL.has(g.nodes[x].op) || (xv && xv.axis !== axis)) continue;
+    views.set(nd.id, { root: xv?.root ?? x, axis, offset: (xv?.offset ?? 0) + (nd.attrs.start as number), slice: true });
+  }
   return views;
 }
 
@@ -105,7 +120,7 @@ function place(g: Graph, excluded: Set<number>, canPlace: (v: number, axis: numb
 function conflicts(g: Graph, views: ViewMap, kernels: (node: number) => KernelBinds[]): Set<number> {
   const bad = new Set<number>();
   for (const nd of g.nodes) {
-    if (NO_KERNEL.has(nd.op)) continue;
+    if (NO_KERNEL.has(nd.op) || views.get(nd.id)?.slice) continue;
     kernels(nd.id).forEach((binds, k) => {
       if (isJoin(nd) && views.get(nd.inputs[k])?.root === rootOf(views, nd.id)) return; // skipped copy
       const byRoot = new Map<number, { values: Set<number>; write: boolean }>();
@@ -122,6 +137,9 @@ function conflicts(g: Graph, views: ViewMap, kernels: (node: number) => KernelBi
   }
   return bad;
 }
+
+/** Does the node run no kernel under the views (a slice read in place)? */
+export const readsInPlace = (views: ViewMap, id: number) => !!views.get(id)?.slice;
 
 /** Inputs of a concat node whose copy does not run (they are already in place). */
 export function placedInputs(g: Graph, views: ViewMap, concat: number): boolean[] {

@@ -10,7 +10,7 @@ import { Variant, kernelsForNode } from '../codegen/kernels/index.js';
 import { TilePicker } from '../codegen/kernels/tiles.js';
 import { canAddressView, viewKernel } from '../codegen/views.js';
 import { ModuleMemoryPlan, NodeKernels, align16, planModuleMemory } from '../passes/memory.js';
-import { ViewIndex, ViewMap, concatViews, placedInputs, viewIndex } from '../passes/channel-views.js';
+import { ViewIndex, ViewMap, concatViews, placedInputs, readsInPlace, viewIndex } from '../passes/channel-views.js';
 import { axisSplit } from '../ir/ops/index.js';
 
 /** Kernels of every node of every graph, by graph name, and the views they address (absent: none). */
@@ -78,6 +78,7 @@ function applyViews(g: Graph, ks: Kernel[][], views: ViewMap): Kernel[][] {
   const idx = new Map<number, ViewIndex>();
   for (const [id, v] of views) idx.set(id, viewIndex(g, id, v));
   return ks.map((list, id) => {
+    if (readsInPlace(views, id)) return [];
     const skip = g.nodes[id].op === 'concat' ? placedInputs(g, views, id) : [];
     return list.filter((_, j) => !skip[j]).map((k) => {
       const vs = new Map<number, ViewIndex>();
