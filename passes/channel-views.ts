@@ -53,7 +53,7 @@ export type KernelBinds = { node: number; write: boolean }[];
 export interface ViewOptions {
   /** May `value` be placed as a strided view along `axis` (every kernel binding it can address one)? Default: yes. */
   canPlace?: (value: number, axis: number) => boolean;
-  /** Each node's kernels' bindings; default: one kernel reading the inputs and writing the node. */
+  /** Each node's kernels' bindings; default: a kernel per concat input, one kernel reading the inputs otherwise. */
   kernels?: (node: number) => KernelBinds[];
 }
 
@@ -74,8 +74,13 @@ export function concatViews(g: Graph, o: ViewOptions = {}): ViewMap {
   }
 }
 
+/** As codegen makes them: a concat copies each input with a kernel of its own, other nodes take one kernel. */
 function defaultKernels(g: Graph) {
-  return (id: number): KernelBinds[] => [[...g.nodes[id].inputs.map((i) => ({ node: i, write: false })), { node: id, write: true }]];
+  return (id: number): KernelBinds[] => {
+    const nd = g.nodes[id], self = { node: id, write: true };
+    if (isJoin(nd)) return nd.inputs.map((i) => [{ node: i, write: false }, self]);
+    return [[...nd.inputs.map((i) => ({ node: i, write: false })), self]];
+  };
 }
 
 /** A slice read in place: the channel range of its input's buffer (4-D maps only: sequence slices keep their gathers). */
@@ -115,7 +120,8 @@ function place(g: Graph, excluded: Set<number>, canPlace: (v: number, axis: numb
 
 /**
  * Placed values that would share a buffer with another value a kernel binds while one of them is written (the
- * concat's own copies of its placed inputs do not run, so they do not count).
+ * concat's own copies of its placed inputs do not run, so they do not count): the written ones go back to buffers
+ * of their own, or, where the kernel writes the root itself, the placed values it reads.
  */
 function conflicts(g: Graph, views: ViewMap, kernels: (node: number) => KernelBinds[]): Set<number> {
   const bad = new Set<number>();
@@ -123,16 +129,19 @@ function conflicts(g: Graph, views: ViewMap, kernels: (node: number) => KernelBi
     if (NO_KERNEL.has(nd.op) || views.get(nd.id)?.slice) continue;
     kernels(nd.id).forEach((binds, k) => {
       if (isJoin(nd) && views.get(nd.inputs[k])?.root === rootOf(views, nd.id)) return; // skipped copy
-      const byRoot = new Map<number, { values: Set<number>; write: boolean }>();
+      const byRoot = new Map<number, { values: Set<number>; written: Set<number> }>();
       for (const b of binds) {
         const r = rootOf(views, b.node);
-        const e = byRoot.get(r) ?? { values: new Set<number>(), write: false };
+        const e = byRoot.get(r) ?? { values: new Set<number>(), written: new Set<number>() };
         e.values.add(b.node);
-        e.write ||= b.write;
+        if (b.write) e.written.add(b.node);
         byRoot.set(r, e);
       }
-      for (const e of byRoot.values())
-        if (e.write && e.values.size > 1) for (const v of e.values) if (views.has(v)) bad.add(v);
+      for (const e of byRoot.values()) {
+        if (!e.written.size || e.values.size < 2) continue;
+        const movable = [...e.written].filter((v) => views.has(v));
+        for (const v of movable.length ? movable : [...e.values].filter((x) => views.has(x))) bad.add(v);
+      }
     });
   }
   return bad;
