@@ -105,7 +105,9 @@ if (f.has('--concat')) {
     }
     const atPeak = live(peakT).filter((b) => b.scratch === undefined && g.nodes[b.node].op === 'concat');
     return {
-      placed_values: [...v.values()].filter((x) => !x.slice).length, slices_read_in_place: [...v.values()].filter((x) => x.slice).length,
+      placed_values: [...v.values()].filter((x) => !x.slice && x.accumulates === undefined).length,
+      slices_read_in_place: [...v.values()].filter((x) => x.slice).length,
+      errors_summed_in_place: [...v.values()].filter((x) => x.accumulates !== undefined).length,
       concat_bytes_written: copied, slice_bytes_written: sliced,
       concat_saved_bytes: concats.filter((nd) => own.get(nd.id)?.class === 'saved_activations').reduce((s, nd) => s + bytes(nd.id), 0),
       saved_activations_bytes: p.classes.saved_activations, live_peak_bytes: p.live_peak_bytes,

@@ -60,15 +60,16 @@ function closing(src: string, open: number): number {
   throw new Error(`unbalanced '[' at ${open}`);
 }
 
-/** `name[e]` → `name[fn(u32(e))]` everywhere, innermost first. */
-function wrapIndex(src: string, name: string, fn: string): string {
+/** `name[e]` → `name[fn(u32(e))]` everywhere, innermost first (`replace`: → `fn(u32(e))`). */
+function wrapIndex(src: string, name: string, fn: string, replace = false): string {
   const u = uses(src, name);
   if (!u.length) return src;
-  const [, open] = u[0];
+  const [at, open] = u[0];
   if (open < 0) throw new Error(`${name} is used without an index`);
   const close = closing(src, open);
-  const inner = wrapIndex(src.slice(open + 1, close), name, fn);
-  return `${src.slice(0, open + 1)}${fn}(u32(${inner}))]${wrapIndex(src.slice(close + 1), name, fn)}`;
+  const inner = wrapIndex(src.slice(open + 1, close), name, fn, replace);
+  const rest = wrapIndex(src.slice(close + 1), name, fn, replace);
+  return replace ? `${src.slice(0, at)}${fn}(u32(${inner}))${rest}` : `${src.slice(0, open + 1)}${fn}(u32(${inner}))]${rest}`;
 }
 
 /**
@@ -105,4 +106,29 @@ export function viewKernel(k: Kernel, views: Map<number, ViewIndex>): Kernel {
 function gcd3(v: ViewIndex): number {
   const g = (a: number, b: number): number => (b ? g(b, a % b) : a);
   return g(g(v.part, v.stride), v.off || v.part);
+}
+
+/**
+ * Accumulation in place (a ChannelView with `accumulates`): the node's output takes the range of the post-op operand
+ * it adds, so the kernel reads the operand's element from the output buffer just before storing over it. Binding
+ * `operand` goes; its reads `V[e]` become `lpc_acc(u32(e))`, the output's element e (a scalar of a vec4 output).
+ * Possible when the operand is f32, read by index only, and the output is f32 or vec4<f32>.
+ */
+export function canMergeOperand(k: Kernel, operand: number, output: number): boolean {
+  const src = k.wgsl(), op = declOf(src, operand), out = declOf(src, output);
+  return !!op && !!out && op.elem === 'f32' && (out.elem === 'f32' || out.elem === 'vec4<f32>')
+    && k.bindings[output]?.access === 'read_write' && uses(src, op.name).every(([, open]) => open >= 0);
+}
+
+export function mergeOperand(k: Kernel, operand: number, output: number): Kernel {
+  if (!canMergeOperand(k, operand, output)) throw new Error(`${k.name}: binding ${operand} cannot be read from the output`);
+  let src = k.wgsl();
+  const op = declOf(src, operand)!, out = declOf(src, output)!;
+  const read = out.elem === 'f32' ? `${out.name}[i]` : `${out.name}[i / 4u][i % 4u]`;
+  src = src.replace(new RegExp(`@group\\(0\\) @binding\\(${2 + operand}\\) var<storage, \\w+> ${esc(op.name)}: array<[^;]+>;\\n`), '');
+  src = src.replace(/@binding\((\d+)\)/g, (m, b) => (Number(b) > 2 + operand ? `@binding(${Number(b) - 1})` : m));
+  src = wrapIndex(src, op.name, 'lpc_acc', true).replace('@compute', `fn lpc_acc(i: u32) -> f32 { return ${read}; }\n@compute`);
+  const bindings = k.bindings.filter((_, i) => i !== operand);
+  const key = stableHash({ source: src, usesStep: k.usesStep, layout: bindings.map((b) => [b.elem, b.access]) });
+  return { ...k, key, bindings, wgsl: () => src };
 }

@@ -3,25 +3,32 @@
  * of the concat's own buffer, so that each input's producer writes its result straight at its offset and the concat
  * moves nothing. Chains nest: DenseNet's running concatenation c_i = concat(new_i, c_{i-1}) puts c_{i-1} inside c_i,
  * and with it every earlier map, so a dense block's feature maps become ranges of one buffer per block (its final
- * concatenation, the root).
+ * concatenation, the root). The gradient side mirrors it: the concat's error splits (slices of 4-D maps) are read in
+ * place as ranges of the error, and the node that adds the later layers' part of an error to its own (the BN input
+ * gradient with a post-op add) stores the sum over that range, so a block's error is one buffer too.
  *
  * A placed value of shape [..., C, ...] (axis `axis`) at `offset` in a root [..., R, ...] lives at root element
  * (i / part) * stride + off + i % part of its flat index i, where part = C·inner, stride = R·inner, off = offset·inner
  * (inner: the product of the dims after the axis): a batch stride and a channel offset. Kernels reading or writing
- * it use that map (codegen/views.ts); the CPU interpreter can run the same layout (runtime/cpu/views.ts).
+ * it use that map (codegen/views.ts); the CPU interpreter can run the same layout (runtime/cpu/placed.ts).
  *
- * Why this is safe: every placed value is written once, by its producer, into a range no other placed value of the
- * root covers (a concat's inputs partition its range), and the root's buffer stays live from the first write to
- * the last read of any of its members (passes/memory.ts), so a range is never overwritten while someone may read it.
+ * Why this is safe: a concat's inputs partition its range, so every placed map is written once, by its producer,
+ * into a range no other map covers; the root's buffer stays live from the first write to the last read of any of
+ * its members (passes/memory.ts). A slice read in place is never written. An in-place sum reads each element of the
+ * slice just before storing over it, and is refused when anything later still reads the range's old values
+ * (lateReads) or when one kernel would bind one buffer through two values while writing it (WebGPU forbids
+ * writable aliasing within a dispatch).
  *
  * Not placed (the concat copies them, as before): sources (input, state), views (reshape of or to the value),
  * graph outputs and state-update sources, a value already placed by another concat, a value appearing twice, inputs
- * of a concat with an epilogue (its quantizer or post-op applies to the joined result), non-f32 values, values the
- * caller's `canPlace` refuses (a kernel that cannot address a strided view), and values whose placement would make
- * one kernel bind one buffer through two values while writing it (WebGPU forbids writable aliasing in a dispatch).
+ * of a concat with an epilogue (its quantizer or post-op applies to the joined result), non-f32 values, and values the
+ * caller's `canPlace` refuses (a kernel that cannot address a strided view). Slices with an epilogue (an E
+ * quantizer) keep their gather.
  */
 import { Graph, Node } from '../ir/graph.js';
 import { axisSplit } from '../ir/ops/index.js';
+import { postArgs } from '../ir/epilogue.js';
+import { shapeEq } from '../ir/types.js';
 
 export interface ChannelView {
   /** The node whose buffer holds the value: a concat that is not itself placed. */
@@ -31,6 +38,11 @@ export interface ChannelView {
   offset: number;
   /** A slice read in place (it runs no kernel); otherwise a value its producer writes at its range. */
   slice?: true;
+  /**
+   * The slice (read in place) this node's post-op adds and whose range the node's result takes: the kernel reads
+   * each element of it and stores the sum over it (a concat gradient's running sum, accumulated in one buffer).
+   */
+  accumulates?: number;
 }
 
 /** Placed values by node id (roots are not in the map: they own their buffer). */
@@ -55,6 +67,8 @@ export interface ViewOptions {
   canPlace?: (value: number, axis: number) => boolean;
   /** Each node's kernels' bindings; default: a kernel per concat input, one kernel reading the inputs otherwise. */
   kernels?: (node: number) => KernelBinds[];
+  /** Can `node`'s kernels read post-op operand `operand` from their output (codegen/views.ts)? Default: yes. */
+  canAccumulate?: (node: number, operand: number) => boolean;
 }
 
 const NO_KERNEL = new Set(['input', 'state', 'reshape']);
@@ -67,8 +81,10 @@ function isJoin(nd: Node): boolean {
 export function concatViews(g: Graph, o: ViewOptions = {}): ViewMap {
   const excluded = new Set<number>();
   for (;;) {
-    const views = place(g, excluded, o.canPlace ?? (() => true));
-    const bad = conflicts(g, views, o.kernels ?? defaultKernels(g));
+    const views = place(g, excluded, o.canPlace ?? (() => true), o.canAccumulate ?? (() => true));
+    const kernels = o.kernels ?? defaultKernels(g);
+    const bad = conflicts(g, views, kernels);
+    for (const id of lateReads(g, views, kernels)) bad.add(id);
     if (!bad.size) return views;
     for (const id of bad) excluded.add(id);
   }
@@ -88,7 +104,7 @@ function isRangeRead(nd: Node): boolean {
   return nd.op === 'slice' && !nd.epi && nd.type.dtype === 'f32' && nd.type.shape.length === 4 && (nd.attrs.axis as number) >= 1;
 }
 
-function place(g: Graph, excluded: Set<number>, canPlace: (v: number, axis: number) => boolean): ViewMap {
+function place(g: Graph, excluded: Set<number>, canPlace: (v: number, axis: number) => boolean, canAccumulate: (n: number, s: number) => boolean): ViewMap {
   const pinned = new Set<number>([...g.outputs.map((x) => x.node), ...g.updates.map((x) => x.node)]);
   for (const nd of g.nodes) if (nd.op === 'reshape') { pinned.add(nd.id); pinned.add(nd.inputs[0]); }
   const views: ViewMap = new Map();
@@ -108,12 +124,24 @@ function place(g: Graph, excluded: Set<number>, canPlace: (v: number, axis: numb
     }
   }
   // Slices (a concat's gradient split) read their range of the input's buffer in place, first to last (a slice of a
-  // slice composes). The input's buffer then stays live until the slice's last reader.
+  // slice composes). The input's buffer then stays live until the slice's last reader. A node adding such a slice
+  // in its post-op (the next error: the BN input gradient plus the later layers' part) takes the slice's range.
+  const users = new Map<number, number[]>();
+  for (const nd of g.nodes) for (const i of nd.inputs) users.set(i, [...(users.get(i) ?? []), nd.id]);
   for (const nd of g.nodes) {
-    if (!isRangeRead(nd) || views.has(nd.id) || pinned.has(nd.id) || excluded.has(nd.id) || !canPlace(nd.id, nd.attrs.axis as number)) continue;
-    const x = nd.inputs[0], axis = nd.attrs.axis as number, xv = views.get(x);
-    if (NO_KERNEL.has(g.nodes[x].op) || (xv && xv.axis !== axis)) continue;
-    views.set(nd.id, { root: xv?.root ?? x, axis, offset: (xv?.offset ?? 0) + (nd.attrs.start as number), slice: true });
+    if (views.has(nd.id) || pinned.has(nd.id) || excluded.has(nd.id)) continue;
+    if (isRangeRead(nd)) {
+      const x = nd.inputs[0], axis = nd.attrs.axis as number, xv = views.get(x);
+      if (NO_KERNEL.has(g.nodes[x].op) || (xv && xv.axis !== axis) || !canPlace(nd.id, axis)) continue;
+      views.set(nd.id, { root: xv?.root ?? x, axis, offset: (xv?.offset ?? 0) + (nd.attrs.start as number), slice: true });
+      continue;
+    }
+    const k = postArgs(nd.epi);
+    const s = nd.inputs.slice(nd.inputs.length - k).find((i) => views.get(i)?.slice);
+    if (s === undefined || nd.type.dtype !== 'f32' || !shapeEq(nd.type.shape, g.nodes[s].type.shape)) continue;
+    if (users.get(s)!.length !== 1 || nd.inputs.indexOf(s) !== nd.inputs.lastIndexOf(s) || !canAccumulate(nd.id, s)) continue;
+    const sv = views.get(s)!;
+    views.set(nd.id, { root: sv.root, axis: sv.axis, offset: sv.offset, accumulates: s });
   }
   return views;
 }
@@ -127,8 +155,10 @@ function conflicts(g: Graph, views: ViewMap, kernels: (node: number) => KernelBi
   const bad = new Set<number>();
   for (const nd of g.nodes) {
     if (NO_KERNEL.has(nd.op) || views.get(nd.id)?.slice) continue;
-    kernels(nd.id).forEach((binds, k) => {
+    const merged = views.get(nd.id)?.accumulates;
+    kernels(nd.id).forEach((all, k) => {
       if (isJoin(nd) && views.get(nd.inputs[k])?.root === rootOf(views, nd.id)) return; // skipped copy
+      const binds = all.filter((b) => b.node !== merged); // read from the output itself
       const byRoot = new Map<number, { values: Set<number>; written: Set<number> }>();
       for (const b of binds) {
         const r = rootOf(views, b.node);
@@ -141,6 +171,40 @@ function conflicts(g: Graph, views: ViewMap, kernels: (node: number) => KernelBi
         if (!e.written.size || e.values.size < 2) continue;
         const movable = [...e.written].filter((v) => views.has(v));
         for (const v of movable.length ? movable : [...e.values].filter((x) => views.has(x))) bad.add(v);
+      }
+    });
+  }
+  return bad;
+}
+
+/**
+ * Accumulating nodes whose range someone still reads after them as it was before: a kernel of a later node binding,
+ * for reading, a value of the same buffer whose range overlaps and whose data was written before the accumulating
+ * node (a slice's data is its input's; reading the accumulated result or anything written later is what is wanted).
+ */
+function lateReads(g: Graph, views: ViewMap, kernels: (node: number) => KernelBinds[]): Set<number> {
+  const acc = [...views].filter(([, v]) => v.accumulates !== undefined);
+  const bad = new Set<number>();
+  if (!acc.length) return bad;
+  const range = (id: number): [number, number] => {
+    const v = views.get(id), ax = v?.axis ?? 1;
+    const at = v?.offset ?? 0;
+    return [at, at + g.nodes[id].type.shape[ax]];
+  };
+  const written = (id: number): number => (views.get(id)?.slice ? written(g.nodes[id].inputs[0]) : id);
+  for (const nd of g.nodes) {
+    if (NO_KERNEL.has(nd.op) || views.get(nd.id)?.slice) continue;
+    const merged = views.get(nd.id)?.accumulates;
+    kernels(nd.id).forEach((binds, k) => {
+      if (isJoin(nd) && views.get(nd.inputs[k])?.root === rootOf(views, nd.id)) return;
+      for (const b of binds) {
+        if (b.write || b.node === merged || b.node === nd.id) continue;
+        const r = rootOf(views, b.node), [lo, hi] = range(b.node), at = written(b.node);
+        for (const [n, v] of acc) {
+          if (v.root !== r || nd.id <= n || at >= n) continue;
+          const [a, z] = range(n);
+          if (lo < z && a < hi) bad.add(n);
+        }
       }
     });
   }

@@ -8,7 +8,7 @@ import { Graph, Module } from '../ir/graph.js';
 import { Kernel } from '../codegen/kernel.js';
 import { Variant, kernelsForNode } from '../codegen/kernels/index.js';
 import { TilePicker } from '../codegen/kernels/tiles.js';
-import { canAddressView, viewKernel } from '../codegen/views.js';
+import { canAddressView, canMergeOperand, mergeOperand, viewKernel } from '../codegen/views.js';
 import { ModuleMemoryPlan, NodeKernels, align16, planModuleMemory } from '../passes/memory.js';
 import { ViewIndex, ViewMap, concatViews, placedInputs, readsInPlace, viewIndex } from '../passes/channel-views.js';
 import { axisSplit } from '../ir/ops/index.js';
@@ -71,6 +71,13 @@ function graphViews(g: Graph, ks: Kernel[][]): ViewMap {
       return (bound.get(value) ?? []).every(([k, i]) => canAddressView(k, i, unit));
     },
     kernels: (id) => ks[id].map((k) => k.bindings.flatMap((b) => (b.ref.kind === 'node' ? [{ node: b.ref.id, write: b.access === 'read_write' }] : []))),
+    // one kernel of the node binds the operand, and it writes the node's output: that kernel reads it from there
+    canAccumulate: (id, operand) => {
+      const using = (bound.get(operand) ?? []).filter(([k]) => !ks[operand].includes(k)); // the slice's own kernel does not run
+      if (using.length !== 1 || !ks[id].includes(using[0][0])) return false;
+      const [k, i] = using[0], out = k.bindings.findIndex((b) => b.ref.kind === 'node' && b.ref.id === id && b.access === 'read_write');
+      return out >= 0 && canMergeOperand(k, i, out);
+    },
   });
 }
 
@@ -80,7 +87,10 @@ function applyViews(g: Graph, ks: Kernel[][], views: ViewMap): Kernel[][] {
   return ks.map((list, id) => {
     if (readsInPlace(views, id)) return [];
     const skip = g.nodes[id].op === 'concat' ? placedInputs(g, views, id) : [];
-    return list.filter((_, j) => !skip[j]).map((k) => {
+    const merged = views.get(id)?.accumulates;
+    return list.filter((_, j) => !skip[j]).map((k0) => {
+      const i = k0.bindings.findIndex((b) => b.ref.kind === 'node' && b.ref.id === merged);
+      const k = i < 0 ? k0 : mergeOperand(k0, i, k0.bindings.findIndex((b) => b.ref.kind === 'node' && b.ref.id === id && b.access === 'read_write'));
       const vs = new Map<number, ViewIndex>();
       k.bindings.forEach((b, i) => { if (b.ref.kind === 'node' && idx.has(b.ref.id)) vs.set(i, idx.get(b.ref.id)!); });
       return viewKernel(k, vs);

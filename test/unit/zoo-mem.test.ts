@@ -38,6 +38,8 @@ test('zoo-mem --concat: DenseNet-121 concat bytes, saved bytes and one-buffer-pe
   // views: both inputs of every concat in place, every slice read in place, nothing copied
   expect(out.views.placed_values).toBe(2 * out.concats);
   expect(out.views.slices_read_in_place).toBe(2 * out.concats);
+  // the features-so-far part of each concat's error is added to in place by the BN input gradient that reads it
+  expect(out.views.errors_summed_in_place).toBe(out.concats);
   expect(out.views.concat_bytes_written).toBe(0);
   expect(out.views.slice_bytes_written).toBe(0);
   expect(out.views.concat_saved_bytes).toBe(bytes(finals)); // the four block buffers

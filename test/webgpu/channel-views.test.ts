@@ -62,11 +62,13 @@ for (const [file, input] of NETS)
       const concatInputs = train.nodes.filter((n) => n.op === 'concat').reduce((s, n) => s + n.inputs.length, 0);
       expect(concatInputs).toBeGreaterThan(0);
       const views0 = [...moduleKernels(m, variant).views!.get('train')!.values()];
-      expect(views0.filter((v) => !v.slice).length).toBe(concatInputs);
+      expect(views0.filter((v) => !v.slice && v.accumulates === undefined).length).toBe(concatInputs);
       // the gradient splits read their ranges in place unless an E quantizer rounds them
       const plainSlices = train.nodes.filter((n) => n.op === 'slice' && !n.epi).length;
       expect(views0.filter((v) => v.slice).length).toBe(plainSlices);
       if (!spec) expect(plainSlices).toBe(concatInputs);
+      // and the error of each concat's input is summed in place into the block's one gradient buffer
+      if (!spec) expect(views0.filter((v) => v.accumulates !== undefined).length).toBe(concatInputs / 2);
       const views = new WebGpuBackend(gpu, m), copies = new WebGpuBackend(gpu, m, { concatViews: false });
       // the buffers follow the plan with the views (what they save is measured on DenseNet-121: test/unit/channel-views.test.ts)
       expect(views.storageBytes).toBe(planModule(m, variant).allocated_bytes);
