@@ -9,7 +9,9 @@
  * or vec4s of them where the view's numbers are multiples of 4 (then a vec4 never straddles two pieces).
  */
 import { Kernel, stableHash } from './kernel.js';
-import type { ViewIndex } from '../passes/channel-views.js';
+
+/** A placed value's element map (passes/channel-views.ts viewIndex; codegen does not import passes). */
+export interface ViewIndex { part: number; stride: number; off: number }
 
 interface Decl { binding: number; name: string; elem: string }
 
