@@ -44,12 +44,22 @@ function uses(src: string, name: string): [number, number][] {
   return out;
 }
 
+const indexedOnly = new WeakMap<Kernel, Map<number, Decl | null>>();
+/** Binding `index`'s declaration when the kernel only ever indexes it, else null (memoized: kernels are immutable). */
+function indexedDecl(k: Kernel, index: number): Decl | null {
+  let m = indexedOnly.get(k);
+  if (!m) { m = new Map(); indexedOnly.set(k, m); }
+  if (!m.has(index)) {
+    const src = k.wgsl(), d = declOf(src, index);
+    m.set(index, d && uses(src, d.name).every(([, open]) => open >= 0) ? d : null);
+  }
+  return m.get(index)!;
+}
+
 /** Can binding `index` of the kernel address a view whose element numbers are all multiples of `unit`? */
 export function canAddressView(k: Kernel, index: number, unit: number): boolean {
-  const src = k.wgsl(), d = declOf(src, index);
-  if (!d) return false;
-  if (!SCALAR.has(d.elem) && !(VEC4.has(d.elem) && unit % 4 === 0)) return false;
-  return uses(src, d.name).every(([, open]) => open >= 0);
+  const d = indexedDecl(k, index);
+  return !!d && (SCALAR.has(d.elem) || (VEC4.has(d.elem) && unit % 4 === 0));
 }
 
 /** Index of the ']' matching the '[' at `open`. */
@@ -62,16 +72,22 @@ function closing(src: string, open: number): number {
   throw new Error(`unbalanced '[' at ${open}`);
 }
 
-/** `name[e]` → `name[fn(u32(e))]` everywhere, innermost first (`replace`: → `fn(u32(e))`). */
+/** `name[e]` → `name[fn(u32(e))]` everywhere, innermost first (`replace`: → `fn(u32(e))`); one pass over the text. */
 function wrapIndex(src: string, name: string, fn: string, replace = false): string {
-  const u = uses(src, name);
-  if (!u.length) return src;
-  const [at, open] = u[0];
-  if (open < 0) throw new Error(`${name} is used without an index`);
-  const close = closing(src, open);
-  const inner = wrapIndex(src.slice(open + 1, close), name, fn, replace);
-  const rest = wrapIndex(src.slice(close + 1), name, fn, replace);
-  return replace ? `${src.slice(0, at)}${fn}(u32(${inner}))${rest}` : `${src.slice(0, open + 1)}${fn}(u32(${inner}))]${rest}`;
+  const re = new RegExp(`(?<![\\w.])${esc(name)}\\b`, 'g');
+  let out = '', from = 0;
+  for (let m = re.exec(src); m; m = re.exec(src)) {
+    const at = m.index;
+    if (/var<storage, \w+> $/.test(src.slice(Math.max(0, at - 40), at))) continue; // the declaration
+    let open = at + name.length;
+    while (src[open] === ' ') open++;
+    if (src[open] !== '[') throw new Error(`${name} is used without an index`);
+    const close = closing(src, open), inner = wrapIndex(src.slice(open + 1, close), name, fn, replace);
+    out += replace ? `${src.slice(from, at)}${fn}(u32(${inner}))` : `${src.slice(from, open + 1)}${fn}(u32(${inner}))]`;
+    from = close + 1;
+    re.lastIndex = from;
+  }
+  return out + src.slice(from);
 }
 
 /**
@@ -117,9 +133,8 @@ function gcd3(v: ViewIndex): number {
  * Possible when the operand is f32, read by index only, and the output is f32 or vec4<f32>.
  */
 export function canMergeOperand(k: Kernel, operand: number, output: number): boolean {
-  const src = k.wgsl(), op = declOf(src, operand), out = declOf(src, output);
-  return !!op && !!out && op.elem === 'f32' && (out.elem === 'f32' || out.elem === 'vec4<f32>')
-    && k.bindings[output]?.access === 'read_write' && uses(src, op.name).every(([, open]) => open >= 0);
+  const op = indexedDecl(k, operand), out = declOf(k.wgsl(), output);
+  return !!op && !!out && op.elem === 'f32' && (out.elem === 'f32' || out.elem === 'vec4<f32>') && k.bindings[output]?.access === 'read_write';
 }
 
 export function mergeOperand(k: Kernel, operand: number, output: number): Kernel {

@@ -192,6 +192,8 @@ function lateReads(g: Graph, views: ViewMap, kernels: (node: number) => KernelBi
     return [at, at + g.nodes[id].type.shape[ax]];
   };
   const written = (id: number): number => (views.get(id)?.slice ? written(g.nodes[id].inputs[0]) : id);
+  const byRoot = new Map<number, [number, [number, number]][]>();
+  for (const [n, v] of acc) byRoot.set(v.root, [...(byRoot.get(v.root) ?? []), [n, range(n)]]);
   for (const nd of g.nodes) {
     if (NO_KERNEL.has(nd.op) || views.get(nd.id)?.slice) continue;
     const merged = views.get(nd.id)?.accumulates;
@@ -199,12 +201,10 @@ function lateReads(g: Graph, views: ViewMap, kernels: (node: number) => KernelBi
       if (isJoin(nd) && views.get(nd.inputs[k])?.root === rootOf(views, nd.id)) return;
       for (const b of binds) {
         if (b.write || b.node === merged || b.node === nd.id) continue;
-        const r = rootOf(views, b.node), [lo, hi] = range(b.node), at = written(b.node);
-        for (const [n, v] of acc) {
-          if (v.root !== r || nd.id <= n || at >= n) continue;
-          const [a, z] = range(n);
-          if (lo < z && a < hi) bad.add(n);
-        }
+        const sums = byRoot.get(rootOf(views, b.node));
+        if (!sums) continue;
+        const [lo, hi] = range(b.node), at = written(b.node);
+        for (const [n, [a, z]] of sums) if (nd.id > n && at < n && lo < z && a < hi) bad.add(n);
       }
     });
   }
