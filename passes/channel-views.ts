@@ -141,6 +141,7 @@ function place(g: Graph, excluded: Set<number>, canPlace: (v: number, axis: numb
     if (s === undefined || nd.type.dtype !== 'f32' || !shapeEq(nd.type.shape, g.nodes[s].type.shape)) continue;
     if (users.get(s)!.length !== 1 || nd.inputs.indexOf(s) !== nd.inputs.lastIndexOf(s) || !canAccumulate(nd.id, s)) continue;
     const sv = views.get(s)!;
+    if (!canPlace(nd.id, sv.axis)) continue;
     views.set(nd.id, { root: sv.root, axis: sv.axis, offset: sv.offset, accumulates: s });
   }
   return views;
