@@ -11,8 +11,9 @@
 import { numel } from '../../ir/types.js';
 import { Kernel } from '../kernel.js';
 import {
-  BufferDecl, Epilogue, NEG_INF, NEG_INF_PARAM, NodeCtx, ParamValues, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel,
+  BufferDecl, Epilogue, NEG_INF, NEG_INF_PARAM, NodeCtx, ParamValues, epilogue, ewWorkgroup, inBuf, makeKernel, nodeQuant, outBuf, outNumel,
 } from './builder.js';
+import { mxNodeKernel } from './mx.js';
 import { attrsOf } from '../../ir/op-registry.js';
 
 /** The node's attributes (ir/ops/pool.ts). */
@@ -43,6 +44,17 @@ const OUTPUT_POS = `
 export function maxpoolKernels(c: NodeCtx): Kernel[] {
   if (poolPad(c.node.attrs)) return maxpoolPaddedKernels(c);
   const params = { ...poolParams(c, c.inTypes[0].shape, c.node.type.shape), ...NEG_INF_PARAM };
+  // MX: an invocation owns whole blocks of outputs (kernels/mx.ts), each a window's max
+  if (nodeQuant(c.node)?.fmt.kind === 'mx') {
+    return [mxNodeKernel(c, 'maxpool', [inBuf(c, 0, 'X')], params, (i) => ({ loads: `let ox = ${i} % P.ow;
+    let t2 = ${i} / P.ow;
+    let base = ((t2 / P.oh) * P.h + (t2 % P.oh) * P.stride) * P.w + ox * P.stride;
+    var pm = ${NEG_INF};
+    for (var ky = 0u; ky < P.k; ky++) {
+      for (var kx = 0u; kx < P.k; kx++) { let v = X[base + ky * P.w + kx]; if (v > pm) { pm = v; } }
+    }
+    `, expr: 'pm' }))];
+  }
   return [poolKernel(c, 'maxpool', [inBuf(c, 0, 'X')], params, outNumel(c), (q) => `${OUTPUT_POS}
   var m = ${NEG_INF};
   for (var ky = 0u; ky < P.k; ky++) {
@@ -97,6 +109,27 @@ function disjoint(c: NodeCtx): boolean { return poolAttrs(c).stride >= poolAttrs
 export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
   if (poolPad(c.node.attrs)) return maxpoolPaddedBwdKernels(c);
   const params = poolParams(c, c.inTypes[1].shape, c.inTypes[0].shape);
+  // MX: an invocation owns whole blocks of the input gradient (kernels/mx.ts), each element gathered from its windows
+  if (nodeQuant(c.node)?.fmt.kind === 'mx') {
+    return [mxNodeKernel(c, 'maxpool_bwd', [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X')], params, (i) => ({
+      loads: `${INPUT_POS.replace(/\bt\b/g, `(${i})`).replace(/^\n/, '')}
+    for (var oy = oy0; oy <= oy1; oy++) {
+      for (var ox = ox0; ox <= ox1; ox++) {
+        let base = (nc * P.h + oy * P.stride) * P.w + ox * P.stride;
+        var best = base;
+        var m = X[base];
+        for (var ky = 0u; ky < P.k; ky++) {
+          for (var kx = 0u; kx < P.k; kx++) {
+            let idx = base + ky * P.w + kx;
+            let v = X[idx];
+            if (v > m) { m = v; best = idx; }
+          }
+        }
+        if (best == (${i})) { acc += DY[(nc * P.oh + oy) * P.ow + ox]; }
+      }
+    }
+    `, expr: 'acc' }))];
+  }
   if (disjoint(c)) {
     const cells = numel(c.inTypes[0].shape);
     return [poolKernel(c, 'maxpool_bwd_cells', [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X')], params, cells, (q) => `${CELL}
