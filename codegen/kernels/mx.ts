@@ -171,7 +171,9 @@ export function mxKernel(c: NodeCtx, j: QuantJob): Kernel {
  * node's post-ops) from `inputs`; post-ops, rounding and qpost follow as the epilogue orders them (ir/epilogue.ts).
  */
 export function mxNodeKernel(c: NodeCtx, name: string, inputs: BufferDecl[], params: ParamValues,
-  value: (i: string) => { loads: string; expr: string }): Kernel {
+  value: (i: string) => { loads: string; expr: string },
+  /** the values of 4 consecutive elements 4·i4 … 4·i4+3 at once (a vec4<f32>), where computing them together is cheaper */
+  value4?: (i4: string) => { loads: string; expr: string }): Kernel {
   const q = nodeQuant(c.node);
   if (q?.fmt.kind !== 'mx') throw new Error(`mxNodeKernel: %${c.node.id} has no MX epilogue`);
   const post = postOps(c), out = outBuf(c), vec = mxWalk(q.fmt, c.node.type.shape) !== 'scalar';
@@ -179,6 +181,12 @@ export function mxNodeKernel(c: NodeCtx, name: string, inputs: BufferDecl[], par
     name, fmt: q.fmt, rounding: q.rounding, tensorId: c.node.id, shape: c.node.type.shape, variant: c.variant,
     buffers: [...inputs, vec ? { ...out, view: 'vec4<f32>' } : out, ...post.buffers], params, after: qpostOf(c),
     value: (i) => { const v = value(i); return { loads: v.loads, expr: post.apply(v.expr, i) }; },
+    ...(value4 && vec ? { value4: (i4: string) => {
+      const v = value4(i4);
+      if (!c.post) return v;
+      // post-ops per element: the 4 values, then each through the post expression at its own index
+      return { loads: `${v.loads}let lpc_v4 = ${v.expr};\n    `, expr: `vec4<f32>(${[0, 1, 2, 3].map((k) => post.apply(`lpc_v4[${k}]`, `(4u * ${i4} + ${k}u)`)).join(', ')})` };
+    } } : {}),
     out: { name: out.name, elem: 'f32', vec4: vec },
   });
 }

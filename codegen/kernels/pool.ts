@@ -128,7 +128,7 @@ export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
         if (best == (${i})) { acc += DY[(nc * P.oh + oy) * P.ow + ox]; }
       }
     }
-    `, expr: 'acc' }))];
+    `, expr: 'acc' }), poolAttrs(c).k === 2 && poolAttrs(c).stride === 2 && params.w % 4 === 0 ? quad2x2 : undefined)];
   }
   if (disjoint(c)) {
     const cells = numel(c.inTypes[0].shape);
@@ -166,6 +166,36 @@ export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
   }
   out[t] = ${q('acc', 't')};`)];
 }
+
+/**
+ * maxpool_bwd 2×2/2 for 4 consecutive input elements 4·i4 … 4·i4+3 of one row (the width a multiple of 4): they
+ * lie in 2 windows, whose argmax (the spec's: the first maximum in row-major order) each element compares with.
+ * Rows below the last window (odd heights) get 0, as no window covers them.
+ */
+const quad2x2 = (i4: string) => {
+  const win = (j: number) => `
+      let b${j} = (nc * P.h + oy * 2u) * P.w + ix + ${2 * j}u;
+      var k${j} = 0u;
+      var m${j} = X[b${j}];
+      if (X[b${j} + 1u] > m${j}) { m${j} = X[b${j} + 1u]; k${j} = 1u; }
+      if (X[b${j} + P.w] > m${j}) { m${j} = X[b${j} + P.w]; k${j} = 2u; }
+      if (X[b${j} + P.w + 1u] > m${j}) { k${j} = 3u; }
+      let d${j} = DY[(nc * P.oh + oy) * P.ow + ix / 2u + ${j}u];`;
+  return {
+    loads: `let ix = (4u * ${i4}) % P.w;
+    let t2 = (4u * ${i4}) / P.w;
+    let iy = t2 % P.h;
+    let nc = t2 / P.h;
+    let oy = iy / 2u;
+    var q4 = vec4<f32>(0.0);
+    if (oy < P.oh) {${win(0)}${win(1)}
+      let c0 = (iy % 2u) * 2u;
+      q4 = vec4<f32>(select(0.0, d0, k0 == c0), select(0.0, d0, k0 == c0 + 1u), select(0.0, d1, k1 == c0), select(0.0, d1, k1 == c0 + 1u));
+    }
+    `,
+    expr: 'q4',
+  };
+};
 
 export function avgpoolBwdKernels(c: NodeCtx): Kernel[] {
   const params = poolParams(c, c.node.type.shape, c.inTypes[0].shape);

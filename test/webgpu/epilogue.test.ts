@@ -133,6 +133,8 @@ const PRODUCERS: Producer[] = [
   { op: 'add', ins: [{ shape: [3, 72] }, { shape: [3, 72] }], exact: true, mx: true, tag: 'mx rows' },
   { op: 'maxpool', ins: [{ shape: [2, 6, 8, 8] }], attrs: { k: 2, stride: 2 }, exact: true, mx: true, tag: 'mx lanes' },
   { op: 'maxpool_bwd', ins: [{ shape: [2, 6, 4, 4] }, { shape: [2, 6, 8, 8] }], attrs: { k: 2, stride: 2 }, exact: true, mx: true, tag: 'mx lanes' },
+  // 2×2/2 on widths that are multiples of 4: 4 elements (2 windows) at a time; an odd height leaves a row uncovered
+  { op: 'maxpool_bwd', ins: [{ shape: [1, 4, 3, 4] }, { shape: [1, 4, 7, 8] }], attrs: { k: 2, stride: 2 }, exact: true, mx: true, tag: 'mx quads, odd height' },
   { op: 'maxpool_bwd', ins: [{ shape: [1, 3, 4, 3] }, { shape: [1, 3, 9, 8] }], attrs: { k: 3, stride: 2 }, exact: true, mx: true, tag: 'mx overlapping' },
   { op: 'sum_channel', ins: [{ shape: [3, 40, 2, 3] }], mx: true, tag: 'mx rows' },
   // the weight gradient [6, 8, 2, 2]: channel lanes
