@@ -75,5 +75,5 @@ function mxElementwise(c: NodeCtx): Kernel {
   const scalars = getOp(c.node.op).ew!.scalarInputs ?? [];
   const args = (i: string) => c.node.inputs.map((_, k) => (scalars.includes(k) ? `in${k}[0]` : `in${k}[${i}]`));
   return mxNodeKernel(c, c.node.op, c.node.inputs.map((_, k) => inBuf(c, k, `in${k}`)), {},
-    (i) => ({ loads: '', expr: ewWgsl(c.node.op, args(i), c.node.attrs) }));
+    (i) => ({ loads: '', expr: ewWgsl(c.node.op, args(i), c.node.attrs) }), { recompute: true });
 }

@@ -2,7 +2,8 @@
  * MX quantizer kernels (ir/quant/mx.ts): an invocation owns whole blocks, so a block's max |x|, its E8M0 scale byte
  * and its rounded elements need no statistics pass, no scratch and no atomics. The same generator serves the quantize
  * op, the in-place rounding pass after a tiled GEMM's raw store, and producers that can give each element's value by
- * its flat index (elementwise ops, reduction results, small GEMMs): those compute, round and store in ONE dispatch.
+ * its flat index (elementwise ops, reduction results, max pooling and its gradient): those compute, round and store
+ * in ONE dispatch.
  *
  * Layouts ([outer, len, inner] around the MX axis, blocks along len):
  * - `lanes`: inner a multiple of 4 (NCHW activations along channels): an invocation owns the 4 blocks at inner
@@ -11,9 +12,9 @@
  * - `rows`: inner 1 (the last axis) with len and block multiples of 4: an invocation owns one block of consecutive
  *   elements, walked 4 at a time the same way;
  * - `scalar`: anything else (weights with 5×5 taps inside the axis, odd lengths): an element at a time.
- * Each value is computed once: the block waits in a private array (a few hundred bytes) between the max and the rounding,
- * unless the block is large (then the value is computed again). The element format and rounding are literals, so the
- * driver folds the format's constants into the rounding code.
+ * A costly value (a window's max, a reduction) is computed once: the block waits in a private array between the max
+ * and the rounding; a cheap one (a load, an elementwise formula) is computed again (`recompute`). The element format
+ * and rounding are literals, so the driver folds the format's constants into the rounding code.
  */
 import { Format, MX_ELEMS, Rounding } from '../../ir/format.js';
 import { mxElemWord, mxLayoutOf, MX_NEAREST, MX_STOCHASTIC } from '../../ir/quant/mx.js';
@@ -39,6 +40,9 @@ export interface MxBlocksSpec {
   out: { name: string; elem: 'f32' | 'u32'; vec4: boolean };
   /** WGSL applied to the quantized value of element i before it is stored (the node's qpost); identity when absent. */
   after?: (v: string, i: string) => string;
+  /** The value is cheap (a load, an elementwise formula): compute it again in the rounding walk rather than keep the
+   *  block in a private array (a CPU driver indexes one lane by lane: for a load, 1.8× slower on lavapipe). */
+  recompute?: boolean;
 }
 
 /** Which walk a layout allows (see the header). */
@@ -78,7 +82,7 @@ export function mxBlocksKernel(s: MxBlocksSpec): Kernel {
   const span = Math.min(L.block, L.len);
 
   if (walk === 'scalar') {
-    const cache = span <= CACHE_SLOTS * 4;
+    const cache = !s.recompute && span <= CACHE_SLOTS * 4;
     const rnd = stoch ? 'lpc_random_bits(stepu.seed, stepu.step, P.q_tid, i)' : '0u';
     const body = `
   let lpc_in = t % P.q_inner;
@@ -105,7 +109,7 @@ export function mxBlocksKernel(s: MxBlocksSpec): Kernel {
   // lanes and rows: a walk over quads of 4 consecutive elements at i0 (a multiple of 4)
   const lanes = walk === 'lanes';
   const quads = lanes ? span : span / 4;
-  const cache = quads <= CACHE_SLOTS;
+  const cache = !s.recompute && quads <= CACHE_SLOTS;
   const load4 = (i0: string) => {
     if (s.value4) { const v = s.value4(`(${i0} / 4u)`); return `{ ${v.loads}lpc_x = ${v.expr}; }`; }
     return COMP.map((c, k) => one(`(${i0} + ${k}u)`, `lpc_x.${c}`)).join('\n    ');
@@ -162,7 +166,7 @@ export function mxKernel(c: NodeCtx, j: QuantJob): Kernel {
     buffers, params: {}, variant: c.variant, after: qpostOf(c),
     value: (i) => ({ loads: '', expr: `bitcast<f32>(${src}[${i}])` }),
     ...(vec ? { value4: (i4: string) => ({ loads: '', expr: `bitcast<vec4<f32>>(${src}[${i4}])` }) } : {}),
-    out: { name: 'dst', elem: 'u32', vec4: vec },
+    out: { name: 'dst', elem: 'u32', vec4: vec }, recompute: true,
   });
 }
 
@@ -172,8 +176,12 @@ export function mxKernel(c: NodeCtx, j: QuantJob): Kernel {
  */
 export function mxNodeKernel(c: NodeCtx, name: string, inputs: BufferDecl[], params: ParamValues,
   value: (i: string) => { loads: string; expr: string },
-  /** the values of 4 consecutive elements 4·i4 … 4·i4+3 at once (a vec4<f32>), where computing them together is cheaper */
-  value4?: (i4: string) => { loads: string; expr: string }): Kernel {
+  o: {
+    /** the values of 4 consecutive elements 4·i4 … 4·i4+3 at once (a vec4<f32>), where computing them together is cheaper */
+    value4?: (i4: string) => { loads: string; expr: string };
+    recompute?: boolean;
+  } = {}): Kernel {
+  const value4 = o.value4;
   const q = nodeQuant(c.node);
   if (q?.fmt.kind !== 'mx') throw new Error(`mxNodeKernel: %${c.node.id} has no MX epilogue`);
   const post = postOps(c), out = outBuf(c), vec = mxWalk(q.fmt, c.node.type.shape) !== 'scalar';
@@ -187,6 +195,6 @@ export function mxNodeKernel(c: NodeCtx, name: string, inputs: BufferDecl[], par
       // post-ops per element: the 4 values, then each through the post expression at its own index
       return { loads: `${v.loads}let lpc_v4 = ${v.expr};\n    `, expr: `vec4<f32>(${[0, 1, 2, 3].map((k) => post.apply(`lpc_v4[${k}]`, `(4u * ${i4} + ${k}u)`)).join(', ')})` };
     } } : {}),
-    out: { name: out.name, elem: 'f32', vec4: vec },
+    out: { name: out.name, elem: 'f32', vec4: vec }, recompute: o.recompute,
   });
 }

@@ -128,7 +128,7 @@ export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
         if (best == (${i})) { acc += DY[(nc * P.oh + oy) * P.ow + ox]; }
       }
     }
-    `, expr: 'acc' }), poolAttrs(c).k === 2 && poolAttrs(c).stride === 2 && params.w % 4 === 0 ? quad2x2 : undefined)];
+    `, expr: 'acc' }), { value4: poolAttrs(c).k === 2 && poolAttrs(c).stride === 2 && params.w % 4 === 0 ? quad2x2 : undefined })];
   }
   if (disjoint(c)) {
     const cells = numel(c.inTypes[0].shape);
