@@ -391,6 +391,11 @@ export function embedding(ids: Tensor, vocab: number, dim: number, o: EmbeddingO
   tensorArg(ids, 'embedding');
   posInt(vocab, 'embedding vocab');
   posInt(dim, 'embedding dim');
+  // a position embedding with fewer rows than the sequence has positions: a sequence longer than the model's
+  const T = ids.shape[ids.shape.length - 1];
+  check(c.builder.graph.nodes[ids.id].op !== 'positions' || vocab >= T,
+    `embedding: a sequence of ${T} tokens is longer than this position embedding's ${vocab} rows (positions 0..${T - 1}); ` +
+    `compile with --seq-len ${vocab} or less, or give it as many rows as the sequence (embedding(positions(x), x.shape[1], dim))`);
   const name = layerName(c, 'embedding', o.name);
   const w = o.init === undefined ? state(c, name, 'weight', [vocab, dim], 'normal', 1) : weight(c, name, [vocab, dim], dim, vocab, o.init);
   return rec(c, node(c, 'embedding', [ids, w]));
