@@ -5,11 +5,11 @@ in fp32 on the CPU, from lpc's initial weights, on the batches bench/seq-step.ts
 then --steps timed steps, each forward, backward, optimizer step and loss.item() (the loss read back, as lpc's and
 tfjs's steps do). Prints one JSON object: {"seed", "loss0" (the first step's loss, before any update), "ms": [...]}.
 
-  --threads N: torch.set_num_threads(N) (default: every core, as lavapipe uses them all).
+  --threads N: torch.set_num_threads(N) (default 1, as bench/pytorch_transformer.py: on a shared machine more
+  threads oversubscribe the cores and OpenMP spin-waits; bench/seq-step.ts passes its own --threads).
 """
 import argparse
 import json
-import os
 import re
 import time
 
@@ -26,7 +26,7 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--first", type=int, default=0, help="the index of the first exported batch this run uses")
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--threads", type=int, default=1)
     o = ap.parse_args()
     torch.set_num_threads(o.threads)
     m = read_meta(o.dir)

@@ -1,7 +1,7 @@
 /**
  * `npm run build && node dist/bench/seq-step.js [--model models/transformer-lm.ts] [--batch 8] [--seq-len 32]
- *   [--heads 4] [--rounds 3] [--steps 2] [--python /usr/bin/python3] [--threads N] [--no-tfjs] [--no-torch]
- *   [--tune-budget off|full|S] [--json FILE]`
+ *   [--heads 4] [--rounds 3] [--steps 2] [--python /usr/bin/python3] [--threads 1] [--no-tfjs] [--no-torch]
+ *   [--tune-budget off|full|S] [--no-readme] [--json FILE]`
  *
  * The Transformer's training step (issue 29), not a test: lpc on the WebGPU adapter, the same model in
  * tfjs-backend-webgpu on the same Dawn device in this process (bench/tfjs-transformer.ts) and in PyTorch fp32 on
@@ -12,25 +12,25 @@
  * times its own steps after one untimed step, so its start-up is not counted). A step is the forward, backward,
  * optimizer update and the loss read back. Reports the median ms per step, tokens/s and each framework's time
  * relative to lpc's; then the bytes of saved activations from `lpc mem` in f32, with DIVISION's saving and with
- * bf16 saving.
+ * bf16 saving. PyTorch runs one thread by default (as bench/pytorch_transformer.py): on a shared 2-core machine more
+ * threads oversubscribe the cores. The table goes into the README between the seq-step-table markers.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { frontEnd } from '../dsl/frontend.js';
 import { runPasses } from '../passes/pipeline.js';
 import { loadDataset, epochBatches } from '../runtime/data/index.js';
 import { initState, stateDecls } from '../runtime/train/init.js';
 import { getGpu, shutdownGpu } from '../runtime/webgpu/device.js';
 import { parseTuneBudget, tunedWebGpuBackend } from '../runtime/cli/backends.js';
-import { Flags } from './common.js';
+import { Flags, writeSection } from './common.js';
 import { Exchange, rel, torchVersion } from './pytorch-common.js';
 
 const flags = new Flags();
 const MODEL = flags.str('--model') ?? 'models/transformer-lm.ts';
 const B = flags.int('--batch', 8), T = flags.int('--seq-len', 32), HEADS = flags.int('--heads', 4);
 const rounds = flags.int('--rounds', 3), perRound = flags.int('--steps', 2);
-const python = flags.str('--python') ?? '/usr/bin/python3', threads = flags.int('--threads', os.cpus().length);
+const python = flags.str('--python') ?? '/usr/bin/python3', threads = flags.int('--threads', 1);
 const withTfjs = !flags.has('--no-tfjs'), withTorch = !flags.has('--no-torch');
 const budget = parseTuneBudget(flags.str('--tune-budget') ?? 'off');
 const LR = 3e-4, TOL = 1e-4;
@@ -88,7 +88,7 @@ if (withTfjs) {
 let torchRun: (() => number[]) | undefined;
 let torchLoss0: number | undefined, torchText = '';
 if (withTorch) {
-  torchText = `PyTorch ${torchVersion(python)} fp32 on the CPU (${threads} threads)`;
+  torchText = `PyTorch ${torchVersion(python)} fp32 on the CPU (${threads} thread${threads === 1 ? '' : 's'})`;
   const ex = new Exchange();
   ex.writeInit(m, [0], { batch: B, T, V, width: D, heads: HEADS, ...optimizer });
   ex.write('steps_x.i32', Int32Array.from(batches.flatMap((b) => [...b.x])));
@@ -147,7 +147,7 @@ await shutdownGpu();
 
 const firstLosses = [`lpc ${lpcLoss0.toFixed(6)}`, ...(tfjsLoss0 !== undefined ? [`tfjs ${tfjsLoss0.toFixed(6)}`] : []), ...(torchLoss0 !== undefined ? [`PyTorch ${torchLoss0.toFixed(6)}`] : [])];
 const MB = (b: number) => (b / 1e6).toFixed(1);
-console.log([
+const table = [
   `\`${MODEL}\` (${layers} layers, width ${D}, ${HEADS} heads, V ${V}), batch ${B} × T ${T} (${B * T} tokens per step), Adam lr ${LR}, ` +
   `sotu:chars batches; first losses (same weights and batch) ${firstLosses.join(', ')}; ${rounds} rounds × ${perRound} timed steps ` +
   'per framework, alternating; median ms per step. Produced by `node dist/bench/seq-step.js`.',
@@ -161,6 +161,8 @@ console.log([
   '| saving | `--precision` | saved activations (MB) | peak (MB) |',
   '|---|---|---|---|',
   ...memRows.map((r) => `| ${r.key} | \`${r.precision ?? '(none)'}\` | ${MB(r.saved_activations_bytes)} | ${MB(r.peak_bytes)} |`),
-].join('\n'));
+].join('\n');
+console.log(table);
+if (!flags.has('--no-readme')) writeSection('README.md', 'seq-step-table', table);
 const out = flags.str('--json');
 if (out) fs.writeFileSync(out, JSON.stringify({ adapter: gpu.adapterDescription, model: MODEL, B, T, rows, times: Object.fromEntries(times), memRows }, null, 2) + '\n');
