@@ -43,7 +43,12 @@ test('models/lstm-lm.ts: torch.nn.LSTM parameter arithmetic, two layers', () => 
   const lstm = (i: number, h: number) => 4 * h * i + 4 * h * h + 2 * 4 * h;
   expect(count(compile('models/lstm-lm.ts', 1, undefined, { input: [8] }))).toBe(97 * 128 + lstm(128, 256) + lstm(256, 256) + 256 * 97 + 97);
   // tied (embedding 256 = hidden): the head has only its bias of its own
-  expect(count(compile('models/lstm-lm-tied.ts', 1, undefined, { input: [8] }))).toBe(97 * 256 + lstm(256, 256) + lstm(256, 256) + 97);
+  const tied = compile('models/lstm-lm-tied.ts', 1, undefined, { input: [8] });
+  expect(count(tied)).toBe(97 * 256 + lstm(256, 256) + lstm(256, 256) + 97);
+  // its dropout 0.5 on the embedding output and after each LSTM layer: in training only
+  const drops = (name: string) => frontEnd('models/lstm-lm-tied.ts', 1, { input: [8] }).graphs.find((g) => g.name === name)!.nodes.filter((n) => n.op === 'dropout');
+  expect(drops('train').map((n) => n.attrs.p)).toEqual([0.5, 0.5, 0.5]);
+  expect(drops('eval')).toEqual([]);
 });
 
 test('tied heads: one parameter tok.weight read by the embedding and the head; the small Transformer\'s arithmetic', () => {
