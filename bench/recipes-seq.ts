@@ -48,7 +48,7 @@ function lpc(args: string[]): void {
 }
 const compileArgs = (a: Arm, art: string) =>
   ['compile', MODEL, '-o', art, '--seq-len', String(T), '--batch', String(batch), '--optimizer', optimizer, ...(a.spec ? ['--precision', a.spec] : [])];
-const runArgs = (art: string, seed: number, metrics: string) =>
+const runArgs = (art: string, seed: number | string, metrics: string) =>
   ['run', art, '--data', 'sotu:chars', '--epochs', String(epochs), '--max-steps', String(steps), '--test-limit', String(testLimit),
     '--seed', String(seed), '--backend', backend, '--tune-budget', 'off', '--metrics', metrics];
 
@@ -98,11 +98,11 @@ const table = [
   '|---|---|---|---|---|---|',
   ...rows.map((r) => `| ${r.arm.label} | \`${r.arm.spec ?? '(none)'}\` | ${fmt3(r.mid)} | ${fmt3(r.end)} | ${meanStd(r.ppl)} | ${mean(r.msPerStep).toFixed(0)} |`),
   '',
-  'Each row is (with `--precision` from its row; seeds as above):',
+  `Each row is (\`--precision\` from its row${seeds.length > 1 ? '; S = each seed' : ''}):`,
   '',
   '```sh',
   `lpc ${compileArgs({ key: 'ARM', label: '', spec: 'SPEC' }, 'lm.lpc').map(quote).join(' ')}`,
-  `lpc ${runArgs('lm.lpc', seeds[0], 'lm.jsonl').map(quote).join(' ')}`,
+  `lpc ${runArgs('lm.lpc', seeds.length > 1 ? 'S' : seeds[0], 'lm.jsonl').map(quote).join(' ')}`,
   '```',
 ].join('\n');
 console.log(table);
