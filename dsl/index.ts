@@ -201,7 +201,12 @@ export function conv2d(x: Tensor, o: Conv2dOptions): Tensor {
   return rec(c, node(c, 'conv2d', ins, groups === 1 ? { stride, pad } : { stride, pad, groups }));
 }
 
-export interface LinearOptions { bias?: boolean; name?: string; init?: Init }
+export interface LinearOptions {
+  bias?: boolean; name?: string; init?: Init;
+  /** The output of an embedding whose weight [vocab, dim] this layer uses as its own W [out, in] (weight tying, GPT-2's
+   *  `lm_head.weight = wte.weight`): one parameter, its gradient the sum of both uses; the layer's bias stays its own. */
+  tiedTo?: Tensor;
+}
 /** y = x·Wᵀ + b, W [out, in]. */
 export function linear(x: Tensor, out: number, o: LinearOptions = {}): Tensor {
   const c = ctx('linear');
@@ -213,10 +218,23 @@ export function linear(x: Tensor, out: number, o: LinearOptions = {}): Tensor {
   const name = layerName(c, 'linear', o.name), bound = 1 / Math.sqrt(K);
   // [N, T, K] is applied as [N·T, K], viewed back afterwards
   const flat = x.shape.length === 2 ? x : node(c, 'reshape', [x], { shape: [x.shape.slice(0, -1).reduce((a, b) => a * b, 1), K] });
-  const ins = [flat, weight(c, name, [out, K], K, out, o.init)];
+  const ins = [flat, o.tiedTo === undefined ? weight(c, name, [out, K], K, out, o.init) : tiedWeight(c, o.tiedTo, [out, K], o.init)];
   if (o.bias ?? true) ins.push(state(c, name, 'bias', [out], 'uniform', bound));
   const y = node(c, 'linear', ins);
   return rec(c, x.shape.length === 2 ? y : node(c, 'reshape', [y], { shape: [...x.shape.slice(0, -1), out] }));
+}
+
+/** The weight of the embedding that produced `emb`, checked to be a linear weight of `shape` (see LinearOptions.tiedTo). */
+function tiedWeight(c: TraceContext, emb: unknown, shape: number[], init?: Init): Tensor {
+  check(init === undefined, 'linear: a tied weight (tiedTo) is the embedding\'s, so it takes no init of its own');
+  const e = tensorArg(emb, 'linear tiedTo');
+  const n = c.builder.graph.nodes[e.id];
+  check(n.op === 'embedding', `linear tiedTo expects the output of embedding(), got the output of ${n.op}`);
+  const w = c.builder.graph.nodes[n.inputs[1]];
+  const ws = c.builder.type(w.id).shape;
+  check(ws.join('x') === shape.join('x'), `linear tiedTo: the embedding's weight [${ws.join(', ')}] is not this layer's weight [${shape.join(', ')}] ` +
+    '(the embedding\'s vocabulary must be the output width and its dimension the input width)');
+  return new Tensor(w.id, ws);
 }
 
 export function relu(x: Tensor): Tensor { const c = ctx('relu'); return rec(c, node(c, 'relu', [tensorArg(x, 'relu')])); }
@@ -373,6 +391,11 @@ export function embedding(ids: Tensor, vocab: number, dim: number, o: EmbeddingO
   tensorArg(ids, 'embedding');
   posInt(vocab, 'embedding vocab');
   posInt(dim, 'embedding dim');
+  // a position embedding with fewer rows than the sequence has positions: a sequence longer than the model's
+  const T = ids.shape[ids.shape.length - 1];
+  check(c.builder.graph.nodes[ids.id].op !== 'positions' || vocab >= T,
+    `embedding: a sequence of ${T} tokens is longer than this position embedding's ${vocab} rows (positions 0..${T - 1}); ` +
+    `compile with --seq-len ${vocab} or less, or give it as many rows as the sequence (embedding(positions(x), x.shape[1], dim))`);
   const name = layerName(c, 'embedding', o.name);
   const w = o.init === undefined ? state(c, name, 'weight', [vocab, dim], 'normal', 1) : weight(c, name, [vocab, dim], dim, vocab, o.init);
   return rec(c, node(c, 'embedding', [ids, w]));

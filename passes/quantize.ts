@@ -36,6 +36,11 @@ export function quantizePass(m: Module, policy: PrecisionPolicy | undefined): Mo
  * weights, straight-through) in forward, and the error w.r.t. the conv's output (`E`, per tensor) in backward.
  * Linear layers, BN, ReLU, pooling and residual adds stay fp32, as in CPT. A policy with any of W, A, E in minmax
  * is placed this way (G, M, ACC stay OptimLP's); the optimizer pass then leaves W alone.
+ *
+ * A sequence model (its input is token ids) has no convolutions: there the same quantizers go into every linear
+ * and batched matmul, as CPT quantizes its Transformer (issue 29) — each operand in A with its own running range
+ * (a linear's weight in W instead), the error w.r.t. the output in E — except the error of the logits, which no
+ * placement quantizes. Layer norm, softmax, GELU, embeddings and residual adds stay fp32.
  */
 export function usesCptPlacement(p: PrecisionPolicy): boolean {
   return (['W', 'A', 'E'] as const).some((r) => p.roles[r]?.fmt.kind === 'minmax');
@@ -74,13 +79,19 @@ function cptGraph(g0: Graph, r: { W?: RoleSpec; A?: RoleSpec; E?: RoleSpec }): G
   const training = g0.name === 'train';
   const running = r.A?.fmt.kind === 'minmax' && r.A.fmt.per === 'tensor' ? r.A : undefined;
   const names = new Set<string>();
+  const seq = isSequenceGraph(g0), u = seq ? users(g0) : [];
+  const uses = new Map<string, number>();
+  let bmm = 0;
   return rebuild(g0, (n, ins, b) => {
     const q = (x: number, spec: RoleSpec | undefined, role: string) =>
       spec ? b.add('quantize', [x], { fmt: spec.fmt, rounding: spec.rounding, role }, n.loc) : x;
-    const actInput = (x: number): number => {
+    const actInput = (x: number, base = `${convName(g0, n)}.act_range`): number => {
       if (!running) return q(x, r.A, 'A');
-      const name = `${convName(g0, n)}.act_range`;
-      if (names.has(name)) throw new LocatedError(n.loc, `CPT placement: two convolutions share the buffer '${name}' (give each conv its own weight)`);
+      // a weight read by several layers (an LSTM's, unrolled over time; a tied head) gives each use its own buffer
+      const k = uses.get(base) ?? 0;
+      uses.set(base, k + 1);
+      const name = k ? `${base}${k}` : base;
+      if (names.has(name)) throw new LocatedError(n.loc, `CPT placement: two layers share the buffer '${name}' (give each conv its own weight)`);
       names.add(name);
       const st = b.add('state', [], { name, kind: 'buffer', shape: [2], init: 'zeros' }, n.loc);
       if (!training) return b.add('minmax_quantize', [x, st], { fmt: running.fmt, rounding: running.rounding }, n.loc);
@@ -89,13 +100,30 @@ function cptGraph(g0: Graph, r: { W?: RoleSpec; A?: RoleSpec; E?: RoleSpec }): G
       b.graph.updates.push({ name, node: upd });
       return q(x, running, 'A');
     };
-    const inputs = n.op === 'conv2d' ? [actInput(ins[0]), q(ins[1], r.W, 'W'), ...ins.slice(2)] : ins;
+    const placed = n.op === 'conv2d' || (seq && MATMUL_OPS.has(n.op));
+    const inputs = n.op === 'conv2d' ? [actInput(ins[0]), q(ins[1], r.W, 'W'), ...ins.slice(2)]
+      : !placed ? ins
+      : n.op === 'linear' ? [actInput(ins[0], `${layerOf(g0, n)}.act_range`), q(ins[1], r.W, 'W'), ...ins.slice(2)]
+      : ((k) => [actInput(ins[0], `matmul${k}.a_range`), actInput(ins[1], `matmul${k}.b_range`)])(bmm++);
     const id = b.add(n.op, inputs, n.attrs, n.loc);
-    // identity in forward; on the way back the error w.r.t. the conv output goes to E
-    return n.op === 'conv2d' && r.E
+    // identity in forward; on the way back the error w.r.t. the layer's output goes to E (not the logits')
+    return placed && r.E && !(seq && feedsLossOnly(g0, n.id, u))
       ? b.add('quantize', [id], { fmt: F32, rounding: 'nearest', role: 'E', bwd_fmt: r.E.fmt, bwd_rounding: r.E.rounding }, n.loc)
       : id;
   });
+}
+
+/** A sequence model's graph: its data input is token ids (dsl tokens()), not an image. */
+function isSequenceGraph(g: Graph): boolean {
+  return g.nodes.some((n) => n.op === 'input' && n.attrs.kind === 'data' && n.attrs.dtype === 'i32');
+}
+
+/** A linear's layer name, from its weight's state name (`h0.attn0.q.weight` → `h0.attn0.q`; `lstm0.weight_ih_l0` as is). */
+function layerOf(g: Graph, n: Node): string {
+  const w = g.nodes[n.inputs[1]];
+  if (w?.op !== 'state') throw new LocatedError(n.loc, `CPT placement: the linear's weight is not a parameter (got ${w?.op ?? 'nothing'}), so its activation buffer cannot be named`);
+  const name = String(w.attrs.name);
+  return name.endsWith('.weight') ? name.slice(0, -'.weight'.length) : name;
 }
 
 /** The conv's layer name, from its weight's state name (`conv0.weight` → `conv0`). */
@@ -136,9 +164,11 @@ function unquantizedActivation(g: Graph, id: number, u: number[][], views: strin
 
 function isLayerOutput(g: Graph, n: Node, u: number[][]): boolean {
   if (!LAYER_OPS.has(n.op)) return false;
-  // Follow views (flatten) to see whether the value only feeds the loss: then it is the model's output.
-  // An explicit quantizer site on the logits (PEPPP's high-precision one) is seen through the same way.
-  const feedsLossOnly = (id: number): boolean =>
-    u[id].length > 0 && u[id].every((k) => LOSS_OPS.has(g.nodes[k].op) || ((g.nodes[k].op === 'reshape' || g.nodes[k].op === 'quantize') && feedsLossOnly(k)));
-  return !feedsLossOnly(n.id);
+  return !feedsLossOnly(g, n.id, u);
+}
+
+/** Whether a value only feeds the loss (the model's output), following views (flatten) and explicit quantizer
+ *  sites on the logits (PEPPP's high-precision one). */
+function feedsLossOnly(g: Graph, id: number, u: number[][]): boolean {
+  return u[id].length > 0 && u[id].every((k) => LOSS_OPS.has(g.nodes[k].op) || ((g.nodes[k].op === 'reshape' || g.nodes[k].op === 'quantize') && feedsLossOnly(g, k, u)));
 }

@@ -29,6 +29,7 @@ export const runFlags: FlagSpec[] = [
   { name: 'metrics', value: 'FILE', help: 'write one JSON object per epoch (epoch, train_loss, test_loss, test_accuracy, lr, global_step, swa_*, …)' },
   { name: 'metrics-steps', value: 'N', help: 'also write {step, epoch, loss, lr} to the metrics file every N steps (for lpc plot)' },
   { name: 'max-steps', value: 'N', help: 'stop each epoch after N steps (quick runs)' },
+  { name: 'test-limit', value: 'N', help: 'evaluate on the first N test samples only (quick runs; default: all of them)' },
   { name: 'lr-schedule', value: 'S', help: 'const (default; swalp when --swa gives lr=), step(milestones=[E1,E2],gamma=0.1), cosine(t_max=E,eta_min=0[,per=step]) or swalp(start=E,swa_lr=LR); per epoch (0-based; cosine per=step: per optimizer step, T = all steps), base lr from the artifact' },
   { name: 'warmup', value: 'N', help: 'linear warm-up: lr × (s+1)/N for the first N optimizer steps s; Nep = N epochs of steps' },
   { name: 'swa', value: 'start=E[,lr=LR]', help: 'SWALP: average the weights after every epoch ≥ E (1-based) in fp32 on the device, lr = LR after epoch E; reports swa_test_accuracy' },
@@ -109,6 +110,7 @@ export async function runCommand(p: Parsed): Promise<void> {
   const quantStats = p.flags.has('quant-stats') ? intFlag(p, 'quant-stats', 1) : undefined;
   if (quantStats !== undefined && flag(p, 'metrics') === undefined) throw new UsageError('--quant-stats needs --metrics FILE (its records go there)');
   const checkNumerics = p.flags.has('check-numerics');
+  const testLimit = p.flags.has('test-limit') ? intFlag(p, 'test-limit', 1) : undefined;
 
   const everyText = flag(p, 'checkpoint-every') ?? (sidecarConfig?.['checkpoint-every'] as string | undefined) ?? 'epoch';
   let every: number | 'epoch';
@@ -213,7 +215,7 @@ export async function runCommand(p: Parsed): Promise<void> {
     // the driver compiles each kernel at its first dispatch: on a CPU driver the first step takes seconds longer
     if ('pipelinesCreated' in backend) progress.status(`lpc: first step: the driver compiles ${String(backend.pipelinesCreated)} kernels at their first use`, true);
     await train(backend, data, {
-      epochs, batch, seed, maxSteps, metricsPath, metricsAppend: !!resume, metricsSteps, progress, resume,
+      epochs, batch, seed, maxSteps, testLimit, metricsPath, metricsAppend: !!resume, metricsSteps, progress, resume,
       bits: scheduleOf(art.manifest.options.precision, epochs * stepsPerEpoch),
       lr: (epoch, _s, _n, globalStep) => lrAt(lr, epoch - 1, globalStep),
       swa: swa ? { start: swa.start, bn: module.graphs.some((g) => g.name === 'swa_bn') } : undefined,

@@ -25,7 +25,7 @@ export interface BlockCase {
   x: number[]; y: number[]; params: Record<string, Arr>; loss: number; grads: Record<string, number[]>;
 }
 export interface AdamRun { lr: number; x: number[][]; y: number[][]; losses: number[]; final: Record<string, number[]> }
-export const TORCH: { torch: string; ops: OpCase[]; block: BlockCase; lstm: BlockCase; adam: AdamRun } =
+export const TORCH: { torch: string; ops: OpCase[]; block: BlockCase; lstm: BlockCase; adam: AdamRun; tied: BlockCase } =
   JSON.parse(fs.readFileSync('test/fixtures/seq/torch-grads.json', 'utf8'));
 
 const OP_OF: Record<string, string> = { softmax_causal: 'softmax' };
@@ -54,16 +54,18 @@ export function opCaseGraph(c: OpCase): { g: Graph; feeds: Record<string, Int32A
   return { g: autodiff(m).graphs[0], feeds, state, out };
 }
 
-/** One pre-LN decoder block (models/transformer-lm.ts's layout with one layer), named as the fixture's parameters. */
-export function blockModel(d: BlockCase['dims']) {
-  return model('block_lm', () => {
+/** One pre-LN decoder block (models/transformer-lm.ts's layout with one layer), named as the fixture's parameters;
+ *  `tied`: the head's weight is the token embedding's (models/blocks/lm.ts's tied option). */
+export function blockModel(d: BlockCase['dims'], tied = false) {
+  return model(tied ? 'tied_block_lm' : 'block_lm', () => {
     const x = tokens(d.T);
-    let h = add(embedding(x, d.V, d.D, { name: 'tok' }), embedding(positions(x), d.T, d.D, { name: 'pos' }));
+    const tok = embedding(x, d.V, d.D, { name: 'tok' });
+    let h = add(tok, embedding(positions(x), d.T, d.D, { name: 'pos' }));
     h = scope('h0', () => {
       const a = add(h, selfAttention(layerNorm(h), { heads: d.H }));
       return add(a, linear(gelu(linear(layerNorm(a), 4 * d.D)), d.D));
     });
-    return linear(layerNorm(h, { name: 'ln_f' }), d.V, { name: 'head' });
+    return linear(layerNorm(h, { name: 'ln_f' }), d.V, { name: 'head', ...(tied ? { tiedTo: tok } : {}) });
   });
 }
 
@@ -72,10 +74,12 @@ export function lstmModel(d: BlockCase['dims']) {
   return model('lstm_lm', () => linear(lstm(embedding(tokens(d.T), d.V, d.D, { name: 'tok' }), d.H, { name: 'rnn' }), d.V, { name: 'head' }));
 }
 
-/** A model case's training graph (autodiffed), feeds and state from the fixture: the Transformer block or the LSTM. */
-export function modelGraph(which: 'block' | 'lstm'): { g: Graph; feeds: Record<string, Int32Array>; state: Map<string, Float64Array> } {
+/** A model case's training graph (autodiffed), feeds and state from the fixture: the Transformer block (untied or
+ *  tied) or the LSTM. */
+export function modelGraph(which: 'block' | 'lstm' | 'tied'): { g: Graph; feeds: Record<string, Int32Array>; state: Map<string, Float64Array> } {
   const bc = TORCH[which];
-  const m = autodiff(traceModel((which === 'block' ? blockModel : lstmModel)(bc.dims), bc.dims.B));
+  const def = which === 'lstm' ? lstmModel(bc.dims) : blockModel(bc.dims, which === 'tied');
+  const m = autodiff(traceModel(def, bc.dims.B));
   const state = new Map(Object.entries(bc.params).map(([k, p]) => [k, Float64Array.from(p.data)]));
   return { g: m.graphs.find((x) => x.name === 'train')!, feeds: { x: Int32Array.from(bc.x), y: Int32Array.from(bc.y) }, state };
 }

@@ -1,7 +1,8 @@
 /**
  * Sequence models through the CLI (bin/lpc.js, needs `npm run build`): bad input is refused with one line naming the
- * place — attention heads that do not divide the width, an embedding smaller than the data's vocabulary, a token
- * model given images, an unknown text spec — and the sotu data's fixed split and vocabularies.
+ * place — attention heads that do not divide the width, an embedding smaller than the data's vocabulary, a sequence
+ * longer than the model's position embedding, a token model given images, an unknown text spec — and the sotu data's
+ * fixed split and vocabularies.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -31,6 +32,27 @@ test('token ids beyond the embedding, images for a token model, an unknown text 
   expect(run('sotu:chars')).toEqual({ code: 2, err: ['lpc: test/fixtures/small_vocab_lm.ts:4:53: the embedding has 50 rows but sotu:chars has token ids 0..96; use a vocabulary of 97 (--classes 97)'] });
   expect(run('mnist')).toEqual({ code: 2, err: ["lpc: model 'small_vocab_lm' takes token ids but mnist holds images"] });
   expect(run('sotu:bytes')).toEqual({ code: 2, err: ["lpc: 'sotu:bytes': expected sotu:chars, sotu:words or sotu:words=N"] });
+});
+
+test('a sequence longer than the model\'s (more positions than its position embedding has rows): one line at the embedding', () => {
+  const art = path.join(tmp, 'fp.lpc');
+  expect(lpc(['compile', 'test/fixtures/fixed_positions_lm.ts', '-o', art, '--seq-len', '16', '--batch', '2']).code).toBe(0);
+  expect(lpc(['compile', 'test/fixtures/fixed_positions_lm.ts', '-o', art, '--seq-len', '20', '--batch', '2'])).toEqual({ code: 1, err: [
+    'lpc: test/fixtures/fixed_positions_lm.ts:7:42: embedding: a sequence of 20 tokens is longer than this position embedding\'s 16 rows ' +
+    '(positions 0..19); compile with --seq-len 16 or less, or give it as many rows as the sequence (embedding(positions(x), x.shape[1], dim))'] });
+});
+
+test('lpc run --test-limit N evaluates the first N validation windows (the figures differ with N; N ≥ 1)', () => {
+  const art = path.join(tmp, 'tl.lpc');
+  expect(lpc(['compile', 'test/fixtures/tiny_lm.ts', '-o', art, '--seq-len', '8', '--batch', '2']).code).toBe(0);
+  const loss = (n: string) => {
+    const metrics = path.join(tmp, `tl-${n}.jsonl`);
+    expect(lpc(['run', art, '--data', 'sotu:chars', '--backend', 'cpu', '--epochs', '1', '--max-steps', '1', '--test-limit', n, '--metrics', metrics]).code).toBe(0);
+    return JSON.parse(fs.readFileSync(metrics, 'utf8').trim().split('\n').at(-1)!).test_loss as number;
+  };
+  const [a, b] = [loss('2'), loss('6')];
+  expect(Number.isFinite(a) && Number.isFinite(b) && a !== b).toBe(true);
+  expect(lpc(['run', art, '--data', 'sotu:chars', '--test-limit', '0'])).toEqual({ code: 2, err: [expect.stringMatching(/^lpc: --test-limit .*1/)] });
 });
 
 test('--seq-len T is the model\'s --input T (refused together with --input)', () => {

@@ -31,7 +31,8 @@ describe(`sequence ops vs PyTorch ${TORCH.torch} (CPU interpreter)`, () => {
     }
   }
 
-  for (const [what, which] of [['one pre-LN Transformer block', 'block'], ['an LSTM language model', 'lstm']] as const) for (const precision of ['f64', 'f32'] as const) {
+  for (const [what, which] of [['one pre-LN Transformer block', 'block'], ['an LSTM language model', 'lstm'],
+    ['the block with its head tied to the token embedding', 'tied']] as const) for (const precision of ['f64', 'f32'] as const) {
     test(`${what}: loss and every parameter gradient (${precision})`, () => {
       const { g, feeds, state } = modelGraph(which);
       const r = runGraph(g, feeds, state, { precision });
@@ -55,6 +56,22 @@ test('five Adam steps of the Transformer block LM (every pass, fused) follow tor
   const m = adamModule();
   const { losses, state } = await adamSteps(new CpuBackend(m), m);
   expectAdamRun(losses, state);
+});
+
+test('a tied weight\'s gradient is the sum of its two uses: the untied model\'s embedding and head gradients at equal values (f64)', () => {
+  const tied = modelGraph('tied');
+  const r = runGraph(tied.g, tied.feeds, tied.state, { precision: 'f64' });
+  // the same numbers through the untied graph: head.weight a copy of tok.weight, the tied case's batch
+  const untied = modelGraph('block');
+  const state = new Map(tied.state);
+  state.set('head.weight', Float64Array.from(tied.state.get('tok.weight')!));
+  const u = runGraph(untied.g, tied.feeds, state, { precision: 'f64' });
+  expect(r.outputs.loss[0]).toBe(u.outputs.loss[0]);
+  const sum = u.outputs['grad:tok.weight'].map((v, i) => v + u.outputs['grad:head.weight'][i]);
+  expect(relErr(r.outputs['grad:tok.weight'], Array.from(sum))).toBeLessThan(1e-14);
+  // both parts matter: neither use alone is the tied gradient
+  for (const part of ['grad:tok.weight', 'grad:head.weight']) expect(relErr(r.outputs['grad:tok.weight'], Array.from(u.outputs[part]))).toBeGreaterThan(1e-2);
+  expect(r.outputs['grad:head.weight']).toBeUndefined();
 });
 
 test('erfc matches reference values to 1e-12 relative, for both signs and far into the tail', () => {

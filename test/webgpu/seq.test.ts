@@ -47,7 +47,8 @@ describe('sequence ops on WebGPU vs PyTorch and the CPU interpreter', () => {
     });
   }
 
-  test.each([['one pre-LN Transformer block', 'block'], ['an LSTM language model', 'lstm']] as const)('%s: loss and every parameter gradient', async (_, which) => {
+  test.each([['one pre-LN Transformer block', 'block'], ['an LSTM language model', 'lstm'],
+    ['the block with its head tied to the token embedding', 'tied']] as const)('%s: loss and every parameter gradient', async (_, which) => {
     const { g, feeds, state } = modelGraph(which);
     const got = await gpuOutputs(g, feeds, state);
     const cpu = runGraph(g, feeds, state, { precision: 'f64' }).outputs;
