@@ -1,6 +1,6 @@
 /**
  * `npm run build && LPC_TUNE=off node dist/bench/zoo-speed.js [--models mobilenetv2,densenet121] [--batch 32]
- *  [--input 3x32x32] [--steps 6] [--rounds 3] [--warmup 1] [--lr 0.05]`
+ *  [--input 3x32x32] [--steps 6] [--rounds 3] [--warmup 1] [--lr 0.05] [--agree-steps 2]`
  *
  * The zoo's step time against tfjs-backend-webgpu (issue 28): MobileNetV2 (depthwise convolutions, ReLU6, dropout)
  * and DenseNet-121 (a concat per dense layer) trained in fp32 by lpc and by its tfjs peer (bench/tfjs-peer.ts:
@@ -9,7 +9,10 @@
  * agree within 1e-4 relative before anything is timed; then the two alternate in rounds (bench/tfjs-compare.ts), the
  * median step of each reported with the ratio. Without LPC_TUNE=off lpc first tunes its kernels for the adapter
  * with no budget (cached per adapter), which takes long on a CPU driver. Small runs (small batches and maps: BN over
- * a few values, ReLU6 masks that f32 rounding flips) need a gentler `--lr` for the second step's losses to agree.
+ * a few values, ReLU6 masks that f32 rounding flips) are ill-conditioned after one update: MobileNetV2 at b8, 3×32×32,
+ * lr 0.01 (synthetic data) gives step-2 losses 2.2768741 on lpc's CPU interpreter and 2.2701514 on its WebGPU run
+ * (lavapipe), so there `--agree-steps 1` checks the forward pass only; test/webgpu/tfjs-peer.test.ts checks the
+ * peer's gradients of these ops over three steps on a well-conditioned net.
  */
 import { frontEnd } from '../dsl/frontend.js';
 import { runPasses } from '../passes/pipeline.js';
@@ -22,6 +25,7 @@ const flags = new Flags();
 const models = (flags.str('--models') ?? 'mobilenetv2,densenet121').split(',');
 for (const m of models) if (!['mobilenetv2', 'densenet121'].includes(m)) throw new Error(`--models: expected mobilenetv2 and/or densenet121, got '${m}'`);
 const batch = flags.int('--batch', 32), steps = flags.int('--steps', 6), rounds = flags.int('--rounds', 3), warmup = flags.int('--warmup', 1, 0);
+const agreeSteps = flags.int('--agree-steps', 2);
 const sgd = { ...DEFAULT_SGD, lr: Number(flags.str('--lr') ?? DEFAULT_SGD.lr) };
 if (!(sgd.lr > 0)) throw new Error('--lr must be a positive number');
 const inputText = flags.str('--input') ?? '3x32x32';
@@ -34,7 +38,7 @@ const rows: string[] = [];
 for (const name of models) {
   const m = runPasses(frontEnd(`models/${name}.ts`, batch, { input }), { batch, optimizer: sgd, log: () => {} });
   const t0 = performance.now();
-  const r = await compareWithTfjs(gpu, m, { sgd, steps, rounds, warmup, agreeSteps: 2, log });
+  const r = await compareWithTfjs(gpu, m, { sgd, steps, rounds, warmup, agreeSteps, log });
   const minutes = (performance.now() - t0) / 60000;
   log(`${name}: ${minutes.toFixed(1)} minutes`);
   rows.push(`| ${name} | ${batch} | ${input.join('×')} | ${r.maxRelDiff.toExponential(1)} | ${r.agree ? r.lpcMs.toFixed(0) : '—'} | ` +
@@ -42,6 +46,6 @@ for (const name of models) {
 }
 console.log(`lpc vs tfjs-backend-webgpu, fp32 SGD (lr ${sgd.lr}, momentum ${sgd.momentum}, wd ${sgd.wd}), one process on ${gpu.adapterDescription}; ` +
   `median of ${rounds} alternating rounds (${Math.ceil(steps / rounds)} steps each) after ${warmup} warm-up step(s)${process.env.LPC_TUNE === 'off' ? ', LPC_TUNE=off (default tilings)' : ''}`);
-console.log('| model | batch | input | loss rel. diff (2 steps) | lpc ms/step | tfjs ms/step | tfjs / lpc |\n|---|---|---|---|---|---|---|');
+console.log(`| model | batch | input | loss rel. diff (${agreeSteps} step${agreeSteps > 1 ? 's' : ''}) | lpc ms/step | tfjs ms/step | tfjs / lpc |\n|---|---|---|---|---|---|---|`);
 for (const r of rows) console.log(r);
 await shutdownGpu();
