@@ -95,7 +95,7 @@ for (const { name, batch } of models) {
   const quickRows = await picks();
   if (flags.has('--first-only')) {
     const row = { model: name, batch, budget_s: budget, first_step_s: +((first - t0) / 1000).toFixed(1), tuning_s: +((tuned - t0) / 1000).toFixed(1),
-      measured_in_budget: classes(quickRows, 'cache'), shipped: classes(quickRows, 'shipped'), borrowed: classes(quickRows, 'similar') };
+      measured_in_budget: classes(quickRows, 'cache'), shipped: classes(quickRows, 'shipped'), cost_model: classes(quickRows, 'cost-model'), borrowed: classes(quickRows, 'similar') };
     log(JSON.stringify(row));
     results.push(row);
     await quick.dispose();
@@ -120,7 +120,7 @@ for (const { name, batch } of models) {
     budget_step_ms: +quantile(q, 0.5).toFixed(0), full_step_ms: +quantile(f, 0.5).toFixed(0),
     ratio_median: +(quantile(q, 0.5) / quantile(f, 0.5)).toFixed(3), ratio_q1: +(quantile(q, 0.25) / quantile(f, 0.25)).toFixed(3),
     kernel_ms_budget: +est.quick.toFixed(1), kernel_ms_full: +est.full.toFixed(1), kernel_ratio: +(est.quick / est.full).toFixed(3),
-    measured_in_budget: classes(quickRows, 'cache'), shipped: classes(quickRows, 'shipped'), borrowed: classes(quickRows, 'similar'),
+    measured_in_budget: classes(quickRows, 'cache'), shipped: classes(quickRows, 'shipped'), cost_model: classes(quickRows, 'cost-model'), borrowed: classes(quickRows, 'similar'),
   };
   for (const d of est.differ) log(`  ${d}`);
   log(JSON.stringify(row));
@@ -128,12 +128,12 @@ for (const { name, batch } of models) {
   await quick.dispose(); await full.dispose();
   fs.rmSync(cache, { recursive: true, force: true });
 }
-console.log('| model | first step (s) | of which tuning (s) | shapes measured / shipped / borrowed | full tune of the rest (s) | step, budget picks (ms) | step, full tune (ms) | ratio (median / lower quartile) | tiled kernels priced by the full tune: budget / full (ms) |');
+console.log('| model | first step (s) | of which tuning (s) | shapes measured / shipped / cost model / borrowed | full tune of the rest (s) | step, budget picks (ms) | step, full tune (ms) | ratio (median / lower quartile) | tiled kernels priced by the full tune: budget / full (ms) |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 const cell = (v: unknown) => (v === undefined ? '—' : String(v));
 for (const r of results) {
   const full = r.full_step_ms === undefined ? '— | — | — | — | — |' : `${r.full_tune_rest_s} | ${r.budget_step_ms} | ${r.full_step_ms} | ${r.ratio_median} / ${r.ratio_q1} | ${r.kernel_ms_budget} / ${r.kernel_ms_full} = ${r.kernel_ratio} |`;
-  console.log(`| ${r.model} b${r.batch} | ${cell(r.first_step_s)} | ${cell(r.tuning_s)} | ${r.measured_in_budget} / ${r.shipped} / ${r.borrowed} | ${full}`);
+  console.log(`| ${r.model} b${r.batch} | ${cell(r.first_step_s)} | ${cell(r.tuning_s)} | ${r.measured_in_budget} / ${r.shipped} / ${r.cost_model} / ${r.borrowed} | ${full}`);
 }
 const json = flags.str('--json');
 if (json) fs.writeFileSync(json, JSON.stringify({ adapter: gpu.adapterDescription, results }, null, 1) + '\n');

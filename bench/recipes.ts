@@ -24,6 +24,14 @@ export const RECIPES: Record<string, { label: string; spec?: string }> = {
   e5m2_ae: { label: 'e5m2 activations and errors', spec: 'A=e5m2 E=e5m2' },
   // 5 epochs of 125 steps (npm run accuracy): one cosine cycle per epoch, each evaluation at the cycle's top (8 bits)
   cpt: { label: 'CPT: minmax, forward 3→8 bits cyclic, backward 8', spec: cptSpec(5) },
+  // OCP MX (issue 30), the MX paper's training recipe: MX operands for every GEMM (W, A forward; E, G backward),
+  // fp32 master weights (ACC=f32: W is a quantized copy), activations saved for the backward packed in A's format
+  mxfp8: {
+    label: 'MXFP8: E4M3 forward, E5M2 backward, fp32 master weights',
+    spec: 'W=mx<e4m3> A=mx<e4m3> E=mx<e5m2> G=mx<e5m2> ACC=f32 ; save=mx<e4m3>',
+  },
+  mxfp6: { label: 'MXFP6 (E3M2), fp32 master weights', spec: 'W=mx<e3m2> A=mx<e3m2> E=mx<e3m2> G=mx<e3m2> ACC=f32 ; save=mx<e3m2>' },
+  mxfp4: { label: 'MXFP4 (E2M1), fp32 master weights', spec: 'W=mx<e2m1> A=mx<e2m1> E=mx<e2m1> G=mx<e2m1> ACC=f32 ; save=mx<e2m1>' },
   fixed4: {
     label: '4-bit fixed point everywhere (stochastic)',
     spec: 'W=fixed<4,3>:stochastic A=fixed<4,2>:stochastic E=fixed<4,3>:stochastic G=fixed<4,3>:stochastic M=fixed<4,3>:stochastic',

@@ -3,11 +3,12 @@
  * and without DIVISION, through the real CLI (`node bin/lpc.js mem <model> --batch N [--input CxHxW] --json
  * [--precision 'save=division(block=8,bits=2)']`, default optimizer: SGD with momentum), as a markdown table.
  *
- * `--concat [--batch N] [--precision SPEC]` adds what DenseNet-121's concatenations cost (default b64, 3×32×32, f32): it compiles the model in-process as
- * `lpc mem` does and reads the train graph's memory plan — the concat outputs' bytes (each written once per step by
- * a copy that also reads its inputs; the gradient's slices copy the same bytes back), how many of them are saved
- * activations, and how many bytes are live at the plan's peak — against what one buffer per dense block (the block's
- * final concatenation, every earlier one a channel-range view of it) would hold.
+ * `--concat [--model densenet121|densenet161] [--batch N] [--input CxHxW] [--precision SPEC]`: what a DenseNet's
+ * concatenations cost (default DenseNet-121 b64, 3×32×32, f32), with every concat copying (`copies`) and with the
+ * concat views lpc plans by default (`views`: passes/channel-views.ts, each dense block's maps as channel ranges of
+ * one buffer). It compiles the model in-process as `lpc mem` does and reads the train graph's memory plan: the bytes
+ * the concat kernels and the gradient's slices store per step, the concat outputs' saved bytes, the saved and live
+ * bytes at the plan's peak and the allocated bytes.
  *
  * `--saved MODEL [--batch N] [--input CxHxW] [--precision SPEC]`: the train graph's saved activations grouped by the
  * op that stores them and the map size (H×W) of the value saved, with the f32 bytes of that value and the ratio.
@@ -62,54 +63,70 @@ if ((!f.has('--concat') && !f.has('--saved')) || only) {
 }
 
 if (f.has('--concat')) {
-  const { compileModel } = await import('../runtime/cli/compile.js');
+  const { compileModel, batchHint, DEFAULT_OPTIMIZER } = await import('../runtime/cli/compile.js');
   const { parseOptimizer } = await import('../passes/optimizer.js');
-  const { planModule } = await import('../runtime/memory.js');
+  const { moduleKernels, planModule } = await import('../runtime/memory.js');
   const { checkFits, lpcCapacity } = await import('../runtime/fit.js');
-  const { batchHint, DEFAULT_OPTIMIZER } = await import('../runtime/cli/compile.js');
   const { numel } = await import('../ir/types.js');
   const { parsePolicy } = await import('../ir/precision/index.js');
+  const name = f.str('--model') ?? 'densenet121', input = f.str('--input');
   const batch = f.int('--batch', 64), spec = f.str('--precision');
-  const m = compileModel(path.join(root, 'models', 'densenet121.ts'), { batch, optimizer: parseOptimizer(DEFAULT_OPTIMIZER), modelOptions: {}, ...(spec ? { precision: parsePolicy(spec) } : {}) });
-  const plan = planModule(m, 'cpu-driver', checkFits(m, lpcCapacity(), 'cpu-driver', batchHint(batch)));
+  const m = compileModel(path.join(root, 'models', `${name}.ts`), {
+    batch, optimizer: parseOptimizer(DEFAULT_OPTIMIZER), modelOptions: input ? { input: input.split('x').map(Number) } : {},
+    ...(spec ? { precision: parsePolicy(spec) } : {}),
+  });
+  checkFits(m, lpcCapacity(), 'cpu-driver', batchHint(batch));
   const gi = m.graphs.findIndex((g) => g.name === 'train');
-  const g = m.graphs[gi], p = plan.graphs[gi];
-  const concats = g.nodes.filter((nd) => nd.op === 'concat');
+  const g = m.graphs[gi];
   const bytes = (id: number) => numel(g.nodes[id].type.shape) * 4;
-  const byNode = new Map(p.buffers.filter((b) => b.scratch === undefined).map((b) => [b.node, b]));
-  const written = concats.reduce((s, nd) => s + bytes(nd.id), 0);
-  const saved = concats.filter((nd) => byNode.get(nd.id)?.class === 'saved_activations');
-  const savedBytes = saved.reduce((s, nd) => s + bytes(nd.id), 0);
-  // The plan's peak position: the first position where live bytes reach live_peak_bytes.
-  const live = (t: number) => p.buffers.filter((b) => b.start <= t && t <= b.end);
-  let peakT = -1;
-  for (let t = -1; t <= p.positions; t++) {
-    const s = p.state.reduce((a, b) => a + b.bytes, 0) + live(t).reduce((a, b) => a + b.bytes, 0);
-    if (s === p.live_peak_bytes) { peakT = t; break; }
-  }
-  const atPeak = live(peakT).filter((b) => b.scratch === undefined && g.nodes[b.node].op === 'concat');
-  const atPeakBytes = atPeak.reduce((s, b) => s + b.bytes, 0);
+  const concats = g.nodes.filter((nd) => nd.op === 'concat');
+  const isConcat = new Set(concats.map((nd) => nd.id));
   // Dense blocks: chains where a concat joins the previous concat (the features so far: kuangliu's CIFAR DenseNet
   // puts the new map first, torchvision's last) with a new map. One buffer per chain = its last output.
-  const isConcat = new Set(concats.map((nd) => nd.id));
   const chainEnds = concats.filter((nd) => !g.nodes.some((u) => u.op === 'concat' && u.inputs.includes(nd.id)));
   const chainStarts = concats.filter((nd) => !nd.inputs.some((i) => isConcat.has(i)));
-  const blockBytes = chainEnds.reduce((s, nd) => s + bytes(nd.id), 0);
   const slices = g.nodes.filter((nd) => nd.op === 'slice'); // DenseNet slices only in concat gradients
-  const concatGradSlices = slices.reduce((s, nd) => s + bytes(nd.id), 0);
-  // Under save=division each concat output is compressed on its own (its earlier channels again in every later one).
-  const packedOfConcats = p.buffers.filter((b) => b.scratch === undefined && b.class === 'saved_activations' &&
-    /_compress$/.test(g.nodes[b.node].op) && isConcat.has(g.nodes[b.node].inputs[0])).reduce((s, b) => s + b.bytes, 0);
+  const dependsOn = (a: number, b: number): boolean => a === b || (a > b && g.nodes[a].inputs.some((i) => dependsOn(i, b)));
+  /** The train graph's plan with the concats copying (`views` false) or placed in their buffers (lpc's default). */
+  const measure = (views: boolean) => {
+    const ks = moduleKernels(m, 'cpu-driver', undefined, { concatViews: views });
+    const plan = planModule(m, 'cpu-driver', ks), p = plan.graphs[gi], v = ks.views?.get('train') ?? new Map();
+    const own = new Map(p.buffers.filter((b) => b.scratch === undefined).map((b) => [b.node, b]));
+    // bytes the concat kernels store (the inputs not already in place) and the slices (those not read in place)
+    const copied = concats.reduce((s, nd) => s + nd.inputs.filter((i) => v.get(i)?.root !== (v.get(nd.id)?.root ?? nd.id)).reduce((t, i) => t + bytes(i), 0), 0);
+    const sliced = slices.filter((nd) => !v.get(nd.id)?.slice).reduce((s, nd) => s + bytes(nd.id), 0);
+    // The plan's peak position: the first position where live bytes reach live_peak_bytes; the concat outputs (and
+    // with the views, the block buffers holding them) live there.
+    const live = (t: number) => p.buffers.filter((b) => b.start <= t && t <= b.end);
+    let peakT = -1;
+    for (let t = -1; t <= p.positions; t++) {
+      const sum = p.state.reduce((a, b) => a + b.bytes, 0) + live(t).reduce((a, b) => a + b.bytes, 0);
+      if (sum === p.live_peak_bytes) { peakT = t; break; }
+    }
+    const atPeak = live(peakT).filter((b) => b.scratch === undefined && g.nodes[b.node].op === 'concat');
+    return {
+      placed_values: [...v.values()].filter((x) => !x.slice && x.accumulates === undefined).length,
+      slices_read_in_place: [...v.values()].filter((x) => x.slice).length,
+      errors_summed_in_place: [...v.values()].filter((x) => x.accumulates !== undefined).length,
+      concat_bytes_written: copied, slice_bytes_written: sliced,
+      concat_saved_bytes: concats.filter((nd) => own.get(nd.id)?.class === 'saved_activations').reduce((s, nd) => s + bytes(nd.id), 0),
+      saved_activations_bytes: p.classes.saved_activations, live_peak_bytes: p.live_peak_bytes,
+      concat_bytes_live_at_peak: atPeak.reduce((s, b) => s + b.bytes, 0), peak_bytes: p.peak_bytes, allocated_bytes: plan.allocated_bytes,
+      // Under save=division each concat output is compressed on its own (its earlier channels again in every later one).
+      packed_concat_outputs_saved_bytes: p.buffers.filter((b) => b.scratch === undefined && b.class === 'saved_activations' &&
+        /_compress$/.test(g.nodes[b.node].op) && isConcat.has(g.nodes[b.node].inputs[0])).reduce((s, b) => s + b.bytes, 0),
+    };
+  };
+  const copies = measure(false), views = measure(true);
   const out = {
-    model: m.name, batch, precision: spec ?? 'f32', concats: concats.length, dense_blocks: chainEnds.length, chain_starts: chainStarts.length,
-    concat_output_bytes: written,
-    concat_copy_traffic_bytes_forward: 2 * written,
-    slice_output_bytes_backward: concatGradSlices,
-    concat_outputs_saved: saved.length, concat_saved_bytes: savedBytes,
-    saved_activations_bytes: p.classes.saved_activations,
-    live_peak_bytes: p.live_peak_bytes, concat_bytes_live_at_peak: atPeakBytes, concat_outputs_live_at_peak: atPeak.length,
-    one_buffer_per_block_bytes: blockBytes,
-    packed_concat_outputs_saved_bytes: packedOfConcats,
+    model: m.name, batch, input: input ?? 'default', precision: spec ?? 'f32', concats: concats.length, dense_blocks: chainEnds.length, chain_starts: chainStarts.length,
+    concat_output_bytes: concats.reduce((s, nd) => s + bytes(nd.id), 0),
+    slice_output_bytes_backward: slices.reduce((s, nd) => s + bytes(nd.id), 0),
+    one_buffer_per_block_bytes: chainEnds.reduce((s, nd) => s + bytes(nd.id), 0),
+    // the dense blocks' inputs (stem and transition outputs, each the input of its block's first concat that the
+    // new map is computed from): with the views they too live in their blocks' buffers
+    block_input_bytes: chainStarts.reduce((s, nd) => s + bytes(nd.inputs.find((i) => nd.inputs.some((j) => j !== i && dependsOn(j, i)))!), 0),
+    copies, views,
   };
   process.stdout.write(JSON.stringify(out, null, 1) + '\n');
 }

@@ -142,9 +142,13 @@ export const refoldElementwise: FusionRule = { ...foldElementwise, name: 'refold
  */
 function onGrid(n: Node, grid: Map<number, Format>): Format | undefined {
   const f = grid.get(n.inputs[0]);
-  // mx: not claimed. A block whose max falls a binade (a zeroed or dropped element) gets a finer grid, but E4M3's
-  // max_norm 448 < 480 can then saturate a value that was on the coarser grid (240·2^s → 448·2^(s−1))
-  if (!f || f.kind === 'mx') return undefined;
+  if (!f) return undefined;
+  // mx: a ReLU zeroes elements of a block in place (+0, which MX keeps), so the block max can only fall: the scale
+  // stays or gets finer, and every kept value is on the finer grid below the new max_norm (the new max's mantissa
+  // has the format's f bits) — except for E4M3, whose max_norm 448 < 480 can then saturate a value that was on the
+  // coarser grid (240·2^s → 448·2^(s−1)). Not ReLU's backward: it passes −0 (a negative rounded to zero), which MX
+  // rounds to +0. Pooling mixes blocks (other positions, other scales): never claimed.
+  if (f.kind === 'mx') return n.op === 'relu' && f.elem !== 'e4m3' ? f : undefined;
   const blocksAlongNC = f.kind !== 'bfp' || f.axis === 'tensor' || f.axis === 0 || f.axis === 1;
   switch (n.op) {
     case 'relu': case 'relu_bwd': return f;

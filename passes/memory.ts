@@ -17,6 +17,7 @@ import { formatBits } from '../ir/format.js';
 import { mxPackedBytes } from '../ir/quant/mx.js';
 import { COMPRESS_OPS, DECOMPRESS_OPS } from './compress.js';
 import { attrsOf } from '../ir/op-registry.js';
+import type { ViewMap } from './channel-views.js';
 
 export type MemClass = 'weights' | 'gradients' | 'optimizer' | 'saved_activations' | 'workspace';
 export const MEM_CLASSES: MemClass[] = ['weights', 'gradients', 'optimizer', 'saved_activations', 'workspace'];
@@ -37,6 +38,8 @@ export interface PlanOptions {
   align?: (bytes: number) => number;
   /** Logical bytes of a value or state (default valueBytes: f32 storage; packedBytes: each at its format's width). */
   bytes?: (g: Graph, id: number) => number;
+  /** Values placed as ranges of another value's buffer (passes/channel-views.ts): they get no buffer of their own. */
+  views?: ViewMap;
 }
 
 /** One buffer the plan places: a value (a non-view, non-state node) or one scratch buffer of a node. */
@@ -168,6 +171,8 @@ export function planGraphMemory(g: Graph, o: PlanOptions = {}): GraphMemoryPlan 
   const n = g.nodes.length;
   const root = g.nodes.map((nd) => nd.id);
   for (const nd of g.nodes) if (nd.op === 'reshape') root[nd.id] = root[nd.inputs[0]];
+  for (const [id, v] of o.views ?? []) root[id] = v.root;
+  const placed = (id: number) => root[id] !== id && g.nodes[id].op !== 'reshape';
 
   // Positions of each computing node.
   const first = new Array<number>(n).fill(-1), last = new Array<number>(n).fill(-1);
@@ -192,6 +197,8 @@ export function planGraphMemory(g: Graph, o: PlanOptions = {}): GraphMemoryPlan 
     for (const i of info[nd.id].binds ?? []) if (i !== nd.id) use(i, last[nd.id]);
   }
   for (const x of [...g.outputs, ...g.updates]) use(x.node, D);
+  // A root's buffer is live from the first write into any of its ranges.
+  for (const nd of g.nodes) if (placed(nd.id)) start[root[nd.id]] = Math.min(start[root[nd.id]], start[nd.id]);
 
   const { saved, gradients } = classifyValues(g, root);
   const buffers: PlannedBuffer[] = [];
@@ -203,9 +210,9 @@ export function planGraphMemory(g: Graph, o: PlanOptions = {}): GraphMemoryPlan 
       continue;
     }
     if (nd.op === 'reshape') continue;
-    const bytes = valueBytes(g, nd.id);
+    const bytes = placed(nd.id) ? 0 : valueBytes(g, nd.id);
     const cls: MemClass = gradients.has(nd.id) ? 'gradients' : saved.has(nd.id) ? 'saved_activations' : 'workspace';
-    buffers.push({ node: nd.id, bytes, aligned: align(bytes), start: start[nd.id], end: end[nd.id], class: cls, slot: -1 });
+    if (!placed(nd.id)) buffers.push({ node: nd.id, bytes, aligned: align(bytes), start: start[nd.id], end: end[nd.id], class: cls, slot: -1 });
     const scratch = new Map<number, { bytes: number; cleared: boolean }>();
     for (const s of info[nd.id].scratch) {
       const prev = scratch.get(s.index);
@@ -254,8 +261,8 @@ function assignSlots(buffers: PlannedBuffer[]): number[] {
 }
 
 /** Plans every graph; graphs never run at once, so they share slots by index (sizes: the largest). */
-export function planModuleMemory(m: Module, kernels?: (g: Graph) => (nodeId: number) => NodeKernels, align?: (b: number) => number, bytes?: PlanOptions['bytes']): ModuleMemoryPlan {
-  const graphs = m.graphs.map((g) => planGraphMemory(g, { kernels: kernels?.(g), align, bytes }));
+export function planModuleMemory(m: Module, kernels?: (g: Graph) => (nodeId: number) => NodeKernels, align?: (b: number) => number, bytes?: PlanOptions['bytes'], views?: (g: Graph) => ViewMap | undefined): ModuleMemoryPlan {
+  const graphs = m.graphs.map((g) => planGraphMemory(g, { kernels: kernels?.(g), align, bytes, views: views?.(g) }));
   const pool: number[] = [];
   for (const p of graphs) p.slots.forEach((b, i) => { pool[i] = Math.max(pool[i] ?? 0, b); });
   const state = new Map<string, StateBuffer>();

@@ -16,7 +16,7 @@ import { locToString, numel } from '../ir/types.js';
 import { Kernel } from '../codegen/kernel.js';
 import { Variant, kernelsForNode } from '../codegen/kernels/index.js';
 import { ModuleMemoryPlan, align16, planModuleMemory } from '../passes/memory.js';
-import { nodeKernels } from './memory.js';
+import { ModuleKernels, nodeKernels, withViews } from './memory.js';
 import { UsageError } from './cli/args.js';
 import { attrsOf } from '../ir/op-registry.js';
 
@@ -135,7 +135,7 @@ function needed(plan: ModuleMemoryPlan, c: Capacity): number {
  * state, no kernels: so an absurd size never reaches codegen), then with `variant`'s kernels (their workspace and
  * workgroup grids). Returns the kernels it generated.
  */
-export function checkFits(m: Module, c: Capacity, variant: Variant, hint: string, warn?: (line: string) => void): Map<string, Kernel[][]> {
+export function checkFits(m: Module, c: Capacity, variant: Variant, hint: string, warn?: (line: string) => void): ModuleKernels {
   refuseIfOver(m, planModuleMemory(m), c, hint);
   const kernels = new Map<string, Kernel[][]>();
   for (const g of m.graphs) {
@@ -154,12 +154,14 @@ export function checkFits(m: Module, c: Capacity, variant: Variant, hint: string
     }
     kernels.set(g.name, perNode);
   }
-  const plan = planModuleMemory(m, (g) => (id) => nodeKernels(g, id, kernels.get(g.name)![id]), align16);
+  // a backend that follows the plan places concatenations' inputs in their buffers; the interpreter allocates each value
+  const placed: ModuleKernels = c.allocates === 'plan' ? withViews(m, kernels) : kernels;
+  const plan = planModuleMemory(m, (g) => (id) => nodeKernels(g, id, placed.get(g.name)![id]), align16, undefined, (g) => placed.views?.get(g.name));
   refuseIfOver(m, plan, c, hint);
   // host memory that fits but is not free now: it may swap or be killed, so say so (once, before any work)
   if (warn && c.memoryBytes !== undefined && !process.env.LPC_LIMITS && needed(plan, c) > os.freemem())
     warn(`the training step needs ${fmtBytes(needed(plan, c))} but only ${fmtBytes(os.freemem())} of memory is free now; it may swap or be stopped`);
-  return kernels;
+  return placed;
 }
 
 function refuseIfOver(m: Module, plan: ModuleMemoryPlan, c: Capacity, hint: string): void {

@@ -11,6 +11,7 @@ import { ewWgsl } from '../ew-wgsl.js';
 import { Rounding } from '../../ir/format.js';
 import { BlockFormat, BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, inBuf, isBlockFormat, makeKernel, nodeQuant, outBuf, outNumel, postOps, qpostOf } from './builder.js';
 import { onePassBlockKernel, onePassFits } from './quantize.js';
+import { mxNodeKernel } from './mx.js';
 
 export function elementwiseKernels(c: NodeCtx): Kernel[] {
   const def = getOp(c.node.op);
@@ -18,6 +19,8 @@ export function elementwiseKernels(c: NodeCtx): Kernel[] {
   if (!ew) throw new Error(`${c.node.op} is not elementwise`);
   const n = outNumel(c);
   const q = nodeQuant(c.node);
+  // MX: an invocation owns whole blocks (kernels/mx.ts), the op and its rounding in one dispatch
+  if (q?.fmt.kind === 'mx') return [mxElementwise(c)];
   // A block-format epilogue on a small enough output: quantize in the same dispatch (one workgroup per block).
   if (q && isBlockFormat(q.fmt) && onePassFits(q.fmt, c.node.type.shape)) return [onePassElementwise(c, q.fmt, q.rounding)];
   const ep = epilogue(c);
@@ -65,4 +68,12 @@ function onePassElementwise(c: NodeCtx, fmt: BlockFormat, rounding: Rounding): K
     name: c.node.op, fmt, rounding, tensorId: c.node.id, shape: c.node.type.shape, buffers, params: {},
     value: () => ({ loads: '', expr: post.apply(ewWgsl(c.node.op, args, c.node.attrs), 'i') }), out: 'out', after: qpostOf(c), variant: c.variant,
   });
+}
+
+/** The op with its MX quantizer (kernels/mx.ts): each invocation computes its blocks' values once, then rounds them. */
+function mxElementwise(c: NodeCtx): Kernel {
+  const scalars = getOp(c.node.op).ew!.scalarInputs ?? [];
+  const args = (i: string) => c.node.inputs.map((_, k) => (scalars.includes(k) ? `in${k}[0]` : `in${k}[${i}]`));
+  return mxNodeKernel(c, c.node.op, c.node.inputs.map((_, k) => inBuf(c, k, `in${k}`)), {},
+    (i) => ({ loads: '', expr: ewWgsl(c.node.op, args(i), c.node.attrs) }), { recompute: true });
 }

@@ -11,8 +11,9 @@
 import { numel } from '../../ir/types.js';
 import { Kernel } from '../kernel.js';
 import {
-  BufferDecl, Epilogue, NEG_INF, NEG_INF_PARAM, NodeCtx, ParamValues, epilogue, ewWorkgroup, inBuf, makeKernel, outBuf, outNumel,
+  BufferDecl, Epilogue, NEG_INF, NEG_INF_PARAM, NodeCtx, ParamValues, epilogue, ewWorkgroup, inBuf, makeKernel, nodeQuant, outBuf, outNumel,
 } from './builder.js';
+import { mxNodeKernel } from './mx.js';
 import { attrsOf } from '../../ir/op-registry.js';
 
 /** The node's attributes (ir/ops/pool.ts). */
@@ -43,6 +44,17 @@ const OUTPUT_POS = `
 export function maxpoolKernels(c: NodeCtx): Kernel[] {
   if (poolPad(c.node.attrs)) return maxpoolPaddedKernels(c);
   const params = { ...poolParams(c, c.inTypes[0].shape, c.node.type.shape), ...NEG_INF_PARAM };
+  // MX: an invocation owns whole blocks of outputs (kernels/mx.ts), each a window's max
+  if (nodeQuant(c.node)?.fmt.kind === 'mx') {
+    return [mxNodeKernel(c, 'maxpool', [inBuf(c, 0, 'X')], params, (i) => ({ loads: `let ox = ${i} % P.ow;
+    let t2 = ${i} / P.ow;
+    let base = ((t2 / P.oh) * P.h + (t2 % P.oh) * P.stride) * P.w + ox * P.stride;
+    var pm = ${NEG_INF};
+    for (var ky = 0u; ky < P.k; ky++) {
+      for (var kx = 0u; kx < P.k; kx++) { let v = X[base + ky * P.w + kx]; if (v > pm) { pm = v; } }
+    }
+    `, expr: 'pm' }))];
+  }
   return [poolKernel(c, 'maxpool', [inBuf(c, 0, 'X')], params, outNumel(c), (q) => `${OUTPUT_POS}
   var m = ${NEG_INF};
   for (var ky = 0u; ky < P.k; ky++) {
@@ -97,6 +109,30 @@ function disjoint(c: NodeCtx): boolean { return poolAttrs(c).stride >= poolAttrs
 export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
   if (poolPad(c.node.attrs)) return maxpoolPaddedBwdKernels(c);
   const params = poolParams(c, c.inTypes[1].shape, c.inTypes[0].shape);
+  // MX: an invocation owns whole blocks of the input gradient (kernels/mx.ts), each element gathered from its windows;
+  // 2×2/2 windows on rows of 4: 4 elements at a time, computed again for the rounding (2 windows' argmax is cheaper
+  // than a private array indexed lane by lane: 4.2 vs 5.0 ms CPU time for LeNet-5's b64 first pooling gradient)
+  const quad = poolAttrs(c).k === 2 && poolAttrs(c).stride === 2 && params.w % 4 === 0;
+  if (nodeQuant(c.node)?.fmt.kind === 'mx') {
+    return [mxNodeKernel(c, 'maxpool_bwd', [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X')], params, (i) => ({
+      loads: `${INPUT_POS.replace(/\bt\b/g, `(${i})`).replace(/^\n/, '')}
+    for (var oy = oy0; oy <= oy1; oy++) {
+      for (var ox = ox0; ox <= ox1; ox++) {
+        let base = (nc * P.h + oy * P.stride) * P.w + ox * P.stride;
+        var best = base;
+        var m = X[base];
+        for (var ky = 0u; ky < P.k; ky++) {
+          for (var kx = 0u; kx < P.k; kx++) {
+            let idx = base + ky * P.w + kx;
+            let v = X[idx];
+            if (v > m) { m = v; best = idx; }
+          }
+        }
+        if (best == (${i})) { acc += DY[(nc * P.oh + oy) * P.ow + ox]; }
+      }
+    }
+    `, expr: 'acc' }), { value4: quad ? quad2x2 : undefined, recompute: quad })];
+  }
   if (disjoint(c)) {
     const cells = numel(c.inTypes[0].shape);
     return [poolKernel(c, 'maxpool_bwd_cells', [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X')], params, cells, (q) => `${CELL}
@@ -133,6 +169,36 @@ export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
   }
   out[t] = ${q('acc', 't')};`)];
 }
+
+/**
+ * maxpool_bwd 2×2/2 for 4 consecutive input elements 4·i4 … 4·i4+3 of one row (the width a multiple of 4): they
+ * lie in 2 windows, whose argmax (the spec's: the first maximum in row-major order) each element compares with.
+ * Rows below the last window (odd heights) get 0, as no window covers them.
+ */
+const quad2x2 = (i4: string) => {
+  const win = (j: number) => `
+      let b${j} = (nc * P.h + oy * 2u) * P.w + ix + ${2 * j}u;
+      var k${j} = 0u;
+      var m${j} = X[b${j}];
+      if (X[b${j} + 1u] > m${j}) { m${j} = X[b${j} + 1u]; k${j} = 1u; }
+      if (X[b${j} + P.w] > m${j}) { m${j} = X[b${j} + P.w]; k${j} = 2u; }
+      if (X[b${j} + P.w + 1u] > m${j}) { k${j} = 3u; }
+      let d${j} = DY[(nc * P.oh + oy) * P.ow + ix / 2u + ${j}u];`;
+  return {
+    loads: `let ix = (4u * ${i4}) % P.w;
+    let t2 = (4u * ${i4}) / P.w;
+    let iy = t2 % P.h;
+    let nc = t2 / P.h;
+    let oy = iy / 2u;
+    var q4 = vec4<f32>(0.0);
+    if (oy < P.oh) {${win(0)}${win(1)}
+      let c0 = (iy % 2u) * 2u;
+      q4 = vec4<f32>(select(0.0, d0, k0 == c0), select(0.0, d0, k0 == c0 + 1u), select(0.0, d1, k1 == c0), select(0.0, d1, k1 == c0 + 1u));
+    }
+    `,
+    expr: 'q4',
+  };
+};
 
 export function avgpoolBwdKernels(c: NodeCtx): Kernel[] {
   const params = poolParams(c, c.node.type.shape, c.inTypes[0].shape);

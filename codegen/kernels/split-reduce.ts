@@ -9,6 +9,7 @@ import {
   BufferDecl, NodeCtx, ParamValues, Variant, ceilDiv, epilogue, isBlockFormat, makeKernel, nodeQuant, outBuf, outNumel, postOps, qpostOf, scratchRef,
 } from './builder.js';
 import { onePassBlockKernel, onePassFits } from './quantize.js';
+import { mxNodeKernel } from './mx.js';
 
 /** Invocations a split reduction aims for: a few per core on CPU drivers, many on GPUs. */
 export function targetInvocations(v: Variant): number {
@@ -53,6 +54,7 @@ export function sumPartialsKernel(c: NodeCtx, name: string, chunks: number, tota
 export function resultKernel(c: NodeCtx, name: string, buffers: BufferDecl[], params: ParamValues,
   value: (i: string) => { loads: string; expr: string }): Kernel {
   const out = outBuf(c), q = nodeQuant(c.node);
+  if (q?.fmt.kind === 'mx') return mxNodeKernel(c, name, buffers, params, value);
   if (q && isBlockFormat(q.fmt) && onePassFits(q.fmt, c.node.type.shape)) {
     const post = postOps(c);
     return onePassBlockKernel({

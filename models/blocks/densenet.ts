@@ -15,8 +15,8 @@
 //
 // Differences from the references, on purpose:
 // - Each layer concatenates two tensors, its input (the features so far) and its new map, which is the references'
-//   concatenation of every earlier map; the joined tensor is a copy per layer (lpc does not yet place the maps in
-//   one preallocated buffer, as torchvision's memory_efficient mode or a memory planner could).
+//   concatenation of every earlier map; lpc's planner places a block's maps as channel ranges of one buffer, so the
+//   concatenations copy nothing (passes/channel-views.ts).
 // - Classifier and (CIFAR) convolutions keep lpc's default initialisation (uniform ±1/√fan_in); torchvision zeroes
 //   the classifier's bias, kuangliu uses PyTorch's defaults as lpc does.
 // - The final pool is global, so other input sizes work where every transition still has a 2×2 map to pool.

@@ -67,12 +67,15 @@ export async function tunedWebGpuBackend(gpu: Gpu, m: Module, o: { budget?: Tune
     progress: bar && ((p) => {
       if (!p.finished) {
         bar.bar('lpc: tuning kernels for this adapter (once; cached)', p.done, p.total,
-          `${seconds(p.elapsedMs)} elapsed${p.leftMs !== undefined ? `, ~${seconds(p.leftMs)} left` : ''} (${limit})`, p.done === 0, 'shapes ');
+          `${seconds(p.elapsedMs)} elapsed${p.leftMs !== undefined ? `, ~${seconds(p.leftMs)} left` : ''} (${limit})${p.pruned ? `, ${p.pruned} slow candidates skipped` : ''}`, p.done === 0, 'shapes ');
         return;
       }
-      const rest = p.untuned ? `; ${p.untuned} not measured yet (${p.similar} borrow the tile of the nearest measured or shipped shape, ${p.untuned - p.similar} use the default) until a later run or 'lpc tune' measures them` : '';
+      const how = [p.costModel && `${p.costModel} use the cost model's pick`, p.similar && `${p.similar} borrow the tile of the nearest measured or shipped shape`,
+        p.untuned - p.costModel - p.similar && `${p.untuned - p.costModel - p.similar} use the default`].filter(Boolean).join(', ');
+      const rest = p.untuned ? `; ${p.untuned} not measured yet (${how}) until a later run or 'lpc tune' measures them` : '';
       const ship = p.shipped ? `; ${p.shipped} use the tiling lpc ships for this driver ('lpc tune' measures them)` : '';
-      const skipped = budget === 'off' && p.done === 0 ? `none measured (--tune-budget off): ${p.untuned} shape classes use the nearest shipped tiling (${p.similar}) or the default${ship}` : `tuned ${p.done}/${p.total} kernel shapes in ${seconds(p.elapsedMs)} (${limit})${rest}${ship}`;
+      const skip = p.pruned ? `; the cost model skipped ${p.pruned} slow candidates in ${p.prunedClasses} of them` : '';
+      const skipped = budget === 'off' && p.done === 0 ? `none measured (--tune-budget off): ${p.untuned} shape classes use the cost model's pick (${p.costModel}), the nearest shipped tiling (${p.similar}) or the default${ship}` : `tuned ${p.done}/${p.total} kernel shapes in ${seconds(p.elapsedMs)} (${limit})${skip}${rest}${ship}`;
       bar.line(`lpc: ${skipped}; cached for ${gpu.adapterDescription} in ${cachePath()}; 'lpc tune' measures ahead of time, --tune-budget off|full|S sets the budget`);
     }),
   });

@@ -9,6 +9,8 @@ import { numel } from '../../ir/types.js';
 import { stepInputValue } from '../../ir/step-inputs.js';
 import type { StepBits } from '../../ir/quant/rng.js';
 import { attrsOf } from '../../ir/op-registry.js';
+import type { ViewMap } from '../../passes/channel-views.js';
+import { PlacedMemory } from './placed.js';
 
 export type Precision = 'f32' | 'f64';
 export type Feeds = Record<string, ArrayLike<number>>;
@@ -29,12 +31,15 @@ export interface RunHooks {
 }
 
 export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<number>>,
-  opts: { precision?: Precision; seed?: number; step?: number; bits?: StepBits } & RunHooks = {}): RunResult {
+  opts: { precision?: Precision; seed?: number; step?: number; bits?: StepBits; views?: ViewMap } & RunHooks = {}): RunResult {
   const alloc = (n: number): Arr => (opts.precision === 'f64' ? new Float64Array(n) : new Float32Array(n));
   const values: Arr[] = [];
+  // with `views`, placed values live in their roots' arrays (runtime/cpu/placed.ts)
+  const mem = opts.views?.size ? new PlacedMemory(g, opts.views, alloc, (id) => values[id]) : undefined;
+  const read = (i: number): Arr => (mem?.placed(i) ? mem.gather(i) : values[i]);
   for (const n of g.nodes) {
     const size = numel(n.type.shape);
-    let v: Arr;
+    let v: Arr, joined: Arr | undefined;
     if (n.op === 'input' || n.op === 'state') {
       const name = attrsOf(n, 'input', 'state').name;
       const src = n.op === 'input' ? feeds[name] ?? stepInputValue(attrsOf(n, 'input'), opts.step ?? 0) : state.get(name);
@@ -44,17 +49,24 @@ export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<nu
       v.set(src as ArrayLike<number>);
     } else if (n.op === 'reshape') {
       v = values[n.inputs[0]];
+    } else if (mem?.readsInPlace(n.id)) {
+      v = mem.gather(n.id);
+    } else if (n.op === 'concat' && (joined = mem?.concat(n.id, read))) {
+      v = joined;
     } else {
       v = alloc(size);
-      getOp(n.op).cpu(n.inputs.map((i) => values[i]), v, {
+      getOp(n.op).cpu(n.inputs.map(read), v, {
         attrs: n.attrs, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, epi: n.epi,
         rng: { seed: opts.seed ?? 0, step: opts.step ?? 0, tensorId: n.id, ...(opts.bits ? { bits: opts.bits } : {}) },
         ...(opts.onQuantize ? { onQuantize: (i: ArrayLike<number>, o: ArrayLike<number>) => opts.onQuantize!(n, i, o, values) } : {}),
       });
     }
+    if (mem?.placed(n.id) && !mem.readsInPlace(n.id) && !joined) mem.scatter(n.id, v);
     values.push(v);
     if (opts.stopAfter?.(n, v)) break;
   }
+  // what each placed value's range holds at the end (a range overwritten after its producer shows here too)
+  if (mem) values.forEach((_, id) => { if (mem.placed(id)) values[id] = mem.gather(id); });
   const outputs: Record<string, Arr> = {};
   for (const o of g.outputs) if (o.node < values.length) outputs[o.name] = values[o.node];
   const updates = new Map<string, Arr>();

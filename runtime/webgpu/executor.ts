@@ -17,6 +17,7 @@ import { BindContext, bindKernel, encodeLaunches, Launch, STEP_BYTES } from './l
 import { GraphMemoryPlan, ModuleMemoryPlan } from '../../passes/memory.js';
 import { moduleKernels, planModule } from '../memory.js';
 import { TilePicker } from '../../codegen/kernels/tiles.js';
+import type { ViewMap } from '../../passes/channel-views.js';
 import { attrsOf, type OpAttrs } from '../../ir/op-registry.js';
 
 interface CompiledGraph {
@@ -54,20 +55,24 @@ export class WebGpuBackend implements Backend {
   /** Plan slots, shared by every graph. */
   private readonly pool: GPUBuffer[] = [];
 
-  constructor(private readonly gpu: Gpu, private readonly m: Module, opts: { variant?: 'cpu-driver' | 'gpu'; memory?: 'plan' | 'per-node'; tiles?: TilePicker } = {}) {
+  /**
+   * `concatViews: false` makes every concat copy its inputs (for comparisons); by default, with the plan, a
+   * concatenation's inputs are written in place (passes/channel-views.ts). `memory: 'per-node'` never places them.
+   */
+  constructor(private readonly gpu: Gpu, private readonly m: Module, opts: { variant?: 'cpu-driver' | 'gpu'; memory?: 'plan' | 'per-node'; tiles?: TilePicker; concatViews?: boolean } = {}) {
     this.device = gpu.device;
     this.description = `webgpu (${gpu.adapterDescription})`;
     this.pipelines = new PipelineCache(this.device);
     this.stepBuf = this.buffer(STEP_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
     const variant = opts.variant ?? (gpu.isCpuDriver ? 'cpu-driver' : 'gpu');
     // GEMM tilings: the caller's picker (runtime/webgpu/tune.ts: the adapter's measured choices), else the defaults.
-    const kernels = moduleKernels(m, variant, opts.tiles);
+    const kernels = moduleKernels(m, variant, opts.tiles, { concatViews: opts.memory !== 'per-node' && opts.concatViews !== false });
     if (opts.memory !== 'per-node') {
       this.memoryPlan = planModule(m, variant, kernels);
       for (const s of this.memoryPlan.state) this.stateBuffer(s.name, s.bytes);
       this.memoryPlan.pool.forEach((bytes, i) => this.pool.push(this.buffer(bytes, STORAGE, `slot${i}`)));
     }
-    m.graphs.forEach((g, i) => this.graphs.set(g.name, this.compile(g, kernels.get(g.name)!, this.memoryPlan?.graphs[i])));
+    m.graphs.forEach((g, i) => this.graphs.set(g.name, this.compile(g, kernels.get(g.name)!, this.memoryPlan?.graphs[i], kernels.views?.get(g.name))));
   }
 
   get pipelinesCreated(): number { return this.pipelines.created; }
@@ -87,7 +92,7 @@ export class WebGpuBackend implements Backend {
     return b;
   }
 
-  private compile(g: Graph, kernels: Kernel[][], plan?: GraphMemoryPlan): CompiledGraph {
+  private compile(g: Graph, kernels: Kernel[][], plan?: GraphMemoryPlan, views?: ViewMap): CompiledGraph {
     const bufs: GPUBuffer[] = [];
     const inputs = new Map<string, GPUBuffer>();
     const inputAttrs: CompiledGraph['inputAttrs'] = new Map();
@@ -103,6 +108,8 @@ export class WebGpuBackend implements Backend {
         bufs.push(b);
       }
     }
+    // placed values live in their root's buffer (a later node); their kernels address the range (codegen/views.ts)
+    for (const [id, v] of views ?? []) bufs[id] = bufs[v.root];
     const dispatches: Launch[] = [];
     const uniform = (bytes: number, label: string) => this.buffer(bytes, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label);
     for (const n of g.nodes) {

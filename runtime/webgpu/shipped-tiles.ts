@@ -10,8 +10,13 @@
  */
 import * as fs from 'node:fs';
 import { SHIPPED_TILES } from './shipped-tiles-data.js';
+import { SHIPPED_COST_MODELS } from './shipped-cost-model-data.js';
+import type { CostModel } from './cost-model.js';
 
 export type ShippedTable = Record<string, string>;
+
+/** The key of a table file (LPC_SHIPPED_TILES) that holds cost models per driver family beside the tables. */
+export const COST_MODELS_KEY = 'cost-models';
 
 /** The driver family of an adapter description (`mesa | software | llvmpipe: …`), if lpc ships tilings for it. */
 export function driverFamily(adapter: string): string | undefined {
@@ -30,4 +35,18 @@ export function shippedTiles(adapter: string, env: NodeJS.ProcessEnv = process.e
   if (!family || env.LPC_SHIPPED_TILES === 'off') return {};
   const tables: Record<string, ShippedTable> = env.LPC_SHIPPED_TILES ? JSON.parse(fs.readFileSync(env.LPC_SHIPPED_TILES, 'utf8')) : SHIPPED_TILES;
   return tables[family] ?? {};
+}
+
+/**
+ * The cost model shipped for `adapter`'s driver family (cost-model.ts; fitted by bench/ship-tiles.ts on the full
+ * tunes behind the table), if there is one; LPC_SHIPPED_TILES as for shippedTiles (a table file carries its models
+ * under "cost-models").
+ */
+export function shippedCostModel(adapter: string, env: NodeJS.ProcessEnv = process.env): CostModel | undefined {
+  const family = driverFamily(adapter);
+  if (!family || env.LPC_SHIPPED_TILES === 'off') return undefined;
+  const models: Record<string, CostModel> = env.LPC_SHIPPED_TILES
+    ? JSON.parse(fs.readFileSync(env.LPC_SHIPPED_TILES, 'utf8'))[COST_MODELS_KEY] ?? {}
+    : SHIPPED_COST_MODELS;
+  return models[family];
 }

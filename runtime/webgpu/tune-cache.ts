@@ -20,6 +20,9 @@ export interface TuneEntry {
   ms: Record<string, number>;
   /** ISO date of the measurement. */
   at: string;
+  /** Candidates not timed because the cost model predicted them clearly slower (a pruning tune, tune.ts): a later
+   *  budgeted run takes the entry as it is, a full `lpc tune` without pruning measures the class again. */
+  pruned?: string[];
 }
 
 export interface TuneCache {
@@ -49,7 +52,8 @@ export const stderrWarn: Warn = (m) => process.stderr.write(`lpc: warning: ${m}\
 function validEntry(e: unknown): e is TuneEntry {
   if (!e || typeof e !== 'object') return false;
   const x = e as Record<string, unknown>;
-  return typeof x.tile === 'string' && !!x.ms && typeof x.ms === 'object' && typeof x.at === 'string';
+  return typeof x.tile === 'string' && !!x.ms && typeof x.ms === 'object' && typeof x.at === 'string'
+    && (x.pruned === undefined || (Array.isArray(x.pruned) && x.pruned.every((t) => typeof t === 'string')));
 }
 
 /** The cache at `file`: empty when missing; empty with a warning when unreadable, corrupt or of another version. */

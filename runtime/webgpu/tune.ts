@@ -4,42 +4,46 @@
  * of a module whose shape class has no entry yet, the candidate tiles run on random data of the node's shapes in
  * alternating rounds, the clearly slower ones dropped after each round (successive halving), and the fastest is kept.
  * Shape classes are measured in order of their share of the step's FLOPs, within a time budget (`lpc run
- * --tune-budget`): those left over run the tile lpc ships for the driver family (shipped-tiles.ts), else the tile
- * measured best for the nearest class, else the default, and are measured by a later run or by `lpc tune`. A budget
- * is spent only on classes that have no shipped tile; `lpc tune` and `--tune-budget full` measure every class.
+ * --tune-budget`): those left over run the tile lpc ships for the driver family (shipped-tiles.ts), else the
+ * cost model's pick (cost-model.ts, shipped per driver family), else the tile measured best for the nearest class,
+ * else the default, and are measured by a later run or by `lpc tune`. A budget is spent only on classes that have no
+ * shipped tile; `lpc tune` and `--tune-budget full` measure every class. A budgeted run (or `lpc tune --prune`) also
+ * skips the candidates the cost model predicts over 2× slower than its fastest (cost-model.ts pruneCandidates), so the
+ * budget measures more classes; a full tune times every candidate, also of classes a pruning run measured.
  *
  * The choices are cached on disk (tune-cache.ts), keyed by adapter description and shape class. Entries name tiles
  * by their name; one that is no longer shipped is ignored.
  */
-import { Graph, Module, Node, Builder, emptyGraph } from '../../ir/graph.js';
-import { withoutQuantizer } from '../../ir/ops/index.js';
-import { numel } from '../../ir/types.js';
-import { Variant } from '../../codegen/kernels/index.js';
+import { Graph, Module, Node } from '../../ir/graph.js';
+import { Variant, kernelsForNode } from '../../codegen/kernels/index.js';
 import {
   Tile, isTiledNode, TilePicker, allTiles, defaultTile, nodeTileCandidates, parseTile, shapeClass, tileFits, tileName,
 } from '../../codegen/kernels/tiles.js';
 import type { Gpu } from './device.js';
-import { type BindContext, bindKernel, encodeLaunches, STEP_BYTES } from './launch.js';
-import { kernelsForNode } from '../../codegen/kernels/index.js';
 import { TuneCache, TuneEntry, Warn, cachePath, mergeTuneEntries, readTuneCache, stderrWarn } from './tune-cache.js';
-import { shippedTiles, ShippedTable } from './shipped-tiles.js';
+import { shippedCostModel, shippedTiles, ShippedTable } from './shipped-tiles.js';
+import { CostModel, PRUNE_FACTOR, costModelPick, pruneCandidates, relativeProfile } from './cost-model.js';
+import { measure } from './tune-measure.js';
 
 export {
   TUNE_VERSION, emptyCache, cacheDir, cachePath, tuneKey, readTuneCache, writeTuneCache, mergeTuneEntries,
 } from './tune-cache.js';
 export type { TuneEntry, TuneCache } from './tune-cache.js';
+export { successiveHalving } from './tune-measure.js';
 
 /**
  * The cached tile of a node on `adapter`, if there is one, it is still shipped for the op, and the entry is current:
  * it timed every register and window tile shipped now (both adapter classes measure those; an entry from before a
- * tile was added is measured again) and every time is positive.
+ * tile was added is measured again) and every time is positive. A tile the entry's tune pruned (not timed: the cost
+ * model predicted it clearly slower) counts as timed, unless `pruned` is false (a full tune without pruning).
  */
-export function cachedTile(c: TuneCache, adapter: string, g: Graph, node: Node): Tile | undefined {
+export function cachedTile(c: TuneCache, adapter: string, g: Graph, node: Node, pruned = true): Tile | undefined {
   if (!isTiledNode(node)) return undefined;
   const e = c.adapters[adapter]?.[shapeClass(g, node)];
   if (!e) return undefined;
-  const times = Object.values(e.ms);
-  if (times.length && (times.some((t) => !(t > 0)) || allTiles(node.op).some((t) => t.kind !== 'smem' && tileFits(g, node, t) && !(tileName(t) in e.ms)))) return undefined;
+  const times = Object.values(e.ms), skipped = pruned ? e.pruned ?? [] : [];
+  if (!pruned && e.pruned?.length) return undefined;
+  if (times.length && (times.some((t) => !(t > 0)) || allTiles(node.op).some((t) => t.kind !== 'smem' && tileFits(g, node, t) && !(tileName(t) in e.ms) && !skipped.includes(tileName(t))))) return undefined;
   try {
     const t = parseTile(e.tile);
     return allTiles(node.op).some((x) => tileName(x) === tileName(t)) && tileFits(g, node, t) ? t : undefined;
@@ -60,13 +64,16 @@ export interface TuneRow {
   cls: string;
   tile: string;
   /** Where the choice came from: measured now, the cache, the default (one candidate only), the tile lpc ships for
-   *  this driver family (`shipped`), the tile measured or shipped best for the nearest shape class of the same
-   *  structure (`similar`: the budget ran out before this one), or the default when there is none (`untuned`); a
-   *  later run or `lpc tune` measures the last three (a budgeted run: only those without a shipped tile). */
-  source: 'measured' | 'cache' | 'default' | 'shipped' | 'similar' | 'untuned';
-  /** `similar`: the shape class whose tile this one borrows. */
+   *  this driver family (`shipped`), the fastest by the driver family's cost model (`cost-model`: the budget ran out
+   *  before this one), the tile measured or shipped best for the nearest shape class of the same structure
+   *  (`similar`: the same, where no cost model is shipped), or the default when there is none (`untuned`); a later
+   *  run or `lpc tune` measures the last four (a budgeted run: only those without a shipped tile). */
+  source: 'measured' | 'cache' | 'default' | 'shipped' | 'cost-model' | 'similar' | 'untuned';
+  /** `similar`: the shape class whose tile this one borrows; `cost-model`: the nearest class the model drew on. */
   from?: string;
   ms?: Record<string, number>;
+  /** `measured`, `cache`: the candidates not timed because the cost model predicted them clearly slower. */
+  pruned?: string[];
 }
 
 export interface TuneOptions {
@@ -88,6 +95,16 @@ export interface TuneOptions {
   measure?: (g: Graph, node: Node, tiles: Tile[], rounds: number) => Promise<number[]>;
   /** Tiles shipped for this adapter's driver family (default: shipped-tiles.ts's table; tests give their own). */
   shipped?: ShippedTable;
+  /** The cost model for classes the budget leaves unmeasured and for pruning (default: the one shipped for the driver
+   *  family; null: none, they borrow the nearest class's tile and nothing is pruned). */
+  costModel?: CostModel | null;
+  /** Time only the candidates the cost model predicts within `pruneFactor`× of its fastest (cost-model.ts
+   *  pruneCandidates; always its fastest and the default tile). Default: on for a budgeted run, off without a budget
+   *  (`lpc tune`, `--tune-budget full` time every candidate unless `lpc tune --prune`); nothing is pruned without a
+   *  cost model. */
+  prune?: boolean;
+  /** Default PRUNE_FACTOR (2). */
+  pruneFactor?: number;
 }
 
 export interface TuneProgress {
@@ -97,109 +114,17 @@ export interface TuneProgress {
   elapsedMs: number;
   /** Estimated time to measure the rest (within the budget), once one has been measured. */
   leftMs?: number;
-  /** Classes that the budget left unmeasured (known once `finished`), and of those how many borrow the tile of a
-   *  similar measured class (the rest run the default). */
+  /** Classes that the budget left unmeasured (known once `finished`), and of those how many the cost model picks for
+   *  and how many borrow the tile of a similar measured class (the rest run the default). */
   untuned: number;
+  costModel: number;
   similar: number;
   /** Classes not measured because lpc ships a tile for them (a budgeted run leaves them to `lpc tune`). */
   shipped: number;
+  /** Candidates not timed so far because the cost model predicted them clearly slower, and in how many classes. */
+  pruned: number;
+  prunedClasses: number;
   finished: boolean;
-}
-
-/**
- * Best milliseconds per candidate by successive halving: every round times each candidate still in the race; after a
- * round, those slower than 1.25× the best so far drop out, and of the rest only the faster half (and any within 5%
- * of the best, which measurement noise cannot separate) runs again. A dropped candidate keeps its best time.
- */
-export async function successiveHalving(n: number, time: (i: number) => Promise<number>, rounds: number, first?: (number | undefined)[]): Promise<number[]> {
-  const best = Array.from({ length: n }, () => Infinity);
-  let alive = Array.from({ length: n }, (_, i) => i);
-  for (let r = 0; r < rounds && alive.length; r++) {
-    // a timing the caller already has (sizing the repetitions) stands for a candidate's first round
-    for (const i of alive) best[i] = Math.min(best[i], r === 0 && first?.[i] !== undefined ? first[i]! : await time(i));
-    const top = Math.min(...alive.map((i) => best[i]));
-    alive = alive.filter((i) => best[i] <= 1.25 * top).sort((a, b) => best[a] - best[b]);
-    alive = alive.filter((i, k) => k < Math.ceil(alive.length / 2) || best[i] <= 1.05 * top);
-    if (alive.length === 1) break;
-  }
-  return best;
-}
-
-/** A graph of inputs (random data) feeding a copy of `node` without its quantize epilogue. */
-function standalone(g: Graph, node: Node): { g: Graph; id: number; feeds: Map<number, Float32Array> } {
-  const sg = emptyGraph('tune');
-  const b = new Builder(sg);
-  const feeds = new Map<number, Float32Array>();
-  let seed = 12345;
-  const rnd = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 2 ** 32 - 0.5; };
-  const ids = node.inputs.map((i, k) => {
-    const shape = g.nodes[i].type.shape;
-    const id = b.add('input', [], { name: `x${k}`, kind: 'data', shape, dtype: 'f32' });
-    feeds.set(id, Float32Array.from({ length: numel(shape) }, rnd));
-    return id;
-  });
-  return { g: sg, id: b.add(node.op, ids, node.attrs, undefined, withoutQuantizer(node.epi)), feeds };
-}
-
-/**
- * Milliseconds per run of each candidate. Buffers and bind groups are made once per candidate; a timing is `reps`
- * runs of the node's kernels in one compute pass, one submit, awaited (reps sized to ≈ 30 ms, so submit and wait
- * costs are small next to the work); best over `rounds` rounds that alternate between candidates, so drift in the
- * machine's speed hits all alike.
- */
-async function measure(gpu: Gpu, g: Graph, node: Node, tiles: Tile[], rounds: number): Promise<number[]> {
-  // Dawn loads only here: the cache functions above work (and are tested) without a device.
-  const { PipelineCache } = await import('./pipelines.js');
-  const d = gpu.device;
-  const s = standalone(g, node);
-  const variant: Variant = gpu.isCpuDriver ? 'cpu-driver' : 'gpu';
-  const pipelines = new PipelineCache(d);
-  const owned: GPUBuffer[] = [];
-  const make = (bytes: number, usage: number) => {
-    const b = d.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
-    owned.push(b);
-    return b;
-  };
-  const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
-  const bufs = new Map<number, GPUBuffer>();
-  for (const n of s.g.nodes) {
-    const b = make(numel(n.type.shape) * 4, STORAGE);
-    bufs.set(n.id, b);
-    const v = s.feeds.get(n.id);
-    if (v) d.queue.writeBuffer(b, 0, v);
-  }
-  const stepBuf = make(STEP_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
-  try {
-    const runs = tiles.map((t) => {
-      const scratch = new Map<number, GPUBuffer>();
-      const ctx: BindContext = {
-        device: d, pipelines, step: stepBuf, node: (id) => bufs.get(id)!,
-        uniform: (bytes) => make(bytes, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST),
-        scratch: (index, bytes) => { if (!scratch.has(index)) scratch.set(index, make(bytes, STORAGE)); return scratch.get(index)!; },
-      };
-      return kernelsForNode(s.g, s.id, { variant, tiles: () => t }).map((k) => bindKernel(ctx, k));
-    });
-    await pipelines.check();
-    const time = async (i: number, reps: number) => {
-      const t0 = performance.now();
-      const enc = d.createCommandEncoder();
-      encodeLaunches(enc, runs[i], reps);
-      d.queue.submit([enc.finish()]);
-      await d.queue.onSubmittedWorkDone();
-      return (performance.now() - t0) / reps;
-    };
-    const reps: number[] = [], first: (number | undefined)[] = [];
-    for (let i = 0; i < tiles.length; i++) {
-      await time(i, 1); // compile: lavapipe JITs at the first dispatch
-      const t = await time(i, 1);
-      reps.push(Math.max(1, Math.min(20, Math.round(30 / Math.max(0.01, t)))));
-      first.push(reps[i] === 1 ? t : undefined); // a slow kernel's sizing run is a full timing already
-    }
-    return await successiveHalving(tiles.length, (i) => time(i, reps[i]), rounds, first);
-  } finally {
-    await d.queue.onSubmittedWorkDone();
-    for (const b of owned) b.destroy();
-  }
 }
 
 /**
@@ -212,10 +137,10 @@ export function tileFitsDevice(g: Graph, node: Node, tile: Tile, variant: Varian
 }
 
 /**
- * The cost-model pick for a shape class the budget left unmeasured: the tile measured best for the nearest class of
- * the same op and kernel size, among the tiles that are candidates for this node. Nearest: the sum of |log2| ratios
- * of the GEMM sizes m, n, k, plus 1 for each other structural difference (transposes, bias, stride, padding). A
- * tile's speed ranks alike for nearby sizes; measuring the nearest class costs what measuring this one would.
+ * The pick for a shape class the budget left unmeasured where no cost model is shipped (cost-model.ts): the tile
+ * measured best for the nearest class of the same op and kernel size, among the tiles that are candidates for this
+ * node. Nearest: the sum of |log2| ratios of the GEMM sizes m, n, k, plus 1 for each other structural difference
+ * (transposes, bias, stride, padding). A tile's speed ranks alike for nearby sizes, mostly.
  */
 export function nearestMeasured(cls: string, measured: [string, string][], candidates: string[]): { tile: string; from: string } | undefined {
   const split = (c: string) => {
@@ -275,6 +200,9 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   // a budgeted run leaves classes with a shipped tile to `lpc tune`: its time goes where lpc knows nothing
   const shippedPick = (cls: string, tiles: Tile[]) => (o.budgetMs !== undefined && tiles.some((t) => tileName(t) === shipped[cls]) ? shipped[cls] : undefined);
   const fromShipped = new Map<string, string>();
+  // a pruning tune takes pruned cache entries as they are; a full one measures them again, every candidate
+  const pruning = o.prune ?? o.budgetMs !== undefined;
+  const model = o.costModel === undefined ? shippedCostModel(adapter) : o.costModel ?? undefined;
   // what each shape class needs: the cache's entry, the default (fewer than two candidates), or a measurement
   type Todo = { g: Graph; node: Node; tiles: Tile[]; flops: number };
   const todo = new Map<string, Todo>();
@@ -284,7 +212,7 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
       if (!isTiledNode(node)) continue;
       const cls = shapeClass(g, node);
       if (todo.has(cls)) { todo.get(cls)!.flops += nodeFlops(g, node, variant); continue; }
-      if (single.has(cls) || (!o.force && cachedTile(cache, adapter, g, node))) continue;
+      if (single.has(cls) || (!o.force && cachedTile(cache, adapter, g, node, pruning))) continue;
       const tiles = nodeTileCandidates(g, node, variant).filter((t) => tileFitsDevice(g, node, t, variant, maxBinding));
       if (tiles.length < 2) single.set(cls, tileName(tiles[0] ?? defaultTile(g, node, variant)));
       else if (shippedPick(cls, tiles)) fromShipped.set(cls, shipped[cls]);
@@ -293,13 +221,17 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
   const order = measureOrder(todo);
   const fresh: Record<string, TuneEntry> = {};
   const t0 = now();
-  let measured = 0;
-  const report = (finished: boolean, borrowed = 0) => {
+  let measured = 0, pruned = 0, prunedClasses = 0;
+  const report = (finished: boolean, modelled = 0, borrowed = 0) => {
     const elapsedMs = now() - t0, per = measured ? elapsedMs / measured : undefined;
     const left = order.length - measured;
-    o.progress?.({ done: measured, total: order.length, elapsedMs, untuned: finished ? left : 0, similar: borrowed, shipped: fromShipped.size, finished,
+    o.progress?.({ done: measured, total: order.length, elapsedMs, untuned: finished ? left : 0, costModel: modelled, similar: borrowed, shipped: fromShipped.size,
+      pruned, prunedClasses, finished,
       ...(per !== undefined && !finished ? { leftMs: Math.min(per * left, Math.max(0, (o.budgetMs ?? Infinity) - elapsedMs)) } : {}) });
   };
+  // the cost model also draws on every class this adapter has measured (its profiles are this machine's own)
+  const ownProfiles = () => Object.fromEntries([...Object.entries(cache.adapters[adapter] ?? {}), ...Object.entries(fresh)]
+    .map(([c, e]) => [c, relativeProfile(e.ms)]).filter(([, p]) => p)) as Record<string, Record<string, number>>;
   if (order.length || fromShipped.size) report(false);
   let longest = 0;
   for (const [cls, t] of order) {
@@ -307,14 +239,22 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
     const elapsed = now() - t0;
     if (o.budgetMs !== undefined && (o.budgetMs <= 0 || elapsed + longest > o.budgetMs)) break;
     const started = now();
-    o.log?.(`tuning ${cls} (${t.tiles.map(tileName).join(', ')})`);
-    const ms = await time(t.g, t.node, t.tiles, o.rounds ?? 3);
+    const names = t.tiles.map(tileName);
+    const { kept, dropped } = model && pruning
+      ? pruneCandidates(model, cls, names, [tileName(defaultTile(t.g, t.node, variant))], ownProfiles(), o.pruneFactor ?? PRUNE_FACTOR)
+      : { kept: names, dropped: [] };
+    const tiles = t.tiles.filter((x) => kept.includes(tileName(x)));
+    o.log?.(`tuning ${cls} (${kept.join(', ')}${dropped.length ? `; the cost model skips ${dropped.join(', ')}` : ''})`);
+    const ms = await time(t.g, t.node, tiles, o.rounds ?? 3);
     const win = ms.indexOf(Math.min(...ms));
     fresh[cls] = {
-      tile: tileName(t.tiles[win]), at: new Date().toISOString(),
-      ms: Object.fromEntries(t.tiles.map((x, i) => [tileName(x), +ms[i].toFixed(4)])),
+      tile: tileName(tiles[win]), at: new Date().toISOString(),
+      ms: Object.fromEntries(tiles.map((x, i) => [tileName(x), +ms[i].toFixed(4)])),
+      ...(dropped.length ? { pruned: dropped } : {}),
     };
     measured++;
+    pruned += dropped.length;
+    prunedClasses += dropped.length ? 1 : 0;
     longest = Math.max(longest, now() - started);
     report(false);
   }
@@ -323,25 +263,33 @@ export async function tuneModule(gpu: Gpu, m: Module, o: TuneOptions = {}): Prom
     ...[...Object.entries(fresh), ...Object.entries(cache.adapters[adapter] ?? {})].map(([c, e]): [string, string] => [c, e.tile]),
     ...Object.entries(shipped),
   ];
-  const similar = new Map<string, { tile: string; from: string }>();
+  const profiles = ownProfiles();
+  const similar = new Map<string, { tile: string; from?: string; source: 'cost-model' | 'similar' }>();
   for (const [cls, t] of order) {
     if (fresh[cls]) continue;
-    const pick = nearestMeasured(cls, known, t.tiles.map(tileName));
-    if (pick) similar.set(cls, pick);
+    const names = t.tiles.map(tileName);
+    const pick = model ? costModelPick(model, cls, names, profiles) : nearestMeasured(cls, known, names);
+    if (pick) similar.set(cls, { ...pick, source: model ? 'cost-model' : 'similar' });
   }
-  if (order.length || fromShipped.size) report(true, similar.size);
+  const modelled = [...similar.values()].filter((x) => x.source === 'cost-model').length;
+  if (order.length || fromShipped.size) report(true, modelled, similar.size - modelled);
   const rows: TuneRow[] = [];
   for (const g of m.graphs)
     for (const node of g.nodes) {
       if (!isTiledNode(node)) continue;
       const cls = shapeClass(g, node);
       const row = { graph: g.name, node: node.id, op: node.op, cls };
-      const hit = o.force ? undefined : cachedTile(cache, adapter, g, node);
-      if (fresh[cls]) rows.push({ ...row, tile: fresh[cls].tile, source: 'measured', ms: fresh[cls].ms });
-      else if (hit) rows.push({ ...row, tile: tileName(hit), source: 'cache', ms: cache.adapters[adapter][cls].ms });
+      const hit = o.force ? undefined : cachedTile(cache, adapter, g, node, pruning);
+      const entry = fresh[cls] ?? (hit && cache.adapters[adapter][cls]);
+      const skipped = entry && entry.pruned ? { pruned: entry.pruned } : {};
+      if (fresh[cls]) rows.push({ ...row, tile: fresh[cls].tile, source: 'measured', ms: fresh[cls].ms, ...skipped });
+      else if (hit) rows.push({ ...row, tile: tileName(hit), source: 'cache', ms: entry!.ms, ...skipped });
       else if (single.has(cls)) rows.push({ ...row, tile: single.get(cls)!, source: 'default' });
       else if (fromShipped.has(cls)) rows.push({ ...row, tile: fromShipped.get(cls)!, source: 'shipped' });
-      else if (similar.has(cls)) rows.push({ ...row, tile: similar.get(cls)!.tile, source: 'similar', from: similar.get(cls)!.from });
+      else if (similar.has(cls)) {
+        const { tile, from, source } = similar.get(cls)!;
+        rows.push({ ...row, tile, source, ...(from ? { from } : {}) });
+      }
       else rows.push({ ...row, tile: tileName(defaultTile(g, node, variant)), source: 'untuned' });
     }
   // The cache is an optimisation: when it cannot be written, this run still uses what it measured.
@@ -368,8 +316,9 @@ export function tuneTable(rows: TuneRow[]): string {
   const lines = ['| shape class | nodes | tile | source | ms per candidate |', '|---|---|---|---|---|'];
   for (const [cls, rs] of byCls) {
     const r = rs[0];
-    const ms = r.ms ? Object.entries(r.ms).map(([t, v]) => `${t} ${v.toFixed(3)}`).join(', ') : '—';
-    lines.push(`| ${cls} | ${rs.map((x) => `${x.graph}:%${x.node}`).join(' ')} | ${r.tile} | ${r.source}${r.from ? ` (from ${r.from})` : ''} | ${ms} |`);
+    const ms = (r.ms ? Object.entries(r.ms).map(([t, v]) => `${t} ${v.toFixed(3)}`).join(', ') : '—') + (r.pruned ? `; not timed (cost model): ${r.pruned.join(', ')}` : '');
+    const from = r.from ? ` (${r.source === 'cost-model' ? 'nearest' : 'from'} ${r.from})` : '';
+    lines.push(`| ${cls} | ${rs.map((x) => `${x.graph}:%${x.node}`).join(' ')} | ${r.tile} | ${r.source}${from} | ${ms} |`);
   }
   return lines.join('\n');
 }

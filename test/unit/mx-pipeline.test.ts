@@ -94,7 +94,7 @@ test('stochastic MX rounding is unbiased across a whole block, including subnorm
   }
 });
 
-test('fusion rules for MX: not through a view (blocks follow the shape), never dropped as already on its grid', () => {
+test('fusion rules for MX: not through a view (blocks follow the shape), an E4M3 ReLU requantized', () => {
   const { g, add, q, input } = testGraph();
   const x = input('x', [4, 40]), y = input('y', [4, 40]);
   const fmt = { kind: 'mx', elem: 'e4m3', block: 32 } as const;
@@ -114,6 +114,31 @@ test('fusion rules for MX: not through a view (blocks follow the shape), never d
   const qz = quantize(z, [3], fmt, 'nearest'); // E = 8, s = 0: 300 → 288, 240 stays
   const r = Float32Array.from(qz, (v, i) => (i === 0 ? 0 : Math.max(v, 0))); // the maximum dropped: now 240
   expect([...quantize(r, [3], fmt, 'nearest')]).not.toEqual([...r]);
+});
+
+test('a ReLU of an MX value is on its grid for every element format but E4M3: its quantizer is dropped', () => {
+  const r = rand(2024);
+  // blocks of 32 along a channel axis of 40 (a partial block), magnitudes over 40 binades, a few exact zeros
+  const shape = [3, 40, 2, 2], n = 3 * 40 * 4;
+  for (const elem of ['e5m2', 'e3m2', 'e2m3', 'e2m1', 'int8', 'int4'] as MxElem[]) {
+    const fmt = { kind: 'mx', elem, block: 32 } as const;
+    for (let trial = 0; trial < 20; trial++) {
+      const x = Float32Array.from({ length: n }, () => (r() < 0.05 ? 0 : (r() - 0.5) * 2 ** Math.floor(r() * 40 - 20)));
+      for (const [r1, r2] of [['nearest', 'nearest'], ['stochastic', 'stochastic']] as const) {
+        const y = Float32Array.from(quantize(x, shape, fmt, r1, { seed: trial, step: 1, tensorId: 2 }), (v) => (v > 0 ? v : 0));
+        const what = `${elem} ${r1} trial ${trial}`;
+        expect([what, bits(quantize(y, shape, fmt, r2, { seed: trial, step: 1, tensorId: 3 }))]).toEqual([what, bits(y)]);
+      }
+    }
+    // in a graph: the relu's quantizer goes (it reads the add's rounded value)
+    const { g, add, q, input } = testGraph();
+    const a = input('a', [4, 40]), b = input('b', [4, 40]);
+    g.outputs.push({ name: 'r', node: q(add('relu', [q(add('add', [a, b]), fmt)]), fmt) });
+    const { graph: f, stats } = fuseGraph(g);
+    expect([elem, stats.identities]).toEqual([elem, 1]);
+    const feeds = feedsFor(g, 5);
+    expect(bits(runGraph(f, feeds, new Map(), { seed: 1, step: 0 }).outputs.r)).toEqual(bits(runGraph(g, feeds, new Map(), { seed: 1, step: 0 }).outputs.r));
+  }
 });
 
 test('--quant-stats saturation: |x| above max_norm·2^s of its block', () => {

@@ -61,6 +61,15 @@ const FORMATS: Format[] = [
 ];
 const ROUNDINGS: Rounding[] = ['nearest', 'stochastic'];
 const COMBOS = FORMATS.flatMap((fmt) => ROUNDINGS.map((rounding) => ({ fmt, rounding })));
+/** MX on shapes that take kernels/mx.ts's vector walks (blocks of 4 channel lanes; rows of 4) as well as scalar ones. */
+const MX_COMBOS: { fmt: Format; rounding: Rounding }[] = [
+  { fmt: { kind: 'mx', elem: 'e5m2', block: 32 }, rounding: 'stochastic' },
+  { fmt: { kind: 'mx', elem: 'e4m3', block: 32 }, rounding: 'nearest' },
+  { fmt: { kind: 'mx', elem: 'int8', block: 8 }, rounding: 'stochastic' },
+  { fmt: { kind: 'mx', elem: 'e2m1', block: 16, axis: 0 }, rounding: 'nearest' },
+];
+/** Ops whose kernel computes, rounds and stores MX blocks in one dispatch (the rest: a raw store, then a pass). */
+const MX_FUSED = new Set(['add', 'relu', 'scale', 'mul_scalar', 'relu_bwd', 'row', 'maxpool', 'maxpool_bwd', 'conv2d_bwd_weight', 'sum_channel', 'bn_bwd_sums']);
 
 interface In { shape: number[]; data?: HostArray }
 interface Producer {
@@ -72,6 +81,8 @@ interface Producer {
   /** Test every format × rounding (default: two combinations, rotating so every one is covered many times). */
   all?: boolean;
   tag?: string;
+  /** Test the MX combinations only (MX_COMBOS). */
+  mx?: boolean;
 }
 
 const conv = { n: 2, c: 3, h: 9, w: 7, o: 5, k: 3 };
@@ -117,6 +128,19 @@ const PRODUCERS: Producer[] = [
   { op: 'softmax_xent', ins: [{ shape: [9, 10] }, { shape: [9], data: labels(9, 10) }] },
   { op: 'softmax_xent_bwd', ins: [{ shape: [9, 10] }, { shape: [9], data: labels(9, 10) }, { shape: [1], data: uniform(1, 0.5, 2) }] },
   { op: 'correct_count', ins: [{ shape: [33, 10] }, { shape: [33], data: labels(33, 10) }], exact: true },
+  // MX's walks (kernels/mx.ts): channel lanes (inner a multiple of 4), rows of 4 (the last axis), partial blocks
+  { op: 'relu_bwd', ins: [{ shape: [2, 40, 2, 2] }, { shape: [2, 40, 2, 2] }], exact: true, mx: true, tag: 'mx lanes' },
+  { op: 'add', ins: [{ shape: [3, 72] }, { shape: [3, 72] }], exact: true, mx: true, tag: 'mx rows' },
+  { op: 'maxpool', ins: [{ shape: [2, 6, 8, 8] }], attrs: { k: 2, stride: 2 }, exact: true, mx: true, tag: 'mx lanes' },
+  { op: 'maxpool_bwd', ins: [{ shape: [2, 6, 4, 4] }, { shape: [2, 6, 8, 8] }], attrs: { k: 2, stride: 2 }, exact: true, mx: true, tag: 'mx lanes' },
+  // 2×2/2 on widths that are multiples of 4: 4 elements (2 windows) at a time; an odd height leaves a row uncovered
+  { op: 'maxpool_bwd', ins: [{ shape: [1, 4, 3, 4] }, { shape: [1, 4, 7, 8] }], attrs: { k: 2, stride: 2 }, exact: true, mx: true, tag: 'mx quads, odd height' },
+  { op: 'maxpool_bwd', ins: [{ shape: [1, 3, 4, 3] }, { shape: [1, 3, 9, 8] }], attrs: { k: 3, stride: 2 }, exact: true, mx: true, tag: 'mx overlapping' },
+  { op: 'sum_channel', ins: [{ shape: [3, 40, 2, 3] }], mx: true, tag: 'mx rows' },
+  // the weight gradient [6, 8, 2, 2]: channel lanes
+  { op: 'conv2d_bwd_weight', ins: [{ shape: [2, 6, 4, 4] }, { shape: [2, 8, 5, 5] }], attrs: { stride: 1, pad: 0, k_hw: [2, 2] }, mx: true, tag: 'mx lanes' },
+  { op: 'matmul', ins: [{ shape: [7, 12] }, { shape: [12, 40] }], attrs: { ta: false, tb: false }, mx: true, tag: 'mx rows, in-place pass' },
+  { op: 'conv2d', ins: [{ shape: [2, 3, 6, 6] }, { shape: [8, 3, 3, 3] }], attrs: { stride: 1, pad: 1 }, mx: true, tag: 'mx lanes, in-place pass' },
 ];
 
 /** A graph of input nodes feeding one `op` node. */
@@ -163,7 +187,7 @@ function bitDiff(got: ArrayLike<number>, want: ArrayLike<number>, raw: Float32Ar
 
 describe('every generator applies the epilogue quantizer bit-exactly', () => {
   PRODUCERS.forEach((p, i) => {
-    const combos = p.all ? COMBOS : [COMBOS[(3 * i) % COMBOS.length], COMBOS[(3 * i + 5) % COMBOS.length]];
+    const combos = p.mx ? MX_COMBOS : p.all ? COMBOS : [COMBOS[(3 * i) % COMBOS.length], COMBOS[(3 * i + 5) % COMBOS.length]];
     test(`${p.op}${p.tag ? ` (${p.tag})` : ''}: ${combos.map((c) => `${formatToString(c.fmt)}:${c.rounding}`).join(' ')}`, async () => {
       const { g, id, feeds, named } = build(p);
       const shape = g.nodes[id].type.shape;
@@ -189,9 +213,15 @@ describe('every generator applies the epilogue quantizer bit-exactly', () => {
           expect(rawScratch).not.toContain(BLOCK_STATS_SCRATCH);
           expect(ks[ks.length - 1].bindings.some((b) => b.ref.kind === 'scratch' && b.ref.index === BLOCK_STATS_SCRATCH)).toBe(true);
         } else if (fmt.kind === 'mx') {
-          // the raw kernels (their store untouched), then one in-place kernel: an invocation per block
           const sr = rounding === 'stochastic' ? '_sr' : '';
-          expect(ks.map((k) => k.name.replace('_qmx_track', ''))).toEqual([...rawKernels.map((k) => k.name), `quantize_mx_inplace_qmx${sr}`]);
+          if (MX_FUSED.has(p.op) && !(p.op === 'maxpool' && g.nodes[id].attrs.pad)) {
+            // the producer owns whole blocks (kernels/mx.ts): it computes, rounds and stores in its last kernel
+            expect(ks).toHaveLength(rawKernels.length);
+            expect(ks[ks.length - 1].name).toMatch(new RegExp(`_mx(4|rows)?_qmx${sr}$`));
+          } else {
+            // the raw kernels (their store untouched), then one in-place kernel: an invocation owns whole blocks
+            expect(ks.map((k) => k.name.replace('_qmx_track', ''))).toEqual([...rawKernels.map((k) => k.name), expect.stringMatching(new RegExp(`^quantize_inplace_mx(4|rows)?_qmx${sr}$`))]);
+          }
         } else {
           expect(ks).toHaveLength(rawKernels.length); // fused into the final store: no extra kernel
           expect(ks[ks.length - 1].epilogue).toBe(`${fmt.kind}${rounding === 'stochastic' ? '_sr' : ''}`);

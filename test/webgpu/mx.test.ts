@@ -31,6 +31,7 @@ import { WebGpuBackend } from '../../runtime/webgpu/executor.js';
 import { rand as seededRandom, stepFeeds } from '../unit/helpers.js';
 import { TEST_SEED, expectLenetStepsLikeCpu } from './gpu-fixture.js';
 import { launch, standalone } from './standalone-kernels.js';
+import { mxWalk } from '../../codegen/kernels/mx.js';
 
 let device: GPUDevice;
 let cache: PipelineCache;
@@ -122,7 +123,7 @@ async function quantizeOp(x: Float32Array, shape: number[], fmt: Format, roundin
   const xin = b.add('input', [], { name: 'x', kind: 'data', shape, dtype: 'f32' });
   const id = b.add('quantize', [xin], { fmt, rounding, role: 'A' });
   const ks = kernelsForNode(g, id);
-  expect(ks.map((k) => k.name)).toEqual([`quantize_mx_qmx${rounding === 'stochastic' ? '_sr' : ''}`]);
+  expect(ks.map((k) => k.name)).toEqual([expect.stringMatching(new RegExp(`^quantize_mx(4|rows)?_qmx${rounding === "stochastic" ? "_sr" : ""}$`))]);
   const step = { seed: 0x5eed, step: 4 };
   const { values } = await runKernels(device, g, { feeds: new Map([[xin, x]]), run: [id], read: [id], step, pipelines: cache, variant: 'cpu-driver' });
   const got = new Uint32Array((values.get(id) as Float32Array).buffer);
@@ -146,7 +147,14 @@ test('the quantize op: partial and strided blocks, specials, every element forma
     [[2, 5, 3, 3], { block: 4 }], // axis 1 (channels) by default: strided blocks of 4 and 1
     [[9, 4], { axis: 0, block: 8 }],
     [[70], { block: 64 }],
+    // the vector walks of kernels/mx.ts: whole rows of 4 (inner 1), and 4 lanes of channel blocks (inner % 4 = 0)
+    [[3, 72], {}], // rows: blocks of 32, 32 and a partial 8
+    [[2, 40, 2, 2], {}], // lanes: a block of 32 and a partial one of 8 per 4 positions
+    [[2, 6, 4, 3], {}], // lanes: 6 channels, one partial block
+    [[128], { block: 16 }], // rows, one line
   ];
+  // every walk of the kernel is exercised
+  expect(new Set(shapes.map(([shape, o]) => mxWalk({ kind: 'mx', elem: 'e4m3', block: 32, ...o } as never, shape)))).toEqual(new Set(['scalar', 'lanes', 'rows']));
   for (const [shape, o] of shapes)
     for (const elem of ELEMS)
       for (const rounding of ['nearest', 'stochastic'] as Rounding[])

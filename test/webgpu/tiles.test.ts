@@ -4,6 +4,11 @@
  * the tile (plus one shape spanning several 64-blocks), ≤ 1e-5 of the largest reference magnitude; and with a
  * quantize epilogue, bit for bit against ir/quant/quantize.ts applied to the same tile's raw GPU result (the
  * method of epilogue.test.ts). Needs a WebGPU adapter (setup.sh installs a CPU driver).
+ *
+ * Compiling is the cost here, not running: lavapipe JITs a big register tile in 10–30 s. So `npm test` compiles each
+ * tile once — one bias choice per tile, alternating — and checks the quantize epilogue on every third tile (the
+ * format rotating), the row-vectorised Winograd case on every other Winograd tile. `LPC_TILES_FULL=1` (which
+ * `npm run fuzz` sets) checks every tile with and without bias, every Winograd tile's rows case and every epilogue.
  */
 import { Attrs, Builder, Graph, emptyGraph } from '../../ir/graph.js';
 import { Format, Rounding, formatToString } from '../../ir/format.js';
@@ -31,6 +36,7 @@ const rand = seededRandom(SEED);
 const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 const uniform = (n: number) => Float32Array.from({ length: n }, () => 2 * rand() - 1);
 const STEP = { seed: 0x1234abcd, step: 7 };
+const FULL = process.env.LPC_TILES_FULL === '1';
 
 interface Case { op: string; shapes: number[][]; attrs: Attrs; tag: string }
 
@@ -39,7 +45,7 @@ interface Case { op: string; shapes: number[][]; attrs: Attrs; tag: string }
  * Winograd case whose rows are 16 wide with padding 1, so every pass's rows hold whole vec4s and a multiple of 4
  * tiles (the row-vectorised input and output transforms).
  */
-function convCase(op: string, big = false, wino = false, rows = false): Case {
+function convCase(op: string, big = false, wino = false, rows = false, bias?: boolean): Case {
   for (;;) {
     const n = big ? 2 : int(1, 3), c = big ? 5 : int(1, 7), h = big ? 12 : int(4, 13), w = big ? 11 : rows ? 16 : int(4, 13);
     const o = big ? 67 : int(1, 19), kh = big || wino ? 3 : [1, 2, 3, 5][int(0, 3)], kw = big || wino ? 3 : (rand() < 0.7 ? kh : int(1, 4));
@@ -48,15 +54,15 @@ function convCase(op: string, big = false, wino = false, rows = false): Case {
     if (oh < 1 || ow < 1) continue;
     const x = [n, c, h, w], wt = [o, c, kh, kw], dy = [n, o, oh, ow];
     const tag = `${n}x${c}x${h}x${w} → ${o}, ${kh}x${kw} s${stride} p${pad}`;
-    if (op === 'conv2d') return { op, shapes: rand() < 0.5 || big ? [x, wt, [o]] : [x, wt], attrs: { stride, pad }, tag };
+    if (op === 'conv2d') return { op, shapes: (bias ?? (rand() < 0.5 || big)) ? [x, wt, [o]] : [x, wt], attrs: { stride, pad }, tag };
     if (op === 'conv2d_bwd_data') return { op, shapes: [dy, wt], attrs: { stride, pad, in_hw: [h, w] }, tag };
     return { op, shapes: [dy, x], attrs: { stride, pad, k_hw: [kh, kw] }, tag };
   }
 }
 
-function mmCase(op: string, big = false): Case {
+function mmCase(op: string, big = false, bias?: boolean): Case {
   const m = big ? 70 : int(1, 23), n = big ? 131 : int(1, 23), k = big ? 36 : (rand() < 0.5 ? 4 * int(1, 6) : int(1, 23));
-  if (op === 'linear') return { op, shapes: [[m, k], [n, k], ...(rand() < 0.5 || big ? [[n]] : [])], attrs: {}, tag: `${m}x${k} · ${n}` };
+  if (op === 'linear') return { op, shapes: [[m, k], [n, k], ...((bias ?? (rand() < 0.5 || big)) ? [[n]] : [])], attrs: {}, tag: `${m}x${k} · ${n}` };
   const ta = rand() < 0.5, tb = rand() < 0.5;
   return { op, shapes: [ta ? [k, m] : [m, k], tb ? [n, k] : [k, n]], attrs: { ta, tb }, tag: `${m}x${k}x${n}${ta ? ' ta' : ''}${tb ? ' tb' : ''}` };
 }
@@ -118,9 +124,12 @@ const OPS = ['matmul', 'linear', 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight
 
 describe.each(OPS)('%s', (op) => {
   allTiles(op).forEach((tile, ti) => {
-    const mk = op.startsWith('conv') ? (o: string, big = false) => convCase(o, big, isWinograd(tile)) : mmCase;
-    test(`${tileName(tile)} vs the CPU interpreter; with a quantize epilogue bit for bit`, async () => {
-      const cases = [mk(op), mk(op), mk(op, true), ...(isWinograd(tile) ? [convCase(op, false, true, true)] : [])];
+    const bias = FULL ? undefined : ti % 2 === 0;
+    const mk = op.startsWith('conv') ? (o: string, big = false) => convCase(o, big, isWinograd(tile), false, bias) : (o: string, big = false) => mmCase(o, big, bias);
+    const rowsCase = isWinograd(tile) && (FULL || ti % 2 === 1);
+    const epilogue = FULL || ti % 3 === 0;
+    test(`${tileName(tile)} vs the CPU interpreter${epilogue ? '; with a quantize epilogue bit for bit' : ''}`, async () => {
+      const cases = [mk(op), mk(op), mk(op, true), ...(rowsCase ? [convCase(op, false, true, true, bias)] : [])];
       for (const [ci, c] of cases.entries()) {
         const { g, id, feeds } = build(c);
         if (ci === 3) {
@@ -131,10 +140,11 @@ describe.each(OPS)('%s', (op) => {
         const raw = await gpuRun(g, id, feeds, tile);
         expectClose(what, raw, cpuRef(g, id, feeds));
       }
+      if (!epilogue) return;
       // the epilogue: one format per tile, rotating; every other Winograd tile on the row-vectorised case
-      const c = cases[isWinograd(tile) && ti % 2 === 1 ? 3 : 0];
+      const c = cases[rowsCase && ti % 2 === 1 ? 3 : 0];
       const { g, id, feeds } = build(c);
-      const { fmt, rounding } = EPILOGUES[(ti + OPS.indexOf(op)) % EPILOGUES.length];
+      const { fmt, rounding } = EPILOGUES[((FULL ? ti : ti / 3) + OPS.indexOf(op)) % EPILOGUES.length];
       const raw = await gpuRun(g, id, feeds, tile);
       const gq = withEpilogue(g, id, fmt, rounding);
       const got = await gpuRun(gq, id, feeds, tile);
