@@ -5,6 +5,11 @@
  * diagonal (what running a depthwise conv through the dense GEMM kernels would cost: C× the multiply-adds and
  * weight bytes). Each node is timed as bench/profile.ts does: once and 1 + R times, the difference over R (uploads,
  * submit and readback cancel), median of `--reps`. Shapes: MobileNetV2 (CIFAR, stride-1 stem) stages at batch N.
+ *
+ * Then the direct kernels' bandwidth against the adapter's: each pass's least traffic (every input element read
+ * once, every output element written once) over its time, against an elementwise copy kernel (lpc's `scale` by 1:
+ * one read and one write per element) over the same input tensor, timed the same way, and a 64 MB copy for the
+ * adapter's elementwise bandwidth. A depthwise pass near the copy's bytes/s is as fast as its data allows.
  */
 import { Attrs, Builder, Graph, emptyGraph } from '../ir/graph.js';
 import { numel } from '../ir/types.js';
@@ -46,6 +51,8 @@ async function time(op: string, shapes: number[][], attrs: Attrs): Promise<numbe
 }
 
 const SHAPES: [number, number][] = [[144, 16], [192, 8], [576, 4]]; // [channels, map size]
+const gbps = (bytes: number, ms: number) => bytes / ms / 1e6;
+const bw: string[] = [];
 console.log(`depthwise 3×3 convolutions, batch ${batch}, on ${gpu.adapterDescription}`);
 console.log('| input | pass | direct grouped (ms) | dense with zeros (ms) | dense / direct |\n|---|---|---|---|---|');
 for (const [C, S] of SHAPES) {
@@ -57,9 +64,20 @@ for (const [C, S] of SHAPES) {
   ];
   for (const [label, op, shapes, attrs] of passes) {
     const direct = await time(op, shapes, { ...attrs, groups: C });
+    const bytes = 4 * (shapes.reduce((a, sh) => a + numel(sh), 0) + (op === 'conv2d_bwd_weight' ? 9 * C : numel(x)));
+    const copy = await time('scale', [x], { c: 1 });
+    const copyBytes = 8 * numel(x);
+    bw.push(`| ${x.join('×')} | ${label} | ${direct.toFixed(3)} | ${(bytes / 1e6).toFixed(2)} | ${gbps(bytes, direct).toFixed(2)} | ` +
+      `${gbps(copyBytes, copy).toFixed(2)} | ${(gbps(bytes, direct) / gbps(copyBytes, copy)).toFixed(2)} |`);
     const denseShapes = shapes.map((s) => (s.length === 4 && s[1] === 1 ? [C, C, 3, 3] : s));
     const dense = await time(op, denseShapes, attrs);
     console.log(`| ${x.join('×')} | ${label} | ${direct.toFixed(3)} | ${dense.toFixed(3)} | ${(dense / direct).toFixed(1)}× |`);
   }
 }
+const big = [16, 1024, 1024]; // 16 M floats: 64 MB read, 64 MB written
+const bigMs = await time('scale', [big], { c: 1 });
+console.log(`\ndirect depthwise kernels' bandwidth (least bytes: inputs read once, output written once) against an elementwise copy ` +
+  `of the same input; a 64 MB elementwise copy runs at ${gbps(8 * numel(big), bigMs).toFixed(2)} GB/s on this adapter`);
+console.log('| input | pass | direct (ms) | least bytes (MB) | direct GB/s | copy GB/s (same input) | direct / copy |\n|---|---|---|---|---|---|---|');
+for (const r of bw) console.log(r);
 await shutdownGpu();

@@ -17,10 +17,17 @@ import type { SgdOptions } from '../passes/optimizer.js';
 import type { Gpu } from '../runtime/webgpu/device.js';
 import type { Backend } from '../runtime/backend.js';
 import { attrsOf } from '../ir/op-registry.js';
+import { getOp } from '../ir/ops/index.js';
+import { numel } from '../ir/types.js';
+import { Layout, NCHW_TO_NHWC, NHWC_TO_NCHW, fromTf, hwcOrder, toTf, transposeArray } from './tfjs-layout.js';
 
 export { tf };
 
 let backendFor: GPUDevice | null = null;
+
+/** A traced value: 4-D values are NHWC; a 2-D value may be a flattened NHWC tensor (columns in H,W,C order). */
+interface Val { t: tf.Tensor; flat?: [number, number, number] }
+interface Stats { mean: tf.Tensor; variance: tf.Tensor }
 
 /**
  * Makes tfjs's `webgpu` backend run on lpc's device (the same Dawn instance and adapter) and selects it.
@@ -43,55 +50,6 @@ export async function useTfjsWebGpu(gpu: Gpu): Promise<typeof tf> {
   }
   if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs peer: could not initialise the tfjs webgpu backend');
   return tf;
-}
-
-/** A parameter's tfjs copy: its tfjs shape, and either a transpose of lpc's array or an explicit gather. */
-interface Layout {
-  shape: number[];
-  /** tfjs axis k is lpc axis perm[k]. */
-  perm?: number[];
-  /** tfjs element i is lpc element src[i]. */
-  src?: Int32Array;
-}
-
-/** A traced value: 4-D values are NHWC; a 2-D value may be a flattened NHWC tensor (columns in H,W,C order). */
-interface Val { t: tf.Tensor; flat?: [number, number, number] }
-interface Stats { mean: tf.Tensor; variance: tf.Tensor }
-
-const NCHW_TO_NHWC = [0, 2, 3, 1], NHWC_TO_NCHW = [0, 3, 1, 2];
-
-/** Column order of an NHWC flatten of [C,H,W], as NCHW flat indices. */
-function hwcOrder([C, H, W]: [number, number, number]): Int32Array {
-  const p = new Int32Array(C * H * W);
-  let i = 0;
-  for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) for (let c = 0; c < C; c++) p[i++] = (c * H + h) * W + w;
-  return p;
-}
-
-function toTf(a: Float32Array, l: Layout, lpcShape: number[]): Float32Array {
-  if (l.src) return Float32Array.from(l.src, (s) => a[s]);
-  return l.perm ? transposeArray(a, lpcShape, l.perm) : Float32Array.from(a);
-}
-function fromTf(a: Float32Array, l: Layout): Float32Array {
-  if (l.src) {
-    const r = new Float32Array(a.length);
-    l.src.forEach((s, i) => { r[s] = a[i]; });
-    return r;
-  }
-  return l.perm ? transposeArray(a, l.shape, l.perm.map((_, i) => l.perm!.indexOf(i))) : Float32Array.from(a);
-}
-function transposeArray(a: Float32Array, shape: number[], perm: number[]): Float32Array {
-  const out = new Float32Array(a.length), r = shape.length;
-  const strides = shape.map((_, i) => shape.slice(i + 1).reduce((x, y) => x * y, 1));
-  const outShape = perm.map((p) => shape[p]);
-  const idx = new Array<number>(r).fill(0);
-  for (let o = 0; o < out.length; o++) {
-    let s = 0;
-    for (let k = 0; k < r; k++) s += idx[k] * strides[perm[k]];
-    out[o] = a[s];
-    for (let k = r - 1; k >= 0; k--) { if (++idx[k] < outShape[k]) break; idx[k] = 0; }
-  }
-  return out;
 }
 
 /** The forward part of `train`: every node the loss depends on. */
@@ -130,6 +88,8 @@ export class TfjsPeer {
   private lrScalar: { v: number; t: tf.Scalar } | null = null;
   private readonly consts: tf.Scalar[];
   private readonly id = TfjsPeer.made++;
+  /** Steps taken (lpc's `step` of the same batch when both start together: dropout masks). */
+  private steps = 0;
 
   private constructor(private readonly m: Module, state: Map<string, Float32Array>, private readonly sgd: SgdOptions) {
     const g = getGraph(m, 'train');
@@ -193,15 +153,18 @@ export class TfjsPeer {
       const inT = n.inputs.map((i) => byId.get(i)!.type.shape);
       if (n.op === 'reshape' && inT[0].length === 4 && n.type.shape.length === 2 && inT[0][2] * inT[0][3] > 1)
         flat.set(n.id, [inT[0][1], inT[0][2], inT[0][3]]);
-      if (['relu', 'add', 'sub', 'mul', 'scale'].includes(n.op)) {
+      if (['relu', 'relu6', 'dropout', 'add', 'sub', 'mul', 'scale'].includes(n.op)) {
         const f = flat.get(n.inputs[0]);
         if (f && n.inputs.every((i) => JSON.stringify(flat.get(i)) === JSON.stringify(f))) flat.set(n.id, f);
       }
       if (n.op === 'conv2d') {
         const w = stateName(n.inputs[1]);
         if (!w) throw new Error('tfjs peer: conv2d weights must be parameters');
-        const [O, C, KH, KW] = inT[1];
-        set(w, { shape: [KH, KW, C, O], perm: [2, 3, 1, 0] });
+        const [O, C, KH, KW] = inT[1], groups = n.attrs.groups as number | undefined;
+        if (groups === undefined) set(w, { shape: [KH, KW, C, O], perm: [2, 3, 1, 0] });
+        // depthwise (groups = channels = outputs): tfjs's depthwiseConv2d filter [KH, KW, C, 1]
+        else if (groups === inT[0][1] && groups === O) set(w, { shape: [KH, KW, O, 1], perm: [2, 3, 0, 1] });
+        else throw new Error(`tfjs peer: a grouped conv2d that is not depthwise (groups ${groups}, ${inT[0][1]} → ${O} channels) has no tfjs translation`);
       }
       if (n.op === 'linear') {
         const w = stateName(n.inputs[1]);
@@ -218,7 +181,7 @@ export class TfjsPeer {
   }
 
   /** The tfjs loss of the forward pass on one batch (NCHW `x` as lpc takes it). Keeps BN stats for the update. */
-  private forward(xs: tf.Tensor, ys: tf.Tensor, padded: boolean, keep: Map<number, Stats>): tf.Scalar {
+  private forward(xs: tf.Tensor, ys: tf.Tensor, padded: boolean, keep: Map<number, Stats>, masks: Map<number, tf.Tensor>): tf.Scalar {
     const vals = new Map<number, Val | Stats>();
     const v = (id: number) => vals.get(id) as Val;
     const plain = (val: Val, shape: number[]): tf.Tensor => {
@@ -240,7 +203,8 @@ export class TfjsPeer {
         case 'state': out = { t: this.vars.get(attrsOf(n, 'state').name)! }; break;
         case 'conv2d': {
           const { stride: s, pad: p } = attrsOf(n, 'conv2d');
-          let y: tf.Tensor = tf.conv2d(v(ins[0]).t as tf.Tensor4D, v(ins[1]).t as tf.Tensor4D, s, p);
+          const conv = n.attrs.groups === undefined ? tf.conv2d : tf.depthwiseConv2d;
+          let y: tf.Tensor = conv(v(ins[0]).t as tf.Tensor4D, v(ins[1]).t as tf.Tensor4D, s, p);
           if (ins[2] !== undefined) y = tf.add(y, v(ins[2]).t);
           out = { t: y };
           break;
@@ -252,6 +216,21 @@ export class TfjsPeer {
           break;
         }
         case 'relu': out = { t: tf.relu(v(ins[0]).t), flat: v(ins[0]).flat }; break;
+        case 'relu6': out = { t: tf.relu6(v(ins[0]).t), flat: v(ins[0]).flat }; break;
+        case 'dropout': {
+          // lpc's own mask for this step (the same bits as its kernel), in the value's layout
+          const a = v(ins[0]), mask = masks.get(n.id)!;
+          if (a.flat) throw new Error('tfjs peer: dropout of a flattened map has no tfjs translation');
+          out = { t: tf.mul(a.t, a.t.rank === 4 ? tf.transpose(mask, NCHW_TO_NHWC) : mask) };
+          break;
+        }
+        case 'concat': {
+          const rank = n.type.shape.length, axis = n.attrs.axis as number;
+          const xs = ins.map((i) => v(i));
+          if (xs.some((x) => x.flat)) throw new Error('tfjs peer: concat of flattened values has no tfjs translation');
+          out = { t: tf.concat(xs.map((x) => x.t), rank === 4 ? NCHW_TO_NHWC.indexOf(axis) : axis) };
+          break;
+        }
         case 'add': case 'sub': case 'mul': {
           const a = v(ins[0]), b = v(ins[1]);
           const same = JSON.stringify(a.flat) === JSON.stringify(b.flat);
@@ -337,7 +316,8 @@ export class TfjsPeer {
     }
     const lrT = this.lrScalar.t, [wd, mu] = this.consts;
     const keep = new Map<number, Stats>(this.runningUpdates.map((u) => [u.statsNode, null as unknown as Stats]));
-    const { value, grads } = tf.variableGrads(() => this.forward(x, y, b.y.some((l) => l < 0), keep), this.trainable);
+    const masks = this.dropoutMasks(this.steps++);
+    const { value, grads } = tf.variableGrads(() => this.forward(x, y, b.y.some((l) => l < 0), keep, masks), this.trainable);
     tf.tidy(() => {
       this.trainable.forEach((p, i) => {
         let d = grads[p.name];
@@ -357,12 +337,26 @@ export class TfjsPeer {
       }
     });
     for (const st of keep.values()) { st.mean.dispose(); st.variance.dispose(); }
+    tf.dispose([...masks.values()]);
     tf.dispose(grads);
     x.dispose();
     y.dispose();
     const loss = (await value.data())[0];
     value.dispose();
     return loss;
+  }
+
+  /** lpc's dropout masks (1/(1 − p) or 0, NCHW) for a step at seed 0, from its CPU op: the same bits as its kernels,
+   *  so the peer's losses can agree with lpc's. Made on the host and uploaded each step (small: classifier inputs). */
+  private dropoutMasks(step: number): Map<number, tf.Tensor> {
+    const masks = new Map<number, tf.Tensor>();
+    for (const n of this.nodes) {
+      if (n.op !== 'dropout') continue;
+      const ones = new Float32Array(numel(n.type.shape)).fill(1), mask = new Float32Array(ones.length);
+      getOp('dropout').cpu([ones], mask, { attrs: n.attrs, epi: n.epi, inTypes: [n.type], type: n.type, rng: { seed: 0, step, tensorId: n.id } });
+      masks.set(n.id, tf.tensor(mask, n.type.shape));
+    }
+    return masks;
   }
 
   /** The current state in lpc's layouts (parameters, BN running statistics, momentum buffers as `<name>.momentum`). */
@@ -409,13 +403,14 @@ export async function lossAgreement(b: Backend, peer: TfjsPeer, batches: PeerBat
   return { lpc, tfjs, maxRelDiff };
 }
 
-/** A post-op expression on tfjs tensors (the forward ops lpc folds: relu, add, sub, mul, scale, mul_scalar). */
+/** A post-op expression on tfjs tensors (the forward ops lpc folds: relu, relu6, add, sub, mul, scale, mul_scalar). */
 function postTf(e: PostExpr, x: tf.Tensor, args: tf.Tensor[]): tf.Tensor {
   if (e.kind === 'x') return x;
   if (e.kind === 'arg') return args[e.index];
   const a = e.args.map((z) => postTf(z, x, args));
   switch (e.op) {
     case 'relu': return tf.relu(a[0]);
+    case 'relu6': return tf.relu6(a[0]);
     case 'add': return tf.add(a[0], a[1]);
     case 'sub': return tf.sub(a[0], a[1]);
     case 'mul': case 'mul_scalar': return tf.mul(a[0], a[1]);

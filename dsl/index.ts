@@ -15,13 +15,18 @@ export class Tensor {
 /**
  * What the user asked for at compile time (`lpc compile --input 1x28x28 --classes 100`); a field is undefined when
  * not given, so a model writes its own default: `input(o.input ?? [3, 32, 32])`, `linear(h, o.classes ?? 10)`.
- * The compiler checks that the traced model honoured each given option (input shape, logits width).
+ * The compiler checks that the traced model honoured each given option (input shape, logits width; depth and width
+ * it must read).
  */
 export interface ModelOptions {
   /** One sample's shape, without the batch dimension, e.g. [1, 28, 28]. */
   readonly input?: number[];
   /** The number of classes: the width of the logits. */
   readonly classes?: number;
+  /** `--depth N`: the network's depth as the model defines it (WRN's 28 in WRN-28-10). */
+  readonly depth?: number;
+  /** `--width K`: the network's width as the model defines it (WRN's widen factor, the 10 in WRN-28-10). */
+  readonly width?: number;
 }
 
 export interface ModelDef {

@@ -93,12 +93,29 @@ function placed(e: unknown, files: string[], place: (e: unknown) => string | und
   return e;
 }
 
-/** Checks compile options (`--input`, `--classes`) before they reach a model. */
+/** Checks compile options (`--input`, `--classes`, `--depth`, `--width`) before they reach a model. */
 export function checkModelOptions(o: dsl.ModelOptions): void {
   if (o.input !== undefined && (!Array.isArray(o.input) || o.input.length === 0 || !o.input.every((d) => Number.isInteger(d) && d > 0)))
     throw new Error(`the input shape must be positive integers like [1, 28, 28], got ${JSON.stringify(o.input)}`);
   if (o.classes !== undefined && !(Number.isInteger(o.classes) && o.classes >= 1))
     throw new Error(`the number of classes must be a positive integer, got ${String(o.classes)}`);
+  for (const k of SIZE_OPTIONS)
+    if (o[k] !== undefined && !(Number.isInteger(o[k]) && o[k]! >= 1)) throw new Error(`the ${k} must be a positive integer, got ${String(o[k])}`);
+}
+
+/** Options that change only the network's size: nothing in the traced graph shows whether the model used them, so
+ *  the model must read them. */
+const SIZE_OPTIONS = ['depth', 'width'] as const;
+
+/** A copy of the options that records which size options the model reads. */
+function watched(o: dsl.ModelOptions, read: Set<string>): dsl.ModelOptions {
+  const out: dsl.ModelOptions = { ...o, ...(o.input ? { input: [...o.input] } : {}) };
+  for (const k of SIZE_OPTIONS) {
+    if (o[k] === undefined) continue;
+    const v = o[k];
+    Object.defineProperty(out, k, { enumerable: true, get: () => { read.add(k); return v; } });
+  }
+  return out;
 }
 
 /** Traces the model twice, in training and evaluation mode, into a module with graphs `train` and `eval`.
@@ -107,7 +124,11 @@ export function traceModel(m: dsl.ModelDef, batch: number, options: dsl.ModelOpt
   checkModelOptions(options);
   const graphs = (['train', 'eval'] as const).map((name) =>
     withTrace({ batch, training: name === 'train', name, model: m.name }, (ctx) => {
-      const logits = m.build({ ...options, ...(options.input ? { input: [...options.input] } : {}) });
+      const read = new Set<string>();
+      const logits = m.build(watched(options, read));
+      for (const k of SIZE_OPTIONS)
+        if (options[k] !== undefined && !read.has(k))
+          throw new Error(`model '${m.name}' does not use --${k} ${options[k]}: it never reads o.${k}`);
       if (!(logits instanceof dsl.Tensor)) throw new Error(`model '${m.name}' must return its logits tensor`);
       checkOwnTensor(logits, `model '${m.name}'`, 'returned');
       if (ctx.inputId === undefined) throw new Error(`model '${m.name}' never calls input()`);

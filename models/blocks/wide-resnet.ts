@@ -1,5 +1,5 @@
 // Wide ResNets (Zagoruyko & Komodakis 2016) for CIFAR, as xternalz/WideResNet-pytorch's wideresnet.py builds
-// `WideResNet(depth, num_classes, widen_factor, dropRate)` (shared by wrn.ts): n = (depth − 4)/6 pre-activation
+// `WideResNet(depth, num_classes, widen_factor, dropRate)` (used by wrn.ts, which takes depth and width from the options): n = (depth − 4)/6 pre-activation
 // BasicBlocks per stage at widths 16k, 32k, 64k (k = widen factor; the first block of stages 2 and 3 has stride 2),
 // after a 3×3 stem conv 16, then BN + ReLU, global average pooling (avg_pool2d(8) on 32×32 inputs) and a linear
 // classifier 64k → classes. A block is BN + ReLU, conv3×3 (stride), BN + ReLU, [dropout,] conv3×3, plus the

@@ -16,6 +16,8 @@ export const compileFlags: FlagSpec[] = [
   { name: 'batch', value: 'N', help: 'batch size compiled into the graphs (default 64)' },
   { name: 'input', value: 'CxHxW', help: "one sample's shape, passed to the model as options.input, e.g. 1x28x28 (default: the model's own)" },
   { name: 'classes', value: 'N', help: "number of classes, passed to the model as options.classes, e.g. 100 (default: the model's own)" },
+  { name: 'depth', value: 'N', help: "the network's depth, passed to the model as options.depth, e.g. 16 for WRN-16-4 (models/wrn.ts; default: the model's own)" },
+  { name: 'width', value: 'K', help: "the network's width, passed to the model as options.width, e.g. 4 for WRN-16-4 (WRN's widen factor; default: the model's own)" },
   { name: 'seq-len', value: 'T', help: "a sequence model's length in tokens: the same as --input T (its tokens(o.input?.[0] ?? …) reads it)" },
   { name: 'optimizer', value: 'SPEC', help: `optimizer (default ${DEFAULT_OPTIMIZER}; or adam(lr=1e-3,betas=(0.9,0.999),eps=1e-8,wd=0), adamw(…, wd=1e-2))` },
   { name: 'precision', value: 'SPEC', help: "formats per tensor role, e.g. 'W=bfp<8,axis=0>:stochastic A=bfp<8> E=bfp<8>:stochastic G=bfp<8>:stochastic M=bfp<8>' (default: all f32)" },
@@ -91,9 +93,9 @@ export function precisionFlag(p: Parsed): PrecisionPolicy | undefined {
   }
 }
 
-/** `--input CxHxW` and `--classes N` as the options a model's build function receives. */
+/** `--input CxHxW`, `--classes N`, `--depth N` and `--width K` as the options a model's build function receives. */
 export function modelOptionsFlags(p: Parsed): ModelOptions {
-  const o: { input?: number[]; classes?: number } = {};
+  const o: { -readonly [k in keyof ModelOptions]: ModelOptions[k] } = {};
   const shape = flag(p, 'input');
   if (shape !== undefined) {
     const dims = shape.split(/[x,]/).map((d) => (/^\d+$/.test(d.trim()) ? Number(d) : NaN));
@@ -105,5 +107,6 @@ export function modelOptionsFlags(p: Parsed): ModelOptions {
     o.input = [intFlag(p, 'seq-len', 128, 1)];
   }
   if (p.flags.has('classes')) o.classes = intFlag(p, 'classes', 10, 2);
+  for (const k of ['depth', 'width'] as const) if (p.flags.has(k)) o[k] = intFlag(p, k, 1, 1);
   return o;
 }

@@ -10,6 +10,8 @@ export const memFlags: FlagSpec[] = [
   { name: 'batch', value: 'N', help: 'batch size compiled into the graphs (default 64)' },
   { name: 'input', value: 'CxHxW', help: "one sample's shape for the model, as for lpc compile (default: the model's own)" },
   { name: 'classes', value: 'N', help: 'number of classes for the model, as for lpc compile (default: the model\'s own)' },
+  { name: 'depth', value: 'N', help: "the network's depth for the model, as for lpc compile (default: the model's own)" },
+  { name: 'width', value: 'K', help: "the network's width for the model, as for lpc compile (default: the model's own)" },
   { name: 'optimizer', value: 'SPEC', help: `optimizer (default ${DEFAULT_OPTIMIZER}); momentum adds optimizer state` },
   { name: 'precision', value: 'SPEC', help: 'formats per tensor role, as for lpc compile (default: all f32)' },
   { name: 'precision-file', value: 'FILE', help: 'read the precision spec from a file (# starts a comment)' },

@@ -2,11 +2,13 @@
  * The tfjs peer that `npm run bench` times lpc against: on the same weights and batches, lpc and
  * tfjs-backend-webgpu (on lpc's Dawn device) give the same losses (≤ 1e-4 relative, fp32) and end with the same
  * parameters — for LeNet-5 and for a small residual net with batch norm (stride-2 conv, 1×1 shortcut, add,
- * average pooling, BN on a 2-D value). Skips where there is no adapter (gpuForTests throws under CI).
+ * average pooling, BN on a 2-D value), and for the zoo's ops the MobileNetV2/DenseNet comparison needs (depthwise
+ * conv2d, relu6 folded into BN, concat, dropout with lpc's masks). Skips where there is no adapter (gpuForTests throws
+ * under CI).
  */
 import { traceModel } from '../../dsl/frontend.js';
 import { frontEnd } from '../../dsl/frontend.js';
-import { model, input, conv2d, batchNorm, relu, add, avgPool, maxPool, flatten, linear } from '../../dsl/index.js';
+import { model, input, conv2d, batchNorm, relu, relu6, add, avgPool, maxPool, flatten, linear, concat, dropout, globalAvgPool } from '../../dsl/index.js';
 import { runPasses } from '../../passes/pipeline.js';
 import { Module } from '../../ir/graph.js';
 import { loadDataset, epochBatches } from '../../runtime/data/index.js';
@@ -31,6 +33,16 @@ const tinyResnet = model('tiny_resnet', () => {
   h = relu(add(y, batchNorm(conv2d(h, { out: 16, kernel: 1, stride: 2, bias: false }))));
   h = maxPool(avgPool(h, 2), 2);
   return linear(relu(batchNorm(linear(flatten(h), 12))), 10);
+});
+
+/** MobileNetV2's and DenseNet's ops: depthwise convs (stride 1 and 2), ReLU6, a channel concat, dropout. */
+const tinyZoo = model('tiny_zoo', () => {
+  const x = input([3, 8, 8]);
+  const h = relu6(batchNorm(conv2d(x, { out: 8, kernel: 3, pad: 1, bias: false })));
+  const d = relu6(batchNorm(conv2d(h, { out: 8, kernel: 3, pad: 1, groups: 8, bias: false })));
+  let y = relu(batchNorm(conv2d(concat([h, d]), { out: 12, kernel: 1, bias: false })));
+  y = batchNorm(conv2d(y, { out: 12, kernel: 3, stride: 2, pad: 1, groups: 12, bias: false }));
+  return linear(dropout(flatten(globalAvgPool(relu6(y))), 0.25), 10);
 });
 
 async function agree(m: Module, data: ReturnType<typeof loadDataset>, batch: number, steps: number) {
@@ -79,6 +91,14 @@ describe('tfjs peer', () => {
   gpuTest('a residual net with batch norm: same losses, weights, running statistics', async () => {
     const batch = 4;
     const m = runPasses(traceModel(tinyResnet, batch), { batch, optimizer: sgd });
+    const data = loadDataset('synthetic', { sampleShape: [3, 8, 8], seed: 0 });
+    await agree(m, data, batch, 3);
+  });
+
+  gpuTest('the zoo ops (depthwise conv, relu6, concat, dropout): same losses, weights, running statistics', async () => {
+    const batch = 8;
+    const m = runPasses(traceModel(tinyZoo, batch), { batch, optimizer: sgd });
+    expect(m.graphs[0].nodes.filter((n) => n.op === 'conv2d' && n.attrs.groups !== undefined)).toHaveLength(2);
     const data = loadDataset('synthetic', { sampleShape: [3, 8, 8], seed: 0 });
     await agree(m, data, batch, 3);
   });
