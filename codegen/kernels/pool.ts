@@ -106,6 +106,23 @@ const CELL = `
 
 function disjoint(c: NodeCtx): boolean { return poolAttrs(c).stride >= poolAttrs(c).k; }
 
+/** WGSL: `acc` += DY of every window (oy0..oy1 × ox0..ox1, from INPUT_POS) whose argmax (the first maximum, as the CPU) is `pos`. */
+const gatherFromArgmax = (pos: string) => `for (var oy = oy0; oy <= oy1; oy++) {
+    for (var ox = ox0; ox <= ox1; ox++) {
+      let base = (nc * P.h + oy * P.stride) * P.w + ox * P.stride;
+      var best = base;
+      var m = X[base];
+      for (var ky = 0u; ky < P.k; ky++) {
+        for (var kx = 0u; kx < P.k; kx++) {
+          let idx = base + ky * P.w + kx;
+          let v = X[idx];
+          if (v > m) { m = v; best = idx; }
+        }
+      }
+      if (best == ${pos}) { acc += DY[(nc * P.oh + oy) * P.ow + ox]; }
+    }
+  }`;
+
 export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
   if (poolPad(c.node.attrs)) return maxpoolPaddedBwdKernels(c);
   const params = poolParams(c, c.inTypes[1].shape, c.inTypes[0].shape);
@@ -116,22 +133,7 @@ export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
   if (nodeQuant(c.node)?.fmt.kind === 'mx') {
     return [mxNodeKernel(c, 'maxpool_bwd', [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X')], params, (i) => ({
       loads: `${INPUT_POS.replace(/\bt\b/g, `(${i})`).replace(/^\n/, '')}
-    for (var oy = oy0; oy <= oy1; oy++) {
-      for (var ox = ox0; ox <= ox1; ox++) {
-        let base = (nc * P.h + oy * P.stride) * P.w + ox * P.stride;
-        var best = base;
-        var m = X[base];
-        for (var ky = 0u; ky < P.k; ky++) {
-          for (var kx = 0u; kx < P.k; kx++) {
-            let idx = base + ky * P.w + kx;
-            let v = X[idx];
-            if (v > m) { m = v; best = idx; }
-          }
-        }
-        if (best == (${i})) { acc += DY[(nc * P.oh + oy) * P.ow + ox]; }
-      }
-    }
-    `, expr: 'acc' }), { value4: quad ? quad2x2 : undefined, recompute: quad })];
+${gatherFromArgmax(`(${i})`)}`, expr: 'acc' }), { value4: quad ? quad2x2 : undefined, recompute: quad })];
   }
   if (disjoint(c)) {
     const cells = numel(c.inTypes[0].shape);
@@ -152,21 +154,7 @@ export function maxpoolBwdKernels(c: NodeCtx): Kernel[] {
   }`)];
   }
   return [poolKernel(c, 'maxpool_bwd', [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X')], params, outNumel(c), (q) => `${INPUT_POS}
-  for (var oy = oy0; oy <= oy1; oy++) {
-    for (var ox = ox0; ox <= ox1; ox++) {
-      let base = (nc * P.h + oy * P.stride) * P.w + ox * P.stride;
-      var best = base;
-      var m = X[base];
-      for (var ky = 0u; ky < P.k; ky++) {
-        for (var kx = 0u; kx < P.k; kx++) {
-          let idx = base + ky * P.w + kx;
-          let v = X[idx];
-          if (v > m) { m = v; best = idx; }
-        }
-      }
-      if (best == t) { acc += DY[(nc * P.oh + oy) * P.ow + ox]; }
-    }
-  }
+${gatherFromArgmax('t')}
   out[t] = ${q('acc', 't')};`)];
 }
 

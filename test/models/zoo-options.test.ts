@@ -10,20 +10,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { frontEnd } from '../../dsl/frontend.js';
-import { Graph, Module } from '../../ir/graph.js';
+import { count, params, trainGraph } from './zoo-params.js';
 import type { ModelOptions } from '../../dsl/index.js';
 
 interface Variant { file: string; options: { depth: number; width: number }; params: number; params_100: number; shapes: Record<string, number[]> }
 const FIXTURE = JSON.parse(fs.readFileSync('test/fixtures/zoo/torch_params.json', 'utf8'));
 const VARIANTS: Variant[] = FIXTURE.variants;
 
-const trainGraph = (m: Module): Graph => m.graphs.find((g) => g.name === 'train')!;
-function params(g: Graph): Record<string, number[]> {
-  const out: Record<string, number[]> = {};
-  for (const n of g.nodes) if (n.op === 'state' && n.attrs.kind === 'param') out[n.attrs.name as string] = n.attrs.shape as number[];
-  return out;
-}
-const count = (ps: Record<string, number[]>) => Object.values(ps).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
 /** ImageNet-style variants trace at 3×64×64 (parameters do not depend on the input size). */
 const inputFor = (o: { depth: number }): Pick<ModelOptions, 'input'> => (o.depth === 50 || o.depth === 101 ? { input: [3, 64, 64] } : {});
 

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses } from '../../passes/pipeline.js';
 import { Graph, Module } from '../../ir/graph.js';
+import { count, params, trainGraph } from './zoo-params.js';
 import { parsePolicy } from '../../ir/precision/index.js';
 import { initState } from '../../runtime/train/init.js';
 import { CpuBackend } from '../../runtime/cpu/backend.js';
@@ -30,13 +31,6 @@ const TORCH: Record<string, TorchNet> = JSON.parse(fs.readFileSync('test/fixture
 const SMALL_INPUT: Record<string, number[]> = { 'models/resnet34.ts': [3, 64, 64], 'models/resnet50.ts': [3, 64, 64], 'models/densenet161.ts': [3, 64, 64] };
 const FILES = Object.keys(TORCH);
 
-const trainGraph = (m: Module): Graph => m.graphs.find((g) => g.name === 'train')!;
-function params(g: Graph): Record<string, number[]> {
-  const out: Record<string, number[]> = {};
-  for (const n of g.nodes) if (n.op === 'state' && n.attrs.kind === 'param') out[n.attrs.name as string] = n.attrs.shape as number[];
-  return out;
-}
-const count = (ps: Record<string, number[]>) => Object.values(ps).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
 const optimizer = { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, wd: 5e-4 };
 /** The loss-falls runs: a gentle step (batch 2 makes BN's statistics noisy). */
 const gentle = { kind: 'sgd' as const, lr: 0.01, momentum: 0, wd: 0 };

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Builder, emptyGraph, Module } from '../../ir/graph.js';
+import type { Module } from '../../ir/graph.js';
 import { allTiles, tileName, Tile } from '../../codegen/kernels/tiles.js';
 import {
   costModelPick, features, fitCostModel, mergeTimings, parseClass, predictTiles, regressionScore, relativeProfile, solveSpd, Timings,
@@ -15,7 +15,7 @@ import {
 import { shippedCostModel } from '../../runtime/webgpu/shipped-tiles.js';
 import { SHIPPED_COST_MODELS } from '../../runtime/webgpu/shipped-cost-model-data.js';
 import { readTuneCache, tuneModule, TuneProgress } from '../../runtime/webgpu/tune.js';
-import type { Gpu } from '../../runtime/webgpu/device.js';
+import { convs as convsOf, fakeGpu } from './tune-fakes.js';
 
 const TILES = ['reg4x4', 'reg8x4', 'reg16x4', 'reg8x8', 'reg16x8'];
 
@@ -107,18 +107,9 @@ test('fitted on synthetic timings, the model ranks the candidates of unseen clas
   expect(costModelPick(model, cls(512, 1024, 128), TILES)!.tile).toBe('reg16x8');
 });
 
-const gpu = { adapterDescription: 'fake | cpu | test adapter', isCpuDriver: true, limits: { maxStorageBufferBindingSize: 2 ** 30 } } as unknown as Gpu;
+const gpu = fakeGpu;
 
-/** Convolutions of growing channel counts on 8×8 maps, each its own shape class. */
-function convs(sizes: number[]): Module {
-  const g = emptyGraph('train'), b = new Builder(g);
-  for (const [i, c] of sizes.entries()) {
-    const x = b.add('input', [], { name: `x${i}`, kind: 'data', shape: [2, c, 8, 8], dtype: 'f32' });
-    const w = b.add('input', [], { name: `w${i}`, kind: 'data', shape: [c, c, 3, 3], dtype: 'f32' });
-    b.add('conv2d', [x, w], { stride: 1, pad: 1 });
-  }
-  return { version: 1, name: 'convs', graphs: [g] };
-}
+const convs = (sizes: number[]): Module => convsOf(sizes, 8);
 
 test('a budgeted run picks with the cost model where it measures nothing; a later run measures those classes', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lpc-cost-model-'));

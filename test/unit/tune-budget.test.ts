@@ -7,26 +7,17 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Builder, emptyGraph, Module } from '../../ir/graph.js';
+import type { Module } from '../../ir/graph.js';
 import { allTiles, tileName, Tile } from '../../codegen/kernels/tiles.js';
 import { driverFamily, shippedTiles } from '../../runtime/webgpu/shipped-tiles.js';
 import { SHIPPED_TILES } from '../../runtime/webgpu/shipped-tiles-data.js';
 import { measureOrder, nearestMeasured, readTuneCache, successiveHalving, tuneModule, TuneProgress } from '../../runtime/webgpu/tune.js';
-import type { Gpu } from '../../runtime/webgpu/device.js';
+import { convs as convsOf, fakeGpu } from './tune-fakes.js';
 import { parseTuneBudget } from '../../runtime/cli/backends.js';
 
-const gpu = { adapterDescription: 'fake | cpu | test adapter', isCpuDriver: true, limits: { maxStorageBufferBindingSize: 2 ** 30 } } as unknown as Gpu;
+const gpu = fakeGpu;
 
-/** A module of convolutions of growing size: each its own shape class, the last the most FLOPs. */
-function convs(sizes: number[]): Module {
-  const g = emptyGraph('train'), b = new Builder(g);
-  for (const [i, c] of sizes.entries()) {
-    const x = b.add('input', [], { name: `x${i}`, kind: 'data', shape: [2, c, 16, 16], dtype: 'f32' });
-    const w = b.add('input', [], { name: `w${i}`, kind: 'data', shape: [c, c, 3, 3], dtype: 'f32' });
-    b.add('conv2d', [x, w], { stride: 1, pad: 1 });
-  }
-  return { version: 1, name: 'convs', graphs: [g] };
-}
+const convs = (sizes: number[]): Module => convsOf(sizes, 16);
 
 /** A clock that each measurement moves on by 10 s, and timings where the candidate's index is its speed. */
 function fakes() {

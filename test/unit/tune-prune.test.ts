@@ -8,13 +8,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Builder, emptyGraph, Module } from '../../ir/graph.js';
+import type { Module } from '../../ir/graph.js';
 import { defaultTile, nodeTileCandidates, tileName, Tile } from '../../codegen/kernels/tiles.js';
 import { CostModel, PRUNE_FACTOR, pruneCandidates } from '../../runtime/webgpu/cost-model.js';
 import { cachePicker, readTuneCache, tuneModule, TuneProgress } from '../../runtime/webgpu/tune.js';
-import type { Gpu } from '../../runtime/webgpu/device.js';
+import { convs as convsOf, fakeGpu } from './tune-fakes.js';
 
-const gpu = { adapterDescription: 'fake | cpu | test adapter', isCpuDriver: true, limits: { maxStorageBufferBindingSize: 2 ** 30 } } as unknown as Gpu;
+const gpu = fakeGpu;
 
 /** log2 of each 3×3 convolution candidate's time relative to reg8x8, the fastest (its `conv2d|tile` weight). */
 const LOG2: Record<string, number> = {
@@ -23,16 +23,7 @@ const LOG2: Record<string, number> = {
 };
 const model: CostModel = { weights: Object.fromEntries(Object.entries(LOG2).map(([t, v]) => [`conv2d|${t}`, v])), profiles: {} };
 
-/** Convolutions of growing channel counts on 8×8 maps, each its own shape class (defaults reg4x8, reg8x8, reg16x8). */
-function convs(sizes: number[]): Module {
-  const g = emptyGraph('train'), b = new Builder(g);
-  for (const [i, c] of sizes.entries()) {
-    const x = b.add('input', [], { name: `x${i}`, kind: 'data', shape: [2, c, 8, 8], dtype: 'f32' });
-    const w = b.add('input', [], { name: `w${i}`, kind: 'data', shape: [c, c, 3, 3], dtype: 'f32' });
-    b.add('conv2d', [x, w], { stride: 1, pad: 1 });
-  }
-  return { version: 1, name: 'convs', graphs: [g] };
-}
+const convs = (sizes: number[]): Module => convsOf(sizes, 8);
 
 /** Timings that follow LOG2 (2^v ms) and a clock that each timed candidate moves on by a second. */
 function fakes() {

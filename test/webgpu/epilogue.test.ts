@@ -128,6 +128,15 @@ const PRODUCERS: Producer[] = [
   { op: 'softmax_xent', ins: [{ shape: [9, 10] }, { shape: [9], data: labels(9, 10) }] },
   { op: 'softmax_xent_bwd', ins: [{ shape: [9, 10] }, { shape: [9], data: labels(9, 10) }, { shape: [1], data: uniform(1, 0.5, 2) }] },
   { op: 'correct_count', ins: [{ shape: [33, 10] }, { shape: [33], data: labels(33, 10) }], exact: true },
+  // the sequence models' ops (issue 29): their kernels take the same fused quantizers as the convolutional ones
+  { op: 'batch_matmul', ins: [{ shape: [2, 3, 5, 4] }, { shape: [2, 3, 4, 6] }], attrs: { ta: false, tb: false }, tag: 'attention-like' },
+  { op: 'batch_matmul', ins: [{ shape: [2, 4, 5] }, { shape: [2, 7, 4] }], attrs: { ta: true, tb: true }, tag: 'ta tb' },
+  { op: 'layernorm', ins: [{ shape: [3, 10] }, { shape: [10] }, { shape: [10] }], attrs: { eps: 1e-5 } },
+  { op: 'softmax', ins: [{ shape: [2, 5, 7] }], attrs: { causal: false } },
+  { op: 'softmax', ins: [{ shape: [1, 2, 5, 5] }], attrs: { causal: true }, tag: 'causal' },
+  { op: 'softmax_bwd', ins: [{ shape: [3, 6] }, { shape: [3, 6] }] },
+  { op: 'gelu', ins: [{ shape: [3, 9] }] },
+  { op: 'gelu_bwd', ins: [{ shape: [3, 9] }, { shape: [3, 9] }] },
   // MX's walks (kernels/mx.ts): channel lanes (inner a multiple of 4), rows of 4 (the last axis), partial blocks
   { op: 'relu_bwd', ins: [{ shape: [2, 40, 2, 2] }, { shape: [2, 40, 2, 2] }], exact: true, mx: true, tag: 'mx lanes' },
   { op: 'add', ins: [{ shape: [3, 72] }, { shape: [3, 72] }], exact: true, mx: true, tag: 'mx rows' },

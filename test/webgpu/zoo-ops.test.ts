@@ -87,7 +87,9 @@ describe(`each kernel against the CPU interpreter (float64; data seed ${SEED})`,
       const got = (await gpuRun(g, feeds, [id], [id])).get(id)!;
       const want = runGraph(g, named, new Map(), { precision: 'f64' }).values[id];
       expect(relErr(got, want)).toBeLessThan(1e-5);
-      if (p.exact) expect(Array.from(got)).toEqual(Array.from(Float32Array.from(want)));
+      // exact: the f32 interpreter's bits (a padded 3×3/2 pool gradient sums up to 4 windows: f32 additions in window
+      // order, as the kernel does; the float64 sum rounded once can differ in the last bit)
+      if (p.exact) expect(Array.from(got)).toEqual(Array.from(runGraph(g, named, new Map(), { precision: 'f32' }).values[id]));
     });
   }
 });
