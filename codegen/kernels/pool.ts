@@ -106,19 +106,22 @@ const CELL = `
 
 function disjoint(c: NodeCtx): boolean { return poolAttrs(c).stride >= poolAttrs(c).k; }
 
+/** WGSL: `best` = the flat index of the first maximum of X over the k×k window at `base` (as the CPU picks it). */
+const WINDOW_ARGMAX = `var best = base;
+  var m = X[base];
+  for (var ky = 0u; ky < P.k; ky++) {
+    for (var kx = 0u; kx < P.k; kx++) {
+      let idx = base + ky * P.w + kx;
+      let v = X[idx];
+      if (v > m) { m = v; best = idx; }
+    }
+  }`;
+
 /** WGSL: `acc` += DY of every window (oy0..oy1 × ox0..ox1, from INPUT_POS) whose argmax (the first maximum, as the CPU) is `pos`. */
 const gatherFromArgmax = (pos: string) => `for (var oy = oy0; oy <= oy1; oy++) {
     for (var ox = ox0; ox <= ox1; ox++) {
       let base = (nc * P.h + oy * P.stride) * P.w + ox * P.stride;
-      var best = base;
-      var m = X[base];
-      for (var ky = 0u; ky < P.k; ky++) {
-        for (var kx = 0u; kx < P.k; kx++) {
-          let idx = base + ky * P.w + kx;
-          let v = X[idx];
-          if (v > m) { m = v; best = idx; }
-        }
-      }
+      ${WINDOW_ARGMAX}
       if (best == ${pos}) { acc += DY[(nc * P.oh + oy) * P.ow + ox]; }
     }
   }`;
@@ -139,15 +142,7 @@ ${gatherFromArgmax(`(${i})`)}`, expr: 'acc' }), { value4: quad ? quad2x2 : undef
     const cells = numel(c.inTypes[0].shape);
     return [poolKernel(c, 'maxpool_bwd_cells', [inBuf(c, 0, 'DY'), inBuf(c, 1, 'X')], params, cells, (q) => `${CELL}
   let base = (nc * P.h + y0) * P.w + x0;
-  var best = base;
-  var m = X[base];
-  for (var ky = 0u; ky < P.k; ky++) {
-    for (var kx = 0u; kx < P.k; kx++) {
-      let idx = base + ky * P.w + kx;
-      let v = X[idx];
-      if (v > m) { m = v; best = idx; }
-    }
-  }
+  ${WINDOW_ARGMAX}
   for (var y = y0; y < y1; y++) {
     let row = (nc * P.h + y) * P.w;
     for (var x = x0; x < x1; x++) { out[row + x] = ${q('select(0.0, d, row + x == best)', 'row + x')}; }
