@@ -182,6 +182,9 @@ ${s.prelude}${s.body.replace(/^\n+|\s+$/g, '')}${ep.finish ? `\n${ep.finish}` : 
 // ---- small helpers shared by generators ----
 
 export const nodeRef = (id: number): BufferRef => ({ kind: 'node', id });
+/** A binding of node `id`'s buffer as u32 words or f32 values. */
+export const u32Buf = (name: string, id: number, access: BufferDecl['access']): BufferDecl => ({ name, ref: nodeRef(id), elem: 'u32', access });
+export const f32Buf = (name: string, id: number, access: BufferDecl['access']): BufferDecl => ({ name, ref: nodeRef(id), elem: 'f32', access });
 export const scratchRef = (index: number, bytes: number): BufferRef => ({ kind: 'scratch', index, bytes: Math.max(4, bytes) });
 
 /** A read-only f32 (or i32 for i32 tensors) input binding for input `i` of the node. */

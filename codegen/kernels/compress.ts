@@ -5,32 +5,21 @@
  * contract). Packed values are u32 words.
  *
  * division_compress and division_decompress are one dispatch each, a workgroup per (b,c) plane (the packed layout
- * gives every plane words of its own, ir/quant/division.ts). Kernels with f32 results (the decompressions, maxpool_bwd_argmax) store
- * through the node's epilogue (folded post-ops, quantizer), like every other generator.
- *
- * format_compress / format_decompress (save=fp16|bf16|float<e,m>|fixed<wl,fl>; CPU semantics in ir/quant/save.ts):
- * one invocation per packed word, the format's quantizer on the bit pattern (the same WGSL as the quantize
- * epilogues), the code built with integer operations; decompression writes f32 bit patterns through a u32 view, so
- * subnormals and NaN codes pass unchanged.
+ * gives every plane words of its own, ir/quant/division.ts). The decompressions store through the node's epilogue
+ * (folded post-ops, quantizer), like every other generator. The masks and pooling windows are in compress-masks.ts,
+ * the saved formats (save=fp16|bf16|float|fixed) in compress-format.ts.
  */
 import { numel } from '../../ir/types.js';
 import { divisionLayout } from '../../ir/quant/division.js';
-import { poolOutSize } from '../../ir/ops/index.js';
 import { Kernel } from '../kernel.js';
-import { WGSL_QUANT_CHUNKS, wgslQuantFns } from '../quant/wgsl.js';
-import { Format } from '../../ir/format.js';
-import { FIXED_SYM } from '../../ir/quant/bits.js';
-import { saveFormatError, saveSlot, saveWords } from '../../ir/quant/save.js';
+import { WGSL_QUANT_CHUNKS } from '../quant/wgsl.js';
 import { Graph } from '../../ir/graph.js';
-import { BufferDecl, NO_EPILOGUE, NodeCtx, ceilDiv, epilogue, ewWorkgroup, makeKernel, nodeCtx, nodeRef } from './builder.js';
+import { NO_EPILOGUE, NodeCtx, ceilDiv, epilogue, f32Buf, makeKernel, nodeCtx, u32Buf } from './builder.js';
 import { BN_APPLY } from './batchnorm.js';
 import { attrsOf } from '../../ir/op-registry.js';
-import { wgslF32 } from '../ew-wgsl.js';
 
 /** The node's attributes (ir/ops/compress.ts). */
 const divisionAttrs = (c: NodeCtx) => attrsOf(c.node, 'division_compress', 'division_decompress');
-const windowAttrs = (c: NodeCtx) => attrsOf(c.node, 'argmax_compress', 'maxpool_bwd_argmax');
-import { mxCompressKernels, mxDecompressKernels } from './mx-pack.js';
 
 const DIV_RN = `
 // correctly rounded a / b (RNE) by integer long division; results below the normal range are +0 (as divRn)
@@ -137,8 +126,6 @@ const privateTables = (l: { h: number; w: number; W: number }) => `
   var lpc_lf: array<f32, ${l.h * l.w}>;
   for (var x = 0u; x < P.ww; x++) { lpc_sx[x] = lpc_src(x, P.sw, P.lw); }`;
 
-const u32Buf = (name: string, id: number, access: BufferDecl['access']): BufferDecl => ({ name, ref: nodeRef(id), elem: 'u32', access });
-const f32Buf = (name: string, id: number, access: BufferDecl['access']): BufferDecl => ({ name, ref: nodeRef(id), elem: 'f32', access });
 const f = (v: number): ['f32', number] => ['f32', v];
 
 /** Invocations per plane: one workgroup compresses or decompresses one (b,c) plane. */
@@ -366,197 +353,5 @@ export function divisionDecompressKernels(c: NodeCtx): Kernel[] {
     out[i] = ${ep.q(`(${LFC_AT('py', 'px')} + lpc_tab[q])`, 'i')};
     ${STEP_YX}
   }`,
-  })];
-}
-
-export function maskCompressKernels(c: NodeCtx): Kernel[] {
-  const n = numel(c.inTypes[0].shape), upper = attrsOf(c.node, 'mask_compress').upper;
-  return [makeKernel({
-    name: 'mask_compress', buffers: [f32Buf('X', c.node.inputs[0], 'read'), u32Buf('out', c.node.id, 'read_write')],
-    params: { n }, invocations: ceilDiv(n, 32), workgroup: ewWorkgroup(c.variant),
-    body: `
-  var word = 0u;
-  for (var e = 0u; e < 32u; e++) {
-    let i = t * 32u + e;
-    if (i >= P.n) { break; }
-    if (X[i] > 0.0${upper === undefined ? '' : ` && X[i] < ${wgslF32(upper)}`}) { word = word | (1u << e); }
-  }
-  out[t] = word;`,
-  })];
-}
-
-export function maskDecompressKernels(c: NodeCtx): Kernel[] {
-  const n = numel(c.node.type.shape), ep = epilogue(c);
-  return [makeKernel({
-    name: 'mask_decompress', buffers: [u32Buf('M', c.node.inputs[0], 'read'), f32Buf('out', c.node.id, 'read_write')],
-    params: { n }, invocations: n, workgroup: ewWorkgroup(c.variant), epilogue: ep,
-    body: `  out[t] = ${ep.q('f32((M[t >> 5u] >> (t & 31u)) & 1u)', 't')};`,
-  })];
-}
-
-export function argmaxCompressKernels(c: NodeCtx): Kernel[] {
-  const [N, C, H, W] = c.inTypes[0].shape, k = windowAttrs(c).k, s = windowAttrs(c).stride, pad = windowAttrs(c).pad ?? 0;
-  const OH = poolOutSize(H, k, s, pad), OW = poolOutSize(W, k, s, pad), n = N * C * OH * OW;
-  return [makeKernel({
-    name: 'argmax_compress', buffers: [f32Buf('X', c.node.inputs[0], 'read'), u32Buf('out', c.node.id, 'read_write')],
-    params: { n, h: H, w: W, oh: OH, ow: OW, k, stride: s, pad }, invocations: ceilDiv(n, 4), workgroup: ewWorkgroup(c.variant),
-    body: `
-  var word = 0u;
-  for (var e = 0u; e < 4u; e++) {
-    let o = t * 4u + e;
-    if (o >= P.n) { break; }
-    let ox = o % P.ow;
-    let oy = (o / P.ow) % P.oh;
-    let nc = o / (P.ow * P.oh);
-    // the padded window's corner; padding (−∞) never wins, the first in-bounds element starts the search
-    let y0 = i32(oy * P.stride) - i32(P.pad);
-    let x0 = i32(ox * P.stride) - i32(P.pad);
-    var best = 0u;
-    var m = 0.0;
-    var found = false;
-    for (var ky = 0u; ky < P.k; ky++) {
-      let iy = y0 + i32(ky);
-      if (iy < 0 || iy >= i32(P.h)) { continue; }
-      for (var kx = 0u; kx < P.k; kx++) {
-        let ix = x0 + i32(kx);
-        if (ix < 0 || ix >= i32(P.w)) { continue; }
-        let v = X[(nc * P.h + u32(iy)) * P.w + u32(ix)];
-        if (!found || v > m) { found = true; m = v; best = ky * P.k + kx; }
-      }
-    }
-    word = word | (best << (e * 8u));
-  }
-  out[t] = word;`,
-  })];
-}
-
-export function maxpoolBwdArgmaxKernels(c: NodeCtx): Kernel[] {
-  const [N, C, H, W] = c.node.type.shape, [, , OH, OW] = c.inTypes[0].shape, k = windowAttrs(c).k, s = windowAttrs(c).stride;
-  const pad = windowAttrs(c).pad ?? 0;
-  const n = N * C * H * W, ep = epilogue(c);
-  return [makeKernel({
-    name: 'maxpool_bwd_argmax', epilogue: ep,
-    buffers: [f32Buf('DY', c.node.inputs[0], 'read'), u32Buf('IDX', c.node.inputs[1], 'read'), f32Buf('out', c.node.id, 'read_write')],
-    params: { n, h: H, w: W, oh: OH, ow: OW, k, stride: s, pad }, invocations: n, workgroup: ewWorkgroup(c.variant),
-    body: `
-  // (iy, ix): the input position in padded coordinates
-  let ix = t % P.w + P.pad;
-  let iy = (t / P.w) % P.h + P.pad;
-  let nc = t / (P.w * P.h);
-  // windows containing (iy, ix): oy·s ≤ iy < oy·s + k
-  let oy0 = select(0u, (iy + 1u - P.k + P.stride - 1u) / P.stride, iy + 1u > P.k);
-  let ox0 = select(0u, (ix + 1u - P.k + P.stride - 1u) / P.stride, ix + 1u > P.k);
-  let oy1 = min(iy / P.stride + 1u, P.oh);
-  let ox1 = min(ix / P.stride + 1u, P.ow);
-  var acc = 0.0;
-  for (var oy = oy0; oy < oy1; oy++) {
-    for (var ox = ox0; ox < ox1; ox++) {
-      let o = (nc * P.oh + oy) * P.ow + ox;
-      let a = (IDX[o >> 2u] >> ((o & 3u) * 8u)) & 0xffu;
-      if (a == (iy - oy * P.stride) * P.k + (ix - ox * P.stride)) { acc = acc + DY[o]; }
-    }
-  }
-  out[t] = ${ep.q('acc', 't')};`,
-  })];
-}
-
-/** WGSL: the code of quantized bits q (ir/quant/save.ts encodeSaved), for a fixed format. */
-function saveCodec(fmt: Format): { quant: string; encode: string; decode: string } {
-  if (fmt.kind === 'fixed') {
-    return {
-      quant: `lpc_qbits_fixed(u, ${fmt.wl}u, ${fmt.fl}u, ${fmt.sym ? FIXED_SYM : 0}u, 0u)`,
-      // x̂·2^fl is an exact integer (a multiple of 2^-fl times a power of two); NaN → 0
-      encode: `
-fn lpc_save_encode(q: u32) -> u32 {
-  if ((q & 0x7fffffffu) > 0x7f800000u) { return 0u; }
-  return bitcast<u32>(i32(bitcast<f32>(q) * P.pow_fl)) & ${(2 ** fmt.wl - 1) >>> 0}u;
-}`,
-      decode: `
-fn lpc_save_decode(c: u32) -> u32 {
-  let k = bitcast<i32>(c << ${32 - fmt.wl}u) >> ${32 - fmt.wl}u;
-  return bitcast<u32>(f32(k) * P.inv_pow_fl);
-}`,
-    };
-  }
-  if (fmt.kind !== 'float') throw new Error(`save: ${fmt.kind} is not a save format`);
-  const e = fmt.exp, m = fmt.man, n = 1 + e + m, bias = 2 ** (e - 1) - 1, emin = 1 - bias;
-  const quant = `lpc_qbits_float(u, ${e}u, ${m}u, false, 0u)`;
-  if (e === 8) {
-    return {
-      quant,
-      encode: `
-fn lpc_save_encode(q: u32) -> u32 {
-  let c = q >> ${23 - m}u;
-  return select(c, c | ${2 ** (m - 1)}u, (q & 0x7fffffffu) > 0x7f800000u);
-}`,
-      decode: `
-fn lpc_save_decode(c: u32) -> u32 { return c << ${23 - m}u; }`,
-    };
-  }
-  return {
-    quant,
-    encode: `
-fn lpc_save_encode(q: u32) -> u32 {
-  let sign = (q >> 31u) << ${n - 1}u;
-  let fe = i32((q >> 23u) & 0xffu);
-  let fm = q & 0x7fffffu;
-  if (fe == 0) { return sign; }
-  let u = fe - 127;
-  if (u >= ${emin}) { return sign | (u32(u + ${bias}) << ${m}u) | (fm >> ${23 - m}u); }
-  return sign | ((fm | 0x800000u) >> u32(${23 - m + emin} - u));
-}`,
-    decode: `
-fn lpc_save_decode(c: u32) -> u32 {
-  let sign = ((c >> ${n - 1}u) & 1u) << 31u;
-  let E = (c >> ${m}u) & ${2 ** e - 1}u;
-  let M = c & ${2 ** m - 1}u;
-  if (E == 0u) {
-    if (M == 0u) { return sign; }
-    return sign | lpc_encode_mag(M, ${1 - bias - m});
-  }
-  return sign | ((E + ${127 - bias}u) << 23u) | (M << ${23 - m}u);
-}`,
-  };
-}
-
-function saveFmt(c: NodeCtx): Format {
-  const { fmt } = attrsOf(c.node, 'format_compress', 'format_decompress');
-  const err = saveFormatError(fmt);
-  if (err) throw new Error(`${c.node.op}: ${err}`);
-  return fmt;
-}
-const fixedParams = (fmt: Format): Record<string, ['f32', number]> => (fmt.kind === 'fixed' ? { pow_fl: f(2 ** fmt.fl), inv_pow_fl: f(2 ** -fmt.fl) } : {});
-
-export function formatCompressKernels(c: NodeCtx): Kernel[] {
-  if ((c.node.attrs.fmt as Format).kind === 'mx') return mxCompressKernels(c);
-  const fmt = saveFmt(c), { slot, per } = saveSlot(fmt), n = numel(c.inTypes[0].shape), codec = saveCodec(fmt);
-  return [makeKernel({
-    name: 'format_compress', buffers: [u32Buf('X', c.node.inputs[0], 'read'), u32Buf('out', c.node.id, 'read_write')],
-    params: { n, ...fixedParams(fmt) }, invocations: saveWords(fmt, n), workgroup: ewWorkgroup(c.variant),
-    decls: wgslQuantFns(fmt, 'nearest').decls + codec.encode,
-    body: `
-  var word = 0u;
-  for (var e = 0u; e < ${per}u; e++) {
-    let i = t * ${per}u + e;
-    if (i >= P.n) { break; }
-    let u = X[i];
-    word = word | ((lpc_save_encode(${codec.quant}) & ${slot === 8 ? '0xffu' : '0xffffu'}) << (e * ${slot}u));
-  }
-  out[t] = word;`,
-  })];
-}
-
-export function formatDecompressKernels(c: NodeCtx): Kernel[] {
-  if ((c.node.attrs.fmt as Format).kind === 'mx') return mxDecompressKernels(c);
-  const fmt = saveFmt(c), { slot, per } = saveSlot(fmt), n = numel(c.node.type.shape), codec = saveCodec(fmt);
-  // without an epilogue the f32 bit patterns are stored through a u32 view (NaN payloads and subnormals unchanged)
-  const ep = epilogue(c), plain = !ep.kind;
-  return [makeKernel({
-    name: 'format_decompress', buffers: [u32Buf('W', c.node.inputs[0], 'read'), (plain ? u32Buf : f32Buf)('out', c.node.id, 'read_write')],
-    params: { n, ...fixedParams(fmt) }, invocations: n, workgroup: ewWorkgroup(c.variant), epilogue: ep,
-    decls: (fmt.kind === 'float' ? WGSL_QUANT_CHUNKS.lpc_encode_mag : '') + codec.decode,
-    body: `
-  let c = (W[t / ${per}u] >> ((t % ${per}u) * ${slot}u)) & ${slot === 8 ? '0xffu' : '0xffffu'};
-  out[t] = ${plain ? 'lpc_save_decode(c)' : ep.q('bitcast<f32>(lpc_save_decode(c))', 't')};`,
   })];
 }

@@ -29,6 +29,8 @@ import { concatKernels, sliceKernels } from './concat.js';
 import { blockEpilogueKernels, quantizeKernels } from './quantize.js';
 import { Tile, TilePicker, defaultTile } from './tiles.js';
 import * as compress from './compress.js';
+import * as masks from './compress-masks.js';
+import * as saved from './compress-format.js';
 import * as seq from './sequence.js';
 import { sliceBwdKernels, stackKernels } from './slicing.js';
 import { minmaxQparamsKernels, minmaxQuantizeKernels, minmaxRunningUpdateKernels } from './minmax-running.js';
@@ -81,9 +83,9 @@ const GENERATORS: Record<string, (c: NodeCtx) => Kernel[]> = {
   quantize: quantizeKernels,
   minmax_qparams: minmaxQparamsKernels, minmax_running_update: minmaxRunningUpdateKernels, minmax_quantize: minmaxQuantizeKernels,
   division_compress: compress.divisionCompressKernels, division_decompress: compress.divisionDecompressKernels,
-  mask_compress: compress.maskCompressKernels, mask_decompress: compress.maskDecompressKernels,
-  argmax_compress: compress.argmaxCompressKernels, maxpool_bwd_argmax: compress.maxpoolBwdArgmaxKernels,
-  format_compress: compress.formatCompressKernels, format_decompress: compress.formatDecompressKernels,
+  mask_compress: masks.maskCompressKernels, mask_decompress: masks.maskDecompressKernels,
+  argmax_compress: masks.argmaxCompressKernels, maxpool_bwd_argmax: masks.maxpoolBwdArgmaxKernels,
+  format_compress: saved.formatCompressKernels, format_decompress: saved.formatDecompressKernels,
   // sequence models (issue 29)
   embedding: seq.embeddingKernels, embedding_bwd: seq.embeddingBwdKernels, layernorm: seq.layernormKernels,
   layernorm_stats: seq.layernormStatsKernels, layernorm_bwd_x: seq.layernormBwdXKernels, layernorm_bwd_params: seq.layernormBwdParamsKernels,
