@@ -134,13 +134,13 @@ export const refoldElementwise: FusionRule = { ...foldElementwise, name: 'refold
 // ---- drop-identity-quantizer ----
 
 /** The format whose grid node `n`'s value lies on, when its value input does and the op keeps it there (ir/quant/grid.ts). */
-function onGrid(n: Node, grid: Map<number, Format>): Format | undefined {
+function onGrid(n: Node, grid: Map<number, Format>, relu6: boolean): Format | undefined {
   const f = grid.get(n.inputs[0]);
-  return f && gridAfter(n.op, n.attrs, f);
+  return f && gridAfter(n.op, n.attrs, f, relu6);
 }
 
 /** Removes quantizers to f32, and quantizers of a value already on their grid (onGrid): their users read the input. */
-export const dropIdentityQuantizer: FusionRule = {
+const dropIdentityRule = (relu6: boolean): FusionRule => ({
   name: 'drop-identity-quantizer',
   apply(rw) {
     const grid = new Map<number, Format>();
@@ -153,12 +153,13 @@ export const dropIdentityQuantizer: FusionRule = {
         else grid.set(n.id, fmt);
         continue;
       }
-      const f = quantized(n) ? n.epi!.q!.fmt : onGrid(n, grid);
+      const f = quantized(n) ? n.epi!.q!.fmt : onGrid(n, grid, relu6);
       if (f) grid.set(n.id, f);
     }
     return dropped;
   },
-};
+});
+export const dropIdentityQuantizer = dropIdentityRule(true);
 
 // ---- recompute-shared-elementwise ----
 
@@ -261,7 +262,7 @@ const QPOST_FOLDABLE = new Set(['relu', 'relu_bwd', 'relu6', 'relu6_bwd']);
  * graph's quantizer after the op was an identity and drop-identity-quantizer removed it, and it is that op, left
  * without a quantizer, that folds here. The folded node's users read the producer.
  */
-export const foldQpostRelu: FusionRule = {
+const foldQpostRule = (relu6: boolean): FusionRule => ({
   name: 'fold-qpost-relu',
   apply(rw) {
     const nodes = rw.nodes, uses = rw.uses();
@@ -270,7 +271,7 @@ export const foldQpostRelu: FusionRule = {
       if (rw.isErased(c.id) || !QPOST_FOLDABLE.has(c.op) || c.epi?.post || quantized(c)) continue;
       rw.resolveInputs(c);
       const p = nodes[c.inputs[0]];
-      if (!quantized(p) || p.epi!.qpost || uses[p.id] !== 1 || !gridAfter(c.op, c.attrs, p.epi!.q!.fmt)) continue;
+      if (!quantized(p) || p.epi!.qpost || uses[p.id] !== 1 || !gridAfter(c.op, c.attrs, p.epi!.q!.fmt, relu6)) continue;
       const k = postArgs(p.epi), others = c.inputs.slice(1);
       if (others.some((o) => o >= p.id) || k + others.length > MAX_POST_OPERANDS) continue; // operands must exist at P
       const e = p.epi!;
@@ -282,11 +283,20 @@ export const foldQpostRelu: FusionRule = {
     }
     return folded;
   },
-};
+});
+export const foldQpostRelu = foldQpostRule(true);
 
 /** The fusion rules in pipeline order (passes/pipeline.ts runs each as a pass). */
 export const FUSION_RULES: FusionRule[] = [
   foldElementwise, dropIdentityQuantizer, recomputeSharedElementwise, foldQuantizer, foldQpostRelu, refoldElementwise,
+];
+
+/**
+ * The same rules with relu6 and relu6_bwd not claimed on-grid, so neither their quantizers go nor they fold after
+ * one: relu6 runs as its own kernel storing through its own quantizer, as before (bench/relu6-fusion.ts compares).
+ */
+export const FUSION_RULES_WITHOUT_RELU6: FusionRule[] = [
+  foldElementwise, dropIdentityRule(false), recomputeSharedElementwise, foldQuantizer, foldQpostRule(false), refoldElementwise,
 ];
 
 // ---- the quantizer rules together (tests, `lpc inspect`) ----

@@ -32,8 +32,10 @@ export function relu6KeepsGrid(f: Format): boolean {
  * non-overlapping windows, backward (values selected or routed, never combined), and views. Pooling keeps bfp blocks
  * only along the batch or channel axis; a view keeps them only for one block per tensor. minmax (CPT) has levels
  * spanning its block's min and max: any op that zeroes, clamps or selects moves them, so only a view keeps them.
+ * `relu6` false leaves relu6 and relu6_bwd out (bench/relu6-fusion.ts: the graphs as before they were claimed).
  */
-export function gridAfter(op: string, attrs: Attrs, f: Format): Format | undefined {
+export function gridAfter(op: string, attrs: Attrs, f: Format, relu6 = true): Format | undefined {
+  if (!relu6 && (op === 'relu6' || op === 'relu6_bwd')) return undefined;
   if (f.kind === 'minmax') return op === 'reshape' ? f : undefined;
   // bfp<1> is not idempotent (a value at the block max requantizes to 0): nothing keeps its grid
   if (f.kind === 'bfp' && f.wl < 2) return undefined;
