@@ -17,6 +17,7 @@ import { quantize } from '../../ir/quant/quantize.js';
 import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses } from '../../passes/pipeline.js';
 import { initState } from '../../runtime/train/init.js';
+import { CpuBackend } from '../../runtime/cpu/backend.js';
 import { WebGpuBackend } from '../../runtime/webgpu/executor.js';
 import { Gpu, getGpu } from '../../runtime/webgpu/device.js';
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
@@ -131,4 +132,31 @@ test('a MobileNetV2-style net under bfp<8>: one WebGPU step fused and unfused gi
   expect(f.kernels).toBeLessThan(u.kernels);
   expect(f.loss).toBe(u.loss);
   for (const [k, v] of u.state) expect([k, Array.from(new Uint32Array(f.state.get(k)!.buffer))]).toEqual([k, Array.from(new Uint32Array(v.buffer))]);
+});
+
+test('with save=division and fixed-point activations, relu6 after the batch norms\' quantizers and its 1-bit masks read from them: the WebGPU step is the CPU interpreter\'s', async () => {
+  const policy = parsePolicy('W=fixed<8,6> A=fixed<8,4> E=fixed<8,5>:stochastic ; save=division(block=8,bits=2)');
+  const m = runPasses(frontEnd('test/fixtures/dwbn.ts', 2), { batch: 2, optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9, wd: 5e-4 }, precision: policy, log: () => {} });
+  const g = m.graphs.find((x) => x.name === 'train')!;
+  const q6 = (id: number) => { const e = g.nodes[id].epi; return e?.qpost?.kind === 'op' && e.qpost.op === 'relu6' && e.q?.role === 'A'; };
+  expect(g.nodes.filter((n) => n.op === 'mask_compress' && n.attrs.upper === 6 && q6(n.inputs[0]))).toHaveLength(4);
+  expect(g.nodes.filter((n) => n.op === 'relu6' || n.op === 'relu6_bwd')).toEqual([]);
+  const state = initState(m, 7);
+  for (const [k, v] of state) if (/\.weight$/.test(k) && v.length > 1 && v.every((x) => x === 1)) state.set(k, v.map(() => 8));
+  const feeds = { x: Float32Array.from({ length: 2 * 3 * 16 * 16 }, (_, i) => Math.sin(i * 0.37) * 2), y: Int32Array.from([3, 7]), lr: new Float32Array([0.05]) };
+  const web = new WebGpuBackend(gpu, m), cpu = new CpuBackend(m);
+  try {
+    await web.setState(state);
+    await cpu.setState(state);
+    const a = (await web.run('train', feeds, { seed: 3, step: 0 }, ['loss'])).loss[0];
+    const b = (await cpu.run('train', feeds, { seed: 3, step: 0 }, ['loss'])).loss[0];
+    expect(Math.abs(a - b)).toBeLessThan(1e-4 * Math.max(1, Math.abs(b)));
+    const [ws, cs] = [await web.getState(), await cpu.getState()];
+    // the W-quantized weights (momentum and BN running statistics stay f32: they differ in last bits, fused or not)
+    let n = 0, same = 0;
+    for (const [k, v] of cs) if (!/momentum|running/.test(k)) ws.get(k)!.forEach((x, i) => { n++; if (x === v[i]) same++; });
+    expect(same / n).toBeGreaterThan(0.99); // a conv's f32-vs-f64 ulp at a rounding boundary may flip a value
+  } finally {
+    await web.dispose();
+  }
 });
