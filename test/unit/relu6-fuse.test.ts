@@ -9,6 +9,8 @@
 import { Format, formatToString } from '../../ir/format.js';
 import { Graph } from '../../ir/graph.js';
 import { verifyModule } from '../../ir/verify.js';
+import { printModule } from '../../ir/print.js';
+import { parseModule } from '../../ir/parse.js';
 import { parsePolicy } from '../../ir/precision/index.js';
 import { quantize } from '../../ir/quant/quantize.js';
 import { frontEnd } from '../../dsl/frontend.js';
@@ -52,6 +54,8 @@ describe('forward: add → Q → relu6 → Q', () => {
       expect(stats).toEqual({ fused: 1, identities: 1, kept: 0, qpost: 1 });
       expect(f.nodes.map((n) => n.op)).toEqual(['input', 'input', 'add']);
       expect(epiText(f.nodes[s])).toBe(`epilogue{q=${formatToString(fmt)}, rounding=stochastic, role="A", qpost=relu6(x)}`);
+      const text = printModule(moduleOf(f));
+      expect(printModule(parseModule(text, 'f.lpir'))).toBe(text);
       const feeds = wideFeeds(g, 3);
       const raw = runGraph(g, feeds, new Map()).values[s] as Float32Array;
       const want = quantize(raw, SHAPE, fmt, 'stochastic', { ...STEP, tensorId: s }).map(relu6);
