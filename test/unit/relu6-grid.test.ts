@@ -92,3 +92,15 @@ test('relu6KeepsGrid: fixed and float always, bfp from 3 bits, MX but E4M3, neve
   expect(kept.filter((s) => /^(bfp<[12],|minmax|mx<e4m3)/.test(s))).toEqual([]);
   expect(kept).toEqual(expect.arrayContaining(['bfp<8,tensor>', 'bfp<3,axis=0>', 'fixed<8,4>', 'float<4,3>', 'mx<e5m2,block=4>', 'mx<e2m1,block=4>', 'mx<int4,block=4>']));
 });
+
+test('minmax: a 2×2 max pool of quantized values leaves the grid too (its min rises), so it is not claimed', () => {
+  const fmt: Format = { kind: 'minmax', bits: 4, per: 'tensor' };
+  expect(gridAfter('maxpool', { k: 2, stride: 2 }, fmt)).toBeUndefined();
+  expect(gridAfter('reshape', {}, fmt)).toEqual(fmt);
+  const pool = (q: Float32Array) => Float32Array.from({ length: N / 4 }, (_, o) => Math.max(q[4 * o], q[4 * o + 1], q[4 * o + 2], q[4 * o + 3]));
+  const moved = cases(0x9001).some(({ v }) => {
+    const p = pool(quantize(v, SHAPE, fmt, 'nearest'));
+    return bitsOf(quantize(p, [3, 8, 1, 1], fmt, 'nearest')).some((u, i) => u !== bitsOf(p)[i]);
+  });
+  expect(moved).toBe(true);
+});
