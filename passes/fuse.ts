@@ -7,7 +7,7 @@
  *   recompute-shared-elementwise  an elementwise value feeding a quantizer and other elementwise ops is recomputed
  *                                 by those, so that its quantizer can fold
  *   fold-quantizer                a quantizer into the store of the node producing its value (an epilogue)
- *   fold-qpost-relu               a ReLU (or ReLU's backward) of a quantized value, after the quantizer (qpost)
+ *   fold-qpost-relu               a ReLU or ReLU6 (or a backward) of a quantized value, after the quantizer (qpost)
  *   refold-elementwise            fold-elementwise again: removed quantizers join new chains
  *
  * Quantizer fusion: a `quantize` node is folded into the node that produces its input, which then quantizes its
@@ -32,6 +32,7 @@ import { Epilogue, postArgs } from '../ir/epilogue.js';
 import { PostExpr, substituteX } from '../ir/post.js';
 import { Rewrite } from '../ir/rewrite.js';
 import { attrsOf } from '../ir/op-registry.js';
+import { gridAfter } from '../ir/quant/grid.js';
 
 /** A fusion rule: rewrites a graph's working copy in place and says how many rewrites it made. */
 export interface FusionRule {
@@ -132,35 +133,14 @@ export const refoldElementwise: FusionRule = { ...foldElementwise, name: 'refold
 
 // ---- drop-identity-quantizer ----
 
-/**
- * The format whose grid node `n`'s value lies on, when its value input does and the op keeps values on it: relu and
- * relu_bwd (values kept or zeroed), max-pooling forward and, with non-overlapping windows, backward (values selected
- * or routed, never combined), and views. Requantizing such a value is exactly the identity — every value is already
- * representable and no block's max |x| grows, so a bfp block's exponent can only fall and its grid only get finer,
- * for nearest and stochastic rounding alike (stochastic rounding never moves a representable value). Pooling
- * keeps bfp blocks only along the batch or channel axis; a view keeps them only for one block per tensor.
- */
-function onGrid(n: Node, grid: Map<number, Format>): Format | undefined {
+/** The format whose grid node `n`'s value lies on, when its value input does and the op keeps it there (ir/quant/grid.ts). */
+function onGrid(n: Node, grid: Map<number, Format>, relu6: boolean): Format | undefined {
   const f = grid.get(n.inputs[0]);
-  if (!f) return undefined;
-  // mx: a ReLU zeroes elements of a block in place (+0, which MX keeps), so the block max can only fall: the scale
-  // stays or gets finer, and every kept value is on the finer grid below the new max_norm (the new max's mantissa
-  // has the format's f bits) — except for E4M3, whose max_norm 448 < 480 can then saturate a value that was on the
-  // coarser grid (240·2^s → 448·2^(s−1)). Not ReLU's backward: it passes −0 (a negative rounded to zero), which MX
-  // rounds to +0. Pooling mixes blocks (other positions, other scales): never claimed.
-  if (f.kind === 'mx') return n.op === 'relu' && f.elem !== 'e4m3' ? f : undefined;
-  const blocksAlongNC = f.kind !== 'bfp' || f.axis === 'tensor' || f.axis === 0 || f.axis === 1;
-  switch (n.op) {
-    case 'relu': case 'relu_bwd': return f;
-    case 'maxpool': return blocksAlongNC ? f : undefined;
-    case 'maxpool_bwd': return blocksAlongNC && n.attrs.k === n.attrs.stride ? f : undefined;
-    case 'reshape': return f.kind !== 'bfp' || f.axis === 'tensor' ? f : undefined;
-    default: return undefined;
-  }
+  return f && gridAfter(n.op, n.attrs, f, relu6);
 }
 
 /** Removes quantizers to f32, and quantizers of a value already on their grid (onGrid): their users read the input. */
-export const dropIdentityQuantizer: FusionRule = {
+const dropIdentityRule = (relu6: boolean): FusionRule => ({
   name: 'drop-identity-quantizer',
   apply(rw) {
     const grid = new Map<number, Format>();
@@ -173,12 +153,13 @@ export const dropIdentityQuantizer: FusionRule = {
         else grid.set(n.id, fmt);
         continue;
       }
-      const f = quantized(n) ? n.epi!.q!.fmt : onGrid(n, grid);
+      const f = quantized(n) ? n.epi!.q!.fmt : onGrid(n, grid, relu6);
       if (f) grid.set(n.id, f);
     }
     return dropped;
   },
-};
+});
+export const dropIdentityQuantizer = dropIdentityRule(true);
 
 // ---- recompute-shared-elementwise ----
 
@@ -270,21 +251,27 @@ export const foldQuantizer: FusionRule = {
 
 // ---- fold-qpost-relu ----
 
+/** Ops fold-qpost-relu applies after a quantizer: the activation through its value, the backward through its error. */
+const QPOST_FOLDABLE = new Set(['relu', 'relu_bwd', 'relu6', 'relu6_bwd']);
+
 /**
- * A ReLU (or ReLU's backward, through its error input) whose input is a quantized producer's only use: the producer
- * stores relu(Q(v)) / relu_bwd(Q(v), y) (its epilogue's qpost, applied after its quantizer; y joins its extra operands),
- * saving a pass. The folded node's users read the producer.
+ * A ReLU or ReLU6 (or either's backward, through its error input) whose input is a quantized producer's only use:
+ * the producer stores relu(Q(v)), relu6(Q(v)), relu_bwd(Q(v), y) … (its epilogue's qpost, applied after its quantizer;
+ * y joins its extra operands), saving a pass. Only where the op keeps Q's grid (ir/quant/grid.ts: relu6 of a bfp<8>
+ * value, not of an MX E4M3 or a minmax one), so the result is still Q's format, as its type says: there the unfused
+ * graph's quantizer after the op was an identity and drop-identity-quantizer removed it, and it is that op, left
+ * without a quantizer, that folds here. The folded node's users read the producer.
  */
-export const foldQpostRelu: FusionRule = {
+const foldQpostRule = (relu6: boolean): FusionRule => ({
   name: 'fold-qpost-relu',
   apply(rw) {
     const nodes = rw.nodes, uses = rw.uses();
     let folded = 0;
     for (const c of nodes) {
-      if (rw.isErased(c.id) || (c.op !== 'relu' && c.op !== 'relu_bwd') || c.epi?.post || quantized(c)) continue;
+      if (rw.isErased(c.id) || !QPOST_FOLDABLE.has(c.op) || c.epi?.post || quantized(c)) continue;
       rw.resolveInputs(c);
       const p = nodes[c.inputs[0]];
-      if (!quantized(p) || p.epi!.qpost || uses[p.id] !== 1) continue;
+      if (!quantized(p) || p.epi!.qpost || uses[p.id] !== 1 || !gridAfter(c.op, c.attrs, p.epi!.q!.fmt, relu6)) continue;
       const k = postArgs(p.epi), others = c.inputs.slice(1);
       if (others.some((o) => o >= p.id) || k + others.length > MAX_POST_OPERANDS) continue; // operands must exist at P
       const e = p.epi!;
@@ -296,11 +283,20 @@ export const foldQpostRelu: FusionRule = {
     }
     return folded;
   },
-};
+});
+export const foldQpostRelu = foldQpostRule(true);
 
 /** The fusion rules in pipeline order (passes/pipeline.ts runs each as a pass). */
 export const FUSION_RULES: FusionRule[] = [
   foldElementwise, dropIdentityQuantizer, recomputeSharedElementwise, foldQuantizer, foldQpostRelu, refoldElementwise,
+];
+
+/**
+ * The same rules with relu6 and relu6_bwd not claimed on-grid, so neither their quantizers go nor they fold after
+ * one: relu6 runs as its own kernel storing through its own quantizer, as before (bench/relu6-fusion.ts compares).
+ */
+export const FUSION_RULES_WITHOUT_RELU6: FusionRule[] = [
+  foldElementwise, dropIdentityRule(false), recomputeSharedElementwise, foldQuantizer, foldQpostRule(false), refoldElementwise,
 ];
 
 // ---- the quantizer rules together (tests, `lpc inspect`) ----

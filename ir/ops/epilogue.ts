@@ -15,12 +15,13 @@ import { need, str } from './helpers.js';
  * into its producer this way, and the result type then carries the format. Stochastic bits use the producing node's
  * id as tensor id. Sources, views and `quantize` itself take no epilogue.
  *
- * `qpost`: an expression applied AFTER the quantizer (passes/fuse.ts folds a ReLU, or ReLU's backward, that reads a
- * quantized value: relu(Q(v)) ≠ Q(relu(v)) for block formats, so it cannot be a post-op). x may only pass through
- * ops that keep a value on its grid (so the result keeps the format); `$k` are the node's extra operands, shared
- * with `post`.
+ * `qpost`: an expression applied AFTER the quantizer (passes/fuse.ts folds a ReLU or ReLU6, or either's backward,
+ * that reads a quantized value: relu(Q(v)) ≠ Q(relu(v)) for block formats, so it cannot be a post-op). x may only
+ * pass through these ops; the fusion pass folds one only where it keeps the quantizer's grid (ir/quant/grid.ts: the
+ * result keeps the format, as the type says — relu6 of a bfp<8> value, not of an MX E4M3 or minmax one). `$k` are
+ * the node's extra operands, shared with `post`.
  */
-export const QPOST_OPS = new Set(['relu', 'relu_bwd']);
+export const QPOST_OPS = new Set(['relu', 'relu_bwd', 'relu6', 'relu6_bwd']);
 const NO_EPILOGUE = new Set(['input', 'state', 'reshape', 'quantize', 'quantize_site', 'minmax_quantize']);
 
 /** Whether `op` may carry an epilogue (fusion asks before folding into it; the verifier and parser check it). */

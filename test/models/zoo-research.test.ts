@@ -96,7 +96,7 @@ describe('compiling', () => {
   }
 
   const post = (n: Graph['nodes'][number]) => (n.epi?.post ? postToString(n.epi.post) : '');
-  test('relu6 and its backward fold into their producers as post-ops; with A quantizers relu6 keeps its own kernel', () => {
+  test('relu6 and its backward fold into their producers as post-ops; with quantizers after them where relu6 keeps the grid, else relu6 keeps its own kernel', () => {
     const fused = (precision?: string) => trainGraph(runPasses(frontEnd('models/mobilenetv2.ts', 2, { input: [3, 8, 8] }), {
       batch: 2, optimizer, precision: precision ? parsePolicy(precision) : undefined, log: () => {},
     }));
@@ -104,17 +104,29 @@ describe('compiling', () => {
     expect(g.nodes.filter((n) => n.op === 'relu6' || n.op === 'relu6_bwd')).toEqual([]);
     expect(g.nodes.filter((n) => n.op === 'bn_apply' && /^relu6\(x\)$/.test(post(n))).length).toBe(35);
     expect(g.nodes.filter((n) => /relu6_bwd\(/.test(post(n))).length).toBe(35);
-    // relu6 reads a quantized BN output: relu6(Q(v)) is not Q(relu6(v)), and 6 need not be on Q's grid, so it is no
-    // qpost; it stays an elementwise kernel that stores through its own A quantizer. Its backward, which reads the
-    // unquantized relu6 output, recomputes it from the BN output (recompute-shared-elementwise).
+    // With fixed-point A and E, relu6 of a quantized value stays on the grid (ir/quant/grid.ts: 6 is a multiple of
+    // 2^-4): relu6's own quantizer is an identity, and relu6 runs after its batch norm's quantizer (qpost); its
+    // backward after the error's (E).
     const q = fused('A=fixed<8,4> E=fixed<8,4>:stochastic W=fixed<8,6>');
-    const fwd = q.nodes.filter((n) => n.op === 'relu6' && n.epi?.post === undefined);
+    const qpost = (n: Graph['nodes'][number]) => (n.epi?.qpost ? postToString(n.epi.qpost) : '');
+    expect(q.nodes.filter((n) => n.op === 'relu6' || n.op === 'relu6_bwd')).toEqual([]);
+    const fq = q.nodes.filter((n) => qpost(n) === 'relu6(x)');
+    expect(fq.length).toBe(35);
+    for (const n of fq) expect([n.op, n.epi?.q?.role]).toEqual(['bn_apply', 'A']);
+    const bq = q.nodes.filter((n) => qpost(n) === 'relu6_bwd(x,$0)');
+    expect(bq.length).toBe(35);
+    for (const n of bq) expect(n.epi?.q?.role).toBe('E');
+    // MX E4M3 activations: relu6 of a quantized value can leave the grid (a block whose max falls may saturate at
+    // 448), so relu6 stays an elementwise kernel storing through its own A quantizer. Its backward, which reads the
+    // unquantized relu6 output, recomputes it from the BN output (recompute-shared-elementwise).
+    const mx = fused('A=mx<e4m3> E=mx<e5m2>:stochastic W=mx<e4m3>');
+    const fwd = mx.nodes.filter((n) => n.op === 'relu6' && n.epi?.post === undefined);
     expect(fwd.length).toBe(35);
-    for (const n of fwd) expect([n.epi?.q?.role, q.nodes[n.inputs[0]].op, q.nodes[n.inputs[0]].epi?.q?.role]).toEqual(['A', 'bn_apply', 'A']);
-    const bwd = q.nodes.filter((n) => n.op === 'relu6' && n.epi?.post !== undefined);
+    for (const n of fwd) expect([n.epi?.q?.role, mx.nodes[n.inputs[0]].op, mx.nodes[n.inputs[0]].epi?.q?.role]).toEqual(['A', 'bn_apply', 'A']);
+    const bwd = mx.nodes.filter((n) => n.op === 'relu6' && n.epi?.post !== undefined);
     expect(bwd.length).toBe(35);
     for (const n of bwd) expect([post(n), n.epi?.q?.role]).toEqual(['relu6_bwd($0,x)', 'E']);
-    expect(q.nodes.filter((n) => n.op === 'relu6_bwd')).toEqual([]);
+    expect(mx.nodes.filter((n) => n.op === 'relu6_bwd')).toEqual([]);
   });
 
   test('bad input is one line at the model file:line:col', () => {

@@ -239,7 +239,7 @@ describe('parse errors', () => {
       ['q not a format', ok.replace('args=1', 'args=1, q=relu(x)'), ["7:76: epilogue field 'q' must be a format, got relu(x)"]],
       ['a name that is not x', ok.replace('x,', 'y,'), ["7:44: expected x, '$k' or an elementwise op applied to operands but found 'y'"]],
       ['qpost without q', ok.replace('args=1', 'args=1, qpost=relu(x)'), ["7:21: qpost 'relu(x)' needs a quantizer (q) to follow"]],
-      ['qpost not grid-keeping', ok.replace('args=1', 'args=1, q=fixed<8,4>, qpost=add(x,$0)'), ["7:21: qpost 'add(x,$0)' may only apply relu, relu_bwd to x (other operands: $k)"]],
+      ['qpost not grid-keeping', ok.replace('args=1', 'args=1, q=fixed<8,4>, qpost=add(x,$0)'), ["7:21: qpost 'add(x,$0)' may only apply relu, relu_bwd, relu6, relu6_bwd to x (other operands: $k)"]],
       ['an operand beyond args', ok.replace('$0', '$1'), ['7:21: post reads $1 but the node has 1 extra operand(s)']],
     ];
     for (const [what, epi, want] of cases)

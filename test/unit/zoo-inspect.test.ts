@@ -31,7 +31,7 @@ function graphs(precision?: string): Record<string, string[]> {
 const nodes = (lines: string[], op: string) => lines.filter((l) => new RegExp(`^\\s*%\\d+ = ${op}\\(`).test(l));
 
 describe('lpc inspect on a compiled MobileNetV2', () => {
-  test('quantized: depthwise convs and ReLU6 carry their quantizers as epilogues; no quantize node is left', () => {
+  test('quantized: depthwise convs carry their quantizers as epilogues, ReLU6 and its backward follow a quantizer (qpost); no quantize node is left', () => {
     const g = graphs(PRECISION);
     expect(Object.keys(g).sort()).toEqual(['eval', 'train']);
     for (const lines of Object.values(g)) {
@@ -42,16 +42,19 @@ describe('lpc inspect on a compiled MobileNetV2', () => {
     }
     const ev = g.eval;
     expect(ev.filter((l) => /= conv2d\(.*groups=/.test(l))).toHaveLength(DEPTHWISE);
-    const r6 = nodes(ev, 'relu6');
-    expect(r6).toHaveLength(RELU6);
-    for (const l of r6) expect(l).toMatch(/epilogue\{q=bfp<8,tensor>, rounding=nearest, role="A"\}/);
-    // Training: each forward depthwise conv and ReLU6 quantized by A; ReLU6's backward runs as the post-op of a
-    // relu6 node (recomputed from its input) whose store quantizes the error (E, stochastic).
+    // relu6 of a bfp<8> value stays on its grid (ir/quant/grid.ts): relu6's own quantizer is an identity, dropped, and
+    // relu6 applies after its batch norm's quantizer (qpost): no relu6 kernel is left
+    expect(nodes(ev, 'relu6')).toEqual([]);
+    const bnQ6 = /epilogue\{q=bfp<8,tensor>, rounding=nearest, role="A", qpost=relu6\(x\)\}/;
+    expect(nodes(ev, 'bn_apply').filter((l) => bnQ6.test(l))).toHaveLength(RELU6);
+    // Training: each forward depthwise conv quantized by A, each ReLU6 after its batch norm's quantizer; ReLU6's
+    // backward after the quantizer of the kernel producing the error (E, stochastic), reading the forward's output
     const tr = g.train;
     expect(tr.filter((l) => /= conv2d\(.*groups=.*role="A"/.test(l))).toHaveLength(DEPTHWISE);
-    expect(nodes(tr, 'relu6').filter((l) => /epilogue\{q=bfp<8,tensor>, rounding=nearest, role="A"\}/.test(l)).length).toBeGreaterThanOrEqual(RELU6);
-    const bwd = tr.filter((l) => /= relu6\(.*post=relu6_bwd\(\$0,x\).*q=bfp<8,tensor>, rounding=stochastic, role="E"/.test(l));
+    expect(nodes(tr, 'bn_apply').filter((l) => bnQ6.test(l))).toHaveLength(RELU6);
+    const bwd = tr.filter((l) => /epilogue\{args=1, q=bfp<8,tensor>, rounding=stochastic, role="E", qpost=relu6_bwd\(x,\$0\)\}/.test(l));
     expect(bwd).toHaveLength(RELU6);
+    expect(nodes(tr, 'relu6')).toEqual([]);
     expect(nodes(tr, 'relu6_bwd')).toEqual([]);
   });
 
