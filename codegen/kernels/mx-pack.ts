@@ -20,7 +20,7 @@ const buf = (name: string, id: number, elem: 'u32' | 'f32', access: BufferDecl['
 /** lpc_mx_encode(y, sb) and lpc_mx_decode(c, sb) for one element format (ir/quant/mx-pack.ts mxEncode / mxDecode). */
 function codec(f: Mx): string {
   const { ebits, f: F, bits } = MX_ELEMS[f.elem], bias = (1 << Math.max(ebits - 1, 0)) - 1, mask = (1 << bits) - 1;
-  const signCode = ebits > 0 ? 1 << (bits - 1) : 0;
+  const signCode = 1 << (bits - 1); // integers: −0 (ir/quant/mx-pack.ts)
   const head = `
 fn lpc_mx_encode(y: u32, sb: u32) -> u32 {
   let a = y & 0x7fffffffu;
@@ -38,6 +38,7 @@ fn lpc_mx_decode(c: u32, sb: u32) -> u32 {
   if (sb == 255u) { return 0x7fc00000u; }
   let k = bitcast<i32>(c << ${32 - bits}u) >> ${32 - bits}u;
   if (k == 0) { return 0u; }
+  if (k == ${-(1 << (bits - 1))}) { return 0x80000000u; }
   return select(0u, 0x80000000u, k < 0) | lpc_encode_mag(u32(abs(k)), i32(sb) - 127 - ${F});
 }`;
   return `${head}
