@@ -50,11 +50,13 @@ function packGraph(g: Graph, packed: Map<string, Mx>): Graph {
     return n.op === 'state' ? packed.get(attrsOf(n, 'state').name) : undefined;
   };
   // what each update stores: the quantizer's input (nearest: format_compress rounds the same) or the quantizer
-  const compressAt = new Map<number, string[]>();
+  // (the role then goes on the compression, so `--quant-stats` still reports the site)
+  const compressAt = new Map<number, { name: string; role?: string }[]>();
   for (const u of g.updates) {
     if (!packed.has(u.name)) continue;
-    const q = g.nodes[u.node], at = q.op === 'quantize' && attrsOf(q, 'quantize').rounding !== 'stochastic' ? q.inputs[0] : q.id;
-    compressAt.set(at, [...(compressAt.get(at) ?? []), u.name]);
+    const q = g.nodes[u.node], nearest = q.op === 'quantize' && attrsOf(q, 'quantize').rounding !== 'stochastic';
+    const at = nearest ? q.inputs[0] : q.id;
+    compressAt.set(at, [...(compressAt.get(at) ?? []), { name: u.name, ...(nearest ? { role: String(q.attrs.role) } : {}) }]);
   }
   const stored = new Map<string, number>();
   const out = rebuild(g, (n, ins, b) => {
@@ -72,7 +74,8 @@ function packGraph(g: Graph, packed: Map<string, Mx>): Graph {
       });
       id = copyNode(n, inputs, b);
     }
-    for (const name of compressAt.get(n.id) ?? []) stored.set(name, b.add('format_compress', [id], { fmt: packed.get(name)! }, n.loc));
+    for (const { name, role } of compressAt.get(n.id) ?? [])
+      stored.set(name, b.add('format_compress', [id], { fmt: packed.get(name)!, ...(role ? { role } : {}) }, n.loc));
     return id;
   });
   out.updates = out.updates.map((u) => (stored.has(u.name) ? { ...u, node: stored.get(u.name)! } : u));

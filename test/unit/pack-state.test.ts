@@ -21,6 +21,8 @@ import { planModuleMemory } from '../../passes/memory.js';
 import { CpuBackend } from '../../runtime/cpu/backend.js';
 import { initState, stateDecls } from '../../runtime/train/init.js';
 import { loadCheckpoint, saveCheckpoint } from '../../runtime/checkpoint.js';
+import { quantStats } from '../../runtime/train/quant-stats.js';
+import { firstNonFinite } from '../../runtime/train/numerics.js';
 import { rand } from './helpers.js';
 
 type Mx = Extract<Format, { kind: 'mx' }>;
@@ -143,6 +145,19 @@ test('SWA averages the decoded weights (swa.p ← p after one average from zero)
   const { x, y } = feeds(2, 2), out = await b.run('swa_eval', { x, y }, { seed: 0, step: 0 }, ['loss']);
   expect(Number.isFinite(out.loss[0])).toBe(true);
 }, 120000);
+
+test('--quant-stats and --check-numerics rerun a packed step from getState\'s f32 values: W and M still report', async () => {
+  const m = compile(MXFP8), b = new CpuBackend(m);
+  await b.setState(initState(m, 5));
+  const state = await b.getState(), fd = feeds(2, 4), info = { seed: 3, step: 0 };
+  const sites = quantStats(train(m), fd, state, info);
+  for (const role of ['W', 'M']) {
+    const s = sites.filter((x) => x.site === role);
+    expect([role, s.length, s.every((x) => x.op === 'format_compress' && x.fmt === (role === 'W' ? 'mx<e4m3>' : 'mx<e5m2>'))]).toEqual([role, 10, true]);
+  }
+  expect(sites.find((x) => x.site === 'M' && x.n === 16 * 6 * 25)!.rel_error).toBeGreaterThan(0);
+  expect(firstNonFinite(train(m), fd, state, info)).toBeUndefined();
+}, 60000);
 
 /** Bytes of an MX tensor stored packed, from its shape alone: ⌈n·bits/32⌉ words of codes, ⌈blocks/4⌉ of scale bytes. */
 function mxBytes(shape: number[], elem: keyof typeof MX_ELEMS): number {
