@@ -22,6 +22,8 @@ import { CpuBackend } from '../../runtime/cpu/backend.js';
 import { initState, stateDecls } from '../../runtime/train/init.js';
 import { loadCheckpoint, saveCheckpoint } from '../../runtime/checkpoint.js';
 import { quantStats } from '../../runtime/train/quant-stats.js';
+import { printModule } from '../../ir/print.js';
+import { parseModule } from '../../ir/parse.js';
 import { firstNonFinite } from '../../runtime/train/numerics.js';
 import { rand } from './helpers.js';
 
@@ -84,6 +86,10 @@ test('placement: W (with ACC), M and V stored packed, each reader decoding its o
     for (const d of readers) if (!d.epi) expect(g.nodes.filter((n) => n.inputs.includes(d.id)).length).toBe(1);
     expect(numel(s.type.shape)).toBeLessThan(numel(s.attrs.shape as number[])); // words
   }
+  // the artifact's text form keeps the packing (print ∘ parse is the identity)
+  const text = printModule(compile(MXFP8));
+  expect(text).toContain('packed=mx<e4m3>');
+  expect(printModule(parseModule(text))).toBe(text);
   const ev = compile(MXFP8).graphs.find((x) => x.name === 'eval')!;
   expect(ev.nodes.filter((n) => n.op === 'state' && n.attrs.packed).length).toBe(5);
   // without ACC, W is the master copy the update rewrites: f32 (M is still packed)
