@@ -69,7 +69,13 @@ function derive(g: Graph, name: string, roots: number[], replace?: (b: Builder, 
     const ins = n.inputs.map((i) => map.get(i)!);
     if (n.op === 'quantize' || n.op === 'minmax_quantize') { map.set(n.id, ins[0]); continue; }
     const src = g.nodes[n.inputs[0]];
-    if (rename && n.op === 'format_decompress' && src?.op === 'state' && src.attrs.packed) { map.set(n.id, ins[0]); continue; } // its f32 twin
+    if (rename && n.op === 'format_decompress' && src?.op === 'state' && src.attrs.packed) {
+      // a packed weight's decode (passes/pack-state.ts) reads its f32 twin instead; a decode with post-ops folded in
+      // would need them kept (no model makes one: weights feed GEMMs and gathers)
+      if (n.epi) throw new Error(`swa: the decode of packed '${String(src.attrs.name)}' carries an epilogue; compile with --pack-state off`);
+      map.set(n.id, ins[0]);
+      continue;
+    }
     const r = replace?.(b, n, ins);
     if (r !== undefined) { map.set(n.id, r); continue; }
     if (rename && n.op === 'state' && (n.attrs.kind === 'param' || n.attrs.kind === 'buffer')) {
