@@ -7,7 +7,7 @@
  * The schema helpers here are shared with ./parse.ts so both report attribute problems in the same words.
  */
 import { Attrs, AttrValue, Graph, IR_VERSION, Module, Node } from './graph.js';
-import { Format, validateFormat } from './format.js';
+import { Format, formatToString, validateFormat } from './format.js';
 import { allOps, AttrKind, OpDef, takesEpilogue } from './ops/index.js';
 import { Epilogue, postArgs } from './epilogue.js';
 import { Loc, LocatedError, shapeEq, TensorType, typeToString } from './types.js';
@@ -183,7 +183,8 @@ function checkGraph(g: Graph, err: (loc: Loc | undefined, msg: string) => void):
 /** The attributes that make two state nodes the same tensor. */
 function stateKey(n: Node): string {
   const a = n.attrs;
-  return `shape ${fmtShape(n.type.shape)}, init ${JSON.stringify(a.init)}${a.bound !== undefined ? `, bound ${a.bound}` : ''}, kind ${JSON.stringify(a.kind)}`;
+  const packed = a.packed !== undefined ? `, packed ${formatToString(a.packed as Format)}` : '';
+  return `shape ${fmtShape(n.type.shape)}, init ${JSON.stringify(a.init)}${a.bound !== undefined ? `, bound ${a.bound}` : ''}, kind ${JSON.stringify(a.kind)}${packed}`;
 }
 
 /** State nodes with one name are one tensor held by the runtime: every graph must agree on what it is. */

@@ -103,11 +103,13 @@ export function valueBytes(g: Graph, id: number): number {
 
 /**
  * What a value would take stored packed at its format's width, in whole u32 words: numel × bits(fmt) / 8 (a state at
- * the format its update writes: a weight quantized by W, an accumulator by ACC). A what-if: lpc stores f32 today
- * except saved activations under save=…, so this is the memory a packed-storage build would allocate.
+ * the format its update writes: a weight quantized by W, an accumulator by ACC). A what-if: lpc stores f32 except
+ * saved activations under save=… and MX weights (with ACC) and optimizer state (passes/pack-state.ts), so this is
+ * the memory a build storing every role packed would allocate.
  */
 export function packedBytes(g: Graph, id: number): number {
   const nd = g.nodes[id];
+  if (nd.op === 'state' && nd.attrs.packed) return valueBytes(g, id); // already packed (passes/pack-state.ts)
   const upd = nd.op === 'state' ? g.updates.find((u) => u.name === nd.attrs.name) : undefined;
   const fmt = (upd ? g.nodes[upd.node] : nd).type.fmt;
   if (fmt.kind === 'mx') return mxPackedBytes(fmt, nd.type.shape); // codes and one scale byte per block
@@ -149,7 +151,8 @@ export function classifyValues(g: Graph, root: number[]): { saved: Set<number>; 
   const reach: Set<string>[] = g.nodes.map(() => new Set());
   for (const u of g.updates) { const p = groupOf(u.name); if (p) reach[u.node].add(p); }
   for (let id = n - 1; id >= 0; id--) for (const i of g.nodes[id].inputs) for (const p of reach[id]) reach[i].add(p);
-  const paramNumel = new Map(g.nodes.filter((nd) => nd.op === 'state').map((nd) => [attrsOf(nd, 'state').name, numel(nd.type.shape)]));
+  // (the declared shape: a packed state's value is its words, passes/pack-state.ts)
+  const paramNumel = new Map(g.nodes.filter((nd) => nd.op === 'state').map((nd) => [attrsOf(nd, 'state').name, numel(attrsOf(nd, 'state').shape)]));
   const own = (id: number): string | undefined => {
     if (!bwd[id] || reach[id].size !== 1) return undefined;
     const p = [...reach[id]][0];

@@ -11,6 +11,7 @@ import { quantizePass } from './quantize.js';
 import { FusionRule, applyRuleToModule, dropIdentityQuantizer, foldElementwise, foldQpostRelu, foldQuantizer, recomputeSharedElementwise, refoldElementwise } from './fuse.js';
 import { fuseCompressProducers } from './fuse-compress.js';
 import { compressPass } from './compress.js';
+import { packStatePass } from './pack-state.js';
 import { checkModes } from './check-modes.js';
 import { PrecisionPolicy } from '../ir/precision/index.js';
 
@@ -19,6 +20,8 @@ export interface CompileOptions {
   optimizer: OptimizerOptions;
   /** false: leave quantizers as separate nodes (benchmarks, tests). */
   fuse?: boolean;
+  /** false: keep MX weights (with ACC) and optimizer state in f32 buffers (passes/pack-state.ts; default packed). */
+  packState?: boolean;
   /** Formats per tensor role (absent: everything f32). */
   precision?: PrecisionPolicy;
   /** Pass names after which to print the module (or 'all'). */
@@ -46,6 +49,8 @@ export const PASSES: Pass[] = [
   { name: 'optimizer', run: (m, o) => optimizer(m, o.optimizer, o.precision) },
   // DIVISION: backward reads of saved activations go through packed forms (save=division(…)).
   { name: 'compress', run: (m, o) => compressPass(m, o.precision) },
+  // MX weights with ACC, and MX optimizer state, stored packed: a decode before each reader, an encode as the update.
+  { name: 'pack-state', run: (m, o) => packStatePass(m, o.packState !== false) },
   // Fusion, one pass per rule (passes/fuse.ts). Elementwise ops (ReLU, residual adds, relu_bwd, optimizer
   // arithmetic) fold into the kernel producing their input; then the quantizers (after autodiff: a folded quantizer
   // has no gradient rule): identities go, an elementwise value shared with a quantizer is recomputed by its other

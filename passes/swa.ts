@@ -44,6 +44,7 @@ const scalar = (b: Builder, name: string) => b.add('input', [], { name, kind: 's
 function swaStateAttrs(n: Node): Node['attrs'] {
   const a: Node['attrs'] = { ...n.attrs, name: SWA_PREFIX + attrsOf(n, 'state').name, kind: 'swa', init: n.attrs.kind === 'buffer' ? n.attrs.init : 'zeros' };
   delete a.bound;
+  delete a.packed; // the average is f32 (a packed weight's twin reads it without the decode)
   return a;
 }
 
@@ -67,6 +68,14 @@ function derive(g: Graph, name: string, roots: number[], replace?: (b: Builder, 
     if (!live.has(n.id)) continue;
     const ins = n.inputs.map((i) => map.get(i)!);
     if (n.op === 'quantize' || n.op === 'minmax_quantize') { map.set(n.id, ins[0]); continue; }
+    const src = g.nodes[n.inputs[0]];
+    if (rename && n.op === 'format_decompress' && src?.op === 'state' && src.attrs.packed) {
+      // a packed weight's decode (passes/pack-state.ts) reads its f32 twin instead; a decode with post-ops folded in
+      // would need them kept (no model makes one: weights feed GEMMs and gathers)
+      if (n.epi) throw new Error(`swa: the decode of packed '${String(src.attrs.name)}' carries an epilogue; compile with --pack-state off`);
+      map.set(n.id, ins[0]);
+      continue;
+    }
     const r = replace?.(b, n, ins);
     if (r !== undefined) { map.set(n.id, r); continue; }
     if (rename && n.op === 'state' && (n.attrs.kind === 'param' || n.attrs.kind === 'buffer')) {
@@ -102,7 +111,9 @@ export function withSwa(m: Module): Module {
   const keep = scalar(ab, 'swa_keep'), alpha = scalar(ab, 'swa_alpha');
   for (const p of params) {
     const src = firstState.get(p)!;
-    const w = ab.add('state', [], { ...src.attrs }, src.loc);
+    let w = ab.add('state', [], { ...src.attrs }, src.loc);
+    const packed = attrsOf(src, 'state').packed; // the weight held packed (passes/pack-state.ts): decoded first
+    if (packed) w = ab.add('format_decompress', [w], { fmt: packed, shape: attrsOf(src, 'state').shape }, src.loc);
     const s = ab.add('state', [], swaStateAttrs(src), src.loc);
     const v = ab.add('add', [ab.add('mul_scalar', [s, keep], {}, src.loc), ab.add('mul_scalar', [w, alpha], {}, src.loc)], {}, src.loc);
     avg.updates.push({ name: SWA_PREFIX + p, node: v });

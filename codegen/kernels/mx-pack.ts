@@ -20,7 +20,7 @@ const buf = (name: string, id: number, elem: 'u32' | 'f32', access: BufferDecl['
 /** lpc_mx_encode(y, sb) and lpc_mx_decode(c, sb) for one element format (ir/quant/mx-pack.ts mxEncode / mxDecode). */
 function codec(f: Mx): string {
   const { ebits, f: F, bits } = MX_ELEMS[f.elem], bias = (1 << Math.max(ebits - 1, 0)) - 1, mask = (1 << bits) - 1;
-  const signCode = ebits > 0 ? 1 << (bits - 1) : 0;
+  const signCode = 1 << (bits - 1); // integers: −0 (ir/quant/mx-pack.ts)
   const head = `
 fn lpc_mx_encode(y: u32, sb: u32) -> u32 {
   let a = y & 0x7fffffffu;
@@ -38,6 +38,7 @@ fn lpc_mx_decode(c: u32, sb: u32) -> u32 {
   if (sb == 255u) { return 0x7fc00000u; }
   let k = bitcast<i32>(c << ${32 - bits}u) >> ${32 - bits}u;
   if (k == 0) { return 0u; }
+  if (k == ${-(1 << (bits - 1))}) { return 0x80000000u; }
   return select(0u, 0x80000000u, k < 0) | lpc_encode_mag(u32(abs(k)), i32(sb) - 127 - ${F});
 }`;
   return `${head}
@@ -70,43 +71,78 @@ fn lpc_mx_block(i: u32) -> u32 {
   return ((i / (P.q_len * P.q_inner)) * P.q_nb + (rest / P.q_inner) / P.q_block) * P.q_inner + rest % P.q_inner;
 }`;
 
-export function mxCompressKernels(c: NodeCtx): Kernel[] {
-  const f = c.node.attrs.fmt as Mx, shape = c.inTypes[0].shape, { L, W, params } = layoutParams(f, shape), bits = MX_ELEMS[f.elem].bits;
-  const io = [buf('X', c.node.inputs[0], 'u32', 'read'), buf('out', c.node.id, 'u32', 'read_write')];
-  const scales = makeKernel({
-    name: 'format_compress_mx_scales', buffers: io, params: { ...params, q_blocks: L.blocks, q_emax: MX_ELEMS[f.elem].emax },
-    invocations: ceilDiv(L.blocks, 4), workgroup: ewWorkgroup(c.variant),
-    decls: mergeWgslDecls({ chunks: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_qbits_mx'] }),
-    body: `
-  var sw = 0u;
-  for (var b = t * 4u; b < min(t * 4u + 4u, P.q_blocks); b++) {
-    let base = (b / (P.q_inner * P.q_nb)) * P.q_len * P.q_inner + b % P.q_inner;
-    let l0 = ((b / P.q_inner) % P.q_nb) * P.q_block;
-    var m = 0u;
-    for (var l = l0; l < min(l0 + P.q_block, P.q_len); l++) { m = max(m, X[base + l * P.q_inner] & 0x7fffffffu); }
-    sw = sw | (lpc_mx_scale(m, P.q_emax) << ((b & 3u) * 8u));
-  }
-  out[P.q_code_words + t] = sw;`,
-  });
-  // code word w: group g = w / bits of 32 elements, its bits [32r, 32r + 32) with r = w % bits
-  const codes = makeKernel({
-    name: 'format_compress_mx', buffers: io, params: { ...params, q_n: numel(shape), q_mx_elem: mxElemWord(f.elem) },
-    invocations: W.codeWords, workgroup: ewWorkgroup(c.variant),
-    decls: mergeWgslDecls({ chunks: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_qbits_mx'] }) + codec(f) + BLOCK_OF,
-    body: `
+/** Below this many elements format_compress is one kernel that recomputes its blocks' scales (packed state updates). */
+export const MX_COMPRESS_ONE_KERNEL = 1 << 16;
+
+/** WGSL: the scale byte of block b (max |x| over its elements along the axis). */
+const SCALE_OF = `
+fn lpc_mx_block_scale(b: u32) -> u32 {
+  let base = (b / (P.q_inner * P.q_nb)) * P.q_len * P.q_inner + b % P.q_inner;
+  let l0 = ((b / P.q_inner) % P.q_nb) * P.q_block;
+  var m = 0u;
+  for (var l = l0; l < min(l0 + P.q_block, P.q_len); l++) { m = max(m, X[base + l * P.q_inner] & 0x7fffffffu); }
+  return lpc_mx_scale(m, P.q_emax);
+}`;
+
+/** Code word t: the elements whose bits touch it (group g = t / bits of 32 elements, its bits [32r, 32r + 32)). */
+const codeWord = (bits: number, scaleOf: (b: string) => string) => `
   let r = t % ${bits}u;
   let i0 = (t / ${bits}u) * 32u;
   var word = 0u;
+  var lastB = 0xffffffffu;
+  var sb = 0u;
   for (var e = (r * 32u) / ${bits}u; e < min((r * 32u + 31u) / ${bits}u + 1u, 32u); e++) {
     let i = i0 + e;
     if (i >= P.q_n) { break; }
     let b = lpc_mx_block(i);
-    let sb = (out[P.q_code_words + (b >> 2u)] >> ((b & 3u) * 8u)) & 0xffu;
+    if (b != lastB) { sb = ${scaleOf('b')}; lastB = b; }
     let c = lpc_mx_encode(lpc_qbits_mx(X[i], sb, P.q_mx_elem, 0u, 0u), sb);
     let bit = i32(e * ${bits}u) - i32(r * 32u);
     word = word | select(c << u32(max(bit, 0)), c >> u32(max(-bit, 0)), bit < 0);
   }
-  out[t] = word;`,
+  out[t] = word;`;
+
+/**
+ * Two kernels (the scale bytes, then the codes reading them back), or for a small tensor — a packed weight's or
+ * momentum's update (passes/pack-state.ts) — one: invocation t writes code word t, computing the scale byte of each
+ * block it touches (up to 32 reads per element where blocks are strided), and scale word t. One dispatch less per
+ * packed state and step; the extra reads are cheap below MX_COMPRESS_ONE_KERNEL elements.
+ */
+export function mxCompressKernels(c: NodeCtx): Kernel[] {
+  const f = c.node.attrs.fmt as Mx, shape = c.inTypes[0].shape, { L, W, params } = layoutParams(f, shape), bits = MX_ELEMS[f.elem].bits;
+  const io = [buf('X', c.node.inputs[0], 'u32', 'read'), buf('out', c.node.id, 'u32', 'read_write')];
+  const chunks = mergeWgslDecls({ chunks: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_qbits_mx'] });
+  const all = { ...params, q_blocks: L.blocks, q_emax: MX_ELEMS[f.elem].emax, q_n: numel(shape), q_mx_elem: mxElemWord(f.elem) };
+  if (numel(shape) <= MX_COMPRESS_ONE_KERNEL) {
+    const scaleWords = Math.ceil(L.blocks / 4);
+    return [makeKernel({
+      name: 'format_compress_mx_one', buffers: io, params: all,
+      invocations: Math.max(W.codeWords, scaleWords), workgroup: ewWorkgroup(c.variant),
+      decls: chunks + codec(f) + BLOCK_OF + SCALE_OF,
+      body: `
+  if (t < P.q_code_words) {${codeWord(bits, (b) => `lpc_mx_block_scale(${b})`).replace(/\n/g, '\n  ')}
+  }
+  if (t * 4u < P.q_blocks) {
+    var sw = 0u;
+    for (var b = t * 4u; b < min(t * 4u + 4u, P.q_blocks); b++) { sw = sw | (lpc_mx_block_scale(b) << ((b & 3u) * 8u)); }
+    out[P.q_code_words + t] = sw;
+  }`,
+    })];
+  }
+  const scales = makeKernel({
+    name: 'format_compress_mx_scales', buffers: io, params: { ...params, q_blocks: L.blocks, q_emax: MX_ELEMS[f.elem].emax },
+    invocations: ceilDiv(L.blocks, 4), workgroup: ewWorkgroup(c.variant),
+    decls: chunks + SCALE_OF,
+    body: `
+  var sw = 0u;
+  for (var b = t * 4u; b < min(t * 4u + 4u, P.q_blocks); b++) { sw = sw | (lpc_mx_block_scale(b) << ((b & 3u) * 8u)); }
+  out[P.q_code_words + t] = sw;`,
+  });
+  const codes = makeKernel({
+    name: 'format_compress_mx', buffers: io, params: { ...params, q_n: numel(shape), q_mx_elem: mxElemWord(f.elem) },
+    invocations: W.codeWords, workgroup: ewWorkgroup(c.variant),
+    decls: chunks + codec(f) + BLOCK_OF,
+    body: codeWord(bits, (b) => `(out[P.q_code_words + (${b} >> 2u)] >> ((${b} & 3u) * 8u)) & 0xffu`),
   });
   return [scales, codes];
 }

@@ -18,7 +18,7 @@ const MASK_COMPRESS = { upper: 'float' } as const;
 const MASK_DECOMPRESS = { shape: 'ints' } as const;
 const ARGMAX_COMPRESS = { k: 'int', stride: 'int', pad: 'int' } as const;
 const MAXPOOL_BWD_ARGMAX = { k: 'int', stride: 'int', in_shape: 'ints', pad: 'int' } as const;
-const FORMAT_COMPRESS = { fmt: 'format' } as const;
+const FORMAT_COMPRESS = { fmt: 'format', role: 'string' } as const;
 const FORMAT_DECOMPRESS = { fmt: 'format', shape: 'ints' } as const;
 declare module '../op-registry.js' {
   interface OpAttrs {
@@ -28,7 +28,7 @@ declare module '../op-registry.js' {
     mask_decompress: AttrsOf<typeof MASK_DECOMPRESS>;
     argmax_compress: AttrsOf<typeof ARGMAX_COMPRESS, 'pad'>;
     maxpool_bwd_argmax: AttrsOf<typeof MAXPOOL_BWD_ARGMAX, 'pad'>;
-    format_compress: AttrsOf<typeof FORMAT_COMPRESS>;
+    format_compress: AttrsOf<typeof FORMAT_COMPRESS, 'role'>;
     format_decompress: AttrsOf<typeof FORMAT_DECOMPRESS>;
   }
 }
@@ -121,8 +121,10 @@ def({
 });
 /** Saved activations in a narrow format (save=fp16|bf16|float<e,m>|fixed<wl,fl>; ir/quant/save.ts): nearest
  *  rounding, the codes packed 4 (≤ 8 bits) or 2 (≤ 16 bits) per u32 word; any shape. */
+/** `role` (passes/pack-state.ts): the compression is that role's nearest quantizer (a packed state's update), reported
+ *  to quantizer hooks (`lpc run --quant-stats`) as one. */
 def({
-  name: 'format_compress', arity: 1, attrs: FORMAT_COMPRESS,
+  name: 'format_compress', arity: 1, attrs: FORMAT_COMPRESS, optional: ['role'],
   infer: (t, a) => {
     const e = saveFormatError(a.fmt);
     need(!e, `format_compress: ${e}`);
@@ -131,7 +133,13 @@ def({
   cpu: (ins, out, c) => {
     const fmt = c.attrs.fmt;
     if (fmt.kind !== 'mx') return writeWords(out, formatCompress(ins[0], fmt));
-    writeWords(out, mxPack(ins[0] instanceof Float32Array ? ins[0] : Float32Array.from(ins[0]), c.inTypes[0].shape, fmt));
+    const w = mxPack(ins[0] instanceof Float32Array ? ins[0] : Float32Array.from(ins[0]), c.inTypes[0].shape, fmt);
+    writeWords(out, w);
+    if (c.attrs.role !== undefined && c.onQuantize) {
+      const q = new Float32Array(ins[0].length);
+      mxUnpack(w, c.inTypes[0].shape, fmt, q);
+      c.onQuantize(ins[0], q);
+    }
   },
 });
 def({

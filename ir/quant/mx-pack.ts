@@ -10,8 +10,10 @@
  *   of 3 channels.)
  *
  * Codes (the reference's, OCP's): FP elements sign | exponent (bias 2^(ebits−1) − 1, 0 = subnormal) | f mantissa
- * bits; integers two's complement k (so an integer −0 restores as +0, the one value that does not round-trip).
- * Restored values are exactly quantize(x, mx, nearest) otherwise (NaN blocks: scale byte 255).
+ * bits; integers two's complement k, except that the code −2^(bits−1) (−128, −8), which the symmetric quantizer never
+ * produces, holds −0 (a negative that rounds to zero): packed storage is lossless, so a packed weight or momentum
+ * buffer (passes/pack-state.ts) holds the same bits as an f32 one. Restored values are exactly
+ * quantize(x, mx, nearest) (NaN blocks: scale byte 255).
  */
 import { Format, MX_ELEMS, MxElem } from '../format.js';
 import { SIGN, encodeMag } from './bits.js';
@@ -36,7 +38,7 @@ function codeAt(i: number, bits: number): { w: number; sh: number } {
 export function mxEncode(y: number, sbyte: number, elem: MxElem): number {
   const { ebits, f, bits } = MX_ELEMS[elem];
   const a = y & 0x7fffffff, neg = (y & SIGN) !== 0;
-  if (sbyte === 255 || a === 0) return neg && ebits > 0 ? 1 << (bits - 1) : 0;
+  if (sbyte === 255 || a === 0) return neg ? 1 << (bits - 1) : 0; // integers: −0 as the unused code −2^(bits−1)
   const s = sbyte - 127, ef = a >>> 23, eu = ef === 0 ? 1 : ef;
   const sig = ef === 0 ? a : (a & 0x7fffff) | 0x800000;
   if (ebits === 0) {
@@ -57,6 +59,7 @@ export function mxDecode(c: number, sbyte: number, elem: MxElem): number {
   const s = sbyte - 127;
   if (ebits === 0) {
     const k = (c << (32 - bits)) >> (32 - bits);
+    if (k === -(1 << (bits - 1))) return SIGN; // −0 (see the file comment)
     return k === 0 ? 0 : ((k < 0 ? SIGN : 0) | encodeMag(Math.abs(k), s - f)) >>> 0;
   }
   const sign = (c >>> (bits - 1)) & 1 ? SIGN : 0;

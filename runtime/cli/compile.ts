@@ -22,6 +22,7 @@ export const compileFlags: FlagSpec[] = [
   { name: 'optimizer', value: 'SPEC', help: `optimizer (default ${DEFAULT_OPTIMIZER}; or adam(lr=1e-3,betas=(0.9,0.999),eps=1e-8,wd=0), adamw(…, wd=1e-2))` },
   { name: 'precision', value: 'SPEC', help: "formats per tensor role, e.g. 'W=bfp<8,axis=0>:stochastic A=bfp<8> E=bfp<8>:stochastic G=bfp<8>:stochastic M=bfp<8>' (default: all f32)" },
   { name: 'precision-file', value: 'FILE', help: 'read the precision spec from a file (# starts a comment)' },
+  { name: 'pack-state', value: 'on|off', help: 'store MX weights (with ACC) and MX optimizer state packed (on, the default) or in f32 buffers holding MX values (off, for comparisons)' },
   { name: 'print-after', value: 'PASS', help: "print the IR after a pass (repeatable; 'all' for every pass)", repeat: true },
   { name: 'time-passes', help: 'print the time spent in each pass' },
 ];
@@ -36,7 +37,7 @@ export async function compileCommand(p: Parsed): Promise<void> {
   asUsage(() => checkPassNames(printAfter));
   const out = flag(p, 'out') ?? `${path.basename(file).replace(/\.ts$/, '')}.lpc`;
   checkArtifactTarget(out);
-  const { module: m, seconds } = compileArtifact(file, out, { batch, optimizer, precision, modelOptions: modelOptionsFlags(p), printAfter, timePasses: p.flags.has('time-passes') });
+  const { module: m, seconds } = compileArtifact(file, out, { batch, optimizer, precision, modelOptions: modelOptionsFlags(p), printAfter, timePasses: p.flags.has('time-passes'), packState: packStateFlag(p) });
   process.stderr.write(`lpc: compiled ${file} → ${out} (${m.graphs.map((g) => `${g.name}: ${g.nodes.length} nodes`).join(', ')}) in ${seconds.toFixed(2)} s\n`);
 }
 
@@ -47,6 +48,15 @@ export interface CompileOptions {
   modelOptions: ModelOptions;
   printAfter?: string[];
   timePasses?: boolean;
+  /** false: MX weights and optimizer state in f32 buffers (passes/pack-state.ts; default packed). */
+  packState?: boolean;
+}
+
+/** `--pack-state on|off` (default on). */
+export function packStateFlag(p: Parsed): boolean {
+  const v = flag(p, 'pack-state') ?? 'on';
+  if (v !== 'on' && v !== 'off') throw new UsageError(`--pack-state must be on or off, got '${v}'`);
+  return v === 'on';
 }
 
 /**
@@ -58,6 +68,7 @@ export function compileModel(file: string, o: CompileOptions & { log?: (s: strin
   const traced = frontEnd(file, o.batch, o.modelOptions);
   const m = runPasses(traced, {
     batch: o.batch, optimizer: o.optimizer, precision: o.precision, printAfter: o.printAfter ?? [], timePasses: o.timePasses ?? false,
+    ...(o.packState === false ? { packState: false } : {}),
     ...(o.log ? { log: o.log } : {}),
   }, performance.now() - t0);
   checkFits(m, lpcCapacity(), 'cpu-driver', batchHint(o.batch));

@@ -2,7 +2,7 @@
 import { parseOptimizer } from '../../passes/optimizer.js';
 import { MEM_CLASSES, memoryPlanJson } from '../../passes/memory.js';
 import { planModule } from '../memory.js';
-import { DEFAULT_OPTIMIZER, batchHint, compileModel, modelOptionsFlags, precisionFlag } from './compile.js';
+import { DEFAULT_OPTIMIZER, batchHint, compileModel, modelOptionsFlags, packStateFlag, precisionFlag } from './compile.js';
 import { checkFits, lpcCapacity } from '../fit.js';
 import { FlagSpec, Parsed, UsageError, asUsage, flag, intFlag } from './args.js';
 
@@ -15,6 +15,7 @@ export const memFlags: FlagSpec[] = [
   { name: 'optimizer', value: 'SPEC', help: `optimizer (default ${DEFAULT_OPTIMIZER}); momentum adds optimizer state` },
   { name: 'precision', value: 'SPEC', help: 'formats per tensor role, as for lpc compile (default: all f32)' },
   { name: 'precision-file', value: 'FILE', help: 'read the precision spec from a file (# starts a comment)' },
+  { name: 'pack-state', value: 'on|off', help: 'MX weights (with ACC) and MX optimizer state packed (on, the default) or in f32 buffers (off), as for lpc compile' },
   { name: 'variant', value: 'V', help: 'kernel variant whose scratch buffers are planned: cpu-driver (default, as plan.json) or gpu' },
   { name: 'json', help: 'print JSON: the train graph\'s figures (weights_bytes … peak_bytes) at the top, then every graph' },
 ];
@@ -49,7 +50,7 @@ export async function memCommand(p: Parsed): Promise<void> {
   const precision = precisionFlag(p);
   const variant = flag(p, 'variant') ?? 'cpu-driver';
   if (variant !== 'cpu-driver' && variant !== 'gpu') throw new UsageError(`--variant must be cpu-driver or gpu, got '${variant}'`);
-  const m = compileModel(file, { batch, optimizer, precision, modelOptions: modelOptionsFlags(p) });
+  const m = compileModel(file, { batch, optimizer, precision, modelOptions: modelOptionsFlags(p), packState: packStateFlag(p) });
   const j = memoryPlanJson(planModule(m, variant, checkFits(m, lpcCapacity(), variant, batchHint(batch))), false);
   const train = j.graphs.find((g) => g.name === 'train') ?? j.graphs[0];
   if (p.flags.has('json')) {

@@ -11,6 +11,7 @@ import type { StepBits } from '../../ir/quant/rng.js';
 import { attrsOf } from '../../ir/op-registry.js';
 import type { ViewMap } from '../../passes/channel-views.js';
 import { PlacedMemory } from './placed.js';
+import { PackedState, packValues } from '../packed-state.js';
 
 export type Precision = 'f32' | 'f64';
 export type Feeds = Record<string, ArrayLike<number>>;
@@ -31,7 +32,7 @@ export interface RunHooks {
 }
 
 export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<number>>,
-  opts: { precision?: Precision; seed?: number; step?: number; bits?: StepBits; views?: ViewMap } & RunHooks = {}): RunResult {
+  opts: { precision?: Precision; seed?: number; step?: number; bits?: StepBits; views?: ViewMap; storedState?: boolean } & RunHooks = {}): RunResult {
   const alloc = (n: number): Arr => (opts.precision === 'f64' ? new Float64Array(n) : new Float32Array(n));
   const values: Arr[] = [];
   // with `views`, placed values live in their roots' arrays (runtime/cpu/placed.ts)
@@ -44,9 +45,20 @@ export function runGraph(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<nu
       const name = attrsOf(n, 'input', 'state').name;
       const src = n.op === 'input' ? feeds[name] ?? stepInputValue(attrsOf(n, 'input'), opts.step ?? 0) : state.get(name);
       if (!src) throw new Error(`no value for ${n.op} '${name}'`);
-      if (src.length !== size) throw new Error(`${n.op} '${name}' expects ${size} values, got ${src.length}`);
       v = alloc(size);
-      v.set(src as ArrayLike<number>);
+      const packed = n.op === 'state' ? attrsOf(n, 'state') : undefined;
+      if (packed?.packed) {
+        // a packed state (passes/pack-state.ts): its f32 values (as getState gives them), packed here, or with
+        // storedState its words as bit patterns (as CpuBackend holds them)
+        const words = opts.storedState ? src : packValues({ fmt: packed.packed as PackedState['fmt'], shape: packed.shape }, src);
+        if (words.length !== size) throw new Error(`state '${name}' expects ${size} packed words, got ${words.length}`);
+        if (!(words instanceof Float32Array)) throw new Error(`state '${name}' is packed: give its words in a Float32Array (bit patterns)`);
+        if (v instanceof Float32Array) v.set(words);
+        else v.set(new Uint32Array(words.buffer, words.byteOffset, words.length)); // float64 values hold words as numbers
+      } else {
+        if (src.length !== size) throw new Error(`${n.op} '${name}' expects ${size} values, got ${src.length}`);
+        v.set(src as ArrayLike<number>);
+      }
     } else if (n.op === 'reshape') {
       v = values[n.inputs[0]];
     } else if (mem?.readsInPlace(n.id)) {

@@ -1,8 +1,9 @@
 /**
  * `lpc run --quant-stats N`: per quantizer site, how a step's quantization treated its values. Every N steps the
  * training step is rerun on the CPU reference interpreter from the same state, inputs and random key (so stochastic
- * rounding draws the same bits) and every quantizer — a `quantize` node, a `minmax_quantize`, or a quantizer the
- * fuse pass folded into its producer (its epilogue's `q`, role in `q.role`) — reports its input x and output q(x):
+ * rounding draws the same bits) and every quantizer — a `quantize` node, a `minmax_quantize`, a quantizer the
+ * fuse pass folded into its producer (its epilogue's `q`, role in `q.role`), or the compression that quantizes a
+ * packed state's update (format_compress with a `role`, passes/pack-state.ts) — reports its input x and output q(x):
  *
  * - `saturated`: the fraction of its finite inputs beyond the format's range (ir/quant/range.ts), clipped by q;
  * - `flushed`: the fraction of its finite nonzero inputs that became 0;
@@ -47,8 +48,8 @@ export interface SiteRecord {
 
 export function siteRecord(node: Node, c: QuantCounts): SiteRecord {
   const a = node.attrs;
-  const q = node.op === 'quantize' || node.op === 'minmax_quantize';
-  const fmt = q ? attrsOf(node, 'quantize', 'minmax_quantize').fmt : node.epi!.q!.fmt;
+  const q = node.op === 'quantize' || node.op === 'minmax_quantize' || node.op === 'format_compress';
+  const fmt = q ? attrsOf(node, 'quantize', 'minmax_quantize', 'format_compress').fmt : node.epi!.q!.fmt;
   const finite = c.n - c.nonfinite;
   return {
     site: siteName(node), node: node.id, op: node.op, ...(node.loc ? { loc: locToString(node.loc) } : {}),
@@ -70,9 +71,12 @@ export function quantStats(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<
   runGraph(g, feeds, state, {
     precision: 'f32', seed: step.seed, step: step.step, bits: step.bits,
     onQuantize: (node, x, q, values) => {
-      const fmt = node.op === 'quantize' || node.op === 'minmax_quantize' ? attrsOf(node, 'quantize', 'minmax_quantize').fmt : node.epi!.q!.fmt;
+      const own = node.op === 'quantize' || node.op === 'minmax_quantize' || node.op === 'format_compress';
+      const fmt = own ? attrsOf(node, 'quantize', 'minmax_quantize', 'format_compress').fmt : node.epi!.q!.fmt;
       const qparams = node.op === 'minmax_quantize' ? values[node.inputs[1]] : undefined;
-      out.push(siteRecord(node, quantCounts(x, q, node.type.shape, fmt, qparams)));
+      // a packed state's update (passes/pack-state.ts) is quantized at its input's shape
+      const shape = node.op === 'format_compress' ? g.nodes[node.inputs[0]].type.shape : node.type.shape;
+      out.push(siteRecord(node, quantCounts(x, q, shape, fmt, qparams)));
     },
   });
   return out;

@@ -19,6 +19,7 @@ import { moduleKernels, planModule } from '../memory.js';
 import { TilePicker } from '../../codegen/kernels/tiles.js';
 import type { ViewMap } from '../../passes/channel-views.js';
 import { attrsOf, type OpAttrs } from '../../ir/op-registry.js';
+import { PackedState, fromStorage, packedStates, toStorage } from '../packed-state.js';
 
 interface CompiledGraph {
   graph: Graph;
@@ -54,6 +55,8 @@ export class WebGpuBackend implements Backend {
   readonly memoryPlan?: ModuleMemoryPlan;
   /** Plan slots, shared by every graph. */
   private readonly pool: GPUBuffer[] = [];
+  /** States held as packed MX words (passes/pack-state.ts). */
+  private readonly packed: Map<string, PackedState>;
 
   /**
    * `concatViews: false` makes every concat copy its inputs (for comparisons); by default, with the plan, a
@@ -61,6 +64,7 @@ export class WebGpuBackend implements Backend {
    */
   constructor(private readonly gpu: Gpu, private readonly m: Module, opts: { variant?: 'cpu-driver' | 'gpu'; memory?: 'plan' | 'per-node'; tiles?: TilePicker; concatViews?: boolean } = {}) {
     this.device = gpu.device;
+    this.packed = packedStates(m);
     this.description = `webgpu (${gpu.adapterDescription})`;
     this.pipelines = new PipelineCache(this.device);
     this.stepBuf = this.buffer(STEP_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step');
@@ -141,7 +145,9 @@ export class WebGpuBackend implements Backend {
   /** Kernels per step of a graph (for inspect and benchmarks). */
   kernels(graph: string): Kernel[] { return this.graphs.get(graph)!.dispatches.map((d) => d.kernel); }
 
-  async setState(state: Map<string, Float32Array>): Promise<void> {
+  /** f32 values in; packed states (passes/pack-state.ts) are stored as their MX words. */
+  async setState(state0: Map<string, Float32Array>): Promise<void> {
+    const state = toStorage(this.packed, state0);
     for (const [name, buf] of this.state) {
       const v = state.get(name);
       if (!v) throw new Error(`no initial value for state '${name}'`);
@@ -167,7 +173,7 @@ export class WebGpuBackend implements Backend {
       s.unmap();
       s.destroy();
     }
-    return out;
+    return fromStorage(this.packed, out);
   }
 
   private stateSizes(): Map<string, number> {

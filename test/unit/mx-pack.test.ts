@@ -1,6 +1,6 @@
 /**
  * save=mx<…> (ir/quant/mx-pack.ts): packed MX codes (element order) + one scale byte per block restore exactly the MX quantizer's
- * values (integer −0 excepted), the codes are OCP's (known bit patterns), the word count is passes/memory.ts's
+ * values (integer −0 too: the unused code −2^(bits−1) holds it), the codes are OCP's (known bit patterns), the word count is passes/memory.ts's
  * packed-bytes figure, the compress pass saves conv/BN/linear inputs that way, the memory plan and `lpc mem` count
  * the packed words, and a CPU training step runs through them.
  */
@@ -32,7 +32,7 @@ function data(n: number, seed: number): Float32Array {
   return x;
 }
 
-test('pack → unpack restores quantize(x, mx, nearest) bit for bit (integer −0 restores as +0)', () => {
+test('pack → unpack restores quantize(x, mx, nearest) bit for bit, −0 included', () => {
   const cases: [number[], Partial<Mx>][] = [[[3, 40], {}], [[2, 20, 3, 3], { block: 16 }], [[64], { block: 8 }], [[5, 7], { axis: 0, block: 32 }], [[3, 11], { block: 2 }]];
   for (const elem of ELEMS)
     for (const [shape, o] of cases) {
@@ -45,7 +45,7 @@ test('pack → unpack restores quantize(x, mx, nearest) bit for bit (integer −
       mxUnpack(words, shape, f, out);
       const got = new Uint32Array(out.buffer), bad: string[] = [];
       for (let i = 0; i < got.length; i++) {
-        const w = MX_ELEMS[elem].ebits === 0 && want[i] === 0x80000000 ? 0 : want[i];
+        const w = want[i];
         const nan = (v: number) => (v & 0x7fffffff) > 0x7f800000;
         if (got[i] !== w && !(nan(got[i]) && nan(w))) bad.push(`[${i}] ${got[i].toString(16)} != ${w.toString(16)}`);
       }
@@ -62,12 +62,13 @@ test('codes are OCP\'s: known bit patterns at scale 1 (byte 127), decode inverts
   expect([6, 0.5, -0, -3].map((v) => code(v, 'e2m1'))).toEqual([0x7, 0x1, 0x8, 0xd]);
   expect([127 / 64, -127 / 64, 2 ** -6].map((v) => code(v, 'int8'))).toEqual([0x7f, 0x81, 0x01]);
   expect([1.75, -1.75].map((v) => code(v, 'int4'))).toEqual([0x7, 0x9]);
+  // integers: −0 (a negative rounded to zero) takes the code −2^(bits−1), which the symmetric grid never produces
+  expect([-0, 0].map((v) => code(v, 'int8'))).toEqual([0x80, 0]);
+  expect([mxDecode(0x80, 127, 'int8'), mxDecode(0x8, 127, 'int4')]).toEqual([0x80000000, 0x80000000]);
   for (const e of ELEMS)
     for (let c = 0; c < 1 << MX_ELEMS[e].bits; c++) {
       const y = mxDecode(c, 120, e); // scale 2^−7
-      if (MX_ELEMS[e].ebits === 0 && c === 1 << (MX_ELEMS[e].bits - 1)) continue; // −128, −8: never produced
-      const back = mxEncode(y, 120, e);
-      expect([e, c, back]).toEqual([e, c, MX_ELEMS[e].ebits === 0 && y === 0 ? 0 : c]);
+      expect([e, c, mxEncode(y, 120, e)]).toEqual([e, c, c]);
     }
   expect(mxDecode(0x7e, 127 + 119, 'e4m3')).toBe(bitsOf(448 * 2 ** 119)); // lpc's largest E4M3 scale: E = 127
   expect(mxDecode(0x12, 255, 'e4m3')).toBe(0x7fc00000);

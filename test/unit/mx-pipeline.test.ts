@@ -26,8 +26,9 @@ test.each([
   const policy = parsePolicy(spec);
   const optimizer = opt === 'sgd' ? { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, wd: 5e-4 } : { kind: 'adam' as const, lr: 0.01, betas: [0.9, 0.999] as [number, number], eps: 1e-8, wd: 0 };
   const m = runPasses(frontEnd('models/lenet5.ts', 2), { batch: 2, optimizer, precision: policy, fuse: false });
-  // every role of the spec placed an MX quantizer (E on the backward side of A's quantize nodes, then its own)
-  const roles = new Set(m.graphs.flatMap((g) => g.nodes.filter((n) => n.op === 'quantize').map((n) => String(n.attrs.role))));
+  // every role of the spec placed an MX quantizer (E on the backward side of A's quantize nodes, then its own; a
+  // packed W or M, V is rounded by the compression of its update: passes/pack-state.ts)
+  const roles = new Set(m.graphs.flatMap((g) => g.nodes.filter((n) => n.op === 'quantize' || (n.op === 'format_compress' && n.attrs.role)).map((n) => String(n.attrs.role))));
   expect([...roles].sort()).toEqual(Object.keys(policy.roles).sort());
   const f = fuseQuantizers(m);
   verifyModule(f);

@@ -30,7 +30,7 @@ describe('pass pipeline', () => {
     for (const p of PASS_NAMES) expect(all).toMatch(new RegExp(`^${p}\\s+\\d`, 'm'));
     expect(() => runPasses(frontEnd('models/lenet5.ts', 2), { batch: 2, optimizer, printAfter: ['autodif'] }))
       .toThrow(`--print-after: unknown pass 'autodif'; passes are ${PASS_NAMES.join(', ')} (or 'all')`);
-    expect(PASS_NAMES).toEqual(['frontend', 'check-modes', 'quantize', 'autodiff', 'optimizer', 'compress',
+    expect(PASS_NAMES).toEqual(['frontend', 'check-modes', 'quantize', 'autodiff', 'optimizer', 'compress', 'pack-state',
       'fold-elementwise', 'drop-identity-quantizer', 'recompute-shared-elementwise', 'fold-quantizer', 'fold-qpost-relu',
       'refold-elementwise', 'fuse-compress', 'dce']);
   });

@@ -32,6 +32,7 @@ import { rand as seededRandom, stepFeeds } from '../unit/helpers.js';
 import { TEST_SEED, expectLenetStepsLikeCpu } from './gpu-fixture.js';
 import { launch, standalone } from './standalone-kernels.js';
 import { mxWalk } from '../../codegen/kernels/mx.js';
+import { MX_COMPRESS_ONE_KERNEL } from '../../codegen/kernels/mx-pack.js';
 
 let device: GPUDevice;
 let cache: PipelineCache;
@@ -179,6 +180,9 @@ describe('save=mx<…>: format_compress / format_decompress kernels give the CPU
     ['mx<int8>', [4, 70]],
     ['mx<e4m3,block=8>', [2, 3, 5, 5]], // 3 channels: blocks of 3
     ['mx<e2m1>', [3, 33]],
+    // above MX_COMPRESS_ONE_KERNEL elements: two kernels (scale bytes, then codes); the cases above take one
+    ['mx<e3m2>', [300, 250]],
+    ['mx<int4,block=16>', [8, 40, 15, 15]],
   ];
   test.each(cases)('%s [%s]', async (name, shape) => {
     const fmt = parseFormat(name);
@@ -196,6 +200,7 @@ describe('save=mx<…>: format_compress / format_decompress kernels give the CPU
       getOp(n.op).cpu(ins, out, { attrs: n.attrs, epi: n.epi, inTypes: n.inputs.map((i) => g.nodes[i].type), type: n.type, rng: { seed: 0, step: 0, tensorId: id } });
       return out;
     };
+    expect(kernelsForNode(g, c).length).toBe(numel(shape) > MX_COMPRESS_ONE_KERNEL ? 2 : 1);
     const wc = run(c, [xs]);
     const gotC = new Uint32Array(res.values.get(c)!.buffer), gotD = new Uint32Array(res.values.get(d)!.buffer);
     expect([name, diff(gotC, new Uint32Array(wc.buffer), xu)]).toEqual([name, []]);
