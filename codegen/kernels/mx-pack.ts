@@ -10,7 +10,7 @@ import { Format, MX_ELEMS } from '../../ir/format.js';
 import { mxElemWord, mxLayoutOf } from '../../ir/quant/mx.js';
 import { mxPackWords } from '../../ir/quant/mx-pack.js';
 import { numel } from '../../ir/types.js';
-import { mergeWgslDecls } from '../quant/wgsl.js';
+import { mergeWgslDecls, mxScaleWgsl } from '../quant/wgsl.js';
 import { Kernel } from '../kernel.js';
 import { BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, makeKernel, nodeRef } from './builder.js';
 
@@ -74,7 +74,7 @@ export function mxCompressKernels(c: NodeCtx): Kernel[] {
   const f = c.node.attrs.fmt as Mx, shape = c.inTypes[0].shape, { L, W, params } = layoutParams(f, shape), bits = MX_ELEMS[f.elem].bits;
   const io = [buf('X', c.node.inputs[0], 'u32', 'read'), buf('out', c.node.id, 'u32', 'read_write')];
   const scales = makeKernel({
-    name: 'format_compress_mx_scales', buffers: io, params: { ...params, q_blocks: L.blocks, q_emax: MX_ELEMS[f.elem].emax },
+    name: 'format_compress_mx_scales', buffers: io, params: { ...params, q_blocks: L.blocks },
     invocations: ceilDiv(L.blocks, 4), workgroup: ewWorkgroup(c.variant),
     decls: mergeWgslDecls({ chunks: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_qbits_mx'] }),
     body: `
@@ -84,7 +84,7 @@ export function mxCompressKernels(c: NodeCtx): Kernel[] {
     let l0 = ((b / P.q_inner) % P.q_nb) * P.q_block;
     var m = 0u;
     for (var l = l0; l < min(l0 + P.q_block, P.q_len); l++) { m = max(m, X[base + l * P.q_inner] & 0x7fffffffu); }
-    sw = sw | (lpc_mx_scale(m, P.q_emax) << ((b & 3u) * 8u));
+    sw = sw | (${mxScaleWgsl({ ...f, sched: undefined }, 'm')} << ((b & 3u) * 8u));
   }
   out[P.q_code_words + t] = sw;`,
   });

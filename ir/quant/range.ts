@@ -13,7 +13,7 @@
  *   [zero point, range] (minmax_quantize, CPT's evaluation): x below zp or above f32(zp + range).
  */
 import { Format, MX_ELEMS } from '../format.js';
-import { mxBlockOf, mxLayoutOf, mxScaleBytes } from './mx.js';
+import { mxBlockOf, mxLayoutOf, mxScaleBytesOf } from './mx.js';
 import { bfpMaxMan } from './bits.js';
 import { blockMaxAbsBits } from './quantize.js';
 import { blockLayout } from './layout.js';
@@ -50,7 +50,7 @@ export function saturation(x: Float32Array, shape: readonly number[], fmt: Forma
     }
     case 'mx': {
       const L = mxLayoutOf(fmt, shape), { emax, f, maxK } = MX_ELEMS[fmt.elem];
-      const sb = mxScaleBytes(new Uint32Array(Float32Array.from(x).buffer), L, emax);
+      const sb = mxScaleBytesOf(new Uint32Array(Float32Array.from(x).buffer), L, fmt);
       return (i) => {
         const b = sb[mxBlockOf(i, L)];
         return b !== 255 && Number.isFinite(x[i]) && Math.abs(x[i]) > maxK * 2 ** (emax - f + b - 127);
