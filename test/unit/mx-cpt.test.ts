@@ -13,6 +13,9 @@ import { frontEnd } from '../../dsl/frontend.js';
 import { runPasses } from '../../passes/pipeline.js';
 import { CpuBackend } from '../../runtime/cpu/backend.js';
 import { initState } from '../../runtime/train/init.js';
+import { Builder, emptyGraph } from '../../ir/graph.js';
+import { printModule } from '../../ir/print.js';
+import { parseModule } from '../../ir/parse.js';
 import { rand } from './helpers.js';
 
 const errs = (text: string) => parsePolicyDiagnostics(text).errors.map((e) => `${e.line}:${e.col}: ${e.message}`);
@@ -135,6 +138,10 @@ test('scale modes on a tensor: quantize uses the mode\'s scale bytes (an example
   expect(q('mx<int8,scale=even>', [1.995, 0.5])).toEqual([2, 0.5]); // 1.995 rounds to 2 at 6 fraction bits (1.99 does not)
   expect(q('mx<int8,scale=even>', [1.99, 0.5])).toEqual([127 / 64, 0.5]);
   expect(q('mx<int8,scale=even>', [1.98, 0.5])).toEqual([f32(127 / 64), 0.5]);
+  // one binade above floor's, a max within 2^−24 of 2^128 rescales to Inf (as microxcaling's E = 128 does); floor stays finite
+  const FLT_MAX = new Float32Array(Uint32Array.of(0x7f7fffff).buffer)[0];
+  expect(q('mx<e4m3>', [FLT_MAX])).toEqual([448 * 2 ** 119]);
+  expect([q('mx<e4m3,scale=ceil>', [FLT_MAX]), q('mx<e4m3,scale=rceil>', [FLT_MAX])]).toEqual([[Infinity], [Infinity]]);
   for (const mode of ['ceil', 'even', 'rceil']) {
     expect(q(`mx<e2m1,scale=${mode}>`, [-0, 0])).toEqual([0, 0]);
     expect(q(`mx<e2m1,scale=${mode}>`, [1, NaN]).every(Number.isNaN)).toBe(true);
@@ -151,6 +158,17 @@ test('canonical text: scale (floor omitted) and the scheduled width print and pa
   expect(printPolicy(p)).toBe('W=mx<int8> A=mx<int8,scale=ceil> E=mx<e5m2,scale=rceil>:stochastic ; schedule fwd=cyclic(3,8,periods=4) ; save=mx<e4m3,scale=even>');
   expect(parsePolicy(printPolicy(p))).toEqual(p);
   expect(printPolicy(parsePolicy('A=mx<e4m3,scale=floor>'))).toBe('A=mx<e4m3>');
+});
+
+test('IR text: scale modes and scheduled widths print and parse back (artifacts, sweeps)', () => {
+  const g = emptyGraph('t'), b = new Builder(g);
+  let x = b.add('input', [], { name: 'x', kind: 'data', shape: [2, 40], dtype: 'f32' });
+  for (const f of ['mx<e4m3,scale=ceil>', 'mx<int6,block=8,scale=rceil>', 'mx<int8,fwd>', 'mx<int5,scale=ceil,bwd>'])
+    x = b.add('quantize', [x], { fmt: parseFormat(f), rounding: 'nearest', role: 'A' });
+  g.outputs.push({ name: 'y', node: x });
+  const text = printModule({ version: 1, name: 'm', graphs: [g] });
+  expect(text).toContain('mx<int5,scale=ceil,bwd>');
+  expect(printModule(parseModule(text))).toBe(text);
 });
 
 test('bad input: one line naming the place', () => {
