@@ -16,6 +16,7 @@ import type { Format } from '../../ir/format.js';
 import { formatToString } from '../../ir/format.js';
 import { locToString } from '../../ir/types.js';
 import { saturation } from '../../ir/quant/range.js';
+import type { StepBits } from '../../ir/quant/rng.js';
 import { runGraph, Feeds } from '../cpu/interpreter.js';
 import type { StepInfo } from '../backend.js';
 import { attrsOf } from '../../ir/op-registry.js';
@@ -23,9 +24,9 @@ import { attrsOf } from '../../ir/op-registry.js';
 export interface QuantCounts { n: number; nonfinite: number; saturated: number; nonzero: number; flushed: number; relErrSum: number; relErrN: number }
 
 /** Counts of one quantizer application: input x (row-major, `shape`), output q. */
-export function quantCounts(x: ArrayLike<number>, q: ArrayLike<number>, shape: readonly number[], fmt: Format, qparams?: ArrayLike<number>): QuantCounts {
+export function quantCounts(x: ArrayLike<number>, q: ArrayLike<number>, shape: readonly number[], fmt: Format, qparams?: ArrayLike<number>, bits?: StepBits): QuantCounts {
   const xs = Float32Array.from(x);
-  const sat = saturation(xs, shape, fmt, qparams);
+  const sat = saturation(xs, shape, fmt, qparams, bits);
   const c: QuantCounts = { n: xs.length, nonfinite: 0, saturated: 0, nonzero: 0, flushed: 0, relErrSum: 0, relErrN: 0 };
   for (let i = 0; i < xs.length; i++) {
     const v = xs[i], w = q[i];
@@ -72,7 +73,7 @@ export function quantStats(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<
     onQuantize: (node, x, q, values) => {
       const fmt = node.op === 'quantize' || node.op === 'minmax_quantize' ? attrsOf(node, 'quantize', 'minmax_quantize').fmt : node.epi!.q!.fmt;
       const qparams = node.op === 'minmax_quantize' ? values[node.inputs[1]] : undefined;
-      out.push(siteRecord(node, quantCounts(x, q, node.type.shape, fmt, qparams)));
+      out.push(siteRecord(node, quantCounts(x, q, node.type.shape, fmt, qparams, step.bits)));
     },
   });
   return out;

@@ -16,6 +16,7 @@ import { initState } from '../../runtime/train/init.js';
 import { Builder, emptyGraph } from '../../ir/graph.js';
 import { printModule } from '../../ir/print.js';
 import { parseModule } from '../../ir/parse.js';
+import { saturation } from '../../ir/quant/range.js';
 import { rand } from './helpers.js';
 
 const errs = (text: string) => parsePolicyDiagnostics(text).errors.map((e) => `${e.line}:${e.col}: ${e.message}`);
@@ -81,6 +82,10 @@ test('a scheduled mx<intB,fwd|bwd> is mx<intb> at the step\'s width b (capped at
   expect(bitsOf(quantize(x, shape, parseFormat('mx<int4,fwd>'), 'nearest', { ...key, bits: { fwd: 8, bwd: 8 } })))
     .toEqual(bitsOf(quantize(x, shape, parseFormat('mx<int4>'), 'nearest', key)));
   expect(bitsOf(quantize(x, shape, parseFormat('mx<int6,fwd>'), 'nearest', key))).toEqual(bitsOf(quantize(x, shape, parseFormat('mx<int6>'), 'nearest', key)));
+  // --quant-stats' saturation counts at the step's width too (int2 saturates far more than int8)
+  const sat = (f: string, bits?: { fwd: number; bwd: number }) => { const s = saturation(x, shape, parseFormat(f), undefined, bits); return x.filter((_, i) => s(i)).length; };
+  expect(sat('mx<int8,fwd>', { fwd: 2, bwd: 8 })).toBe(sat('mx<int2>'));
+  expect(sat('mx<int2>')).toBeGreaterThan(sat('mx<int8>'));
 });
 
 /** MX.md §6's closed forms in float64: the E8M0 byte of a block max `m` (a positive finite f32 value). */
