@@ -17,6 +17,7 @@ import { Builder, emptyGraph } from '../../ir/graph.js';
 import { printModule } from '../../ir/print.js';
 import { parseModule } from '../../ir/parse.js';
 import { saturation } from '../../ir/quant/range.js';
+import { spawnSync } from 'node:child_process';
 import { rand } from './helpers.js';
 
 const errs = (text: string) => parsePolicyDiagnostics(text).errors.map((e) => `${e.line}:${e.col}: ${e.message}`);
@@ -191,6 +192,10 @@ test('bad input: one line naming the place', () => {
   expect(errs('W=mx<int4> ; schedule fwd=cyclic(3,8)')).toEqual(["1:23: 'fwd=cyclic(3,8,periods=32)' sets W=mx<int4>'s element width: it must satisfy 2 <= bits <= 4 (got 8)"]);
   expect(errs('A=mx<int8,scale=rceil> ; schedule fwd=cyclic(3,8)')).toEqual(["1:1: A=mx<int8,scale=rceil>: a scheduled MXINT width takes scale=floor or ceil (scale=rceil depends on the element width)"]);
   expect(errs('save=mx<int8,fwd>')).toEqual(["1:6: save=mx<int8,fwd>: a saved tensor keeps one width (no ,fwd)"]);
+  // from the command line: one line, the flag and the place, non-zero exit
+  const r = spawnSync(process.execPath, ['bin/lpc.js', 'compile', 'models/lenet5.ts', '-o', '/dev/null', '--precision', 'A=mx<e4m3> ; schedule fwd=cyclic(3,8)'], { encoding: 'utf8' });
+  expect([r.status, r.stderr.split('\n').filter((l) => l.startsWith('lpc:'))]).toEqual([2, [
+    "lpc: --precision:1:1: 'schedule fwd=…' varies MXINT element widths; A=mx<e4m3> has floating-point elements, which have no width to vary (use mx<int8>)"]]);
   // a schedule over minmax formats is as before; MXINT G/M are not driven and need no check
   expect(errs('W=minmax<8,channel> A=minmax<8,tensor> G=mx<int4> ; schedule fwd=cyclic(3,8)')).toEqual([]);
 });
