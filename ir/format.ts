@@ -1,7 +1,8 @@
 /**
  * Number formats: part of a tensor's type. `f32` means unquantized.
  * Canonical text (MLIR-like, stable for print ∘ parse): f32, fixed<8,6>, fixed<8,6,sym>, fixed<8,6,noclamp>,
- * bfp<8,tensor>, bfp<8,axis=0>, float<5,2>, mx<e4m3>, mx<e2m1,block=16,axis=0>.
+ * bfp<8,tensor>, bfp<8,axis=0>, float<5,2>, mx<e4m3>, mx<e2m1,block=16,axis=0>,
+ * mx<e4m3,scale=rceil>, mx<int6,fwd> (options in that order; scale=floor omitted).
  * Semantics (bit-exact with QPyTorch, differences listed in docs/numerics.md) live in ir/quant/quantize.ts.
  */
 export type Format =
