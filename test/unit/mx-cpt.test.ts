@@ -17,6 +17,7 @@ import { Builder, emptyGraph } from '../../ir/graph.js';
 import { printModule } from '../../ir/print.js';
 import { parseModule } from '../../ir/parse.js';
 import { saturation } from '../../ir/quant/range.js';
+import { gridAfter } from '../../ir/quant/grid.js';
 import { spawnSync } from 'node:child_process';
 import { rand } from './helpers.js';
 
@@ -152,6 +153,18 @@ test('scale modes on a tensor: quantize uses the mode\'s scale bytes (an example
     expect(q(`mx<e2m1,scale=${mode}>`, [-0, 0])).toEqual([0, 0]);
     expect(q(`mx<e2m1,scale=${mode}>`, [1, NaN]).every(Number.isNaN)).toBe(true);
   }
+});
+
+test('fusion\'s grid claims for a scheduled MXINT: relu keeps it at every width, relu6 not (at width 2, 6 → 4)', () => {
+  const f = parseFormat('mx<int8,fwd>'), x = data(2 * 64, 9), shape = [2, 64];
+  expect([gridAfter('relu', {}, f), gridAfter('relu6', {}, f)]).toEqual([f, undefined]);
+  const key = (b: number) => ({ seed: 1, step: b, tensorId: 2, bits: { fwd: b, bwd: 8 } });
+  for (let b = 2; b <= 8; b++) {
+    const r = quantize(x, shape, f, 'stochastic', key(b)).map((v) => Math.max(v, 0));
+    expect([b, bitsOf(quantize(r, shape, f, 'nearest', key(b)))]).toEqual([b, bitsOf(r)]);
+  }
+  const q = quantize(Float32Array.of(8, 1), [2], f, 'nearest', key(2)).map((v) => Math.min(Math.max(v, 0), 6));
+  expect(Array.from(quantize(q, [2], f, 'nearest', key(2)))).toEqual([4, 0]); // relu6(8) = 6 is not on int2's grid
 });
 
 test('canonical text: scale (floor omitted) and the scheduled width print and parse back', () => {
