@@ -1,6 +1,6 @@
 /**
  * MX on the WebGPU adapter (`npm run build && node dist/bench/mx.js [--model lenet5|resnet20] [--batch N] [--rounds R] [--arms a,b]`): the training step with MX quantizers in W/A/E/G (MXFP8: E4M3 forward, E5M2 backward, the MX paper's
- * recipe; MXINT8) and with `save=mx<e4m3>`, next to the SWALP-style bfp<8> step (bench/recipes.ts), each over the fp32
+ * recipe; MXINT8, and MXINT under a CPT schedule: its width a uniform) and with `save=mx<e4m3>`, next to the SWALP-style bfp<8> step (bench/recipes.ts), each over the fp32
  * step, one step of each arm per round (this machine's speed drifts; a drift must hit every arm), in wall time and in the
  * process's CPU time (the CPU driver's threads included: steadier than wall time on a loaded machine). ResNet-20 runs on 1×28×28
  * (Fashion-MNIST's shape). Prints a JSON object and a table: ratios of the medians, lower quartiles and fastest steps; nothing is asserted
@@ -16,7 +16,7 @@ import { initState } from '../runtime/train/init.js';
 import { getGpu, shutdownGpu } from '../runtime/webgpu/device.js';
 import { tunedWebGpuBackend } from '../runtime/cli/backends.js';
 import { Flags } from './common.js';
-import { RECIPES } from './recipes.js';
+import { RECIPES, scheduleFor } from './recipes.js';
 
 const flags = new Flags();
 const model = flags.str('--model') ?? 'lenet5';
@@ -30,6 +30,8 @@ const ARMS: [string, string | undefined, boolean?][] = [
   ['bfp8_swalp', RECIPES.swalp_bfp8.spec],
   ['mxfp8_roles', 'W=mx<e4m3> A=mx<e4m3> E=mx<e5m2>:stochastic G=mx<e5m2>:stochastic'],
   ['mxint8_roles', 'W=mx<int8> A=mx<int8> E=mx<int8>:stochastic G=mx<int8>:stochastic'],
+  // CPT over MXINT: the same roles with the element width a step-uniform value (README "CPT over MX")
+  ['mxint_cpt', 'W=mx<int8> A=mx<int8> E=mx<int8>:stochastic G=mx<int8>:stochastic ; schedule fwd=cyclic(3,8,periods=4) bwd=const(8)'],
   ['save_mx_e4m3', 'save=mx<e4m3>'],
   ['mxfp8_acc_f32', MXFP8_ACC, false],
   ['mxfp8_acc_packed', MXFP8_ACC, true],
@@ -50,13 +52,14 @@ for (const [name, spec, pack] of ARMS) {
   const m = compile(spec, pack), b = await tunedWebGpuBackend(gpu, m);
   await b.setState(initState(m, 0));
   await b.run('train', feeds, { seed: 1, step: 0 }, ['loss']); // the driver compiles pipelines at first use
-  arms.push({ name, b, times: [] as number[], cpu: [] as number[], kernels: b.kernels('train').length });
+  arms.push({ name, b, times: [] as number[], cpu: [] as number[], kernels: b.kernels('train').length, bits: scheduleFor(spec, rounds) });
 }
 let step = 1;
 for (let round = 0; round < rounds; round++)
   for (const a of arms) {
+      const bits = a.bits?.(round);
       const t0 = performance.now(), c0 = process.cpuUsage();
-      await a.b.run('train', feeds, { seed: 1, step: step++ }, ['loss']);
+      await a.b.run('train', feeds, { seed: 1, step: step++, ...(bits ? { bits } : {}) }, ['loss']);
       a.times.push(performance.now() - t0);
       const c = process.cpuUsage(c0);
       a.cpu.push((c.user + c.system) / 1000);

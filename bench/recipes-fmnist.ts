@@ -1,5 +1,5 @@
 /**
- * `npm run build && node dist/bench/recipes-fmnist.js [swalp|cpt|all] [--epochs N] [--steps N] [--test N]
+ * `npm run build && node dist/bench/recipes-fmnist.js [swalp|cpt|cpt-mx|all] [--epochs N] [--steps N] [--test N]
  *  [--seeds 0,1,2] [--backend webgpu|cpu] [--swa-start E] [--periods N] [--no-readme] [--json out.json]`
  *
  * Research recipes on Fashion-MNIST with LeNet-5, one table each, written into the README between markers. Both
@@ -23,6 +23,9 @@
  *   step's width) runs at 8 bits, as CPT's final one does. Evaluation quantizes conv inputs with the running
  *   ranges (QuantMeasure's EMA). Columns: test accuracy after the middle epoch and after the last, and the mean
  *   forward width over training. Defaults: 8 epochs of 50 steps (8 cycles of 50 iterations).
+ *
+ * cpt-mx (`cpt-mx-table`): the same schedule over MXINT's element width (`mx<int8>` in W, A, E; fp32 master
+ *   weights), against static MXINT8.
  */
 import * as fs from 'node:fs';
 import { frontEnd } from '../dsl/frontend.js';
@@ -36,12 +39,13 @@ import { EpochMetrics, TrainOptions, train } from '../runtime/train/train.js';
 import { Progress } from '../runtime/train/progress.js';
 import { LrConfig, lrAt, parseLrSchedule, resolveLr } from '../runtime/train/lr.js';
 import { Flags, Runner, meanStd, openRunner, writeSection } from './common.js';
-import { CPT_MINMAX8, DEFAULT_SGD, RECIPES, cptSpec, scheduleFor } from './recipes.js';
+import { CPT_MINMAX8, CPT_MXINT8, DEFAULT_SGD, RECIPES, cptSpec, scheduleFor } from './recipes.js';
+import { formatBits } from '../ir/format.js';
 
 const BATCH = 64;
 const flags = new Flags();
 const which = flags.args[0] && !flags.args[0].startsWith('--') ? flags.args[0] : 'all';
-if (!['swalp', 'cpt', 'all'].includes(which)) throw new Error(`expected swalp, cpt or all, got '${which}'`);
+if (!['swalp', 'cpt', 'cpt-mx', 'all'].includes(which)) throw new Error(`expected swalp, cpt, cpt-mx or all, got '${which}'`);
 const seeds = flags.ints('--seeds', '0,1,2');
 const testN = flags.int('--test', 2000);
 
@@ -89,6 +93,22 @@ function swalpStudy(): Study {
   return s;
 }
 
+/** CPT over MXINT (README "CPT over MX"): the element width of mx<int8> follows the same schedule, fp32 master
+ *  weights; against static MXINT8 (the cpt table's fp32 row is this table's fp32: the same runs). */
+function cptMxStudy(): Study {
+  const s = cptStudy();
+  const periods = flags.int('--periods', s.epochs);
+  return {
+    ...s, name: 'cpt-mx', section: 'cpt-mx-table',
+    arms: [
+      { key: 'mxint8', label: 'MXINT8 static, fp32 master weights', spec: CPT_MXINT8 },
+      { key: 'cpt_mx', label: `CPT over MXINT: forward 3→8 bits cyclic (${periods} cycles), backward 8`, spec: `${CPT_MXINT8} ; schedule fwd=cyclic(3,8,periods=${periods}) bwd=const(8)` },
+    ],
+    caption: (where, minutes) => s.caption(where, minutes).replace('evaluation quantizes conv inputs with the running ranges; ', '')
+      .replace('`node dist/bench/recipes-fmnist.js cpt`', '`node dist/bench/recipes-fmnist.js cpt-mx`'),
+  };
+}
+
 function cptStudy(): Study {
   const epochs = flags.int('--epochs', 8), steps = flags.int('--steps', 50), periods = flags.int('--periods', epochs);
   const mid = Math.max(1, Math.round(epochs / 2));
@@ -108,7 +128,7 @@ function cptStudy(): Study {
     options: () => ({ lr: perEpoch(lr) }),
     report: (h, o, arm) => {
       const a = arm.spec ? parsePolicy(arm.spec).roles.A?.fmt : undefined;
-      const staticBits = a?.kind === 'minmax' ? a.bits : 32;
+      const staticBits = a ? formatBits(a) : 32;
       let sum = 0;
       for (let t = 0; t < total; t++) sum += o.bits ? o.bits(t).fwd : staticBits;
       return [h[mid - 1].test_accuracy * 100, h[h.length - 1].test_accuracy * 100, sum / total];
@@ -153,7 +173,8 @@ function table(s: Study, rows: Row[], where: string, minutes: number): string {
   ].join('\n');
 }
 
-const studies = [...(which !== 'cpt' ? [swalpStudy()] : []), ...(which !== 'swalp' ? [cptStudy()] : [])];
+const studies = [...(which === 'swalp' || which === 'all' ? [swalpStudy()] : []), ...(which === 'cpt' || which === 'all' ? [cptStudy()] : []),
+  ...(which === 'cpt-mx' || which === 'all' ? [cptMxStudy()] : [])];
 const runner = await openRunner(flags.str('--backend') ?? 'webgpu');
 const data = loadDataset('fashion-mnist');
 const json: Record<string, unknown> = {};

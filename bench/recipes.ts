@@ -14,6 +14,8 @@ import type { StepBits } from '../ir/quant/rng.js';
  * in `periods` cosine cycles over the run, backward constant 8.
  */
 export const CPT_MINMAX8 = 'W=minmax<8,channel> A=minmax<8,tensor> E=minmax<8,tensor>:stochastic';
+/** CPT over MX: MXINT8 in W, A and E (errors stochastic, as CPT's), fp32 master weights; a schedule varies its width. */
+export const CPT_MXINT8 = 'W=mx<int8> A=mx<int8> E=mx<int8>:stochastic ACC=f32';
 
 export const RECIPES: Record<string, { label: string; spec?: string }> = {
   fp32: { label: 'fp32' },

@@ -1,7 +1,8 @@
 /**
  * Number formats: part of a tensor's type. `f32` means unquantized.
  * Canonical text (MLIR-like, stable for print ∘ parse): f32, fixed<8,6>, fixed<8,6,sym>, fixed<8,6,noclamp>,
- * bfp<8,tensor>, bfp<8,axis=0>, float<5,2>, mx<e4m3>, mx<e2m1,block=16,axis=0>.
+ * bfp<8,tensor>, bfp<8,axis=0>, float<5,2>, mx<e4m3>, mx<e2m1,block=16,axis=0>,
+ * mx<e4m3,scale=rceil>, mx<int6,fwd> (options in that order; scale=floor omitted).
  * Semantics (bit-exact with QPyTorch, differences listed in docs/numerics.md) live in ir/quant/quantize.ts.
  */
 export type Format =
@@ -18,11 +19,17 @@ export type Format =
   /**
    * OCP Microscaling (ir/quant/mx.ts, docs/numerics.md): blocks of `block` consecutive elements along `axis` share
    * one E8M0 scale; elements are `elem`. `axis` absent: the channel axis (1) of a 4-D tensor, else the last axis.
+   * `scale` picks the shared exponent as torchao's modes do (absent: floor, the OCP spec's). `sched` (fwd | bwd, an
+   * integer `elem` only) takes the element width from the precision schedule at run time, at most elem's (CPT).
    */
-  | { kind: 'mx'; elem: MxElem; block: number; axis?: number };
+  | { kind: 'mx'; elem: MxElem; block: number; axis?: number; scale?: MxScale; sched?: 'fwd' | 'bwd' };
 
-/** MX element formats (microxcaling's names fp8_e4m3, …, int8). */
-export type MxElem = 'e4m3' | 'e5m2' | 'e3m2' | 'e2m3' | 'e2m1' | 'int8' | 'int4';
+/** MX element formats (microxcaling's names fp8_e4m3, …, int8; intB for every width 2…8). */
+export type MxElem = 'e4m3' | 'e5m2' | 'e3m2' | 'e2m3' | 'e2m1' | 'int8' | 'int7' | 'int6' | 'int5' | 'int4' | 'int3' | 'int2';
+
+/** How a block's shared exponent is chosen (torchao's ScaleCalculationMode; docs/numerics.md "MX scale modes"). */
+export type MxScale = 'floor' | 'ceil' | 'even' | 'rceil';
+export const MX_SCALES: readonly MxScale[] = ['floor', 'ceil', 'even', 'rceil'];
 
 /**
  * MX element parameters as the reference library defines them (golden/MX.md §3): exponent bits (0: integer), fraction
@@ -36,8 +43,17 @@ export const MX_ELEMS: Readonly<Record<MxElem, { ebits: number; f: number; emax:
   e2m3: { ebits: 2, f: 3, emax: 2, maxK: 15, bits: 6 },
   e2m1: { ebits: 2, f: 1, emax: 2, maxK: 3, bits: 4 },
   int8: { ebits: 0, f: 6, emax: 0, maxK: 127, bits: 8 },
+  int7: mxInt(7), int6: mxInt(6), int5: mxInt(5),
   int4: { ebits: 0, f: 2, emax: 0, maxK: 7, bits: 4 },
+  int3: mxInt(3), int2: mxInt(2),
 };
+/** MX_ELEMS's integer widths. */
+export const MX_INT_BITS = [2, 8] as const;
+
+/** MXINT with B-bit elements: k·2^−(B−2), |k| ≤ 2^(B−1) − 1 (the library's int8, int4 and int2 follow this rule). */
+export function mxInt(B: number): { ebits: 0; f: number; emax: 0; maxK: number; bits: number } {
+  return { ebits: 0, f: B - 2, emax: 0, maxK: 2 ** (B - 1) - 1, bits: B };
+}
 export const MX_DEFAULT_BLOCK = 32;
 /** The E8M0 scale: one byte per block. */
 export const MX_SCALE_BITS = 8;
@@ -53,7 +69,8 @@ export function formatToString(f: Format): string {
     case 'bfp': return `bfp<${f.wl},${f.axis === 'tensor' ? 'tensor' : `axis=${f.axis}`}>`;
     case 'float': return `float<${f.exp},${f.man}>`;
     case 'minmax': return `minmax<${f.bits},${f.per}${f.sched ? `,${f.sched}` : ''}>`;
-    case 'mx': return `mx<${f.elem}${f.block !== MX_DEFAULT_BLOCK ? `,block=${f.block}` : ''}${f.axis !== undefined ? `,axis=${f.axis}` : ''}>`;
+    case 'mx': return `mx<${f.elem}${f.block !== MX_DEFAULT_BLOCK ? `,block=${f.block}` : ''}${f.axis !== undefined ? `,axis=${f.axis}` : ''}${
+      f.scale && f.scale !== 'floor' ? `,scale=${f.scale}` : ''}${f.sched ? `,${f.sched}` : ''}>`;
   }
 }
 
@@ -111,11 +128,16 @@ export function validateFormat(f: Format): string | null {
       return e ? `minmax: ${e}` : null;
     }
     case 'mx': {
-      if (!Object.hasOwn(MX_ELEMS, f.elem)) return `mx: unknown element format '${f.elem}'; expected ${Object.keys(MX_ELEMS).join(', ')}`;
+      if (/^int\d+$/.test(f.elem) && !Object.hasOwn(MX_ELEMS, f.elem))
+        return `mx: unknown element format '${f.elem}': integer elements take ${MX_INT_BITS[0]} to ${MX_INT_BITS[1]} bits (int2 … int8)`;
+      if (!Object.hasOwn(MX_ELEMS, f.elem)) return `mx: unknown element format '${f.elem}'; expected ${MX_ELEM_HINT}`;
       const e = rangeErr('block', f.block, L.mxBlock);
       if (e) return `mx: ${e}`;
       if ((f.block & (f.block - 1)) !== 0) return `mx: block must be a power of two (got ${f.block})`;
       if (f.axis !== undefined && (!Number.isInteger(f.axis) || f.axis < 0)) return `mx: axis must be an integer >= 0 (got ${f.axis})`;
+      if (f.scale !== undefined && !MX_SCALES.includes(f.scale)) return `mx: scale: unknown scale mode '${f.scale}'; expected ${MX_SCALES.join(', ')}`;
+      if (f.sched && MX_ELEMS[f.elem].ebits !== 0)
+        return `mx: unknown option '${f.sched}': a scheduled width needs integer elements (mx<int8,${f.sched}>), not ${f.elem}`;
       return null;
     }
   }
@@ -145,14 +167,18 @@ export const BFP_EXPONENT_BITS = 8;
 export type FormatArg =
   | { kind: 'int'; value: number; pos?: number }
   | { kind: 'ident'; name: string; pos?: number }
-  | { kind: 'kv'; key: string; value: number; pos?: number };
+  | { kind: 'kv'; key: string; value: number; pos?: number }
+  /** `scale=ceil`: an option whose value is a name. */
+  | { kind: 'kvname'; key: string; name: string; pos?: number };
 
 export type BuildResult = { fmt: Format } | { error: string; arg?: number };
+
+const MX_ELEM_HINT = 'e4m3, e5m2, e3m2, e2m3, e2m1, int2 … int8';
 
 const KINDS_HINT = 'expected fixed, bfp, float, minmax, mx or an alias (bf16, fp16, e4m3, e5m2)';
 
 function argText(a: FormatArg): string {
-  return a.kind === 'int' ? String(a.value) : a.kind === 'ident' ? a.name : `${a.key}=${a.value}`;
+  return a.kind === 'int' ? String(a.value) : a.kind === 'ident' ? a.name : a.kind === 'kv' ? `${a.key}=${a.value}` : `${a.key}=${a.name}`;
 }
 
 /**
@@ -225,23 +251,28 @@ export function buildFormat(name: string, args: FormatArg[] | undefined): BuildR
       return check(f, { bits: 0 });
     }
     case 'mx': {
-      const usage = 'mx<elem[,block=B][,axis=k]> (elem: e4m3, e5m2, e3m2, e2m3, e2m1, int8, int4)';
+      const usage = `mx<elem[,block=B][,axis=k][,scale=S][,fwd|bwd]> (elem: ${MX_ELEM_HINT}; S: ${MX_SCALES.join(', ')})`;
       if (!args || args.length === 0 || args[0].kind !== 'ident') return { error: `mx expects ${usage}`, arg: args?.length ? 0 : undefined };
-      const f: Format = { kind: 'mx', elem: args[0].name as MxElem, block: MX_DEFAULT_BLOCK };
+      const f: Extract<Format, { kind: 'mx' }> = { kind: 'mx', elem: args[0].name as MxElem, block: MX_DEFAULT_BLOCK };
       const seen = new Set<string>();
+      const argOf: Record<string, number> = { unknown: 0 };
       for (let i = 1; i < args.length; i++) {
         const a = args[i];
-        if (a.kind !== 'kv' || (a.key !== 'block' && a.key !== 'axis') || seen.has(a.key))
-          return { error: `mx: unexpected option '${argText(a)}'; expected block=B or axis=k (each at most once)`, arg: i };
-        seen.add(a.key);
-        if (a.key === 'block') f.block = a.value; else f.axis = a.value;
+        const key = a.kind === 'kv' || a.kind === 'kvname' ? a.key : a.kind === 'ident' && (a.name === 'fwd' || a.name === 'bwd') ? 'sched' : '';
+        const ok = (a.kind === 'kv' && (key === 'block' || key === 'axis')) || (a.kind === 'kvname' && key === 'scale') || key === 'sched';
+        if (!ok || seen.has(key))
+          return { error: `mx: unexpected option '${argText(a)}'; expected block=B, axis=k, scale=S or fwd|bwd (each at most once)`, arg: i };
+        seen.add(key);
+        argOf[key] = i;
+        if (a.kind === 'kv') { if (key === 'block') f.block = a.value; else f.axis = a.value; }
+        else if (a.kind === 'kvname') f.scale = a.name as MxScale;
+        else if (a.kind === 'ident') f.sched = a.name as 'fwd' | 'bwd';
       }
-      const argOf: Record<string, number> = { unknown: 0 };
-      args.forEach((a, i) => { if (a.kind === 'kv') argOf[a.key] = i; });
+      if (f.scale === 'floor') delete f.scale; // the default, printed by omission
       const err = validateFormat(f);
       if (!err) return { fmt: f };
-      const field = /^mx: (unknown|block|axis)/.exec(err)?.[1] ?? '';
-      return { error: err, arg: argOf[field] };
+      const field = /^mx: (unknown option|unknown|block|axis|scale)/.exec(err)?.[1] ?? '';
+      return { error: err, arg: argOf[field === 'unknown option' ? 'sched' : field] };
     }
     default:
       return { error: `unknown format '${name}'; ${KINDS_HINT}` };
@@ -287,9 +318,9 @@ export function parseFormat(text: string): Format {
         if (peek()?.s === '=') {
           i++;
           const v = peek();
-          if (!v || v.t !== 'int') return fail(v?.col ?? end, `expected an integer after '${t.s}='`);
+          if (!v || (v.t !== 'int' && v.t !== 'id')) return fail(v?.col ?? end, `expected an integer or a name after '${t.s}='`);
           i++;
-          args.push({ kind: 'kv', key: t.s, value: Number(v.s) });
+          args.push(v.t === 'int' ? { kind: 'kv', key: t.s, value: Number(v.s) } : { kind: 'kvname', key: t.s, name: v.s });
         } else args.push({ kind: 'ident', name: t.s });
         cols.push(t.col);
       } else return fail(t.col, `unexpected '${t.s}' in format parameters`);

@@ -12,7 +12,7 @@
  *   value    := Number | String | ints | format          (format also covers true / false)
  *   ints     := '[' (Number (',' Number)*)? ']'
  *   format   := Ident ('<' fmtArg (',' fmtArg)* '>')?
- *   fmtArg   := Number | Ident ('=' Number)?
+ *   fmtArg   := Number | Ident ('=' (Number | Ident))?
  *   type     := 'tensor' '<' ints ',' Ident (',' format)? '>'
  *   loc      := 'loc' '(' String ':' Number ':' Number ')'
  *   epilogue := 'epilogue' '{' (field (',' field)*)? '}'             (ir/epilogue.ts; print.ts printEpilogue)
@@ -180,7 +180,10 @@ class IrLineParser extends CstParser {
           this.CONSUME(Ident);
           this.OPTION(() => {
             this.CONSUME(Eq);
-            this.CONSUME2(Num, { LABEL: 'value' });
+            this.OR2([
+              { ALT: () => this.CONSUME2(Num, { LABEL: 'value' }) },
+              { ALT: () => this.CONSUME2(Ident, { LABEL: 'nameValue' }) }, // mx<e4m3,scale=ceil>
+            ]);
           });
         },
       },

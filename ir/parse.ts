@@ -281,9 +281,10 @@ class ModuleReader implements TermReader {
     const nameTok = tok(f, 'name')!;
     const argNodes = subs(f, 'fmtArg');
     const args: { a: FormatArg; t: IToken }[] = argNodes.map((n) => {
-      const num = tok(n, 'Num'), id = tok(n, 'Ident'), val = tok(n, 'value');
+      const num = tok(n, 'Num'), id = tok(n, 'Ident'), val = tok(n, 'value'), nval = tok(n, 'nameValue');
       if (num) return { a: { kind: 'int', value: Number(num.image) }, t: num };
       if (val) return { a: { kind: 'kv', key: id!.image, value: Number(val.image) }, t: id! };
+      if (nval) return { a: { kind: 'kvname', key: id!.image, name: nval.image }, t: id! };
       return { a: { kind: 'ident', name: id!.image }, t: id! };
     });
     const r = buildFormat(nameTok.image, tok(f, 'LAngle') ? args.map((x) => x.a) : undefined);

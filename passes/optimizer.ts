@@ -10,7 +10,7 @@
  */
 import { Builder, Graph, Module, stateNodes } from '../ir/graph.js';
 import { GRAD_PREFIX } from './autodiff.js';
-import { PrecisionPolicy, Role } from '../ir/precision/index.js';
+import { PrecisionPolicy, Role, scheduledRoles } from '../ir/precision/index.js';
 import { usesCptPlacement } from './quantize.js';
 import { Loc } from '../ir/types.js';
 
@@ -101,7 +101,8 @@ export function sgdProblem(o: SgdOptions | undefined): string | undefined {
 
 export function optimizer(m: Module, o: OptimizerOptions, policy?: PrecisionPolicy): Module {
   // Under CPT's placement W quantizes the weight on its way into each conv (fp32 master weights): not OptimLP's W.
-  const roles = policy ? (usesCptPlacement(policy) ? { ...policy.roles, W: undefined } : policy.roles) : {};
+  // A schedule's fwd width reaches OptimLP's W too (mx<intB>): the weights rounded after step t, at step t's width.
+  const roles = policy ? (usesCptPlacement(policy) ? { ...policy.roles, W: undefined } : { ...policy.roles, W: scheduledRoles(policy).W }) : {};
   return { ...m, graphs: m.graphs.map((g) => (g.name === 'train' ? step(g, o, roles, policy?.lossScale) : g)) };
 }
 

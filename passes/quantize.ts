@@ -10,7 +10,7 @@
  */
 import { Graph, Module, Node, users } from '../ir/graph.js';
 import { F32, Format } from '../ir/format.js';
-import { PrecisionPolicy, RoleSpec } from '../ir/precision/index.js';
+import { PrecisionPolicy, RoleSpec, schedulable, scheduledRoles } from '../ir/precision/index.js';
 import { LocatedError } from '../ir/types.js';
 import { resolveQuantizeSites } from './quantize-sites.js';
 import { copyNode, rebuild } from '../ir/rewrite.js';
@@ -25,7 +25,7 @@ export function quantizePass(m: Module, policy: PrecisionPolicy | undefined): Mo
   m = resolveQuantizeSites(m, policy);
   if (policy && usesCptPlacement(policy)) return { ...m, graphs: m.graphs.map((g) => cptGraph(g, cptRoles(policy))) };
   checkSchedule(policy);
-  const A = policy?.roles.A, E = policy?.roles.E;
+  const { A, E } = policy ? scheduledRoles(policy) : { A: undefined, E: undefined };
   if (!A && !E) return m;
   return { ...m, graphs: m.graphs.map((g) => quantizeGraph(g, A, E)) };
 }
@@ -46,24 +46,19 @@ export function usesCptPlacement(p: PrecisionPolicy): boolean {
   return (['W', 'A', 'E'] as const).some((r) => p.roles[r]?.fmt.kind === 'minmax');
 }
 
-/** The forward/backward widths of a schedule go to minmax formats as `fwd`/`bwd` (runtime uniforms). */
+/** The forward/backward widths of a schedule go to minmax and MXINT formats as `fwd`/`bwd` (runtime uniforms). */
 function cptRoles(p: PrecisionPolicy): { W?: RoleSpec; A?: RoleSpec; E?: RoleSpec } {
   checkSchedule(p);
-  const sched = (r: RoleSpec | undefined, which: 'fwd' | 'bwd'): RoleSpec | undefined => {
-    if (!r || r.fmt.kind !== 'minmax' || !p.schedule?.[which]) return r;
-    return { ...r, fmt: { ...r.fmt, sched: which } as Format };
-  };
-  return { W: sched(p.roles.W, 'fwd'), A: sched(p.roles.A, 'fwd'), E: sched(p.roles.E, 'bwd') };
+  return scheduledRoles(p);
 }
 
-/** A schedule needs something to drive: a minmax format among W/A (fwd) or E (bwd). */
+/** A schedule needs something to drive: a minmax or MXINT format among W/A (fwd) or E (bwd). */
 function checkSchedule(p: PrecisionPolicy | undefined): void {
   if (!p?.schedule) return;
-  const mm = (r: RoleSpec | undefined) => r?.fmt.kind === 'minmax';
-  if (p.schedule.fwd && !mm(p.roles.W) && !mm(p.roles.A))
-    throw new Error("precision spec: 'schedule fwd=…' sets the width of minmax formats, but neither W nor A is minmax<…> (e.g. A=minmax<8,tensor> W=minmax<8,channel>)");
-  if (p.schedule.bwd && !mm(p.roles.E))
-    throw new Error("precision spec: 'schedule bwd=…' sets the width of minmax formats, but E is not minmax<…> (e.g. E=minmax<8,tensor>:stochastic)");
+  if (p.schedule.fwd && !schedulable(p.roles.W?.fmt) && !schedulable(p.roles.A?.fmt))
+    throw new Error("precision spec: 'schedule fwd=…' sets the width of minmax and mx<intB> formats, but neither W nor A is one (e.g. A=minmax<8,tensor> W=minmax<8,channel>, or A=mx<int8> W=mx<int8>)");
+  if (p.schedule.bwd && !schedulable(p.roles.E?.fmt))
+    throw new Error("precision spec: 'schedule bwd=…' sets the width of minmax and mx<intB> formats, but E is neither (e.g. E=minmax<8,tensor>:stochastic, or E=mx<int8>)");
 }
 
 /** QuantMeasure's momentum: running ← 0.9·running + 0.1·batch (as bn_running_update's, the weight of the batch). */

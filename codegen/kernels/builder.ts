@@ -277,8 +277,9 @@ export function quantEpilogue(
       break;
     case 'mx':
       // one block per invocation (kernels/mx.ts): blockStats gives the block's scale byte
-      params.q_mx_elem = mxElemWord(fmt.elem);
-      q = (v, i) => fns.call(v, i, { ...args, mxScale: stats(i)[0], mxElem: 'P.q_mx_elem' });
+      if (fmt.sched) usesStep = true; // a scheduled MXINT width: the word from the step uniform
+      else params.q_mx_elem = mxElemWord(fmt.elem);
+      q = (v, i) => fns.call(v, i, { ...args, mxScale: stats(i)[0], ...(fmt.sched ? {} : { mxElem: 'P.q_mx_elem' }) });
       break;
     case 'minmax': {
       if (!fmt.sched) params.q_bits = fmt.bits;

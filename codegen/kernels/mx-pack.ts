@@ -10,7 +10,7 @@ import { Format, MX_ELEMS } from '../../ir/format.js';
 import { mxElemWord, mxLayoutOf } from '../../ir/quant/mx.js';
 import { mxPackWords } from '../../ir/quant/mx-pack.js';
 import { numel } from '../../ir/types.js';
-import { mergeWgslDecls } from '../quant/wgsl.js';
+import { mergeWgslDecls, mxScaleWgsl } from '../quant/wgsl.js';
 import { Kernel } from '../kernel.js';
 import { BufferDecl, NodeCtx, ceilDiv, epilogue, ewWorkgroup, makeKernel, nodeRef } from './builder.js';
 
@@ -75,13 +75,13 @@ fn lpc_mx_block(i: u32) -> u32 {
 export const MX_COMPRESS_ONE_KERNEL = 1 << 16;
 
 /** WGSL: the scale byte of block b (max |x| over its elements along the axis). */
-const SCALE_OF = `
+const scaleOf = (f: Mx) => `
 fn lpc_mx_block_scale(b: u32) -> u32 {
   let base = (b / (P.q_inner * P.q_nb)) * P.q_len * P.q_inner + b % P.q_inner;
   let l0 = ((b / P.q_inner) % P.q_nb) * P.q_block;
   var m = 0u;
   for (var l = l0; l < min(l0 + P.q_block, P.q_len); l++) { m = max(m, X[base + l * P.q_inner] & 0x7fffffffu); }
-  return lpc_mx_scale(m, P.q_emax);
+  return ${mxScaleWgsl({ ...f, sched: undefined }, 'm')};
 }`;
 
 /** Code word t: the elements whose bits touch it (group g = t / bits of 32 elements, its bits [32r, 32r + 32)). */
@@ -112,13 +112,13 @@ export function mxCompressKernels(c: NodeCtx): Kernel[] {
   const f = c.node.attrs.fmt as Mx, shape = c.inTypes[0].shape, { L, W, params } = layoutParams(f, shape), bits = MX_ELEMS[f.elem].bits;
   const io = [buf('X', c.node.inputs[0], 'u32', 'read'), buf('out', c.node.id, 'u32', 'read_write')];
   const chunks = mergeWgslDecls({ chunks: ['lpc_encode_mag', 'lpc_rne_shr', 'lpc_qbits_mx'] });
-  const all = { ...params, q_blocks: L.blocks, q_emax: MX_ELEMS[f.elem].emax, q_n: numel(shape), q_mx_elem: mxElemWord(f.elem) };
+  const all = { ...params, q_blocks: L.blocks, q_n: numel(shape), q_mx_elem: mxElemWord(f.elem) };
   if (numel(shape) <= MX_COMPRESS_ONE_KERNEL) {
     const scaleWords = Math.ceil(L.blocks / 4);
     return [makeKernel({
       name: 'format_compress_mx_one', buffers: io, params: all,
       invocations: Math.max(W.codeWords, scaleWords), workgroup: ewWorkgroup(c.variant),
-      decls: chunks + codec(f) + BLOCK_OF + SCALE_OF,
+      decls: chunks + codec(f) + BLOCK_OF + scaleOf(f),
       body: `
   if (t < P.q_code_words) {${codeWord(bits, (b) => `lpc_mx_block_scale(${b})`).replace(/\n/g, '\n  ')}
   }
@@ -130,9 +130,9 @@ export function mxCompressKernels(c: NodeCtx): Kernel[] {
     })];
   }
   const scales = makeKernel({
-    name: 'format_compress_mx_scales', buffers: io, params: { ...params, q_blocks: L.blocks, q_emax: MX_ELEMS[f.elem].emax },
+    name: 'format_compress_mx_scales', buffers: io, params: { ...params, q_blocks: L.blocks },
     invocations: ceilDiv(L.blocks, 4), workgroup: ewWorkgroup(c.variant),
-    decls: chunks + SCALE_OF,
+    decls: chunks + scaleOf(f),
     body: `
   var sw = 0u;
   for (var b = t * 4u; b < min(t * 4u + 4u, P.q_blocks); b++) { sw = sw | (lpc_mx_block_scale(b) << ((b & 3u) * 8u)); }

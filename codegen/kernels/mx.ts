@@ -16,10 +16,10 @@
  * and the rounding; a cheap one (a load, an elementwise formula) is computed again (`recompute`). The element format
  * and rounding are literals, so the driver folds the format's constants into the rounding code.
  */
-import { Format, MX_ELEMS, Rounding } from '../../ir/format.js';
-import { mxElemWord, mxLayoutOf, MX_NEAREST, MX_STOCHASTIC } from '../../ir/quant/mx.js';
+import { Format, Rounding } from '../../ir/format.js';
+import { mxLayoutOf, MX_NEAREST, MX_STOCHASTIC } from '../../ir/quant/mx.js';
 import { numel } from '../../ir/types.js';
-import { wgslQuantFns } from '../quant/wgsl.js';
+import { mxScaleWgsl, mxWordWgsl, wgslQuantFns } from '../quant/wgsl.js';
 import { Kernel } from '../kernel.js';
 import { BufferDecl, Epilogue, NodeCtx, ParamValues, Variant, ewWorkgroup, makeKernel, nodeQuant, outBuf, postOps, qpostOf } from './builder.js';
 import type { QuantJob } from './quantize.js';
@@ -57,9 +57,9 @@ export function mxWalk(fmt: MxFormat, shape: readonly number[]): 'lanes' | 'rows
 function quantizer(fmt: MxFormat, rounding: Rounding, tensorId: number): Epilogue & { at: (v: string, sb: string, r: string) => string } {
   const stoch = rounding === 'stochastic';
   const fns = wgslQuantFns(fmt, rounding);
-  const at = (v: string, sb: string, r: string) => fns.call(v, '0u', { mxScale: sb, mxElem: `${mxElemWord(fmt.elem)}u`, mode: `${stoch ? MX_STOCHASTIC : MX_NEAREST}u`, randomWord: () => r });
+  const at = (v: string, sb: string, r: string) => fns.call(v, '0u', { mxScale: sb, mxElem: mxWordWgsl(fmt), mode: `${stoch ? MX_STOCHASTIC : MX_NEAREST}u`, randomWord: () => r });
   return {
-    params: stoch ? { q_tid: tensorId } : {}, decls: fns.decls, usesStep: stoch, kind: `mx${stoch ? '_sr' : ''}`,
+    params: stoch ? { q_tid: tensorId } : {}, decls: fns.decls, usesStep: stoch || !!fmt.sched, kind: `mx${stoch ? '_sr' : ''}`,
     q: () => { throw new Error('mx: the block kernel rounds its elements itself'); }, at,
   };
 }
@@ -73,7 +73,6 @@ export function mxBlocksKernel(s: MxBlocksSpec): Kernel {
   const walk = mxWalk(s.fmt, s.shape);
   const stoch = s.rounding === 'stochastic';
   const ep = quantizer(s.fmt, s.rounding, s.tensorId);
-  const emax = `${MX_ELEMS[s.fmt.elem].emax}u`;
   const after = s.after ?? ((v: string) => v);
   const bits = (v: string) => (s.out.elem === 'u32' ? `bitcast<u32>(${v})` : v);
   const params: ParamValues = { ...s.params, q_len: L.len, q_inner: L.inner, q_nb: L.nb, q_block: L.block };
@@ -97,7 +96,7 @@ export function mxBlocksKernel(s: MxBlocksSpec): Kernel {
     ${one('i', 'lpc_x')}
     ${cache ? 'lpc_c[l - lpc_l0] = lpc_x;\n    ' : ''}lpc_m = max(lpc_m, bitcast<u32>(lpc_x) & 0x7fffffffu);
   }
-  let lpc_sb = lpc_mx_scale(lpc_m, ${emax});
+  let lpc_sb = ${mxScaleWgsl(s.fmt, 'lpc_m')};
   for (var l = lpc_l0; l < lpc_l1; l++) {
     let i = lpc_base + l * P.q_inner;
     ${cache ? 'let lpc_x = lpc_c[l - lpc_l0];' : `var lpc_x: f32;\n    ${one('i', 'lpc_x')}`}
@@ -126,8 +125,8 @@ export function mxBlocksKernel(s: MxBlocksSpec): Kernel {
   let lpc_l1 = min((t % P.q_nb) * P.q_block + P.q_block, P.q_len) / 4u;`;
   const i0 = lanes ? 'lpc_base + l * P.q_inner' : 'lpc_base + l * 4u';
   const scale = lanes
-    ? `vec4<u32>(${COMP.map((c) => `lpc_mx_scale(lpc_m.${c}, ${emax})`).join(', ')})`
-    : `vec4<u32>(lpc_mx_scale(max(max(lpc_m.x, lpc_m.y), max(lpc_m.z, lpc_m.w)), ${emax}))`;
+    ? `vec4<u32>(${COMP.map((c) => mxScaleWgsl(s.fmt, `lpc_m.${c}`)).join(', ')})`
+    : `vec4<u32>(${mxScaleWgsl(s.fmt, 'max(max(lpc_m.x, lpc_m.y), max(lpc_m.z, lpc_m.w))')})`;
   const q = COMP.map((c, k) => bits(after(ep.at(`lpc_x.${c}`, `lpc_sb.${c}`, stoch ? `lpc_h.${c}` : '0u'), `(i0 + ${k}u)`)));
   const store = s.out.vec4
     ? `${s.out.name}[i0 / 4u] = vec4<${s.out.elem}>(${q.join(', ')});`

@@ -7,9 +7,9 @@
  * bfp is two steps on every backend: a max-|x| reduction per block (the bfp kernels' block-max pass, CPU: blockMaxAbsBits) writing
  * u32 bit patterns, then the elementwise quantizer that takes the element's block max bits as an argument.
  */
-import { Format, Rounding } from '../../ir/format.js';
+import { Format, MX_ELEMS, Rounding } from '../../ir/format.js';
 import { FIXED_NOCLAMP, FIXED_STOCHASTIC, FIXED_SYM } from '../../ir/quant/bits.js';
-import { MX_NEAREST, MX_STOCHASTIC, mxElemWord } from '../../ir/quant/mx.js';
+import { MX_NEAREST, MX_STOCHASTIC, mxElemWord, mxScaleMode } from '../../ir/quant/mx.js';
 
 /** Named WGSL function sources; a module includes each at most once (see mergeWgslDecls). */
 export const WGSL_QUANT_CHUNKS: Readonly<Record<string, string>> = {
@@ -170,6 +170,26 @@ fn lpc_mx_scale(maxbits: u32, emax: u32) -> u32 {
   let s = select(lpc_floor_log2(m), -126, m == 0u) - i32(emax);
   return select(u32(max(s, -127) + 127), 255u, s > 127);
 }
+// the E8M0 byte under scale mode smode (1 ceil, 2 even, 3 rceil; 0 floor = lpc_mx_scale) given the element word
+// (ir/quant/mx.ts mxScaleByteMode); a subnormal max's significand through its exact f32 conversion
+fn lpc_mx_scale_m(maxbits: u32, word: u32, smode: u32) -> u32 {
+  let m = maxbits & 0x7fffffffu;
+  let emax = (word >> 8u) & 255u;
+  if (smode == 0u || m == 0u || m >= 0x7f800000u) { return lpc_mx_scale(m, emax); }
+  let f = (word >> 4u) & 15u;
+  let sig = select((bitcast<u32>(f32(i32(m))) & 0x7fffffu) | 0x800000u, (m & 0x7fffffu) | 0x800000u, m >= 0x800000u);
+  var up = false;
+  if (smode == 1u) { up = sig != 0x800000u; }
+  else if (smode == 2u) { up = sig + (1u << (22u - f)) >= 0x1000000u; }
+  else { up = sig > ((word >> 16u) << (23u - f)); }
+  let s = lpc_floor_log2(m) + select(0, 1, up) - i32(emax);
+  return select(u32(max(s, -127) + 127), 255u, s > 127);
+}
+// MXINT's word at width bits clamped to 2 … hi (a scheduled width; ir/quant/mx.ts mxIntWord)
+fn lpc_mx_int_word(bits: u32, hi: u32) -> u32 {
+  let b = clamp(bits, 2u, hi);
+  return ((b - 2u) << 4u) | (((1u << (b - 1u)) - 1u) << 16u);
+}
 // word: ebits | f << 4 | emax << 8 | maxK << 16; mode: 0 nearest, 1 even, 2 floor, 3 stochastic (ir/quant/mx.ts)
 fn lpc_qbits_mx(u: u32, sbyte: u32, word: u32, mode: u32, r: u32) -> u32 {
   if (sbyte == 255u) { return 0x7fc00000u; }
@@ -285,6 +305,17 @@ export function mergeWgslDecls(...qs: { chunks: string[] }[]): string {
 
 const lit = (n: number) => `${n >>> 0}u`;
 
+type MxFmt = Extract<Format, { kind: 'mx' }>;
+/** The element word of an MX format: a literal, or a scheduled MXINT's from the step uniform's width (usesStep). */
+export function mxWordWgsl(f: MxFmt): string {
+  return f.sched ? `lpc_mx_int_word(stepu.bits_${f.sched}, ${lit(MX_ELEMS[f.elem].bits)})` : lit(mxElemWord(f.elem));
+}
+/** The scale byte of a block whose max |x| bits are `m` (its scale mode; floor through lpc_mx_scale). */
+export function mxScaleWgsl(f: MxFmt, m: string): string {
+  const smode = mxScaleMode(f.scale);
+  return smode === 0 ? `lpc_mx_scale(${m}, ${lit(MX_ELEMS[f.elem].emax)})` : `lpc_mx_scale_m(${m}, ${mxWordWgsl(f)}, ${lit(smode)})`;
+}
+
 /** The quantizer for `fmt` with `rounding` as WGSL functions plus a call-site generator. */
 export function wgslQuantFns(fmt: Format, rounding: Rounding): WgslQuantizer {
   if (fmt.kind === 'f32') return { chunks: [], decls: '', call: (e) => `(${e})` };
@@ -312,7 +343,7 @@ export function wgslQuantFns(fmt: Format, rounding: Rounding): WgslQuantizer {
         return `lpc_q_minmax(${expr}, ${a.minmaxKeys[0]}, ${a.minmaxKeys[1]}, ${a.bits ?? lit(fmt.bits)}, ${stoch}, ${rbits(index, a)})`;
       case 'mx':
         if (!a.mxScale) throw new Error('mx WGSL quantizer needs the block scale byte expression (mxScale)');
-        return `lpc_q_mx(${expr}, ${a.mxScale}, ${a.mxElem ?? lit(mxElemWord(fmt.elem))}, ${a.mode ?? lit(stoch ? MX_STOCHASTIC : MX_NEAREST)}, ${rbits(index, a)})`;
+        return `lpc_q_mx(${expr}, ${a.mxScale}, ${a.mxElem ?? mxWordWgsl(fmt)}, ${a.mode ?? lit(stoch ? MX_STOCHASTIC : MX_NEAREST)}, ${rbits(index, a)})`;
     }
   };
   return { chunks, decls: mergeWgslDecls({ chunks }), call };

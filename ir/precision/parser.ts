@@ -8,7 +8,7 @@
  *   item    := Ident ('=' value (':' Ident)?)?        W=bfp<8>:stochastic | schedule | fwd=cyclic(3,8) | save=…
  *   value   := Ident ('<' args '>' | '(' args? ')')? | Number      loss_scale=1000 | loss_scale=0.5
  *   args    := arg (',' arg)*
- *   arg     := Int | Ident ('=' Int)?
+ *   arg     := Int | Ident ('=' (Int | Ident))?        mx<e4m3,scale=ceil>
  */
 import { createToken, CstNode, CstParser, IParserErrorMessageProvider, IToken, Lexer, TokenType } from '../chevrotain.js';
 
@@ -119,7 +119,10 @@ class SpecParser extends CstParser {
           this.CONSUME(Ident);
           this.OPTION(() => {
             this.CONSUME(Eq);
-            this.CONSUME2(Int, { LABEL: 'value' });
+            this.OR2([
+              { ALT: () => this.CONSUME2(Int, { LABEL: 'value' }) },
+              { ALT: () => this.CONSUME2(Ident, { LABEL: 'nameValue' }) },
+            ]);
           });
         },
       },

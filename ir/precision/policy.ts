@@ -8,7 +8,7 @@
  * (`G=bfp<8>:stochastic`).
  */
 import type { CstNode, IToken } from '../chevrotain.js';
-import { buildFormat, Format, FormatArg, FORMAT_ALIASES, formatToString, Rounding } from '../format.js';
+import { buildFormat, Format, FormatArg, FORMAT_ALIASES, formatToString, MX_ELEMS, MX_INT_BITS, Rounding } from '../format.js';
 import { parseSpecCst, SpecDiagnostic } from './parser.js';
 
 export type { SpecDiagnostic } from './parser.js';
@@ -110,9 +110,10 @@ export function parsePolicyDiagnostics(text: string): { policy: PrecisionPolicy;
     return nodes(a, 'arg').map((n) => {
       const int = tok(n, 'Int');
       const id = tok(n, 'Ident');
-      const val = tok(n, 'value');
+      const val = tok(n, 'value'), nval = tok(n, 'nameValue');
       if (int) return { a: { kind: 'int', value: Number(int.image) }, t: int };
       if (val) return { a: { kind: 'kv', key: id!.image, value: Number(val.image) }, t: id! };
+      if (nval) return { a: { kind: 'kvname', key: id!.image, name: nval.image }, t: id! };
       return { a: { kind: 'ident', name: id!.image }, t: id! };
     });
   };
@@ -190,6 +191,7 @@ export function parsePolicyDiagnostics(text: string): { policy: PrecisionPolicy;
       return undefined;
     }
     const fmt = formatOf(v0);
+    if (fmt?.kind === 'mx' && fmt.sched) { err(name, `save=${formatToString(fmt)}: a saved tensor keeps one width (no ,${fmt.sched})`); return undefined; }
     return fmt && { kind: 'format', fmt };
   };
 
@@ -275,8 +277,38 @@ export function parsePolicyDiagnostics(text: string): { policy: PrecisionPolicy;
     policy.roles[r.role] = { ...cls };
     (policy.roleClasses ??= {})[r.role] = r.name.image;
   }
+  checkMxSchedule(policy, (k) => seen.get(k), err);
   errors.sort((a, b) => a.line - b.line || a.col - b.col);
   return { policy, errors };
+}
+
+/**
+ * A schedule over MX (docs: README "CPT"): it varies the element width of MXINT roles, B in 2 … the written width
+ * (the storage width), scale floor or ceil (even and rceil depend on the width). An FP element is not a one-parameter
+ * family (E2M1 → E3M2 → E4M3 changes range and resolution together, and the scale's emax with them), so W/A under
+ * `fwd` or E under `bwd` in an MX float format is refused.
+ */
+function checkMxSchedule(p: PrecisionPolicy, at: (key: string) => IToken | undefined, err: (t: IToken, m: string) => void): void {
+  const drives = { fwd: ['W', 'A'], bwd: ['E'] } as const;
+  for (const which of ['fwd', 'bwd'] as const) {
+    const s = p.schedule?.[which], st = at(`sched.${which}`);
+    if (!s || !st) continue;
+    const [lo, hi] = s.kind === 'const' ? [s.bits, s.bits] : [s.lo, s.hi];
+    for (const role of drives[which]) {
+      const f = p.roles[role]?.fmt, rt = at(`role.${role}`);
+      if (f?.kind !== 'mx' || !rt) continue;
+      const written = `${role}=${formatToString(f)}`;
+      if (MX_ELEMS[f.elem].ebits !== 0) {
+        err(rt, `'schedule ${which}=…' varies MXINT element widths; ${written} has floating-point elements, which have no width to vary (use mx<int8>)`);
+        continue;
+      }
+      const B = MX_ELEMS[f.elem].bits;
+      if (lo < MX_INT_BITS[0] || hi > B)
+        err(st, `'${which}=${scheduleToString(s)}' sets ${written}'s element width: it must satisfy ${MX_INT_BITS[0]} <= bits <= ${B} (got ${lo < MX_INT_BITS[0] ? lo : hi})`);
+      else if (f.scale === 'even' || f.scale === 'rceil')
+        err(rt, `${written}: a scheduled MXINT width takes scale=floor or ceil (scale=${f.scale} depends on the element width)`);
+    }
+  }
 }
 
 /** Parses a precision spec; throws PrecisionSpecError listing every problem as `line:col: message`. */

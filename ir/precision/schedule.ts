@@ -3,8 +3,26 @@
  * before the step). cyclic: P = floor(total / periods); bits = rint(lo + ½(hi − lo)(1 + cos(π·(t mod P)/P + π))),
  * written as CPT writes it so float64 results match numpy's; rint is numpy's round-half-to-even.
  */
-import { parsePolicy, PrecisionSpecError, ScheduleSpec } from './policy.js';
+import { Format, MX_ELEMS } from '../format.js';
+import { parsePolicy, PrecisionPolicy, PrecisionSpecError, RoleSpec, ScheduleSpec } from './policy.js';
 import { SpecDiagnostic } from './parser.js';
+
+/** A format whose width a schedule can set: CPT's minmax, and MXINT (mx<intB>: the element width, B at most its own). */
+export function schedulable(f: Format | undefined): boolean {
+  return f?.kind === 'minmax' || (f?.kind === 'mx' && MX_ELEMS[f.elem].ebits === 0);
+}
+
+/**
+ * The roles a schedule drives, their formats marked with the width they read at run time (a uniform: one compiled
+ * artifact for every width): W and A follow `fwd`, E `bwd`. Other roles, and roles without a schedule, as written.
+ */
+export function scheduledRoles(p: PrecisionPolicy): { W?: RoleSpec; A?: RoleSpec; E?: RoleSpec } {
+  const sched = (r: RoleSpec | undefined, which: 'fwd' | 'bwd'): RoleSpec | undefined => {
+    if (!r || !schedulable(r.fmt) || !p.schedule?.[which]) return r;
+    return { ...r, fmt: { ...r.fmt, sched: which } as Format };
+  };
+  return { W: sched(p.roles.W, 'fwd'), A: sched(p.roles.A, 'fwd'), E: sched(p.roles.E, 'bwd') };
+}
 
 /** numpy.rint: round to nearest, ties to even. */
 export function rint(x: number): number {

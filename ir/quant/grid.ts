@@ -14,14 +14,17 @@ import type { Attrs } from '../graph.js';
  *   fixed<wl,fl>   6 is a multiple of 2^−fl (fl ≥ 0); where 6 exceeds the range no value clamps.
  *   float<e,m>     6 = 1.1b·2^2 needs one mantissa bit (m ≥ 1 always); where 6 exceeds the range no value clamps.
  *   bfp<wl>        a block that clamps has max 6, exponent 2, and 6 on its grid from wl = 3 (wl ≤ 2: 6 → 4).
- *   mx<elem>       as relu (below), and 6 = 1.5·2^2 is an element value at the clamped block's scale; not E4M3.
+ *   mx<elem>       as relu (below), and 6 = 1.5·2^2 is an element value at the clamped block's scale; not E4M3
+ *                  (but with scale=ceil|rceil: the clamped max 6 scales to 192 / 384, every other value below it), not
+ *                  int2 (6 → 4: one level per sign), not int3 with scale=ceil (6 → 0.75·2^3 at a 2^−1 step: 8), not a
+ *                  scheduled width (it reaches int2).
  *   minmax         never: zeroing and clamping move the block's min and max, and with them every level.
  */
 export function relu6KeepsGrid(f: Format): boolean {
   switch (f.kind) {
     case 'fixed': case 'float': return true;
     case 'bfp': return f.wl >= 3;
-    case 'mx': return f.elem !== 'e4m3';
+    case 'mx': return !f.sched && f.elem !== 'int2' && !(f.elem === 'int3' && f.scale === 'ceil') && (f.elem !== 'e4m3' || f.scale === 'ceil' || f.scale === 'rceil');
     default: return false;
   }
 }
@@ -42,9 +45,13 @@ export function gridAfter(op: string, attrs: Attrs, f: Format, relu6 = true): Fo
   // mx: a ReLU zeroes elements of a block in place (+0, which MX keeps), so the block max can only fall: the scale
   // stays or gets finer, and every kept value is on the finer grid below the new max_norm (the new max's mantissa
   // has the format's f bits) — except for E4M3, whose max_norm 448 < 480 can then saturate a value that was on the
-  // coarser grid (240·2^s → 448·2^(s−1)). Not the backwards: they pass −0 (a negative rounded to zero), which MX
-  // rounds to +0. Pooling mixes blocks (other positions, other scales): never claimed.
-  if (f.kind === 'mx') return (op === 'relu' && f.elem !== 'e4m3') || (op === 'relu6' && relu6KeepsGrid(f)) ? f : undefined;
+  // coarser grid (240·2^s → 448·2^(s−1)); with scale=ceil (the max scales to ≤ 256) or rceil (to ≤ 448) it cannot.
+  // Not the backwards: they pass −0 (a negative rounded to zero), which MX rounds to +0. Pooling mixes blocks (other
+  // positions, other scales): never claimed.
+  if (f.kind === 'mx') {
+    const relu = f.elem !== 'e4m3' || f.scale === 'ceil' || f.scale === 'rceil';
+    return (op === 'relu' && relu) || (op === 'relu6' && relu6KeepsGrid(f)) ? f : undefined;
+  }
   const blocksAlongNC = f.kind !== 'bfp' || f.axis === 'tensor' || f.axis === 0 || f.axis === 1;
   switch (op) {
     case 'relu': case 'relu_bwd': case 'relu6_bwd': return f;

@@ -17,7 +17,7 @@
  */
 import { Format, MX_ELEMS, MxElem } from '../format.js';
 import { SIGN, encodeMag } from './bits.js';
-import { MX_NEAREST, floorLog2Bits, mxBlockOf, mxElemWord, mxLayoutOf, mxScaleBytes, qMxBits } from './mx.js';
+import { MX_NEAREST, floorLog2Bits, mxBlockOf, mxElemWord, mxLayoutOf, mxScaleBytesOf, qMxBits } from './mx.js';
 
 type MxFormat = Extract<Format, { kind: 'mx' }>;
 
@@ -72,7 +72,7 @@ export function mxDecode(c: number, sbyte: number, elem: MxElem): number {
 export function mxPack(x: Float32Array, shape: readonly number[], f: MxFormat): Uint32Array {
   const L = mxLayoutOf(f, shape), { bits } = MX_ELEMS[f.elem], { words, codeWords } = mxPackWords(f, shape);
   const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const sb = mxScaleBytes(u, L, MX_ELEMS[f.elem].emax), word = mxElemWord(f.elem);
+  const sb = mxScaleBytesOf(u, L, { ...f, sched: undefined }), word = mxElemWord(f.elem); // its scale mode; a scheduled MXINT at its written width
   const out = new Uint32Array(words);
   for (let i = 0; i < u.length; i++) {
     const b = mxBlockOf(i, L), c = mxEncode(qMxBits(u[i], sb[b], word, MX_NEAREST, 0), sb[b], f.elem);

@@ -13,9 +13,11 @@
  *    library's f32 t + 0.5), saturated to max_norm, sign restored (a nonzero x rounding to 0 gives −0 if negative),
  *    times 2^s (exact).
  */
-import { Format, MX_ELEMS, MxElem, Rounding } from '../format.js';
+import { Format, MX_ELEMS, MxElem, MxScale, mxInt, Rounding } from '../format.js';
 import { encodeMag, rneShr, SIGN } from './bits.js';
-import { randomBitsArray, RngKey } from './rng.js';
+import { randomBitsArray, RngKey, StepBits } from './rng.js';
+
+type MxFormat = Extract<Format, { kind: 'mx' }>;
 
 const QNAN = 0x7fc00000;
 
@@ -32,6 +34,26 @@ export function mxElemWord(e: MxElem): number {
   return p.ebits | (p.f << 4) | (p.emax << 8) | (p.maxK << 16);
 }
 
+/** The word of MXINT at width `bits` clamped to 2 … hi (codegen/quant/wgsl.ts lpc_mx_int_word: a scheduled width). */
+export function mxIntWord(bits: number, hi: number): number {
+  const p = mxInt(Math.min(Math.max(bits, 2), hi));
+  return (p.f << 4) | (p.maxK << 16);
+}
+
+/** The element word in force: a scheduled MXINT's width comes from the step (its own when no schedule runs). */
+export function mxWordAt(f: MxFormat, bits?: StepBits): number {
+  if (!f.sched) return mxElemWord(f.elem);
+  const B = MX_ELEMS[f.elem].bits;
+  return mxIntWord(bits ? bits[f.sched] : B, B);
+}
+
+/** Scale modes (torchao's ScaleCalculationMode; the WGSL `smode`): floor is the OCP spec's and the default. */
+export const MX_SCALE_FLOOR = 0;
+export const MX_SCALE_CEIL = 1;
+export const MX_SCALE_EVEN = 2;
+export const MX_SCALE_RCEIL = 3;
+export const mxScaleMode = (s: MxScale | undefined): number => ({ floor: 0, ceil: 1, even: 2, rceil: 3 })[s ?? 'floor'];
+
 /** floor(log2 |x|) of a positive finite |x| bit pattern, exactly (f32 subnormals included). */
 export function floorLog2Bits(a: number): number {
   const ef = a >>> 23;
@@ -47,6 +69,26 @@ export function mxScaleByte(maxBits: number, emax: number): number {
   const m = maxBits & 0x7fffffff;
   if (m >= 0x7f800000) return 255;
   const s = (m === 0 ? -126 : floorLog2Bits(m)) - emax;
+  return s > 127 ? 255 : Math.max(s, -127) + 127;
+}
+
+/**
+ * The E8M0 byte under a scale mode (`word` the element's, for emax, f and maxK), from the block max m (bits) with E0 =
+ * floor(log2 m) and sig its 24-bit significand: floor E = E0; ceil E0 + 1 unless m is a power of two; even: E0 of m
+ * with its significand rounded half-up to the element's f fraction bits (torchao adds 2^(22−f) to the bit pattern);
+ * rceil: the smallest E with m ≤ max_norm·2^(E−emax) (E0, or E0 + 1 when sig/2^23 > maxK/2^f), so the block max never
+ * saturates. Then as mxScaleByte: s = E − emax, > 127 NaN, clamped to ≥ −127; zero blocks E = −126, Inf/NaN 255.
+ */
+export function mxScaleByteMode(maxBits: number, word: number, smode: number): number {
+  const m = maxBits & 0x7fffffff;
+  if (smode === MX_SCALE_FLOOR || m === 0 || m >= 0x7f800000) return mxScaleByte(m, (word >>> 8) & 255);
+  const f = (word >>> 4) & 15, emax = (word >>> 8) & 255, maxK = word >>> 16;
+  const sig = m >= 0x800000 ? (m & 0x7fffff) | 0x800000 : (m << (Math.clz32(m) - 8)) >>> 0;
+  let E = floorLog2Bits(m);
+  if (smode === MX_SCALE_CEIL) E += sig !== 0x800000 ? 1 : 0;
+  else if (smode === MX_SCALE_EVEN) E += sig + (1 << (22 - f)) >= 1 << 24 ? 1 : 0;
+  else E += sig > maxK * 2 ** (23 - f) ? 1 : 0;
+  const s = E - emax;
   return s > 127 ? 255 : Math.max(s, -127) + 127;
 }
 
@@ -93,7 +135,7 @@ export interface MxLayout { outer: number; len: number; inner: number; block: nu
 
 /** The axis an MX format quantizes along: its own, else the channel axis of a 4-D tensor (NCHW activations, OIHW
  *  weights: input channels, as the reference's Conv2d), else the last axis (the forward GEMM's reduction axis). */
-export function mxAxis(f: Extract<Format, { kind: 'mx' }>, shape: readonly number[]): number {
+export function mxAxis(f: MxFormat, shape: readonly number[]): number {
   return f.axis ?? (shape.length === 4 ? 1 : Math.max(0, shape.length - 1));
 }
 
@@ -108,7 +150,7 @@ export function mxLayout(shape: readonly number[], axis: number, block: number):
   return { outer, len, inner, block, nb, blocks: outer * nb * inner };
 }
 
-export function mxLayoutOf(f: Extract<Format, { kind: 'mx' }>, shape: readonly number[]): MxLayout {
+export function mxLayoutOf(f: MxFormat, shape: readonly number[]): MxLayout {
   return mxLayout(shape, mxAxis(f, shape), f.block);
 }
 
@@ -120,14 +162,21 @@ export function mxBlockOf(i: number, L: MxLayout): number {
   return (o * L.nb + Math.floor(Math.floor(rest / L.inner) / L.block)) * L.inner + (rest % L.inner);
 }
 
-/** Scale bytes per block (step one): max |x| bits per block, then mxScaleByte. */
-export function mxScaleBytes(u: Uint32Array, L: MxLayout, emax: number): Uint8Array {
+/** Scale bytes per block (step one): max |x| bits per block, then mxScaleByte (floor), or under another scale mode
+ *  with the element word `sm.word`. */
+export function mxScaleBytes(u: Uint32Array, L: MxLayout, emax: number, sm?: { word: number; mode: number }): Uint8Array {
   const maxBits = new Uint32Array(L.blocks);
   for (let i = 0; i < u.length; i++) {
     const b = mxBlockOf(i, L), a = u[i] & 0x7fffffff;
     if (a > maxBits[b]) maxBits[b] = a;
   }
-  return Uint8Array.from(maxBits, (m) => mxScaleByte(m, emax));
+  return Uint8Array.from(maxBits, (m) => (sm && sm.mode !== MX_SCALE_FLOOR ? mxScaleByteMode(m, sm.word, sm.mode) : mxScaleByte(m, emax)));
+}
+
+/** The scale bytes of a format (its scale mode; a scheduled width from `bits`). */
+export function mxScaleBytesOf(u: Uint32Array, L: MxLayout, f: MxFormat, bits?: StepBits): Uint8Array {
+  const word = mxWordAt(f, bits);
+  return mxScaleBytes(u, L, (word >>> 8) & 255, { word, mode: mxScaleMode(f.scale) });
 }
 
 /**
@@ -138,9 +187,13 @@ export function mxScaleBytes(u: Uint32Array, L: MxLayout, emax: number): Uint8Ar
 export function quantizeMxWith(
   x: Float32Array, L: MxLayout, elem: MxElem, mode: number, rng?: RngKey, scales?: Uint8Array,
 ): Float32Array {
-  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const sb = scales ?? mxScaleBytes(u, L, MX_ELEMS[elem].emax);
   const word = mxElemWord(elem);
+  return quantizeMxWord(x, L, word, mode, rng, scales ?? mxScaleBytes(new Uint32Array(x.buffer, x.byteOffset, x.length), L, MX_ELEMS[elem].emax));
+}
+
+/** quantizeMxWith given the element word and the scale bytes. */
+export function quantizeMxWord(x: Float32Array, L: MxLayout, word: number, mode: number, rng: RngKey | undefined, sb: Uint8Array): Float32Array {
+  const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
   let r: Uint32Array | null = null;
   if (mode === MX_STOCHASTIC) {
     if (!rng) throw new Error('quantize: stochastic rounding needs an rng key {seed, step, tensorId}');
@@ -151,18 +204,18 @@ export function quantizeMxWith(
   return new Float32Array(out.buffer);
 }
 
-/** The tensor quantizer behind quantize(): nearest or stochastic. */
-export function quantizeMx(
-  x: Float32Array, shape: readonly number[], fmt: Extract<Format, { kind: 'mx' }>, rounding: Rounding, rng?: RngKey,
-): Float32Array {
-  return quantizeMxWith(x, mxLayoutOf(fmt, shape), fmt.elem, rounding === 'stochastic' ? MX_STOCHASTIC : MX_NEAREST, rng);
+/** The tensor quantizer behind quantize(): nearest or stochastic, the format's scale mode and (scheduled) width. */
+export function quantizeMx(x: Float32Array, shape: readonly number[], fmt: MxFormat, rounding: Rounding, rng?: RngKey): Float32Array {
+  const L = mxLayoutOf(fmt, shape);
+  const sb = mxScaleBytesOf(new Uint32Array(x.buffer, x.byteOffset, x.length), L, fmt, rng?.bits);
+  return quantizeMxWord(x, L, mxWordAt(fmt, rng?.bits), rounding === 'stochastic' ? MX_STOCHASTIC : MX_NEAREST, rng, sb);
 }
 
 /**
  * Bytes of an MX tensor stored packed (ir/quant/mx-pack.ts): 8, 6 or 4 bits per element in u32 words, then one scale
  * byte per block, four per word.
  */
-export function mxPackedBytes(f: Extract<Format, { kind: 'mx' }>, shape: readonly number[]): number {
+export function mxPackedBytes(f: MxFormat, shape: readonly number[]): number {
   const L = mxLayoutOf(f, shape);
   return Math.ceil((L.outer * L.len * L.inner * MX_ELEMS[f.elem].bits) / 32) * 4 + Math.ceil(L.blocks / 4) * 4;
 }

@@ -8,12 +8,14 @@
  * - `float<exp,man>`, exp ≤ 7: |x| above 2^emax·(2 − 2^−man), emax = 2^(exp−1) (QPyTorch saturates, no Inf codes);
  *   exp = 8 has f32's range (a finite f32 never exceeds it; a rounding overflow gives Inf, not a clip).
  * - `bfp<wl,…>`: |x| above 2^E·(2 − 2^(2−wl)) with E the exponent of its block's max|x| (what qBfpBits clips to).
- * - `mx<elem,…>`: |x| above max_norm·2^s with s its block's scale (a NaN block: never).
+ * - `mx<elem,…>`: |x| above max_norm·2^s with s its block's scale (a NaN block: never); a scheduled MXINT's max_norm
+ *   at the step's width (`bits`).
  * - `minmax<bits,…>` (a quantize node): never — its levels span each block's own [min, max]; with given qparams
  *   [zero point, range] (minmax_quantize, CPT's evaluation): x below zp or above f32(zp + range).
  */
-import { Format, MX_ELEMS } from '../format.js';
-import { mxBlockOf, mxLayoutOf, mxScaleBytes } from './mx.js';
+import { Format } from '../format.js';
+import { mxBlockOf, mxLayoutOf, mxScaleBytesOf, mxWordAt } from './mx.js';
+import type { StepBits } from './rng.js';
 import { bfpMaxMan } from './bits.js';
 import { blockMaxAbsBits } from './quantize.js';
 import { blockLayout } from './layout.js';
@@ -22,7 +24,7 @@ const f32 = Math.fround;
 const fromBits = (u: number) => new Float32Array(new Uint32Array([u >>> 0]).buffer)[0];
 
 /** For each element of `x` (row-major, `shape`): whether quantizing it to `fmt` saturates it (see above). */
-export function saturation(x: Float32Array, shape: readonly number[], fmt: Format, qparams?: ArrayLike<number>): (i: number) => boolean {
+export function saturation(x: Float32Array, shape: readonly number[], fmt: Format, qparams?: ArrayLike<number>, bits?: StepBits): (i: number) => boolean {
   const beyond = (lo: number, hi: number) => (i: number) => Number.isFinite(x[i]) && (x[i] > hi || x[i] < lo);
   switch (fmt.kind) {
     case 'f32': return () => false;
@@ -49,8 +51,9 @@ export function saturation(x: Float32Array, shape: readonly number[], fmt: Forma
       };
     }
     case 'mx': {
-      const L = mxLayoutOf(fmt, shape), { emax, f, maxK } = MX_ELEMS[fmt.elem];
-      const sb = mxScaleBytes(new Uint32Array(Float32Array.from(x).buffer), L, emax);
+      const L = mxLayoutOf(fmt, shape), word = mxWordAt(fmt, bits);
+      const f = (word >>> 4) & 15, emax = (word >>> 8) & 255, maxK = word >>> 16;
+      const sb = mxScaleBytesOf(new Uint32Array(Float32Array.from(x).buffer), L, fmt, bits);
       return (i) => {
         const b = sb[mxBlockOf(i, L)];
         return b !== 255 && Number.isFinite(x[i]) && Math.abs(x[i]) > maxK * 2 ** (emax - f + b - 127);

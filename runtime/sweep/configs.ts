@@ -9,14 +9,14 @@
  *   `float<…>` E is outer and M inner. Each cell's precision is `<slot>=float<E,M>:stochastic …` followed by the
  *   template (default PEPPP's `W=low G=low M=high ACC=high loss_scale=1000`); its name is
  *   `<slot initial>_<bits>_<man>_…` (bits = 1 + E + M), so `grid:low=float<3..4,1..4>+float<5,1..3>,high=float<6..8,7|9|11>`
- *   is `peppp`. A term may also be `mx<ELEMS[,block=B]>` with ELEMS one or more MX element formats joined by `|`
- *   (`mx<e4m3|e2m1>`), named `<slot initial>_mx_<elem>[_b<B>]`.
+ *   is `peppp`. A term may also be `mx<ELEMS[,block=B][,scale=S]>` with ELEMS one or more MX element formats joined
+ *   by `|` (`mx<e4m3|e2m1>`, `mx<int4|int8,scale=rceil>`), named `<slot initial>_mx_<elem>[_b<B>][_<S>]`.
  *
  * Precision strings are checked by one function, `precisionProblem`, which asks the precision parser: it accepts
  * whatever the precision language accepts (named classes and loss_scale once they are in it).
  */
 import * as fs from 'node:fs';
-import { MX_ELEMS } from '../../ir/format.js';
+import { MX_ELEMS, MX_SCALES } from '../../ir/format.js';
 import { parsePolicy, PrecisionSpecError } from '../../ir/precision/index.js';
 import { printable } from '../files.js';
 
@@ -29,10 +29,10 @@ export class ConfigError extends Error {
 
 export interface FloatFormat { exp: number; man: number }
 /** A slot's format: float<E,M>, or an MX element format with an optional block size. */
-export type SlotFormat = FloatFormat | { mx: string; block?: number };
+export type SlotFormat = FloatFormat | { mx: string; block?: number; scale?: string };
 const bits = (f: FloatFormat) => 1 + f.exp + f.man;
-const slotText = (f: SlotFormat) => ('mx' in f ? `mx<${f.mx}${f.block ? `,block=${f.block}` : ''}>` : `float<${f.exp},${f.man}>`);
-const slotName = (f: SlotFormat) => ('mx' in f ? `mx_${f.mx}${f.block ? `_b${f.block}` : ''}` : `${bits(f)}_${f.man}`);
+const slotText = (f: SlotFormat) => ('mx' in f ? `mx<${f.mx}${f.block ? `,block=${f.block}` : ''}${f.scale ? `,scale=${f.scale}` : ''}>` : `float<${f.exp},${f.man}>`);
+const slotName = (f: SlotFormat) => ('mx' in f ? `mx_${f.mx}${f.block ? `_b${f.block}` : ''}${f.scale ? `_${f.scale}` : ''}` : `${bits(f)}_${f.man}`);
 
 /** PEPPP's low formats (exp, man) in list order (a = 0..10). */
 export const PEPPP_LOW: FloatFormat[] = [[3, 1], [3, 2], [3, 3], [3, 4], [4, 1], [4, 2], [4, 3], [4, 4], [5, 1], [5, 2], [5, 3]]
@@ -79,16 +79,17 @@ function intSet(text: string, where: string): number[] {
 function slotFormats(text: string, where: string): SlotFormat[] {
   const out: SlotFormat[] = [];
   for (const term of text.split('+')) {
-    const mx = term.trim().match(/^mx<([^,<>]+)(?:,\s*block=(\d+))?>$/);
+    const mx = term.trim().match(/^mx<([^,<>]+)(?:,\s*block=(\d+))?(?:,\s*scale=(\w+))?>$/);
     if (mx) {
+      if (mx[3] && !(MX_SCALES as readonly string[]).includes(mx[3])) throw new ConfigError(`${where}: '${mx[3]}' is not an MX scale mode (${MX_SCALES.join(', ')})`);
       for (const e of mx[1].split('|').map((x) => x.trim())) {
         if (!Object.hasOwn(MX_ELEMS, e)) throw new ConfigError(`${where}: '${e}' is not an MX element format (${Object.keys(MX_ELEMS).join(', ')})`);
-        out.push(mx[2] ? { mx: e, block: Number(mx[2]) } : { mx: e });
+        out.push({ mx: e, ...(mx[2] ? { block: Number(mx[2]) } : {}), ...(mx[3] && mx[3] !== 'floor' ? { scale: mx[3] } : {}) });
       }
       continue;
     }
     const m = term.trim().match(/^float<([^,<>]+),([^,<>]+)>$/);
-    if (!m) throw new ConfigError(`${where}: '${term.trim()}' is not float<E,M> (E, M: an integer, a..b or a|b|c) or mx<ELEM|ELEM…[,block=B]>`);
+    if (!m) throw new ConfigError(`${where}: '${term.trim()}' is not float<E,M> (E, M: an integer, a..b or a|b|c) or mx<ELEM|ELEM…[,block=B][,scale=S]>`);
     const exps = intSet(m[1], where), mans = intSet(m[2], where);
     if (out.length + exps.length * mans.length > MAX_CONFIGS) throw new ConfigError(`${where}: more than ${MAX_CONFIGS} formats`);
     for (const exp of exps) for (const man of mans) out.push({ exp, man });

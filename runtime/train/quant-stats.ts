@@ -17,6 +17,7 @@ import type { Format } from '../../ir/format.js';
 import { formatToString } from '../../ir/format.js';
 import { locToString } from '../../ir/types.js';
 import { saturation } from '../../ir/quant/range.js';
+import type { StepBits } from '../../ir/quant/rng.js';
 import { runGraph, Feeds } from '../cpu/interpreter.js';
 import type { StepInfo } from '../backend.js';
 import { attrsOf } from '../../ir/op-registry.js';
@@ -24,9 +25,9 @@ import { attrsOf } from '../../ir/op-registry.js';
 export interface QuantCounts { n: number; nonfinite: number; saturated: number; nonzero: number; flushed: number; relErrSum: number; relErrN: number }
 
 /** Counts of one quantizer application: input x (row-major, `shape`), output q. */
-export function quantCounts(x: ArrayLike<number>, q: ArrayLike<number>, shape: readonly number[], fmt: Format, qparams?: ArrayLike<number>): QuantCounts {
+export function quantCounts(x: ArrayLike<number>, q: ArrayLike<number>, shape: readonly number[], fmt: Format, qparams?: ArrayLike<number>, bits?: StepBits): QuantCounts {
   const xs = Float32Array.from(x);
-  const sat = saturation(xs, shape, fmt, qparams);
+  const sat = saturation(xs, shape, fmt, qparams, bits);
   const c: QuantCounts = { n: xs.length, nonfinite: 0, saturated: 0, nonzero: 0, flushed: 0, relErrSum: 0, relErrN: 0 };
   for (let i = 0; i < xs.length; i++) {
     const v = xs[i], w = q[i];
@@ -76,7 +77,7 @@ export function quantStats(g: Graph, feeds: Feeds, state: Map<string, ArrayLike<
       const qparams = node.op === 'minmax_quantize' ? values[node.inputs[1]] : undefined;
       // a packed state's update (passes/pack-state.ts) is quantized at its input's shape
       const shape = node.op === 'format_compress' ? g.nodes[node.inputs[0]].type.shape : node.type.shape;
-      out.push(siteRecord(node, quantCounts(x, q, shape, fmt, qparams)));
+      out.push(siteRecord(node, quantCounts(x, q, shape, fmt, qparams, step.bits)));
     },
   });
   return out;

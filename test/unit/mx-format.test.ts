@@ -30,13 +30,13 @@ test('canonical text: defaults (block 32, the default axis) are not printed; opt
 });
 
 test('bad formats: one line with the column of the offending argument', () => {
-  expect(msg('mx<e9m9>')).toBe("4: mx: unknown element format 'e9m9'; expected e4m3, e5m2, e3m2, e2m3, e2m1, int8, int4");
+  expect(msg('mx<e9m9>')).toBe("4: mx: unknown element format 'e9m9'; expected e4m3, e5m2, e3m2, e2m3, e2m1, int2 … int8");
   expect(msg('mx<e4m3,block=48>')).toBe('9: mx: block must be a power of two (got 48)');
   expect(msg('mx<e4m3,block=0>')).toBe('9: mx: block must satisfy 1 <= block <= 65536 (got 0)');
   expect(msg('mx<e4m3,axis=-1>')).toBe('9: mx: axis must be an integer >= 0 (got -1)');
-  expect(msg('mx<e4m3,block=16,block=32>')).toBe("18: mx: unexpected option 'block=32'; expected block=B or axis=k (each at most once)");
-  expect(msg('mx<8>')).toBe('4: mx expects mx<elem[,block=B][,axis=k]> (elem: e4m3, e5m2, e3m2, e2m3, e2m1, int8, int4)');
-  expect(msg('mx')).toBe('1: mx expects mx<elem[,block=B][,axis=k]> (elem: e4m3, e5m2, e3m2, e2m3, e2m1, int8, int4)');
+  expect(msg('mx<e4m3,block=16,block=32>')).toBe("18: mx: unexpected option 'block=32'; expected block=B, axis=k, scale=S or fwd|bwd (each at most once)");
+  expect(msg('mx<8>')).toBe('4: mx expects mx<elem[,block=B][,axis=k][,scale=S][,fwd|bwd]> (elem: e4m3, e5m2, e3m2, e2m3, e2m1, int2 … int8; S: floor, ceil, even, rceil)');
+  expect(msg('mx')).toBe('1: mx expects mx<elem[,block=B][,axis=k][,scale=S][,fwd|bwd]> (elem: e4m3, e5m2, e3m2, e2m3, e2m1, int2 … int8; S: floor, ceil, even, rceil)');
 });
 
 test('the precision spec takes MX in every role and prints it back; errors name the place', () => {
@@ -47,7 +47,7 @@ test('the precision spec takes MX in every role and prints it back; errors name 
   expect(printPolicy(p)).toContain('G=mx<int8,axis=0>');
   // named classes (PEPPP's explicit quantizer sites) take MX too
   expect(parsePolicy('low=mx<e2m1>:stochastic W=low').roles.W).toEqual({ fmt: { kind: 'mx', elem: 'e2m1', block: 32 }, rounding: 'stochastic' });
-  expect(errs('W=mx<e4m3> A=mx<fp8>')).toEqual(["1:17: mx: unknown element format 'fp8'; expected e4m3, e5m2, e3m2, e2m3, e2m1, int8, int4"]);
+  expect(errs('W=mx<e4m3> A=mx<fp8>')).toEqual(["1:17: mx: unknown element format 'fp8'; expected e4m3, e5m2, e3m2, e2m3, e2m1, int2 … int8"]);
   expect(errs('A=mx<int8,block=24>')).toEqual(['1:11: mx: block must be a power of two (got 24)']);
   expect(errs('mx=mx<int8>')[0]).toMatch(/'mx' cannot name a precision class/);
 });
@@ -120,7 +120,7 @@ test('--configs grid: mx<ELEM|ELEM…[,block=B]> terms beside float<E,M>', () =>
   expect(g.map((c) => c.name)).toEqual(['l_mx_e4m3_h_mx_int8_b16', 'l_mx_e2m1_h_mx_int8_b16', 'l_8_3_h_mx_int8_b16']);
   expect(g[1].precision).toBe('low=mx<e2m1>:stochastic high=mx<int8,block=16>:stochastic W=low G=low M=high ACC=high loss_scale=1000');
   for (const c of g) expect(precisionProblem(c.precision)).toBeUndefined();
-  expect(() => loadConfigs('grid:low=mx<e4m3|fp8>')).toThrow("--configs: slot low: 'fp8' is not an MX element format (e4m3, e5m2, e3m2, e2m3, e2m1, int8, int4)");
+  expect(() => loadConfigs('grid:low=mx<e4m3|fp8>')).toThrow("--configs: slot low: 'fp8' is not an MX element format (e4m3, e5m2, e3m2, e2m3, e2m1, int8, int7, int6, int5, int4, int3, int2)");
 });
 
 test('a role\'s explicit axis that a tensor lacks is refused at the layer\'s line', () => {

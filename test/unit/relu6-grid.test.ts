@@ -24,8 +24,11 @@ const FORMATS: Format[] = [
     { kind: 'fixed', wl, fl }, { kind: 'fixed', wl, fl, sym: true }, { kind: 'fixed', wl, fl, noclamp: true }]),
   ...[[1, 1], [2, 1], [3, 1], [4, 3], [5, 2], [2, 3], [8, 7], [5, 10]].map(([exp, man]): Format => ({ kind: 'float', exp, man })),
   ...[1, 2, 3, 4, 5, 8, 12].flatMap((wl): Format[] => [{ kind: 'bfp', wl, axis: 'tensor' }, { kind: 'bfp', wl, axis: 0 }, { kind: 'bfp', wl, axis: 1 }]),
-  ...(['e4m3', 'e5m2', 'e3m2', 'e2m3', 'e2m1', 'int8', 'int4'] as const).flatMap((elem): Format[] => [
+  ...(['e4m3', 'e5m2', 'e3m2', 'e2m3', 'e2m1', 'int8', 'int5', 'int4', 'int3', 'int2'] as const).flatMap((elem): Format[] => [
     { kind: 'mx', elem, block: 4 }, { kind: 'mx', elem, block: 8, axis: 3 }]),
+  // torchao's scale modes (issue 30): E4M3 keeps its grid under ceil and rceil, int3 loses relu6's under ceil
+  ...(['e4m3', 'e2m1', 'int3', 'int2'] as const).flatMap((elem) => (['ceil', 'even', 'rceil'] as const)
+    .map((scale): Format => ({ kind: 'mx', elem, block: 4, scale }))),
   { kind: 'minmax', bits: 4, per: 'tensor' }, { kind: 'minmax', bits: 8, per: 'channel' },
 ];
 
@@ -87,9 +90,10 @@ describe('relu6 and relu keep a format grid exactly where ir/quant/grid.ts claim
     }
 });
 
-test('relu6KeepsGrid: fixed and float always, bfp from 3 bits, MX but E4M3, never minmax', () => {
+test('relu6KeepsGrid: fixed and float always, bfp from 3 bits, MX but E4M3 (floor, even), int2 and int3 under ceil, never minmax', () => {
   const kept = FORMATS.filter(relu6KeepsGrid).map(formatToString);
-  expect(kept.filter((s) => /^(bfp<[12],|minmax|mx<e4m3)/.test(s))).toEqual([]);
+  expect(kept.filter((s) => /^(bfp<[12],|minmax|mx<int2|mx<int3,block=4,scale=ceil>|mx<e4m3(,block=\d+)?(,axis=\d)?(,scale=even)?>)/.test(s))).toEqual([]);
+  expect(kept).toEqual(expect.arrayContaining(['mx<e4m3,block=4,scale=ceil>', 'mx<e4m3,block=4,scale=rceil>', 'mx<int3,block=4>', 'mx<int3,block=4,scale=rceil>']));
   expect(kept).toEqual(expect.arrayContaining(['bfp<8,tensor>', 'bfp<3,axis=0>', 'fixed<8,4>', 'float<4,3>', 'mx<e5m2,block=4>', 'mx<e2m1,block=4>', 'mx<int4,block=4>']));
 });
 

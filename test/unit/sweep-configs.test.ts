@@ -52,7 +52,7 @@ describe('sweep configurations', () => {
     expect(err(f)).toMatch(new RegExp(`^${f}: not valid JSON`));
     expect(err('[]')).toMatch(/^--configs \[\]: cannot read it \(ENOENT\); expected peppp, grid:… or a JSON file$/);
     expect(err('grid:low=float<5..3,1>')).toBe("--configs: slot low: empty range '5..3'");
-    expect(err('grid:low=fixed<8,4>')).toBe("--configs: slot low: 'fixed<8,4>' is not float<E,M> (E, M: an integer, a..b or a|b|c) or mx<ELEM|ELEM…[,block=B]>");
+    expect(err('grid:low=fixed<8,4>')).toBe("--configs: slot low: 'fixed<8,4>' is not float<E,M> (E, M: an integer, a..b or a|b|c) or mx<ELEM|ELEM…[,block=B][,scale=S]>");
     expect(err('grid:low')).toBe("--configs: 'low' is not SLOT=FORMATS");
   });
 });

@@ -42,9 +42,9 @@ describe('placement', () => {
     // OptimLP's W is not applied: the stored weights stay fp32
     expect(quants.filter((n) => n.attrs.role === 'W').every((n) => train.nodes[n.inputs[0]].op === 'state')).toBe(true);
   });
-  test('a schedule without a minmax format to drive is refused', () => {
-    expect(() => compile('A=bfp<8> ; schedule fwd=cyclic(3,8)')).toThrow("'schedule fwd=…' sets the width of minmax formats");
-    expect(() => compile('A=minmax<8,tensor> ; schedule bwd=const(8)')).toThrow("'schedule bwd=…' sets the width of minmax formats, but E is not minmax");
+  test('a schedule without a minmax (or MXINT) format to drive is refused', () => {
+    expect(() => compile('A=bfp<8> ; schedule fwd=cyclic(3,8)')).toThrow("'schedule fwd=…' sets the width of minmax and mx<intB> formats, but neither W nor A is one");
+    expect(() => compile('A=minmax<8,tensor> ; schedule bwd=const(8)')).toThrow("'schedule bwd=…' sets the width of minmax and mx<intB> formats, but E is neither");
   });
 });
 
