@@ -124,10 +124,17 @@ test('the quantize op under each scale mode: bit-exact with the CPU, nearest and
       for (const rounding of ['nearest', 'stochastic'] as Rounding[]) await quantizeOp(data(numel(shape), r), shape, parseFormat(spec), rounding);
 });
 
-test('LeNet-5 under a CPT schedule over MXINT (fused): WebGPU steps follow the CPU interpreter, widths changing each step', async () => {
-  const spec = 'W=mx<int8> A=mx<int8> E=mx<int8>:stochastic G=mx<int8,scale=ceil> ; schedule fwd=cyclic(3,8,periods=2) bwd=cyclic(5,8,periods=2)';
+const SCHEDULE = ' ; schedule fwd=cyclic(3,8,periods=2) bwd=cyclic(5,8,periods=2)';
+// The second spec stores W (a copy of ACC) and M packed (passes/pack-state.ts), M with a torchao scale mode.
+test.each([
+  ['', 'W=mx<int8> A=mx<int8> E=mx<int8>:stochastic G=mx<int8,scale=ceil>'],
+  [', packed W and M', 'W=mx<int8> A=mx<int8> E=mx<int8>:stochastic G=mx<int8,scale=ceil> ACC=f32 M=mx<int6,scale=rceil>'],
+])('LeNet-5 under a CPT schedule over MXINT (fused%s): WebGPU steps follow the CPU interpreter, widths changing each step', async (_what, roles) => {
+  const spec = roles + SCHEDULE;
   const policy = parsePolicy(spec), batch = 4, steps = 4;
   const m = runPasses(frontEnd('models/lenet5.ts', batch), { batch, optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9, wd: 5e-4 }, precision: policy });
+  const packed = m.graphs[0].nodes.filter((n) => n.op === 'state' && n.attrs.packed).length;
+  expect(packed).toBe(policy.roles.ACC ? 10 : 0); // LeNet-5's 5 weights and their momenta
   const gpu = await getGpu({ quiet: true });
   const web = new WebGpuBackend(gpu, m), cpu = new CpuBackend(m);
   const init = initState(m, 1);
@@ -152,7 +159,9 @@ test('LeNet-5 under a CPT schedule over MXINT (fused): WebGPU steps follow the C
     const [ws, cs] = [await web.getState(), await cpu.getState()];
     for (const [k, v] of cs) {
       const w = ws.get(k)!;
-      if (!k.endsWith('.momentum')) { expect([k, v.filter((c, i) => c === w[i]).length / v.length >= 0.999]).toEqual([k, true]); continue; }
+      // an MX momentum is on its grid: a last-bit difference of the f32 sum may move a value one level (rarely)
+      const onGrid = !k.endsWith('.momentum') && !k.endsWith('.acc'), mxM = k.endsWith('.momentum') && policy.roles.M;
+      if (onGrid || mxM) { expect([k, v.filter((c, i) => c === w[i]).length / v.length >= (mxM ? 0.99 : 0.999)]).toEqual([k, true]); continue; }
       const scale = Math.max(...v.map(Math.abs), 1e-6);
       expect([k, Math.max(...v.map((c, i) => Math.abs(c - w[i]))) / scale <= 1e-5]).toEqual([k, true]);
     }
