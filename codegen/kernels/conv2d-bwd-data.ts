@@ -19,6 +19,7 @@ import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
 import { winogradKernels } from './conv2d-winograd.js';
 import { Tile, isWinograd, makeTiledKernel, range, spill, tileName } from './tiles.js';
 import { attrsOf } from '../../ir/op-registry.js';
+import { mxChannelsOwned, mxChannelsStore, mxStore } from './mx-store.js';
 
 /** The node's attributes (ir/ops/conv.ts). */
 const convAttrs = (c: NodeCtx) => attrsOf(c.node, 'conv2d_bwd_data');
@@ -66,6 +67,8 @@ fn gemm_b(k: u32, q: u32) -> f32 {
   // Residue class (ry, rx): pixels iy = ry + s·a (a < hc), ix = rx + s·b (b < wc); classes with fewer rows or
   // columns than hc/wc mask the excess.
   const hc = ceilDiv(H, s), wc = ceilDiv(W, s), ncls = N * hc * wc;
+  // MX blocks of whole channels in the invocation's registers: rounded in this store (mx-store.ts)
+  const mx = mxChannelsOwned(c.node, tile.m) ? mxStore(c) : undefined;
   const J = range(tile.m), Q = range(tile.n);
   const body = `
   let ss = P.stride * P.stride;
@@ -111,11 +114,12 @@ ${J.map((j) => `        wo${j} += wstep;`).join('\n')}
   }
 ${Q.map((q) => `  if (ok${q}) {
     let ob = (n${q} * P.c * P.h + iy${q}) * P.w + ix${q};
-${J.map((j) => `    if (c0 + ${j}u < P.c) { let i = ob + (c0 + ${j}u) * P.h * P.w; out[i] = ${ep.q(`acc${j}_${q}`, 'i')}; }`).join('\n')}
+${mx ? `    ${mxChannelsStore(mx, 'out', J.map((j) => `acc${j}_${q}`), J.map((j) => `ob + (c0 + ${j}u) * P.h * P.w`), J.map((j) => `c0 + ${j}u < P.c`))}`
+    : J.map((j) => `    if (c0 + ${j}u < P.c) { let i = ob + (c0 + ${j}u) * P.h * P.w; out[i] = ${ep.q(`acc${j}_${q}`, 'i')}; }`).join('\n')}
   }`).join('\n')}`;
   const [gx, gy] = spill(ceilDiv(ncls, WG * tile.n));
   return [makeTiledKernel({
-    name, buffers, body, epilogue: ep, flops,
+    name, buffers, body, epilogue: mx?.ep ?? ep, flops,
     params: { c: C, h: H, w: W, o: O, oh: OH, ow: OW, kh: KH, kw: KW, stride: s, pad, hc, wc, ncls },
     workgroup: [WG, 1, 1], dispatch: [gx, gy, ceilDiv(C, tile.m) * s * s],
   })];

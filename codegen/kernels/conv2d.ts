@@ -17,6 +17,7 @@ import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
 import { winogradKernels } from './conv2d-winograd.js';
 import { Tile, isWinograd, makeTiledKernel, range, spill, tileName } from './tiles.js';
 import { attrsOf } from '../../ir/op-registry.js';
+import { mxChannelsOwned, mxChannelsStore, mxStore } from './mx-store.js';
 
 /** The node's attributes (ir/ops/conv.ts). */
 const convAttrs = (c: NodeCtx) => attrsOf(c.node, 'conv2d');
@@ -62,6 +63,8 @@ fn gemm_b(k: u32, p: u32) -> f32 {
     })];
   }
 
+  // MX blocks of whole channels in the invocation's registers: rounded in this store (mx-store.ts)
+  const mx = mxChannelsOwned(c.node, tile.m) ? mxStore(c) : undefined;
   const J = range(tile.m), Q = range(tile.n);
   const body = `
   let o0 = wid.z * ${tile.m}u;
@@ -97,11 +100,12 @@ ${Q.map((q) => `    xb${q} += i32(hw);`).join('\n')}
   }
 ${Q.map((q) => `  if (pb + ${q * WG}u < P.np) {
     let ob = n${q} * P.o * ohw + r${q};
-${J.map((j) => `    if (o0 + ${j}u < P.o) { let i = ob + (o0 + ${j}u) * ohw; out[i] = ${ep.q(`a${j}_${q}`, 'i')}; }`).join('\n')}
+${mx ? `    ${mxChannelsStore(mx, 'out', J.map((j) => `a${j}_${q}`), J.map((j) => `ob + (o0 + ${j}u) * ohw`), J.map((j) => `o0 + ${j}u < P.o`))}`
+    : J.map((j) => `    if (o0 + ${j}u < P.o) { let i = ob + (o0 + ${j}u) * ohw; out[i] = ${ep.q(`a${j}_${q}`, 'i')}; }`).join('\n')}
   }`).join('\n')}`;
   const [gx, gy] = spill(ceilDiv(np, WG * tile.n));
   return [makeTiledKernel({
-    name, buffers, body, epilogue: ep, params, flops,
+    name, buffers, body, epilogue: mx?.ep ?? ep, params, flops,
     workgroup: [WG, 1, 1], dispatch: [gx, gy, ceilDiv(O, tile.m)],
   })];
 }

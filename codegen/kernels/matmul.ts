@@ -15,6 +15,7 @@ import {
 } from './builder.js';
 import { onePassBlockKernel, onePassFits } from './quantize.js';
 import { SMEM_WORKGROUP, smemGemm } from './tiles-smem.js';
+import { mxRowsDecls, mxRowsOwned, mxRowsStore, mxRowsTilesN, mxStore } from './mx-store.js';
 import { Tile, makeTiledKernel, tileName } from './tiles.js';
 
 interface MatmulDims { m: number; n: number; k: number; lda: number; ldb: number }
@@ -32,10 +33,8 @@ function matmulKernel(c: NodeCtx, name: string, ta: boolean, tb: boolean, hasBia
   const init = hasBias
     ? `vec4<f32>(${R.map((q) => `bias[min(j0 + ${q}u, P.n - 1u)]`).join(', ')})`
     : 'vec4<f32>(0.0)';
-  const body = `
-  let tn = t % P.tiles_n;
-  let i0 = (t / P.tiles_n) * 4u;
-  let j0 = tn * 4u;
+  const mx = rowsMx(c, d);
+  const body = `${head(mx)}
 ${R.map((r) => `  var a${r} = min(i0 + ${r}u, P.m - 1u) * ${aStart};`).join('\n')}
 ${R.map((q) => `  var b${q} = min(j0 + ${q}u, P.n - 1u) * ${bStart};`).join('\n')}
   let bias4 = ${init};
@@ -46,14 +45,39 @@ ${R.map((r) => `    acc${r} += A[a${r}] * b;`).join('\n')}
 ${R.map((r) => `    a${r} += ${aStep};`).join('\n')}
 ${R.map((q) => `    b${q} += ${bStep};`).join('\n')}
   }
-${storeC(ep)}`;
-  return makeKernel({
-    name, buffers, body, epilogue: ep,
-    params: { m: d.m, n: d.n, k: d.k, lda: d.lda, ldb: d.ldb, tiles_n: ceilDiv(d.n, 4) },
-    invocations: ceilDiv(d.m, 4) * ceilDiv(d.n, 4),
-    workgroup: 64,
-    flops: 2 * d.m * d.n * d.k,
-  });
+${mx ? mxRowsStore(mx.s, 'C', (r, q) => `acc${r}.${XYZW[q]}`, 'lpc_live') : storeC(ep)}`;
+  return makeKernel({ name, buffers, body, ...grid(c, d, ep, mx) });
+}
+
+/** A row-owning MX store (mx-store.ts): the store rounds; the grid is whole workgroups of whole blocks. */
+function rowsMx(c: NodeCtx, d: MatmulDims) {
+  if (!mxRowsOwned(c.node)) return undefined;
+  const s = mxStore(c);
+  return { s, tilesN: mxRowsTilesN(s, d.n) };
+}
+
+/** The tile indices: rows i0, columns j0. A row-owning MX store pads the grid: the padding's rows load the last
+ *  real row tile (and store nothing: lpc_live), its columns past N load clamped columns. */
+function head(mx: ReturnType<typeof rowsMx>): string {
+  return mx ? `
+  let tn = t % P.tiles_n;
+  let lpc_live = t / P.tiles_n < P.tiles_m;
+  let i0 = min(t / P.tiles_n, P.tiles_m - 1u) * 4u;
+  let j0 = tn * 4u;` : `
+  let tn = t % P.tiles_n;
+  let i0 = (t / P.tiles_n) * 4u;
+  let j0 = tn * 4u;`;
+}
+
+/** Params, dispatch and epilogue of a 4×4 register-tiled kernel. */
+function grid(c: NodeCtx, d: MatmulDims, ep: Epilogue, mx: ReturnType<typeof rowsMx>) {
+  const params = { m: d.m, n: d.n, k: d.k, lda: d.lda, ldb: d.ldb, tiles_n: mx?.tilesN ?? ceilDiv(d.n, 4) };
+  const flops = 2 * d.m * d.n * d.k;
+  if (!mx) return { epilogue: ep, params, invocations: ceilDiv(d.m, 4) * ceilDiv(d.n, 4), workgroup: 64, flops };
+  return {
+    epilogue: mx.s.ep, params: { ...params, tiles_m: ceilDiv(d.m, 4) }, decls: mxRowsDecls(mx.s), flops,
+    invocations: ceilDiv(ceilDiv(d.m, 4) * mx.tilesN, 64) * 64, workgroup: 64, wholeGroups: true,
+  };
 }
 
 const XYZW = 'xyzw';
@@ -70,9 +94,10 @@ function matmulVec4Kernel(c: NodeCtx, name: string, ta: boolean, tb: boolean, ha
   const aInit = ta
     ? '  var ia = i0 / 4u;'
     : R.map((r) => `  var ia${r} = min(i0 + ${r}u, P.m - 1u) * (P.lda / 4u);`).join('\n');
+  const mx = rowsMx(c, d);
   const bInit = tb
     ? R.map((q) => `  var ib${q} = min(j0 + ${q}u, P.n - 1u) * (P.ldb / 4u);`).join('\n')
-    : '  var ib = j0 / 4u;';
+    : `  var ib = ${mx ? 'min(j0, P.n - 4u)' : 'j0'} / 4u;`;
   const aLoad = ta
     ? R.map((kk) => `    let at${kk} = A[ia + ${kk}u * (P.lda / 4u)];`).join('\n')
     : R.map((r) => `    let a${r} = A[ia${r}];`).join('\n');
@@ -86,10 +111,7 @@ function matmulVec4Kernel(c: NodeCtx, name: string, ta: boolean, tb: boolean, ha
     ...(tb ? R.map((q) => `    ib${q} += 1u;`) : ['    ib += P.ldb;']),
   ];
   const init = hasBias ? `vec4<f32>(${R.map((q) => `bias[min(j0 + ${q}u, P.n - 1u)]`).join(', ')})` : 'vec4<f32>(0.0)';
-  const body = `
-  let tn = t % P.tiles_n;
-  let i0 = (t / P.tiles_n) * 4u;
-  let j0 = tn * 4u;
+  const body = `${head(mx)}
 ${aInit}
 ${bInit}
   let bias4 = ${init};
@@ -101,14 +123,8 @@ ${R.map((kk) => `    let br${kk} = ${bRow(kk)};`).join('\n')}
 ${R.map((r) => R.map((kk) => `    acc${r} += ${aAt(r, kk)} * br${kk};`).join('\n')).join('\n')}
 ${advance.join('\n')}
   }
-${storeC(ep)}`;
-  return makeKernel({
-    name: `${name}_vec4`, buffers, body, epilogue: ep,
-    params: { m: d.m, n: d.n, k: d.k, lda: d.lda, ldb: d.ldb, tiles_n: ceilDiv(d.n, 4) },
-    invocations: ceilDiv(d.m, 4) * ceilDiv(d.n, 4),
-    workgroup: 64,
-    flops: 2 * d.m * d.n * d.k,
-  });
+${mx ? mxRowsStore(mx.s, 'C', (r, q) => `acc${r}.${XYZW[q]}`, 'lpc_live') : storeC(ep)}`;
+  return makeKernel({ name: `${name}_vec4`, buffers, body, ...grid(c, d, ep, mx) });
 }
 
 /** Stores of the 4×4 block acc0..acc3 (rows i0.., columns j0..), guarded at the edges, through the epilogue. */

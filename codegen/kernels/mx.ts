@@ -53,8 +53,9 @@ export function mxWalk(fmt: MxFormat, shape: readonly number[]): 'lanes' | 'rows
   return 'scalar';
 }
 
-/** The quantizer of one element given WGSL for its scale byte and random word (the literal element format). */
-function quantizer(fmt: MxFormat, rounding: Rounding, tensorId: number): Epilogue & { at: (v: string, sb: string, r: string) => string } {
+/** The quantizer of one element given WGSL for its scale byte and random word (the literal element format); also
+ *  what a tiled GEMM's store rounds with (mx-store.ts). */
+export function mxQuantizer(fmt: MxFormat, rounding: Rounding, tensorId: number): Epilogue & { at: (v: string, sb: string, r: string) => string } {
   const stoch = rounding === 'stochastic';
   const fns = wgslQuantFns(fmt, rounding);
   const at = (v: string, sb: string, r: string) => fns.call(v, '0u', { mxScale: sb, mxElem: mxWordWgsl(fmt), mode: `${stoch ? MX_STOCHASTIC : MX_NEAREST}u`, randomWord: () => r });
@@ -72,7 +73,7 @@ export function mxBlocksKernel(s: MxBlocksSpec): Kernel {
   const L = mxLayoutOf(s.fmt, s.shape);
   const walk = mxWalk(s.fmt, s.shape);
   const stoch = s.rounding === 'stochastic';
-  const ep = quantizer(s.fmt, s.rounding, s.tensorId);
+  const ep = mxQuantizer(s.fmt, s.rounding, s.tensorId);
   const after = s.after ?? ((v: string) => v);
   const bits = (v: string) => (s.out.elem === 'u32' ? `bitcast<u32>(${v})` : v);
   const params: ParamValues = { ...s.params, q_len: L.len, q_inner: L.inner, q_nb: L.nb, q_block: L.block };

@@ -22,6 +22,7 @@ import { Kernel } from '../kernel.js';
 import { Graph, Node } from '../../ir/graph.js';
 import { attrsOf } from '../../ir/op-registry.js';
 import { BufferDecl, Epilogue, ParamValues, Variant, assembleKernel } from './builder.js';
+import { mxChannelsOwned, mxRowsOwned } from './mx-store.js';
 
 export type Tile =
   | { kind: 'reg'; m: number; n: number }
@@ -173,6 +174,16 @@ export function defaultTile(g: Graph, node: Node, variant: Variant): Tile {
   return d.m <= 4 ? { kind: 'reg', m: 4, n: 8 } : d.m <= 8 ? { kind: 'reg', m: 8, n: 8 } : { kind: 'reg', m: 16, n: 8 };
 }
 
+/**
+ * Whether some register tile of the node rounds its MX result in its store (mx-store.ts) rather than leaving it to
+ * an in-place pass: which tile is fastest then depends on the rounding too.
+ */
+export function mxStoreFusable(node: Node): boolean {
+  if (!isTiledNode(node)) return false;
+  if (node.op === 'matmul' || node.op === 'linear') return mxRowsOwned(node);
+  return node.op !== 'conv2d_bwd_weight' && (REG_TILES[node.op] ?? []).some(([m]) => mxChannelsOwned(node, m));
+}
+
 /** Chooses a node's tile (undefined: the default). */
 export type TilePicker = (g: Graph, node: Node) => Tile | undefined;
 
@@ -195,6 +206,8 @@ export function shapeClass(g: Graph, node: Node): string {
     const { stride, pad } = attrsOf(node, 'conv2d', 'conv2d_bwd_data', 'conv2d_bwd_weight');
     parts.push(`k${w[2]}x${w[3]}`, `s${stride}`, `p${pad > 0 ? 1 : 0}`);
   }
+  // a result some register tile rounds to MX in its store: a class of its own, timed with its quantizer (tune-measure.ts)
+  if (mxStoreFusable(node)) parts.push('mx');
   parts.push(`m${pow2(d.m)}`, `n${pow2(d.n)}`, `k${pow2(d.k)}`);
   return parts.join(' ');
 }

@@ -6,7 +6,7 @@ import { Graph, Node, Builder, emptyGraph } from '../../ir/graph.js';
 import { withoutQuantizer } from '../../ir/ops/index.js';
 import { numel } from '../../ir/types.js';
 import { Variant, kernelsForNode } from '../../codegen/kernels/index.js';
-import type { Tile } from '../../codegen/kernels/tiles.js';
+import { type Tile, mxStoreFusable } from '../../codegen/kernels/tiles.js';
 import type { Gpu } from './device.js';
 import { type BindContext, bindKernel, encodeLaunches, STEP_BYTES } from './launch.js';
 
@@ -29,7 +29,7 @@ export async function successiveHalving(n: number, time: (i: number) => Promise<
   return best;
 }
 
-/** A graph of inputs (random data) feeding a copy of `node` without its quantize epilogue. */
+/** A graph of inputs (random data) feeding a copy of `node` without its quantize epilogue (but MX that a tile can round in its store). */
 function standalone(g: Graph, node: Node): { g: Graph; id: number; feeds: Map<number, Float32Array> } {
   const sg = emptyGraph('tune');
   const b = new Builder(sg);
@@ -42,7 +42,8 @@ function standalone(g: Graph, node: Node): { g: Graph; id: number; feeds: Map<nu
     feeds.set(id, Float32Array.from({ length: numel(shape) }, rnd));
     return id;
   });
-  return { g: sg, id: b.add(node.op, ids, node.attrs, undefined, withoutQuantizer(node.epi)), feeds };
+  // an MX result that some tile rounds in its store keeps its quantizer: the others pay an in-place pass
+  return { g: sg, id: b.add(node.op, ids, node.attrs, undefined, mxStoreFusable(node) ? node.epi : withoutQuantizer(node.epi)), feeds };
 }
 
 /**
