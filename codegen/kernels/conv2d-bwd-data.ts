@@ -112,10 +112,10 @@ ${J.map((j) => `        wo${j} += wstep;`).join('\n')}
       }
     }
   }
-${Q.map((q) => `  if (ok${q}) {
+${mx ? `  ${mxChannelsStore(mx, 'out', Q.map((q) => J.map((j) => `acc${j}_${q}`)), Q.map((q) => `(n${q} * P.c * P.h + iy${q}) * P.w + ix${q}`), Q.map((q) => `ok${q}`), 'c0', 'P.h * P.w', 'P.c')}`
+    : Q.map((q) => `  if (ok${q}) {
     let ob = (n${q} * P.c * P.h + iy${q}) * P.w + ix${q};
-${mx ? `    ${mxChannelsStore(mx, 'out', J.map((j) => `acc${j}_${q}`), J.map((j) => `ob + (c0 + ${j}u) * P.h * P.w`), J.map((j) => `c0 + ${j}u < P.c`))}`
-    : J.map((j) => `    if (c0 + ${j}u < P.c) { let i = ob + (c0 + ${j}u) * P.h * P.w; out[i] = ${ep.q(`acc${j}_${q}`, 'i')}; }`).join('\n')}
+${J.map((j) => `    if (c0 + ${j}u < P.c) { let i = ob + (c0 + ${j}u) * P.h * P.w; out[i] = ${ep.q(`acc${j}_${q}`, 'i')}; }`).join('\n')}
   }`).join('\n')}`;
   const [gx, gy] = spill(ceilDiv(ncls, WG * tile.n));
   return [makeTiledKernel({

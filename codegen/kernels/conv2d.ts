@@ -98,10 +98,10 @@ ${J.map((j) => Q.map((q) => `        a${j}_${q} += wv${j} * x${q};`).join(' ')).
     }
 ${Q.map((q) => `    xb${q} += i32(hw);`).join('\n')}
   }
-${Q.map((q) => `  if (pb + ${q * WG}u < P.np) {
+${mx ? `  ${mxChannelsStore(mx, 'out', Q.map((q) => J.map((j) => `a${j}_${q}`)), Q.map((q) => `n${q} * P.o * ohw + r${q}`), Q.map((q) => `pb + ${q * WG}u < P.np`), 'o0', 'ohw', 'P.o')}`
+    : Q.map((q) => `  if (pb + ${q * WG}u < P.np) {
     let ob = n${q} * P.o * ohw + r${q};
-${mx ? `    ${mxChannelsStore(mx, 'out', J.map((j) => `a${j}_${q}`), J.map((j) => `ob + (o0 + ${j}u) * ohw`), J.map((j) => `o0 + ${j}u < P.o`))}`
-    : J.map((j) => `    if (o0 + ${j}u < P.o) { let i = ob + (o0 + ${j}u) * ohw; out[i] = ${ep.q(`a${j}_${q}`, 'i')}; }`).join('\n')}
+${J.map((j) => `    if (o0 + ${j}u < P.o) { let i = ob + (o0 + ${j}u) * ohw; out[i] = ${ep.q(`a${j}_${q}`, 'i')}; }`).join('\n')}
   }`).join('\n')}`;
   const [gx, gy] = spill(ceilDiv(np, WG * tile.n));
   return [makeTiledKernel({

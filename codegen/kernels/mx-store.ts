@@ -73,19 +73,37 @@ export function mxStore(c: NodeCtx): MxStore {
 const absBits = (v: string) => `(bitcast<u32>(${v}) & 0x7fffffffu)`;
 
 /**
- * WGSL storing one pixel's channels j = 0…M−1 of a channel-owning tile (mxChannelsOwned): vals[j] the accumulated
- * value, idx[j] its flat index, valid[j] whether the channel exists. The first channel of the tile starts a block.
+ * WGSL storing every pixel of a channel-owning tile (mxChannelsOwned): acc[q][j] the value of pixel q, channel
+ * o0 + j (o0 starts a block); base[q] the flat index of the pixel's channel o0, ok[q] whether the pixel exists;
+ * channel j at base + (o0 + j)·stride, `count` channels in all. Loops, not unrolled: one call of the rounding code
+ * (an unrolled 16×8 tile inlines it 128 times, and the CPU driver's JIT takes minutes over the kernel).
  */
-export function mxChannelsStore(s: MxStore, out: string, vals: string[], idx: string[], valid: string[]): string {
-  const B = s.fmt.block, lines: string[] = [];
-  vals.forEach((v, j) => lines.push(`let lpc_i${j} = ${idx[j]};`, `let lpc_v${j} = ${s.value(v, `lpc_i${j}`)};`));
-  for (let b = 0; b * B < vals.length; b++) {
-    const js = vals.map((_, j) => j).filter((j) => Math.floor(j / B) === b);
-    lines.push(`var lpc_m${b} = 0u;`, ...js.map((j) => `lpc_m${b} = max(lpc_m${b}, select(0u, ${absBits(`lpc_v${j}`)}, ${valid[j]}));`),
-      `let lpc_s${b} = ${s.scale(`lpc_m${b}`)};`);
-  }
-  vals.forEach((_, j) => lines.push(`if (${valid[j]}) { ${out}[lpc_i${j}] = ${s.round(`lpc_v${j}`, `lpc_s${Math.floor(j / B)}`, `lpc_i${j}`)}; }`));
-  return `{\n      ${lines.join('\n      ')}\n    }`;
+export function mxChannelsStore(s: MxStore, out: string, acc: string[][], base: string[], ok: string[], o0: string, stride: string, count: string): string {
+  const M = acc[0].length, N = acc.length, B = s.fmt.block;
+  return `{
+    var lpc_a = array<f32, ${M * N}>(${acc.flat().join(', ')});
+    var lpc_base = array<u32, ${N}>(${base.join(', ')});
+    var lpc_ok = array<bool, ${N}>(${ok.join(', ')});
+    let lpc_nc = min(${M}u, ${count} - ${o0});
+    for (var q = 0u; q < ${N}u; q++) {
+      if (!lpc_ok[q]) { continue; }
+      for (var b0 = 0u; b0 < lpc_nc; b0 += ${B}u) {
+        let b1 = min(b0 + ${B}u, lpc_nc);
+        var lpc_m = 0u;
+        for (var j = b0; j < b1; j++) {
+          let i = lpc_base[q] + (${o0} + j) * ${stride};
+          let v = ${s.value(`lpc_a[q * ${M}u + j]`, 'i')};
+          lpc_a[q * ${M}u + j] = v;
+          lpc_m = max(lpc_m, ${absBits('v')});
+        }
+        let lpc_s = ${s.scale('lpc_m')};
+        for (var j = b0; j < b1; j++) {
+          let i = lpc_base[q] + (${o0} + j) * ${stride};
+          ${out}[i] = ${s.round(`lpc_a[q * ${M}u + j]`, 'lpc_s', 'i')};
+        }
+      }
+    }
+  }`;
 }
 
 /** Column tiles of a row-owning matmul: ⌈N/4⌉ rounded up to whole blocks (block/4 tiles each). */
@@ -97,20 +115,34 @@ export const mxRowsDecls = (s: MxStore) => `var<workgroup> lpc_bmax: array<atomi
 /**
  * WGSL storing a 4×4 matmul block (rows i0…, columns j0…, `acc(r, q)` the accumulated values) of a row-owning tile
  * (mxRowsOwned): every invocation of the workgroup runs it (a barrier). `live`: whether the invocation's rows are
- * real (the grid is padded to whole workgroups); the caller clamps the loads of the others.
+ * real (the grid is padded to whole workgroups); the caller clamps the loads of the others. Loops keep one copy of
+ * the rounding code (see mxChannelsStore).
  */
 export function mxRowsStore(s: MxStore, out: string, acc: (r: number, q: number) => string, live: string): string {
   const G = s.fmt.block / 4, R = [0, 1, 2, 3];
   return `
   let lpc_g = ((t % ${MATMUL_WG}u) / ${G}u) * 4u;
-${R.map((r) => `  let lpc_o${r} = min(i0 + ${r}u, P.m - 1u) * P.n + j0;
-  let lpc_v${r} = vec4<f32>(${R.map((q) => s.value(acc(r, q), `(lpc_o${r} + ${q}u)`)).join(', ')});
-  var lpc_m${r} = 0u;
-${R.map((q) => `  lpc_m${r} = max(lpc_m${r}, select(0u, ${absBits(`lpc_v${r}.${'xyzw'[q]}`)}, j0 + ${q}u < P.n));`).join('\n')}
-  atomicMax(&lpc_bmax[lpc_g + ${r}u], lpc_m${r});`).join('\n')}
+  var lpc_v = array<f32, 16>(${R.flatMap((r) => R.map((q) => acc(r, q))).join(', ')});
+  for (var r = 0u; r < 4u; r++) {
+    let o = min(i0 + r, P.m - 1u) * P.n + j0;
+    var lpc_m = 0u;
+    for (var q = 0u; q < 4u; q++) {
+      if (j0 + q < P.n) {
+        let v = ${s.value('lpc_v[r * 4u + q]', '(o + q)')};
+        lpc_v[r * 4u + q] = v;
+        lpc_m = max(lpc_m, ${absBits('v')});
+      }
+    }
+    atomicMax(&lpc_bmax[lpc_g + r], lpc_m);
+  }
   workgroupBarrier();
-${R.map((r) => `  if (${live} && i0 + ${r}u < P.m) {
-    let lpc_s = ${s.scale(`atomicLoad(&lpc_bmax[lpc_g + ${r}u])`)};
-${R.map((q) => `    if (j0 + ${q}u < P.n) { ${out}[lpc_o${r} + ${q}u] = ${s.round(`lpc_v${r}.${'xyzw'[q]}`, 'lpc_s', `(lpc_o${r} + ${q}u)`)}; }`).join('\n')}
-  }`).join('\n')}`;
+  for (var r = 0u; r < 4u; r++) {
+    if (${live} && i0 + r < P.m) {
+      let lpc_s = ${s.scale('atomicLoad(&lpc_bmax[lpc_g + r])')};
+      let o = (i0 + r) * P.n + j0;
+      for (var q = 0u; q < 4u; q++) {
+        if (j0 + q < P.n) { ${out}[o + q] = ${s.round('lpc_v[r * 4u + q]', 'lpc_s', '(o + q)')}; }
+      }
+    }
+  }`;
 }

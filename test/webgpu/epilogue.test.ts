@@ -83,6 +83,8 @@ interface Producer {
   tag?: string;
   /** Test the MX combinations only (MX_COMBOS). */
   mx?: boolean;
+  /** A tiled GEMM whose default tile owns whole MX blocks of `fmt` (codegen/kernels/mx-store.ts): its store rounds. */
+  mxStore?: (fmt: Format) => boolean;
 }
 
 const conv = { n: 2, c: 3, h: 9, w: 7, o: 5, k: 3 };
@@ -148,8 +150,11 @@ const PRODUCERS: Producer[] = [
   { op: 'sum_channel', ins: [{ shape: [3, 40, 2, 3] }], mx: true, tag: 'mx rows' },
   // the weight gradient [6, 8, 2, 2]: channel lanes
   { op: 'conv2d_bwd_weight', ins: [{ shape: [2, 6, 4, 4] }, { shape: [2, 8, 5, 5] }], attrs: { stride: 1, pad: 0, k_hw: [2, 2] }, mx: true, tag: 'mx lanes' },
-  { op: 'matmul', ins: [{ shape: [7, 12] }, { shape: [12, 40] }], attrs: { ta: false, tb: false }, mx: true, tag: 'mx rows, in-place pass' },
-  { op: 'conv2d', ins: [{ shape: [2, 3, 6, 6] }, { shape: [8, 3, 3, 3] }], attrs: { stride: 1, pad: 1 }, mx: true, tag: 'mx lanes, in-place pass' },
+  // the default axis: blocks along the tile's rows (workgroup max) or channels (registers); axis 0: the in-place pass
+  { op: 'matmul', ins: [{ shape: [7, 12] }, { shape: [12, 40] }], attrs: { ta: false, tb: false }, mx: true, mxStore: (f) => f.kind === 'mx' && f.axis === undefined, tag: 'mx rows, rounded in the store or in place' },
+  { op: 'conv2d', ins: [{ shape: [2, 3, 6, 6] }, { shape: [8, 3, 3, 3] }], attrs: { stride: 1, pad: 1 }, mx: true, mxStore: (f) => f.kind === 'mx' && f.axis === undefined, tag: 'mx lanes, rounded in the store or in place' },
+  // 20 channels over the default 16-channel tile: blocks of 32 in place, blocks of 8 in the store
+  { op: 'conv2d', ins: [{ shape: [1, 2, 5, 5] }, { shape: [20, 2, 3, 3] }], attrs: { stride: 1, pad: 1 }, mx: true, mxStore: (f) => f.kind === 'mx' && f.axis === undefined && f.block === 8, tag: 'mx, 20 channels' },
 ];
 
 /** A graph of input nodes feeding one `op` node. */
@@ -223,7 +228,10 @@ describe('every generator applies the epilogue quantizer bit-exactly', () => {
           expect(ks[ks.length - 1].bindings.some((b) => b.ref.kind === 'scratch' && b.ref.index === BLOCK_STATS_SCRATCH)).toBe(true);
         } else if (fmt.kind === 'mx') {
           const sr = rounding === 'stochastic' ? '_sr' : '';
-          if (MX_FUSED.has(p.op) && !(p.op === 'maxpool' && g.nodes[id].attrs.pad)) {
+          if (p.mxStore?.(fmt)) {
+            // the tile owns whole blocks: the GEMM's store rounds, no in-place pass (mx-store.ts)
+            expect(ks.map((k) => k.name)).toEqual(rawKernels.map((k) => `${k.name}_qmx${sr}`));
+          } else if (MX_FUSED.has(p.op) && !(p.op === 'maxpool' && g.nodes[id].attrs.pad)) {
             // the producer owns whole blocks (kernels/mx.ts): it computes, rounds and stores in its last kernel
             expect(ks).toHaveLength(rawKernels.length);
             expect(ks[ks.length - 1].name).toMatch(new RegExp(`_mx(4|rows)?_qmx${sr}$`));

@@ -89,7 +89,7 @@ async function run(g: Graph, id: number, feeds: Map<number, HostArray>, tile: Ti
 
 describe('the tiled GEMMs round MX in their store where a tile owns whole blocks, bit-exactly', () => {
   for (const k of CASES)
-    test(`${k.op} (${k.tag}): every register tile, ${COMBOS.map((c) => `${formatToString(c.fmt)}:${c.rounding}`).join(' ')}`, async () => {
+    test(`${k.op} (${k.tag}): register tiles, ${COMBOS.map((c) => `${formatToString(c.fmt)}:${c.rounding}`).join(' ')}`, async () => {
       const g = emptyGraph('t'), b = new Builder(g);
       const feeds = new Map<number, HostArray>();
       const ins = k.shapes.map((shape, i) => {
