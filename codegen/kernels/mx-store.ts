@@ -13,9 +13,10 @@
  * The values rounded are the ones the raw store would have stored (post-ops applied), so the bits equal the in-place
  * path's (test/webgpu/mx-gemm.test.ts); stochastic words come from the element's flat index as there.
  */
-import { MX_ELEMS, Rounding } from '../../ir/format.js';
+import { Rounding } from '../../ir/format.js';
 import { Node } from '../../ir/graph.js';
 import { mxAxis } from '../../ir/quant/mx.js';
+import { mxScaleWgsl } from '../quant/wgsl.js';
 import { Epilogue, NodeCtx, nodeQuant, postOps, qpostOf } from './builder.js';
 import { MxFormat, mxQuantizer } from './mx.js';
 
@@ -50,7 +51,7 @@ export interface MxStore {
   value(v: string, i: string): string;
   /** WGSL f32: v (a value()) rounded with scale byte sb, as flat element i, then the node's qpost. */
   round(v: string, sb: string, i: string): string;
-  /** WGSL u32: the scale byte of a block's max |x| bits. */
+  /** WGSL u32: the scale byte of a block's max |x| bits (the format's scale mode; a scheduled format's word). */
   scale(maxBits: string): string;
 }
 
@@ -66,7 +67,7 @@ export function mxStore(c: NodeCtx): MxStore {
     fmt: q.fmt,
     value: (v, i) => post.apply(v, i),
     round: (v, sb, i) => after(base.at(v, sb, stoch ? `lpc_random_bits(stepu.seed, stepu.step, P.q_tid, ${i})` : '0u'), i),
-    scale: (m) => `lpc_mx_scale(${m}, ${MX_ELEMS[q.fmt.elem].emax}u)`,
+    scale: (m) => mxScaleWgsl(q.fmt, m),
   };
 }
 

@@ -37,7 +37,7 @@ const STEP = { seed: 0x5eed1234, step: 41, bits: { fwd: 5, bwd: 6 } };
 
 type Mx = Extract<Format, { kind: 'mx' }>;
 const COMBOS: { fmt: Mx; rounding: Rounding }[] = [
-  { fmt: { kind: 'mx', elem: 'e4m3', block: 32 }, rounding: 'nearest' },
+  { fmt: { kind: 'mx', elem: 'e4m3', block: 32, scale: 'rceil' }, rounding: 'nearest' }, // a torchao scale mode
   { fmt: { kind: 'mx', elem: 'e5m2', block: 32 }, rounding: 'stochastic' },
   { fmt: { kind: 'mx', elem: 'int8', block: 8 }, rounding: 'stochastic' },
   { fmt: { kind: 'mx', elem: 'e2m1', block: 4 }, rounding: 'nearest' },
