@@ -71,6 +71,20 @@ const MX_COMBOS: { fmt: Format; rounding: Rounding }[] = [
 /** Ops whose kernel computes, rounds and stores MX blocks in one dispatch (the rest: a raw store, then a pass). */
 const MX_FUSED = new Set(['add', 'relu', 'scale', 'mul_scalar', 'relu_bwd', 'row', 'maxpool', 'maxpool_bwd', 'conv2d_bwd_weight', 'sum_channel', 'bn_bwd_sums']);
 
+/**
+ * Whether a tiled GEMM's default tile (the CPU driver's) owns whole MX blocks, so its store rounds (mx-store.ts):
+ * a convolution's (4, 8 or 16 channels for up to 4, 8, more) along channels when they all fit or the tile is whole
+ * blocks; the 4×4 matmul tile along the last axis when block/4 neighbours fit a workgroup of 64.
+ */
+function storeRounds(op: string, fmt: Format, out: readonly number[]): boolean {
+  if (fmt.kind !== 'mx' || fmt.axis !== undefined) return false;
+  if (op === 'conv2d' || op === 'conv2d_bwd_data') {
+    const m = out[1] <= 4 ? 4 : out[1] <= 8 ? 8 : 16;
+    return out[1] <= m || m % fmt.block === 0;
+  }
+  return (op === 'matmul' || op === 'linear') && out.length === 2 && fmt.block % 4 === 0 && 64 % (fmt.block / 4) === 0;
+}
+
 interface In { shape: number[]; data?: HostArray }
 interface Producer {
   op: string;
@@ -228,7 +242,7 @@ describe('every generator applies the epilogue quantizer bit-exactly', () => {
           expect(ks[ks.length - 1].bindings.some((b) => b.ref.kind === 'scratch' && b.ref.index === BLOCK_STATS_SCRATCH)).toBe(true);
         } else if (fmt.kind === 'mx') {
           const sr = rounding === 'stochastic' ? '_sr' : '';
-          if (p.mxStore?.(fmt)) {
+          if (p.mxStore?.(fmt) ?? storeRounds(p.op, fmt, shape)) {
             // the tile owns whole blocks: the GEMM's store rounds, no in-place pass (mx-store.ts)
             expect(ks.map((k) => k.name)).toEqual(rawKernels.map((k) => `${k.name}_qmx${sr}`));
           } else if (MX_FUSED.has(p.op) && !(p.op === 'maxpool' && g.nodes[id].attrs.pad)) {
