@@ -78,7 +78,7 @@ describe('--optimizer adam(…) / adamw(…)', () => {
     const o = parseOptimizer(' adam( lr=3e-4 , betas=( 0.8 , .95 ), eps=1e-6, wd=0.1 ) ');
     expect(o).toEqual({ kind: 'adam', lr: 3e-4, betas: [0.8, 0.95], eps: 1e-6, wd: 0.1 });
     expect(parseOptimizer(formatOptimizer(o))).toEqual(o);
-    expect(parseOptimizer('adamw(betas=(0,0))').betas).toEqual([0, 0]);
+    expect((parseOptimizer('adamw(betas=(0,0))') as AdamOptions).betas).toEqual([0, 0]);
     expect(parseOptimizer('sgd(lr=0.1,momentum=0,wd=0)')).toEqual({ kind: 'sgd', lr: 0.1, momentum: 0, wd: 0 });
     expect(optimizerProblem({ kind: 'adam', lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, wd: 0 })).toBeUndefined();
   });

@@ -137,7 +137,7 @@ describe('placement', () => {
   });
   test('IR text: print ∘ parse is the identity', () => {
     const text = printModule(m);
-    expect(printModule(parseModule(text))).toBe(text);
+    expect(printModule(parseModule(text, 'test.lpir'))).toBe(text);
   });
 });
 

@@ -175,7 +175,7 @@ describe('batches', () => {
     for (let i = 0; i < n; i++) { images[2 * i] = i; images[2 * i + 1] = -i; }
     return { name: 'idx', images, labels: Int32Array.from({ length: n }, (_, i) => i % 10), n, shape: [1, 1, 2], classes: 10 };
   }
-  const ids = (x: Float32Array) => Array.from({ length: x.length / 2 }, (_, k) => x[2 * k]);
+  const ids = (x: Float32Array | Int32Array) => Array.from({ length: x.length / 2 }, (_, k) => x[2 * k]);
 
   test('training: fixed size, drop last, a permutation per epoch, seeded', () => {
     const ds = indexed(103);

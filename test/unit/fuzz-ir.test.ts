@@ -22,7 +22,7 @@ const fmt: fc.Arbitrary<Format> = fc.oneof(
   fc.record({ kind: fc.constant('bfp' as const), wl: fc.integer({ min: 1, max: 23 }), axis: fc.oneof(fc.constant('tensor' as const), fc.constantFrom(0, 1)) }),
   fc.record({ kind: fc.constant('float' as const), exp: fc.integer({ min: 1, max: 8 }), man: fc.integer({ min: 1, max: 23 }) }),
   fc.record({ kind: fc.constant('mx' as const), elem: fc.constantFrom('e4m3', 'e2m1', 'int8' as const), block: fc.constantFrom(2, 32), axis: fc.constantFrom(0, 1) }),
-);
+) as fc.Arbitrary<Format>;
 
 /** Post expressions over x and $0: elementwise ops, a constant of any double. */
 const postExpr: fc.Arbitrary<PostExpr> = fc.letrec<{ e: PostExpr }>((tie) => ({

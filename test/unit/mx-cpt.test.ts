@@ -187,7 +187,7 @@ test('IR text: scale modes and scheduled widths print and parse back (artifacts,
   g.outputs.push({ name: 'y', node: x });
   const text = printModule({ version: 1, name: 'm', graphs: [g] });
   expect(text).toContain('mx<int5,scale=ceil,bwd>');
-  expect(printModule(parseModule(text))).toBe(text);
+  expect(printModule(parseModule(text, 'test.lpir'))).toBe(text);
 });
 
 test('bad input: one line naming the place', () => {

@@ -89,7 +89,7 @@ test('placement: W (with ACC), M and V stored packed, each reader decoding its o
   // the artifact's text form keeps the packing (print ∘ parse is the identity)
   const text = printModule(compile(MXFP8));
   expect(text).toContain('packed=mx<e4m3>');
-  expect(printModule(parseModule(text))).toBe(text);
+  expect(printModule(parseModule(text, 'test.lpir'))).toBe(text);
   const ev = compile(MXFP8).graphs.find((x) => x.name === 'eval')!;
   expect(ev.nodes.filter((n) => n.op === 'state' && n.attrs.packed).length).toBe(5);
   // without ACC, W is the master copy the update rewrites: f32 (M is still packed)

@@ -40,7 +40,7 @@ describe('peppp_step.json: two OptimLP steps of a PEPPP-style network', () => {
         expect(relErr(r.values[unscaled.inputs[0]] as Float32Array, fromHex(s.grad_raw[p]))).toBeLessThan(1e-5);
         expect([p, hex(r.values[q.id] as Float32Array)]).toEqual([p, goldenHex(s.grad_quantized[p])]);
       });
-      st = new Map([...st, ...r.updates]);
+      st = new Map([...st, ...r.updates]) as typeof st;
       expectStateAfter(st, k);
       for (const bn of ['bn1', 'layer1.0.bn1', 'layer1.0.bn2', 'layer1.0.downsample.1']) {
         const run = st.get(`${bn}.running`)!, C = run.length / 2;

@@ -26,7 +26,7 @@ const SEED = TEST_SEED;
 const rand = seededRandom(SEED);
 const sgd = { kind: 'sgd' as const, lr: 0.05, momentum: 0.9, wd: 5e-4 };
 const bitsOf = (a: ArrayLike<number> & { buffer?: ArrayBufferLike }) =>
-  Array.from(a instanceof Float32Array ? new Uint32Array(a.buffer, a.byteOffset, a.length) : Uint32Array.from(new Float32Array(Float64Array.from(a as ArrayLike<number>)).buffer as ArrayBuffer));
+  Array.from(a instanceof Float32Array ? new Uint32Array(a.buffer, a.byteOffset, a.length) : new Uint32Array(new Float32Array(Float64Array.from(a as ArrayLike<number>)).buffer));
 
 /** The op table's CPU semantics on the given host inputs (float32 storage, as the interpreter keeps values). */
 function cpu(g: Graph, id: number, ins: Float32Array[], step = { seed: 0, step: 0 }): Float32Array {
@@ -65,7 +65,7 @@ describe(`compression kernels vs the CPU semantics, bit for bit (seed ${SEED})`,
     const g = emptyGraph('t');
     const b = new Builder(g);
     const x = b.add('input', [], { name: 'x', kind: 'data', shape, dtype: 'f32' });
-    const p = pad ? { pad } : {};
+    const p: { pad?: number } = pad ? { pad } : {};
     const oshape = getOp('maxpool').infer([g.nodes[x].type], { k, stride, ...p }).shape;
     const dy = b.add('input', [], { name: 'dy', kind: 'data', shape: oshape, dtype: 'f32' });
     const m = b.add('mask_compress', [x], {});

@@ -28,6 +28,7 @@ import { Gpu, getGpu } from '../../runtime/webgpu/device.js';
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { rand as seededRandom } from '../unit/helpers.js';
+import { bitDiff, opOperands } from './bit-diff.js';
 import { TEST_SEED, expectLenetStepsLikeCpu } from './gpu-fixture.js';
 
 let gpu: Gpu;
@@ -202,16 +203,6 @@ async function gpuRun(g: Graph, id: number, feeds: Map<number, HostArray>, varia
   return values.get(id) as Float32Array;
 }
 
-const isNaNBits = (v: number) => (v & 0x7f800000) === 0x7f800000 && (v & 0x7fffff) !== 0;
-/** The first few elements whose bit patterns differ (any NaN equals any NaN). */
-function bitDiff(got: ArrayLike<number>, want: ArrayLike<number>, raw: Float32Array): string[] {
-  const a = new Uint32Array(Float32Array.from(got).buffer), b = new Uint32Array(Float32Array.from(want).buffer);
-  expect(a.length).toBe(b.length);
-  const out: string[] = [];
-  for (let i = 0; i < a.length && out.length < 4; i++)
-    if (a[i] !== b[i] && !(isNaNBits(a[i]) && isNaNBits(b[i]))) out.push(`[${i}] raw=${raw[i]} got=${got[i]} want=${want[i]}`);
-  return out;
-}
 
 describe('every generator applies the epilogue quantizer bit-exactly', () => {
   PRODUCERS.forEach((p, i) => {
@@ -297,15 +288,7 @@ test('qpost with an operand: relu_bwd(Q(dy), y) from the rounding store, the in-
     ]) {
       const g = emptyGraph('t'), b = new Builder(g);
       const feeds = new Map<number, HostArray>();
-      const ins = k.shapes.map((shape, i) => {
-        const id = b.add('input', [], { name: `x${i}`, kind: 'data', shape, dtype: 'f32' });
-        feeds.set(id, uniform(numel(shape)));
-        return id;
-      });
-      const outShape = getOp(k.op).infer(ins.map((i) => g.nodes[i].type), k.attrs).shape;
-      const y = b.add('input', [], { name: 'y', kind: 'data', shape: outShape, dtype: 'f32' });
-      const yv = uniform(numel(outShape));
-      feeds.set(y, yv);
+      const { ins, y, yv, outShape } = opOperands(g, b, k.op, k.shapes, k.attrs, feeds, (n) => uniform(n));
       const rawId = b.add(k.op, ins, k.attrs);
       const id = b.add(k.op, [...ins, y], k.attrs, undefined, { args: 1, q: { fmt, rounding }, qpost: parsePost('relu_bwd(x,$0)') });
       const raw = await gpuRun(g, rawId, feeds);

@@ -21,6 +21,7 @@ import { getGpu } from '../../runtime/webgpu/device.js';
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { rand as seededRandom } from '../unit/helpers.js';
+import { bitDiff, opOperands } from './bit-diff.js';
 import { TEST_SEED } from './gpu-fixture.js';
 
 let device: GPUDevice;
@@ -72,15 +73,6 @@ function ownsBlocks(op: string, tile: Tile, fmt: Mx, out: readonly number[]): bo
   return fmt.block % 4 === 0 && 64 % (fmt.block / 4) === 0;
 }
 
-const isNaNBits = (v: number) => (v & 0x7f800000) === 0x7f800000 && (v & 0x7fffff) !== 0;
-function bitDiff(got: Float32Array, want: Float32Array, raw: Float32Array): string[] {
-  const a = new Uint32Array(got.buffer, got.byteOffset, got.length), b = new Uint32Array(want.buffer, want.byteOffset, want.length);
-  expect(a.length).toBe(b.length);
-  const out: string[] = [];
-  for (let i = 0; i < a.length && out.length < 4; i++)
-    if (a[i] !== b[i] && !(isNaNBits(a[i]) && isNaNBits(b[i]))) out.push(`[${i}] raw=${raw[i]} got=${got[i]} want=${want[i]}`);
-  return out;
-}
 
 async function run(g: Graph, id: number, feeds: Map<number, HostArray>, tile: Tile): Promise<Float32Array> {
   const { values } = await runKernels(device, g, { feeds, run: [id], read: [id], step: STEP, pipelines: cache, variant: 'cpu-driver', tiles: () => tile });
@@ -92,15 +84,7 @@ describe('the tiled GEMMs round MX in their store where a tile owns whole blocks
     test(`${k.op} (${k.tag}): register tiles, ${COMBOS.map((c) => `${formatToString(c.fmt)}:${c.rounding}`).join(' ')}`, async () => {
       const g = emptyGraph('t'), b = new Builder(g);
       const feeds = new Map<number, HostArray>();
-      const ins = k.shapes.map((shape, i) => {
-        const id = b.add('input', [], { name: `x${i}`, kind: 'data', shape, dtype: 'f32' });
-        feeds.set(id, uniform(numel(shape)));
-        return id;
-      });
-      const out = getOp(k.op).infer(ins.map((i) => g.nodes[i].type), k.attrs).shape;
-      const y = b.add('input', [], { name: 'y', kind: 'data', shape: out, dtype: 'f32' });
-      const yv = uniform(numel(out));
-      feeds.set(y, yv);
+      const { ins, y, yv, outShape: out } = opOperands(g, b, k.op, k.shapes, k.attrs, feeds, (n) => uniform(n));
       // raw: the plain result, and with a post-op reading an operand (add(x, $0))
       const plain = b.add(k.op, ins, k.attrs);
       const withPost = b.add(k.op, [...ins, y], k.attrs, undefined, { args: 1, post: parsePost('add(x,$0)') });

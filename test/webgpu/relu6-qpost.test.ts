@@ -23,6 +23,7 @@ import { Gpu, getGpu } from '../../runtime/webgpu/device.js';
 import { PipelineCache } from '../../runtime/webgpu/pipelines.js';
 import { HostArray, runKernels } from '../../runtime/webgpu/run-kernels.js';
 import { rand as seededRandom } from '../unit/helpers.js';
+import { bitDiff, opOperands } from './bit-diff.js';
 import { TEST_SEED } from './gpu-fixture.js';
 
 let gpu: Gpu;
@@ -63,30 +64,13 @@ async function gpuRun(g: ReturnType<typeof emptyGraph>, id: number, feeds: Map<n
   const { values } = await runKernels(gpu.device, g, { feeds, run: [id], read: [id], step: STEP, pipelines: cache, variant: 'cpu-driver' });
   return values.get(id) as Float32Array;
 }
-const isNaNBits = (v: number) => (v & 0x7f800000) === 0x7f800000 && (v & 0x7fffff) !== 0;
-function bitDiff(got: ArrayLike<number>, want: ArrayLike<number>, raw: Float32Array): string[] {
-  const a = new Uint32Array(Float32Array.from(got).buffer), b = new Uint32Array(Float32Array.from(want).buffer);
-  expect(a.length).toBe(b.length);
-  const out: string[] = [];
-  for (let i = 0; i < a.length && out.length < 4; i++)
-    if (a[i] !== b[i] && !(isNaNBits(a[i]) && isNaNBits(b[i]))) out.push(`[${i}] raw=${raw[i]} got=${got[i]} want=${want[i]}`);
-  return out;
-}
 
 describe('qpost relu6 / relu6_bwd after every kind of fused quantizer, bit for bit', () => {
   for (const k of CASES)
     test(`${k.op}`, async () => {
       const g = emptyGraph('t'), b = new Builder(g);
       const feeds = new Map<number, HostArray>();
-      const ins = k.shapes.map((shape, i) => {
-        const id = b.add('input', [], { name: `x${i}`, kind: 'data', shape, dtype: 'f32' });
-        feeds.set(id, uniform(numel(shape), k.lo?.[i] ?? -3, k.hi?.[i] ?? 3));
-        return id;
-      });
-      const outShape = getOp(k.op).infer(ins.map((i) => g.nodes[i].type), k.attrs).shape;
-      const y = b.add('input', [], { name: 'y', kind: 'data', shape: outShape, dtype: 'f32' });
-      const yv = uniform(numel(outShape), -2, 8);
-      feeds.set(y, yv);
+      const { ins, y, yv, outShape } = opOperands(g, b, k.op, k.shapes, k.attrs, feeds, (n, i) => uniform(n, k.lo?.[i] ?? -3, k.hi?.[i] ?? 3), (n) => uniform(n, -2, 8));
       const rawId = b.add(k.op, ins, k.attrs);
       const raw = await gpuRun(g, rawId, feeds);
       const relu6 = getOp('relu6').ew!.cpu, relu6Bwd = getOp('relu6_bwd').ew!.cpu;

@@ -35,7 +35,7 @@ function quantParams(fmt: Exclude<Format, { kind: 'f32' | 'minmax' }>, rounding:
     p[1] = fmt.wl; p[2] = fmt.fl;
     p[3] = (stoch ? FIXED_STOCHASTIC : 0) | (fmt.noclamp ? FIXED_NOCLAMP : 0) | (fmt.sym ? FIXED_SYM : 0);
   } else {
-    p[1] = fmt.kind === 'float' ? fmt.exp : fmt.wl;
+    p[1] = fmt.kind === 'float' ? fmt.exp : (fmt as { wl: number }).wl;
     p[2] = fmt.kind === 'float' ? fmt.man : 0;
     p[3] = stoch ? 1 : 0;
   }

@@ -15,7 +15,7 @@ import { loadDataset, epochBatches } from '../../runtime/data/index.js';
 import { initState } from '../../runtime/train/init.js';
 import { WebGpuBackend } from '../../runtime/webgpu/executor.js';
 import { gpuForTests, Gpu, shutdownGpu } from '../../runtime/webgpu/device.js';
-import { useTfjsWebGpu, TfjsPeer, lossAgreement, PEER_LOSS_RTOL, tf } from '../../bench/tfjs-peer.js';
+import { useTfjsWebGpu, TfjsPeer, lossAgreement, PEER_LOSS_RTOL, PeerBatch, tf } from '../../bench/tfjs-peer.js';
 
 const gpu: Gpu | null = await gpuForTests();
 const gpuTest = gpu ? test : test.skip;
@@ -56,7 +56,7 @@ async function agree(m: Module, data: ReturnType<typeof loadDataset>, batch: num
     const start = await peer.getState();
     for (const [name, v] of start) expect(Array.from(v)).toEqual(Array.from(state.get(name) ?? v));
     const bs = epochBatches(data.train, batch, 0, 1);
-    const a = await lossAgreement(b, peer, Array.from({ length: steps }, (_, i) => bs.get(i)), sgd.lr);
+    const a = await lossAgreement(b, peer, Array.from({ length: steps }, (_, i) => bs.get(i) as PeerBatch), sgd.lr);
     expect(a.maxRelDiff).toBeLessThanOrEqual(PEER_LOSS_RTOL);
     // after the steps every parameter, BN running statistic and momentum buffer still match
     const lpcState = await b.getState(), tfState = await peer.getState();
