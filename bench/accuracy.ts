@@ -30,7 +30,9 @@ const BEGIN = '<!-- accuracy-table:begin -->', END = '<!-- accuracy-table:end --
 const gpu = await getGpu({ quiet: true });
 const data = loadDataset('mnist', { sampleShape: [1, 28, 28] });
 const rows: { label: string; spec: string; acc?: number[]; line?: string }[] = [];
-const kept = fs.readFileSync('README.md', 'utf8').split('\n');
+// the rows --only keeps come from this table alone (other README tables have rows with the same labels)
+const readme = fs.readFileSync('README.md', 'utf8');
+const kept = readme.slice(readme.indexOf(BEGIN), readme.indexOf(END)).split('\n');
 for (const [key, r] of Object.entries(RECIPES)) {
   if (only && !only.includes(key)) {
     const line = kept.find((l) => l.startsWith(`| ${r.label} |`));
