@@ -233,7 +233,7 @@ describe('lpc CLI: bad input names its place and loses nothing', () => {
 
   test('a syntax error in a precision spec is one line, not the parser’s follow-on errors', () => {
     const r = lpc(['compile', 'models/lenet5.ts', '--precision', 'W=bfp<8,axis=abc>']);
-    expect([r.code, oneLine(r)]).toEqual([2, "lpc: --precision:1:14: expected an integer but found 'abc'"]);
+    expect([r.code, oneLine(r)]).toEqual([2, "lpc: --precision:1:9: bfp: expected 'tensor' or 'axis=k', got 'axis=abc'"]);
   });
 
   test('usage errors exit 2: optimizer, pass name, artifact flags for tune', () => {
